@@ -1,0 +1,205 @@
+//! The command line: clap's derive, turned into a plain [`Config`].
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+use crate::config::{Config, parse_bytes};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ipcfs",
+    version,
+    about = "Mount a filesystem whose files are IPC objects: named pipes, message queues, \
+             shared memory, sockets and signals.",
+    after_help = "Runs in the foreground until Ctrl-C, SIGTERM or umount. \
+                  Logs go to stderr; RUST_LOG sets the filter (default: info). \
+                  See ipcfs(1) and ipcfs(7)."
+)]
+pub struct Args {
+    /// Directory to mount on
+    pub mountpoint: PathBuf,
+
+    /// Let other users use the mount (the kernel then enforces mode bits)
+    #[arg(long)]
+    pub allow_other: bool,
+
+    /// Buffer size of a new pipe in bytes, 4096 to 16M [default: 65536]
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub pipe_capacity: Option<usize>,
+
+    /// Messages a new queue holds before writers block [default: 256]
+    #[arg(long, value_name = "N")]
+    pub queue_max_messages: Option<usize>,
+
+    /// Largest message of a new queue in bytes [default: 8192]
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub queue_max_message_size: Option<usize>,
+
+    /// Cap on all buffered data of the mount together [default: 256M]
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub max_memory: Option<usize>,
+
+    /// Clear a stale mount left at MOUNTPOINT by a crashed daemon first
+    #[arg(long)]
+    pub force: bool,
+
+    /// Mount options, comma-separated, as mount(8) passes them
+    /// (allow_other, pipe_capacity=BYTES, max_memory=BYTES, ...)
+    #[arg(short = 'o', value_name = "OPTIONS", action = ArgAction::Append)]
+    pub options: Vec<String>,
+
+    /// More log output (-v debug, -vv trace)
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Less log output (-q warnings only, -qq errors only)
+    #[arg(short, long, action = ArgAction::Count)]
+    pub quiet: u8,
+}
+
+/// `-o` options that mount(8), fstab and mount.fuse pass along and that
+/// mean nothing more to ipcfs than the defaults it already has.
+const ACCEPTED_NO_OPS: &[&str] = &[
+    "rw", "defaults", "auto", "noauto", "user", "users", "nouser", "nofail", "_netdev", "dev",
+    "nodev", "suid", "nosuid", "exec", "noexec", "atime", "noatime", "relatime", "async",
+];
+
+impl Args {
+    /// Resolves flags and `-o` options into one [`Config`]; `-o` options
+    /// come after the flags, so the later one wins as in mount(8).
+    pub fn into_config(self) -> Result<Config, String> {
+        let mut c = Config::new(self.mountpoint);
+        c.allow_other = self.allow_other;
+        c.force = self.force;
+        if let Some(v) = self.pipe_capacity {
+            c.pipe_capacity = v;
+        }
+        if let Some(v) = self.queue_max_messages {
+            c.queue_max_messages = v;
+        }
+        if let Some(v) = self.queue_max_message_size {
+            c.queue_max_message_size = v;
+        }
+        if let Some(v) = self.max_memory {
+            c.max_memory = v;
+        }
+        for group in &self.options {
+            for option in group.split(',').filter(|o| !o.is_empty()) {
+                apply_mount_option(&mut c, option)?;
+            }
+        }
+        if c.allow_other {
+            c.default_permissions = true;
+        }
+        c.log_level = match (self.verbose, self.quiet) {
+            (0, 0) => None,
+            (1, _) => Some(log::LevelFilter::Debug),
+            (v, _) if v >= 2 => Some(log::LevelFilter::Trace),
+            (_, 1) => Some(log::LevelFilter::Warn),
+            _ => Some(log::LevelFilter::Error),
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
+    let (key, value) = match option.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (option, None),
+    };
+    let bytes = |v: Option<&str>| -> Result<usize, String> {
+        parse_bytes(v.ok_or_else(|| format!("-o {key} needs a value ({key}=...)"))?)
+    };
+    match key {
+        "allow_other" => c.allow_other = true,
+        "default_permissions" => c.default_permissions = true,
+        "force" => c.force = true,
+        "pipe_capacity" => c.pipe_capacity = bytes(value)?,
+        "queue_max_messages" => c.queue_max_messages = bytes(value)?,
+        "queue_max_message_size" => c.queue_max_message_size = bytes(value)?,
+        "max_memory" => c.max_memory = bytes(value)?,
+        "fsname" => {
+            c.fsname = value
+                .filter(|v| !v.is_empty())
+                .ok_or("-o fsname needs a value")?
+                .to_string()
+        }
+        "ro" => return Err("-o ro: ipcfs cannot be mounted read-only".into()),
+        k if value.is_none() && ACCEPTED_NO_OPS.contains(&k) => {}
+        _ => return Err(format!("-o {option}: unknown mount option")),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<Config, String> {
+        let mut argv = vec!["ipcfs"];
+        argv.extend_from_slice(args);
+        Args::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .into_config()
+    }
+
+    #[test]
+    fn flags_and_mount_options_resolve_to_one_config() {
+        let c = config(&[
+            "--pipe-capacity",
+            "8K",
+            "-o",
+            "allow_other,max_memory=1M",
+            "m",
+        ])
+        .unwrap();
+        assert_eq!(c.pipe_capacity, 8192);
+        assert_eq!(c.max_memory, 1 << 20);
+        assert!(c.allow_other);
+        assert!(c.default_permissions, "allow_other implies it");
+        assert_eq!(c.mountpoint, PathBuf::from("m"));
+    }
+
+    #[test]
+    fn mount_helper_options_are_accepted() {
+        let c = config(&["-o", "rw,nosuid,nodev,noauto,_netdev", "m"]).unwrap();
+        assert!(!c.allow_other);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_option_named() {
+        assert!(
+            config(&["--pipe-capacity", "1", "m"])
+                .unwrap_err()
+                .contains("--pipe-capacity")
+        );
+        assert!(config(&["-o", "bogus", "m"]).unwrap_err().contains("bogus"));
+        assert!(
+            config(&["-o", "ro", "m"])
+                .unwrap_err()
+                .contains("read-only")
+        );
+        assert!(config(&["-o", "pipe_capacity", "m"]).is_err());
+    }
+
+    #[test]
+    fn verbosity() {
+        assert_eq!(config(&["m"]).unwrap().log_level, None);
+        assert_eq!(
+            config(&["-v", "m"]).unwrap().log_level,
+            Some(log::LevelFilter::Debug)
+        );
+        assert_eq!(
+            config(&["-qq", "m"]).unwrap().log_level,
+            Some(log::LevelFilter::Error)
+        );
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,121 @@
+//! The resolved configuration the daemon runs with, and the limits that
+//! bound it. The command line (`cli.rs`) is turned into this in one place.
+
+use std::path::PathBuf;
+
+use crate::ipc::pipe;
+
+/// The largest single write the mount accepts: FUSE's `max_pages` (256) times
+/// the page size. Writes reach the daemon in pieces of at most this size.
+pub const MAX_WRITE: usize = 1 << 20;
+
+pub const DEFAULT_PIPE_CAPACITY: usize = 65536;
+pub const DEFAULT_QUEUE_MAX_MESSAGES: usize = 256;
+pub const DEFAULT_QUEUE_MAX_MESSAGE_SIZE: usize = 8192;
+pub const DEFAULT_MAX_MEMORY: usize = 256 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub mountpoint: PathBuf,
+    /// Others than the mounting user may use the mount; the kernel then
+    /// enforces mode bits (`default_permissions`).
+    pub allow_other: bool,
+    pub default_permissions: bool,
+    pub pipe_capacity: usize,
+    pub queue_max_messages: usize,
+    pub queue_max_message_size: usize,
+    pub max_memory: usize,
+    /// Clear a stale mount left at the mountpoint by a crashed daemon.
+    pub force: bool,
+    /// Log filter from `-v`/`-q`, overriding `RUST_LOG` when given.
+    pub log_level: Option<log::LevelFilter>,
+    /// The mount's source, as `mount(8)` and `/proc/mounts` show it.
+    pub fsname: String,
+}
+
+impl Config {
+    pub fn new(mountpoint: PathBuf) -> Self {
+        Config {
+            mountpoint,
+            allow_other: false,
+            default_permissions: false,
+            pipe_capacity: DEFAULT_PIPE_CAPACITY,
+            queue_max_messages: DEFAULT_QUEUE_MAX_MESSAGES,
+            queue_max_message_size: DEFAULT_QUEUE_MAX_MESSAGE_SIZE,
+            max_memory: DEFAULT_MAX_MEMORY,
+            force: false,
+            log_level: None,
+            fsname: "ipcfs".to_string(),
+        }
+    }
+
+    /// Checks every limit against its bounds; the message names the option.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(pipe::MIN_CAPACITY..=pipe::MAX_CAPACITY).contains(&self.pipe_capacity) {
+            return Err(format!(
+                "--pipe-capacity must be between {} and {} bytes, not {}",
+                pipe::MIN_CAPACITY,
+                pipe::MAX_CAPACITY,
+                self.pipe_capacity
+            ));
+        }
+        if self.queue_max_messages == 0 {
+            return Err("--queue-max-messages must be at least 1".into());
+        }
+        if !(1..=MAX_WRITE).contains(&self.queue_max_message_size) {
+            return Err(format!(
+                "--queue-max-message-size must be between 1 and {MAX_WRITE} bytes, not {}",
+                self.queue_max_message_size
+            ));
+        }
+        if self.max_memory == 0 {
+            return Err("--max-memory must be at least 1 byte".into());
+        }
+        Ok(())
+    }
+}
+
+/// Parses a byte count: a number with an optional binary suffix
+/// (`K`/`KiB`, `M`/`MiB`, `G`/`GiB`, case-insensitive).
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, suffix) = t.split_at(digits_end);
+    let number: usize = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a byte count (try 65536, 64K or 1MiB)"))?;
+    let shift = match suffix.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        _ => return Err(format!("'{text}' has an unknown unit (use K, M or G)")),
+    };
+    number
+        .checked_mul(1usize << shift)
+        .ok_or_else(|| format!("'{text}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_with_units() {
+        assert_eq!(parse_bytes("65536"), Ok(65536));
+        assert_eq!(parse_bytes("64K"), Ok(65536));
+        assert_eq!(parse_bytes("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_bytes("256m"), Ok(256 << 20));
+        assert!(parse_bytes("12Q").is_err());
+        assert!(parse_bytes("").is_err());
+        assert!(parse_bytes("-1").is_err());
+    }
+
+    #[test]
+    fn defaults_are_valid_and_bounds_are_checked() {
+        let mut c = Config::new("/m".into());
+        assert_eq!(c.validate(), Ok(()));
+        c.pipe_capacity = 100;
+        assert!(c.validate().unwrap_err().contains("--pipe-capacity"));
+    }
+}

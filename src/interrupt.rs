@@ -1,0 +1,227 @@
+//! Noticing that a parked caller got a signal.
+//!
+//! fuser answers the kernel's FUSE_INTERRUPT itself (with ENOSYS), so the
+//! daemon is never told that a caller it parked was signalled, and the
+//! caller cannot even die until it is answered. The [`Watcher`] makes up for
+//! it: a few times per 100 ms it looks at `/proc/<tid>/status` of every
+//! parked caller and cancels the parked call of any caller with a signal
+//! pending that it does not block. The object answers it with `EINTR` (or,
+//! for a write that already handed bytes over, with their count).
+//!
+//! Registration protocol (why there is no stale entry): a call is
+//! registered while its object's lock is held, right after the object parked
+//! it, and deregistered by whoever answers it after the answer. Both happen
+//! in the object's lock order, so a deregistration never comes before its
+//! registration.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::ipc::CancelReason;
+use crate::wait::WaiterId;
+
+/// Something that holds parked calls and can take one out.
+pub trait Cancel: Send + Sync {
+    /// Answers the parked call `id` for `why`. False if it is not parked.
+    fn cancel(&self, id: WaiterId, why: CancelReason) -> bool;
+}
+
+struct Parked {
+    tid: u32,
+    target: Arc<dyn Cancel>,
+}
+
+/// Every parked call of the daemon, with its caller's thread id.
+#[derive(Default)]
+pub struct Registry {
+    parked: Mutex<HashMap<WaiterId, Parked>>,
+}
+
+impl Registry {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn register(&self, id: WaiterId, tid: u32, target: Arc<dyn Cancel>) {
+        self.lock().insert(id, Parked { tid, target });
+    }
+
+    pub fn deregister(&self, id: WaiterId) {
+        self.lock().remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn snapshot(&self) -> Vec<(WaiterId, u32, Arc<dyn Cancel>)> {
+        self.lock()
+            .iter()
+            .map(|(id, p)| (*id, p.tid, p.target.clone()))
+            .collect()
+    }
+
+    /// Cancels every parked call whose caller has a signal pending.
+    /// Returns how many were cancelled.
+    pub fn sweep(&self) -> usize {
+        let mut cancelled = 0;
+        for (id, tid, target) in self.snapshot() {
+            if signal_pending(tid) && target.cancel(id, CancelReason::Interrupted) {
+                log::debug!("parked call {id} of thread {tid} interrupted by a signal");
+                cancelled += 1;
+            }
+        }
+        cancelled
+    }
+
+    /// Answers every parked call for unmount.
+    pub fn cancel_all(&self) -> usize {
+        let mut cancelled = 0;
+        for (id, _, target) in self.snapshot() {
+            if target.cancel(id, CancelReason::ShuttingDown) {
+                cancelled += 1;
+            }
+        }
+        cancelled
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WaiterId, Parked>> {
+        // A panic while holding this lock cannot leave the map half-updated
+        // (each operation is one insert or remove), so poisoning is ignored.
+        self.parked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// True when thread `tid` has a signal pending that it does not block, or
+/// no longer exists. Reads `SigPnd`, `ShdPnd` and `SigBlk` of
+/// `/proc/<tid>/status`.
+pub fn signal_pending(tid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{tid}/status")) {
+        Ok(status) => pending_in_status(&status),
+        Err(_) => true,
+    }
+}
+
+fn pending_in_status(status: &str) -> bool {
+    let mut pending = 0u64;
+    let mut blocked = 0u64;
+    for line in status.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let Ok(bits) = u64::from_str_radix(value.trim(), 16) else {
+            continue;
+        };
+        match key {
+            "SigPnd" | "ShdPnd" => pending |= bits,
+            "SigBlk" => blocked = bits,
+            _ => {}
+        }
+    }
+    // SIGKILL and SIGSTOP cannot be blocked, whatever SigBlk says.
+    let unblockable = (1u64 << (libc::SIGKILL - 1)) | (1u64 << (libc::SIGSTOP - 1));
+    pending & !(blocked & !unblockable) != 0
+}
+
+/// The thread that sweeps the registry.
+pub struct Watcher {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// How often parked callers are checked. 20 ms keeps `kill -9` of a parked
+/// caller well inside the promised 100 ms.
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(20);
+
+impl Watcher {
+    pub fn spawn(registry: Arc<Registry>) -> std::io::Result<Watcher> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("ipcfs-interrupts".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    if !registry.is_empty() {
+                        registry.sweep();
+                    }
+                    std::thread::sleep(SWEEP_INTERVAL);
+                }
+            })?;
+        Ok(Watcher {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pending_minus_blocked() {
+        let status = "Name:\tcat\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000002\n\
+                      SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n";
+        assert!(pending_in_status(status), "SIGINT pending for the process");
+        let blocked = "SigPnd:\t0000000000000000\nShdPnd:\t0000000000000002\n\
+                       SigBlk:\t0000000000000002\n";
+        assert!(!pending_in_status(blocked), "SIGINT blocked");
+        let killed = "SigPnd:\t0000000000000100\nShdPnd:\t0000000000000000\n\
+                      SigBlk:\tffffffffffffffff\n";
+        assert!(pending_in_status(killed), "SIGKILL cannot be blocked");
+        let idle = "SigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
+                    SigBlk:\t0000000000000000\n";
+        assert!(!pending_in_status(idle));
+    }
+
+    #[test]
+    fn own_thread_has_nothing_pending_and_a_gone_thread_counts_as_signalled() {
+        let tid = unsafe { libc::gettid() } as u32;
+        assert!(!signal_pending(tid));
+        assert!(signal_pending(u32::MAX - 1));
+    }
+
+    struct Recorder(Mutex<Vec<(WaiterId, CancelReason)>>);
+    impl Cancel for Recorder {
+        fn cancel(&self, id: WaiterId, why: CancelReason) -> bool {
+            self.0.lock().unwrap().push((id, why));
+            true
+        }
+    }
+
+    #[test]
+    fn sweep_cancels_only_signalled_callers() {
+        let registry = Registry::new();
+        let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
+        let me = unsafe { libc::gettid() } as u32;
+        registry.register(1, me, recorder.clone());
+        registry.register(2, u32::MAX - 1, recorder.clone());
+        assert_eq!(registry.sweep(), 1);
+        assert_eq!(
+            *recorder.0.lock().unwrap(),
+            vec![(2, CancelReason::Interrupted)]
+        );
+        registry.deregister(2);
+        assert_eq!(registry.cancel_all(), 1);
+        assert_eq!(
+            recorder.0.lock().unwrap()[1],
+            (1, CancelReason::ShuttingDown)
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! The IPC core: objects as pure state machines, with no knowledge of FUSE.
+//!
+//! An operation on an object either finishes at once ([`Step::Done`], the
+//! caller's reply handed back with its result) or parks the reply inside the
+//! object ([`Step::Parked`]). Whatever else the operation finished — parked
+//! callers it served, poll handles to notify — is collected in a
+//! [`Wakeups`] for the adapter to answer after it lets go of the object.
+
+pub mod namespace;
+pub mod pipe;
+pub mod status;
+
+use crate::error::Result;
+use crate::wait::WaiterId;
+
+/// The types an adapter parks. The FUSE adapter uses fuser's reply objects;
+/// unit tests use plain values or channels.
+pub trait Parking {
+    type Open: Send;
+    type Read: Send;
+    type Write: Send;
+    type Poll: Send;
+}
+
+/// How a file description was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    pub read: bool,
+    pub write: bool,
+}
+
+impl Mode {
+    pub const READ: Mode = Mode {
+        read: true,
+        write: false,
+    };
+    pub const WRITE: Mode = Mode {
+        read: false,
+        write: true,
+    };
+    pub const READ_WRITE: Mode = Mode {
+        read: true,
+        write: true,
+    };
+
+    /// From `open(2)` flags.
+    pub fn from_open_flags(flags: i32) -> Mode {
+        match flags & libc::O_ACCMODE {
+            libc::O_WRONLY => Mode::WRITE,
+            libc::O_RDWR => Mode::READ_WRITE,
+            _ => Mode::READ,
+        }
+    }
+}
+
+/// The end of a write, as the writer will see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteDone {
+    /// Bytes accepted, or why none were.
+    pub result: Result<usize>,
+    /// The writer must get `SIGPIPE` before its answer (the pipe lost its
+    /// last reader), even when some bytes were accepted.
+    pub sigpipe: bool,
+}
+
+impl WriteDone {
+    pub fn ok(bytes: usize) -> Self {
+        WriteDone {
+            result: Ok(bytes),
+            sigpipe: false,
+        }
+    }
+
+    pub fn err(error: crate::error::Error) -> Self {
+        WriteDone {
+            result: Err(error),
+            sigpipe: false,
+        }
+    }
+}
+
+/// The outcome of one call: finished now, or parked in the object.
+#[derive(Debug)]
+pub enum Step<W, T> {
+    Done(W, T),
+    Parked,
+}
+
+/// Parked callers an operation finished and poll handles it made ready.
+/// The adapter answers each after releasing the object's lock.
+pub struct Wakeups<P: Parking, E> {
+    pub opens: Vec<(WaiterId, P::Open, Result<E>)>,
+    pub reads: Vec<(WaiterId, P::Read, Result<Vec<u8>>)>,
+    pub writes: Vec<(WaiterId, P::Write, WriteDone)>,
+    pub polls: Vec<P::Poll>,
+}
+
+impl<P: Parking, E> Default for Wakeups<P, E> {
+    fn default() -> Self {
+        Wakeups {
+            opens: Vec::new(),
+            reads: Vec::new(),
+            writes: Vec::new(),
+            polls: Vec::new(),
+        }
+    }
+}
+
+impl<P: Parking, E> Wakeups<P, E> {
+    pub fn is_empty(&self) -> bool {
+        self.opens.is_empty()
+            && self.reads.is_empty()
+            && self.writes.is_empty()
+            && self.polls.is_empty()
+    }
+}
+
+/// Why a parked caller is taken out before it was served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// Its caller has a signal pending.
+    Interrupted,
+    /// The daemon is unmounting.
+    ShuttingDown,
+}
+
+/// Readiness bits as `poll(2)` reports them.
+pub mod ready {
+    pub const IN: u32 = (libc::POLLIN | libc::POLLRDNORM) as u32;
+    pub const OUT: u32 = (libc::POLLOUT | libc::POLLWRNORM) as u32;
+    pub const HUP: u32 = libc::POLLHUP as u32;
+    pub const ERR: u32 = libc::POLLERR as u32;
+}

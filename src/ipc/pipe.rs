@@ -1,0 +1,869 @@
+//! A named pipe served by the daemon: POSIX FIFO semantics (pipe(7),
+//! fifo(7)) as a state machine.
+//!
+//! Invariants, true between any two calls:
+//! - parked reads exist only while the buffer is empty;
+//! - parked writes exist only while the oldest of them cannot make
+//!   progress (not enough room for it);
+//! - `readers`/`writers` count open file descriptions, including openers
+//!   still parked, as the kernel's `pipe->readers`/`pipe->writers` do;
+//! - every byte in `buf` is reserved in the memory budget.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::{CancelReason, Mode, Parking, Step, Wakeups, WriteDone, ready};
+use crate::error::{Error, Result};
+use crate::memory::MemoryBudget;
+use crate::wait::{WaitQueue, WaiterId};
+
+/// Writes of at most this many bytes are atomic (never interleaved).
+pub const PIPE_BUF: usize = 4096;
+/// Bounds of a pipe's capacity (`user.ipcfs.capacity`).
+pub const MIN_CAPACITY: usize = 4096;
+pub const MAX_CAPACITY: usize = 16 << 20;
+
+/// One open file description's view of a pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipeEnd {
+    pub mode: Mode,
+    /// For a reader opened with `O_NONBLOCK` while no writer was there: the
+    /// writer-open count at that moment. Until a writer opens, such a reader
+    /// does not see `POLLHUP` (the kernel's `f_version` rule).
+    hup_guard: Option<u64>,
+}
+
+impl PipeEnd {
+    pub fn new(mode: Mode) -> Self {
+        PipeEnd {
+            mode,
+            hup_guard: None,
+        }
+    }
+}
+
+struct ParkedRead<R> {
+    reply: R,
+    size: usize,
+}
+
+struct ParkedWrite<W> {
+    reply: W,
+    data: Vec<u8>,
+    done: usize,
+}
+
+pub struct Pipe<P: Parking> {
+    buf: VecDeque<u8>,
+    capacity: usize,
+    budget: Arc<MemoryBudget>,
+    readers: usize,
+    writers: usize,
+    writer_opens: u64,
+    read_openers: WaitQueue<P::Open>,
+    write_openers: WaitQueue<P::Open>,
+    reads: WaitQueue<ParkedRead<P::Read>>,
+    writes: WaitQueue<ParkedWrite<P::Write>>,
+    pollers: Vec<(u64, P::Poll)>,
+    shut_down: bool,
+}
+
+pub type PipeWakeups<P> = Wakeups<P, PipeEnd>;
+
+impl<P: Parking> Pipe<P> {
+    pub fn new(capacity: usize, budget: Arc<MemoryBudget>) -> Self {
+        Pipe {
+            buf: VecDeque::new(),
+            capacity,
+            budget,
+            readers: 0,
+            writers: 0,
+            writer_opens: 0,
+            read_openers: WaitQueue::new(),
+            write_openers: WaitQueue::new(),
+            reads: WaitQueue::new(),
+            writes: WaitQueue::new(),
+            pollers: Vec::new(),
+            shut_down: false,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn readers(&self) -> usize {
+        self.readers
+    }
+
+    pub fn writers(&self) -> usize {
+        self.writers
+    }
+
+    /// Callers parked in this pipe: opens, reads and writes.
+    pub fn blocked(&self) -> usize {
+        self.read_openers.len() + self.write_openers.len() + self.reads.len() + self.writes.len()
+    }
+
+    fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.buf.len())
+    }
+
+    /// Opens an end. `creating` is the open that made the pipe: it never
+    /// waits for a partner (none can exist yet) and never fails for lack of one.
+    pub fn open(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Open,
+        mode: Mode,
+        nonblock: bool,
+        creating: bool,
+        wk: &mut PipeWakeups<P>,
+    ) -> Step<P::Open, Result<PipeEnd>> {
+        let mut end = PipeEnd::new(mode);
+        if mode.read && mode.write {
+            // O_RDWR: both ends at once, never blocks (fifo(7)).
+            self.readers += 1;
+            self.writers += 1;
+            self.writer_opens += 1;
+            Self::complete_openers(&mut self.read_openers, Mode::READ, wk);
+            Self::complete_openers(&mut self.write_openers, Mode::WRITE, wk);
+            self.notify(wk);
+            return Step::Done(waiter, Ok(end));
+        }
+        if mode.write {
+            if self.readers == 0 && nonblock && !creating {
+                return Step::Done(waiter, Err(Error::NoReader));
+            }
+            self.writers += 1;
+            self.writer_opens += 1;
+            Self::complete_openers(&mut self.read_openers, Mode::READ, wk);
+            self.notify(wk);
+            if self.readers > 0 || creating {
+                return Step::Done(waiter, Ok(end));
+            }
+            if self.shut_down {
+                self.writers -= 1;
+                return Step::Done(waiter, Err(Error::ShuttingDown));
+            }
+            self.write_openers.push(id, waiter);
+            return Step::Parked;
+        }
+        self.readers += 1;
+        Self::complete_openers(&mut self.write_openers, Mode::WRITE, wk);
+        self.notify(wk);
+        if self.writers > 0 || creating {
+            return Step::Done(waiter, Ok(end));
+        }
+        if nonblock {
+            end.hup_guard = Some(self.writer_opens);
+            return Step::Done(waiter, Ok(end));
+        }
+        if self.shut_down {
+            self.readers -= 1;
+            return Step::Done(waiter, Err(Error::ShuttingDown));
+        }
+        self.read_openers.push(id, waiter);
+        Step::Parked
+    }
+
+    /// A partner opened: every parked opener of the other end goes on, as
+    /// the kernel's `wait_for_partner` does on a counter change.
+    fn complete_openers(queue: &mut WaitQueue<P::Open>, mode: Mode, wk: &mut PipeWakeups<P>) {
+        for (id, waiter) in queue.drain() {
+            wk.opens.push((id, waiter, Ok(PipeEnd::new(mode))));
+        }
+    }
+
+    /// Closes an end opened earlier.
+    pub fn release(&mut self, end: PipeEnd, wk: &mut PipeWakeups<P>) {
+        if end.mode.read {
+            self.drop_reader(wk);
+        }
+        if end.mode.write {
+            self.drop_writer(wk);
+        }
+        self.notify(wk);
+    }
+
+    fn drop_reader(&mut self, wk: &mut PipeWakeups<P>) {
+        self.readers -= 1;
+        if self.readers == 0 {
+            // No reader is left: every parked writer ends with EPIPE and
+            // SIGPIPE, keeping the count of what it already handed over.
+            for (id, w) in self.writes.drain() {
+                let result = if w.done > 0 {
+                    Ok(w.done)
+                } else {
+                    Err(Error::BrokenPipe)
+                };
+                wk.writes.push((
+                    id,
+                    w.reply,
+                    WriteDone {
+                        result,
+                        sigpipe: true,
+                    },
+                ));
+            }
+        }
+    }
+
+    fn drop_writer(&mut self, wk: &mut PipeWakeups<P>) {
+        self.writers -= 1;
+        if self.writers == 0 {
+            // Parked readers exist only on an empty buffer: end of file.
+            for (id, r) in self.reads.drain() {
+                wk.reads.push((id, r.reply, Ok(Vec::new())));
+            }
+        }
+    }
+
+    /// Reads up to `size` bytes.
+    pub fn read(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Read,
+        size: usize,
+        nonblock: bool,
+        wk: &mut PipeWakeups<P>,
+    ) -> Step<P::Read, Result<Vec<u8>>> {
+        if size == 0 {
+            return Step::Done(waiter, Ok(Vec::new()));
+        }
+        if !self.buf.is_empty() {
+            let data = self.take(size);
+            self.settle(wk);
+            self.notify(wk);
+            return Step::Done(waiter, Ok(data));
+        }
+        if self.writers == 0 || self.shut_down {
+            return Step::Done(waiter, Ok(Vec::new()));
+        }
+        if nonblock {
+            return Step::Done(waiter, Err(Error::WouldBlock));
+        }
+        self.reads.push(
+            id,
+            ParkedRead {
+                reply: waiter,
+                size,
+            },
+        );
+        Step::Parked
+    }
+
+    /// Writes `data`: all of it, or parks until it is all in. Writes of at
+    /// most `PIPE_BUF` bytes go in whole or not at all.
+    pub fn write(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Write,
+        data: &[u8],
+        nonblock: bool,
+        wk: &mut PipeWakeups<P>,
+    ) -> Step<P::Write, WriteDone> {
+        let len = data.len();
+        if len == 0 {
+            return Step::Done(waiter, WriteDone::ok(0));
+        }
+        if self.shut_down {
+            return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
+        }
+        if self.readers == 0 {
+            return Step::Done(
+                waiter,
+                WriteDone {
+                    result: Err(Error::BrokenPipe),
+                    sigpipe: true,
+                },
+            );
+        }
+        let atomic = len <= PIPE_BUF;
+        // Blocking writers queue behind those already parked, so that data
+        // of one writer never overtakes an earlier one's.
+        let can_start = nonblock || self.writes.is_empty();
+        let chunk = if !can_start {
+            0
+        } else if atomic {
+            if self.room() >= len { len } else { 0 }
+        } else {
+            self.room().min(len)
+        };
+        if chunk > 0 && !self.put(&data[..chunk]) {
+            return Step::Done(waiter, WriteDone::err(Error::NoSpace));
+        }
+        if chunk == len || (nonblock && chunk > 0) {
+            self.settle(wk);
+            self.notify(wk);
+            return Step::Done(waiter, WriteDone::ok(chunk));
+        }
+        if nonblock {
+            return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
+        }
+        self.writes.push(
+            id,
+            ParkedWrite {
+                reply: waiter,
+                data: data.to_vec(),
+                done: chunk,
+            },
+        );
+        if chunk > 0 {
+            self.settle(wk);
+            self.notify(wk);
+        }
+        Step::Parked
+    }
+
+    /// Appends bytes, reserving them in the memory budget first. False (and
+    /// nothing stored) when the budget is exhausted.
+    fn put(&mut self, bytes: &[u8]) -> bool {
+        if !self.budget.try_reserve(bytes.len()) {
+            log::warn!(
+                "pipe write of {} bytes refused: --max-memory ({} bytes) reached",
+                bytes.len(),
+                self.budget.limit()
+            );
+            return false;
+        }
+        self.buf.extend(bytes);
+        true
+    }
+
+    fn take(&mut self, size: usize) -> Vec<u8> {
+        let n = size.min(self.buf.len());
+        let mut out = Vec::with_capacity(n);
+        let (a, b) = self.buf.as_slices();
+        let from_a = n.min(a.len());
+        out.extend_from_slice(&a[..from_a]);
+        out.extend_from_slice(&b[..n - from_a]);
+        self.buf.drain(..n);
+        self.budget.release(n);
+        out
+    }
+
+    /// Serves parked readers and writers until neither can progress.
+    fn settle(&mut self, wk: &mut PipeWakeups<P>) {
+        loop {
+            let served = self.serve_readers(wk);
+            let pumped = self.pump_writers(wk);
+            if !served && !pumped {
+                break;
+            }
+        }
+    }
+
+    fn serve_readers(&mut self, wk: &mut PipeWakeups<P>) -> bool {
+        let mut progressed = false;
+        while !self.buf.is_empty() {
+            let Some((id, r)) = self.reads.pop_front() else {
+                break;
+            };
+            let data = self.take(r.size);
+            wk.reads.push((id, r.reply, Ok(data)));
+            progressed = true;
+        }
+        progressed
+    }
+
+    fn pump_writers(&mut self, wk: &mut PipeWakeups<P>) -> bool {
+        let mut progressed = false;
+        while let Some(w) = self.writes.front_mut() {
+            let len = w.data.len();
+            let remaining = len - w.done;
+            let room = self.capacity.saturating_sub(self.buf.len());
+            let chunk = if len <= PIPE_BUF {
+                if room < len {
+                    break;
+                }
+                len
+            } else {
+                room.min(remaining)
+            };
+            if chunk == 0 {
+                break;
+            }
+            if !self.budget.try_reserve(chunk) {
+                log::warn!(
+                    "parked pipe write ends early: --max-memory ({} bytes) reached",
+                    self.budget.limit()
+                );
+                let (id, w) = self.writes.pop_front().expect("front exists");
+                let done = if w.done > 0 {
+                    WriteDone::ok(w.done)
+                } else {
+                    WriteDone::err(Error::NoSpace)
+                };
+                wk.writes.push((id, w.reply, done));
+                progressed = true;
+                continue;
+            }
+            self.buf.extend(&w.data[w.done..w.done + chunk]);
+            w.done += chunk;
+            progressed = true;
+            if w.done < len {
+                break;
+            }
+            let (id, w) = self.writes.pop_front().expect("front exists");
+            wk.writes.push((id, w.reply, WriteDone::ok(len)));
+        }
+        progressed
+    }
+
+    /// Takes a parked caller out because its caller got a signal or the
+    /// daemon is unmounting. False if `id` is not parked here.
+    pub fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut PipeWakeups<P>) -> bool {
+        let error = match why {
+            CancelReason::Interrupted => Error::Interrupted,
+            CancelReason::ShuttingDown => Error::ShuttingDown,
+        };
+        if let Some(waiter) = self.read_openers.remove(id) {
+            wk.opens.push((id, waiter, Err(error)));
+            self.drop_reader(wk);
+        } else if let Some(waiter) = self.write_openers.remove(id) {
+            wk.opens.push((id, waiter, Err(error)));
+            self.drop_writer(wk);
+        } else if let Some(r) = self.reads.remove(id) {
+            let result = match why {
+                CancelReason::Interrupted => Err(error),
+                // Unmounting: a reader sees end of file.
+                CancelReason::ShuttingDown => Ok(Vec::new()),
+            };
+            wk.reads.push((id, r.reply, result));
+        } else if let Some(w) = self.writes.remove(id) {
+            let done = if w.done > 0 {
+                WriteDone::ok(w.done)
+            } else {
+                WriteDone::err(error)
+            };
+            wk.writes.push((id, w.reply, done));
+            // The cancelled writer may have been the one at the front.
+            self.settle(wk);
+        } else {
+            return false;
+        }
+        self.notify(wk);
+        true
+    }
+
+    /// Answers every parked caller for unmount; later calls that would
+    /// park are answered at once instead.
+    pub fn shut_down(&mut self, wk: &mut PipeWakeups<P>) {
+        self.shut_down = true;
+        let mut ids: Vec<WaiterId> = Vec::new();
+        for queue_ids in [
+            self.read_openers.ids(),
+            self.write_openers.ids(),
+            self.reads.ids(),
+            self.writes.ids(),
+        ] {
+            ids.extend(queue_ids);
+        }
+        for id in ids {
+            self.cancel(id, CancelReason::ShuttingDown, wk);
+        }
+        wk.polls.extend(self.pollers.drain(..).map(|(_, p)| p));
+    }
+
+    /// Sets the capacity. Shrinking below the bytes held is `EBUSY`, as
+    /// `F_SETPIPE_SZ`.
+    pub fn set_capacity(&mut self, capacity: usize, wk: &mut PipeWakeups<P>) -> Result<()> {
+        if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+            return Err(Error::InvalidArgument);
+        }
+        if capacity < self.buf.len() {
+            return Err(Error::Busy);
+        }
+        self.capacity = capacity;
+        self.settle(wk);
+        self.notify(wk);
+        Ok(())
+    }
+
+    /// Readiness for this end, as `pipe_poll` computes it; with a poll
+    /// handle, it is kept and notified at the next change.
+    pub fn poll(&mut self, end: &PipeEnd, notify: Option<(u64, P::Poll)>) -> u32 {
+        let mut mask = 0;
+        if end.mode.read {
+            if !self.buf.is_empty() {
+                mask |= ready::IN;
+            }
+            if self.writers == 0 && end.hup_guard != Some(self.writer_opens) {
+                mask |= ready::HUP;
+            }
+        }
+        if end.mode.write {
+            if self.room() >= PIPE_BUF.min(self.capacity) && self.writes.is_empty() {
+                mask |= ready::OUT;
+            }
+            if self.readers == 0 {
+                mask |= ready::ERR;
+            }
+        }
+        if let Some((kh, handle)) = notify {
+            if let Some(slot) = self.pollers.iter_mut().find(|(k, _)| *k == kh) {
+                slot.1 = handle;
+            } else {
+                self.pollers.push((kh, handle));
+            }
+        }
+        mask
+    }
+
+    fn notify(&mut self, wk: &mut PipeWakeups<P>) {
+        if !self.pollers.is_empty() {
+            wk.polls.extend(self.pollers.drain(..).map(|(_, p)| p));
+        }
+    }
+}
+
+impl<P: Parking> Drop for Pipe<P> {
+    fn drop(&mut self) {
+        self.budget.release(self.buf.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parks plain ids: the tests look at which waiter got which result.
+    struct Plain;
+    impl Parking for Plain {
+        type Open = u32;
+        type Read = u32;
+        type Write = u32;
+        type Poll = u32;
+    }
+
+    fn pipe() -> Pipe<Plain> {
+        Pipe::new(65536, MemoryBudget::new(1 << 30))
+    }
+
+    fn wk() -> PipeWakeups<Plain> {
+        Wakeups::default()
+    }
+
+    /// Opens without waiting: readers open non-blocking, writers need a
+    /// reader to be there already.
+    fn open(p: &mut Pipe<Plain>, mode: Mode) -> PipeEnd {
+        match p.open(0, 0, mode, mode == Mode::READ, false, &mut wk()) {
+            Step::Done(_, Ok(end)) => end,
+            other => panic!("open did not finish: {:?}", matches!(other, Step::Parked)),
+        }
+    }
+
+    fn done_read(step: Step<u32, Result<Vec<u8>>>) -> Result<Vec<u8>> {
+        match step {
+            Step::Done(_, r) => r,
+            Step::Parked => panic!("read parked"),
+        }
+    }
+
+    fn done_write(step: Step<u32, WriteDone>) -> WriteDone {
+        match step {
+            Step::Done(_, r) => r,
+            Step::Parked => panic!("write parked"),
+        }
+    }
+
+    #[test]
+    fn reader_open_parks_until_a_writer_opens() {
+        let mut p = pipe();
+        let mut w = wk();
+        assert!(matches!(
+            p.open(1, 10, Mode::READ, false, false, &mut w),
+            Step::Parked
+        ));
+        assert_eq!(p.readers(), 1, "a parked reader counts, as in the kernel");
+        assert!(matches!(
+            p.open(2, 20, Mode::WRITE, false, false, &mut w),
+            Step::Done(20, Ok(_))
+        ));
+        assert_eq!(w.opens.len(), 1);
+        assert_eq!(w.opens[0].1, 10);
+    }
+
+    #[test]
+    fn nonblocking_writer_without_reader_gets_enxio_and_counts_nothing() {
+        let mut p = pipe();
+        assert!(matches!(
+            p.open(1, 1, Mode::WRITE, true, false, &mut wk()),
+            Step::Done(_, Err(Error::NoReader))
+        ));
+        assert_eq!(p.writers(), 0);
+    }
+
+    #[test]
+    fn creating_open_never_waits() {
+        let mut p = pipe();
+        assert!(matches!(
+            p.open(1, 1, Mode::WRITE, true, true, &mut wk()),
+            Step::Done(_, Ok(_))
+        ));
+        assert_eq!(p.writers(), 1);
+    }
+
+    #[test]
+    fn bytes_flow_and_eof_after_last_writer() {
+        let mut p = pipe();
+        let r = open(&mut p, Mode::READ_WRITE);
+        let w = open(&mut p, Mode::WRITE);
+        assert_eq!(
+            done_write(p.write(1, 1, b"hello", false, &mut wk())),
+            WriteDone::ok(5)
+        );
+        assert_eq!(
+            done_read(p.read(2, 2, 3, false, &mut wk())),
+            Ok(b"hel".to_vec())
+        );
+        assert_eq!(
+            done_read(p.read(3, 3, 100, false, &mut wk())),
+            Ok(b"lo".to_vec())
+        );
+        let mut w1 = wk();
+        assert!(matches!(p.read(4, 4, 10, false, &mut w1), Step::Parked));
+        p.release(w, &mut w1);
+        assert!(w1.reads.is_empty(), "the O_RDWR end still writes");
+        let mut w2 = wk();
+        p.release(PipeEnd::new(Mode::WRITE), &mut w2);
+        assert_eq!(w2.reads.len(), 1);
+        assert_eq!(w2.reads[0].2, Ok(Vec::new()), "end of file");
+        let _ = r;
+    }
+
+    #[test]
+    fn parked_reader_is_served_by_a_write() {
+        let mut p = pipe();
+        open(&mut p, Mode::READ);
+        open(&mut p, Mode::WRITE);
+        assert!(matches!(p.read(5, 50, 100, false, &mut wk()), Step::Parked));
+        let mut w = wk();
+        assert_eq!(
+            done_write(p.write(6, 60, b"abc", false, &mut w)),
+            WriteDone::ok(3)
+        );
+        assert_eq!(w.reads.len(), 1);
+        assert_eq!((w.reads[0].0, w.reads[0].1), (5, 50));
+        assert_eq!(w.reads[0].2, Ok(b"abc".to_vec()));
+        assert_eq!(p.bytes(), 0);
+    }
+
+    #[test]
+    fn nonblocking_read_of_empty_pipe_is_eagain() {
+        let mut p = pipe();
+        open(&mut p, Mode::READ);
+        open(&mut p, Mode::WRITE);
+        assert_eq!(
+            done_read(p.read(1, 1, 10, true, &mut wk())),
+            Err(Error::WouldBlock)
+        );
+    }
+
+    #[test]
+    fn write_without_reader_is_epipe_with_sigpipe() {
+        let mut p = pipe();
+        let r = open(&mut p, Mode::READ);
+        open(&mut p, Mode::WRITE);
+        p.release(r, &mut wk());
+        assert_eq!(
+            done_write(p.write(1, 1, b"x", false, &mut wk())),
+            WriteDone {
+                result: Err(Error::BrokenPipe),
+                sigpipe: true
+            }
+        );
+    }
+
+    #[test]
+    fn small_writes_are_atomic_and_large_ones_park_with_progress() {
+        let mut p: Pipe<Plain> = Pipe::new(8192, MemoryBudget::new(1 << 30));
+        open(&mut p, Mode::READ);
+        open(&mut p, Mode::WRITE);
+        assert_eq!(
+            done_write(p.write(1, 1, &[1; 6000], false, &mut wk())),
+            WriteDone::ok(6000)
+        );
+        // 2192 bytes of room: a 4096-byte write must not go in partly.
+        assert!(matches!(
+            p.write(2, 2, &[2; 4096], false, &mut wk()),
+            Step::Parked
+        ));
+        assert_eq!(p.bytes(), 6000);
+        assert_eq!(
+            done_write(p.write(3, 3, &[3; 4096], true, &mut wk())),
+            WriteDone::err(Error::WouldBlock)
+        );
+        // A read of 1904 bytes makes room for the parked record exactly.
+        let mut w = wk();
+        done_read(p.read(4, 4, 1904, false, &mut w)).unwrap();
+        assert_eq!(w.writes.len(), 1);
+        assert_eq!(w.writes[0].2, WriteDone::ok(4096));
+        assert_eq!(p.bytes(), 8192);
+        let all = done_read(p.read(5, 5, 8192, false, &mut wk())).unwrap();
+        assert_eq!(&all[..4096], &[1; 4096][..]);
+        assert_eq!(&all[4096..], &[2; 4096][..]);
+        // A large write fills what it can and parks with the rest.
+        assert!(matches!(
+            p.write(6, 6, &[7; 10000], false, &mut wk()),
+            Step::Parked
+        ));
+        assert_eq!(p.bytes(), 8192);
+        let mut w = wk();
+        assert_eq!(
+            done_read(p.read(7, 7, 8192, false, &mut w)).unwrap().len(),
+            8192
+        );
+        assert_eq!(w.writes.len(), 1);
+        assert_eq!(w.writes[0].2, WriteDone::ok(10000));
+        assert_eq!(p.bytes(), 1808);
+    }
+
+    #[test]
+    fn interrupted_writer_reports_what_it_handed_over() {
+        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
+        open(&mut p, Mode::READ);
+        open(&mut p, Mode::WRITE);
+        assert!(matches!(
+            p.write(1, 1, &[0; 5000], false, &mut wk()),
+            Step::Parked
+        ));
+        assert!(matches!(
+            p.write(2, 2, &[0; 100], false, &mut wk()),
+            Step::Parked
+        ));
+        let mut w = wk();
+        assert!(p.cancel(2, CancelReason::Interrupted, &mut w));
+        assert_eq!(w.writes[0].2, WriteDone::err(Error::Interrupted));
+        let mut w = wk();
+        assert!(p.cancel(1, CancelReason::Interrupted, &mut w));
+        assert_eq!(w.writes[0].2, WriteDone::ok(4096));
+        assert!(!p.cancel(1, CancelReason::Interrupted, &mut wk()));
+        assert_eq!(p.blocked(), 0);
+    }
+
+    #[test]
+    fn second_parked_writer_is_cancelled_alone() {
+        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
+        open(&mut p, Mode::READ);
+        open(&mut p, Mode::WRITE);
+        done_write(p.write(1, 1, &[0; 4096], false, &mut wk()));
+        assert!(matches!(
+            p.write(2, 2, &[1; 10], false, &mut wk()),
+            Step::Parked
+        ));
+        assert!(matches!(
+            p.write(3, 3, &[2; 10], false, &mut wk()),
+            Step::Parked
+        ));
+        let mut w = wk();
+        assert!(p.cancel(3, CancelReason::Interrupted, &mut w));
+        assert_eq!(w.writes.len(), 1);
+        assert_eq!(w.writes[0].0, 3);
+        assert_eq!(p.blocked(), 1);
+    }
+
+    #[test]
+    fn interrupted_reader_open_drops_its_count() {
+        let mut p = pipe();
+        assert!(matches!(
+            p.open(1, 1, Mode::READ, false, false, &mut wk()),
+            Step::Parked
+        ));
+        let mut w = wk();
+        assert!(p.cancel(1, CancelReason::Interrupted, &mut w));
+        assert_eq!(w.opens[0].2.unwrap_err(), Error::Interrupted);
+        assert_eq!(p.readers(), 0);
+    }
+
+    #[test]
+    fn last_reader_leaving_ends_parked_writers_with_epipe() {
+        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
+        let r = open(&mut p, Mode::READ);
+        open(&mut p, Mode::WRITE);
+        assert!(matches!(
+            p.write(1, 1, &[0; 6000], false, &mut wk()),
+            Step::Parked
+        ));
+        let mut w = wk();
+        p.release(r, &mut w);
+        assert_eq!(
+            w.writes[0].2,
+            WriteDone {
+                result: Ok(4096),
+                sigpipe: true
+            }
+        );
+    }
+
+    #[test]
+    fn memory_cap_gives_enospc_and_keeps_what_was_stored() {
+        let mut p: Pipe<Plain> = Pipe::new(65536, MemoryBudget::new(100));
+        open(&mut p, Mode::READ);
+        open(&mut p, Mode::WRITE);
+        assert_eq!(
+            done_write(p.write(1, 1, &[1; 80], false, &mut wk())),
+            WriteDone::ok(80)
+        );
+        assert_eq!(
+            done_write(p.write(2, 2, &[2; 30], false, &mut wk())),
+            WriteDone::err(Error::NoSpace)
+        );
+        assert_eq!(p.bytes(), 80);
+        assert_eq!(
+            done_read(p.read(3, 3, 1000, false, &mut wk())),
+            Ok(vec![1; 80])
+        );
+    }
+
+    #[test]
+    fn poll_reports_in_out_hup_and_err() {
+        let mut p = pipe();
+        let r = match p.open(1, 1, Mode::READ, true, false, &mut wk()) {
+            Step::Done(_, Ok(end)) => end,
+            _ => panic!(),
+        };
+        assert_eq!(p.poll(&r, None), 0, "no POLLHUP before any writer");
+        let w = open(&mut p, Mode::WRITE);
+        assert_eq!(p.poll(&w, None), ready::OUT);
+        assert_eq!(p.poll(&r, Some((9, 90))), 0);
+        let mut wks = wk();
+        done_write(p.write(2, 2, b"x", false, &mut wks));
+        assert_eq!(wks.polls, vec![90], "the registered poller is notified");
+        assert_eq!(p.poll(&r, None), ready::IN);
+        p.release(w, &mut wk());
+        assert_eq!(p.poll(&r, None), ready::IN | ready::HUP);
+        let w2 = open(&mut p, Mode::WRITE);
+        p.release(r, &mut wk());
+        assert_eq!(p.poll(&w2, None), ready::OUT | ready::ERR, "no reader left");
+    }
+
+    #[test]
+    fn capacity_cannot_shrink_below_content() {
+        let mut p = pipe();
+        open(&mut p, Mode::READ_WRITE);
+        done_write(p.write(1, 1, &[0; 5000], false, &mut wk()));
+        assert_eq!(p.set_capacity(4096, &mut wk()), Err(Error::Busy));
+        assert_eq!(p.set_capacity(100, &mut wk()), Err(Error::InvalidArgument));
+        assert_eq!(p.set_capacity(8192, &mut wk()), Ok(()));
+        assert_eq!(p.capacity(), 8192);
+    }
+
+    #[test]
+    fn shut_down_answers_everyone() {
+        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
+        assert!(matches!(
+            p.open(1, 1, Mode::READ, false, false, &mut wk()),
+            Step::Parked
+        ));
+        let mut w = wk();
+        p.shut_down(&mut w);
+        assert_eq!(w.opens[0].2.unwrap_err(), Error::ShuttingDown);
+        assert_eq!(p.blocked(), 0);
+    }
+}

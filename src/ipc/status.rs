@@ -1,0 +1,125 @@
+//! The two read-only files at the root: `README` and `status`.
+
+/// What `MOUNTPOINT/README` says: each directory with a one-line example.
+pub const README: &str = "\
+ipcfs: IPC objects as files. See ipcfs(7) for the whole story.
+
+README    this text
+status    one line per object, like ipcs(1): cat status
+
+pipes/    named pipes (byte streams, POSIX FIFO semantics)
+          touch pipes/p; cat pipes/p & echo hello > pipes/p
+queues/   message queues: one write is one message (not in this version)
+shm/      shared-memory files (not in this version)
+sockets/  socket endpoints, one directory each (not in this version)
+proc/     proc/PID/signal delivers signals (not in this version)
+";
+
+/// One object as `status` shows it. `None` prints as `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRow {
+    pub kind: &'static str,
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub perm: u16,
+    pub bytes: Option<usize>,
+    pub messages: Option<usize>,
+    pub readers: Option<usize>,
+    pub writers: Option<usize>,
+    pub blocked: Option<usize>,
+    /// Who serves the object's data: `daemon`, or `kernel` for FIFO nodes.
+    pub served_by: &'static str,
+}
+
+const HEADER: [&str; 11] = [
+    "type", "name", "uid", "gid", "mode", "bytes", "messages", "readers", "writers", "blocked",
+    "served",
+];
+
+fn opt(v: Option<usize>) -> String {
+    v.map_or_else(|| "-".to_string(), |n| n.to_string())
+}
+
+/// Renders rows as aligned columns under a header line.
+pub fn render(rows: &[StatusRow]) -> String {
+    let cells: Vec<[String; 11]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.kind.to_string(),
+                r.name.clone(),
+                r.uid.to_string(),
+                r.gid.to_string(),
+                format!("{:04o}", r.perm),
+                opt(r.bytes),
+                opt(r.messages),
+                opt(r.readers),
+                opt(r.writers),
+                opt(r.blocked),
+                r.served_by.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = HEADER.map(str::len);
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let mut out = String::new();
+    let header = HEADER.map(str::to_string);
+    for row in std::iter::once(&header).chain(&cells) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join(" ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_aligned_columns_with_dashes() {
+        let rows = vec![
+            StatusRow {
+                kind: "pipe",
+                name: "jobs".into(),
+                uid: 0,
+                gid: 0,
+                perm: 0o644,
+                bytes: Some(5),
+                messages: None,
+                readers: Some(1),
+                writers: Some(2),
+                blocked: Some(0),
+                served_by: "daemon",
+            },
+            StatusRow {
+                kind: "fifo",
+                name: "k".into(),
+                uid: 1000,
+                gid: 1000,
+                perm: 0o600,
+                bytes: None,
+                messages: None,
+                readers: None,
+                writers: None,
+                blocked: None,
+                served_by: "kernel",
+            },
+        ];
+        assert_eq!(
+            render(&rows),
+            "type name uid  gid  mode bytes messages readers writers blocked served\n\
+             pipe jobs 0    0    0644 5     -        1       2       0       daemon\n\
+             fifo k    1000 1000 0600 -     -        -       -       -       kernel\n"
+        );
+    }
+}
