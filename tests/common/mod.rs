@@ -1,0 +1,262 @@
+//! Test harness: mounts the real filesystem in a fresh directory, drives it
+//! with real tools, and always unmounts (the guard's `Drop`).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ipcfs");
+
+/// Why mount tests cannot run here, if they cannot. Under CI (root with
+/// /dev/fuse) they must run: a reason there is a failure, not a skip.
+pub fn mount_unavailable() -> Option<String> {
+    let reason = if !Path::new("/dev/fuse").exists() {
+        "no /dev/fuse on this machine"
+    } else if !nix::unistd::geteuid().is_root() {
+        "mount tests need root (mounting without fusermount3)"
+    } else {
+        return None;
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("mount tests cannot run under CI: {reason}");
+    }
+    Some(reason.to_string())
+}
+
+/// Skips the calling test (returns from it) when mounting is impossible.
+#[macro_export]
+macro_rules! mount_or_skip {
+    ($($arg:expr),*) => {
+        match common::Mount::start(&[$($arg),*]) {
+            Some(m) => m,
+            None => return,
+        }
+    };
+}
+
+/// Longest any one helper command of a test may run.
+pub const LIMIT: &str = "120";
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh empty directory under the system's temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ipcfs-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn is_mounted(dir: &Path) -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let wanted = dir.to_str().unwrap();
+    info.lines().any(|l| l.split(' ').nth(4) == Some(wanted))
+}
+
+/// A running daemon mounted on a temporary directory.
+pub struct Mount {
+    pub dir: PathBuf,
+    child: Option<Child>,
+    stderr_path: PathBuf,
+    _tmp: TempDir,
+}
+
+impl Mount {
+    /// Mounts with extra daemon arguments; `None` (after printing why) when
+    /// this machine cannot mount.
+    pub fn start(args: &[&str]) -> Option<Mount> {
+        if let Some(reason) = mount_unavailable() {
+            eprintln!("skipping mount test: {reason}");
+            return None;
+        }
+        let tmp = TempDir::new("mnt");
+        let dir = tmp.0.join("m");
+        std::fs::create_dir(&dir).unwrap();
+        let stderr_path = tmp.0.join("daemon.log");
+        let child = Command::new(BIN)
+            .args(args)
+            .arg(&dir)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .expect("start ipcfs");
+        let mut m = Mount {
+            dir,
+            child: Some(child),
+            stderr_path,
+            _tmp: tmp,
+        };
+        m.wait_mounted();
+        Some(m)
+    }
+
+    fn wait_mounted(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if is_mounted(&self.dir) && self.dir.join("README").exists() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("ipcfs exited before mounting ({status}): {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("ipcfs did not mount within 10 s: {}", self.log());
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// A `sh -c` command run in the mountpoint.
+    pub fn sh(&self, script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script).current_dir(&self.dir);
+        c
+    }
+
+    /// Runs a shell script in the mountpoint to completion; a script that
+    /// hangs is killed after [`LIMIT`] so that a bug fails a test instead of
+    /// stalling the suite.
+    pub fn run(&self, script: &str) -> Output {
+        Command::new("timeout")
+            .args(["-s", "KILL", LIMIT])
+            .args(["sh", "-c", script])
+            .current_dir(&self.dir)
+            .output()
+            .expect("run sh")
+    }
+
+    /// A Python script run in the mountpoint with `sys.argv[1:] = args`,
+    /// killed after [`LIMIT`].
+    pub fn python(&self, script: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("timeout");
+        c.args(["-s", "KILL", LIMIT, "python3", "-c", script])
+            .args(args)
+            .current_dir(&self.dir);
+        c
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), sig).unwrap();
+    }
+
+    /// Waits for the daemon to exit by itself, within `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut().unwrap();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if child.try_wait().unwrap().is_none() {
+                let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if is_mounted(&self.dir) {
+            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        }
+    }
+}
+
+/// Runs `cmd`, returning its status and how long it took.
+pub fn timed(cmd: &mut Command) -> (Output, Duration) {
+    let start = Instant::now();
+    let out = cmd.output().expect("run command");
+    (out, start.elapsed())
+}
+
+/// Waits for a child with a limit; kills it (and fails) past the limit.
+pub fn wait_within(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a command succeeded, showing its output otherwise.
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// Waits until `cond` holds, up to `limit`.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// Thread state letter (R, S, D, ...) of a process, from /proc.
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.trim_start().chars().next()
+}

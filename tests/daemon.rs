@@ -1,0 +1,178 @@
+//! The daemon's life: start-up errors, clean shutdown, stale mounts.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{BIN, TempDir, assert_ok, eventually, is_mounted, stdout, wait_within};
+use nix::sys::signal::Signal;
+
+/// Runs the daemon expecting it to refuse at once; returns its stderr.
+fn refuse(args: &[&str]) -> String {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_within(&mut child, Duration::from_secs(10), "ipcfs refusal");
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
+    assert!(err.starts_with("ipcfs: "), "{err}");
+    err
+}
+
+#[test]
+fn missing_and_non_directory_mountpoints_are_one_line_errors() {
+    let tmp = TempDir::new("bad");
+    let missing = tmp.0.join("nope");
+    let err = refuse(&[missing.to_str().unwrap()]);
+    assert!(err.contains("no such directory"), "{err}");
+    let file = tmp.0.join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let err = refuse(&[file.to_str().unwrap()]);
+    assert!(err.contains("not a directory"), "{err}");
+}
+
+#[test]
+fn bad_option_values_exit_2() {
+    let tmp = TempDir::new("opt");
+    let dir = tmp.0.to_str().unwrap();
+    let err = refuse(&["--pipe-capacity", "100", dir]);
+    assert!(err.contains("--pipe-capacity"), "{err}");
+    let err = refuse(&["-o", "nonsense", dir]);
+    assert!(err.contains("unknown mount option"), "{err}");
+}
+
+#[test]
+fn help_and_version() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert_ok(&out);
+    for flag in [
+        "--allow-other",
+        "--pipe-capacity",
+        "--queue-max-messages",
+        "--queue-max-message-size",
+        "--max-memory",
+        "--force",
+        "-o",
+        "--verbose",
+        "--quiet",
+        "--version",
+    ] {
+        assert!(stdout(&out).contains(flag), "--help lacks {flag}");
+    }
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        format!("ipcfs {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn an_existing_mount_is_refused() {
+    let m = mount_or_skip!();
+    let err = refuse(&[m.dir.to_str().unwrap()]);
+    assert!(err.contains("already mounted"), "{err}");
+    assert!(err.contains("fuse"), "{err}");
+}
+
+#[test]
+fn sigterm_with_a_blocked_reader_unmounts_and_exits_0() {
+    let mut m = mount_or_skip!();
+    assert_ok(&m.run("touch pipes/q"));
+    let mut reader = m
+        .sh("exec 3<>pipes/q; cat pipes/q; echo reader-done $?")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let q = m.path("pipes/q");
+    assert!(eventually(Duration::from_secs(5), || {
+        Command::new("python3")
+            .args([
+                "-c",
+                "import os,sys; print(os.getxattr(sys.argv[1], 'user.ipcfs.blocked').decode())",
+            ])
+            .arg(&q)
+            .output()
+            .map(|o| stdout(&o).trim() == "1")
+            .unwrap_or(false)
+    }));
+    m.signal(Signal::SIGTERM);
+    let status = m.wait_exit(Duration::from_secs(5)).expect("daemon exits");
+    assert_eq!(status.code(), Some(0), "log: {}", m.log());
+    assert!(!is_mounted(&m.dir));
+    let status = wait_within(&mut reader, Duration::from_secs(5), "blocked reader");
+    let mut out = String::new();
+    use std::io::Read;
+    reader
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        out, "reader-done 0\n",
+        "the blocked read ended with end of file"
+    );
+    let log = m.log();
+    assert!(log.contains("mounted ipcfs on"), "{log}");
+    assert!(log.contains("unmounted"), "{log}");
+}
+
+#[test]
+fn a_stale_mount_is_named_and_force_clears_it() {
+    let mut m = mount_or_skip!();
+    m.signal(Signal::SIGKILL);
+    m.wait_exit(Duration::from_secs(5))
+        .expect("killed daemon exits");
+    assert!(
+        is_mounted(&m.dir),
+        "a killed daemon leaves its mount behind"
+    );
+    let dir = m.dir.to_str().unwrap().to_string();
+    let err = refuse(&[&dir]);
+    assert!(err.contains("stale mount"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    let mut again = Command::new(BIN)
+        .args(["--force", &dir])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let readme = m.dir.join("README");
+    assert!(
+        eventually(Duration::from_secs(10), || std::fs::read(&readme).is_ok()),
+        "--force did not remount"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(again.id() as i32),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    let status = wait_within(&mut again, Duration::from_secs(5), "forced daemon");
+    let mut err = String::new();
+    use std::io::Read;
+    again
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("cleared a stale mount"), "{err}");
+    assert!(!is_mounted(&m.dir));
+}

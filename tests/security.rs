@@ -1,0 +1,105 @@
+//! A daemon running as root must never let a user do what that user could
+//! not do directly. Tested with a real unprivileged user, created here.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{assert_ok, stderr, stdout};
+
+/// uid and gid of an unprivileged user made for these tests.
+fn test_user() -> (String, String) {
+    const NAME: &str = "ipcfs-test";
+    let id = |flag: &str| {
+        Command::new("id")
+            .args([flag, NAME])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| stdout(&o).trim().to_string())
+    };
+    if id("-u").is_none() {
+        // Concurrent tests may race to create it: "already exists" is fine.
+        let _ = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                NAME,
+            ])
+            .output();
+    }
+    let uid = id("-u").expect("test user exists");
+    let gid = id("-g").expect("test user has a group");
+    assert_ne!(uid, "0");
+    (uid, gid)
+}
+
+/// Runs a shell script in the mountpoint as the test user.
+fn as_user(m: &common::Mount, user: &(String, String), script: &str) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid", &user.0, "--regid", &user.1, "--clear-groups"])
+        .args(["timeout", "-s", "KILL", common::LIMIT, "sh", "-c", script])
+        .current_dir(&m.dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_user_cannot_open_a_private_pipe_of_root_nor_remove_it() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    assert_ok(&m.run("umask 077; touch pipes/secret; umask 000; touch pipes/open"));
+    let out = as_user(&m, &user, "exec 3<>pipes/secret");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("Permission denied"), "{out:?}");
+    let out = as_user(&m, &user, "rm -f pipes/open");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("Operation not permitted"), "{out:?}");
+    let out = as_user(&m, &user, "mv pipes/open pipes/stolen");
+    assert!(!out.status.success(), "{out:?}");
+    let out = as_user(&m, &user, "chmod 666 pipes/secret");
+    assert!(stderr(&out).contains("Operation not permitted"), "{out:?}");
+    // A world-writable pipe of root: the kernel lets the user write it,
+    // but its settings stay root's.
+    let out = as_user(
+        &m,
+        &user,
+        "python3 -c \"import os\ntry:\n os.setxattr('pipes/open', 'user.ipcfs.capacity', b'8192')\n\
+         except PermissionError as e:\n print(e.errno)\"",
+    );
+    assert_eq!(stdout(&out), format!("{}\n", libc::EPERM), "{out:?}");
+    assert_ok(&m.run("test -e pipes/open && test -e pipes/secret"));
+}
+
+#[test]
+fn a_user_owns_what_it_creates_and_root_may_remove_it() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    let out = as_user(
+        &m,
+        &user,
+        "touch pipes/mine && chmod 600 pipes/mine && stat -c '%u %g %a' pipes/mine",
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out), format!("{} {} 600\n", user.0, user.1));
+    // The user's own pipe works for the user.
+    let out = as_user(
+        &m,
+        &user,
+        "exec 3<>pipes/mine; echo mine >&3; head -n 1 <&3",
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "mine\n");
+    assert_ok(&m.run("rm pipes/mine"));
+}
+
+#[test]
+fn without_allow_other_other_users_cannot_reach_the_mount() {
+    let m = mount_or_skip!();
+    let user = test_user();
+    let out = as_user(&m, &user, "ls pipes");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("Permission denied"), "{out:?}");
+}
