@@ -4,13 +4,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::pipe_cell::PipeCell;
+use super::cell::StreamFile;
 use crate::ipc::namespace::Ino;
-use crate::ipc::pipe::PipeEnd;
 
 pub enum HandleKind {
-    /// One end (or both) of a daemon-served pipe.
-    Pipe { pipe: Arc<PipeCell>, end: PipeEnd },
+    /// An open file of a stream object (a pipe, a queue).
+    Stream(Box<dyn StreamFile>),
     /// A read-only text file (`README`, `status`), generated at open so
     /// that successive reads of one open see one consistent snapshot.
     Text(Vec<u8>),

@@ -3,8 +3,8 @@
 //! No IPC logic lives here.
 
 pub mod attr;
+pub mod cell;
 pub mod handles;
-pub mod pipe_cell;
 pub mod xattr;
 
 use std::ffi::OsStr;
@@ -21,15 +21,18 @@ use fuser::{
 };
 
 use self::attr::{ATTR_TTL, ENTRY_TTL, entry_attr, fixed_attr};
+use self::cell::{CallId, Cell, FuseParking, OpenReply, ParkedOpen, StreamCell};
 use self::handles::{Handle, HandleKind, HandleTable};
-use self::pipe_cell::{CallId, OpenReply, ParkedOpen, PipeCell};
 use crate::config::{Config, MAX_WRITE};
 use crate::error::{Error, Result};
 use crate::interrupt::Registry;
 use crate::ipc::namespace::{Caller, Dir, Entry, Ino, Meta, Namespace, RenameMode, fixed};
+use crate::ipc::pipe::Pipe;
 use crate::ipc::status::{README, StatusRow, render};
-use crate::ipc::{Mode, ready};
+use crate::ipc::{Mode, OpenRequest, ready};
 use crate::memory::MemoryBudget;
+
+pub type PipeCell = Cell<Pipe<FuseParking>>;
 
 /// What a name in an object directory stands for.
 #[derive(Clone)]
@@ -38,6 +41,16 @@ pub enum Object {
     Pipe(Arc<PipeCell>),
     /// A FIFO node made by `mkfifo`: the kernel serves its data itself.
     KernelFifo,
+}
+
+impl Object {
+    /// The object's cell, for objects whose data the daemon serves.
+    fn stream(&self) -> Option<Arc<dyn StreamCell>> {
+        match self {
+            Object::Pipe(p) => Some(p.clone()),
+            Object::KernelFifo => None,
+        }
+    }
 }
 
 /// State shared by the adapter, the objects and the interrupt watcher.
@@ -89,16 +102,13 @@ impl Core {
     pub fn shut_down(&self) -> usize {
         self.shared.shutting_down.store(true, Ordering::SeqCst);
         let parked = self.shared.registry.len();
-        let pipes: Vec<Arc<PipeCell>> = self
+        let cells: Vec<Arc<dyn StreamCell>> = self
             .names()
             .all()
-            .filter_map(|e| match &e.object {
-                Object::Pipe(p) => Some(p.clone()),
-                Object::KernelFifo => None,
-            })
+            .filter_map(|e| e.object.stream())
             .collect();
-        for p in pipes {
-            p.shut_down();
+        for cell in cells {
+            cell.shut_down();
         }
         // Pipes whose names and inodes are gone but whose handles are open.
         self.shared.registry.cancel_all();
@@ -111,7 +121,8 @@ impl Core {
     }
 
     fn new_pipe(&self) -> Arc<PipeCell> {
-        let cell = PipeCell::new(self.config.pipe_capacity, self.shared.clone());
+        let pipe = Pipe::new(self.config.pipe_capacity, self.shared.budget.clone());
+        let cell = Cell::new(pipe, self.shared.clone());
         if self.shared.shutting_down.load(Ordering::SeqCst) {
             cell.shut_down();
         }
@@ -386,33 +397,19 @@ impl IpcFs {
     }
 
     fn open_object(&self, req: &Request, ino: Ino, flags: i32, reply: OpenReply) {
-        let object = {
-            let names = self.core.names();
-            names.get(ino).map(|e| match &e.object {
-                Object::Pipe(p) => Some(p.clone()),
-                Object::KernelFifo => None,
-            })
-        };
-        let fail = |reply: OpenReply, e: Error| {
-            let errno = log_error("open", e);
-            match reply {
-                OpenReply::Open(r) => r.error(errno),
-                OpenReply::Create(r, _) => r.error(errno),
-            }
-        };
+        let object = self.core.names().get(ino).map(|e| e.object.stream());
         match object {
-            None => fail(reply, Error::NotFound),
+            None => reply.error(log_error("open", Error::NotFound)),
             // The kernel serves FIFO nodes itself and never sends their opens.
-            Some(None) => fail(reply, Error::NotPermitted),
-            Some(Some(pipe)) => {
-                let creating = matches!(reply, OpenReply::Create(..));
-                pipe.open(
-                    call_id(req),
-                    ParkedOpen { reply, ino },
-                    Mode::from_open_flags(flags),
-                    flags & libc::O_NONBLOCK != 0,
-                    creating,
-                );
+            Some(None) => reply.error(log_error("open", Error::NotPermitted)),
+            Some(Some(cell)) => {
+                let request = OpenRequest {
+                    mode: Mode::from_open_flags(flags),
+                    nonblock: flags & libc::O_NONBLOCK != 0,
+                    packet: flags & libc::O_DIRECT != 0,
+                    creating: matches!(reply, OpenReply::Create(..)),
+                };
+                cell.open(call_id(req), ParkedOpen { reply, ino }, request);
             }
         }
     }
@@ -683,12 +680,10 @@ impl Filesystem for IpcFs {
                 let end = start.saturating_add(size as usize).min(text.len());
                 reply.data(&text[start..end]);
             }
-            HandleKind::Pipe { pipe, end } => {
-                if !end.mode.read {
-                    return reply.error(log_error("read", Error::BadHandle));
-                }
+            // The kernel refuses reads of a file not opened for reading.
+            HandleKind::Stream(file) => {
                 let nonblock = flags.0 & libc::O_NONBLOCK != 0;
-                pipe.read(call_id(req), reply, size as usize, nonblock);
+                file.read(call_id(req), reply, size as usize, nonblock);
             }
         }
     }
@@ -709,11 +704,11 @@ impl Filesystem for IpcFs {
             return reply.error(log_error("write", Error::BadHandle));
         };
         match &handle.kind {
-            HandleKind::Pipe { pipe, end } if end.mode.write => {
+            HandleKind::Stream(file) => {
                 let nonblock = flags.0 & libc::O_NONBLOCK != 0;
-                pipe.write(call_id(req), reply, data, nonblock);
+                file.write(call_id(req), reply, data, nonblock);
             }
-            _ => reply.error(log_error("write", Error::BadHandle)),
+            HandleKind::Text(_) => reply.error(log_error("write", Error::BadHandle)),
         }
     }
 
@@ -739,8 +734,8 @@ impl Filesystem for IpcFs {
         reply: ReplyEmpty,
     ) {
         if let Some(handle) = self.core.shared.handles.remove(fh.0) {
-            if let HandleKind::Pipe { pipe, end } = &handle.kind {
-                pipe.release(*end);
+            if let HandleKind::Stream(file) = &handle.kind {
+                file.release();
             }
         }
         reply.ok();
@@ -894,11 +889,11 @@ impl Filesystem for IpcFs {
         };
         let mask = match &handle.kind {
             HandleKind::Text(_) => ready::IN,
-            HandleKind::Pipe { pipe, end } => {
+            HandleKind::Stream(file) => {
                 let notify = flags
                     .contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY)
                     .then(|| (ph.handle().0, ph));
-                pipe.lock().poll(end, notify)
+                file.poll(notify)
             }
         };
         reply.poll(PollEvents::from_bits_truncate(mask));

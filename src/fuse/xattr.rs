@@ -67,7 +67,7 @@ pub fn set(object: &Object, name: &str, value: &[u8], may_change: bool) -> Resul
         log::info!("setxattr {name}: {msg}");
         Error::InvalidArgument
     })?;
-    cell.set_capacity(capacity)
+    cell.update(|pipe, wk| pipe.set_capacity(capacity, wk))
 }
 
 /// Our attributes cannot be removed; others do not exist.

@@ -15,7 +15,7 @@ use crate::wait::WaiterId;
 
 /// The types an adapter parks. The FUSE adapter uses fuser's reply objects;
 /// unit tests use plain values or channels.
-pub trait Parking {
+pub trait Parking: 'static {
     type Open: Send;
     type Read: Send;
     type Write: Send;
@@ -122,6 +122,66 @@ pub enum CancelReason {
     Interrupted,
     /// The daemon is unmounting.
     ShuttingDown,
+}
+
+/// What an open asks for, as far as the core cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenRequest {
+    pub mode: Mode,
+    /// `O_NONBLOCK`: fail with `EAGAIN`/`ENXIO` instead of waiting.
+    pub nonblock: bool,
+    /// `O_DIRECT`: packet mode, where the object has one (queues).
+    pub packet: bool,
+    /// This open made the object (`O_CREAT` of a new name).
+    pub creating: bool,
+}
+
+/// An object whose files are byte streams: opened, read, written, polled
+/// and released, with calls that may park. Pipes and queues implement it;
+/// the adapter drives every one of them through this one interface.
+pub trait StreamObject<P: Parking>: Send + 'static {
+    /// One open file description's state as the object keeps it.
+    type End: Copy + Send + Sync + 'static;
+
+    fn open(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Open,
+        req: OpenRequest,
+        wk: &mut Wakeups<P, Self::End>,
+    ) -> Step<P::Open, Result<Self::End>>;
+
+    fn read(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Read,
+        end: Self::End,
+        size: usize,
+        nonblock: bool,
+        wk: &mut Wakeups<P, Self::End>,
+    ) -> Step<P::Read, Result<Vec<u8>>>;
+
+    fn write(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Write,
+        end: Self::End,
+        data: &[u8],
+        nonblock: bool,
+        wk: &mut Wakeups<P, Self::End>,
+    ) -> Step<P::Write, WriteDone>;
+
+    fn release(&mut self, end: Self::End, wk: &mut Wakeups<P, Self::End>);
+
+    /// Takes parked call `id` out. False if it is not parked here.
+    fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut Wakeups<P, Self::End>) -> bool;
+
+    /// Answers every parked call for unmount; nothing parks afterwards.
+    fn shut_down(&mut self, wk: &mut Wakeups<P, Self::End>);
+
+    /// Readiness (`ready::*` bits); with a poll handle, it is kept and
+    /// notified at the next change.
+    fn poll(&mut self, end: Self::End, notify: Option<(u64, P::Poll)>) -> u32;
 }
 
 /// Readiness bits as `poll(2)` reports them.

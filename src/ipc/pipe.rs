@@ -12,7 +12,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::{CancelReason, Mode, Parking, Step, Wakeups, WriteDone, ready};
+use super::{
+    CancelReason, Mode, OpenRequest, Parking, Step, StreamObject, Wakeups, WriteDone, ready,
+};
 use crate::error::{Error, Result};
 use crate::memory::MemoryBudget;
 use crate::wait::{WaitQueue, WaiterId};
@@ -34,7 +36,7 @@ pub struct PipeEnd {
 }
 
 impl PipeEnd {
-    pub fn new(mode: Mode) -> Self {
+    pub const fn new(mode: Mode) -> Self {
         PipeEnd {
             mode,
             hup_guard: None,
@@ -113,81 +115,12 @@ impl<P: Parking> Pipe<P> {
         self.capacity.saturating_sub(self.buf.len())
     }
 
-    /// Opens an end. `creating` is the open that made the pipe: it never
-    /// waits for a partner (none can exist yet) and never fails for lack of one.
-    pub fn open(
-        &mut self,
-        id: WaiterId,
-        waiter: P::Open,
-        mode: Mode,
-        nonblock: bool,
-        creating: bool,
-        wk: &mut PipeWakeups<P>,
-    ) -> Step<P::Open, Result<PipeEnd>> {
-        let mut end = PipeEnd::new(mode);
-        if mode.read && mode.write {
-            // O_RDWR: both ends at once, never blocks (fifo(7)).
-            self.readers += 1;
-            self.writers += 1;
-            self.writer_opens += 1;
-            Self::complete_openers(&mut self.read_openers, Mode::READ, wk);
-            Self::complete_openers(&mut self.write_openers, Mode::WRITE, wk);
-            self.notify(wk);
-            return Step::Done(waiter, Ok(end));
-        }
-        if mode.write {
-            if self.readers == 0 && nonblock && !creating {
-                return Step::Done(waiter, Err(Error::NoReader));
-            }
-            self.writers += 1;
-            self.writer_opens += 1;
-            Self::complete_openers(&mut self.read_openers, Mode::READ, wk);
-            self.notify(wk);
-            if self.readers > 0 || creating {
-                return Step::Done(waiter, Ok(end));
-            }
-            if self.shut_down {
-                self.writers -= 1;
-                return Step::Done(waiter, Err(Error::ShuttingDown));
-            }
-            self.write_openers.push(id, waiter);
-            return Step::Parked;
-        }
-        self.readers += 1;
-        Self::complete_openers(&mut self.write_openers, Mode::WRITE, wk);
-        self.notify(wk);
-        if self.writers > 0 || creating {
-            return Step::Done(waiter, Ok(end));
-        }
-        if nonblock {
-            end.hup_guard = Some(self.writer_opens);
-            return Step::Done(waiter, Ok(end));
-        }
-        if self.shut_down {
-            self.readers -= 1;
-            return Step::Done(waiter, Err(Error::ShuttingDown));
-        }
-        self.read_openers.push(id, waiter);
-        Step::Parked
-    }
-
     /// A partner opened: every parked opener of the other end goes on, as
     /// the kernel's `wait_for_partner` does on a counter change.
     fn complete_openers(queue: &mut WaitQueue<P::Open>, mode: Mode, wk: &mut PipeWakeups<P>) {
         for (id, waiter) in queue.drain() {
             wk.opens.push((id, waiter, Ok(PipeEnd::new(mode))));
         }
-    }
-
-    /// Closes an end opened earlier.
-    pub fn release(&mut self, end: PipeEnd, wk: &mut PipeWakeups<P>) {
-        if end.mode.read {
-            self.drop_reader(wk);
-        }
-        if end.mode.write {
-            self.drop_writer(wk);
-        }
-        self.notify(wk);
     }
 
     fn drop_reader(&mut self, wk: &mut PipeWakeups<P>) {
@@ -221,103 +154,6 @@ impl<P: Parking> Pipe<P> {
                 wk.reads.push((id, r.reply, Ok(Vec::new())));
             }
         }
-    }
-
-    /// Reads up to `size` bytes.
-    pub fn read(
-        &mut self,
-        id: WaiterId,
-        waiter: P::Read,
-        size: usize,
-        nonblock: bool,
-        wk: &mut PipeWakeups<P>,
-    ) -> Step<P::Read, Result<Vec<u8>>> {
-        if size == 0 {
-            return Step::Done(waiter, Ok(Vec::new()));
-        }
-        if !self.buf.is_empty() {
-            let data = self.take(size);
-            self.settle(wk);
-            self.notify(wk);
-            return Step::Done(waiter, Ok(data));
-        }
-        if self.writers == 0 || self.shut_down {
-            return Step::Done(waiter, Ok(Vec::new()));
-        }
-        if nonblock {
-            return Step::Done(waiter, Err(Error::WouldBlock));
-        }
-        self.reads.push(
-            id,
-            ParkedRead {
-                reply: waiter,
-                size,
-            },
-        );
-        Step::Parked
-    }
-
-    /// Writes `data`: all of it, or parks until it is all in. Writes of at
-    /// most `PIPE_BUF` bytes go in whole or not at all.
-    pub fn write(
-        &mut self,
-        id: WaiterId,
-        waiter: P::Write,
-        data: &[u8],
-        nonblock: bool,
-        wk: &mut PipeWakeups<P>,
-    ) -> Step<P::Write, WriteDone> {
-        let len = data.len();
-        if len == 0 {
-            return Step::Done(waiter, WriteDone::ok(0));
-        }
-        if self.shut_down {
-            return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
-        }
-        if self.readers == 0 {
-            return Step::Done(
-                waiter,
-                WriteDone {
-                    result: Err(Error::BrokenPipe),
-                    sigpipe: true,
-                },
-            );
-        }
-        let atomic = len <= PIPE_BUF;
-        // Blocking writers queue behind those already parked, so that data
-        // of one writer never overtakes an earlier one's.
-        let can_start = nonblock || self.writes.is_empty();
-        let chunk = if !can_start {
-            0
-        } else if atomic {
-            if self.room() >= len { len } else { 0 }
-        } else {
-            self.room().min(len)
-        };
-        if chunk > 0 && !self.put(&data[..chunk]) {
-            return Step::Done(waiter, WriteDone::err(Error::NoSpace));
-        }
-        if chunk == len || (nonblock && chunk > 0) {
-            self.settle(wk);
-            self.notify(wk);
-            return Step::Done(waiter, WriteDone::ok(chunk));
-        }
-        if nonblock {
-            return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
-        }
-        self.writes.push(
-            id,
-            ParkedWrite {
-                reply: waiter,
-                data: data.to_vec(),
-                done: chunk,
-            },
-        );
-        if chunk > 0 {
-            self.settle(wk);
-            self.notify(wk);
-        }
-        Step::Parked
     }
 
     /// Appends bytes, reserving them in the memory budget first. False (and
@@ -415,9 +251,206 @@ impl<P: Parking> Pipe<P> {
         progressed
     }
 
+    /// Sets the capacity. Shrinking below the bytes held is `EBUSY`, as
+    /// `F_SETPIPE_SZ`.
+    pub fn set_capacity(&mut self, capacity: usize, wk: &mut PipeWakeups<P>) -> Result<()> {
+        if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+            return Err(Error::InvalidArgument);
+        }
+        if capacity < self.buf.len() {
+            return Err(Error::Busy);
+        }
+        self.capacity = capacity;
+        self.settle(wk);
+        self.notify(wk);
+        Ok(())
+    }
+
+    fn notify(&mut self, wk: &mut PipeWakeups<P>) {
+        if !self.pollers.is_empty() {
+            wk.polls.extend(self.pollers.drain(..).map(|(_, p)| p));
+        }
+    }
+}
+
+impl<P: Parking> StreamObject<P> for Pipe<P> {
+    type End = PipeEnd;
+
+    /// Opens an end. `creating` is the open that made the pipe: it never
+    /// waits for a partner (none can exist yet) and never fails for lack of one.
+    fn open(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Open,
+        req: OpenRequest,
+        wk: &mut PipeWakeups<P>,
+    ) -> Step<P::Open, Result<PipeEnd>> {
+        let OpenRequest {
+            mode,
+            nonblock,
+            creating,
+            ..
+        } = req;
+        let mut end = PipeEnd::new(mode);
+        if mode.read && mode.write {
+            // O_RDWR: both ends at once, never blocks (fifo(7)).
+            self.readers += 1;
+            self.writers += 1;
+            self.writer_opens += 1;
+            Self::complete_openers(&mut self.read_openers, Mode::READ, wk);
+            Self::complete_openers(&mut self.write_openers, Mode::WRITE, wk);
+            self.notify(wk);
+            return Step::Done(waiter, Ok(end));
+        }
+        if mode.write {
+            if self.readers == 0 && nonblock && !creating {
+                return Step::Done(waiter, Err(Error::NoReader));
+            }
+            self.writers += 1;
+            self.writer_opens += 1;
+            Self::complete_openers(&mut self.read_openers, Mode::READ, wk);
+            self.notify(wk);
+            if self.readers > 0 || creating {
+                return Step::Done(waiter, Ok(end));
+            }
+            if self.shut_down {
+                self.writers -= 1;
+                return Step::Done(waiter, Err(Error::ShuttingDown));
+            }
+            self.write_openers.push(id, waiter);
+            return Step::Parked;
+        }
+        self.readers += 1;
+        Self::complete_openers(&mut self.write_openers, Mode::WRITE, wk);
+        self.notify(wk);
+        if self.writers > 0 || creating {
+            return Step::Done(waiter, Ok(end));
+        }
+        if nonblock {
+            end.hup_guard = Some(self.writer_opens);
+            return Step::Done(waiter, Ok(end));
+        }
+        if self.shut_down {
+            self.readers -= 1;
+            return Step::Done(waiter, Err(Error::ShuttingDown));
+        }
+        self.read_openers.push(id, waiter);
+        Step::Parked
+    }
+
+    /// Reads up to `size` bytes.
+    fn read(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Read,
+        _end: PipeEnd,
+        size: usize,
+        nonblock: bool,
+        wk: &mut PipeWakeups<P>,
+    ) -> Step<P::Read, Result<Vec<u8>>> {
+        if size == 0 {
+            return Step::Done(waiter, Ok(Vec::new()));
+        }
+        if !self.buf.is_empty() {
+            let data = self.take(size);
+            self.settle(wk);
+            self.notify(wk);
+            return Step::Done(waiter, Ok(data));
+        }
+        if self.writers == 0 || self.shut_down {
+            return Step::Done(waiter, Ok(Vec::new()));
+        }
+        if nonblock {
+            return Step::Done(waiter, Err(Error::WouldBlock));
+        }
+        self.reads.push(
+            id,
+            ParkedRead {
+                reply: waiter,
+                size,
+            },
+        );
+        Step::Parked
+    }
+
+    /// Writes `data`: all of it, or parks until it is all in. Writes of at
+    /// most `PIPE_BUF` bytes go in whole or not at all.
+    fn write(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Write,
+        _end: PipeEnd,
+        data: &[u8],
+        nonblock: bool,
+        wk: &mut PipeWakeups<P>,
+    ) -> Step<P::Write, WriteDone> {
+        let len = data.len();
+        if len == 0 {
+            return Step::Done(waiter, WriteDone::ok(0));
+        }
+        if self.shut_down {
+            return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
+        }
+        if self.readers == 0 {
+            return Step::Done(
+                waiter,
+                WriteDone {
+                    result: Err(Error::BrokenPipe),
+                    sigpipe: true,
+                },
+            );
+        }
+        let atomic = len <= PIPE_BUF;
+        // Blocking writers queue behind those already parked, so that data
+        // of one writer never overtakes an earlier one's.
+        let can_start = nonblock || self.writes.is_empty();
+        let chunk = if !can_start {
+            0
+        } else if atomic {
+            if self.room() >= len { len } else { 0 }
+        } else {
+            self.room().min(len)
+        };
+        if chunk > 0 && !self.put(&data[..chunk]) {
+            return Step::Done(waiter, WriteDone::err(Error::NoSpace));
+        }
+        if chunk == len || (nonblock && chunk > 0) {
+            self.settle(wk);
+            self.notify(wk);
+            return Step::Done(waiter, WriteDone::ok(chunk));
+        }
+        if nonblock {
+            return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
+        }
+        self.writes.push(
+            id,
+            ParkedWrite {
+                reply: waiter,
+                data: data.to_vec(),
+                done: chunk,
+            },
+        );
+        if chunk > 0 {
+            self.settle(wk);
+            self.notify(wk);
+        }
+        Step::Parked
+    }
+
+    /// Closes an end opened earlier.
+    fn release(&mut self, end: PipeEnd, wk: &mut PipeWakeups<P>) {
+        if end.mode.read {
+            self.drop_reader(wk);
+        }
+        if end.mode.write {
+            self.drop_writer(wk);
+        }
+        self.notify(wk);
+    }
+
     /// Takes a parked caller out because its caller got a signal or the
     /// daemon is unmounting. False if `id` is not parked here.
-    pub fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut PipeWakeups<P>) -> bool {
+    fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut PipeWakeups<P>) -> bool {
         let error = match why {
             CancelReason::Interrupted => Error::Interrupted,
             CancelReason::ShuttingDown => Error::ShuttingDown,
@@ -453,7 +486,7 @@ impl<P: Parking> Pipe<P> {
 
     /// Answers every parked caller for unmount; later calls that would
     /// park are answered at once instead.
-    pub fn shut_down(&mut self, wk: &mut PipeWakeups<P>) {
+    fn shut_down(&mut self, wk: &mut PipeWakeups<P>) {
         self.shut_down = true;
         let mut ids: Vec<WaiterId> = Vec::new();
         for queue_ids in [
@@ -470,24 +503,9 @@ impl<P: Parking> Pipe<P> {
         wk.polls.extend(self.pollers.drain(..).map(|(_, p)| p));
     }
 
-    /// Sets the capacity. Shrinking below the bytes held is `EBUSY`, as
-    /// `F_SETPIPE_SZ`.
-    pub fn set_capacity(&mut self, capacity: usize, wk: &mut PipeWakeups<P>) -> Result<()> {
-        if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
-            return Err(Error::InvalidArgument);
-        }
-        if capacity < self.buf.len() {
-            return Err(Error::Busy);
-        }
-        self.capacity = capacity;
-        self.settle(wk);
-        self.notify(wk);
-        Ok(())
-    }
-
     /// Readiness for this end, as `pipe_poll` computes it; with a poll
     /// handle, it is kept and notified at the next change.
-    pub fn poll(&mut self, end: &PipeEnd, notify: Option<(u64, P::Poll)>) -> u32 {
+    fn poll(&mut self, end: PipeEnd, notify: Option<(u64, P::Poll)>) -> u32 {
         let mut mask = 0;
         if end.mode.read {
             if !self.buf.is_empty() {
@@ -514,12 +532,6 @@ impl<P: Parking> Pipe<P> {
         }
         mask
     }
-
-    fn notify(&mut self, wk: &mut PipeWakeups<P>) {
-        if !self.pollers.is_empty() {
-            wk.polls.extend(self.pollers.drain(..).map(|(_, p)| p));
-        }
-    }
 }
 
 impl<P: Parking> Drop for Pipe<P> {
@@ -531,6 +543,17 @@ impl<P: Parking> Drop for Pipe<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ANY: PipeEnd = PipeEnd::new(Mode::READ_WRITE);
+
+    fn req(mode: Mode, nonblock: bool, creating: bool) -> OpenRequest {
+        OpenRequest {
+            mode,
+            nonblock,
+            packet: false,
+            creating,
+        }
+    }
 
     /// Parks plain ids: the tests look at which waiter got which result.
     struct Plain;
@@ -552,7 +575,7 @@ mod tests {
     /// Opens without waiting: readers open non-blocking, writers need a
     /// reader to be there already.
     fn open(p: &mut Pipe<Plain>, mode: Mode) -> PipeEnd {
-        match p.open(0, 0, mode, mode == Mode::READ, false, &mut wk()) {
+        match p.open(0, 0, req(mode, mode == Mode::READ, false), &mut wk()) {
             Step::Done(_, Ok(end)) => end,
             other => panic!("open did not finish: {:?}", matches!(other, Step::Parked)),
         }
@@ -577,12 +600,12 @@ mod tests {
         let mut p = pipe();
         let mut w = wk();
         assert!(matches!(
-            p.open(1, 10, Mode::READ, false, false, &mut w),
+            p.open(1, 10, req(Mode::READ, false, false), &mut w),
             Step::Parked
         ));
         assert_eq!(p.readers(), 1, "a parked reader counts, as in the kernel");
         assert!(matches!(
-            p.open(2, 20, Mode::WRITE, false, false, &mut w),
+            p.open(2, 20, req(Mode::WRITE, false, false), &mut w),
             Step::Done(20, Ok(_))
         ));
         assert_eq!(w.opens.len(), 1);
@@ -593,7 +616,7 @@ mod tests {
     fn nonblocking_writer_without_reader_gets_enxio_and_counts_nothing() {
         let mut p = pipe();
         assert!(matches!(
-            p.open(1, 1, Mode::WRITE, true, false, &mut wk()),
+            p.open(1, 1, req(Mode::WRITE, true, false), &mut wk()),
             Step::Done(_, Err(Error::NoReader))
         ));
         assert_eq!(p.writers(), 0);
@@ -603,7 +626,7 @@ mod tests {
     fn creating_open_never_waits() {
         let mut p = pipe();
         assert!(matches!(
-            p.open(1, 1, Mode::WRITE, true, true, &mut wk()),
+            p.open(1, 1, req(Mode::WRITE, true, true), &mut wk()),
             Step::Done(_, Ok(_))
         ));
         assert_eq!(p.writers(), 1);
@@ -615,19 +638,22 @@ mod tests {
         let r = open(&mut p, Mode::READ_WRITE);
         let w = open(&mut p, Mode::WRITE);
         assert_eq!(
-            done_write(p.write(1, 1, b"hello", false, &mut wk())),
+            done_write(p.write(1, 1, ANY, b"hello", false, &mut wk())),
             WriteDone::ok(5)
         );
         assert_eq!(
-            done_read(p.read(2, 2, 3, false, &mut wk())),
+            done_read(p.read(2, 2, ANY, 3, false, &mut wk())),
             Ok(b"hel".to_vec())
         );
         assert_eq!(
-            done_read(p.read(3, 3, 100, false, &mut wk())),
+            done_read(p.read(3, 3, ANY, 100, false, &mut wk())),
             Ok(b"lo".to_vec())
         );
         let mut w1 = wk();
-        assert!(matches!(p.read(4, 4, 10, false, &mut w1), Step::Parked));
+        assert!(matches!(
+            p.read(4, 4, ANY, 10, false, &mut w1),
+            Step::Parked
+        ));
         p.release(w, &mut w1);
         assert!(w1.reads.is_empty(), "the O_RDWR end still writes");
         let mut w2 = wk();
@@ -642,10 +668,13 @@ mod tests {
         let mut p = pipe();
         open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
-        assert!(matches!(p.read(5, 50, 100, false, &mut wk()), Step::Parked));
+        assert!(matches!(
+            p.read(5, 50, ANY, 100, false, &mut wk()),
+            Step::Parked
+        ));
         let mut w = wk();
         assert_eq!(
-            done_write(p.write(6, 60, b"abc", false, &mut w)),
+            done_write(p.write(6, 60, ANY, b"abc", false, &mut w)),
             WriteDone::ok(3)
         );
         assert_eq!(w.reads.len(), 1);
@@ -660,7 +689,7 @@ mod tests {
         open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
         assert_eq!(
-            done_read(p.read(1, 1, 10, true, &mut wk())),
+            done_read(p.read(1, 1, ANY, 10, true, &mut wk())),
             Err(Error::WouldBlock)
         );
     }
@@ -672,7 +701,7 @@ mod tests {
         open(&mut p, Mode::WRITE);
         p.release(r, &mut wk());
         assert_eq!(
-            done_write(p.write(1, 1, b"x", false, &mut wk())),
+            done_write(p.write(1, 1, ANY, b"x", false, &mut wk())),
             WriteDone {
                 result: Err(Error::BrokenPipe),
                 sigpipe: true
@@ -686,37 +715,39 @@ mod tests {
         open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
         assert_eq!(
-            done_write(p.write(1, 1, &[1; 6000], false, &mut wk())),
+            done_write(p.write(1, 1, ANY, &[1; 6000], false, &mut wk())),
             WriteDone::ok(6000)
         );
         // 2192 bytes of room: a 4096-byte write must not go in partly.
         assert!(matches!(
-            p.write(2, 2, &[2; 4096], false, &mut wk()),
+            p.write(2, 2, ANY, &[2; 4096], false, &mut wk()),
             Step::Parked
         ));
         assert_eq!(p.bytes(), 6000);
         assert_eq!(
-            done_write(p.write(3, 3, &[3; 4096], true, &mut wk())),
+            done_write(p.write(3, 3, ANY, &[3; 4096], true, &mut wk())),
             WriteDone::err(Error::WouldBlock)
         );
         // A read of 1904 bytes makes room for the parked record exactly.
         let mut w = wk();
-        done_read(p.read(4, 4, 1904, false, &mut w)).unwrap();
+        done_read(p.read(4, 4, ANY, 1904, false, &mut w)).unwrap();
         assert_eq!(w.writes.len(), 1);
         assert_eq!(w.writes[0].2, WriteDone::ok(4096));
         assert_eq!(p.bytes(), 8192);
-        let all = done_read(p.read(5, 5, 8192, false, &mut wk())).unwrap();
+        let all = done_read(p.read(5, 5, ANY, 8192, false, &mut wk())).unwrap();
         assert_eq!(&all[..4096], &[1; 4096][..]);
         assert_eq!(&all[4096..], &[2; 4096][..]);
         // A large write fills what it can and parks with the rest.
         assert!(matches!(
-            p.write(6, 6, &[7; 10000], false, &mut wk()),
+            p.write(6, 6, ANY, &[7; 10000], false, &mut wk()),
             Step::Parked
         ));
         assert_eq!(p.bytes(), 8192);
         let mut w = wk();
         assert_eq!(
-            done_read(p.read(7, 7, 8192, false, &mut w)).unwrap().len(),
+            done_read(p.read(7, 7, ANY, 8192, false, &mut w))
+                .unwrap()
+                .len(),
             8192
         );
         assert_eq!(w.writes.len(), 1);
@@ -730,11 +761,11 @@ mod tests {
         open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
         assert!(matches!(
-            p.write(1, 1, &[0; 5000], false, &mut wk()),
+            p.write(1, 1, ANY, &[0; 5000], false, &mut wk()),
             Step::Parked
         ));
         assert!(matches!(
-            p.write(2, 2, &[0; 100], false, &mut wk()),
+            p.write(2, 2, ANY, &[0; 100], false, &mut wk()),
             Step::Parked
         ));
         let mut w = wk();
@@ -752,13 +783,13 @@ mod tests {
         let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
         open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
-        done_write(p.write(1, 1, &[0; 4096], false, &mut wk()));
+        done_write(p.write(1, 1, ANY, &[0; 4096], false, &mut wk()));
         assert!(matches!(
-            p.write(2, 2, &[1; 10], false, &mut wk()),
+            p.write(2, 2, ANY, &[1; 10], false, &mut wk()),
             Step::Parked
         ));
         assert!(matches!(
-            p.write(3, 3, &[2; 10], false, &mut wk()),
+            p.write(3, 3, ANY, &[2; 10], false, &mut wk()),
             Step::Parked
         ));
         let mut w = wk();
@@ -772,7 +803,7 @@ mod tests {
     fn interrupted_reader_open_drops_its_count() {
         let mut p = pipe();
         assert!(matches!(
-            p.open(1, 1, Mode::READ, false, false, &mut wk()),
+            p.open(1, 1, req(Mode::READ, false, false), &mut wk()),
             Step::Parked
         ));
         let mut w = wk();
@@ -787,7 +818,7 @@ mod tests {
         let r = open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
         assert!(matches!(
-            p.write(1, 1, &[0; 6000], false, &mut wk()),
+            p.write(1, 1, ANY, &[0; 6000], false, &mut wk()),
             Step::Parked
         ));
         let mut w = wk();
@@ -807,16 +838,16 @@ mod tests {
         open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
         assert_eq!(
-            done_write(p.write(1, 1, &[1; 80], false, &mut wk())),
+            done_write(p.write(1, 1, ANY, &[1; 80], false, &mut wk())),
             WriteDone::ok(80)
         );
         assert_eq!(
-            done_write(p.write(2, 2, &[2; 30], false, &mut wk())),
+            done_write(p.write(2, 2, ANY, &[2; 30], false, &mut wk())),
             WriteDone::err(Error::NoSpace)
         );
         assert_eq!(p.bytes(), 80);
         assert_eq!(
-            done_read(p.read(3, 3, 1000, false, &mut wk())),
+            done_read(p.read(3, 3, ANY, 1000, false, &mut wk())),
             Ok(vec![1; 80])
         );
     }
@@ -824,30 +855,30 @@ mod tests {
     #[test]
     fn poll_reports_in_out_hup_and_err() {
         let mut p = pipe();
-        let r = match p.open(1, 1, Mode::READ, true, false, &mut wk()) {
+        let r = match p.open(1, 1, req(Mode::READ, true, false), &mut wk()) {
             Step::Done(_, Ok(end)) => end,
             _ => panic!(),
         };
-        assert_eq!(p.poll(&r, None), 0, "no POLLHUP before any writer");
+        assert_eq!(p.poll(r, None), 0, "no POLLHUP before any writer");
         let w = open(&mut p, Mode::WRITE);
-        assert_eq!(p.poll(&w, None), ready::OUT);
-        assert_eq!(p.poll(&r, Some((9, 90))), 0);
+        assert_eq!(p.poll(w, None), ready::OUT);
+        assert_eq!(p.poll(r, Some((9, 90))), 0);
         let mut wks = wk();
-        done_write(p.write(2, 2, b"x", false, &mut wks));
+        done_write(p.write(2, 2, ANY, b"x", false, &mut wks));
         assert_eq!(wks.polls, vec![90], "the registered poller is notified");
-        assert_eq!(p.poll(&r, None), ready::IN);
+        assert_eq!(p.poll(r, None), ready::IN);
         p.release(w, &mut wk());
-        assert_eq!(p.poll(&r, None), ready::IN | ready::HUP);
+        assert_eq!(p.poll(r, None), ready::IN | ready::HUP);
         let w2 = open(&mut p, Mode::WRITE);
         p.release(r, &mut wk());
-        assert_eq!(p.poll(&w2, None), ready::OUT | ready::ERR, "no reader left");
+        assert_eq!(p.poll(w2, None), ready::OUT | ready::ERR, "no reader left");
     }
 
     #[test]
     fn capacity_cannot_shrink_below_content() {
         let mut p = pipe();
         open(&mut p, Mode::READ_WRITE);
-        done_write(p.write(1, 1, &[0; 5000], false, &mut wk()));
+        done_write(p.write(1, 1, ANY, &[0; 5000], false, &mut wk()));
         assert_eq!(p.set_capacity(4096, &mut wk()), Err(Error::Busy));
         assert_eq!(p.set_capacity(100, &mut wk()), Err(Error::InvalidArgument));
         assert_eq!(p.set_capacity(8192, &mut wk()), Ok(()));
@@ -858,7 +889,7 @@ mod tests {
     fn shut_down_answers_everyone() {
         let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
         assert!(matches!(
-            p.open(1, 1, Mode::READ, false, false, &mut wk()),
+            p.open(1, 1, req(Mode::READ, false, false), &mut wk()),
             Step::Parked
         ));
         let mut w = wk();

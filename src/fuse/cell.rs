@@ -1,9 +1,11 @@
-//! A pipe as the adapter holds it: the core state machine behind its own
-//! lock, plus the code that answers what the state machine finished.
+//! A stream object as the adapter holds it: the core state machine behind
+//! its own lock, plus the code that answers what the state machine finished.
+//! One generic cell serves every object kind through [`StreamObject`].
 //!
-//! Lock order: a pipe's lock, then the registry's lock (a parked call is
-//! registered while the pipe is locked). Replies are sent, handles installed
-//! and calls deregistered only after the pipe's lock is released.
+//! Lock order: an object's lock, then the registry's lock (a parked call is
+//! registered while the object is locked). Replies are sent, handles
+//! installed and calls deregistered only after the object's lock is
+//! released.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
@@ -18,11 +20,10 @@ use super::{Shared, log_error};
 use crate::error::Result;
 use crate::interrupt::Cancel;
 use crate::ipc::namespace::Ino;
-use crate::ipc::pipe::{Pipe, PipeEnd, PipeWakeups};
-use crate::ipc::{CancelReason, Mode, Parking, Step, WriteDone};
+use crate::ipc::{CancelReason, OpenRequest, Parking, Step, StreamObject, Wakeups, WriteDone};
 use crate::wait::WaiterId;
 
-/// How every pipe file is opened: no page cache, no file position, and
+/// How every stream file is opened: no page cache, no file position, and
 /// writes that do not serialize on the inode lock (see attr.rs).
 pub fn stream_open_flags() -> FopenFlags {
     FopenFlags::FOPEN_DIRECT_IO
@@ -38,6 +39,15 @@ pub enum OpenReply {
     Create(ReplyCreate, Box<FileAttr>),
 }
 
+impl OpenReply {
+    pub fn error(self, errno: fuser::Errno) {
+        match self {
+            OpenReply::Open(r) => r.error(errno),
+            OpenReply::Create(r, _) => r.error(errno),
+        }
+    }
+}
+
 pub struct ParkedOpen {
     pub reply: OpenReply,
     pub ino: Ino,
@@ -49,6 +59,7 @@ pub struct ParkedWrite {
     pub tid: u32,
 }
 
+/// The reply types the adapter parks in core objects.
 pub struct FuseParking;
 
 impl Parking for FuseParking {
@@ -58,12 +69,7 @@ impl Parking for FuseParking {
     type Poll = PollNotifier;
 }
 
-pub struct PipeCell {
-    pipe: Mutex<Pipe<FuseParking>>,
-    shared: Arc<Shared>,
-    /// This cell itself, for the handles that finished opens install.
-    me: Weak<PipeCell>,
-}
+type FuseWakeups<T> = Wakeups<FuseParking, <T as StreamObject<FuseParking>>::End>;
 
 /// Who is calling, for parking: the request id and the caller's thread.
 #[derive(Debug, Clone, Copy)]
@@ -72,32 +78,48 @@ pub struct CallId {
     pub tid: u32,
 }
 
-impl PipeCell {
-    pub fn new(capacity: usize, shared: Arc<Shared>) -> Arc<PipeCell> {
-        Arc::new_cyclic(|me| PipeCell {
-            pipe: Mutex::new(Pipe::new(capacity, shared.budget.clone())),
+pub struct Cell<T> {
+    object: Mutex<T>,
+    shared: Arc<Shared>,
+    /// This cell itself, for the handles that finished opens install.
+    me: Weak<Cell<T>>,
+}
+
+impl<T: StreamObject<FuseParking>> Cell<T> {
+    pub fn new(object: T, shared: Arc<Shared>) -> Arc<Self> {
+        Arc::new_cyclic(|me| Cell {
+            object: Mutex::new(object),
             shared,
             me: me.clone(),
         })
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, Pipe<FuseParking>> {
-        // Every core operation finishes its state change before it can
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        // Every core operation finishes its state change before it could
         // panic on a logic error; a poisoned lock still guards valid state.
-        self.pipe.lock().unwrap_or_else(|e| e.into_inner())
+        self.object.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs one core operation; registers the call with the interrupt
-    /// watcher if it parked, then answers what the operation finished.
-    fn run<W, T>(
+    /// Runs a change that may finish parked calls (a new setting, say) and
+    /// answers them.
+    pub fn update<R>(&self, change: impl FnOnce(&mut T, &mut FuseWakeups<T>) -> R) -> R {
+        let mut wk = Wakeups::default();
+        let result = change(&mut self.lock(), &mut wk);
+        self.deliver(wk);
+        result
+    }
+
+    /// Runs one core call; registers it with the interrupt watcher if it
+    /// parked, then answers what the call finished.
+    fn run<W, R>(
         self: &Arc<Self>,
         call: CallId,
-        op: impl FnOnce(&mut Pipe<FuseParking>, &mut PipeWakeups<FuseParking>) -> Step<W, T>,
-    ) -> Option<(W, T)> {
-        let mut wk = PipeWakeups::default();
+        op: impl FnOnce(&mut T, &mut FuseWakeups<T>) -> Step<W, R>,
+    ) -> Option<(W, R)> {
+        let mut wk = Wakeups::default();
         let step = {
-            let mut pipe = self.lock();
-            let step = op(&mut pipe, &mut wk);
+            let mut object = self.lock();
+            let step = op(&mut object, &mut wk);
             if let Step::Parked = step {
                 self.shared
                     .registry
@@ -107,85 +129,55 @@ impl PipeCell {
         };
         self.deliver(wk);
         match step {
-            Step::Done(w, t) => Some((w, t)),
+            Step::Done(w, r) => Some((w, r)),
             Step::Parked => None,
         }
     }
 
-    pub fn open(
+    fn read(
         self: &Arc<Self>,
         call: CallId,
-        waiter: ParkedOpen,
-        mode: Mode,
+        reply: ReplyData,
+        end: T::End,
+        size: usize,
         nonblock: bool,
-        creating: bool,
     ) {
-        if let Some((w, result)) = self.run(call, |p, wk| {
-            p.open(call.id, waiter, mode, nonblock, creating, wk)
+        if let Some((reply, result)) = self.run(call, |o, wk| {
+            o.read(call.id, reply, end, size, nonblock, wk)
         }) {
-            self.finish_open(w, result);
-        }
-    }
-
-    pub fn read(self: &Arc<Self>, call: CallId, reply: ReplyData, size: usize, nonblock: bool) {
-        if let Some((reply, result)) =
-            self.run(call, |p, wk| p.read(call.id, reply, size, nonblock, wk))
-        {
             finish_read(reply, result);
         }
     }
 
-    pub fn write(self: &Arc<Self>, call: CallId, reply: ReplyWrite, data: &[u8], nonblock: bool) {
+    fn write(
+        self: &Arc<Self>,
+        call: CallId,
+        reply: ReplyWrite,
+        end: T::End,
+        data: &[u8],
+        nonblock: bool,
+    ) {
         let waiter = ParkedWrite {
             reply,
             tid: call.tid,
         };
-        if let Some((w, done)) =
-            self.run(call, |p, wk| p.write(call.id, waiter, data, nonblock, wk))
-        {
+        if let Some((w, done)) = self.run(call, |o, wk| {
+            o.write(call.id, waiter, end, data, nonblock, wk)
+        }) {
             finish_write(w, done);
         }
     }
 
-    pub fn release(&self, end: PipeEnd) {
-        let mut wk = PipeWakeups::default();
-        self.lock().release(end, &mut wk);
-        self.deliver(wk);
-    }
-
-    pub fn set_capacity(&self, capacity: usize) -> Result<()> {
-        let mut wk = PipeWakeups::default();
-        let result = self.lock().set_capacity(capacity, &mut wk);
-        self.deliver(wk);
-        result
-    }
-
-    pub fn shut_down(&self) {
-        let mut wk = PipeWakeups::default();
-        self.lock().shut_down(&mut wk);
-        self.deliver(wk);
-    }
-
-    fn finish_open(&self, parked: ParkedOpen, result: Result<PipeEnd>) {
+    fn finish_open(&self, parked: ParkedOpen, result: Result<T::End>) {
         let end = match result {
             Ok(end) => end,
-            Err(e) => {
-                let errno = log_error("open", e);
-                match parked.reply {
-                    OpenReply::Open(r) => r.error(errno),
-                    OpenReply::Create(r, _) => r.error(errno),
-                }
-                return;
-            }
+            Err(e) => return parked.reply.error(log_error("open", e)),
         };
         // The cell is alive: this method runs on it.
-        let pipe = self
-            .me
-            .upgrade()
-            .expect("a pipe cell outlives its own calls");
+        let cell = self.me.upgrade().expect("a cell outlives its own calls");
         let fh = self.shared.handles.insert(Handle {
             ino: parked.ino,
-            kind: HandleKind::Pipe { pipe, end },
+            kind: HandleKind::Stream(Box::new(OpenFile { cell, end })),
         });
         match parked.reply {
             OpenReply::Open(r) => r.opened(FileHandle(fh), stream_open_flags()),
@@ -200,7 +192,7 @@ impl PipeCell {
     }
 
     /// Answers every call the core finished, after the lock is released.
-    fn deliver(&self, wk: PipeWakeups<FuseParking>) {
+    fn deliver(&self, wk: FuseWakeups<T>) {
         if wk.is_empty() {
             return;
         }
@@ -225,12 +217,60 @@ impl PipeCell {
     }
 }
 
-impl Cancel for PipeCell {
+impl<T: StreamObject<FuseParking>> Cancel for Cell<T> {
     fn cancel(&self, id: WaiterId, why: CancelReason) -> bool {
-        let mut wk = PipeWakeups::default();
-        let found = self.lock().cancel(id, why, &mut wk);
-        self.deliver(wk);
-        found
+        self.update(|o, wk| o.cancel(id, why, wk))
+    }
+}
+
+/// What the adapter needs of any object cell, whatever its kind.
+pub trait StreamCell: Send + Sync {
+    /// Opens the object; the reply is sent now or when the open finishes.
+    fn open(self: Arc<Self>, call: CallId, waiter: ParkedOpen, req: OpenRequest);
+    /// Answers every parked call for unmount.
+    fn shut_down(&self);
+}
+
+impl<T: StreamObject<FuseParking>> StreamCell for Cell<T> {
+    fn open(self: Arc<Self>, call: CallId, waiter: ParkedOpen, req: OpenRequest) {
+        if let Some((w, result)) = self.run(call, |o, wk| o.open(call.id, waiter, req, wk)) {
+            self.finish_open(w, result);
+        }
+    }
+
+    fn shut_down(&self) {
+        self.update(|o, wk| o.shut_down(wk));
+    }
+}
+
+/// An open file description of a stream object: what a handle holds.
+pub trait StreamFile: Send + Sync {
+    fn read(&self, call: CallId, reply: ReplyData, size: usize, nonblock: bool);
+    fn write(&self, call: CallId, reply: ReplyWrite, data: &[u8], nonblock: bool);
+    fn poll(&self, notify: Option<(u64, PollNotifier)>) -> u32;
+    fn release(&self);
+}
+
+struct OpenFile<T: StreamObject<FuseParking>> {
+    cell: Arc<Cell<T>>,
+    end: T::End,
+}
+
+impl<T: StreamObject<FuseParking>> StreamFile for OpenFile<T> {
+    fn read(&self, call: CallId, reply: ReplyData, size: usize, nonblock: bool) {
+        self.cell.read(call, reply, self.end, size, nonblock);
+    }
+
+    fn write(&self, call: CallId, reply: ReplyWrite, data: &[u8], nonblock: bool) {
+        self.cell.write(call, reply, self.end, data, nonblock);
+    }
+
+    fn poll(&self, notify: Option<(u64, PollNotifier)>) -> u32 {
+        self.cell.lock().poll(self.end, notify)
+    }
+
+    fn release(&self) {
+        self.cell.update(|o, wk| o.release(self.end, wk));
     }
 }
 
