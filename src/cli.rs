@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Parser};
 
 use crate::config::{Config, parse_bytes};
+use crate::limits::IoLimits;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,8 +69,9 @@ const ACCEPTED_NO_OPS: &[&str] = &[
 impl Args {
     /// Resolves flags and `-o` options into one [`Config`]; `-o` options
     /// come after the flags, so the later one wins as in mount(8).
-    pub fn into_config(self) -> Result<Config, String> {
+    pub fn into_config(self, io: IoLimits) -> Result<Config, String> {
         let mut c = Config::new(self.mountpoint);
+        c.io = io;
         c.allow_other = self.allow_other;
         c.force = self.force;
         if let Some(v) = self.pipe_capacity {
@@ -142,7 +144,7 @@ mod tests {
         argv.extend_from_slice(args);
         Args::try_parse_from(argv)
             .map_err(|e| e.to_string())?
-            .into_config()
+            .into_config(IoLimits::new(1024))
     }
 
     #[test]

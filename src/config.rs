@@ -4,10 +4,7 @@
 use std::path::PathBuf;
 
 use crate::ipc::pipe;
-
-/// The largest single write the mount accepts: FUSE's `max_pages` (256) times
-/// the page size. Writes reach the daemon in pieces of at most this size.
-pub const MAX_WRITE: usize = 1 << 20;
+use crate::limits::{IoLimits, KERNEL_DEFAULT_PAGES};
 
 pub const DEFAULT_PIPE_CAPACITY: usize = 65536;
 pub const DEFAULT_QUEUE_MAX_MESSAGES: usize = 256;
@@ -31,6 +28,8 @@ pub struct Config {
     pub log_level: Option<log::LevelFilter>,
     /// The mount's source, as `mount(8)` and `/proc/mounts` show it.
     pub fsname: String,
+    /// How large a write reaches the daemon whole (see limits.rs).
+    pub io: IoLimits,
 }
 
 impl Config {
@@ -46,6 +45,7 @@ impl Config {
             force: false,
             log_level: None,
             fsname: "ipcfs".to_string(),
+            io: IoLimits::new(KERNEL_DEFAULT_PAGES),
         }
     }
 
@@ -62,9 +62,10 @@ impl Config {
         if self.queue_max_messages == 0 {
             return Err("--queue-max-messages must be at least 1".into());
         }
-        if !(1..=MAX_WRITE).contains(&self.queue_max_message_size) {
+        let largest = self.io.max_message();
+        if !(1..=largest).contains(&self.queue_max_message_size) {
             return Err(format!(
-                "--queue-max-message-size must be between 1 and {MAX_WRITE} bytes, not {}",
+                "--queue-max-message-size must be between 1 and {largest} bytes, not {}",
                 self.queue_max_message_size
             ));
         }

@@ -46,6 +46,9 @@ pub enum Error {
     BadHandle,
     /// Not seekable (`ESPIPE`).
     NotSeekable,
+    /// A message bigger than the queue takes, or than the reader's buffer
+    /// in packet mode (`EMSGSIZE`).
+    MessageTooLong,
     /// The daemon is unmounting: a parked call is answered with this (`ESHUTDOWN`).
     ShuttingDown,
 }
@@ -74,6 +77,7 @@ impl Error {
             Error::Busy => libc::EBUSY,
             Error::BadHandle => libc::EBADF,
             Error::NotSeekable => libc::ESPIPE,
+            Error::MessageTooLong => libc::EMSGSIZE,
             Error::ShuttingDown => libc::ESHUTDOWN,
         }
     }
@@ -116,6 +120,7 @@ mod tests {
             Error::Busy,
             Error::BadHandle,
             Error::NotSeekable,
+            Error::MessageTooLong,
             Error::ShuttingDown,
         ];
         for e in all {

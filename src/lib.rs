@@ -10,6 +10,7 @@ pub mod error;
 pub mod fuse;
 pub mod interrupt;
 pub mod ipc;
+pub mod limits;
 pub mod memory;
 pub mod mountpoint;
 pub mod run;

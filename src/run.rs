@@ -15,6 +15,7 @@ use crate::cli::Args;
 use crate::config::Config;
 use crate::fuse::{Core, IpcFs};
 use crate::interrupt::Watcher;
+use crate::limits::IoLimits;
 use crate::mountpoint;
 
 /// Dispatch threads. Parked calls hold no thread, so two (one per core,
@@ -32,11 +33,19 @@ enum Failure {
 
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match args.into_config() {
+    let (io, raised_from) = IoLimits::detect(nix::unistd::geteuid().is_root());
+    let config = match args.into_config(io) {
         Ok(c) => c,
         Err(msg) => return fail(Failure::Setup(msg)),
     };
     init_logging(&config);
+    if let Some(old) = raised_from {
+        log::info!(
+            "raised fs.fuse.max_pages_limit from {old} to {} so that {}-byte writes arrive whole",
+            io.max_pages,
+            io.max_write()
+        );
+    }
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => fail(f),

@@ -1,7 +1,7 @@
 //! File attributes as the kernel sees them.
 //!
-//! Every pipe (and later queue and socket data file) reports the fixed
-//! [`STREAM_SIZE`] as `st_size`, never the bytes buffered: with
+//! Every pipe and queue reports the mount's largest write as `st_size`,
+//! never the bytes buffered: with
 //! `FOPEN_STREAM` every write starts at offset 0, and the kernel takes its
 //! inode lock exclusively (and uninterruptibly) for any write that reaches
 //! past the cached size. A size no smaller than the largest write keeps
@@ -11,13 +11,9 @@ use std::time::{Duration, SystemTime};
 
 use fuser::{FileAttr, FileType, INodeNo};
 
-use crate::config::MAX_WRITE;
 use crate::ipc::namespace::{Entry, Ino, fixed};
 
 use super::Object;
-
-/// `st_size` of every stream object: the largest write the mount accepts.
-pub const STREAM_SIZE: u64 = MAX_WRITE as u64;
 
 /// Names are stable between calls that the kernel sees itself.
 pub const ENTRY_TTL: Duration = Duration::from_secs(1);
@@ -67,11 +63,12 @@ pub fn fixed_attr(ino: Ino, owner: (u32, u32), readme_len: usize) -> Option<File
     }
 }
 
-/// Attributes of an object's entry.
-pub fn entry_attr(entry: &Entry<Object>) -> FileAttr {
+/// Attributes of an object's entry; `stream_size` is the `st_size` of
+/// stream objects (the mount's largest write).
+pub fn entry_attr(entry: &Entry<Object>, stream_size: u64) -> FileAttr {
     let m = &entry.meta;
     let (kind, size) = match entry.object {
-        Object::Pipe(_) => (FileType::RegularFile, STREAM_SIZE),
+        Object::Pipe(_) | Object::Queue(_) => (FileType::RegularFile, stream_size),
         Object::KernelFifo => (FileType::NamedPipe, 0),
     };
     let mut a = attr(entry.ino, kind, m.perm, m.uid, m.gid, size);

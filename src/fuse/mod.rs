@@ -23,16 +23,18 @@ use fuser::{
 use self::attr::{ATTR_TTL, ENTRY_TTL, entry_attr, fixed_attr};
 use self::cell::{CallId, Cell, FuseParking, OpenReply, ParkedOpen, StreamCell};
 use self::handles::{Handle, HandleKind, HandleTable};
-use crate::config::{Config, MAX_WRITE};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::interrupt::Registry;
 use crate::ipc::namespace::{Caller, Dir, Entry, Ino, Meta, Namespace, RenameMode, fixed};
 use crate::ipc::pipe::Pipe;
+use crate::ipc::queue::Queue;
 use crate::ipc::status::{README, StatusRow, render};
 use crate::ipc::{Mode, OpenRequest, ready};
 use crate::memory::MemoryBudget;
 
 pub type PipeCell = Cell<Pipe<FuseParking>>;
+pub type QueueCell = Cell<Queue<FuseParking>>;
 
 /// What a name in an object directory stands for.
 #[derive(Clone)]
@@ -41,6 +43,8 @@ pub enum Object {
     Pipe(Arc<PipeCell>),
     /// A FIFO node made by `mkfifo`: the kernel serves its data itself.
     KernelFifo,
+    /// A message queue.
+    Queue(Arc<QueueCell>),
 }
 
 impl Object {
@@ -48,6 +52,7 @@ impl Object {
     fn stream(&self) -> Option<Arc<dyn StreamCell>> {
         match self {
             Object::Pipe(p) => Some(p.clone()),
+            Object::Queue(q) => Some(q.clone()),
             Object::KernelFifo => None,
         }
     }
@@ -115,18 +120,45 @@ impl Core {
         parked
     }
 
+    /// Attributes of an object entry.
+    fn attr(&self, entry: &Entry<Object>) -> fuser::FileAttr {
+        entry_attr(entry, self.config.io.max_write() as u64)
+    }
+
     /// Parked calls right now.
     pub fn parked(&self) -> usize {
         self.shared.registry.len()
     }
 
-    fn new_pipe(&self) -> Arc<PipeCell> {
-        let pipe = Pipe::new(self.config.pipe_capacity, self.shared.budget.clone());
-        let cell = Cell::new(pipe, self.shared.clone());
+    /// A new object for a node of type `file_type` (`S_IFREG`, `S_IFIFO`)
+    /// in `dir`; `EPERM` for a kind that directory does not hold.
+    fn new_object(&self, dir: Dir, file_type: u32) -> Result<Object> {
+        let c = &self.config;
+        let budget = self.shared.budget.clone();
+        let object = match (dir, file_type) {
+            (Dir::Pipes, libc::S_IFREG) => Object::Pipe(Cell::new(
+                Pipe::new(c.pipe_capacity, budget),
+                self.shared.clone(),
+            )),
+            (Dir::Pipes, libc::S_IFIFO) => return Ok(Object::KernelFifo),
+            (Dir::Queues, libc::S_IFREG) => {
+                let queue = Queue::new(
+                    c.queue_max_messages,
+                    c.queue_max_message_size,
+                    c.io.max_message(),
+                    budget,
+                );
+                Object::Queue(Cell::new(queue, self.shared.clone()))
+            }
+            // Shared memory and sockets are not in this version.
+            _ => return Err(Error::NotPermitted),
+        };
         if self.shared.shutting_down.load(Ordering::SeqCst) {
-            cell.shut_down();
+            if let Some(cell) = object.stream() {
+                cell.shut_down();
+            }
         }
-        cell
+        Ok(object)
     }
 
     fn status_text(&self) -> String {
@@ -162,6 +194,19 @@ fn status_row(e: &Entry<Object>) -> StatusRow {
     };
     match &e.object {
         Object::KernelFifo => base,
+        Object::Queue(cell) => {
+            let c = cell.lock().counters();
+            StatusRow {
+                kind: "queue",
+                bytes: Some(c.bytes),
+                messages: Some(c.messages),
+                readers: Some(c.readers),
+                writers: Some(c.writers),
+                blocked: Some(c.blocked),
+                served_by: "daemon",
+                ..base
+            }
+        }
         Object::Pipe(cell) => {
             let p = cell.lock();
             StatusRow {
@@ -228,16 +273,6 @@ const ROOT_LISTING: [(&str, Ino, FileType); 7] = [
     ("proc", fixed::PROC, FileType::Directory),
 ];
 
-/// The directory a new object may be made in, or `EPERM`.
-fn object_dir(parent: Ino) -> Result<Dir> {
-    match Dir::from_ino(parent) {
-        Some(Dir::Pipes) => Ok(Dir::Pipes),
-        // Queues, shared memory and sockets are not in this version; the
-        // root and proc/ never take new files.
-        _ => Err(Error::NotPermitted),
-    }
-}
-
 /// Supplementary groups of a process, for `chown` to a group.
 fn supplementary_groups(pid: u32) -> Vec<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -277,7 +312,10 @@ impl IpcFs {
             return Ok(a);
         }
         let names = self.core.names();
-        names.get(ino).map(entry_attr).ok_or(Error::NotFound)
+        names
+            .get(ino)
+            .map(|e| self.core.attr(e))
+            .ok_or(Error::NotFound)
     }
 
     fn lookup_inner(&self, parent: Ino, name: &[u8]) -> Result<fuser::FileAttr> {
@@ -289,7 +327,7 @@ impl IpcFs {
             let mut names = self.core.names();
             let ino = names.lookup(dir, name).ok_or(Error::NotFound)?.ino;
             names.add_lookup(ino);
-            return Ok(entry_attr(names.get(ino).expect("just looked up")));
+            return Ok(self.core.attr(names.get(ino).expect("just looked up")));
         }
         match parent {
             fixed::PROC => Err(Error::NotFound),
@@ -305,9 +343,11 @@ impl IpcFs {
         parent: Ino,
         name: &[u8],
         perm: u16,
-        object: Object,
+        file_type: u32,
     ) -> Result<fuser::FileAttr> {
-        let dir = object_dir(parent)?;
+        // The root and proc/ never take new files.
+        let dir = Dir::from_ino(parent).ok_or(Error::NotPermitted)?;
+        let object = self.core.new_object(dir, file_type)?;
         let meta = Meta::new(req.uid(), req.gid(), perm);
         let mut names = self.core.names();
         let ino = names.create(dir, name, meta, object)?;
@@ -319,7 +359,7 @@ impl IpcFs {
             String::from_utf8_lossy(name),
             req.uid()
         );
-        Ok(entry_attr(entry))
+        Ok(self.core.attr(entry))
     }
 
     fn setattr_inner(
@@ -393,7 +433,7 @@ impl IpcFs {
             m.mtime = resolve(t);
         }
         m.ctime = now;
-        Ok(entry_attr(entry))
+        Ok(self.core.attr(entry))
     }
 
     fn open_object(&self, req: &Request, ino: Ino, flags: i32, reply: OpenReply) {
@@ -436,8 +476,9 @@ impl IpcFs {
 
 impl Filesystem for IpcFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        if let Err(nearest) = config.set_max_write(MAX_WRITE as u32) {
-            log::warn!("max_write {MAX_WRITE} refused, using {nearest}");
+        let max_write = self.core.config.io.max_write() as u32;
+        if let Err(nearest) = config.set_max_write(max_write) {
+            log::warn!("max_write {max_write} refused, using {nearest}");
             let _ = config.set_max_write(nearest);
         }
         Ok(())
@@ -504,12 +545,7 @@ impl Filesystem for IpcFs {
         reply: ReplyEntry,
     ) {
         let perm = (mode & !umask & 0o7777) as u16;
-        let object = match mode & libc::S_IFMT {
-            libc::S_IFIFO => Object::KernelFifo,
-            libc::S_IFREG => Object::Pipe(self.core.new_pipe()),
-            _ => return reply.error(log_error("mknod", Error::NotPermitted)),
-        };
-        match self.make_entry(req, parent.0, name.as_bytes(), perm, object) {
+        match self.make_entry(req, parent.0, name.as_bytes(), perm, mode & libc::S_IFMT) {
             Ok(attr) => reply.entry_with_ttls(&ATTR_TTL, &ENTRY_TTL, &attr, Generation(0)),
             Err(e) => reply.error(log_error("mknod", e)),
         }
@@ -647,11 +683,7 @@ impl Filesystem for IpcFs {
         if mode & libc::S_IFMT != libc::S_IFREG {
             return reply.error(log_error("create", Error::NotPermitted));
         }
-        let pipe = match object_dir(parent.0) {
-            Ok(Dir::Pipes) => self.core.new_pipe(),
-            Ok(_) | Err(_) => return reply.error(log_error("create", Error::NotPermitted)),
-        };
-        match self.make_entry(req, parent.0, name.as_bytes(), perm, Object::Pipe(pipe)) {
+        match self.make_entry(req, parent.0, name.as_bytes(), perm, libc::S_IFREG) {
             Ok(attr) => {
                 let ino = attr.ino.0;
                 self.open_object(req, ino, flags, OpenReply::Create(reply, Box::new(attr)));
@@ -782,7 +814,7 @@ impl Filesystem for IpcFs {
             let after = offset.max(2);
             for e in names.list(dir, after) {
                 let kind = match e.object {
-                    Object::Pipe(_) => FileType::RegularFile,
+                    Object::Pipe(_) | Object::Queue(_) => FileType::RegularFile,
                     Object::KernelFifo => FileType::NamedPipe,
                 };
                 entries.push((e.ino, e.ino, kind, e.name.clone()));

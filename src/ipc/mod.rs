@@ -8,6 +8,7 @@
 
 pub mod namespace;
 pub mod pipe;
+pub mod queue;
 pub mod status;
 
 use crate::error::Result;

@@ -9,7 +9,8 @@ status    one line per object, like ipcs(1): cat status
 
 pipes/    named pipes (byte streams, POSIX FIFO semantics)
           touch pipes/p; cat pipes/p & echo hello > pipes/p
-queues/   message queues: one write is one message (not in this version)
+queues/   message queues: one write is one message, one cat one message
+          touch queues/q; echo job > queues/q; cat queues/q
 shm/      shared-memory files (not in this version)
 sockets/  socket endpoints, one directory each (not in this version)
 proc/     proc/PID/signal delivers signals (not in this version)

@@ -260,3 +260,13 @@ pub fn proc_state(pid: u32) -> Option<char> {
     let after = stat.rsplit_once(')')?.1;
     after.trim_start().chars().next()
 }
+
+/// The `st_size` of pipes and queues on a mount made by root: the largest
+/// write, `max_pages` pages of 4 KiB, with the page cap raised to 1024.
+pub fn stream_size() -> u64 {
+    let cap: u64 = std::fs::read_to_string("/proc/sys/fs/fuse/max_pages_limit")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(256);
+    cap.min(1024) * 4096
+}

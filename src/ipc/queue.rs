@@ -1,0 +1,697 @@
+//! A message queue: each write is one message, each receive one message.
+//!
+//! Two ways to read, chosen at open:
+//! - stream mode (the default, for shell tools): the first read on an open
+//!   file description receives the oldest message and returns as much of it
+//!   as fits; further reads return the rest; when the message is used up a
+//!   read returns 0 (end of file), and the read after that receives the
+//!   next message. So `cat q` receives exactly one message.
+//! - packet mode (`O_DIRECT`): every read returns one whole message; a
+//!   buffer too small for it gets `EMSGSIZE` and the message stays queued.
+//!
+//! Invariants, true between any two calls:
+//! - parked reads exist only while no message is queued;
+//! - parked writes exist only while the queue is full (or was, and they
+//!   keep their order behind the oldest of them);
+//! - every queued byte is reserved in the memory budget.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use super::{
+    CancelReason, Mode, OpenRequest, Parking, Step, StreamObject, Wakeups, WriteDone, ready,
+};
+use crate::error::{Error, Result};
+use crate::memory::MemoryBudget;
+use crate::wait::{WaitQueue, WaiterId};
+
+/// One open file description of a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueEnd {
+    /// Key of this description's receive state.
+    id: u64,
+    pub mode: Mode,
+    pub packet: bool,
+}
+
+/// Where a stream-mode reader is in its current message.
+enum Reception {
+    /// No message: the next read receives one.
+    Idle,
+    /// Part of a message is still to be read.
+    Partial { message: Vec<u8>, offset: usize },
+    /// The message is used up: the next read returns end of file.
+    Drained,
+}
+
+struct ParkedRead<R> {
+    reply: R,
+    end: QueueEnd,
+    size: usize,
+}
+
+struct ParkedWrite<W> {
+    reply: W,
+    message: Vec<u8>,
+}
+
+pub struct Queue<P: Parking> {
+    messages: VecDeque<Vec<u8>>,
+    bytes: usize,
+    max_messages: usize,
+    max_message_size: usize,
+    /// The largest `max_message_size` may be set to (see limits.rs).
+    message_size_cap: usize,
+    budget: Arc<MemoryBudget>,
+    receptions: HashMap<u64, Reception>,
+    next_end: u64,
+    readers: usize,
+    writers: usize,
+    reads: WaitQueue<ParkedRead<P::Read>>,
+    writes: WaitQueue<ParkedWrite<P::Write>>,
+    pollers: Vec<(u64, P::Poll)>,
+    sent: u64,
+    received: u64,
+    truncated: u64,
+    shut_down: bool,
+}
+
+pub type QueueWakeups<P> = Wakeups<P, QueueEnd>;
+
+/// A queue's counters, as xattrs and `status` show them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCounters {
+    pub messages: usize,
+    pub bytes: usize,
+    pub sent: u64,
+    pub received: u64,
+    pub truncated: u64,
+    pub readers: usize,
+    pub writers: usize,
+    pub blocked: usize,
+}
+
+impl<P: Parking> Queue<P> {
+    pub fn new(
+        max_messages: usize,
+        max_message_size: usize,
+        message_size_cap: usize,
+        budget: Arc<MemoryBudget>,
+    ) -> Self {
+        Queue {
+            messages: VecDeque::new(),
+            bytes: 0,
+            max_messages,
+            max_message_size,
+            message_size_cap,
+            budget,
+            receptions: HashMap::new(),
+            next_end: 0,
+            readers: 0,
+            writers: 0,
+            reads: WaitQueue::new(),
+            writes: WaitQueue::new(),
+            pollers: Vec::new(),
+            sent: 0,
+            received: 0,
+            truncated: 0,
+            shut_down: false,
+        }
+    }
+
+    pub fn counters(&self) -> QueueCounters {
+        QueueCounters {
+            messages: self.messages.len(),
+            bytes: self.bytes,
+            sent: self.sent,
+            received: self.received,
+            truncated: self.truncated,
+            readers: self.readers,
+            writers: self.writers,
+            blocked: self.reads.len() + self.writes.len(),
+        }
+    }
+
+    pub fn max_messages(&self) -> usize {
+        self.max_messages
+    }
+
+    pub fn max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// Sets how many messages the queue holds. Lowering it below what is
+    /// queued keeps those messages; writers wait until it drains.
+    pub fn set_max_messages(&mut self, n: usize, wk: &mut QueueWakeups<P>) -> Result<()> {
+        if n == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        self.max_messages = n;
+        self.settle(wk);
+        self.notify(wk);
+        Ok(())
+    }
+
+    /// Sets the largest message. Messages already queued stay.
+    pub fn set_max_message_size(&mut self, n: usize) -> Result<()> {
+        if !(1..=self.message_size_cap).contains(&n) {
+            return Err(Error::InvalidArgument);
+        }
+        self.max_message_size = n;
+        Ok(())
+    }
+
+    fn full(&self) -> bool {
+        self.messages.len() >= self.max_messages
+    }
+
+    fn pop_message(&mut self) -> Vec<u8> {
+        let message = self.messages.pop_front().expect("a message is queued");
+        self.bytes -= message.len();
+        self.budget.release(message.len());
+        self.received += 1;
+        message
+    }
+
+    /// Hands `message`'s first bytes to a stream-mode reader and keeps the
+    /// rest for its next reads.
+    fn start_reception(&mut self, end: QueueEnd, mut message: Vec<u8>, size: usize) -> Vec<u8> {
+        let state = if message.len() <= size {
+            Reception::Drained
+        } else {
+            Reception::Partial {
+                message: message.split_off(size),
+                offset: 0,
+            }
+        };
+        self.receptions.insert(end.id, state);
+        message
+    }
+
+    /// Serves parked readers and writers until neither can progress.
+    fn settle(&mut self, wk: &mut QueueWakeups<P>) {
+        loop {
+            let mut progressed = false;
+            while !self.messages.is_empty() {
+                let Some((id, r)) = self.reads.pop_front() else {
+                    break;
+                };
+                let result = if r.end.packet {
+                    if self.messages[0].len() > r.size {
+                        Err(Error::MessageTooLong)
+                    } else {
+                        Ok(self.pop_message())
+                    }
+                } else {
+                    let message = self.pop_message();
+                    Ok(self.start_reception(r.end, message, r.size))
+                };
+                wk.reads.push((id, r.reply, result));
+                progressed = true;
+            }
+            while !self.full() {
+                let Some((id, w)) = self.writes.pop_front() else {
+                    break;
+                };
+                let done = match self.enqueue(w.message) {
+                    Ok(len) => WriteDone::ok(len),
+                    Err(e) => WriteDone::err(e),
+                };
+                wk.writes.push((id, w.reply, done));
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn enqueue(&mut self, message: Vec<u8>) -> Result<usize> {
+        let len = message.len();
+        if !self.budget.try_reserve(len) {
+            log::warn!(
+                "queue message of {len} bytes refused: --max-memory ({} bytes) reached",
+                self.budget.limit()
+            );
+            return Err(Error::NoSpace);
+        }
+        self.bytes += len;
+        self.sent += 1;
+        self.messages.push_back(message);
+        Ok(len)
+    }
+
+    fn notify(&mut self, wk: &mut QueueWakeups<P>) {
+        if !self.pollers.is_empty() {
+            wk.polls.extend(self.pollers.drain(..).map(|(_, p)| p));
+        }
+    }
+}
+
+impl<P: Parking> StreamObject<P> for Queue<P> {
+    type End = QueueEnd;
+
+    /// Opening a queue never waits: a queue has no partner to wait for.
+    fn open(
+        &mut self,
+        _id: WaiterId,
+        waiter: P::Open,
+        req: OpenRequest,
+        _wk: &mut QueueWakeups<P>,
+    ) -> Step<P::Open, Result<QueueEnd>> {
+        self.next_end += 1;
+        let end = QueueEnd {
+            id: self.next_end,
+            mode: req.mode,
+            packet: req.packet,
+        };
+        if req.mode.read {
+            self.readers += 1;
+            self.receptions.insert(end.id, Reception::Idle);
+        }
+        if req.mode.write {
+            self.writers += 1;
+        }
+        Step::Done(waiter, Ok(end))
+    }
+
+    fn read(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Read,
+        end: QueueEnd,
+        size: usize,
+        nonblock: bool,
+        wk: &mut QueueWakeups<P>,
+    ) -> Step<P::Read, Result<Vec<u8>>> {
+        if !end.packet {
+            match self.receptions.get_mut(&end.id) {
+                Some(Reception::Partial { message, offset }) => {
+                    let n = size.min(message.len() - *offset);
+                    let data = message[*offset..*offset + n].to_vec();
+                    *offset += n;
+                    if *offset == message.len() {
+                        self.receptions.insert(end.id, Reception::Drained);
+                    }
+                    return Step::Done(waiter, Ok(data));
+                }
+                Some(Reception::Drained) => {
+                    // End of this message; the next read receives anew.
+                    self.receptions.insert(end.id, Reception::Idle);
+                    return Step::Done(waiter, Ok(Vec::new()));
+                }
+                Some(Reception::Idle) | None => {}
+            }
+            if size == 0 {
+                return Step::Done(waiter, Ok(Vec::new()));
+            }
+        }
+        if let Some(front) = self.messages.front() {
+            let data = if end.packet {
+                if front.len() > size {
+                    log::debug!(
+                        "packet read of {size} bytes refused: next message has {}",
+                        front.len()
+                    );
+                    return Step::Done(waiter, Err(Error::MessageTooLong));
+                }
+                self.pop_message()
+            } else {
+                let message = self.pop_message();
+                self.start_reception(end, message, size)
+            };
+            self.settle(wk);
+            self.notify(wk);
+            return Step::Done(waiter, Ok(data));
+        }
+        if self.shut_down {
+            return Step::Done(waiter, Ok(Vec::new()));
+        }
+        if nonblock {
+            return Step::Done(waiter, Err(Error::WouldBlock));
+        }
+        self.reads.push(
+            id,
+            ParkedRead {
+                reply: waiter,
+                end,
+                size,
+            },
+        );
+        Step::Parked
+    }
+
+    fn write(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Write,
+        _end: QueueEnd,
+        data: &[u8],
+        nonblock: bool,
+        wk: &mut QueueWakeups<P>,
+    ) -> Step<P::Write, WriteDone> {
+        if data.len() > self.max_message_size {
+            log::info!(
+                "queue write of {} bytes refused: the largest message is {} bytes",
+                data.len(),
+                self.max_message_size
+            );
+            return Step::Done(waiter, WriteDone::err(Error::MessageTooLong));
+        }
+        if data.is_empty() {
+            // An empty message would read as an end of file: none is queued.
+            return Step::Done(waiter, WriteDone::ok(0));
+        }
+        if self.shut_down {
+            return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
+        }
+        if self.full() || !self.writes.is_empty() {
+            if nonblock {
+                return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
+            }
+            self.writes.push(
+                id,
+                ParkedWrite {
+                    reply: waiter,
+                    message: data.to_vec(),
+                },
+            );
+            return Step::Parked;
+        }
+        let done = match self.enqueue(data.to_vec()) {
+            Ok(len) => WriteDone::ok(len),
+            Err(e) => return Step::Done(waiter, WriteDone::err(e)),
+        };
+        self.settle(wk);
+        self.notify(wk);
+        Step::Done(waiter, done)
+    }
+
+    fn release(&mut self, end: QueueEnd, wk: &mut QueueWakeups<P>) {
+        if end.mode.read {
+            self.readers -= 1;
+            if let Some(Reception::Partial { .. }) = self.receptions.remove(&end.id) {
+                // The unread rest of a received message is dropped.
+                self.truncated += 1;
+            }
+        }
+        if end.mode.write {
+            self.writers -= 1;
+        }
+        self.notify(wk);
+    }
+
+    fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut QueueWakeups<P>) -> bool {
+        if let Some(r) = self.reads.remove(id) {
+            let result = match why {
+                CancelReason::Interrupted => Err(Error::Interrupted),
+                CancelReason::ShuttingDown => Ok(Vec::new()),
+            };
+            wk.reads.push((id, r.reply, result));
+        } else if let Some(w) = self.writes.remove(id) {
+            let error = match why {
+                CancelReason::Interrupted => Error::Interrupted,
+                CancelReason::ShuttingDown => Error::ShuttingDown,
+            };
+            wk.writes.push((id, w.reply, WriteDone::err(error)));
+            // The cancelled writer may have held back those behind it.
+            self.settle(wk);
+        } else {
+            return false;
+        }
+        self.notify(wk);
+        true
+    }
+
+    fn shut_down(&mut self, wk: &mut QueueWakeups<P>) {
+        self.shut_down = true;
+        let ids: Vec<WaiterId> = self
+            .reads
+            .ids()
+            .into_iter()
+            .chain(self.writes.ids())
+            .collect();
+        for id in ids {
+            self.cancel(id, CancelReason::ShuttingDown, wk);
+        }
+        self.notify(wk);
+    }
+
+    fn poll(&mut self, end: QueueEnd, notify: Option<(u64, P::Poll)>) -> u32 {
+        let mut mask = 0;
+        if end.mode.read {
+            let mid_message = matches!(
+                self.receptions.get(&end.id),
+                Some(Reception::Partial { .. } | Reception::Drained)
+            );
+            if (mid_message && !end.packet) || !self.messages.is_empty() {
+                mask |= ready::IN;
+            }
+        }
+        if end.mode.write && !self.full() && self.writes.is_empty() {
+            mask |= ready::OUT;
+        }
+        if let Some((kh, handle)) = notify {
+            if let Some(slot) = self.pollers.iter_mut().find(|(k, _)| *k == kh) {
+                slot.1 = handle;
+            } else {
+                self.pollers.push((kh, handle));
+            }
+        }
+        mask
+    }
+}
+
+impl<P: Parking> Drop for Queue<P> {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Plain;
+    impl Parking for Plain {
+        type Open = u32;
+        type Read = u32;
+        type Write = u32;
+        type Poll = u32;
+    }
+
+    fn queue(max_messages: usize) -> Queue<Plain> {
+        Queue::new(max_messages, 8192, 1 << 20, MemoryBudget::new(1 << 30))
+    }
+
+    fn wk() -> QueueWakeups<Plain> {
+        Wakeups::default()
+    }
+
+    fn open(q: &mut Queue<Plain>, mode: Mode, packet: bool) -> QueueEnd {
+        let req = OpenRequest {
+            mode,
+            nonblock: false,
+            packet,
+            creating: false,
+        };
+        match q.open(0, 0, req, &mut wk()) {
+            Step::Done(_, Ok(end)) => end,
+            _ => panic!("queue open did not finish"),
+        }
+    }
+
+    fn send(q: &mut Queue<Plain>, end: QueueEnd, data: &[u8]) -> WriteDone {
+        match q.write(1, 1, end, data, true, &mut wk()) {
+            Step::Done(_, done) => done,
+            Step::Parked => panic!("write parked"),
+        }
+    }
+
+    fn recv(q: &mut Queue<Plain>, end: QueueEnd, size: usize) -> Result<Vec<u8>> {
+        match q.read(2, 2, end, size, true, &mut wk()) {
+            Step::Done(_, r) => r,
+            Step::Parked => panic!("read parked"),
+        }
+    }
+
+    #[test]
+    fn one_open_receives_one_message_then_end_of_file() {
+        let mut q = queue(10);
+        let w = open(&mut q, Mode::WRITE, false);
+        assert_eq!(send(&mut q, w, b"a\n"), WriteDone::ok(2));
+        assert_eq!(send(&mut q, w, b"b\n"), WriteDone::ok(2));
+        let r = open(&mut q, Mode::READ, false);
+        assert_eq!(recv(&mut q, r, 100), Ok(b"a\n".to_vec()));
+        assert_eq!(recv(&mut q, r, 100), Ok(vec![]), "end of the message");
+        assert_eq!(recv(&mut q, r, 100), Ok(b"b\n".to_vec()), "next receive");
+        assert_eq!(q.counters().messages, 0);
+        assert_eq!(q.counters().received, 2);
+    }
+
+    #[test]
+    fn small_reads_walk_through_one_message() {
+        let mut q = queue(10);
+        let w = open(&mut q, Mode::WRITE, false);
+        send(&mut q, w, b"hello");
+        send(&mut q, w, b"next");
+        let r = open(&mut q, Mode::READ, false);
+        assert_eq!(recv(&mut q, r, 2), Ok(b"he".to_vec()));
+        assert_eq!(recv(&mut q, r, 2), Ok(b"ll".to_vec()));
+        assert_eq!(recv(&mut q, r, 2), Ok(b"o".to_vec()));
+        assert_eq!(recv(&mut q, r, 2), Ok(vec![]));
+        assert_eq!(q.counters().messages, 1, "the next message stays queued");
+    }
+
+    #[test]
+    fn unread_rest_is_dropped_at_close_and_counted() {
+        let mut q = queue(10);
+        let w = open(&mut q, Mode::WRITE, false);
+        send(&mut q, w, b"a\nb\n");
+        let r = open(&mut q, Mode::READ, false);
+        assert_eq!(recv(&mut q, r, 2), Ok(b"a\n".to_vec()));
+        q.release(r, &mut wk());
+        assert_eq!(q.counters().truncated, 1);
+        let r2 = open(&mut q, Mode::READ, false);
+        assert_eq!(recv(&mut q, r2, 10), Err(Error::WouldBlock));
+    }
+
+    #[test]
+    fn oversized_write_is_emsgsize_and_queues_nothing() {
+        let mut q = queue(10);
+        let w = open(&mut q, Mode::WRITE, false);
+        assert_eq!(
+            send(&mut q, w, &[0; 9000]),
+            WriteDone::err(Error::MessageTooLong)
+        );
+        assert_eq!(q.counters().messages, 0);
+        assert_eq!(q.set_max_message_size(0), Err(Error::InvalidArgument));
+        assert_eq!(
+            q.set_max_message_size((1 << 20) + 1),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(q.set_max_message_size(1 << 20), Ok(()));
+        assert_eq!(send(&mut q, w, &[0; 9000]), WriteDone::ok(9000));
+    }
+
+    #[test]
+    fn packet_mode_reads_whole_messages_and_keeps_one_too_big() {
+        let mut q = queue(10);
+        let w = open(&mut q, Mode::WRITE, false);
+        send(&mut q, w, b"0123456789");
+        send(&mut q, w, b"xy");
+        let r = open(&mut q, Mode::READ, true);
+        assert_eq!(recv(&mut q, r, 4), Err(Error::MessageTooLong));
+        assert_eq!(q.counters().messages, 2, "the message stays queued");
+        assert_eq!(recv(&mut q, r, 10), Ok(b"0123456789".to_vec()));
+        assert_eq!(
+            recv(&mut q, r, 10),
+            Ok(b"xy".to_vec()),
+            "no end-of-file marks"
+        );
+    }
+
+    #[test]
+    fn full_queue_blocks_writers_in_order_and_readers_free_them() {
+        let mut q = queue(1);
+        let w = open(&mut q, Mode::WRITE, false);
+        send(&mut q, w, b"1");
+        assert_eq!(send(&mut q, w, b"2"), WriteDone::err(Error::WouldBlock));
+        assert!(matches!(
+            q.write(10, 10, w, b"2", false, &mut wk()),
+            Step::Parked
+        ));
+        assert!(matches!(
+            q.write(11, 11, w, b"3", false, &mut wk()),
+            Step::Parked
+        ));
+        let r = open(&mut q, Mode::READ, true);
+        let mut w1 = wk();
+        assert!(
+            matches!(q.read(3, 3, r, 10, false, &mut w1), Step::Done(_, Ok(ref m)) if m == b"1")
+        );
+        assert_eq!(w1.writes.len(), 1);
+        assert_eq!(w1.writes[0].0, 10);
+        assert_eq!(recv(&mut q, r, 10), Ok(b"2".to_vec()));
+        assert_eq!(recv(&mut q, r, 10), Ok(b"3".to_vec()));
+    }
+
+    #[test]
+    fn parked_readers_are_served_in_arrival_order_one_message_each() {
+        let mut q = queue(10);
+        let w = open(&mut q, Mode::WRITE, false);
+        let r1 = open(&mut q, Mode::READ, false);
+        let r2 = open(&mut q, Mode::READ, true);
+        assert!(matches!(
+            q.read(5, 50, r1, 100, false, &mut wk()),
+            Step::Parked
+        ));
+        assert!(matches!(
+            q.read(6, 60, r2, 100, false, &mut wk()),
+            Step::Parked
+        ));
+        let mut w1 = wk();
+        assert!(matches!(
+            q.write(7, 70, w, b"first", false, &mut w1),
+            Step::Done(_, _)
+        ));
+        assert_eq!(w1.reads.len(), 1);
+        assert_eq!(
+            (w1.reads[0].0, w1.reads[0].2.clone()),
+            (5, Ok(b"first".to_vec()))
+        );
+        let mut w2 = wk();
+        q.write(8, 80, w, b"second", false, &mut w2);
+        assert_eq!(
+            (w2.reads[0].0, w2.reads[0].2.clone()),
+            (6, Ok(b"second".to_vec()))
+        );
+        assert_eq!(recv(&mut q, r1, 100), Ok(vec![]), "r1 ends its message");
+    }
+
+    #[test]
+    fn memory_cap_refuses_with_enospc_and_keeps_the_queue() {
+        let mut q: Queue<Plain> = Queue::new(10, 8192, 8192, MemoryBudget::new(10));
+        let w = open(&mut q, Mode::WRITE, false);
+        assert_eq!(send(&mut q, w, b"12345678"), WriteDone::ok(8));
+        assert_eq!(send(&mut q, w, b"abc"), WriteDone::err(Error::NoSpace));
+        let r = open(&mut q, Mode::READ, true);
+        assert_eq!(recv(&mut q, r, 100), Ok(b"12345678".to_vec()));
+    }
+
+    #[test]
+    fn interrupted_and_shut_down_waiters() {
+        let mut q = queue(1);
+        let r = open(&mut q, Mode::READ, false);
+        assert!(matches!(
+            q.read(1, 1, r, 10, false, &mut wk()),
+            Step::Parked
+        ));
+        let mut w = wk();
+        assert!(q.cancel(1, CancelReason::Interrupted, &mut w));
+        assert_eq!(w.reads[0].2, Err(Error::Interrupted));
+        assert!(matches!(
+            q.read(2, 2, r, 10, false, &mut wk()),
+            Step::Parked
+        ));
+        let mut w = wk();
+        q.shut_down(&mut w);
+        assert_eq!(w.reads[0].2, Ok(vec![]));
+        assert_eq!(q.counters().blocked, 0);
+    }
+
+    #[test]
+    fn poll_in_with_a_message_out_with_room() {
+        let mut q = queue(1);
+        let r = open(&mut q, Mode::READ, false);
+        let w = open(&mut q, Mode::WRITE, false);
+        assert_eq!(q.poll(r, None), 0);
+        assert_eq!(q.poll(w, None), ready::OUT);
+        assert_eq!(q.poll(r, Some((1, 9))), 0);
+        let mut wks = wk();
+        q.write(1, 1, w, b"m", true, &mut wks);
+        assert_eq!(wks.polls, vec![9]);
+        assert_eq!(q.poll(r, None), ready::IN);
+        assert_eq!(q.poll(w, None), 0, "full");
+    }
+}
