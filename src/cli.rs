@@ -119,7 +119,11 @@ fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
         "default_permissions" => c.default_permissions = true,
         "force" => c.force = true,
         "pipe_capacity" => c.pipe_capacity = bytes(value)?,
-        "queue_max_messages" => c.queue_max_messages = bytes(value)?,
+        "queue_max_messages" => {
+            c.queue_max_messages = value
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("-o {option}: needs a whole number of messages"))?
+        }
         "queue_max_message_size" => c.queue_max_message_size = bytes(value)?,
         "max_memory" => c.max_memory = bytes(value)?,
         "fsname" => {

@@ -49,6 +49,10 @@ pub enum Error {
     /// A message bigger than the queue takes, or than the reader's buffer
     /// in packet mode (`EMSGSIZE`).
     MessageTooLong,
+    /// No such process (`ESRCH`).
+    NoProcess,
+    /// A name longer than 255 bytes (`ENAMETOOLONG`).
+    NameTooLong,
     /// The daemon is unmounting: a parked call is answered with this (`ESHUTDOWN`).
     ShuttingDown,
 }
@@ -78,6 +82,8 @@ impl Error {
             Error::BadHandle => libc::EBADF,
             Error::NotSeekable => libc::ESPIPE,
             Error::MessageTooLong => libc::EMSGSIZE,
+            Error::NoProcess => libc::ESRCH,
+            Error::NameTooLong => libc::ENAMETOOLONG,
             Error::ShuttingDown => libc::ESHUTDOWN,
         }
     }
@@ -121,6 +127,8 @@ mod tests {
             Error::BadHandle,
             Error::NotSeekable,
             Error::MessageTooLong,
+            Error::NoProcess,
+            Error::NameTooLong,
             Error::ShuttingDown,
         ];
         for e in all {

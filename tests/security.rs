@@ -103,3 +103,58 @@ fn without_allow_other_other_users_cannot_reach_the_mount() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("Permission denied"), "{out:?}");
 }
+
+#[test]
+fn a_user_may_signal_its_own_processes_and_not_roots() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    let mut roots = Command::new("sleep").arg("60").spawn().unwrap();
+    let script = format!(
+        "python3 -c \"import os, errno\n\
+         def send(pid, text):\n\
+         \x20   try:\n\
+         \x20       fd = os.open('proc/%d/signal' % pid, os.O_WRONLY)\n\
+         \x20       os.write(fd, text); return 'ok'\n\
+         \x20   except OSError as e:\n\
+         \x20       return errno.errorcode[e.errno]\n\
+         mine = os.fork()\n\
+         if mine == 0:\n\
+         \x20   import time; time.sleep(60); os._exit(0)\n\
+         print(send({root}, b'TERM'), send({root}, b'0'), send({root}, b'CONT'))\n\
+         print(send(mine, b'TERM'), os.waitpid(mine, 0)[1] & 0x7f)\n\
+         \"",
+        root = roots.id()
+    );
+    let out = as_user(&m, &user, &script);
+    // SIGCONT is the one exception of kill(2): allowed within a session,
+    // and the test's processes share one.
+    assert_eq!(
+        stdout(&out),
+        format!("EPERM EPERM ok\nok {}\n", libc::SIGTERM),
+        "{out:?}"
+    );
+    let out = as_user(
+        &m,
+        &user,
+        &format!(
+            "setsid -w sh -c '/bin/echo CONT > proc/{}/signal'",
+            roots.id()
+        ),
+    );
+    assert!(stderr(&out).contains("Operation not permitted"), "{out:?}");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(
+        roots.try_wait().unwrap().is_none(),
+        "root's process was hit"
+    );
+    // The group of root's process is out of reach too.
+    let out = as_user(
+        &m,
+        &user,
+        &format!("/bin/echo TERM > proc/{}/pgsignal", roots.id()),
+    );
+    assert!(stderr(&out).contains("Operation not permitted"), "{out:?}");
+    assert!(roots.try_wait().unwrap().is_none());
+    roots.kill().unwrap();
+    roots.wait().unwrap();
+}

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::cell::StreamFile;
+use super::proc::ProcNode;
 use crate::ipc::namespace::Ino;
 
 pub enum HandleKind {
@@ -13,6 +14,15 @@ pub enum HandleKind {
     /// A read-only text file (`README`, `status`), generated at open so
     /// that successive reads of one open see one consistent snapshot.
     Text(Vec<u8>),
+    /// `proc/PID/signal` or `pgsignal`.
+    Proc(ProcFile),
+}
+
+/// An open signal file: its target, and the text a read at offset 0 last
+/// produced (later offsets read on in that same text).
+pub struct ProcFile {
+    pub node: ProcNode,
+    pub text: Mutex<Vec<u8>>,
 }
 
 pub struct Handle {

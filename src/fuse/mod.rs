@@ -5,6 +5,7 @@
 pub mod attr;
 pub mod cell;
 pub mod handles;
+pub mod proc;
 pub mod xattr;
 
 use std::ffi::OsStr;
@@ -22,7 +23,8 @@ use fuser::{
 
 use self::attr::{ATTR_TTL, ENTRY_TTL, entry_attr, fixed_attr};
 use self::cell::{CallId, Cell, FuseParking, OpenReply, ParkedOpen, StreamCell};
-use self::handles::{Handle, HandleKind, HandleTable};
+use self::handles::{Handle, HandleKind, HandleTable, ProcFile};
+use self::proc::ProcNode;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::interrupt::Registry;
@@ -235,6 +237,13 @@ pub fn log_error(op: &str, e: Error) -> Errno {
     Errno::from_i32(e.errno())
 }
 
+/// `size` bytes of `text` from `offset`, or fewer at its end.
+fn slice_at(text: &[u8], offset: u64, size: u32) -> &[u8] {
+    let start = (offset as usize).min(text.len());
+    let end = start.saturating_add(size as usize).min(text.len());
+    &text[start..end]
+}
+
 fn caller(req: &Request) -> Caller {
     Caller {
         uid: req.uid(),
@@ -307,9 +316,12 @@ impl IpcFs {
         IpcFs { core }
     }
 
-    fn attr_of(&self, ino: Ino) -> Result<fuser::FileAttr> {
+    fn attr_of(&self, ino: Ino, caller: &Caller) -> Result<fuser::FileAttr> {
         if let Some(a) = fixed_attr(ino, self.core.owner, README.len()) {
             return Ok(a);
+        }
+        if let Some(node) = ProcNode::decode(ino) {
+            return proc::node_attr(node, caller);
         }
         let names = self.core.names();
         names
@@ -318,10 +330,13 @@ impl IpcFs {
             .ok_or(Error::NotFound)
     }
 
-    fn lookup_inner(&self, parent: Ino, name: &[u8]) -> Result<fuser::FileAttr> {
+    fn lookup_inner(&self, parent: Ino, name: &[u8], caller: &Caller) -> Result<fuser::FileAttr> {
         if parent == fixed::ROOT {
             let ino = fixed_child(name).ok_or(Error::NotFound)?;
-            return self.attr_of(ino);
+            return self.attr_of(ino, caller);
+        }
+        if parent == fixed::PROC || ProcNode::decode(parent).is_some() {
+            return proc::lookup(parent, name, caller);
         }
         if let Some(dir) = Dir::from_ino(parent) {
             let mut names = self.core.names();
@@ -329,10 +344,7 @@ impl IpcFs {
             names.add_lookup(ino);
             return Ok(self.core.attr(names.get(ino).expect("just looked up")));
         }
-        match parent {
-            fixed::PROC => Err(Error::NotFound),
-            _ => Err(Error::NotDirectory),
-        }
+        Err(Error::NotDirectory)
     }
 
     /// Makes a new entry in an object directory and counts the kernel's
@@ -380,6 +392,15 @@ impl IpcFs {
             return Err(Error::NotPermitted);
         }
         let who = caller(req);
+        if let Some(node) = ProcNode::decode(ino) {
+            // `echo TERM > proc/PID/signal` truncates first: a no-op.
+            let only_truncation =
+                mode.is_none() && uid.is_none() && gid.is_none() && size.is_none_or(|s| s == 0);
+            if !only_truncation || matches!(node, ProcNode::Dir(_) | ProcNode::SelfLink) {
+                return Err(Error::NotPermitted);
+            }
+            return proc::node_attr(node, &who);
+        }
         let mut names = self.core.names();
         let entry = names.get_mut(ino).ok_or(Error::NotFound)?;
         let is_owner = who.is_root() || who.uid == entry.meta.uid;
@@ -469,6 +490,7 @@ impl IpcFs {
         match names.get(ino) {
             Some(e) => f(e),
             None if fixed_attr(ino, self.core.owner, 0).is_some() => Err(Error::NoAttribute),
+            None if ProcNode::decode(ino).is_some() => Err(Error::NoAttribute),
             None => Err(Error::NotFound),
         }
     }
@@ -484,9 +506,13 @@ impl Filesystem for IpcFs {
         Ok(())
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self.lookup_inner(parent.0, name.as_bytes()) {
-            Ok(attr) => reply.entry_with_ttls(&ATTR_TTL, &ENTRY_TTL, &attr, Generation(0)),
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        // Processes come and go, and proc/self differs per caller: names
+        // under proc/ are never cached.
+        let in_proc = parent.0 == fixed::PROC || ProcNode::decode(parent.0).is_some();
+        let entry_ttl = if in_proc { ATTR_TTL } else { ENTRY_TTL };
+        match self.lookup_inner(parent.0, name.as_bytes(), &caller(req)) {
+            Ok(attr) => reply.entry_with_ttls(&ATTR_TTL, &entry_ttl, &attr, Generation(0)),
             Err(e) => reply.error(log_error("lookup", e)),
         }
     }
@@ -495,8 +521,8 @@ impl Filesystem for IpcFs {
         self.core.names().forget(ino.0, nlookup);
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.attr_of(ino.0) {
+    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.attr_of(ino.0, &caller(req)) {
             Ok(attr) => reply.attr(&ATTR_TTL, &attr),
             Err(e) => reply.error(log_error("getattr", e)),
         }
@@ -553,14 +579,16 @@ impl Filesystem for IpcFs {
 
     fn mkdir(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         _mode: u32,
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        let exists = self.lookup_inner(parent.0, name.as_bytes()).is_ok();
+        let exists = self
+            .lookup_inner(parent.0, name.as_bytes(), &caller(req))
+            .is_ok();
         let e = if exists {
             Error::Exists
         } else {
@@ -580,8 +608,8 @@ impl Filesystem for IpcFs {
         }
     }
 
-    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let e = match self.lookup_inner(parent.0, name.as_bytes()) {
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let e = match self.lookup_inner(parent.0, name.as_bytes(), &caller(req)) {
             Ok(a) if a.kind == FileType::Directory => Error::NotPermitted,
             Ok(_) => Error::NotDirectory,
             Err(e) => e,
@@ -665,7 +693,36 @@ impl Filesystem for IpcFs {
                 });
                 reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO);
             }
-            other => self.open_object(req, other, flags, OpenReply::Open(reply)),
+            other => match ProcNode::decode(other) {
+                Some(node @ (ProcNode::Signal(_) | ProcNode::GroupSignal(_))) => {
+                    match proc::node_attr(node, &caller(req)) {
+                        Ok(_) => {
+                            let fh = self.core.shared.handles.insert(Handle {
+                                ino: other,
+                                kind: HandleKind::Proc(ProcFile {
+                                    node,
+                                    text: Mutex::new(Vec::new()),
+                                }),
+                            });
+                            reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO);
+                        }
+                        Err(e) => reply.error(log_error("open", e)),
+                    }
+                }
+                Some(_) => reply.error(log_error("open", Error::IsDirectory)),
+                None => self.open_object(req, other, flags, OpenReply::Open(reply)),
+            },
+        }
+    }
+
+    fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        let result = match ProcNode::decode(ino.0) {
+            Some(node) => proc::read_link(node, &caller(req)),
+            None => Err(Error::InvalidArgument),
+        };
+        match result {
+            Ok(target) => reply.data(&target),
+            Err(e) => reply.error(log_error("readlink", e)),
         }
     }
 
@@ -707,10 +764,16 @@ impl Filesystem for IpcFs {
             return reply.error(log_error("read", Error::BadHandle));
         };
         match &handle.kind {
-            HandleKind::Text(text) => {
-                let start = (offset as usize).min(text.len());
-                let end = start.saturating_add(size as usize).min(text.len());
-                reply.data(&text[start..end]);
+            HandleKind::Text(text) => reply.data(slice_at(text, offset, size)),
+            HandleKind::Proc(file) => {
+                let mut text = file.text.lock().unwrap_or_else(|e| e.into_inner());
+                if offset == 0 {
+                    match proc::read_state(file.node) {
+                        Ok(fresh) => *text = fresh,
+                        Err(e) => return reply.error(log_error("read", e)),
+                    }
+                }
+                reply.data(slice_at(&text, offset, size));
             }
             // The kernel refuses reads of a file not opened for reading.
             HandleKind::Stream(file) => {
@@ -740,6 +803,10 @@ impl Filesystem for IpcFs {
                 let nonblock = flags.0 & libc::O_NONBLOCK != 0;
                 file.write(call_id(req), reply, data, nonblock);
             }
+            HandleKind::Proc(file) => match proc::write(file.node, data, &caller(req)) {
+                Ok(n) => reply.written(n as u32),
+                Err(e) => reply.error(log_error("write", e)),
+            },
             HandleKind::Text(_) => reply.error(log_error("write", Error::BadHandle)),
         }
     }
@@ -793,7 +860,7 @@ impl Filesystem for IpcFs {
         mut reply: ReplyDirectory,
     ) {
         let ino = ino.0;
-        let mut entries: Vec<(Ino, u64, FileType, Vec<u8>)> = Vec::new();
+        let mut entries: proc::DirEntries = Vec::new();
         // Offsets: 1 and 2 for "." and ".."; fixed children by position;
         // objects by inode number (stable while others come and go).
         if offset < 1 {
@@ -819,7 +886,14 @@ impl Filesystem for IpcFs {
                 };
                 entries.push((e.ino, e.ino, kind, e.name.clone()));
             }
-        } else if ino != fixed::PROC {
+        } else if ino == fixed::PROC {
+            entries.extend(proc::list_root(offset));
+        } else if let Some(ProcNode::Dir(pid)) = ProcNode::decode(ino) {
+            match proc::list_process(pid, offset) {
+                Ok(list) => entries.extend(list),
+                Err(e) => return reply.error(log_error("readdir", e)),
+            }
+        } else {
             return reply.error(log_error("readdir", Error::NotDirectory));
         }
         for (child, off, kind, name) in entries {
@@ -906,6 +980,23 @@ impl Filesystem for IpcFs {
         reply.ok();
     }
 
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: fuser::IoctlFlags,
+        cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: fuser::ReplyIoctl,
+    ) {
+        // No ioctl is supported: programs asking whether a file is a
+        // terminal (TCGETS, as Python's open() does) get ENOTTY.
+        log::trace!("ioctl {cmd:#x}: not supported");
+        reply.error(Errno::ENOTTY);
+    }
+
     fn poll(
         &self,
         _req: &Request,
@@ -920,7 +1011,7 @@ impl Filesystem for IpcFs {
             return reply.error(log_error("poll", Error::BadHandle));
         };
         let mask = match &handle.kind {
-            HandleKind::Text(_) => ready::IN,
+            HandleKind::Text(_) | HandleKind::Proc(_) => ready::IN | ready::OUT,
             HandleKind::Stream(file) => {
                 let notify = flags
                     .contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY)

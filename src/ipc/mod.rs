@@ -9,6 +9,7 @@
 pub mod namespace;
 pub mod pipe;
 pub mod queue;
+pub mod signal;
 pub mod status;
 
 use crate::error::Result;

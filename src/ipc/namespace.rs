@@ -23,6 +23,7 @@ pub mod fixed {
     pub const SHM: Ino = 6;
     pub const SOCKETS: Ino = 7;
     pub const PROC: Ino = 8;
+    pub const PROC_SELF: Ino = 9;
     /// Objects are numbered from here on.
     pub const FIRST_OBJECT: Ino = 64;
 }
@@ -293,7 +294,10 @@ impl<O> Namespace<O> {
 }
 
 fn validate_name(name: &[u8]) -> Result<()> {
-    if name.is_empty() || name.len() > 255 || name.contains(&b'/') || name.contains(&0) {
+    if name.len() > 255 {
+        return Err(Error::NameTooLong);
+    }
+    if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
         return Err(Error::InvalidArgument);
     }
     if name == b"." || name == b".." {

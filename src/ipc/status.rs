@@ -13,7 +13,8 @@ queues/   message queues: one write is one message, one cat one message
           touch queues/q; echo job > queues/q; cat queues/q
 shm/      shared-memory files (not in this version)
 sockets/  socket endpoints, one directory each (not in this version)
-proc/     proc/PID/signal delivers signals (not in this version)
+proc/     signals: proc/PID/signal and pgsignal; proc/self is you
+          echo TERM > proc/1234/signal; cat proc/self/signal
 ";
 
 /// One object as `status` shows it. `None` prints as `-`.

@@ -1,0 +1,424 @@
+//! Signals by name: parsing what is written to `proc/PID/signal`, the
+//! kill(2) permission rule, delivery through a pidfd, and the signal state
+//! of a process in words.
+
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::error::{Error, Result};
+
+/// Classic signals by number (index + 1), as the kernel numbers them on
+/// x86-64 and most other architectures.
+const NAMES: [&str; 31] = [
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+];
+
+/// Other names of the same signals.
+const ALIASES: [(&str, i32); 4] = [
+    ("IOT", libc::SIGABRT),
+    ("CLD", libc::SIGCHLD),
+    ("POLL", libc::SIGIO),
+    ("UNUSED", libc::SIGSYS),
+];
+
+/// Bit of CAP_KILL in a capability set (linux/capability.h).
+const CAP_KILL: u32 = 5;
+
+fn rtmin() -> i32 {
+    libc::SIGRTMIN()
+}
+
+fn rtmax() -> i32 {
+    libc::SIGRTMAX()
+}
+
+/// One signal to send: its number (0 only probes) and the value queued
+/// with it, if any (sigqueue(3)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalSpec {
+    pub signo: i32,
+    pub value: Option<i32>,
+}
+
+/// Parses a signal's name or number: `TERM`, `SIGTERM`, `term`, `15`,
+/// `RTMIN+3`, `RTMAX-1`, `0`.
+pub fn parse_signal(word: &str) -> Result<i32> {
+    if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i32 = word.parse().map_err(|_| Error::InvalidArgument)?;
+        if n == 0 || (1..=31).contains(&n) || (rtmin()..=rtmax()).contains(&n) {
+            return Ok(n);
+        }
+        return Err(Error::InvalidArgument);
+    }
+    let upper = word.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(i) = NAMES.iter().position(|n| *n == name) {
+        return Ok(i as i32 + 1);
+    }
+    if let Some((_, n)) = ALIASES.iter().find(|(a, _)| *a == name) {
+        return Ok(*n);
+    }
+    let realtime = |base: i32, rest: &str, sign: i32| -> Result<i32> {
+        let offset: i32 = match rest {
+            "" => 0,
+            _ => rest
+                .strip_prefix(if sign > 0 { '+' } else { '-' })
+                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse().ok())
+                .ok_or(Error::InvalidArgument)?,
+        };
+        let n = base + sign * offset;
+        if (rtmin()..=rtmax()).contains(&n) {
+            Ok(n)
+        } else {
+            Err(Error::InvalidArgument)
+        }
+    };
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return realtime(rtmin(), rest, 1);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return realtime(rtmax(), rest, -1);
+    }
+    Err(Error::InvalidArgument)
+}
+
+/// Parses a whole write: one signal per line, each optionally followed by
+/// an integer to queue with it. Any bad line fails the whole write, so
+/// that nothing is sent.
+pub fn parse_request(text: &[u8]) -> Result<Vec<SignalSpec>> {
+    let text = std::str::from_utf8(text).map_err(|_| Error::InvalidArgument)?;
+    let mut specs = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let Some(first) = words.next() else {
+            continue;
+        };
+        let signo = parse_signal(first)?;
+        let value = match words.next() {
+            None => None,
+            Some(v) => Some(v.parse::<i32>().map_err(|_| Error::InvalidArgument)?),
+        };
+        if words.next().is_some() {
+            return Err(Error::InvalidArgument);
+        }
+        specs.push(SignalSpec { signo, value });
+    }
+    if specs.is_empty() {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(specs)
+}
+
+/// A signal's name without `SIG`: `TERM`, `RTMIN+2`.
+pub fn signal_name(signo: i32) -> String {
+    match signo {
+        1..=31 => NAMES[signo as usize - 1].to_string(),
+        n if n == rtmin() => "RTMIN".into(),
+        n if n == rtmax() => "RTMAX".into(),
+        n if (rtmin()..rtmax()).contains(&n) => format!("RTMIN+{}", n - rtmin()),
+        // Kernel-internal real-time signals below glibc's SIGRTMIN.
+        n => format!("SIG{n}"),
+    }
+}
+
+/// The credentials of a process that kill(2) looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Creds {
+    pub real_uid: u32,
+    pub effective_uid: u32,
+    pub saved_uid: u32,
+    /// Holds CAP_KILL in its effective set.
+    pub cap_kill: bool,
+}
+
+/// kill(2)'s rule: the sender's real or effective uid equals the target's
+/// real or saved uid, or the sender holds CAP_KILL.
+pub fn may_signal(sender: &Creds, target: &Creds) -> bool {
+    sender.cap_kill
+        || [sender.real_uid, sender.effective_uid]
+            .iter()
+            .any(|u| *u == target.real_uid || *u == target.saved_uid)
+}
+
+/// What `/proc/PID/status` says of a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcStatus {
+    pub tgid: u32,
+    pub creds: Creds,
+    pub real_gid: u32,
+    pub pending: u64,
+    pub blocked: u64,
+    pub ignored: u64,
+    pub caught: u64,
+}
+
+pub fn parse_status(text: &str) -> Option<ProcStatus> {
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(':')))
+            .map(str::trim)
+    };
+    let ids = |key: &str| -> Option<Vec<u32>> {
+        field(key)?
+            .split_whitespace()
+            .map(|n| n.parse().ok())
+            .collect()
+    };
+    let mask = |key: &str| u64::from_str_radix(field(key)?, 16).ok();
+    let uids = ids("Uid")?;
+    let gids = ids("Gid")?;
+    let cap_eff = mask("CapEff")?;
+    Some(ProcStatus {
+        tgid: field("Tgid")?.parse().ok()?,
+        creds: Creds {
+            real_uid: *uids.first()?,
+            effective_uid: *uids.get(1)?,
+            saved_uid: *uids.get(2)?,
+            cap_kill: cap_eff & (1 << CAP_KILL) != 0,
+        },
+        real_gid: *gids.first()?,
+        pending: mask("SigPnd")? | mask("ShdPnd")?,
+        blocked: mask("SigBlk")?,
+        ignored: mask("SigIgn")?,
+        caught: mask("SigCgt")?,
+    })
+}
+
+/// Reads `/proc/<pid>/status`; `None` if there is no such process.
+pub fn read_status(pid: u32) -> Option<ProcStatus> {
+    parse_status(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
+/// The signal state of a process in words, one line per set.
+pub fn describe(status: &ProcStatus) -> String {
+    let names = |mask: u64| {
+        let list: Vec<String> = (1..=64)
+            .filter(|n| mask & (1u64 << (n - 1)) != 0)
+            .map(signal_name)
+            .collect();
+        list.join(" ")
+    };
+    format!(
+        "pending: {}\nblocked: {}\nignored: {}\ncaught: {}\n",
+        names(status.pending),
+        names(status.blocked),
+        names(status.ignored),
+        names(status.caught)
+    )
+    .replace(": \n", ":\n")
+}
+
+/// The process group of a process, from `/proc/<pid>/stat`.
+pub fn process_group(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces and parens):
+    // state, ppid, pgrp, ...
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The session of a process or thread, from `/proc/<pid>/stat`.
+pub fn session(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Every process of a process group.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| process_group(*pid) == Some(pgid))
+        .collect()
+}
+
+/// A process held by a pidfd: signals sent through it can never reach
+/// another process that later got the same pid.
+pub struct ProcessHandle {
+    pidfd: OwnedFd,
+    pub pid: u32,
+}
+
+impl ProcessHandle {
+    pub fn open(pid: u32) -> Result<ProcessHandle> {
+        // SAFETY: pidfd_open takes plain integers and returns a new fd.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd < 0 {
+            return Err(match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::ESRCH) => Error::NoProcess,
+                Some(libc::EINVAL) => Error::NotFound,
+                _ => Error::NoProcess,
+            });
+        }
+        // SAFETY: the syscall returned a fresh descriptor we now own.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        Ok(ProcessHandle { pidfd, pid })
+    }
+
+    /// Sends `spec` (signal 0 only checks that the process is alive). With
+    /// a value, the signal carries it as `si_value` (`SI_QUEUE`).
+    pub fn send(&self, spec: SignalSpec, sender_pid: u32, sender_uid: u32) -> Result<()> {
+        let rc = match spec.value {
+            None => {
+                // SAFETY: a null siginfo makes this behave like kill(2).
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        self.pidfd.as_raw_fd(),
+                        spec.signo,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                }
+            }
+            Some(value) => {
+                let mut info = QueuedInfo::new(spec.signo, sender_pid, sender_uid, value);
+                // SAFETY: `info` is a valid, fully initialised siginfo.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        self.pidfd.as_raw_fd(),
+                        spec.signo,
+                        &mut info as *mut QueuedInfo,
+                        0,
+                    )
+                }
+            }
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        Err(match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EPERM) => Error::NotPermitted,
+            Some(libc::EINVAL) => Error::InvalidArgument,
+            _ => Error::NoProcess,
+        })
+    }
+}
+
+/// The kernel's `siginfo_t` for an `SI_QUEUE` signal, laid out as on
+/// Linux: three ints, then (8-aligned) pid, uid and the value.
+#[repr(C)]
+struct QueuedInfo {
+    signo: i32,
+    errno: i32,
+    code: i32,
+    _pad0: i32,
+    pid: i32,
+    uid: u32,
+    value: u64,
+    _rest: [u64; 12],
+}
+
+impl QueuedInfo {
+    fn new(signo: i32, pid: u32, uid: u32, value: i32) -> Self {
+        QueuedInfo {
+            signo,
+            errno: 0,
+            code: libc::SI_QUEUE,
+            _pad0: 0,
+            pid: pid as i32,
+            uid,
+            // sival_int is the union's first 4 bytes (little-endian low half).
+            value: value as u32 as u64,
+            _rest: [0; 12],
+        }
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<QueuedInfo>() == 128);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_numbers_and_realtime() {
+        assert_eq!(parse_signal("TERM"), Ok(15));
+        assert_eq!(parse_signal("SIGTERM"), Ok(15));
+        assert_eq!(parse_signal("term"), Ok(15));
+        assert_eq!(parse_signal("15"), Ok(15));
+        assert_eq!(parse_signal("0"), Ok(0));
+        assert_eq!(parse_signal("RTMIN+3"), Ok(libc::SIGRTMIN() + 3));
+        assert_eq!(parse_signal("rtmax-1"), Ok(libc::SIGRTMAX() - 1));
+        assert_eq!(parse_signal("RTMIN"), Ok(libc::SIGRTMIN()));
+        assert_eq!(parse_signal("IOT"), Ok(libc::SIGABRT));
+        for bad in [
+            "FOO", "99", "32", "RTMIN+99", "RTMIN-1", "RTMIN+", "", "-1", "SIG",
+        ] {
+            assert_eq!(parse_signal(bad), Err(Error::InvalidArgument), "{bad}");
+        }
+    }
+
+    #[test]
+    fn requests_are_validated_whole() {
+        assert_eq!(
+            parse_request(b"USR1 42\nTERM\n"),
+            Ok(vec![
+                SignalSpec {
+                    signo: libc::SIGUSR1,
+                    value: Some(42)
+                },
+                SignalSpec {
+                    signo: libc::SIGTERM,
+                    value: None
+                }
+            ])
+        );
+        assert_eq!(parse_request(b"TERM junk\n"), Err(Error::InvalidArgument));
+        assert_eq!(parse_request(b"TERM\nFOO\n"), Err(Error::InvalidArgument));
+        assert_eq!(parse_request(b"USR1 1 2"), Err(Error::InvalidArgument));
+        assert_eq!(parse_request(b"\n"), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn kill_permission_rule() {
+        let user = Creds {
+            real_uid: 1000,
+            effective_uid: 1000,
+            saved_uid: 1000,
+            cap_kill: false,
+        };
+        let root = Creds {
+            real_uid: 0,
+            effective_uid: 0,
+            saved_uid: 0,
+            cap_kill: true,
+        };
+        let setuid_child = Creds {
+            real_uid: 1000,
+            effective_uid: 0,
+            saved_uid: 0,
+            cap_kill: true,
+        };
+        assert!(!may_signal(&user, &root));
+        assert!(may_signal(&root, &user));
+        assert!(may_signal(&user, &user));
+        assert!(
+            may_signal(&user, &setuid_child),
+            "target's real uid matches"
+        );
+    }
+
+    #[test]
+    fn describes_signal_sets_by_name() {
+        let me = read_status(std::process::id()).unwrap();
+        assert_eq!(me.tgid, std::process::id());
+        let s = ProcStatus {
+            pending: 1 << (libc::SIGTERM - 1),
+            blocked: (1 << (libc::SIGUSR2 - 1)) | (1u64 << (libc::SIGRTMIN() + 1)),
+            ignored: 0,
+            caught: 1 << (libc::SIGUSR1 - 1),
+            ..me
+        };
+        assert_eq!(
+            describe(&s),
+            "pending: TERM\nblocked: USR2 RTMIN+2\nignored:\ncaught: USR1\n"
+        );
+    }
+}
