@@ -1,6 +1,7 @@
 //! The command line: clap's derive, turned into a plain [`Config`].
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 use clap::{ArgAction, Parser};
 
@@ -57,6 +58,53 @@ pub struct Args {
     /// Less log output (-q warnings only, -qq errors only)
     #[arg(short, long, action = ArgAction::Count)]
     pub quiet: u8,
+}
+
+/// When ipcfs runs as a mount(8) helper (installed as `mount.fuse.ipcfs`),
+/// mount calls it as `mount.fuse.ipcfs SOURCE MOUNTPOINT [-sfnv] [-o
+/// OPTIONS] [-t TYPE] [-N NAMESPACE]`. Returns the same request in ipcfs's
+/// own words (`ipcfs -o fsname=SOURCE -o OPTIONS MOUNTPOINT`), or `None`
+/// when not called under a `mount.` name.
+pub fn mount_helper_argv(argv: &[OsString]) -> Option<Result<Vec<OsString>, String>> {
+    let name = Path::new(argv.first()?)
+        .file_name()?
+        .to_string_lossy()
+        .into_owned();
+    if !name.starts_with("mount.") {
+        return None;
+    }
+    let mut positional = Vec::new();
+    let mut options = Vec::new();
+    let mut rest = argv[1..].iter();
+    while let Some(arg) = rest.next() {
+        match arg.to_str() {
+            Some("-o") => options.extend(rest.next().cloned()),
+            Some("-t" | "-N") => {
+                rest.next();
+            }
+            Some(flag) if flag.starts_with('-') && flag.len() > 1 => {
+                if let Some(opts) = flag.strip_prefix("-o") {
+                    options.push(opts.into());
+                }
+                // -s (sloppy), -f (fake), -n (no mtab), -v (verbose): nothing to do.
+            }
+            _ => positional.push(arg.clone()),
+        }
+    }
+    let (Some(mountpoint), Some(source), None) =
+        (positional.pop(), positional.pop(), positional.pop())
+    else {
+        return Some(Err(format!("usage: {name} SOURCE MOUNTPOINT [-o OPTIONS]")));
+    };
+    let mut out: Vec<OsString> = vec!["ipcfs".into()];
+    let mut fsname = OsString::from("fsname=");
+    fsname.push(&source);
+    out.extend(["-o".into(), fsname]);
+    for o in options {
+        out.extend(["-o".into(), o]);
+    }
+    out.push(mountpoint);
+    Some(Ok(out))
 }
 
 /// `-o` options that mount(8), fstab and mount.fuse pass along and that
@@ -188,6 +236,42 @@ mod tests {
                 .contains("read-only")
         );
         assert!(config(&["-o", "pipe_capacity", "m"]).is_err());
+    }
+
+    #[test]
+    fn mount_helper_calls_become_ipcfs_calls() {
+        let argv = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(mount_helper_argv(&argv(&["ipcfs", "m"])), None);
+        let got = mount_helper_argv(&argv(&[
+            "/sbin/mount.fuse.ipcfs",
+            "ipcfs",
+            "/mnt/ipc",
+            "-n",
+            "-o",
+            "rw,allow_other",
+            "-t",
+            "fuse.ipcfs",
+        ]));
+        assert_eq!(
+            got,
+            Some(Ok(argv(&[
+                "ipcfs",
+                "-o",
+                "fsname=ipcfs",
+                "-o",
+                "rw,allow_other",
+                "/mnt/ipc"
+            ])))
+        );
+        let c = Args::try_parse_from(got.unwrap().unwrap())
+            .unwrap()
+            .into_config(IoLimits::new(1024))
+            .unwrap();
+        assert!(c.allow_other);
+        assert!(matches!(
+            mount_helper_argv(&argv(&["mount.fuse.ipcfs", "only-one"])),
+            Some(Err(_))
+        ));
     }
 
     #[test]

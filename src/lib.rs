@@ -12,6 +12,7 @@ pub mod interrupt;
 pub mod ipc;
 pub mod limits;
 pub mod memory;
+pub mod mount;
 pub mod mountpoint;
 pub mod run;
 pub mod wait;

@@ -1,21 +1,23 @@
 //! The daemon's life: logging, mount, waiting for a signal or an external
 //! unmount, then answering every blocked caller and unmounting.
 
-use std::io::Write;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::ExitCode;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use fuser::{MountOption, SessionACL};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 
-use crate::cli::Args;
+use crate::cli::{Args, mount_helper_argv};
 use crate::config::Config;
 use crate::fuse::{Core, IpcFs};
 use crate::interrupt::Watcher;
 use crate::limits::IoLimits;
+use crate::mount::{self, KernelMount};
 use crate::mountpoint;
 
 /// Dispatch threads. Parked calls hold no thread, so two (one per core,
@@ -31,12 +33,33 @@ enum Failure {
     Runtime(String),
 }
 
+impl Failure {
+    fn code(&self) -> u8 {
+        match self {
+            Failure::Setup(_) => 2,
+            Failure::Runtime(_) => 1,
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Failure::Setup(m) | Failure::Runtime(m) => m,
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
-    let args = Args::parse();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let helper = mount_helper_argv(&argv);
+    let args = match &helper {
+        None => Args::parse(),
+        Some(Ok(translated)) => Args::parse_from(translated),
+        Some(Err(usage)) => return fail(&Failure::Setup(usage.clone())),
+    };
     let (io, raised_from) = IoLimits::detect(nix::unistd::geteuid().is_root());
     let config = match args.into_config(io) {
         Ok(c) => c,
-        Err(msg) => return fail(Failure::Setup(msg)),
+        Err(msg) => return fail(&Failure::Setup(msg)),
     };
     init_logging(&config);
     if let Some(old) = raised_from {
@@ -46,19 +69,82 @@ pub fn main() -> ExitCode {
             io.max_write()
         );
     }
-    match run(config) {
+    if helper.is_some() {
+        return in_background(config);
+    }
+    match run(config, |_| {}) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => fail(f),
+        Err(f) => fail(&f),
     }
 }
 
-fn fail(f: Failure) -> ExitCode {
-    let (msg, code) = match f {
-        Failure::Setup(m) => (m, 2),
-        Failure::Runtime(m) => (m, 1),
+fn fail(f: &Failure) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "ipcfs: {}", f.message());
+    ExitCode::from(f.code())
+}
+
+/// As a mount(8) helper: the daemon goes on in a child process, and this
+/// process returns once the filesystem is mounted (or with the reason it
+/// could not be), as mount(8) expects of a helper.
+fn in_background(config: Config) -> ExitCode {
+    let (mut report_rx, report_tx) = match nix::unistd::pipe() {
+        Ok((r, w)) => (std::fs::File::from(r), w),
+        Err(e) => return fail(&Failure::Runtime(format!("cannot create a pipe: {e}"))),
     };
-    let _ = writeln!(std::io::stderr(), "ipcfs: {msg}");
-    ExitCode::from(code)
+    // SAFETY: no thread has been started yet, so the child is a plain copy.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => fail(&Failure::Runtime(format!("cannot fork: {e}"))),
+        Ok(nix::unistd::ForkResult::Parent { .. }) => {
+            drop(report_tx);
+            let mut report = String::new();
+            let _ = report_rx.read_to_string(&mut report);
+            match report.split_once(':') {
+                Some(("ok", _)) => ExitCode::SUCCESS,
+                Some((code, msg)) => {
+                    let _ = writeln!(std::io::stderr(), "ipcfs: {msg}");
+                    ExitCode::from(code.parse::<u8>().unwrap_or(1))
+                }
+                None => fail(&Failure::Runtime("the daemon died while mounting".into())),
+            }
+        }
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(report_rx);
+            let _ = nix::unistd::setsid();
+            // Let go of the caller's terminal and pipes (whoever waits for
+            // mount's output must not wait for the daemon): failures before
+            // the mount go back through the report pipe, later log lines
+            // nowhere.
+            detach_stdio();
+            let mut report = Some(std::fs::File::from(report_tx));
+            let mut tell = |text: String| {
+                if let Some(mut r) = report.take() {
+                    let _ = r.write_all(text.as_bytes());
+                }
+            };
+            match run(config, |_| tell("ok:".into())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(f) => {
+                    tell(format!("{}:{}", f.code(), f.message()));
+                    ExitCode::from(f.code())
+                }
+            }
+        }
+    }
+}
+
+fn detach_stdio() {
+    let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    else {
+        return;
+    };
+    use std::os::fd::AsRawFd;
+    for fd in 0..=2 {
+        // SAFETY: dup2 onto the standard descriptors, which we own.
+        unsafe { libc::dup2(null.as_raw_fd(), fd) };
+    }
 }
 
 fn init_logging(config: &Config) {
@@ -78,26 +164,57 @@ fn init_logging(config: &Config) {
     builder.target(env_logger::Target::Stderr).init();
 }
 
-fn fuser_config(config: &Config) -> fuser::Config {
-    let mut c = fuser::Config::default();
-    c.mount_options = vec![
-        MountOption::FSName(config.fsname.clone()),
-        MountOption::Subtype("ipcfs".into()),
-    ];
-    if config.default_permissions {
-        c.mount_options.push(MountOption::DefaultPermissions);
-    }
-    c.acl = if config.allow_other {
-        SessionACL::All
-    } else {
-        SessionACL::Owner
-    };
-    c.n_threads = Some(DISPATCH_THREADS);
-    c.clone_fd = true;
-    c
+/// What undoes the mount: our own mount(2), or fuser's (fusermount3).
+enum Unmounter {
+    Kernel(KernelMount),
+    Fuser(fuser::SessionUnmounter),
 }
 
-fn run(config: Config) -> Result<(), Failure> {
+impl Unmounter {
+    fn unmount(&mut self, mountpoint: &Path) {
+        match self {
+            Unmounter::Kernel(m) => m.unmount(),
+            Unmounter::Fuser(u) => {
+                if let Err(e) = u.unmount() {
+                    log::debug!("unmount: {e}; detaching lazily");
+                    let flags = nix::mount::MntFlags::MNT_DETACH;
+                    if let Err(e) = nix::mount::umount2(mountpoint, flags) {
+                        log::warn!("cannot detach {}: {e}", mountpoint.display());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Mounts and starts the session: as root with our own mount(2), as
+/// anyone else through fuser and fusermount3.
+fn start_session(
+    core: &std::sync::Arc<Core>,
+    mountpoint: &Path,
+    config: &Config,
+) -> Result<(fuser::Session<IpcFs>, Unmounter), Failure> {
+    let session_config = mount::session_config(config, DISPATCH_THREADS);
+    let fs = IpcFs::new(core.clone());
+    if nix::unistd::geteuid().is_root() {
+        let (device, mount): (OwnedFd, KernelMount) = mount::mount_as_root(mountpoint, config)
+            .map_err(|e| Failure::Runtime(mount_error(mountpoint, e)))?;
+        let acl = session_config.acl;
+        let session = fuser::Session::from_fd(fs, device, acl, session_config).map_err(|e| {
+            mount.unmount();
+            Failure::Runtime(format!("FUSE handshake failed: {e}"))
+        })?;
+        return Ok((session, Unmounter::Kernel(mount)));
+    }
+    let mut session = fuser::Session::new(fs, mountpoint, &session_config)
+        .map_err(|e| Failure::Runtime(mount_error(mountpoint, e)))?;
+    let unmounter = Unmounter::Fuser(session.unmount_callable());
+    Ok((session, unmounter))
+}
+
+/// Runs the daemon until a stop signal or an unmount from outside;
+/// `mounted` is called once the filesystem is in place.
+fn run(config: Config, mounted: impl FnOnce(&Path)) -> Result<(), Failure> {
     let mountpoint =
         mountpoint::prepare(&config.mountpoint, config.force).map_err(Failure::Setup)?;
 
@@ -111,13 +228,7 @@ fn run(config: Config) -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(format!("cannot block signals: {e}")))?;
 
     let core = Core::new(config.clone());
-    let mut session = fuser::Session::new(
-        IpcFs::new(core.clone()),
-        &mountpoint,
-        &fuser_config(&config),
-    )
-    .map_err(|e| Failure::Runtime(mount_error(&mountpoint, e)))?;
-    let mut unmounter = session.unmount_callable();
+    let (session, mut unmounter) = start_session(&core, &mountpoint, &config)?;
     let session_thread: JoinHandle<std::io::Result<()>> = std::thread::Builder::new()
         .name("ipcfs-session".into())
         .spawn(move || session.run())
@@ -130,11 +241,12 @@ fn run(config: Config) -> Result<(), Failure> {
         mountpoint.display(),
         std::process::id()
     );
+    mounted(&mountpoint);
 
     let reason = wait_for_stop(&stop_signals, &session_thread);
     let answered = core.shut_down();
     log::debug!("{reason}: answered {answered} blocked callers");
-    unmount(&mut unmounter, &mountpoint);
+    unmounter.unmount(&mountpoint);
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     while !session_thread.is_finished() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -175,17 +287,6 @@ fn wait_for_stop(signals: &SigSet, session: &JoinHandle<std::io::Result<()>>) ->
         if sig > 0 {
             let name = Signal::try_from(sig).map_or("a signal", |s| s.as_str());
             return format!("got {name}");
-        }
-    }
-}
-
-/// Unmounts; if the mount is busy (a process sits in it or holds a file
-/// open), detaches it lazily so that the mountpoint is free at once.
-fn unmount(unmounter: &mut fuser::SessionUnmounter, mountpoint: &Path) {
-    if let Err(e) = unmounter.unmount() {
-        log::debug!("unmount: {e}; detaching lazily");
-        if let Err(e) = nix::mount::umount2(mountpoint, nix::mount::MntFlags::MNT_DETACH) {
-            log::warn!("cannot detach {}: {e}", mountpoint.display());
         }
     }
 }
