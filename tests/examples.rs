@@ -1,0 +1,141 @@
+//! The shell scripts in examples/ run against a real mount. Every `*.sh`
+//! there, found when the test runs, must succeed on its own and next to all
+//! the others on one mount, must leave no object behind, and must refuse to
+//! run without a mountpoint.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{stderr, stdout};
+
+/// The scripts that must exist, whatever else examples/ holds.
+const REQUIRED: [&str; 4] = ["pipes.sh", "queues.sh", "signals.sh", "jobs.sh"];
+
+/// Longest one script may run before it is killed and counted as failed.
+const LIMIT: &str = "60";
+
+/// Every `*.sh` file in examples/, sorted by name.
+fn scripts() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut list: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "sh"))
+        .collect();
+    list.sort();
+    list
+}
+
+fn name(script: &Path) -> String {
+    script.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// `sh SCRIPT ARGS...`, killed after [`LIMIT`].
+fn command(script: &Path, args: &[&Path]) -> Command {
+    let mut c = Command::new("timeout");
+    c.args(["-s", "KILL", LIMIT, "sh"])
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null());
+    c
+}
+
+/// A failed run: how it ended, and all it printed.
+fn report(script: &Path, out: &Output) -> String {
+    let killed = if out.status.signal() == Some(nix::sys::signal::Signal::SIGKILL as i32) {
+        format!(" (killed by timeout after {LIMIT} s?)")
+    } else {
+        String::new()
+    };
+    format!(
+        "{}: {}{killed}\n--- stdout\n{}--- stderr\n{}",
+        name(script),
+        out.status,
+        stdout(out),
+        stderr(out)
+    )
+}
+
+/// The object lines of `status` (all but the header).
+fn objects(m: &common::Mount) -> Vec<String> {
+    let text = std::fs::read_to_string(m.path("status")).unwrap();
+    text.lines().skip(1).map(str::to_string).collect()
+}
+
+#[test]
+fn the_documented_scripts_exist() {
+    let names: Vec<String> = scripts().iter().map(|p| name(p)).collect();
+    for wanted in REQUIRED {
+        assert!(
+            names.iter().any(|n| n == wanted),
+            "examples/{wanted} is missing (found {names:?})"
+        );
+    }
+}
+
+#[test]
+fn every_script_without_a_mountpoint_prints_usage_and_exits_2() {
+    for script in scripts() {
+        let out = command(&script, &[]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", report(&script, &out));
+        let said = format!("{}{}", stdout(&out), stderr(&out)).to_lowercase();
+        assert!(said.contains("usage"), "{}", report(&script, &out));
+    }
+}
+
+#[test]
+fn every_script_succeeds_and_cleans_up() {
+    let m = mount_or_skip!();
+    let mut failures = Vec::new();
+    for script in scripts() {
+        let out = command(&script, &[&m.dir]).output().unwrap();
+        if !out.status.success() {
+            failures.push(report(&script, &out));
+        } else if !objects(&m).is_empty() {
+            failures.push(format!(
+                "{} left objects behind:\n{}\n",
+                name(&script),
+                objects(&m).join("\n")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n--- daemon log\n{}",
+        failures.join("\n"),
+        m.log()
+    );
+}
+
+#[test]
+fn all_scripts_at_once_on_one_mount() {
+    let m = mount_or_skip!();
+    let children: Vec<(PathBuf, std::process::Child)> = scripts()
+        .into_iter()
+        .map(|script| {
+            let child = command(&script, &[&m.dir])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (script, child)
+        })
+        .collect();
+    let failures: Vec<String> = children
+        .into_iter()
+        .filter_map(|(script, child)| {
+            let out = child.wait_with_output().unwrap();
+            (!out.status.success()).then(|| report(&script, &out))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{}\n--- daemon log\n{}",
+        failures.join("\n"),
+        m.log()
+    );
+    assert_eq!(objects(&m), Vec::<String>::new(), "objects left behind");
+}
