@@ -20,7 +20,8 @@ pub const ENTRY_TTL: Duration = Duration::from_secs(1);
 /// Attributes of objects change (owner, mode, counters): never cached.
 pub const ATTR_TTL: Duration = Duration::ZERO;
 
-fn attr(ino: Ino, kind: FileType, perm: u16, uid: u32, gid: u32, size: u64) -> FileAttr {
+/// Attributes with the times set to now.
+pub fn attr(ino: Ino, kind: FileType, perm: u16, uid: u32, gid: u32, size: u64) -> FileAttr {
     let now = SystemTime::now();
     FileAttr {
         ino: INodeNo(ino),

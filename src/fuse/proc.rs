@@ -2,9 +2,9 @@
 //! for every live process. Nothing here is stored: each lookup asks the
 //! kernel's `/proc`, so a process that exits disappears at once.
 
-use std::time::SystemTime;
+use fuser::{FileAttr, FileType};
 
-use fuser::{FileAttr, FileType, INodeNo};
+use super::attr::attr;
 
 use crate::error::{Error, Result};
 use crate::ipc::namespace::{Caller, Ino, fixed};
@@ -76,27 +76,6 @@ fn caller_process(caller: &Caller) -> Result<u32> {
     read_status(caller.pid)
         .map(|s| s.tgid)
         .ok_or(Error::NoProcess)
-}
-
-fn attr(ino: Ino, kind: FileType, perm: u16, uid: u32, gid: u32, size: u64) -> FileAttr {
-    let now = SystemTime::now();
-    FileAttr {
-        ino: INodeNo(ino),
-        size,
-        blocks: 0,
-        atime: now,
-        mtime: now,
-        ctime: now,
-        crtime: now,
-        kind,
-        perm,
-        nlink: if kind == FileType::Directory { 2 } else { 1 },
-        uid,
-        gid,
-        rdev: 0,
-        blksize: 4096,
-        flags: 0,
-    }
 }
 
 /// Attributes of a proc node. The files of a process are owned by the

@@ -186,6 +186,32 @@ pub trait StreamObject<P: Parking>: Send + 'static {
     fn poll(&mut self, end: Self::End, notify: Option<(u64, P::Poll)>) -> u32;
 }
 
+/// Poll handles waiting for an object's next change, one per file
+/// description (the kernel's handle `kh`), notified and dropped together.
+pub struct Pollers<T>(Vec<(u64, T)>);
+
+impl<T> Default for Pollers<T> {
+    fn default() -> Self {
+        Pollers(Vec::new())
+    }
+}
+
+impl<T> Pollers<T> {
+    /// Keeps `handle` for the next change; a newer handle of the same file
+    /// description replaces the older.
+    pub fn register(&mut self, kh: u64, handle: T) {
+        match self.0.iter_mut().find(|(k, _)| *k == kh) {
+            Some(slot) => slot.1 = handle,
+            None => self.0.push((kh, handle)),
+        }
+    }
+
+    /// Hands every kept handle over to be notified.
+    pub fn notify_into(&mut self, out: &mut Vec<T>) {
+        out.extend(self.0.drain(..).map(|(_, p)| p));
+    }
+}
+
 /// Readiness bits as `poll(2)` reports them.
 pub mod ready {
     pub const IN: u32 = (libc::POLLIN | libc::POLLRDNORM) as u32;

@@ -13,7 +13,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::{
-    CancelReason, Mode, OpenRequest, Parking, Step, StreamObject, Wakeups, WriteDone, ready,
+    CancelReason, Mode, OpenRequest, Parking, Pollers, Step, StreamObject, Wakeups, WriteDone,
+    ready,
 };
 use crate::error::{Error, Result};
 use crate::memory::MemoryBudget;
@@ -66,7 +67,7 @@ pub struct Pipe<P: Parking> {
     write_openers: WaitQueue<P::Open>,
     reads: WaitQueue<ParkedRead<P::Read>>,
     writes: WaitQueue<ParkedWrite<P::Write>>,
-    pollers: Vec<(u64, P::Poll)>,
+    pollers: Pollers<P::Poll>,
     shut_down: bool,
 }
 
@@ -85,7 +86,7 @@ impl<P: Parking> Pipe<P> {
             write_openers: WaitQueue::new(),
             reads: WaitQueue::new(),
             writes: WaitQueue::new(),
-            pollers: Vec::new(),
+            pollers: Pollers::default(),
             shut_down: false,
         }
     }
@@ -267,9 +268,7 @@ impl<P: Parking> Pipe<P> {
     }
 
     fn notify(&mut self, wk: &mut PipeWakeups<P>) {
-        if !self.pollers.is_empty() {
-            wk.polls.extend(self.pollers.drain(..).map(|(_, p)| p));
-        }
+        self.pollers.notify_into(&mut wk.polls);
     }
 }
 
@@ -500,7 +499,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         for id in ids {
             self.cancel(id, CancelReason::ShuttingDown, wk);
         }
-        wk.polls.extend(self.pollers.drain(..).map(|(_, p)| p));
+        self.pollers.notify_into(&mut wk.polls);
     }
 
     /// Readiness for this end, as `pipe_poll` computes it; with a poll
@@ -524,11 +523,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             }
         }
         if let Some((kh, handle)) = notify {
-            if let Some(slot) = self.pollers.iter_mut().find(|(k, _)| *k == kh) {
-                slot.1 = handle;
-            } else {
-                self.pollers.push((kh, handle));
-            }
+            self.pollers.register(kh, handle);
         }
         mask
     }

@@ -19,7 +19,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::{
-    CancelReason, Mode, OpenRequest, Parking, Step, StreamObject, Wakeups, WriteDone, ready,
+    CancelReason, Mode, OpenRequest, Parking, Pollers, Step, StreamObject, Wakeups, WriteDone,
+    ready,
 };
 use crate::error::{Error, Result};
 use crate::memory::MemoryBudget;
@@ -69,7 +70,7 @@ pub struct Queue<P: Parking> {
     writers: usize,
     reads: WaitQueue<ParkedRead<P::Read>>,
     writes: WaitQueue<ParkedWrite<P::Write>>,
-    pollers: Vec<(u64, P::Poll)>,
+    pollers: Pollers<P::Poll>,
     sent: u64,
     received: u64,
     truncated: u64,
@@ -111,7 +112,7 @@ impl<P: Parking> Queue<P> {
             writers: 0,
             reads: WaitQueue::new(),
             writes: WaitQueue::new(),
-            pollers: Vec::new(),
+            pollers: Pollers::default(),
             sent: 0,
             received: 0,
             truncated: 0,
@@ -242,9 +243,7 @@ impl<P: Parking> Queue<P> {
     }
 
     fn notify(&mut self, wk: &mut QueueWakeups<P>) {
-        if !self.pollers.is_empty() {
-            wk.polls.extend(self.pollers.drain(..).map(|(_, p)| p));
-        }
+        self.pollers.notify_into(&mut wk.polls);
     }
 }
 
@@ -452,11 +451,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
             mask |= ready::OUT;
         }
         if let Some((kh, handle)) = notify {
-            if let Some(slot) = self.pollers.iter_mut().find(|(k, _)| *k == kh) {
-                slot.1 = handle;
-            } else {
-                self.pollers.push((kh, handle));
-            }
+            self.pollers.register(kh, handle);
         }
         mask
     }
