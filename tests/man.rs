@@ -1,9 +1,14 @@
-//! The man pages: they render without a single groff warning, ipcfs(1)
-//! documents every long flag that `ipcfs --help` lists, and the numbers and
-//! the `status` example they give are the ones the code uses.
+//! The man pages and the README: the pages render without a single groff
+//! (or mandoc) warning, and what they say is what the code does: every
+//! long flag of `ipcfs --help` and every `-o` option, the defaults and
+//! limits, the `status` examples, every attribute, every errno, every
+//! signal name. The facts are taken from the code itself (constants, the
+//! status renderer) or, where they are private, from its source text, so
+//! that a change to the code without a change to the pages fails here.
 //!
 //! groff is required. CI installs it (`.ci/run`); without it these tests
 //! fail instead of skipping, so that a broken page cannot pass unnoticed.
+//! mandoc's lint runs where mandoc is installed.
 
 use std::collections::BTreeSet;
 use std::io::ErrorKind;
@@ -16,12 +21,19 @@ use ipcfs::config::{
 };
 use ipcfs::interrupt::SWEEP_INTERVAL;
 use ipcfs::ipc::pipe::{MAX_CAPACITY, MIN_CAPACITY, PIPE_BUF};
-use ipcfs::ipc::status::{StatusRow, render};
+use ipcfs::ipc::status::{README, StatusRow, render};
+use ipcfs::limits::{IoLimits, KERNEL_DEFAULT_PAGES, PAGE_SIZE, WANTED_PAGES};
 
 const PAGES: [&str; 2] = ["ipcfs.1", "ipcfs.7"];
 
 fn page(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("man").join(name)
+}
+
+/// A file of the source tree, as text.
+fn source(path: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
 }
 
 fn groff(args: &[&str], page: &Path) -> Output {
@@ -81,6 +93,43 @@ fn words(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// The body of a section (`.SH`, rendered at column 0) or subsection
+/// (`.SS`, at column 3) of a rendered page: the lines after its heading up
+/// to the next heading of the same or a higher level. Panics if there is no
+/// such heading, so that a renamed section fails the test that needs it.
+fn section(text: &str, title: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let (start, level) = lines
+        .iter()
+        .enumerate()
+        .find_map(|(i, l)| {
+            let level = indent(l);
+            (level <= 3 && l.trim_end() == format!("{}{title}", " ".repeat(level)))
+                .then_some((i, level))
+        })
+        .unwrap_or_else(|| panic!("no section or subsection {title:?} in the page"));
+    lines[start + 1..]
+        .iter()
+        .take_while(|l| l.trim().is_empty() || indent(l) > level)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether `word` occurs in `text` as a whole word (letters, digits, `-`
+/// and `_` do not continue it on either side).
+fn contains_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !before.is_some_and(is_flag_char) && !after.is_some_and(is_flag_char)
+    })
+}
+
 fn is_flag_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || c == '_'
 }
@@ -88,11 +137,7 @@ fn is_flag_char(c: char) -> bool {
 /// Whether `flag` occurs in `text` as a whole, not as the start of a
 /// longer flag (`--queue-max-message` in `--queue-max-message-size`).
 fn contains_flag(text: &str, flag: &str) -> bool {
-    text.match_indices(flag).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + flag.len()..].chars().next();
-        !before.is_some_and(is_flag_char) && !after.is_some_and(is_flag_char)
-    })
+    contains_word(text, flag)
 }
 
 /// Every `--long-flag` in a `--help` text.
@@ -113,6 +158,49 @@ fn long_flags(help: &str) -> BTreeSet<String> {
     flags
 }
 
+/// The part of `text` from `start` up to the first `end` after it.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text
+        .find(start)
+        .unwrap_or_else(|| panic!("{start:?} not found in the source"));
+    let rest = &text[from..];
+    let to = rest
+        .find(end)
+        .unwrap_or_else(|| panic!("no {end:?} after {start:?} in the source"));
+    &rest[..to]
+}
+
+/// The string literals of a piece of Rust source, each with what follows
+/// its closing quote.
+fn literals(code: &str) -> Vec<(String, &str)> {
+    let mut out = Vec::new();
+    let mut rest = code;
+    while let Some(open) = rest.find('"') {
+        let body = &rest[open + 1..];
+        let Some(close) = body.find('"') else { break };
+        out.push((body[..close].to_string(), &body[close + 1..]));
+        rest = &body[close + 1..];
+    }
+    out
+}
+
+fn literal_list(code: &str) -> Vec<String> {
+    literals(code).into_iter().map(|(l, _)| l).collect()
+}
+
+/// The identifiers that follow each `prefix` in a piece of source
+/// (`libc::` gives `ENOENT`, ...).
+fn idents_after(code: &str, prefix: &str) -> BTreeSet<String> {
+    code.match_indices(prefix)
+        .map(|(at, _)| {
+            code[at + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        .collect()
+}
+
 #[test]
 fn pages_render_without_warnings() {
     for name in PAGES {
@@ -120,8 +208,37 @@ fn pages_render_without_warnings() {
         // The lint named at the top of each page.
         assert_renders_cleanly(&["-man", "-ww", "-z"], &p);
         // As man(1) formats it for a terminal: with tbl, for a real device,
-        // where groff also warns about lines it cannot adjust.
+        // where groff also warns about lines it cannot adjust; and for a
+        // narrow terminal of 70 columns.
         assert_renders_cleanly(&["-t", "-man", "-ww", "-Tutf8"], &p);
+        assert_renders_cleanly(&["-t", "-man", "-ww", "-Tutf8", "-rLL=70n"], &p);
+    }
+}
+
+#[test]
+fn pages_pass_mandoc_lint() {
+    for name in PAGES {
+        let p = page(name);
+        let out = match Command::new("mandoc").arg("-Tlint").arg(&p).output() {
+            Ok(out) => out,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                eprintln!("skipping mandoc -Tlint: mandoc is not installed");
+                return;
+            }
+            Err(e) => panic!("cannot run mandoc: {e}"),
+        };
+        // mandoc prints its findings on stdout and exits non-zero.
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && report.is_empty(),
+            "mandoc -Tlint {} ({}):\n{report}",
+            p.display(),
+            out.status
+        );
     }
 }
 
@@ -189,12 +306,176 @@ fn ipcfs_1_documents_every_long_flag_of_help() {
 }
 
 #[test]
+fn ipcfs_1_documents_every_mount_option_of_the_code() {
+    let cli = source("src/cli.rs");
+    // The keys `apply_mount_option` matches on: `"allow_other" =>`, ...
+    let apply = between(&cli, "fn apply_mount_option", "\n}\n");
+    let keys: Vec<String> = literals(apply)
+        .into_iter()
+        .filter(|(_, after)| {
+            let after = after.trim_start();
+            after.starts_with("=>") || after.starts_with('|')
+        })
+        .map(|(l, _)| l)
+        .collect();
+    let no_ops = literal_list(between(&cli, "const ACCEPTED_NO_OPS", "];"));
+    for known in ["allow_other", "queue_max_messages", "fsname", "ro"] {
+        assert!(
+            keys.iter().any(|k| k == known),
+            "{known} not found in cli.rs"
+        );
+    }
+    assert!(no_ops.iter().any(|o| o == "nofail"), "{no_ops:?}");
+
+    let options = section(&plain_text(&page("ipcfs.1")), "OPTIONS");
+    let missing: Vec<&String> = keys
+        .iter()
+        .chain(&no_ops)
+        .filter(|k| !contains_word(&options, k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "-o options of src/cli.rs missing from OPTIONS in man/ipcfs.1: {missing:?}"
+    );
+}
+
+#[test]
+fn ipcfs_1_has_its_sections() {
+    let text = plain_text(&page("ipcfs.1"));
+    for title in [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "OPTIONS",
+        "ENVIRONMENT",
+        "EXIT STATUS",
+        "FILES",
+        "NOTES",
+        "EXAMPLES",
+        "SEE ALSO",
+    ] {
+        section(&text, title);
+    }
+    assert!(section(&text, "ENVIRONMENT").contains("RUST_LOG"));
+    let synopsis = words(&section(&text, "SYNOPSIS"));
+    for usage in [
+        "ipcfs [OPTIONS] MOUNTPOINT",
+        "mount.fuse.ipcfs SOURCE MOUNTPOINT [-o OPTIONS]",
+    ] {
+        assert!(synopsis.contains(usage), "SYNOPSIS lacks {usage:?}");
+    }
+    let files = section(&text, "FILES");
+    for file in [
+        "/proc/sys/fs/fuse/max_pages_limit",
+        "/sbin/mount.fuse.ipcfs",
+    ] {
+        assert!(files.contains(file), "FILES lacks {file}");
+    }
+    // The scripts in examples/ are named where a reader looks for them.
+    let scripts: BTreeSet<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"))
+            .map(|dir| {
+                dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|n| n.ends_with(".sh"))
+                    .collect()
+            })
+            .unwrap_or_default();
+    for script in &scripts {
+        assert!(
+            contains_word(&files, script),
+            "examples/{script} is not named under FILES in man/ipcfs.1"
+        );
+    }
+    let examples = section(&text, "EXAMPLES");
+    assert!(
+        examples.contains("ipcfs  /mnt/ipc  fuse.ipcfs  allow_other,nofail  0  0"),
+        "EXAMPLES lacks the fstab line"
+    );
+    let see_also = words(&section(&text, "SEE ALSO"));
+    for reference in [
+        "ipcfs(7)",
+        "pipe(7)",
+        "fifo(7)",
+        "mq_overview(7)",
+        "socket(7)",
+        "signal(7)",
+        "kill(2)",
+        "fusermount3(1)",
+        "mount(8)",
+    ] {
+        assert!(
+            see_also.contains(reference),
+            "SEE ALSO of man/ipcfs.1 lacks {reference}"
+        );
+    }
+}
+
+#[test]
+fn ipcfs_7_has_a_table_per_object_and_the_classic_api() {
+    let text = plain_text(&page("ipcfs.7"));
+    for title in [
+        "NAME",
+        "DESCRIPTION",
+        "THE TREE",
+        "RULES SHARED BY EVERY OBJECT",
+        "LIMITS AND ATTRIBUTES",
+        "DIFFERENCES FROM THE KERNEL",
+        "ERRORS",
+        "EXAMPLES",
+        "SEE ALSO",
+    ] {
+        section(&text, title);
+    }
+    for object in ["PIPES", "QUEUES", "SIGNALS"] {
+        let body = section(&text, object);
+        assert!(
+            body.lines()
+                .any(|l| words(l) == "Operation Behaviour errno"),
+            "{object} in man/ipcfs.7 has no table of operation, behaviour and errno"
+        );
+    }
+    for object in ["Pipes", "Queues", "Signals"] {
+        let differences = section(&text, "DIFFERENCES FROM THE KERNEL");
+        section(&differences, object);
+    }
+    let api = words(&section(&text, "THE CLASSIC API AS FILE OPERATIONS"));
+    for call in [
+        "pipe(2)",
+        "mkfifo(3)",
+        "open(2)",
+        "read(2)",
+        "write(2)",
+        "close(2)",
+        "poll(2)",
+        "mq_open(3)",
+        "mq_send(3)",
+        "mq_receive(3)",
+        "mq_getattr(3)",
+        "mq_setattr(3)",
+        "msgsnd(2)",
+        "msgrcv(2)",
+        "kill(2)",
+        "sigqueue(3)",
+        "killpg(3)",
+    ] {
+        assert!(
+            api.contains(call),
+            "THE CLASSIC API AS FILE OPERATIONS in man/ipcfs.7 lacks {call}"
+        );
+    }
+}
+
+#[test]
 fn defaults_and_limits_in_the_pages_are_the_codes() {
     let one = words(&plain_text(&page("ipcfs.1")));
     let seven = words(&plain_text(&page("ipcfs.7")));
     let expect = |text: &str, name: &str, phrase: String| {
         assert!(text.contains(&phrase), "man/{name} should say \"{phrase}\"");
     };
+    let wanted = IoLimits::new(WANTED_PAGES);
+    let fallback = IoLimits::new(KERNEL_DEFAULT_PAGES);
+    assert_eq!(PAGE_SIZE, 4096, "the pages say pages of 4096 bytes");
+
     expect(
         &one,
         "ipcfs.1",
@@ -211,16 +492,60 @@ fn defaults_and_limits_in_the_pages_are_the_codes() {
     expect(
         &one,
         "ipcfs.1",
-        format!("from 1 byte to 1M [default: {DEFAULT_QUEUE_MAX_MESSAGE_SIZE}]"),
+        format!(
+            "from 1 byte to the largest message the mount can take whole: {} bytes when \
+             ipcfs gets {WANTED_PAGES} pages per FUSE request, {} bytes when it gets \
+             {KERNEL_DEFAULT_PAGES}",
+            wanted.max_message(),
+            fallback.max_message()
+        ),
+    );
+    expect(
+        &one,
+        "ipcfs.1",
+        format!("[default: {DEFAULT_QUEUE_MAX_MESSAGE_SIZE}]"),
     );
     expect(
         &one,
         "ipcfs.1",
         format!("[default: {}M]", DEFAULT_MAX_MEMORY >> 20),
     );
+    expect(
+        &one,
+        "ipcfs.1",
+        format!("raises it to {WANTED_PAGES} when it is lower"),
+    );
+    expect(
+        &one,
+        "ipcfs.1",
+        format!(
+            "files report {} as their size, and a queue message can be up to {} bytes",
+            wanted.max_write(),
+            wanted.max_message()
+        ),
+    );
+    expect(
+        &one,
+        "ipcfs.1",
+        format!(
+            "a size of {}, and queue messages of up to {} bytes",
+            fallback.max_write(),
+            fallback.max_message()
+        ),
+    );
     let sweep = SWEEP_INTERVAL.as_millis();
     expect(&one, "ipcfs.1", format!("Read every {sweep} ms"));
-    expect(&seven, "ipcfs.7", format!("Every {sweep} ms"));
+
+    expect(
+        &seven,
+        "ipcfs.7",
+        format!("As a safety net, every {sweep} ms ipcfs also checks"),
+    );
+    expect(
+        &seven,
+        "ipcfs.7",
+        format!("every {sweep} ms, behind the kernel"),
+    );
     expect(
         &seven,
         "ipcfs.7",
@@ -232,32 +557,124 @@ fn defaults_and_limits_in_the_pages_are_the_codes() {
         format!("from {MIN_CAPACITY} to 16M ({MAX_CAPACITY})"),
     );
     expect(&seven, "ipcfs.7", format!("[{DEFAULT_PIPE_CAPACITY}]"));
+    expect(
+        &seven,
+        "ipcfs.7",
+        format!("--queue-max-messages [{DEFAULT_QUEUE_MAX_MESSAGES}]"),
+    );
+    expect(
+        &seven,
+        "ipcfs.7",
+        format!("--queue-max-message-size [{DEFAULT_QUEUE_MAX_MESSAGE_SIZE}]"),
+    );
+    expect(
+        &seven,
+        "ipcfs.7",
+        format!("--max-memory [{}M]", DEFAULT_MAX_MEMORY >> 20),
+    );
+    expect(
+        &seven,
+        "ipcfs.7",
+        format!("ipcfs asks for {WANTED_PAGES} pages"),
+    );
+    expect(
+        &seven,
+        "ipcfs.7",
+        format!(
+            "max_pages × 4096: {} (4 MiB), or {} (1 MiB) with {KERNEL_DEFAULT_PAGES} pages",
+            wanted.max_write(),
+            fallback.max_write()
+        ),
+    );
+    expect(
+        &seven,
+        "ipcfs.7",
+        format!(
+            "(max_pages - 1) × 4096: {}, or {} with {KERNEL_DEFAULT_PAGES} pages",
+            wanted.max_message() + 1,
+            fallback.max_message() + 1
+        ),
+    );
+    expect(
+        &seven,
+        "ipcfs.7",
+        format!(
+            "(max_pages - 1) × 4096 - 1: {}, or {} with {KERNEL_DEFAULT_PAGES} pages",
+            wanted.max_message(),
+            fallback.max_message()
+        ),
+    );
+    expect(
+        &seven,
+        "ipcfs.7",
+        format!(
+            "the mount's max_write ({}, or {} with {KERNEL_DEFAULT_PAGES} pages)",
+            wanted.max_write(),
+            fallback.max_write()
+        ),
+    );
 }
 
-#[test]
-fn status_example_in_ipcfs_7_is_what_status_renders() {
-    let row = |kind, name: &str, uid, gid, perm, counters: Option<[usize; 4]>| StatusRow {
+fn row(
+    kind: &'static str,
+    name: &str,
+    owner: (u32, u32, u16),
+    bytes_messages: (Option<usize>, Option<usize>),
+    counters: Option<[usize; 3]>,
+) -> StatusRow {
+    StatusRow {
         kind,
         name: name.to_string(),
-        uid,
-        gid,
-        perm,
-        bytes: counters.map(|c| c[0]),
-        messages: None,
-        readers: counters.map(|c| c[1]),
-        writers: counters.map(|c| c[2]),
-        blocked: counters.map(|c| c[3]),
+        uid: owner.0,
+        gid: owner.1,
+        perm: owner.2,
+        bytes: bytes_messages.0,
+        messages: bytes_messages.1,
+        readers: counters.map(|c| c[0]),
+        writers: counters.map(|c| c[1]),
+        blocked: counters.map(|c| c[2]),
         served_by: if counters.is_some() {
             "daemon"
         } else {
             "kernel"
         },
-    };
-    // The rows of the example, in the order status sorts them.
+    }
+}
+
+#[test]
+fn status_examples_are_what_status_renders() {
+    // The rows of the example in ipcfs(7), in the order status sorts them.
+    let user = |perm| (1000, 1000, perm);
     let rows = [
-        row("fifo", "pipes/kfifo", 1000, 1000, 0o644, None),
-        row("pipe", "pipes/chat", 1000, 1000, 0o644, Some([0, 1, 0, 1])),
-        row("pipe", "pipes/jobs", 1000, 100, 0o600, Some([6, 1, 2, 0])),
+        row("fifo", "pipes/kfifo", user(0o644), (None, None), None),
+        row(
+            "pipe",
+            "pipes/chat",
+            user(0o644),
+            (Some(0), None),
+            Some([1, 0, 1]),
+        ),
+        row(
+            "pipe",
+            "pipes/jobs",
+            (1000, 100, 0o600),
+            (Some(6), None),
+            Some([1, 2, 0]),
+        ),
+        row(
+            "queue",
+            "queues/jobs",
+            user(0o644),
+            (Some(10), Some(2)),
+            Some([0, 1, 0]),
+        ),
+        row(
+            "queue",
+            "queues/tasks",
+            user(0o644),
+            (Some(0), Some(0)),
+            Some([2, 0, 2]),
+        ),
     ];
     let expected = render(&rows);
     let want: Vec<&str> = expected.lines().collect();
@@ -267,10 +684,226 @@ fn status_example_in_ipcfs_7_is_what_status_renders() {
         lines.windows(want.len()).any(|w| w == want.as_slice()),
         "man/ipcfs.7 should show this status example exactly:\n{expected}"
     );
+
+    // The README's, after its tour.
+    let rows = [
+        row(
+            "pipe",
+            "pipes/chat",
+            user(0o644),
+            (Some(0), None),
+            Some([0, 0, 0]),
+        ),
+        row(
+            "queue",
+            "queues/jobs",
+            user(0o644),
+            (Some(5), Some(1)),
+            Some([0, 0, 0]),
+        ),
+    ];
+    let expected = format!("$ cat status\n{}", render(&rows));
+    assert!(
+        source("README.md").contains(&expected),
+        "README.md should show this status example exactly:\n{expected}"
+    );
+}
+
+/// The attribute names of one kind, from a constant of src/fuse/xattr.rs.
+fn attribute_names(xattr_rs: &str, constant: &str) -> Vec<String> {
+    let names = literal_list(between(xattr_rs, &format!("const {constant}"), ";"));
+    assert!(!names.is_empty(), "no names in {constant}");
+    names
 }
 
 #[test]
-fn flag_helpers() {
+fn every_attribute_of_the_code_is_documented_and_no_other() {
+    let xattr_rs = source("src/fuse/xattr.rs");
+    let pipe: Vec<String> = ["PIPE_SETTINGS", "PIPE_COUNTERS"]
+        .iter()
+        .flat_map(|c| attribute_names(&xattr_rs, c))
+        .collect();
+    let queue: Vec<String> = ["QUEUE_SETTINGS", "QUEUE_COUNTERS"]
+        .iter()
+        .flat_map(|c| attribute_names(&xattr_rs, c))
+        .collect();
+    let all: BTreeSet<&String> = pipe.iter().chain(&queue).collect();
+
+    let text = plain_text(&page("ipcfs.7"));
+    for (names, subsection) in [
+        (&pipe, "Attributes of a pipe"),
+        (&queue, "Attributes of a queue"),
+    ] {
+        let body = section(&text, subsection);
+        let missing: Vec<&String> = names.iter().filter(|n| !contains_word(&body, n)).collect();
+        assert!(
+            missing.is_empty(),
+            "{subsection} in man/ipcfs.7 lacks {missing:?}"
+        );
+    }
+    let table = section(&section(&text, "LIMITS AND ATTRIBUTES"), "Attributes");
+    let missing: Vec<&&String> = all.iter().filter(|n| !contains_word(&table, n)).collect();
+    assert!(
+        missing.is_empty(),
+        "the attribute table of man/ipcfs.7 lacks {missing:?}"
+    );
+
+    // No page names an attribute that the code does not have.
+    let documents = [
+        ("man/ipcfs.1", plain_text(&page("ipcfs.1"))),
+        ("man/ipcfs.7", text),
+        ("README.md", source("README.md")),
+    ];
+    for (name, doc) in &documents {
+        for (at, _) in doc.match_indices("user.ipcfs.") {
+            let rest = &doc[at + "user.ipcfs.".len()..];
+            let field: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if field.is_empty() {
+                continue; // user.ipcfs.NAME
+            }
+            let full = format!("user.ipcfs.{field}");
+            assert!(
+                all.contains(&full),
+                "{name} names {full}, which src/fuse/xattr.rs does not have"
+            );
+        }
+    }
+
+    // The README's getfattr listing is every queue attribute, sorted.
+    let readme = source("README.md");
+    let listing = between(&readme, "$ getfattr -d -m - queues/jobs", "\n\n");
+    let listed: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(n, _)| n))
+        .collect();
+    let mut sorted: Vec<&str> = queue.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(listed, sorted, "README.md's getfattr listing of a queue");
+}
+
+#[test]
+fn every_errno_the_code_returns_is_in_errors() {
+    // The errnos of the one mapping in src/error.rs...
+    let error_rs = source("src/error.rs");
+    let mut errnos = idents_after(between(&error_rs, "pub fn errno", "\n    }\n"), "libc::");
+    assert!(
+        errnos.len() >= 20 && errnos.contains("ENOENT") && errnos.contains("EMSGSIZE"),
+        "the errno mapping was not found in src/error.rs: {errnos:?}"
+    );
+    // ...and those the FUSE adapter answers directly (ioctl's ENOTTY).
+    let fuse_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/fuse");
+    for entry in std::fs::read_dir(&fuse_dir).unwrap() {
+        let code = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        errnos.extend(
+            idents_after(&code, "Errno::")
+                .into_iter()
+                .filter(|e| e.starts_with('E') && e.chars().all(|c| c.is_ascii_uppercase())),
+        );
+    }
+    assert!(errnos.contains("ENOTTY"), "{errnos:?}");
+
+    let errors = section(&plain_text(&page("ipcfs.7")), "ERRORS");
+    let entries: BTreeSet<&str> = errors
+        .lines()
+        .filter(|l| indent(l) == 7)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let missing: Vec<&String> = errnos
+        .iter()
+        .filter(|e| !entries.contains(e.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "errnos the code returns without an entry in ERRORS of man/ipcfs.7: {missing:?}"
+    );
+}
+
+#[test]
+fn signal_names_in_ipcfs_7_are_the_codes() {
+    let signal_rs = source("src/ipc/signal.rs");
+    let names = literal_list(between(&signal_rs, "const NAMES", "];"));
+    let aliases = literal_list(between(&signal_rs, "const ALIASES", "];"));
+    assert_eq!(names.len(), 31, "{names:?}");
+    assert!(!aliases.is_empty());
+
+    let body = section(&plain_text(&page("ipcfs.7")), "SIGNALS");
+    let tokens: Vec<&str> = body
+        .split_whitespace()
+        .map(|t| t.trim_end_matches([',', ';', '.']))
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let number = (i + 1).to_string();
+        assert!(
+            tokens.windows(2).any(|w| w[0] == number && w[1] == name),
+            "SIGNALS in man/ipcfs.7 should list \"{number} {name}\""
+        );
+    }
+    for alias in &aliases {
+        assert!(
+            contains_word(&body, alias),
+            "SIGNALS in man/ipcfs.7 lacks the name {alias}"
+        );
+    }
+}
+
+#[test]
+fn readme_sets_up_tours_and_points_to_the_pages() {
+    let readme = source("README.md");
+    // The first two commands are the set-up: mount, then test.
+    let blocks: Vec<&str> = readme
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap().trim())
+        .collect();
+    assert_eq!(
+        blocks.get(..2),
+        Some(&["cargo run --release -- mountpoint-example", "cargo test"][..]),
+        "README.md must start with the two set-up commands"
+    );
+    for line in [
+        "touch pipes/chat",
+        "touch queues/jobs",
+        "echo job1 > queues/jobs",
+        "cat queues/jobs",
+        "echo TERM > proc/$!/signal",
+        "$ cat status",
+        "$ getfattr -d -m - queues/jobs",
+        "man -l man/ipcfs.1",
+        "man -l man/ipcfs.7",
+    ] {
+        assert!(readme.contains(line), "README.md lacks {line:?}");
+    }
+    // One row of the objects table per directory of the mount's README,
+    // "not yet" exactly for those this version does not have.
+    let dirs: Vec<(&str, bool)> = README
+        .lines()
+        .filter_map(|l| {
+            let first = l.split_whitespace().next()?;
+            first
+                .ends_with('/')
+                .then(|| (first, l.contains("not in this version")))
+        })
+        .collect();
+    assert_eq!(dirs.len(), 5, "{dirs:?}");
+    for (dir, later) in dirs {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{dir}`")))
+            .unwrap_or_else(|| panic!("README.md's table has no row for {dir}"));
+        assert_eq!(
+            row.contains("not yet"),
+            later,
+            "README.md's row for {dir} disagrees with the mount's README: {row}"
+        );
+    }
+}
+
+#[test]
+fn helpers() {
     let help = "  -v, --verbose...  more\n      --max-memory <BYTES>  cap\n  x--no y -- z";
     let flags: Vec<String> = long_flags(help).into_iter().collect();
     assert_eq!(flags, ["--max-memory", "--verbose"]);
@@ -283,4 +916,24 @@ fn flag_helpers() {
         "--queue-max-message"
     ));
     assert!(!contains_flag("x--force", "--force"));
+
+    let text = "TOP\n\nA\n   one\n   Sub\n       x\n   Next\n       y\nB\n   z\n";
+    assert_eq!(
+        section(text, "A").trim(),
+        "one\n   Sub\n       x\n   Next\n       y"
+    );
+    assert_eq!(section(text, "Sub").trim(), "x");
+    assert_eq!(
+        literals("match k { \"a\" => 1, \"b\" | \"c\" => 2, _ => f(\"d\") }")
+            .into_iter()
+            .filter(|(_, after)| after.trim_start().starts_with("=>")
+                || after.trim_start().starts_with('|'))
+            .map(|(l, _)| l)
+            .collect::<Vec<_>>(),
+        ["a", "b", "c"]
+    );
+    assert_eq!(
+        idents_after("libc::ENOENT, libc::EPERM)", "libc::"),
+        BTreeSet::from(["ENOENT".to_string(), "EPERM".to_string()])
+    );
 }
