@@ -32,8 +32,6 @@ pub enum Error {
     NotDirectory,
     /// The node is a directory (`EISDIR`).
     IsDirectory,
-    /// The directory is not empty (`ENOTEMPTY`).
-    NotEmpty,
     /// No such extended attribute (`ENODATA`).
     NoAttribute,
     /// The caller's buffer is too small for the value (`ERANGE`).
@@ -44,8 +42,6 @@ pub enum Error {
     Busy,
     /// The handle does not belong to this node or mode (`EBADF`).
     BadHandle,
-    /// Not seekable (`ESPIPE`).
-    NotSeekable,
     /// A message bigger than the queue takes, or than the reader's buffer
     /// in packet mode (`EMSGSIZE`).
     MessageTooLong,
@@ -74,13 +70,11 @@ impl Error {
             Error::NoSpace => libc::ENOSPC,
             Error::NotDirectory => libc::ENOTDIR,
             Error::IsDirectory => libc::EISDIR,
-            Error::NotEmpty => libc::ENOTEMPTY,
             Error::NoAttribute => libc::ENODATA,
             Error::Range => libc::ERANGE,
             Error::NotSupported => libc::ENOTSUP,
             Error::Busy => libc::EBUSY,
             Error::BadHandle => libc::EBADF,
-            Error::NotSeekable => libc::ESPIPE,
             Error::MessageTooLong => libc::EMSGSIZE,
             Error::NoProcess => libc::ESRCH,
             Error::NameTooLong => libc::ENAMETOOLONG,
@@ -119,13 +113,11 @@ mod tests {
             Error::NoSpace,
             Error::NotDirectory,
             Error::IsDirectory,
-            Error::NotEmpty,
             Error::NoAttribute,
             Error::Range,
             Error::NotSupported,
             Error::Busy,
             Error::BadHandle,
-            Error::NotSeekable,
             Error::MessageTooLong,
             Error::NoProcess,
             Error::NameTooLong,
