@@ -172,7 +172,12 @@ impl<P: Parking> Pipe<P> {
         true
     }
 
-    fn take(&mut self, size: usize) -> Vec<u8> {
+    /// Takes up to `size` bytes: what the buffer holds, then, straight
+    /// from their own bytes, those of parked writers, oldest first (they
+    /// come after the buffer's in the stream). A parked writer whose bytes
+    /// are all taken is answered. This lets a large read take a large
+    /// write whole instead of a buffer's worth at a time.
+    fn take(&mut self, size: usize, wk: &mut PipeWakeups<P>) -> Vec<u8> {
         let n = size.min(self.buf.len());
         let mut out = Vec::with_capacity(n);
         let (a, b) = self.buf.as_slices();
@@ -181,6 +186,19 @@ impl<P: Parking> Pipe<P> {
         out.extend_from_slice(&b[..n - from_a]);
         self.buf.drain(..n);
         self.budget.release(n);
+        while out.len() < size {
+            let Some(w) = self.writes.front_mut() else {
+                break;
+            };
+            let k = (size - out.len()).min(w.data.len() - w.done);
+            out.extend_from_slice(&w.data[w.done..w.done + k]);
+            w.done += k;
+            if w.done < w.data.len() {
+                break;
+            }
+            let (id, w) = self.writes.pop_front().expect("front exists");
+            wk.writes.push((id, w.reply, WriteDone::ok(w.data.len())));
+        }
         out
     }
 
@@ -201,7 +219,7 @@ impl<P: Parking> Pipe<P> {
             let Some((id, r)) = self.reads.pop_front() else {
                 break;
             };
-            let data = self.take(r.size);
+            let data = self.take(r.size, wk);
             wk.reads.push((id, r.reply, Ok(data)));
             progressed = true;
         }
@@ -214,11 +232,13 @@ impl<P: Parking> Pipe<P> {
             let len = w.data.len();
             let remaining = len - w.done;
             let room = self.capacity.saturating_sub(self.buf.len());
+            // An atomic write goes in whole (what is left of it, if a read
+            // took its start straight from it); a large one in pieces.
             let chunk = if len <= PIPE_BUF {
-                if room < len {
+                if room < remaining {
                     break;
                 }
-                len
+                remaining
             } else {
                 room.min(remaining)
             };
@@ -351,7 +371,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             return Step::Done(waiter, Ok(Vec::new()));
         }
         if !self.buf.is_empty() {
-            let data = self.take(size);
+            let data = self.take(size, wk);
             self.settle(wk);
             self.notify(wk);
             return Step::Done(waiter, Ok(data));
@@ -748,6 +768,48 @@ mod tests {
         assert_eq!(w.writes.len(), 1);
         assert_eq!(w.writes[0].2, WriteDone::ok(10000));
         assert_eq!(p.bytes(), 1808);
+    }
+
+    #[test]
+    fn a_large_read_takes_a_parked_writers_bytes_straight() {
+        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
+        open(&mut p, Mode::READ);
+        open(&mut p, Mode::WRITE);
+        let data: Vec<u8> = (0..20000u32).map(|i| i as u8).collect();
+        assert!(matches!(
+            p.write(1, 1, ANY, &data, false, &mut wk()),
+            Step::Parked
+        ));
+        assert_eq!(p.bytes(), 4096);
+        let mut w = wk();
+        let got = done_read(p.read(2, 2, ANY, 1 << 20, false, &mut w)).unwrap();
+        assert_eq!(got, data, "one read, whole and in order");
+        assert_eq!(w.writes.len(), 1);
+        assert_eq!(w.writes[0].2, WriteDone::ok(20000));
+        assert_eq!(p.bytes(), 0);
+        assert_eq!(p.budget.used(), 0);
+        // A read smaller than what is parked leaves the rest parked, and an
+        // atomic record started by a read is finished without interleaving.
+        assert!(matches!(
+            p.write(3, 3, ANY, &[7; 6000], false, &mut wk()),
+            Step::Parked
+        ));
+        assert!(matches!(
+            p.write(4, 4, ANY, &[9; 3000], false, &mut wk()),
+            Step::Parked
+        ));
+        let mut w = wk();
+        let got = done_read(p.read(5, 5, ANY, 7000, false, &mut w)).unwrap();
+        assert_eq!(got[..6000], [7; 6000][..]);
+        assert_eq!(got[6000..], [9; 1000][..]);
+        // The rest of the record fits the buffer: it goes in whole.
+        let done: Vec<_> = w.writes.iter().map(|(id, _, d)| (*id, *d)).collect();
+        assert_eq!(
+            done,
+            vec![(3, WriteDone::ok(6000)), (4, WriteDone::ok(3000))]
+        );
+        let got = done_read(p.read(6, 6, ANY, 7000, false, &mut wk())).unwrap();
+        assert_eq!(got, vec![9; 2000]);
     }
 
     #[test]
