@@ -109,7 +109,8 @@ impl Sizes {
                 signals: 50_000,
                 parked: 10_000,
                 objects: 100_000,
-                idle: Duration::from_secs(2),
+                // Long enough to span one /proc sweep of parked callers.
+                idle: ipcfs::interrupt::SWEEP_INTERVAL + Duration::from_secs(1),
                 phase_limit: Duration::from_secs(120),
             }
         }

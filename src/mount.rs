@@ -90,8 +90,13 @@ impl KernelMount {
     /// file open), detaches it lazily so that the mountpoint is free at
     /// once. Nothing to do if it was unmounted from outside already.
     pub fn unmount(&self) {
-        if crate::mountpoint::mounted_at(&self.path).as_deref() != Some(FS_TYPE) {
-            return; // unmounted from outside already
+        match std::fs::read_to_string("/proc/self/mountinfo") {
+            // Unmounted from outside already (and maybe mounted over since).
+            Ok(_) if crate::mountpoint::mounted_at(&self.path).as_deref() != Some(FS_TYPE) => {
+                return;
+            }
+            // Unreadable (no descriptor left, say): try anyway.
+            _ => {}
         }
         match nix::mount::umount2(&self.path, MntFlags::empty()) {
             Ok(()) => {}
@@ -101,6 +106,7 @@ impl KernelMount {
                     log::warn!("cannot detach {}: {e}", self.path.display());
                 }
             }
+            Err(nix::errno::Errno::EINVAL) => {} // not mounted any more
             Err(e) => log::warn!("cannot unmount {}: {e}", self.path.display()),
         }
     }

@@ -227,6 +227,7 @@ fn run(config: Config, mounted: impl FnOnce(&Path)) -> Result<(), Failure> {
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&stop_signals), None)
         .map_err(|e| Failure::Runtime(format!("cannot block signals: {e}")))?;
 
+    raise_open_file_limit();
     let core = Core::new(config.clone());
     let (session, mut unmounter) = start_session(&core, &mountpoint, &config)?;
     let session_thread: JoinHandle<std::io::Result<()>> = std::thread::Builder::new()
@@ -258,6 +259,20 @@ fn run(config: Config, mounted: impl FnOnce(&Path)) -> Result<(), Failure> {
     }
     log::info!("unmounted {} ({reason})", mountpoint.display());
     Ok(())
+}
+
+/// Lifts the soft limit on open files to the hard one: the daemon's
+/// descriptors (one per dispatch thread, pidfds of signal writes, /proc
+/// reads) should not run out before the system's.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                log::debug!("open-file limit stays at {soft}: {e}");
+            }
+        }
+    }
 }
 
 fn mount_error(mountpoint: &Path, e: std::io::Error) -> String {

@@ -894,14 +894,23 @@ impl Filesystem for IpcFs {
                 }
             }
         } else if let Some(dir) = Dir::from_ino(ino) {
+            // Objects go straight into the reply, which holds a few hundred:
+            // collecting every remaining entry first made listing a large
+            // directory take time in the square of its size.
+            for (child, off, kind, name) in entries.drain(..) {
+                if reply.add(INodeNo(child), off, kind, OsStr::from_bytes(&name)) {
+                    return reply.ok();
+                }
+            }
             let names = self.core.names();
-            let after = offset.max(2);
-            for e in names.list(dir, after) {
+            for e in names.list(dir, offset.max(2)) {
                 let kind = match e.object {
                     Object::Pipe(_) | Object::Queue(_) => FileType::RegularFile,
                     Object::KernelFifo => FileType::NamedPipe,
                 };
-                entries.push((e.ino, e.ino, kind, e.name.clone()));
+                if reply.add(INodeNo(e.ino), e.ino, kind, OsStr::from_bytes(&e.name)) {
+                    break;
+                }
             }
         } else if ino == fixed::PROC {
             entries.extend(proc::list_root(offset));

@@ -296,6 +296,8 @@ impl ProcessHandle {
         Err(match std::io::Error::last_os_error().raw_os_error() {
             Some(libc::EPERM) => Error::NotPermitted,
             Some(libc::EINVAL) => Error::InvalidArgument,
+            // The receiver's queue of real-time signals is full.
+            Some(libc::EAGAIN) => Error::WouldBlock,
             _ => Error::NoProcess,
         })
     }

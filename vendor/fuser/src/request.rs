@@ -78,7 +78,9 @@ impl<'a> RequestWithSender<'a> {
             {
                 match op {
                     // Only allow operations that the kernel may issue without a uid set
+                    // ipcfs patch: the kernel sends INTERRUPT with no uid.
                     ll::Operation::Init(_)
+                    | ll::Operation::Interrupt(_)
                     | ll::Operation::Destroy(_)
                     | ll::Operation::Read(_)
                     | ll::Operation::ReadDir(_)
