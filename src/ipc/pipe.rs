@@ -52,8 +52,34 @@ struct ParkedRead<R> {
 
 struct ParkedWrite<W> {
     reply: W,
+    /// The bytes not handed straight to readers when the write arrived.
     data: Vec<u8>,
+    /// How many of `data` are in the pipe (or taken by readers) so far.
     done: usize,
+    /// Bytes handed straight to waiting readers before it parked.
+    handed: usize,
+}
+
+impl<W> ParkedWrite<W> {
+    /// Bytes of this write that readers have or can have: its count if it
+    /// ends now.
+    fn written(&self) -> usize {
+        self.handed + self.done
+    }
+
+    /// The whole write's length: its count once it is all in.
+    fn len(&self) -> usize {
+        self.handed + self.data.len()
+    }
+
+    /// Its answer when it must end before all is in: the count so far, or
+    /// `error` when nothing went in.
+    fn end_early(&self, error: Error) -> WriteDone {
+        match self.written() {
+            0 => WriteDone::err(error),
+            n => WriteDone::ok(n),
+        }
+    }
 }
 
 pub struct Pipe<P: Parking> {
@@ -130,19 +156,11 @@ impl<P: Parking> Pipe<P> {
             // No reader is left: every parked writer ends with EPIPE and
             // SIGPIPE, keeping the count of what it already handed over.
             for (id, w) in self.writes.drain() {
-                let result = if w.done > 0 {
-                    Ok(w.done)
-                } else {
-                    Err(Error::BrokenPipe)
+                let done = WriteDone {
+                    sigpipe: true,
+                    ..w.end_early(Error::BrokenPipe)
                 };
-                wk.writes.push((
-                    id,
-                    w.reply,
-                    WriteDone {
-                        result,
-                        sigpipe: true,
-                    },
-                ));
+                wk.writes.push((id, w.reply, done));
             }
         }
     }
@@ -197,7 +215,8 @@ impl<P: Parking> Pipe<P> {
                 break;
             }
             let (id, w) = self.writes.pop_front().expect("front exists");
-            wk.writes.push((id, w.reply, WriteDone::ok(w.data.len())));
+            let done = WriteDone::ok(w.len());
+            wk.writes.push((id, w.reply, done));
         }
         out
     }
@@ -251,11 +270,7 @@ impl<P: Parking> Pipe<P> {
                     self.budget.limit()
                 );
                 let (id, w) = self.writes.pop_front().expect("front exists");
-                let done = if w.done > 0 {
-                    WriteDone::ok(w.done)
-                } else {
-                    WriteDone::err(Error::NoSpace)
-                };
+                let done = w.end_early(Error::NoSpace);
                 wk.writes.push((id, w.reply, done));
                 progressed = true;
                 continue;
@@ -267,7 +282,8 @@ impl<P: Parking> Pipe<P> {
                 break;
             }
             let (id, w) = self.writes.pop_front().expect("front exists");
-            wk.writes.push((id, w.reply, WriteDone::ok(len)));
+            let done = WriteDone::ok(w.len());
+            wk.writes.push((id, w.reply, done));
         }
         progressed
     }
@@ -419,6 +435,24 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
                 },
             );
         }
+        // Readers already waiting (so the buffer is empty and no writer is
+        // parked) take their bytes straight from this write: one copy
+        // fewer than through the buffer.
+        let mut handed = 0;
+        while handed < len {
+            let Some((rid, r)) = self.reads.pop_front() else {
+                break;
+            };
+            let n = r.size.min(len - handed);
+            wk.reads
+                .push((rid, r.reply, Ok(data[handed..handed + n].to_vec())));
+            handed += n;
+        }
+        let rest = &data[handed..];
+        if rest.is_empty() {
+            self.notify(wk);
+            return Step::Done(waiter, WriteDone::ok(len));
+        }
         let atomic = len <= PIPE_BUF;
         // Blocking writers queue behind those already parked, so that data
         // of one writer never overtakes an earlier one's.
@@ -426,17 +460,28 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         let chunk = if !can_start {
             0
         } else if atomic {
-            if self.room() >= len { len } else { 0 }
+            // Whatever readers did not take goes in whole; after a hand-over
+            // the buffer is empty, so it always fits.
+            if self.room() >= rest.len() {
+                rest.len()
+            } else {
+                0
+            }
         } else {
-            self.room().min(len)
+            self.room().min(rest.len())
         };
-        if chunk > 0 && !self.put(&data[..chunk]) {
-            return Step::Done(waiter, WriteDone::err(Error::NoSpace));
+        if chunk > 0 && !self.put(&rest[..chunk]) {
+            self.notify(wk);
+            let done = match handed {
+                0 => WriteDone::err(Error::NoSpace),
+                n => WriteDone::ok(n),
+            };
+            return Step::Done(waiter, done);
         }
-        if chunk == len || (nonblock && chunk > 0) {
+        if chunk == rest.len() || (nonblock && handed + chunk > 0) {
             self.settle(wk);
             self.notify(wk);
-            return Step::Done(waiter, WriteDone::ok(chunk));
+            return Step::Done(waiter, WriteDone::ok(handed + chunk));
         }
         if nonblock {
             return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
@@ -445,11 +490,12 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             id,
             ParkedWrite {
                 reply: waiter,
-                data: data.to_vec(),
+                data: rest.to_vec(),
                 done: chunk,
+                handed,
             },
         );
-        if chunk > 0 {
+        if chunk > 0 || handed > 0 {
             self.settle(wk);
             self.notify(wk);
         }
@@ -488,11 +534,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             };
             wk.reads.push((id, r.reply, result));
         } else if let Some(w) = self.writes.remove(id) {
-            let done = if w.done > 0 {
-                WriteDone::ok(w.done)
-            } else {
-                WriteDone::err(error)
-            };
+            let done = w.end_early(error);
             wk.writes.push((id, w.reply, done));
             // The cancelled writer may have been the one at the front.
             self.settle(wk);
@@ -810,6 +852,53 @@ mod tests {
         );
         let got = done_read(p.read(6, 6, ANY, 7000, false, &mut wk())).unwrap();
         assert_eq!(got, vec![9; 2000]);
+    }
+
+    #[test]
+    fn a_write_hands_its_bytes_straight_to_waiting_readers() {
+        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
+        open(&mut p, Mode::READ);
+        open(&mut p, Mode::WRITE);
+        assert!(matches!(
+            p.read(1, 1, ANY, 3000, false, &mut wk()),
+            Step::Parked
+        ));
+        assert!(matches!(
+            p.read(2, 2, ANY, 3000, false, &mut wk()),
+            Step::Parked
+        ));
+        let data: Vec<u8> = (0..10000u32).map(|i| i as u8).collect();
+        let mut w = wk();
+        // 6000 bytes go to the readers, the other 4000 fit the buffer.
+        assert_eq!(
+            done_write(p.write(3, 3, ANY, &data, false, &mut w)),
+            WriteDone::ok(10000)
+        );
+        let got: Vec<_> = w.reads.iter().map(|(id, _, r)| (*id, r.clone())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, Ok(data[..3000].to_vec())),
+                (2, Ok(data[3000..6000].to_vec()))
+            ]
+        );
+        assert_eq!(p.bytes(), 4000);
+        assert_eq!(
+            done_read(p.read(4, 4, ANY, 8192, false, &mut wk())),
+            Ok(data[6000..].to_vec())
+        );
+        // Interrupted after a hand-over: the count includes it.
+        assert!(matches!(
+            p.read(5, 5, ANY, 100, false, &mut wk()),
+            Step::Parked
+        ));
+        assert!(matches!(
+            p.write(6, 6, ANY, &[1; 9000], false, &mut wk()),
+            Step::Parked
+        ));
+        let mut w = wk();
+        assert!(p.cancel(6, CancelReason::Interrupted, &mut w));
+        assert_eq!(w.writes[0].2, WriteDone::ok(100 + 4096));
     }
 
     #[test]
