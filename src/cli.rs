@@ -12,8 +12,8 @@ use crate::limits::IoLimits;
 #[command(
     name = "ipcfs",
     version,
-    about = "Mount a filesystem whose files are IPC objects: named pipes, message queues, \
-             shared memory, sockets and signals.",
+    about = "Mount a filesystem whose files are IPC objects: named pipes, message queues and \
+             signals to processes.",
     after_help = "Runs in the foreground until Ctrl-C, SIGTERM or umount. \
                   Logs go to stderr; RUST_LOG sets the filter (default: info). \
                   See ipcfs(1) and ipcfs(7)."
