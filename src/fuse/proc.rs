@@ -202,7 +202,6 @@ pub fn write(node: ProcNode, data: &[u8], caller: &Caller) -> Result<usize> {
         ProcNode::GroupSignal(pid) => (pid, true),
         _ => return Err(Error::InvalidArgument),
     };
-    live_process(pid).map_err(|_| Error::NoProcess)?;
     let candidates = if group {
         let pgid = signal::process_group(pid).ok_or(Error::NoProcess)?;
         signal::group_members(pgid)
