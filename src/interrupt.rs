@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::ipc::CancelReason;
 use crate::wait::WaiterId;
@@ -37,27 +37,46 @@ struct Parked {
     target: Arc<dyn Cancel>,
 }
 
-/// Every parked call of the daemon, with its caller's thread id.
+/// Every parked call of the daemon, with its caller's thread id, and the
+/// interrupts that came for calls not parked (yet).
 #[derive(Default)]
 pub struct Registry {
-    parked: Mutex<HashMap<WaiterId, Parked>>,
+    state: Mutex<State>,
 }
+
+#[derive(Default)]
+struct State {
+    parked: HashMap<WaiterId, Parked>,
+    /// Interrupts for calls that were not parked when they came: the call
+    /// may still be on its way to parking on another dispatch thread.
+    early: HashMap<WaiterId, Instant>,
+}
+
+/// How long an interrupt for a call that is not parked is remembered. A
+/// call parks within microseconds of arriving or never does.
+const EARLY_INTERRUPT_MEMORY: Duration = Duration::from_secs(2);
 
 impl Registry {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
 
-    pub fn register(&self, id: WaiterId, tid: u32, target: Arc<dyn Cancel>) {
-        self.lock().insert(id, Parked { tid, target });
+    /// Records a call that just parked. True if its caller was already
+    /// interrupted: the caller of `register` must then cancel it (once it
+    /// has let go of the object's lock).
+    #[must_use]
+    pub fn register(&self, id: WaiterId, tid: u32, target: Arc<dyn Cancel>) -> bool {
+        let mut state = self.lock();
+        state.parked.insert(id, Parked { tid, target });
+        state.early.remove(&id).is_some()
     }
 
     pub fn deregister(&self, id: WaiterId) {
-        self.lock().remove(&id);
+        self.lock().parked.remove(&id);
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().parked.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -66,6 +85,7 @@ impl Registry {
 
     fn snapshot(&self) -> Vec<(WaiterId, u32, Arc<dyn Cancel>)> {
         self.lock()
+            .parked
             .iter()
             .map(|(id, p)| (*id, p.tid, p.target.clone()))
             .collect()
@@ -84,19 +104,25 @@ impl Registry {
         cancelled
     }
 
-    pub fn is_parked(&self, id: WaiterId) -> bool {
-        self.lock().contains_key(&id)
-    }
-
-    /// The kernel says call `id` was interrupted (FUSE_INTERRUPT). True if
-    /// it was parked and is now answered; false if it is not parked (not
-    /// yet, or any more).
+    /// The kernel says call `id` was interrupted (FUSE_INTERRUPT). A parked
+    /// call is cancelled now; one not parked yet is remembered, and
+    /// cancelled as it parks. True if a parked call was cancelled.
     pub fn interrupt(&self, id: WaiterId) -> bool {
-        let target = self.lock().get(&id).map(|p| p.target.clone());
-        match target {
-            Some(target) => target.cancel(id, CancelReason::Interrupted),
-            None => false,
-        }
+        let target = {
+            let mut state = self.lock();
+            match state.parked.get(&id) {
+                Some(p) => Some(p.target.clone()),
+                None => {
+                    let now = Instant::now();
+                    state
+                        .early
+                        .retain(|_, at| now.duration_since(*at) < EARLY_INTERRUPT_MEMORY);
+                    state.early.insert(id, now);
+                    None
+                }
+            }
+        };
+        target.is_some_and(|t| t.cancel(id, CancelReason::Interrupted))
     }
 
     /// Answers every parked call for unmount.
@@ -110,10 +136,10 @@ impl Registry {
         cancelled
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WaiterId, Parked>> {
-        // A panic while holding this lock cannot leave the map half-updated
-        // (each operation is one insert or remove), so poisoning is ignored.
-        self.parked.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the maps half-updated
+        // (each operation is an insert or a remove), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -228,12 +254,29 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupt_before_parking_is_kept_for_the_call() {
+        let registry = Registry::new();
+        let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
+        assert!(!registry.interrupt(7), "nothing parked to cancel yet");
+        assert!(
+            registry.register(7, 1, recorder.clone()),
+            "interrupted first"
+        );
+        assert!(!registry.register(8, 1, recorder.clone()));
+        assert!(registry.interrupt(8));
+        assert_eq!(
+            *recorder.0.lock().unwrap(),
+            vec![(8, CancelReason::Interrupted)]
+        );
+    }
+
+    #[test]
     fn sweep_cancels_only_signalled_callers() {
         let registry = Registry::new();
         let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
         let me = unsafe { libc::gettid() } as u32;
-        registry.register(1, me, recorder.clone());
-        registry.register(2, u32::MAX - 1, recorder.clone());
+        assert!(!registry.register(1, me, recorder.clone()));
+        assert!(!registry.register(2, u32::MAX - 1, recorder.clone()));
         assert_eq!(registry.sweep(), 1);
         assert_eq!(
             *recorder.0.lock().unwrap(),

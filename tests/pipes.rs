@@ -119,6 +119,9 @@ fn writer_without_reader_gets_epipe_and_dies_of_sigpipe() {
              r = os.open('pipes/fresh', os.O_RDONLY | os.O_NONBLOCK)\n\
              w = os.open('pipes/fresh', os.O_WRONLY)\n\
              os.close(r)\n\
+             # FUSE sends the release of a closed file after close() returns.\n\
+             import time\n\
+             while os.getxattr('pipes/fresh', 'user.ipcfs.readers') != b'0': time.sleep(0.01)\n\
              try:\n    os.write(w, b'x')\n    print('wrote')\n\
              except OSError as e:\n    print(errno.errorcode[e.errno])\n",
             &[],
@@ -450,6 +453,11 @@ fn status_lists_each_pipe_with_its_counters() {
     assert_ok(&m.run("touch pipes/one"));
     let mut h = holder(&m, "one");
     assert_ok(&m.run("printf abc > pipes/one"));
+    // The writer's close reaches the daemon a moment after close() returns.
+    let path = m.path("pipes/one");
+    assert!(eventually(Duration::from_secs(5), || xattr(
+        &path, "writers"
+    ) == "1"));
     let out = stdout(&m.run("cat status"));
     let mut lines = out.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();

@@ -117,17 +117,24 @@ impl<T: StreamObject<FuseParking>> Cell<T> {
         op: impl FnOnce(&mut T, &mut FuseWakeups<T>) -> Step<W, R>,
     ) -> Option<(W, R)> {
         let mut wk = Wakeups::default();
+        let mut interrupted_already = false;
         let step = {
             let mut object = self.lock();
             let step = op(&mut object, &mut wk);
             if let Step::Parked = step {
-                self.shared
-                    .registry
-                    .register(call.id, call.tid, self.clone() as Arc<dyn Cancel>);
+                interrupted_already = self.shared.registry.register(
+                    call.id,
+                    call.tid,
+                    self.clone() as Arc<dyn Cancel>,
+                );
             }
             step
         };
         self.deliver(wk);
+        if interrupted_already {
+            // The kernel's interrupt overtook the call on its way to parking.
+            self.cancel(call.id, CancelReason::Interrupted);
+        }
         match step {
             Step::Done(w, r) => Some((w, r)),
             Step::Parked => None,

@@ -517,20 +517,9 @@ impl Filesystem for IpcFs {
         }
     }
 
-    fn interrupt(&self, _req: &Request, unique: fuser::RequestId, reply: ReplyEmpty) {
-        let registry = &self.core.shared.registry;
-        if registry.is_parked(unique.0) {
-            // Answer the interrupt while its request still exists (once the
-            // request is answered, the kernel refuses a reply to it), then
-            // answer the request with EINTR.
-            reply.ok();
-            if registry.interrupt(unique.0) {
-                log::debug!("request {} interrupted by a signal", unique.0);
-            }
-        } else {
-            // Not parked (yet): the kernel sends the interrupt again, unless
-            // the request is finished by then.
-            reply.error(Errno::EAGAIN);
+    fn interrupt(&self, _req: &Request, unique: fuser::RequestId) {
+        if self.core.shared.registry.interrupt(unique.0) {
+            log::debug!("request {} interrupted by a signal", unique.0);
         }
     }
 

@@ -416,15 +416,13 @@ pub trait Filesystem: Send + Sync + 'static {
     }
 
     /// A request the kernel sent earlier was interrupted by a signal
-    /// (FUSE_INTERRUPT; `unique` is the interrupted request's id).
-    /// Answer the interrupted request with `EINTR` if it is still pending,
-    /// and reply to this call with `EAGAIN` if that request has not been
-    /// seen yet (the kernel then sends the interrupt again) or `ok`.
-    /// The default replies `ENOSYS`, after which the kernel sends no
-    /// further interrupts (ipcfs patch).
-    fn interrupt(&self, _req: &Request, _unique: RequestId, reply: ReplyEmpty) {
-        reply.error(Errno::ENOSYS);
-    }
+    /// (FUSE_INTERRUPT; `unique` is the interrupted request's id). The
+    /// filesystem should answer the interrupted request with `EINTR` if it
+    /// is still pending, now or as soon as it sees it. No reply is sent for
+    /// the interrupt itself: the kernel expects none, and a reply for a
+    /// request already answered would only fail. The default does nothing
+    /// (ipcfs patch).
+    fn interrupt(&self, _req: &Request, _unique: RequestId) {}
 
     /// Forget about an inode.
     /// The nlookup parameter indicates the number of lookups previously performed on

@@ -117,8 +117,9 @@ impl<'a> RequestWithSender<'a> {
             }
 
             ll::Operation::Interrupt(x) => {
-                // ipcfs patch: let the filesystem handle FUSE_INTERRUPT.
-                filesystem.interrupt(self.request_header(), x.unique(), self.reply());
+                // ipcfs patch: let the filesystem handle FUSE_INTERRUPT;
+                // an interrupt takes no reply.
+                filesystem.interrupt(self.request_header(), x.unique());
             }
 
             ll::Operation::Lookup(x) => {
