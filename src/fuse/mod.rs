@@ -296,6 +296,13 @@ fn supplementary_groups(pid: u32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
+/// Whether a lookup's answer gives the kernel a reference to the entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reference {
+    Kernel,
+    None,
+}
+
 /// What a `setattr` asks to change.
 struct AttrChange {
     mode: Option<u32>,
@@ -330,7 +337,18 @@ impl IpcFs {
             .ok_or(Error::NotFound)
     }
 
-    fn lookup_inner(&self, parent: Ino, name: &[u8], caller: &Caller) -> Result<fuser::FileAttr> {
+    /// Finds `name` in `parent`. With `Reference::Kernel` the answer goes
+    /// to the kernel as a lookup reply, so the entry's lookup count grows
+    /// (under the same lock, so that the entry cannot go in between); a
+    /// mere check (mkdir, rmdir) must not count one, or the entry of a
+    /// removed name would never be freed.
+    fn lookup_inner(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        caller: &Caller,
+        reference: Reference,
+    ) -> Result<fuser::FileAttr> {
         if parent == fixed::ROOT {
             let ino = fixed_child(name).ok_or(Error::NotFound)?;
             return self.attr_of(ino, caller);
@@ -341,7 +359,9 @@ impl IpcFs {
         if let Some(dir) = Dir::from_ino(parent) {
             let mut names = self.core.names();
             let ino = names.lookup(dir, name).ok_or(Error::NotFound)?.ino;
-            names.add_lookup(ino);
+            if reference == Reference::Kernel {
+                names.add_lookup(ino);
+            }
             return Ok(self.core.attr(names.get(ino).expect("just looked up")));
         }
         Err(Error::NotDirectory)
@@ -511,7 +531,7 @@ impl Filesystem for IpcFs {
         // under proc/ are never cached.
         let in_proc = parent.0 == fixed::PROC || ProcNode::decode(parent.0).is_some();
         let entry_ttl = if in_proc { ATTR_TTL } else { ENTRY_TTL };
-        match self.lookup_inner(parent.0, name.as_bytes(), &caller(req)) {
+        match self.lookup_inner(parent.0, name.as_bytes(), &caller(req), Reference::Kernel) {
             Ok(attr) => reply.entry_with_ttls(&ATTR_TTL, &entry_ttl, &attr, Generation(0)),
             Err(e) => reply.error(log_error("lookup", e)),
         }
@@ -593,7 +613,7 @@ impl Filesystem for IpcFs {
         reply: ReplyEntry,
     ) {
         let exists = self
-            .lookup_inner(parent.0, name.as_bytes(), &caller(req))
+            .lookup_inner(parent.0, name.as_bytes(), &caller(req), Reference::None)
             .is_ok();
         let e = if exists {
             Error::Exists
@@ -615,7 +635,7 @@ impl Filesystem for IpcFs {
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let e = match self.lookup_inner(parent.0, name.as_bytes(), &caller(req)) {
+        let e = match self.lookup_inner(parent.0, name.as_bytes(), &caller(req), Reference::None) {
             Ok(a) if a.kind == FileType::Directory => Error::NotPermitted,
             Ok(_) => Error::NotDirectory,
             Err(e) => e,
