@@ -105,15 +105,18 @@ impl<T: StreamObject<FuseParking>> Cell<T> {
     pub fn update<R>(&self, change: impl FnOnce(&mut T, &mut FuseWakeups<T>) -> R) -> R {
         let mut wk = Wakeups::default();
         let result = change(&mut self.lock(), &mut wk);
-        self.deliver(wk);
+        self.deliver(wk, &[]);
         result
     }
 
     /// Runs one core call; registers it with the interrupt watcher if it
-    /// parked, then answers what the call finished.
+    /// parked, then answers what the call finished. `input` is the call's
+    /// own data (a write's bytes), which reads it finished may be answered
+    /// from.
     fn run<W, R>(
         self: &Arc<Self>,
         call: CallId,
+        input: &[u8],
         op: impl FnOnce(&mut T, &mut FuseWakeups<T>) -> Step<W, R>,
     ) -> Option<(W, R)> {
         let mut wk = Wakeups::default();
@@ -130,7 +133,7 @@ impl<T: StreamObject<FuseParking>> Cell<T> {
             }
             step
         };
-        self.deliver(wk);
+        self.deliver(wk, input);
         if interrupted_already {
             // The kernel's interrupt overtook the call on its way to parking.
             self.cancel(call.id, CancelReason::Interrupted);
@@ -149,7 +152,7 @@ impl<T: StreamObject<FuseParking>> Cell<T> {
         size: usize,
         nonblock: bool,
     ) {
-        if let Some((reply, result)) = self.run(call, |o, wk| {
+        if let Some((reply, result)) = self.run(call, &[], |o, wk| {
             o.read(call.id, reply, end, size, nonblock, wk)
         }) {
             finish_read(reply, result);
@@ -168,7 +171,7 @@ impl<T: StreamObject<FuseParking>> Cell<T> {
             reply,
             tid: call.tid,
         };
-        if let Some((w, done)) = self.run(call, |o, wk| {
+        if let Some((w, done)) = self.run(call, data, |o, wk| {
             o.write(call.id, waiter, end, data, nonblock, wk)
         }) {
             finish_write(w, done);
@@ -198,8 +201,9 @@ impl<T: StreamObject<FuseParking>> Cell<T> {
         }
     }
 
-    /// Answers every call the core finished, after the lock is released.
-    fn deliver(&self, wk: FuseWakeups<T>) {
+    /// Answers every call the core finished, after the lock is released;
+    /// `input` is the data of the call that finished them (see `run`).
+    fn deliver(&self, wk: FuseWakeups<T>, input: &[u8]) {
         if wk.is_empty() {
             return;
         }
@@ -211,6 +215,10 @@ impl<T: StreamObject<FuseParking>> Cell<T> {
         for (id, reply, result) in wk.reads {
             registry.deregister(id);
             finish_read(reply, result);
+        }
+        for (id, reply, range) in wk.handed {
+            registry.deregister(id);
+            reply.data(&input[range]);
         }
         for (id, w, done) in wk.writes {
             registry.deregister(id);
@@ -240,7 +248,7 @@ pub trait StreamCell: Send + Sync {
 
 impl<T: StreamObject<FuseParking>> StreamCell for Cell<T> {
     fn open(self: Arc<Self>, call: CallId, waiter: ParkedOpen, req: OpenRequest) {
-        if let Some((w, result)) = self.run(call, |o, wk| o.open(call.id, waiter, req, wk)) {
+        if let Some((w, result)) = self.run(call, &[], |o, wk| o.open(call.id, waiter, req, wk)) {
             self.finish_open(w, result);
         }
     }

@@ -93,6 +93,11 @@ pub enum Step<W, T> {
 pub struct Wakeups<P: Parking, E> {
     pub opens: Vec<(WaiterId, P::Open, Result<E>)>,
     pub reads: Vec<(WaiterId, P::Read, Result<Vec<u8>>)>,
+    /// Reads finished with bytes `range` of the data of the write that
+    /// produced these wakeups (only a write's own wakeups have any): the
+    /// adapter answers them from the write's buffer, so those bytes are
+    /// never copied inside the daemon.
+    pub handed: Vec<(WaiterId, P::Read, std::ops::Range<usize>)>,
     pub writes: Vec<(WaiterId, P::Write, WriteDone)>,
     pub polls: Vec<P::Poll>,
 }
@@ -102,6 +107,7 @@ impl<P: Parking, E> Default for Wakeups<P, E> {
         Wakeups {
             opens: Vec::new(),
             reads: Vec::new(),
+            handed: Vec::new(),
             writes: Vec::new(),
             polls: Vec::new(),
         }
@@ -112,6 +118,7 @@ impl<P: Parking, E> Wakeups<P, E> {
     pub fn is_empty(&self) -> bool {
         self.opens.is_empty()
             && self.reads.is_empty()
+            && self.handed.is_empty()
             && self.writes.is_empty()
             && self.polls.is_empty()
     }
