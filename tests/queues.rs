@@ -335,3 +335,92 @@ fn wrong_kinds_in_queues_are_eperm() {
     let text = stdout(&out);
     assert_eq!(text.matches("Operation not permitted").count(), 2, "{text}");
 }
+
+/// Python prelude for batch mode: `records(msgs)` encodes, `messages(data)`
+/// decodes, `BATCH` opens in batch mode.
+const RECORDS: &str = "import struct\n\
+    BATCH = os.O_DIRECT | os.O_DSYNC\n\
+    def records(msgs):\n\
+    \x20   return b''.join(struct.pack('<I', len(m)) + m for m in msgs)\n\
+    def messages(data):\n\
+    \x20   out = []\n\
+    \x20   while data:\n\
+    \x20       n = struct.unpack('<I', data[:4])[0]\n\
+    \x20       assert len(data) >= 4 + n, 'a record was cut'\n\
+    \x20       out.append(data[4:4 + n]); data = data[4 + n:]\n\
+    \x20   return out\n";
+
+#[test]
+fn batch_mode_moves_many_whole_messages_per_call() {
+    let m = mount_or_skip!();
+    assert_ok(&m.run("touch queues/q"));
+    let script = format!(
+        "{ATTEMPT}{RECORDS}\
+         w = os.open('queues/q', os.O_WRONLY | BATCH)\n\
+         msgs = [b'm%d' % i * (i % 7 + 1) for i in range(100)]\n\
+         data = records(msgs)\n\
+         print(os.write(w, data) == len(data), os.getxattr('queues/q', 'user.ipcfs.messages'))\n\
+         r = os.open('queues/q', os.O_RDONLY | BATCH | os.O_NONBLOCK)\n\
+         print(attempt(lambda: os.read(r, 4 + len(msgs[0]) - 1)))\n\
+         first = os.read(r, 4 + len(msgs[0]) + 4 + len(msgs[1]) + 3)\n\
+         print(first == records(msgs[:2]))\n\
+         rest = os.read(r, 1 << 16)\n\
+         print(messages(rest) == msgs[2:], os.getxattr('queues/q', 'user.ipcfs.received'))\n\
+         print(attempt(lambda: os.read(r, 1 << 16)))\n\
+         print(attempt(lambda: os.write(w, b'\\x05\\0\\0\\0hel')))\n\
+         print(attempt(lambda: os.write(w, records([b'ok']) + b'\\0\\0\\0\\0')))\n\
+         print(attempt(lambda: os.write(w, records([b'x' * 8193]))))\n\
+         print(attempt(lambda: os.write(w, records([b'ok', b'cut'])[:10])))\n\
+         print(os.getxattr('queues/q', 'user.ipcfs.messages'))\n"
+    );
+    let out = m.python(&script, &[]).output().unwrap();
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        "True b'100'\nEMSGSIZE\nTrue\nTrue b'100'\nEAGAIN\nEINVAL\nEINVAL\nEMSGSIZE\n6\nb'1'\n"
+    );
+    // Each record was one message: a shell reader receives the one left.
+    assert_eq!(stdout(&m.run("cat queues/q")), "ok");
+}
+
+#[test]
+fn batch_records_from_the_shell_and_plain_messages_to_a_batch_reader() {
+    let m = mount_or_skip!();
+    let out = m.run(
+        "touch queues/q && printf '\\005\\0\\0\\0hello\\003\\0\\0\\0abc' \
+         | dd of=queues/q oflag=direct,dsync status=none && cat queues/q; echo; cat queues/q; \
+         echo; printf 'plain' > queues/q; \
+         dd if=queues/q iflag=direct,dsync bs=64 count=1 status=none | od -An -c",
+    );
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        "hello\nabc\n 005  \\0  \\0  \\0   p   l   a   i   n\n"
+    );
+}
+
+#[test]
+fn a_blocked_batch_write_keeps_what_went_in_when_interrupted() {
+    let m = mount_or_skip!("--queue-max-messages", "2");
+    assert_ok(&m.run("touch queues/q"));
+    let script = format!(
+        "{ATTEMPT}{RECORDS}\
+         import signal\n\
+         signal.signal(signal.SIGALRM, lambda *a: None)\n\
+         w = os.open('queues/q', os.O_WRONLY | BATCH)\n\
+         signal.setitimer(signal.ITIMER_REAL, 0.3)\n\
+         print(os.write(w, records([b'a', b'bb', b'ccc', b'dddd'])))\n\
+         print(os.getxattr('queues/q', 'user.ipcfs.messages'))\n\
+         def intr(*a): raise InterruptedError(errno.EINTR, 'interrupted')\n\
+         signal.signal(signal.SIGALRM, intr)\n\
+         signal.setitimer(signal.ITIMER_REAL, 0.3)\n\
+         print(attempt(lambda: os.write(w, records([b'late']))))\n"
+    );
+    let out = m.python(&script, &[]).output().unwrap();
+    assert_ok(&out);
+    // Two records (5 + 6 bytes) went in before the queue was full: the
+    // interrupted write returns their count, and they stay queued. A write
+    // that queued nothing ends with EINTR.
+    assert_eq!(stdout(&out), "11\nb'2'\nEINTR\n");
+    assert_eq!(stdout(&m.run("cat queues/q; echo; cat queues/q")), "a\nbb");
+}

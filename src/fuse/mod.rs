@@ -32,7 +32,7 @@ use crate::ipc::namespace::{Caller, Dir, Entry, Ino, Meta, Namespace, RenameMode
 use crate::ipc::pipe::Pipe;
 use crate::ipc::queue::Queue;
 use crate::ipc::status::{README, StatusRow, render};
-use crate::ipc::{Mode, OpenRequest, ready};
+use crate::ipc::{Framing, Mode, OpenRequest, ready};
 use crate::memory::MemoryBudget;
 
 pub type PipeCell = Cell<Pipe<FuseParking>>;
@@ -487,7 +487,7 @@ impl IpcFs {
                 let request = OpenRequest {
                     mode: Mode::from_open_flags(flags),
                     nonblock: flags & libc::O_NONBLOCK != 0,
-                    packet: flags & libc::O_DIRECT != 0,
+                    framing: Framing::from_open_flags(flags),
                     creating: matches!(reply, OpenReply::Create(..)),
                 };
                 cell.open(call_id(req), ParkedOpen { reply, ino }, request);

@@ -9,6 +9,7 @@
 pub mod namespace;
 pub mod pipe;
 pub mod queue;
+pub mod records;
 pub mod signal;
 pub mod status;
 
@@ -133,14 +134,39 @@ pub enum CancelReason {
     ShuttingDown,
 }
 
+/// How a queue's file description frames messages, chosen at open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// The default, for shell tools: each write is one message; a read
+    /// returns (the rest of) one message, then end of file marks its end.
+    Stream,
+    /// `O_DIRECT`: each read returns one whole message.
+    Packet,
+    /// `O_DIRECT` with `O_DSYNC` (or `O_SYNC`, which includes it): writes
+    /// and reads carry many whole messages as records (see records.rs).
+    Batch,
+}
+
+impl Framing {
+    /// From `open(2)` flags. `O_DSYNC` alone changes nothing: it only
+    /// selects batch mode on top of packet mode.
+    pub fn from_open_flags(flags: i32) -> Framing {
+        match (flags & libc::O_DIRECT != 0, flags & libc::O_DSYNC != 0) {
+            (true, true) => Framing::Batch,
+            (true, false) => Framing::Packet,
+            (false, _) => Framing::Stream,
+        }
+    }
+}
+
 /// What an open asks for, as far as the core cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenRequest {
     pub mode: Mode,
     /// `O_NONBLOCK`: fail with `EAGAIN`/`ENXIO` instead of waiting.
     pub nonblock: bool,
-    /// `O_DIRECT`: packet mode, where the object has one (queues).
-    pub packet: bool,
+    /// How messages are framed, where the object has messages (queues).
+    pub framing: Framing,
     /// This open made the object (`O_CREAT` of a new name).
     pub creating: bool,
 }

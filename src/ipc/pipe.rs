@@ -599,6 +599,7 @@ impl<P: Parking> Drop for Pipe<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipc::Framing;
 
     const ANY: PipeEnd = PipeEnd::new(Mode::READ_WRITE);
 
@@ -606,7 +607,7 @@ mod tests {
         OpenRequest {
             mode,
             nonblock,
-            packet: false,
+            framing: Framing::Stream,
             creating,
         }
     }

@@ -8,6 +8,9 @@
 //!   next message. So `cat q` receives exactly one message.
 //! - packet mode (`O_DIRECT`): every read returns one whole message; a
 //!   buffer too small for it gets `EMSGSIZE` and the message stays queued.
+//! - batch mode (`O_DIRECT|O_DSYNC`, for programs past the per-call
+//!   ceiling): a write carries many messages as records, a read returns as
+//!   many whole messages as fit, as records (records.rs).
 //!
 //! Invariants, true between any two calls:
 //! - parked reads exist only while no message is queued;
@@ -18,9 +21,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use super::records::{self, record_len};
 use super::{
-    CancelReason, Mode, OpenRequest, Parking, Pollers, Step, StreamObject, Wakeups, WriteDone,
-    ready,
+    CancelReason, Framing, Mode, OpenRequest, Parking, Pollers, Step, StreamObject, Wakeups,
+    WriteDone, ready,
 };
 use crate::error::{Error, Result};
 use crate::memory::MemoryBudget;
@@ -32,7 +36,7 @@ pub struct QueueEnd {
     /// Key of this description's receive state.
     id: u64,
     pub mode: Mode,
-    pub packet: bool,
+    pub framing: Framing,
 }
 
 /// Where a stream-mode reader is in its current message.
@@ -51,9 +55,26 @@ struct ParkedRead<R> {
     size: usize,
 }
 
+/// A write waiting for room: its messages not yet queued, oldest first.
 struct ParkedWrite<W> {
     reply: W,
-    message: Vec<u8>,
+    pending: VecDeque<Vec<u8>>,
+    /// Bytes of the write its queued messages stand for: its count so far.
+    accepted: usize,
+    /// Bytes of the write each message takes beyond its own (a batch
+    /// record's length field).
+    overhead: usize,
+}
+
+impl<W> ParkedWrite<W> {
+    /// Its answer when it ends before all is queued: the count of what
+    /// was, or `error` when nothing was.
+    fn end_early(&self, error: Error) -> WriteDone {
+        match self.accepted {
+            0 => WriteDone::err(error),
+            n => WriteDone::ok(n),
+        }
+    }
 }
 
 pub struct Queue<P: Parking> {
@@ -197,32 +218,80 @@ impl<P: Parking> Queue<P> {
                 let Some((id, r)) = self.reads.pop_front() else {
                     break;
                 };
-                let result = if r.end.packet {
-                    if self.messages[0].len() > r.size {
-                        Err(Error::MessageTooLong)
-                    } else {
-                        Ok(self.pop_message())
-                    }
-                } else {
-                    let message = self.pop_message();
-                    Ok(self.start_reception(r.end, message, r.size))
-                };
+                let result = self.receive(r.end, r.size);
                 wk.reads.push((id, r.reply, result));
                 progressed = true;
             }
             while !self.full() {
-                let Some((id, w)) = self.writes.pop_front() else {
+                let Some(w) = self.writes.front_mut() else {
                     break;
                 };
-                let done = match self.enqueue(w.message) {
-                    Ok(len) => WriteDone::ok(len),
-                    Err(e) => WriteDone::err(e),
-                };
-                wk.writes.push((id, w.reply, done));
+                let message = w
+                    .pending
+                    .pop_front()
+                    .expect("a parked write has a message left");
+                let queued = self.enqueue(message);
+                let w = self.writes.front_mut().expect("still the front");
+                match queued {
+                    Ok(len) => w.accepted += len + w.overhead,
+                    Err(e) => {
+                        let (id, w) = self.writes.pop_front().expect("front exists");
+                        let done = w.end_early(e);
+                        wk.writes.push((id, w.reply, done));
+                        progressed = true;
+                        continue;
+                    }
+                }
+                if w.pending.is_empty() {
+                    let (id, w) = self.writes.pop_front().expect("front exists");
+                    wk.writes.push((id, w.reply, WriteDone::ok(w.accepted)));
+                }
                 progressed = true;
             }
             if !progressed {
                 break;
+            }
+        }
+    }
+
+    /// Receives for a read of `size` bytes while a message is queued: the
+    /// start of one (stream), one whole (packet) or as many whole as fit
+    /// (batch). Too small a buffer for a whole message is `EMSGSIZE`, and
+    /// the message stays queued.
+    fn receive(&mut self, end: QueueEnd, size: usize) -> Result<Vec<u8>> {
+        let front = self.messages.front().expect("a message is queued");
+        match end.framing {
+            Framing::Stream => {
+                let message = self.pop_message();
+                Ok(self.start_reception(end, message, size))
+            }
+            Framing::Packet if front.len() > size => {
+                log::debug!(
+                    "packet read of {size} bytes refused: next message has {}",
+                    front.len()
+                );
+                Err(Error::MessageTooLong)
+            }
+            Framing::Packet => Ok(self.pop_message()),
+            Framing::Batch if record_len(front) > size => {
+                log::debug!(
+                    "batch read of {size} bytes refused: next message has {}, {} as a record",
+                    front.len(),
+                    record_len(front)
+                );
+                Err(Error::MessageTooLong)
+            }
+            Framing::Batch => {
+                let mut out = Vec::with_capacity(size.min(self.bytes + 4 * self.messages.len()));
+                while self
+                    .messages
+                    .front()
+                    .is_some_and(|m| out.len() + record_len(m) <= size)
+                {
+                    let message = self.pop_message();
+                    records::append(&mut out, &message);
+                }
+                Ok(out)
             }
         }
     }
@@ -262,7 +331,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         let end = QueueEnd {
             id: self.next_end,
             mode: req.mode,
-            packet: req.packet,
+            framing: req.framing,
         };
         if req.mode.read {
             self.readers += 1;
@@ -283,7 +352,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         nonblock: bool,
         wk: &mut QueueWakeups<P>,
     ) -> Step<P::Read, Result<Vec<u8>>> {
-        if !end.packet {
+        if end.framing == Framing::Stream {
             match self.receptions.get_mut(&end.id) {
                 Some(Reception::Partial { message, offset }) => {
                     let n = size.min(message.len() - *offset);
@@ -305,23 +374,13 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
                 return Step::Done(waiter, Ok(Vec::new()));
             }
         }
-        if let Some(front) = self.messages.front() {
-            let data = if end.packet {
-                if front.len() > size {
-                    log::debug!(
-                        "packet read of {size} bytes refused: next message has {}",
-                        front.len()
-                    );
-                    return Step::Done(waiter, Err(Error::MessageTooLong));
-                }
-                self.pop_message()
-            } else {
-                let message = self.pop_message();
-                self.start_reception(end, message, size)
-            };
-            self.settle(wk);
-            self.notify(wk);
-            return Step::Done(waiter, Ok(data));
+        if !self.messages.is_empty() {
+            let result = self.receive(end, size);
+            if result.is_ok() {
+                self.settle(wk);
+                self.notify(wk);
+            }
+            return Step::Done(waiter, result);
         }
         if self.shut_down {
             return Step::Done(waiter, Ok(Vec::new()));
@@ -340,50 +399,85 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         Step::Parked
     }
 
+    /// Queues the write's message, or in batch mode its messages in order:
+    /// as many as there is room for now, then (blocking) parks with the
+    /// rest until all are in. Each message goes in whole; another writer's
+    /// messages may come between two of a batch, never inside one.
     fn write(
         &mut self,
         id: WaiterId,
         waiter: P::Write,
-        _end: QueueEnd,
+        end: QueueEnd,
         data: &[u8],
         nonblock: bool,
         wk: &mut QueueWakeups<P>,
     ) -> Step<P::Write, WriteDone> {
-        if data.len() > self.max_message_size {
-            log::info!(
-                "queue write of {} bytes refused: the largest message is {} bytes",
-                data.len(),
-                self.max_message_size
-            );
-            return Step::Done(waiter, WriteDone::err(Error::MessageTooLong));
-        }
-        if data.is_empty() {
-            // An empty message would read as an end of file: none is queued.
-            return Step::Done(waiter, WriteDone::ok(0));
-        }
+        let (messages, overhead) = if end.framing == Framing::Batch {
+            match records::parse(data, self.max_message_size) {
+                Ok(batch) => (batch.messages, records::HEADER),
+                Err(e) => return Step::Done(waiter, WriteDone::err(e)),
+            }
+        } else {
+            if data.len() > self.max_message_size {
+                log::info!(
+                    "queue write of {} bytes refused: the largest message is {} bytes",
+                    data.len(),
+                    self.max_message_size
+                );
+                return Step::Done(waiter, WriteDone::err(Error::MessageTooLong));
+            }
+            if data.is_empty() {
+                // An empty message would read as an end of file: none is queued.
+                return Step::Done(waiter, WriteDone::ok(0));
+            }
+            (vec![data], 0)
+        };
         if self.shut_down {
             return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
         }
-        if self.full() || !self.writes.is_empty() {
-            if nonblock {
-                return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
+        let mut accepted = 0;
+        let mut capped = false;
+        let mut rest = messages.into_iter().peekable();
+        // Writers already parked go first, so that no message overtakes
+        // theirs.
+        while self.writes.is_empty() && !self.full() {
+            let Some(message) = rest.peek() else {
+                break;
+            };
+            match self.enqueue(message.to_vec()) {
+                Ok(len) => accepted += len + overhead,
+                Err(e) if accepted == 0 => return Step::Done(waiter, WriteDone::err(e)),
+                // The memory cap in mid-batch: what went in stays, and the
+                // writer gets its count.
+                Err(_) => {
+                    capped = true;
+                    break;
+                }
             }
-            self.writes.push(
-                id,
-                ParkedWrite {
-                    reply: waiter,
-                    message: data.to_vec(),
-                },
-            );
-            return Step::Parked;
+            rest.next();
         }
-        let done = match self.enqueue(data.to_vec()) {
-            Ok(len) => WriteDone::ok(len),
-            Err(e) => return Step::Done(waiter, WriteDone::err(e)),
-        };
-        self.settle(wk);
-        self.notify(wk);
-        Step::Done(waiter, done)
+        if rest.peek().is_none() || capped || (nonblock && accepted > 0) {
+            self.settle(wk);
+            self.notify(wk);
+            return Step::Done(waiter, WriteDone::ok(accepted));
+        }
+        if nonblock {
+            return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
+        }
+        self.writes.push(
+            id,
+            ParkedWrite {
+                reply: waiter,
+                pending: rest.map(<[u8]>::to_vec).collect(),
+                accepted,
+                overhead,
+            },
+        );
+        if accepted > 0 {
+            self.settle(wk);
+            self.notify(wk);
+        }
+        Step::Parked
     }
 
     fn release(&mut self, end: QueueEnd, wk: &mut QueueWakeups<P>) {
@@ -412,7 +506,8 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
                 CancelReason::Interrupted => Error::Interrupted,
                 CancelReason::ShuttingDown => Error::ShuttingDown,
             };
-            wk.writes.push((id, w.reply, WriteDone::err(error)));
+            let done = w.end_early(error);
+            wk.writes.push((id, w.reply, done));
             // The cancelled writer may have held back those behind it.
             self.settle(wk);
         } else {
@@ -443,7 +538,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
                 self.receptions.get(&end.id),
                 Some(Reception::Partial { .. } | Reception::Drained)
             );
-            if (mid_message && !end.packet) || !self.messages.is_empty() {
+            if (mid_message && end.framing == Framing::Stream) || !self.messages.is_empty() {
                 mask |= ready::IN;
             }
         }
@@ -484,10 +579,19 @@ mod tests {
     }
 
     fn open(q: &mut Queue<Plain>, mode: Mode, packet: bool) -> QueueEnd {
+        let framing = if packet {
+            Framing::Packet
+        } else {
+            Framing::Stream
+        };
+        open_framed(q, mode, framing)
+    }
+
+    fn open_framed(q: &mut Queue<Plain>, mode: Mode, framing: Framing) -> QueueEnd {
         let req = OpenRequest {
             mode,
             nonblock: false,
-            packet,
+            framing,
             creating: false,
         };
         match q.open(0, 0, req, &mut wk()) {
@@ -688,5 +792,148 @@ mod tests {
         assert_eq!(wks.polls, vec![9]);
         assert_eq!(q.poll(r, None), ready::IN);
         assert_eq!(q.poll(w, None), 0, "full");
+    }
+
+    fn batch(messages: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for m in messages {
+            records::append(&mut out, m);
+        }
+        out
+    }
+
+    #[test]
+    fn batch_write_queues_each_record_as_one_message() {
+        let mut q = queue(10);
+        let w = open_framed(&mut q, Mode::WRITE, Framing::Batch);
+        let data = batch(&[b"one", b"two\n", b"3"]);
+        assert_eq!(send(&mut q, w, &data), WriteDone::ok(data.len()));
+        assert_eq!(q.counters().messages, 3);
+        assert_eq!(q.counters().bytes, 8);
+        let r = open(&mut q, Mode::READ, true);
+        assert_eq!(recv(&mut q, r, 100), Ok(b"one".to_vec()));
+        assert_eq!(recv(&mut q, r, 100), Ok(b"two\n".to_vec()));
+        // A plain write to a batch reader arrives as one record.
+        let plain = open(&mut q, Mode::WRITE, false);
+        send(&mut q, plain, b"four");
+        let br = open_framed(&mut q, Mode::READ, Framing::Batch);
+        assert_eq!(recv(&mut q, br, 100), Ok(batch(&[b"3", b"four"])));
+        assert_eq!(recv(&mut q, br, 100), Err(Error::WouldBlock));
+    }
+
+    #[test]
+    fn batch_read_returns_the_whole_records_that_fit() {
+        let mut q = queue(10);
+        let w = open(&mut q, Mode::WRITE, false);
+        for m in [&b"aaaa"[..], b"bb", b"cccccc"] {
+            send(&mut q, w, m);
+        }
+        let r = open_framed(&mut q, Mode::READ, Framing::Batch);
+        assert_eq!(recv(&mut q, r, 7), Err(Error::MessageTooLong), "8 needed");
+        assert_eq!(q.counters().messages, 3, "the message stays");
+        assert_eq!(recv(&mut q, r, 8 + 6 + 9), Ok(batch(&[b"aaaa", b"bb"])));
+        assert_eq!(recv(&mut q, r, 1000), Ok(batch(&[b"cccccc"])));
+        assert_eq!(q.counters().received, 3);
+    }
+
+    #[test]
+    fn batch_write_refuses_bad_records_whole_and_counts_a_short_one() {
+        let mut q = queue(10);
+        let w = open_framed(&mut q, Mode::WRITE, Framing::Batch);
+        let mut data = batch(&[b"ok"]);
+        data.extend_from_slice(&9000u32.to_le_bytes());
+        assert_eq!(
+            send(&mut q, w, &data),
+            WriteDone::err(Error::MessageTooLong)
+        );
+        assert_eq!(
+            send(&mut q, w, b"\x05\0\0\0hel"),
+            WriteDone::err(Error::InvalidArgument)
+        );
+        assert_eq!(q.counters().messages, 0);
+        // Ending inside the second record: the first goes in, and the count
+        // says so.
+        let data = batch(&[b"ok", b"cut"]);
+        assert_eq!(send(&mut q, w, &data[..10]), WriteDone::ok(6));
+        assert_eq!(q.counters().messages, 1);
+    }
+
+    #[test]
+    fn batch_write_fills_a_full_queue_as_room_comes() {
+        let mut q = queue(2);
+        let w = open_framed(&mut q, Mode::WRITE, Framing::Batch);
+        let data = batch(&[b"1", b"2", b"3", b"4"]);
+        // Non-blocking: what fits goes in, the count says how much.
+        assert_eq!(send(&mut q, w, &data), WriteDone::ok(10));
+        assert_eq!(
+            send(&mut q, w, &data[10..]),
+            WriteDone::err(Error::WouldBlock)
+        );
+        // Blocking: parks with the rest until readers make room.
+        assert!(matches!(
+            q.write(7, 7, w, &data[10..], false, &mut wk()),
+            Step::Parked
+        ));
+        let r = open(&mut q, Mode::READ, true);
+        let mut w1 = wk();
+        assert!(
+            matches!(q.read(8, 8, r, 10, false, &mut w1), Step::Done(_, Ok(ref m)) if m == b"1")
+        );
+        assert!(w1.writes.is_empty(), "one of two messages queued");
+        let mut w2 = wk();
+        assert!(
+            matches!(q.read(9, 9, r, 10, false, &mut w2), Step::Done(_, Ok(ref m)) if m == b"2")
+        );
+        assert_eq!(w2.writes.len(), 1);
+        assert_eq!((w2.writes[0].0, w2.writes[0].2), (7, WriteDone::ok(10)));
+        assert_eq!(recv(&mut q, r, 10), Ok(b"3".to_vec()));
+        assert_eq!(recv(&mut q, r, 10), Ok(b"4".to_vec()));
+    }
+
+    #[test]
+    fn interrupted_batch_write_reports_what_was_queued() {
+        let mut q = queue(1);
+        let w = open_framed(&mut q, Mode::WRITE, Framing::Batch);
+        let data = batch(&[b"1", b"22", b"333"]);
+        assert!(matches!(
+            q.write(7, 7, w, &data, false, &mut wk()),
+            Step::Parked
+        ));
+        let mut wks = wk();
+        assert!(q.cancel(7, CancelReason::Interrupted, &mut wks));
+        assert_eq!(
+            wks.writes[0].2,
+            WriteDone::ok(5),
+            "the first record went in"
+        );
+        assert_eq!(q.counters().messages, 1);
+        let r = open(&mut q, Mode::READ, true);
+        assert_eq!(recv(&mut q, r, 10), Ok(b"1".to_vec()));
+        assert_eq!(
+            send(&mut q, w, &data[5..]),
+            WriteDone::ok(6),
+            "room for one"
+        );
+        assert!(matches!(
+            q.write(9, 9, w, &data[11..], false, &mut wk()),
+            Step::Parked
+        ));
+        let mut wks = wk();
+        assert!(q.cancel(9, CancelReason::Interrupted, &mut wks));
+        assert_eq!(
+            wks.writes[0].2,
+            WriteDone::err(Error::Interrupted),
+            "nothing went in"
+        );
+    }
+
+    #[test]
+    fn batch_write_under_the_memory_cap_keeps_what_fit() {
+        let mut q: Queue<Plain> = Queue::new(10, 8192, 8192, MemoryBudget::new(5));
+        let w = open_framed(&mut q, Mode::WRITE, Framing::Batch);
+        let data = batch(&[b"abc", b"de", b"f"]);
+        assert_eq!(send(&mut q, w, &data), WriteDone::ok(13));
+        assert_eq!(send(&mut q, w, &data[13..]), WriteDone::err(Error::NoSpace));
+        assert_eq!(q.counters().messages, 2);
     }
 }
