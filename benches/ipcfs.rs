@@ -1414,15 +1414,21 @@ fn queue_rate(report: &mut Report, env: &Env, z: &Sizes, pairs: u64, batch: bool
 
 /// Median, p99 and mean round trip in µs: 1 byte there over `a`, 1 byte
 /// back over `b`.
-fn ping_pong(kind: &str, a: &str, b: &str, cpu: &str, z: &Sizes) -> Result<[f64; 3], String> {
+fn ping_pong(
+    kind: &str,
+    a: &str,
+    b: &str,
+    (ping_cpu, pong_cpu): (&str, &str),
+    z: &Sizes,
+) -> Result<[f64; 3], String> {
     let r = run_group(&[
         (
             "ping",
-            vec![s(kind), s(a), s(b), s(z.rounds), s(z.warmup), s(cpu)],
+            vec![s(kind), s(a), s(b), s(z.rounds), s(z.warmup), s(ping_cpu)],
         ),
         (
             "pong",
-            vec![s(kind), s(a), s(b), s(z.rounds + z.warmup), s(cpu)],
+            vec![s(kind), s(a), s(b), s(z.rounds + z.warmup), s(pong_cpu)],
         ),
     ])?;
     match r[0].as_slice() {
@@ -1431,39 +1437,51 @@ fn ping_pong(kind: &str, a: &str, b: &str, cpu: &str, z: &Sizes) -> Result<[f64;
     }
 }
 
-/// The first CPU this process may run on.
-fn first_cpu() -> usize {
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
     // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
-            if let Some(cpu) = (0..libc::CPU_SETSIZE as usize).find(|c| libc::CPU_ISSET(*c, &set)) {
-                return cpu;
-            }
+            return (0..libc::CPU_SETSIZE as usize)
+                .filter(|c| libc::CPU_ISSET(*c, &set))
+                .collect();
         }
     }
-    0
+    vec![0]
 }
 
 fn latency(report: &mut Report, env: &Env, z: &Sizes) {
-    let cpu = first_cpu();
-    let pinnings = [
-        (
-            "any".to_string(),
+    // Pinned, because where the scheduler puts two unpinned ends decides
+    // the kernel's figure (2 µs on one CPU, 60 µs across two here) more
+    // than anything measured.
+    let cpus = allowed_cpus();
+    let first = cpus[0].to_string();
+    let mut pinnings = Vec::new();
+    match cpus.get(1) {
+        Some(second) => pinnings.push((
+            (first.clone(), second.to_string()),
+            format!(", ends on CPUs {first} and {second}"),
+            "each end pinned to its own CPU (sched_setaffinity); the daemons are not pinned",
+        )),
+        None => pinnings.push((
+            ("any".to_string(), "any".to_string()),
             String::new(),
-            "the scheduler places both ends",
-        ),
-        (
-            cpu.to_string(),
-            format!(", both ends on CPU {cpu}"),
-            "both ends pinned to one CPU (sched_setaffinity); the daemons are not pinned",
-        ),
-    ];
-    for (pin, suffix, placement) in &pinnings {
+            "one CPU only: the scheduler places both ends",
+        )),
+    }
+    pinnings.push((
+        (first.clone(), first.clone()),
+        format!(", both ends on CPU {first}"),
+        "both ends pinned to one CPU (sched_setaffinity); the daemons are not pinned",
+    ));
+    for ((ping_cpu, pong_cpu), suffix, placement) in &pinnings {
+        let pin = (ping_cpu.as_str(), pong_cpu.as_str());
+        let tag = format!("{ping_cpu}{pong_cpu}");
         let what = format!("ping-pong 1 B over two pipes{suffix}");
         let [km, kp, _] = report.measure_many(&format!("{what} / kernel FIFOs"), || {
-            let a = env.fifo(&format!("ping{pin}"))?;
-            let b = env.fifo(&format!("pong{pin}"))?;
+            let a = env.fifo(&format!("ping{tag}"))?;
+            let b = env.fifo(&format!("pong{tag}"))?;
             ping_pong("stream", &p(&a), &p(&b), pin, z)
         });
         let [im, ip, _] = report.measure_many(&format!("{what} / ipcfs"), || {
@@ -1491,8 +1509,8 @@ fn latency(report: &mut Report, env: &Env, z: &Sizes) {
 
         let what = format!("ping-pong 1 B over two queues{suffix}");
         let [km, kp, _] = report.measure_many(&format!("{what} / POSIX mq"), || {
-            let a = env.mq(&format!("ping{pin}"))?;
-            let b = env.mq(&format!("pong{pin}"))?;
+            let a = env.mq(&format!("ping{tag}"))?;
+            let b = env.mq(&format!("pong{tag}"))?;
             ping_pong("mq", &a, &b, pin, z)
         });
         let [im, ip, _] = report.measure_many(&format!("{what} / ipcfs"), || {
