@@ -9,7 +9,7 @@ use super::attr::attr;
 use crate::error::{Error, Result};
 use crate::ipc::namespace::{Caller, Ino, fixed};
 use crate::ipc::signal::{
-    self, ProcStatus, ProcessHandle, SignalSpec, may_signal, parse_request, read_status,
+    self, Creds, Ids, ProcStatus, ProcessHandle, SignalSpec, may_signal, parse_request, read_status,
 };
 
 /// Directory entries as `readdir` hands them out: inode, offset of the
@@ -196,7 +196,7 @@ pub fn write(node: ProcNode, data: &[u8], caller: &Caller) -> Result<usize> {
             String::from_utf8_lossy(data).trim_end()
         )
     })?;
-    let sender = read_status(caller.pid).ok_or(Error::NoProcess)?;
+    let mut sender = Sender::new(caller.pid)?;
     let (pid, group) = match node {
         ProcNode::Signal(pid) => (pid, false),
         ProcNode::GroupSignal(pid) => (pid, true),
@@ -217,13 +217,14 @@ pub fn write(node: ProcNode, data: &[u8], caller: &Caller) -> Result<usize> {
         let Ok(handle) = ProcessHandle::open(target) else {
             continue;
         };
-        let Ok(status) = live_process(target) else {
-            continue;
+        let creds = match handle.ids() {
+            Some(ids) => ids.creds,
+            None => match live_process(target) {
+                Ok(status) => status.creds,
+                Err(_) => continue,
+            },
         };
-        if specs
-            .iter()
-            .all(|s| permitted(&sender, &status, caller.pid, target, s))
-        {
+        if specs.iter().all(|s| sender.may_signal(&creds, target, s)) {
             allowed.push(handle);
         } else {
             refused += 1;
@@ -237,18 +238,18 @@ pub fn write(node: ProcNode, data: &[u8], caller: &Caller) -> Result<usize> {
         };
         log::info!(
             "uid {} may not signal {}{pid}: {e}",
-            sender.creds.real_uid,
+            sender.ids.creds.real_uid,
             if group { "the process group of " } else { "" }
         );
         return Err(e);
     }
     for spec in &specs {
         for handle in &allowed {
-            handle.send(*spec, sender.tgid, sender.creds.real_uid)?;
+            handle.send(*spec, sender.ids.tgid, sender.ids.creds.real_uid)?;
         }
         log::debug!(
             "uid {} sent {} to {} process(es) of {pid}",
-            sender.creds.real_uid,
+            sender.ids.creds.real_uid,
             signal::signal_name(spec.signo),
             allowed.len()
         );
@@ -256,17 +257,51 @@ pub fn write(node: ProcNode, data: &[u8], caller: &Caller) -> Result<usize> {
     Ok(data.len())
 }
 
-/// kill(2)'s rule, including its exception: SIGCONT may go to any process
-/// of the sender's session.
-fn permitted(
-    sender: &ProcStatus,
-    target: &ProcStatus,
-    sender_tid: u32,
-    target_pid: u32,
-    spec: &SignalSpec,
-) -> bool {
-    may_signal(&sender.creds, &target.creds)
-        || (spec.signo == libc::SIGCONT
-            && signal::session(sender_tid).is_some()
-            && signal::session(sender_tid) == signal::session(target_pid))
+/// The writer of a signal request, as kill(2)'s rule needs it: its ids
+/// at once, through a pidfd of its thread where the kernel can say them
+/// (no `/proc` read), and its capabilities only when its ids alone do not
+/// allow a signal (from `/proc/TID/status`, which costs more).
+struct Sender {
+    tid: u32,
+    ids: Ids,
+    /// `/proc/TID/status`, once read.
+    status: Option<ProcStatus>,
+}
+
+impl Sender {
+    fn new(tid: u32) -> Result<Sender> {
+        if let Some(ids) = ProcessHandle::open_thread(tid).ok().and_then(|h| h.ids()) {
+            return Ok(Sender {
+                tid,
+                ids,
+                status: None,
+            });
+        }
+        let status = read_status(tid).ok_or(Error::NoProcess)?;
+        Ok(Sender {
+            tid,
+            ids: Ids {
+                tgid: status.tgid,
+                creds: status.creds,
+            },
+            status: Some(status),
+        })
+    }
+
+    /// kill(2)'s rule, including its exception: SIGCONT may go to any
+    /// process of the sender's session. The uid rule first, from the ids
+    /// in hand; CAP_KILL and the session only when it refuses.
+    fn may_signal(&mut self, target: &Creds, target_pid: u32, spec: &SignalSpec) -> bool {
+        if may_signal(&self.ids.creds, target) {
+            return true;
+        }
+        if self.status.is_none() {
+            self.status = read_status(self.tid);
+        }
+        let cap_kill = self.status.as_ref().is_some_and(|s| s.creds.cap_kill);
+        cap_kill
+            || (spec.signo == libc::SIGCONT
+                && signal::session(self.tid).is_some()
+                && signal::session(self.tid) == signal::session(target_pid))
+    }
 }
