@@ -546,3 +546,26 @@ fn o_trunc_open_and_append_write_proceed_once_the_parked_writer_is_done() {
     assert_eq!(xattr(&path, "bytes"), "1");
     kill(&mut h);
 }
+
+/// The kernel splits a read larger than its largest FUSE read into pieces,
+/// and asks for the next piece only when one comes back full. With the
+/// bytes in the pipe a whole number of pieces, that next piece found the
+/// pipe empty and waited, although the caller had 16 MiB in hand; a kernel
+/// pipe returns them at once.
+#[test]
+fn a_read_larger_than_a_fuse_read_returns_what_the_pipe_holds() {
+    let m = mount_or_skip!();
+    let script = "import os, mmap, signal\n\
+        signal.alarm(10)\n\
+        os.close(os.open('pipes/big', os.O_CREAT | os.O_WRONLY, 0o600))\n\
+        os.setxattr('pipes/big', 'user.ipcfs.capacity', b'16M')\n\
+        fd = os.open('pipes/big', os.O_RDWR)\n\
+        data = bytes(range(256)) * (1 << 16)\n\
+        print(os.write(fd, data))\n\
+        buf = mmap.mmap(-1, 32 << 20)\n\
+        n = os.readv(fd, [buf])\n\
+        print(n, buf[:n] == data)\n";
+    let out = m.python(script, &[]).output().unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "16777216\n16777216 True\n");
+}

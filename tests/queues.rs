@@ -424,3 +424,32 @@ fn a_blocked_batch_write_keeps_what_went_in_when_interrupted() {
     assert_eq!(stdout(&out), "11\nb'2'\nEINTR\n");
     assert_eq!(stdout(&m.run("cat queues/q; echo; cat queues/q")), "a\nbb");
 }
+
+/// A batch read larger than the largest FUSE read is split by the kernel;
+/// when the records fill its first pieces exactly, the next piece must not
+/// wait on an empty queue while the caller holds every message.
+#[test]
+fn a_batch_read_larger_than_a_fuse_read_returns_what_is_queued() {
+    let m = mount_or_skip!();
+    assert_ok(
+        &m.run("touch queues/q && setfattr -n user.ipcfs.max_message_size -v 16380 queues/q"),
+    );
+    let script = format!(
+        "{ATTEMPT}{RECORDS}\
+         import mmap, signal\n\
+         signal.alarm(10)\n\
+         w = os.open('queues/q', os.O_WRONLY | BATCH)\n\
+         msgs = [bytes([i]) * 16380 for i in range(256)]\n\
+         data = records(msgs)\n\
+         done = 0\n\
+         while done < len(data): done += os.write(w, data[done:])\n\
+         print(len(data), done)\n\
+         r = os.open('queues/q', os.O_RDONLY | BATCH)\n\
+         buf = mmap.mmap(-1, 8 << 20)\n\
+         n = os.readv(r, [buf])\n\
+         print(n, messages(buf[:n]) == msgs)\n"
+    );
+    let out = m.python(&script, &[]).output().unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "4194304 4194304\n4194304 True\n");
+}

@@ -803,7 +803,14 @@ impl Filesystem for IpcFs {
             }
             // The kernel refuses reads of a file not opened for reading.
             HandleKind::Stream(file) => {
-                let nonblock = flags.0 & libc::O_NONBLOCK != 0;
+                // The kernel splits a read larger than max_read into pieces
+                // and asks for the next piece only after the previous one
+                // came back full; the pieces after the first carry the
+                // offset of the bytes already read (stream files always
+                // read at 0). Such a piece must not wait: the caller has
+                // data in hand, and a pipe or queue returns what it has.
+                let continuation = offset > 0;
+                let nonblock = flags.0 & libc::O_NONBLOCK != 0 || continuation;
                 file.read(call_id(req), reply, size as usize, nonblock);
             }
         }
