@@ -414,7 +414,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
     ) -> Step<P::Write, WriteDone> {
         let (messages, overhead) = if end.framing == Framing::Batch {
             match records::parse(data, self.max_message_size) {
-                Ok(batch) => (batch.messages, records::HEADER),
+                Ok(messages) => (messages, records::HEADER),
                 Err(e) => return Step::Done(waiter, WriteDone::err(e)),
             }
         } else {

@@ -21,22 +21,14 @@ pub fn append(out: &mut Vec<u8>, message: &[u8]) {
     out.extend_from_slice(message);
 }
 
-/// The messages of a batch write, in order.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Batch<'a> {
-    pub messages: Vec<&'a [u8]>,
-    /// Bytes of the write the messages' records span: all of it, or the
-    /// whole records before a record the write ends inside.
-    pub consumed: usize,
-}
-
-/// Splits a batch write into its messages. Every record whose length field
+/// Splits a batch write into its messages, in order; their records span
+/// all of it, or the whole records before one the write ends inside. Every record whose length field
 /// is in the write is checked before anything is queued: a length of 0 is
 /// `EINVAL`, one over `max_message` is `EMSGSIZE`. A write that ends inside
 /// a record keeps the whole records before it (the writer gets their count,
 /// as from a short write, and writes the rest again); ending inside the
 /// first record is `EINVAL`.
-pub fn parse(data: &[u8], max_message: usize) -> Result<Batch<'_>> {
+pub fn parse(data: &[u8], max_message: usize) -> Result<Vec<&[u8]>> {
     let mut messages = Vec::new();
     let mut at = 0;
     while at < data.len() {
@@ -71,15 +63,17 @@ pub fn parse(data: &[u8], max_message: usize) -> Result<Batch<'_>> {
         );
         return Err(Error::InvalidArgument);
     }
-    Ok(Batch {
-        messages,
-        consumed: at,
-    })
+    Ok(messages)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes of the write that `messages`' records span.
+    fn spanned(messages: &[&[u8]]) -> usize {
+        messages.iter().map(|m| record_len(m)).sum()
+    }
 
     fn records(messages: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -93,9 +87,9 @@ mod tests {
     fn records_round_trip() {
         let data = records(&[b"hello", b"x", &[7; 300]]);
         assert_eq!(&data[..9], b"\x05\0\0\0hello");
-        let batch = parse(&data, 8192).unwrap();
-        assert_eq!(batch.messages, vec![&b"hello"[..], b"x", &[7; 300]]);
-        assert_eq!(batch.consumed, data.len());
+        let messages = parse(&data, 8192).unwrap();
+        assert_eq!(messages, vec![&b"hello"[..], b"x", &[7; 300]]);
+        assert_eq!(spanned(&messages), data.len());
         assert_eq!(record_len(b"hello"), 9);
     }
 
@@ -103,9 +97,9 @@ mod tests {
     fn a_write_ending_inside_a_record_keeps_the_whole_ones_before_it() {
         let data = records(&[b"one", b"two"]);
         for cut in [8, 9, 10, 13] {
-            let batch = parse(&data[..cut], 8192).unwrap();
-            assert_eq!(batch.messages, vec![&b"one"[..]], "cut at {cut}");
-            assert_eq!(batch.consumed, 7);
+            let messages = parse(&data[..cut], 8192).unwrap();
+            assert_eq!(messages, vec![&b"one"[..]], "cut at {cut}");
+            assert_eq!(spanned(&messages), 7);
         }
         for cut in [1, 3, 4, 6] {
             assert_eq!(parse(&data[..cut], 8192), Err(Error::InvalidArgument));
