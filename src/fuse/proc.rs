@@ -299,9 +299,10 @@ impl Sender {
             self.status = read_status(self.tid);
         }
         let cap_kill = self.status.as_ref().is_some_and(|s| s.creds.cap_kill);
-        cap_kill
-            || (spec.signo == libc::SIGCONT
-                && signal::session(self.tid).is_some()
-                && signal::session(self.tid) == signal::session(target_pid))
+        if cap_kill || spec.signo != libc::SIGCONT {
+            return cap_kill;
+        }
+        let session = signal::session(self.tid);
+        session.is_some() && session == signal::session(target_pid)
     }
 }
