@@ -1,0 +1,139 @@
+//! Workload 5b: many objects: create, list and remove them, and the
+//! daemon's memory per object.
+
+use std::path::Path;
+
+use crate::Sizes;
+use crate::harness::{Daemon, Env, Kid, ProcStats, p, s};
+use crate::report::{Report, V};
+
+struct Objects {
+    create_us: f64,
+    list_ms: f64,
+    remove_us: f64,
+    rss_per_object: Option<f64>,
+    rss_left_per_object: Option<f64>,
+}
+
+/// Creates `n` objects in `dir` (`file`: open(O_CREAT|O_EXCL) and close;
+/// `fifo`: mkfifo(3) in a tmpfs of the child's own on `dir`), lists `dir`
+/// once, and removes them one by one with unlink(2).
+///
+/// The kernel's side is FIFOs in a tmpfs, not POSIX queues: 100,000 of
+/// those need CAP_SYS_RESOURCE (past `fs.mqueue.queues_max` and the
+/// 800 KiB RLIMIT_MSGQUEUE, which even root cannot raise without it).
+fn make_objects(
+    kind: &str,
+    dir: &Path,
+    n: usize,
+    daemon: Option<&Daemon>,
+) -> Result<Objects, String> {
+    let before = daemon.map(|d| d.stats()).transpose()?;
+    let mut kid = Kid::spawn("objects", &[s(kind), p(dir), s(n)])?;
+    kid.expect_ready()?;
+    kid.go()?;
+    let created = kid.numbers()?;
+    let with_objects = daemon.map(|d| d.stats()).transpose()?;
+    kid.go()?;
+    let rest = kid.numbers()?;
+    kid.finish()?;
+    let after = daemon.map(|d| d.stats()).transpose()?;
+    let ([create_ns], [list_ns, listed, remove_ns]) = (created.as_slice(), rest.as_slice()) else {
+        return Err(format!("objects said {created:?} {rest:?}"));
+    };
+    if *listed != n as u64 {
+        return Err(format!("readdir listed {listed} of {n} objects"));
+    }
+    let per = |a: Option<ProcStats>| match (before, a) {
+        (Some(b), Some(a)) => Some((a.rss_kib as f64 - b.rss_kib as f64) * 1024.0 / n as f64),
+        _ => None,
+    };
+    Ok(Objects {
+        create_us: *create_ns as f64 / n as f64 / 1e3,
+        list_ms: *list_ns as f64 / 1e6,
+        remove_us: *remove_ns as f64 / n as f64 / 1e3,
+        rss_per_object: per(with_objects),
+        rss_left_per_object: per(after),
+    })
+}
+
+pub(crate) fn objects(report: &mut Report, env: &Env, z: &Sizes, ipcfs: &Daemon, ceiling: &Daemon) {
+    let n = z.objects;
+    let what = format!("{n} queues");
+    let run = |report: &mut Report, who: &str, kind: &str, dir: &Path, d: Option<&Daemon>| {
+        let mut out = None;
+        let v = report.measure(&format!("{what} / {who}"), || {
+            let r = make_objects(kind, dir, n, d)?;
+            let c = r.create_us;
+            out = Some(r);
+            Ok(c)
+        });
+        (v, out)
+    };
+    let (kv, k) = run(report, "kernel FIFOs", "fifo", &env.tmpfs, None);
+    let (iv, i) = run(
+        report,
+        "ipcfs",
+        "file",
+        &env.ipcfs.join("queues"),
+        Some(ipcfs),
+    );
+    let (cv, c) = run(
+        report,
+        "ceiling",
+        "file",
+        &env.ceiling.join("dir"),
+        Some(ceiling),
+    );
+    let cell = |r: &Option<Objects>, v: &V, f: &dyn Fn(&Objects) -> Option<f64>| match (r, v) {
+        (Some(r), _) => f(r).map_or(V::Na, V::Num),
+        (None, V::Err(e)) => V::Err(e.clone()),
+        _ => V::Na,
+    };
+    type Pick = fn(&Objects) -> Option<f64>;
+    let rows: [(String, &'static str, Pick, &str); 5] = [
+        (
+            format!("create {n} queues, per queue"),
+            "µs ↓",
+            |o| Some(o.create_us),
+            "open(O_CREAT|O_EXCL) + close; kernel: mkfifo in a tmpfs (POSIX queues \
+             would need CAP_SYS_RESOURCE for this many)",
+        ),
+        (
+            format!("list {n} queues (one readdir)"),
+            "ms ↓",
+            |o| Some(o.list_ms),
+            "std::fs::read_dir of the directory, all entries",
+        ),
+        (
+            format!("remove {n} queues, per queue"),
+            "µs ↓",
+            |o| Some(o.remove_us),
+            "unlink(2)",
+        ),
+        (
+            "daemon memory per queue".into(),
+            "B ↓",
+            |o| o.rss_per_object,
+            "VmRSS delta / queues, with all of them created",
+        ),
+        (
+            "daemon memory left per removed queue".into(),
+            "B ↓",
+            |o| o.rss_left_per_object,
+            "VmRSS delta / queues, after all are removed again",
+        ),
+    ];
+    for (name, unit, f, note) in rows {
+        report.row(
+            "scale",
+            name,
+            unit,
+            false,
+            cell(&k, &kv, &f),
+            cell(&i, &iv, &f),
+            cell(&c, &cv, &f),
+            note,
+        );
+    }
+}

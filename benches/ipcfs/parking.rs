@@ -1,0 +1,215 @@
+//! Workload 5a: many callers parked at once: the time to wake them all and
+//! what the daemon holds while they wait.
+
+use std::time::{Duration, Instant};
+
+use crate::Sizes;
+use crate::harness::{Daemon, Env, Kid, clock_ticks, next_lines, p, parse_numbers, s};
+use crate::report::{Report, V};
+use crate::sys::getxattr_number;
+
+struct Parked {
+    wake_ms: f64,
+    threads_added: f64,
+    rss_per_caller: f64,
+    fds_added: f64,
+    fds_left: f64,
+    cpu_percent: f64,
+}
+
+/// Longer than ipcfs's sweep of parked callers (1 s, src/interrupt.rs):
+/// whatever the daemon still holds after this, it holds for good.
+const AFTER_WAKE: Duration = Duration::from_millis(1500);
+
+/// `n` threads of one helper process block in a read of `read_path` (a
+/// queue, or a mailbox file) or in mq_receive; then one sender writes `n`
+/// messages and the time runs until the last reader has its message. When
+/// a daemon serves the object, its threads, memory, descriptors and idle
+/// CPU are read with every caller parked, and its descriptors again
+/// [`AFTER_WAKE`] after the last caller left.
+fn park(
+    kind: &str,
+    path: &str,
+    n: usize,
+    daemon: Option<&Daemon>,
+    parked_now: impl Fn(u32) -> u64,
+    idle: Duration,
+) -> Result<Parked, String> {
+    let before = daemon.map(|d| d.stats()).transpose()?;
+    let mut helper = Kid::spawn("park", &[s(kind), s(path), s(n)])?;
+    helper.expect_ready()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = parked_now(helper.pid());
+        if now >= n as u64 {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("only {now} of {n} callers parked after 60 s"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut out = Parked {
+        wake_ms: 0.0,
+        threads_added: 0.0,
+        rss_per_caller: 0.0,
+        fds_added: 0.0,
+        fds_left: 0.0,
+        cpu_percent: 0.0,
+    };
+    if let (Some(d), Some(before)) = (daemon, before) {
+        let cpu0 = d.stats()?.cpu_ticks;
+        let t = Instant::now();
+        std::thread::sleep(idle);
+        let after = d.stats()?;
+        let elapsed = t.elapsed().as_secs_f64();
+        out.cpu_percent = (after.cpu_ticks - cpu0) as f64 / clock_ticks() / elapsed * 100.0;
+        out.threads_added = after.threads as f64 - before.threads as f64;
+        out.fds_added = after.fds as f64 - before.fds as f64;
+        out.rss_per_caller = (after.rss_kib as f64 - before.rss_kib as f64) * 1024.0 / n as f64;
+    }
+    let mut waker = Kid::spawn("msg-send", &[s(kind), s(path), s(n)])?;
+    waker.expect_ready()?;
+    waker.go()?;
+    // Waited on together: a waker whose readers died would wait forever.
+    let mut pair = [waker, helper];
+    let lines = next_lines(&mut pair)?;
+    let sent = parse_numbers("msg-send", &lines[0])?;
+    let woke = parse_numbers("park", &lines[1])?;
+    for k in &mut pair {
+        k.finish()?;
+    }
+    if let (Some(d), Some(before)) = (daemon, before) {
+        std::thread::sleep(AFTER_WAKE);
+        out.fds_left = d.stats()?.fds as f64 - before.fds as f64;
+    }
+    match (sent.first(), woke.as_slice()) {
+        (Some(t0), [last, 0]) if last > t0 => {
+            out.wake_ms = (last - t0) as f64 / 1e6;
+            Ok(out)
+        }
+        (_, [_, failed]) if *failed > 0 => Err(format!("{failed} of {n} parked reads failed")),
+        _ => Err(format!("bad timings {sent:?} {woke:?}")),
+    }
+}
+
+/// Threads of `pid` asleep (state S or D): for kernel objects, where no
+/// daemon can say how many callers wait.
+fn sleeping_threads(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| t.ok())
+        .filter(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.trim_start().chars().next());
+            matches!(state, Some('S' | 'D'))
+        })
+        .count() as u64
+}
+
+pub(crate) fn parking(report: &mut Report, env: &Env, z: &Sizes, ipcfs: &Daemon, ceiling: &Daemon) {
+    let n = z.parked;
+    let what = format!("{n} readers parked at once");
+    let k = report.measure(&format!("{what} / POSIX mq"), || {
+        let q = env.mq("park")?;
+        // The helper's main thread sleeps too, in join.
+        let r = park(
+            "mq",
+            &q,
+            n,
+            None,
+            |pid| sleeping_threads(pid).saturating_sub(1),
+            z.idle,
+        );
+        r.map(|r| r.wake_ms)
+    });
+    let mut ipcfs_parked = None;
+    let i = report.measure(&format!("{what} / ipcfs"), || {
+        let f = env.ipcfs_object("queues/park")?;
+        let blocked = |_| getxattr_number(&f, "user.ipcfs.blocked").unwrap_or(0);
+        let r = park("file", &p(&f), n, Some(ipcfs), blocked, z.idle);
+        let _ = std::fs::remove_file(&f);
+        let r = r?;
+        let wake = r.wake_ms;
+        ipcfs_parked = Some(r);
+        Ok(wake)
+    });
+    let mut ceiling_parked = None;
+    let c = report.measure(&format!("{what} / ceiling"), || {
+        let f = env.ceiling_file("wake");
+        let blocked = |_| getxattr_number(&f, "user.parked").unwrap_or(0);
+        let r = park("file", &p(&f), n, Some(ceiling), blocked, z.idle)?;
+        let wake = r.wake_ms;
+        ceiling_parked = Some(r);
+        Ok(wake)
+    });
+    let pick = |r: &Option<Parked>, f: fn(&Parked) -> f64, v: &V| match (r, v) {
+        (Some(r), _) => V::Num(f(r)),
+        (None, V::Err(e)) => V::Err(e.clone()),
+        _ => V::Na,
+    };
+    let (ir, cr) = (&ipcfs_parked, &ceiling_parked);
+    report.row(
+        "scale",
+        format!("wake {n} parked readers"),
+        "ms ↓",
+        false,
+        k,
+        i.clone(),
+        c.clone(),
+        format!(
+            "{n} threads of one process each blocked in a 64-byte read (ipcfs: a queue in \
+             packet mode; kernel: mq_receive; ceiling: a file whose reads wait for a write); \
+             time from the first of {n} writes to the last reader's return"
+        ),
+    );
+    type Figure = (&'static str, &'static str, fn(&Parked) -> f64, &'static str);
+    let rows: [Figure; 5] = [
+        (
+            "daemon threads added by {n} parked",
+            "threads ↓",
+            |r| r.threads_added,
+            "from /proc/PID/status Threads, before and with every caller parked",
+        ),
+        (
+            "daemon memory per parked caller",
+            "B ↓",
+            |r| r.rss_per_caller,
+            "VmRSS delta / callers",
+        ),
+        (
+            "daemon descriptors added by {n} parked",
+            "fds ↓",
+            |r| r.fds_added,
+            "/proc/PID/fd count delta",
+        ),
+        (
+            "daemon descriptors still held after the wake",
+            "fds ↓",
+            |r| r.fds_left,
+            "/proc/PID/fd count delta 1.5 s after every caller got its message and left",
+        ),
+        (
+            "daemon CPU while {n} wait idle",
+            "% core ↓",
+            |r| r.cpu_percent,
+            "utime+stime over the idle window, nobody sending",
+        ),
+    ];
+    for (name, unit, f, note) in rows {
+        report.row(
+            "scale",
+            name.replace("{n}", &n.to_string()),
+            unit,
+            false,
+            V::Na,
+            pick(ir, f, &i),
+            pick(cr, f, &c),
+            note,
+        );
+    }
+}
