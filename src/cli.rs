@@ -109,7 +109,22 @@ pub fn mount_helper_argv(argv: &[OsString]) -> Option<Result<Vec<OsString>, Stri
 
 /// `-o` options that mount(8), fstab and mount.fuse pass along and that
 /// mean nothing more to ipcfs than the defaults it already has.
-const ACCEPTED_NO_OPS: &[&str] = &[
+/// The `-o` options ipcfs acts on (or refuses with a reason, as `ro`):
+/// the table ipcfs(1) documents, kept equal to `apply_mount_option` by a
+/// unit test.
+pub const MOUNT_OPTIONS: &[&str] = &[
+    "allow_other",
+    "default_permissions",
+    "force",
+    "pipe_capacity",
+    "queue_max_messages",
+    "queue_max_message_size",
+    "max_memory",
+    "fsname",
+    "ro",
+];
+
+pub const ACCEPTED_NO_OPS: &[&str] = &[
     "rw", "defaults", "auto", "noauto", "user", "users", "nouser", "nofail", "_netdev", "dev",
     "nodev", "suid", "nosuid", "exec", "noexec", "atime", "noatime", "relatime", "async",
 ];
@@ -190,6 +205,36 @@ fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mount_option_table_is_what_apply_mount_option_knows() {
+        let known = |option: &str| match apply_mount_option(&mut Config::new("/m".into()), option) {
+            Ok(()) => true,
+            Err(msg) => !msg.contains("unknown mount option"),
+        };
+        for key in MOUNT_OPTIONS {
+            assert!(known(key) || known(&format!("{key}=1")), "{key}");
+        }
+        for key in ACCEPTED_NO_OPS {
+            assert!(known(key), "{key}");
+        }
+        let unknown = apply_mount_option(&mut Config::new("/m".into()), "bogus_option");
+        assert!(unknown.unwrap_err().contains("unknown mount option"));
+        // And every key the match knows is in the table: each that is not
+        // there is rejected as unknown, so the table cannot lag behind.
+        let source = include_str!("cli.rs");
+        let body = &source[source.find("fn apply_mount_option").unwrap()..];
+        let body = &body[..body.find("\n}\n").unwrap()];
+        for line in body.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix('"') {
+                let key = &rest[..rest.find('"').unwrap()];
+                assert!(
+                    MOUNT_OPTIONS.contains(&key),
+                    "{key} is not in MOUNT_OPTIONS"
+                );
+            }
+        }
+    }
 
     fn config(args: &[&str]) -> Result<Config, String> {
         let mut argv = vec!["ipcfs"];

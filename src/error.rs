@@ -51,6 +51,8 @@ pub enum Error {
     NameTooLong,
     /// The daemon is unmounting: a parked call is answered with this (`ESHUTDOWN`).
     ShuttingDown,
+    /// An ioctl, such as a terminal's, that no file of ipcfs has (`ENOTTY`).
+    NotATerminal,
 }
 
 impl Error {
@@ -79,6 +81,62 @@ impl Error {
             Error::NoProcess => libc::ESRCH,
             Error::NameTooLong => libc::ENAMETOOLONG,
             Error::ShuttingDown => libc::ESHUTDOWN,
+            Error::NotATerminal => libc::ENOTTY,
+        }
+    }
+
+    /// Every error, for the tables of the docs: ipcfs(7) documents each
+    /// errno (tests/man.rs checks it against this list).
+    pub const ALL: [Error; 22] = [
+        Error::NotFound,
+        Error::Exists,
+        Error::NotPermitted,
+        Error::AccessDenied,
+        Error::InvalidArgument,
+        Error::WouldBlock,
+        Error::Interrupted,
+        Error::BrokenPipe,
+        Error::NoReader,
+        Error::NoSpace,
+        Error::NotDirectory,
+        Error::IsDirectory,
+        Error::NoAttribute,
+        Error::Range,
+        Error::NotSupported,
+        Error::Busy,
+        Error::BadHandle,
+        Error::MessageTooLong,
+        Error::NoProcess,
+        Error::NameTooLong,
+        Error::ShuttingDown,
+        Error::NotATerminal,
+    ];
+
+    /// The errno's symbolic name (`ENOENT`), as the man page lists it.
+    pub fn errno_name(self) -> &'static str {
+        match self {
+            Error::NotFound => "ENOENT",
+            Error::Exists => "EEXIST",
+            Error::NotPermitted => "EPERM",
+            Error::AccessDenied => "EACCES",
+            Error::InvalidArgument => "EINVAL",
+            Error::WouldBlock => "EAGAIN",
+            Error::Interrupted => "EINTR",
+            Error::BrokenPipe => "EPIPE",
+            Error::NoReader => "ENXIO",
+            Error::NoSpace => "ENOSPC",
+            Error::NotDirectory => "ENOTDIR",
+            Error::IsDirectory => "EISDIR",
+            Error::NoAttribute => "ENODATA",
+            Error::Range => "ERANGE",
+            Error::NotSupported => "ENOTSUP",
+            Error::Busy => "EBUSY",
+            Error::BadHandle => "EBADF",
+            Error::MessageTooLong => "EMSGSIZE",
+            Error::NoProcess => "ESRCH",
+            Error::NameTooLong => "ENAMETOOLONG",
+            Error::ShuttingDown => "ESHUTDOWN",
+            Error::NotATerminal => "ENOTTY",
         }
     }
 }
@@ -100,33 +158,26 @@ mod tests {
 
     #[test]
     fn no_error_maps_to_eio() {
-        let all = [
-            Error::NotFound,
-            Error::Exists,
-            Error::NotPermitted,
-            Error::AccessDenied,
-            Error::InvalidArgument,
-            Error::WouldBlock,
-            Error::Interrupted,
-            Error::BrokenPipe,
-            Error::NoReader,
-            Error::NoSpace,
-            Error::NotDirectory,
-            Error::IsDirectory,
-            Error::NoAttribute,
-            Error::Range,
-            Error::NotSupported,
-            Error::Busy,
-            Error::BadHandle,
-            Error::MessageTooLong,
-            Error::NoProcess,
-            Error::NameTooLong,
-            Error::ShuttingDown,
-        ];
-        for e in all {
+        for e in Error::ALL {
             assert_ne!(e.errno(), libc::EIO, "{e:?}");
         }
         assert_eq!(Error::BrokenPipe.errno(), libc::EPIPE);
         assert_eq!(Error::NoReader.errno(), libc::ENXIO);
+    }
+
+    #[test]
+    fn names_are_the_errnos() {
+        for e in Error::ALL {
+            let name = e.errno_name();
+            let text = std::io::Error::from_raw_os_error(e.errno()).to_string();
+            assert!(name.starts_with('E'), "{e:?}");
+            assert!(!text.contains("Unknown"), "{e:?}: {text}");
+        }
+        let distinct: std::collections::BTreeSet<i32> =
+            Error::ALL.iter().map(|e| e.errno()).collect();
+        assert_eq!(distinct.len(), Error::ALL.len(), "one errno per error");
+        assert_eq!(Error::NotSupported.errno_name(), "ENOTSUP");
+        assert_eq!(Error::NotSupported.errno(), libc::ENOTSUP);
+        assert_eq!(Error::NotATerminal.errno(), libc::ENOTTY);
     }
 }

@@ -2,9 +2,10 @@
 //! (or mandoc) warning, and what they say is what the code does: every
 //! long flag of `ipcfs --help` and every `-o` option, the defaults and
 //! limits, the `status` examples, every attribute, every errno, every
-//! signal name. The facts are taken from the code itself (constants, the
-//! status renderer) or, where they are private, from its source text, so
-//! that a change to the code without a change to the pages fails here.
+//! signal name. The facts are taken from the library's public tables
+//! (settings, attribute names, errnos, signal names, mount options) and
+//! its status renderer, so that a change to the code without a change to
+//! the pages fails here, and moving code does not.
 //!
 //! groff is required. CI installs it (`.ci/run`); without it these tests
 //! fail instead of skipping, so that a broken page cannot pass unnoticed.
@@ -15,12 +16,16 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use ipcfs::cli::{ACCEPTED_NO_OPS, MOUNT_OPTIONS};
 use ipcfs::config::{
     DEFAULT_MAX_MEMORY, DEFAULT_PIPE_CAPACITY, DEFAULT_QUEUE_MAX_MESSAGE_SIZE,
     DEFAULT_QUEUE_MAX_MESSAGES,
 };
+use ipcfs::error::Error;
+use ipcfs::fs::kinds::{ATTRIBUTE_PREFIX, ATTRIBUTES};
 use ipcfs::interrupt::SWEEP_INTERVAL;
 use ipcfs::ipc::pipe::{MAX_CAPACITY, MIN_CAPACITY, PIPE_BUF};
+use ipcfs::ipc::signal;
 use ipcfs::ipc::status::{README, StatusRow, render};
 use ipcfs::limits::{IoLimits, KERNEL_DEFAULT_PAGES, PAGE_SIZE, WANTED_PAGES};
 
@@ -170,37 +175,6 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
     &rest[..to]
 }
 
-/// The string literals of a piece of Rust source, each with what follows
-/// its closing quote.
-fn literals(code: &str) -> Vec<(String, &str)> {
-    let mut out = Vec::new();
-    let mut rest = code;
-    while let Some(open) = rest.find('"') {
-        let body = &rest[open + 1..];
-        let Some(close) = body.find('"') else { break };
-        out.push((body[..close].to_string(), &body[close + 1..]));
-        rest = &body[close + 1..];
-    }
-    out
-}
-
-fn literal_list(code: &str) -> Vec<String> {
-    literals(code).into_iter().map(|(l, _)| l).collect()
-}
-
-/// The identifiers that follow each `prefix` in a piece of source
-/// (`libc::` gives `ENOENT`, ...).
-fn idents_after(code: &str, prefix: &str) -> BTreeSet<String> {
-    code.match_indices(prefix)
-        .map(|(at, _)| {
-            code[at + prefix.len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect::<String>()
-        })
-        .collect()
-}
-
 #[test]
 fn pages_render_without_warnings() {
     for name in PAGES {
@@ -307,18 +281,10 @@ fn ipcfs_1_documents_every_long_flag_of_help() {
 
 #[test]
 fn ipcfs_1_documents_every_mount_option_of_the_code() {
-    let cli = source("src/cli.rs");
-    // The keys `apply_mount_option` matches on: `"allow_other" =>`, ...
-    let apply = between(&cli, "fn apply_mount_option", "\n}\n");
-    let keys: Vec<String> = literals(apply)
-        .into_iter()
-        .filter(|(_, after)| {
-            let after = after.trim_start();
-            after.starts_with("=>") || after.starts_with('|')
-        })
-        .map(|(l, _)| l)
-        .collect();
-    let no_ops = literal_list(between(&cli, "const ACCEPTED_NO_OPS", "];"));
+    // The keys `apply_mount_option` acts on (its unit test keeps the
+    // table equal to the code) and those it accepts and ignores.
+    let keys: Vec<String> = MOUNT_OPTIONS.iter().map(|k| k.to_string()).collect();
+    let no_ops: Vec<String> = ACCEPTED_NO_OPS.iter().map(|k| k.to_string()).collect();
     for known in ["allow_other", "queue_max_messages", "fsname", "ro"] {
         assert!(
             keys.iter().any(|k| k == known),
@@ -709,25 +675,33 @@ fn status_examples_are_what_status_renders() {
     );
 }
 
-/// The attribute names of one kind, from a constant of src/fuse/xattr.rs.
-fn attribute_names(xattr_rs: &str, constant: &str) -> Vec<String> {
-    let names = literal_list(between(xattr_rs, &format!("const {constant}"), ";"));
-    assert!(!names.is_empty(), "no names in {constant}");
+/// The full attribute names (`user.ipcfs.NAME`) of one kind, settings
+/// first, from the library's table.
+fn attribute_names(kind: &str) -> Vec<String> {
+    let (_, names) = ATTRIBUTES
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .unwrap_or_else(|| panic!("no attribute table for {kind}"));
+    let names: Vec<String> = names
+        .settings
+        .iter()
+        .chain(names.counters)
+        .map(|field| format!("{ATTRIBUTE_PREFIX}{field}"))
+        .collect();
+    assert!(!names.is_empty(), "no names for {kind}");
     names
 }
 
 #[test]
 fn every_attribute_of_the_code_is_documented_and_no_other() {
-    let xattr_rs = source("src/fuse/xattr.rs");
-    let pipe: Vec<String> = ["PIPE_SETTINGS", "PIPE_COUNTERS"]
-        .iter()
-        .flat_map(|c| attribute_names(&xattr_rs, c))
-        .collect();
-    let queue: Vec<String> = ["QUEUE_SETTINGS", "QUEUE_COUNTERS"]
-        .iter()
-        .flat_map(|c| attribute_names(&xattr_rs, c))
-        .collect();
+    let pipe = attribute_names("pipe");
+    let queue = attribute_names("queue");
     let all: BTreeSet<&String> = pipe.iter().chain(&queue).collect();
+    assert_eq!(
+        ATTRIBUTES.len(),
+        2,
+        "a new kind's attributes need their own section check"
+    );
 
     let text = plain_text(&page("ipcfs.7"));
     for (names, subsection) in [
@@ -767,7 +741,7 @@ fn every_attribute_of_the_code_is_documented_and_no_other() {
             let full = format!("user.ipcfs.{field}");
             assert!(
                 all.contains(&full),
-                "{name} names {full}, which src/fuse/xattr.rs does not have"
+                "{name} names {full}, which no kind of the code has"
             );
         }
     }
@@ -787,23 +761,16 @@ fn every_attribute_of_the_code_is_documented_and_no_other() {
 
 #[test]
 fn every_errno_the_code_returns_is_in_errors() {
-    // The errnos of the one mapping in src/error.rs...
-    let error_rs = source("src/error.rs");
-    let mut errnos = idents_after(between(&error_rs, "pub fn errno", "\n    }\n"), "libc::");
+    // The errnos of the one error type: every errno the code returns,
+    // the adapter's ENOTTY for ioctls included.
+    let errnos: BTreeSet<String> = Error::ALL
+        .iter()
+        .map(|e| e.errno_name().to_string())
+        .collect();
     assert!(
         errnos.len() >= 20 && errnos.contains("ENOENT") && errnos.contains("EMSGSIZE"),
-        "the errno mapping was not found in src/error.rs: {errnos:?}"
+        "{errnos:?}"
     );
-    // ...and those the FUSE adapter answers directly (ioctl's ENOTTY).
-    let fuse_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/fuse");
-    for entry in std::fs::read_dir(&fuse_dir).unwrap() {
-        let code = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        errnos.extend(
-            idents_after(&code, "Errno::")
-                .into_iter()
-                .filter(|e| e.starts_with('E') && e.chars().all(|c| c.is_ascii_uppercase())),
-        );
-    }
     assert!(errnos.contains("ENOTTY"), "{errnos:?}");
 
     let errors = section(&plain_text(&page("ipcfs.7")), "ERRORS");
@@ -824,9 +791,8 @@ fn every_errno_the_code_returns_is_in_errors() {
 
 #[test]
 fn signal_names_in_ipcfs_7_are_the_codes() {
-    let signal_rs = source("src/ipc/signal.rs");
-    let names = literal_list(between(&signal_rs, "const NAMES", "];"));
-    let aliases = literal_list(between(&signal_rs, "const ALIASES", "];"));
+    let names = signal::NAMES;
+    let aliases: Vec<&str> = signal::ALIASES.iter().map(|(a, _)| *a).collect();
     assert_eq!(names.len(), 31, "{names:?}");
     assert!(!aliases.is_empty());
 
@@ -838,7 +804,7 @@ fn signal_names_in_ipcfs_7_are_the_codes() {
     for (i, name) in names.iter().enumerate() {
         let number = (i + 1).to_string();
         assert!(
-            tokens.windows(2).any(|w| w[0] == number && w[1] == name),
+            tokens.windows(2).any(|w| w[0] == number && w[1] == *name),
             "SIGNALS in man/ipcfs.7 should list \"{number} {name}\""
         );
     }
@@ -923,17 +889,4 @@ fn helpers() {
         "one\n   Sub\n       x\n   Next\n       y"
     );
     assert_eq!(section(text, "Sub").trim(), "x");
-    assert_eq!(
-        literals("match k { \"a\" => 1, \"b\" | \"c\" => 2, _ => f(\"d\") }")
-            .into_iter()
-            .filter(|(_, after)| after.trim_start().starts_with("=>")
-                || after.trim_start().starts_with('|'))
-            .map(|(l, _)| l)
-            .collect::<Vec<_>>(),
-        ["a", "b", "c"]
-    );
-    assert_eq!(
-        idents_after("libc::ENOENT, libc::EPERM)", "libc::"),
-        BTreeSet::from(["ENOENT".to_string(), "EPERM".to_string()])
-    );
 }

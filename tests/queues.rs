@@ -431,9 +431,10 @@ fn a_blocked_batch_write_keeps_what_went_in_when_interrupted() {
 #[test]
 fn a_batch_read_larger_than_a_fuse_read_returns_what_is_queued() {
     let m = mount_or_skip!();
-    assert_ok(
-        &m.run("touch queues/q && setfattr -n user.ipcfs.max_message_size -v 16380 queues/q"),
-    );
+    assert_ok(&m.run(
+        "touch queues/q && python3 -c \"import os; \
+             os.setxattr('queues/q', 'user.ipcfs.max_message_size', b'16380')\"",
+    ));
     let script = format!(
         "{ATTEMPT}{RECORDS}\
          import mmap, signal\n\

@@ -6,14 +6,15 @@
 //! callers it served, poll handles to notify — is collected in a
 //! [`Wakeups`] for the adapter to answer after it lets go of the object.
 
-pub mod namespace;
+pub mod delivery;
 pub mod pipe;
+pub mod policy;
 pub mod queue;
 pub mod records;
 pub mod signal;
 pub mod status;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::wait::WaiterId;
 
 /// The types an adapter parks. The FUSE adapter uses fuser's reply objects;
@@ -134,6 +135,25 @@ pub enum CancelReason {
     ShuttingDown,
 }
 
+impl CancelReason {
+    /// What a cancelled open or write is answered with.
+    pub fn error(self) -> Error {
+        match self {
+            CancelReason::Interrupted => Error::Interrupted,
+            CancelReason::ShuttingDown => Error::ShuttingDown,
+        }
+    }
+
+    /// What a cancelled read is answered with: unmounting, a reader sees
+    /// end of file.
+    pub fn read_answer(self) -> Result<Vec<u8>> {
+        match self {
+            CancelReason::Interrupted => Err(Error::Interrupted),
+            CancelReason::ShuttingDown => Ok(Vec::new()),
+        }
+    }
+}
+
 /// How a queue's file description frames messages, chosen at open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -169,6 +189,18 @@ pub struct OpenRequest {
     pub framing: Framing,
     /// This open made the object (`O_CREAT` of a new name).
     pub creating: bool,
+}
+
+impl OpenRequest {
+    /// From `open(2)` flags; `creating` is whether this open made the object.
+    pub fn from_open_flags(flags: i32, creating: bool) -> OpenRequest {
+        OpenRequest {
+            mode: Mode::from_open_flags(flags),
+            nonblock: flags & libc::O_NONBLOCK != 0,
+            framing: Framing::from_open_flags(flags),
+            creating,
+        }
+    }
 }
 
 /// An object whose files are byte streams: opened, read, written, polled

@@ -515,10 +515,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
     /// Takes a parked caller out because its caller got a signal or the
     /// daemon is unmounting. False if `id` is not parked here.
     fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut PipeWakeups<P>) -> bool {
-        let error = match why {
-            CancelReason::Interrupted => Error::Interrupted,
-            CancelReason::ShuttingDown => Error::ShuttingDown,
-        };
+        let error = why.error();
         if let Some(waiter) = self.read_openers.remove(id) {
             wk.opens.push((id, waiter, Err(error)));
             self.drop_reader(wk);
@@ -526,12 +523,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             wk.opens.push((id, waiter, Err(error)));
             self.drop_writer(wk);
         } else if let Some(r) = self.reads.remove(id) {
-            let result = match why {
-                CancelReason::Interrupted => Err(error),
-                // Unmounting: a reader sees end of file.
-                CancelReason::ShuttingDown => Ok(Vec::new()),
-            };
-            wk.reads.push((id, r.reply, result));
+            wk.reads.push((id, r.reply, why.read_answer()));
         } else if let Some(w) = self.writes.remove(id) {
             let done = w.end_early(error);
             wk.writes.push((id, w.reply, done));

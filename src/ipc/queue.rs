@@ -496,17 +496,9 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
 
     fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut QueueWakeups<P>) -> bool {
         if let Some(r) = self.reads.remove(id) {
-            let result = match why {
-                CancelReason::Interrupted => Err(Error::Interrupted),
-                CancelReason::ShuttingDown => Ok(Vec::new()),
-            };
-            wk.reads.push((id, r.reply, result));
+            wk.reads.push((id, r.reply, why.read_answer()));
         } else if let Some(w) = self.writes.remove(id) {
-            let error = match why {
-                CancelReason::Interrupted => Error::Interrupted,
-                CancelReason::ShuttingDown => Error::ShuttingDown,
-            };
-            let done = w.end_early(error);
+            let done = w.end_early(why.error());
             wk.writes.push((id, w.reply, done));
             // The cancelled writer may have held back those behind it.
             self.settle(wk);

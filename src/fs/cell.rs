@@ -1,0 +1,212 @@
+//! A stream object as the fs layer holds it: the core state machine behind
+//! its own lock, plus the code that answers what the state machine
+//! finished. One generic cell serves every stream kind through
+//! [`StreamObject`].
+//!
+//! Lock order: an object's lock, then the registry's lock (a parked call
+//! is registered while the object is locked). Replies are sent, handles
+//! installed and calls deregistered only after the object's lock is
+//! released.
+
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use super::Shared;
+use super::attr::OpenStyle;
+use super::node::OpenFile;
+use super::reply::{Call, FsParking, Opened, ParkedOpen, ParkedWrite, Replies};
+use crate::error::Result;
+use crate::interrupt::Cancel;
+use crate::ipc::signal::send_sigpipe;
+use crate::ipc::{CancelReason, OpenRequest, Step, StreamObject, Wakeups, WriteDone};
+use crate::wait::WaiterId;
+
+type CellWakeups<T, R> = Wakeups<FsParking<R>, <T as StreamObject<FsParking<R>>>::End>;
+
+pub struct Cell<T, R: Replies> {
+    object: Mutex<T>,
+    shared: Arc<Shared<R>>,
+    /// This cell itself, for the handles that finished opens install.
+    me: Weak<Cell<T, R>>,
+}
+
+impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
+    /// A new cell. One made while the daemon shuts down is shut down at
+    /// once, so that nothing parks in it.
+    pub fn new(object: T, shared: Arc<Shared<R>>) -> Arc<Self> {
+        let cell = Arc::new_cyclic(|me| Cell {
+            object: Mutex::new(object),
+            shared,
+            me: me.clone(),
+        });
+        if cell.shared.is_shutting_down() {
+            cell.shut_down();
+        }
+        cell
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        // Every core operation finishes its state change before it could
+        // panic on a logic error; a poisoned lock still guards valid state.
+        self.object.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a change that may finish parked calls (a new setting, say) and
+    /// answers them.
+    pub fn update<X>(&self, change: impl FnOnce(&mut T, &mut CellWakeups<T, R>) -> X) -> X {
+        let mut wk = Wakeups::default();
+        let result = change(&mut self.lock(), &mut wk);
+        self.deliver(wk, &[]);
+        result
+    }
+
+    /// Answers every parked call for unmount.
+    pub fn shut_down(&self) {
+        self.update(|o, wk| o.shut_down(wk));
+    }
+
+    /// Runs one core call; registers it with the interrupt watcher if it
+    /// parked, then answers what the call finished. `input` is the call's
+    /// own data (a write's bytes), which reads it finished may be answered
+    /// from.
+    fn run<W, X>(
+        self: &Arc<Self>,
+        call: &Call,
+        input: &[u8],
+        op: impl FnOnce(&mut T, &mut CellWakeups<T, R>) -> Step<W, X>,
+    ) -> Option<(W, X)> {
+        let mut wk = Wakeups::default();
+        let mut interrupted_already = false;
+        let step = {
+            let mut object = self.lock();
+            let step = op(&mut object, &mut wk);
+            if let Step::Parked = step {
+                interrupted_already = self.shared.registry.register(
+                    call.id,
+                    call.caller.pid,
+                    self.clone() as Arc<dyn Cancel>,
+                );
+            }
+            step
+        };
+        self.deliver(wk, input);
+        if interrupted_already {
+            // The kernel's interrupt overtook the call on its way to parking.
+            self.cancel(call.id, CancelReason::Interrupted);
+        }
+        match step {
+            Step::Done(w, x) => Some((w, x)),
+            Step::Parked => None,
+        }
+    }
+
+    pub fn open(self: &Arc<Self>, call: &Call, parked: ParkedOpen<R>, req: OpenRequest) {
+        if let Some((w, result)) = self.run(call, &[], |o, wk| o.open(call.id, parked, req, wk)) {
+            self.finish_open(w, result);
+        }
+    }
+
+    fn finish_open(&self, parked: ParkedOpen<R>, result: Result<T::End>) {
+        let end = match result {
+            Ok(end) => end,
+            Err(e) => return R::opened(parked.reply, Err(e)),
+        };
+        // The cell is alive: this method runs on it.
+        let cell = self.me.upgrade().expect("a cell outlives its own calls");
+        let fh = self
+            .shared
+            .handles
+            .insert(parked.ino, Arc::new(StreamFile { cell, end }));
+        let opened = Opened {
+            fh,
+            style: OpenStyle::Stream,
+            created: parked.created,
+        };
+        R::opened(parked.reply, Ok(opened));
+    }
+
+    /// Answers every call the core finished, after the lock is released;
+    /// `input` is the data of the call that finished them (see `run`).
+    fn deliver(&self, wk: CellWakeups<T, R>, input: &[u8]) {
+        if wk.is_empty() {
+            return;
+        }
+        let registry = &self.shared.registry;
+        for (id, parked, result) in wk.opens {
+            registry.deregister(id);
+            self.finish_open(parked, result);
+        }
+        for (id, reply, result) in wk.reads {
+            registry.deregister(id);
+            R::data(reply, result.as_deref().map_err(|&e| e));
+        }
+        for (id, reply, range) in wk.handed {
+            registry.deregister(id);
+            R::data(reply, Ok(&input[range]));
+        }
+        for (id, w, done) in wk.writes {
+            registry.deregister(id);
+            finish_write::<R>(w, done);
+        }
+        for poller in wk.polls {
+            R::notify(poller);
+        }
+    }
+}
+
+impl<T: StreamObject<FsParking<R>>, R: Replies> Cancel for Cell<T, R> {
+    fn cancel(&self, id: WaiterId, why: CancelReason) -> bool {
+        self.update(|o, wk| o.cancel(id, why, wk))
+    }
+}
+
+/// An open file description of a stream object.
+struct StreamFile<T: StreamObject<FsParking<R>>, R: Replies> {
+    cell: Arc<Cell<T, R>>,
+    end: T::End,
+}
+
+impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R> {
+    fn read(&self, call: &Call, reply: R::Read, offset: u64, size: usize, nonblock: bool) {
+        // The kernel splits a read larger than max_read into pieces and
+        // asks for the next piece only after the previous one came back
+        // full; the pieces after the first carry the offset of the bytes
+        // already read (stream files always read at 0). Such a piece must
+        // not wait: the caller has data in hand, and a pipe or queue
+        // returns what it has.
+        let nonblock = nonblock || offset > 0;
+        let end = self.end;
+        if let Some((reply, result)) = self.cell.run(call, &[], |o, wk| {
+            o.read(call.id, reply, end, size, nonblock, wk)
+        }) {
+            R::data(reply, result.as_deref().map_err(|&e| e));
+        }
+    }
+
+    fn write(&self, call: &Call, reply: R::Write, data: &[u8], nonblock: bool) {
+        let waiter = ParkedWrite {
+            reply,
+            tid: call.caller.pid,
+        };
+        let end = self.end;
+        if let Some((w, done)) = self.cell.run(call, data, |o, wk| {
+            o.write(call.id, waiter, end, data, nonblock, wk)
+        }) {
+            finish_write::<R>(w, done);
+        }
+    }
+
+    fn poll(&self, notify: Option<(u64, R::Poll)>) -> u32 {
+        self.cell.lock().poll(self.end, notify)
+    }
+
+    fn release(&self) {
+        self.cell.update(|o, wk| o.release(self.end, wk));
+    }
+}
+
+fn finish_write<R: Replies>(w: ParkedWrite<R::Write>, done: WriteDone) {
+    if done.sigpipe {
+        send_sigpipe(w.tid);
+    }
+    R::written(w.reply, done.result);
+}

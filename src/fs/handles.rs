@@ -1,0 +1,66 @@
+//! Open file descriptions: what each file handle (`fh`) refers to.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::attr::Ino;
+use super::node::OpenFile;
+use super::reply::Replies;
+
+pub struct Handle<R: Replies> {
+    pub ino: Ino,
+    pub file: Arc<dyn OpenFile<R>>,
+}
+
+impl<R: Replies> Clone for Handle<R> {
+    fn clone(&self) -> Self {
+        Handle {
+            ino: self.ino,
+            file: self.file.clone(),
+        }
+    }
+}
+
+pub struct HandleTable<R: Replies> {
+    open: Mutex<HashMap<u64, Handle<R>>>,
+    next: AtomicU64,
+}
+
+impl<R: Replies> Default for HandleTable<R> {
+    fn default() -> Self {
+        HandleTable {
+            open: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<R: Replies> HandleTable<R> {
+    pub fn insert(&self, ino: Ino, file: Arc<dyn OpenFile<R>>) -> u64 {
+        let fh = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        self.lock().insert(fh, Handle { ino, file });
+        fh
+    }
+
+    pub fn get(&self, fh: u64) -> Option<Handle<R>> {
+        self.lock().get(&fh).cloned()
+    }
+
+    pub fn remove(&self, fh: u64) -> Option<Handle<R>> {
+        self.lock().remove(&fh)
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Handle<R>>> {
+        // Single inserts and removes cannot leave the map inconsistent.
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,56 @@
+//! The kinds of node, one module each, and where each is made.
+//!
+//! To add a kind: write its module (a [`super::node::FileKind`] and, if
+//! its open files are not streams, an [`super::node::OpenFile`]), and add
+//! its maker to the directory that holds it in [`object_dirs`] (or, for a
+//! node the daemon makes itself, to `Fs::new`'s fixed tree).
+
+pub mod fifo;
+pub mod pipe;
+pub mod proc;
+pub mod queue;
+pub mod text;
+
+use std::sync::Arc;
+
+use super::node::{AttributeNames, ObjectDir};
+use super::reply::Replies;
+
+/// The directories users make objects in, in the order the root lists
+/// them, with the kinds a `create` (regular file) or `mknod` (FIFO) of
+/// each makes there.
+pub fn object_dirs<R: Replies>() -> Vec<Arc<ObjectDir<R>>> {
+    vec![
+        Arc::new(ObjectDir {
+            name: "pipes",
+            regular: Some(pipe::make::<R>),
+            fifo: Some(fifo::make::<R>),
+        }),
+        Arc::new(ObjectDir {
+            name: "queues",
+            regular: Some(queue::make::<R>),
+            fifo: None,
+        }),
+        // Shared memory and sockets are not in this version: their
+        // directories exist and refuse every kind with EPERM.
+        Arc::new(ObjectDir {
+            name: "shm",
+            regular: None,
+            fifo: None,
+        }),
+        Arc::new(ObjectDir {
+            name: "sockets",
+            regular: None,
+            fifo: None,
+        }),
+    ]
+}
+
+/// Every kind that has extended attributes, by the name its `status` rows
+/// and ipcfs(7) give it: the table the man page tests check the pages
+/// against.
+pub const ATTRIBUTES: &[(&str, AttributeNames)] =
+    &[("pipe", pipe::ATTRIBUTES), ("queue", queue::ATTRIBUTES)];
+
+/// The prefix of every extended attribute of ipcfs.
+pub const ATTRIBUTE_PREFIX: &str = "user.ipcfs.";

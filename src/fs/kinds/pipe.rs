@@ -1,0 +1,98 @@
+//! A named pipe served by the daemon (`touch pipes/p`): the core's
+//! [`Pipe`] in a cell, its attributes and its row of `status`.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::fs::Shared;
+use crate::fs::cell::Cell;
+use crate::fs::node::{AttributeNames, FileKind, Node};
+use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies};
+use crate::ipc::OpenRequest;
+use crate::ipc::pipe::Pipe;
+use crate::ipc::status::StatusRow;
+
+pub const ATTRIBUTES: AttributeNames = AttributeNames {
+    settings: &["capacity"],
+    counters: &["readers", "writers", "bytes", "blocked"],
+};
+
+pub struct PipeKind<R: Replies> {
+    cell: Arc<Cell<Pipe<FsParking<R>>, R>>,
+    /// `st_size`: the mount's largest write (see attr.rs).
+    size: u64,
+}
+
+pub fn make<R: Replies>(shared: &Arc<Shared<R>>) -> Node<R> {
+    let c = &shared.config;
+    let pipe = Pipe::new(c.pipe_capacity, shared.budget.clone());
+    Node::File(Arc::new(PipeKind {
+        cell: Cell::new(pipe, shared.clone()),
+        size: c.io.max_write() as u64,
+    }))
+}
+
+/// `O_TRUNC` and `truncate(…, 0)` of a stream do nothing; any other size
+/// is meaningless for one.
+pub fn truncate_stream(size: u64) -> Result<()> {
+    if size == 0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument)
+    }
+}
+
+impl<R: Replies> FileKind<R> for PipeKind<R> {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn open(&self, _shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
+        let creating = parked.created.is_some();
+        let request = OpenRequest::from_open_flags(flags, creating);
+        self.cell.open(call, parked, request);
+    }
+
+    fn truncate(&self, size: u64) -> Result<()> {
+        truncate_stream(size)
+    }
+
+    fn attribute_names(&self) -> AttributeNames {
+        ATTRIBUTES
+    }
+
+    fn attribute(&self, field: &str) -> Result<u64> {
+        let p = self.cell.lock();
+        Ok(match field {
+            "capacity" => p.capacity(),
+            "readers" => p.readers(),
+            "writers" => p.writers(),
+            "bytes" => p.bytes(),
+            "blocked" => p.blocked(),
+            _ => return Err(Error::NoAttribute),
+        } as u64)
+    }
+
+    fn set_attribute(&self, field: &str, value: usize) -> Result<()> {
+        match field {
+            "capacity" => self.cell.update(|pipe, wk| pipe.set_capacity(value, wk)),
+            _ => Err(Error::NotSupported),
+        }
+    }
+
+    fn status(&self, row: StatusRow) -> Option<StatusRow> {
+        let p = self.cell.lock();
+        Some(StatusRow {
+            kind: "pipe",
+            bytes: Some(p.bytes()),
+            readers: Some(p.readers()),
+            writers: Some(p.writers()),
+            blocked: Some(p.blocked()),
+            ..row
+        })
+    }
+
+    fn shut_down(&self) {
+        self.cell.shut_down();
+    }
+}

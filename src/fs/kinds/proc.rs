@@ -1,0 +1,205 @@
+//! The `proc/` tree: `proc/self`, and `proc/PID/signal` and `pgsignal`
+//! for every live process. Nothing here is stored: each lookup asks the
+//! kernel's `/proc`, so a process that exits disappears at once.
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::fs::Shared;
+use crate::fs::attr::{FileType, Meta, OpenStyle};
+use crate::fs::kinds::text::slice_at;
+use crate::fs::node::{Children, FileKind, LinkKind, Listed, Node, OpenFile, Synthesizer};
+use crate::fs::reply::{Call, Opened, ParkedOpen, Replies};
+use crate::ipc::delivery::{self, Target, live_process};
+use crate::ipc::policy::Caller;
+use crate::ipc::signal::{self, read_status};
+
+/// `proc/` itself.
+pub fn root<R: Replies>() -> Node<R> {
+    Node::Dir(Children::Synthesized(Arc::new(ProcRoot)))
+}
+
+/// The caller's process id (its thread group), for `proc/self`.
+fn caller_process(caller: &Caller) -> Result<u32> {
+    read_status(caller.pid)
+        .map(|s| s.tgid)
+        .ok_or(Error::NoProcess)
+}
+
+/// Owner and mode of a process's nodes: its real user and group.
+fn process_meta(pid: u32, perm: u16) -> Result<Meta> {
+    let s = live_process(pid)?;
+    Ok(Meta::new(s.creds.real_uid, s.real_gid, perm))
+}
+
+struct ProcRoot;
+
+/// Offsets in `proc/`: `self` is 3, a process is its id + 16.
+const SELF_OFFSET: u64 = 3;
+const PID_OFFSET: u64 = 16;
+
+impl<R: Replies> Synthesizer<R> for ProcRoot {
+    fn child(&self, name: &[u8], caller: &Caller) -> Result<(Node<R>, Meta)> {
+        if name == b"self" {
+            let owner = read_status(caller.pid).map_or((0, 0), |s| (s.creds.real_uid, s.real_gid));
+            let meta = Meta::new(owner.0, owner.1, 0o777);
+            return Ok((Node::Link(Arc::new(SelfLink)), meta));
+        }
+        let pid = std::str::from_utf8(name)
+            .ok()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u32>().ok())
+            .ok_or(Error::NotFound)?;
+        let meta = process_meta(pid, 0o555)?;
+        let dir = Node::Dir(Children::Synthesized(Arc::new(ProcessDir { pid })));
+        Ok((dir, meta))
+    }
+
+    fn list(&self, offset: u64) -> Result<Vec<Listed>> {
+        let mut out = Vec::new();
+        if offset < SELF_OFFSET {
+            out.push(Listed {
+                offset: SELF_OFFSET,
+                name: b"self".to_vec(),
+                file_type: FileType::Symlink,
+            });
+        }
+        let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+            .map(|dir| {
+                dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        pids.sort_unstable();
+        out.extend(
+            pids.into_iter()
+                .map(|pid| (pid as u64 + PID_OFFSET, pid))
+                .filter(|(off, _)| *off > offset)
+                .map(|(offset, pid)| Listed {
+                    offset,
+                    name: pid.to_string().into_bytes(),
+                    file_type: FileType::Directory,
+                }),
+        );
+        Ok(out)
+    }
+}
+
+/// `proc/self`, a link to the caller's own process.
+struct SelfLink;
+
+impl LinkKind for SelfLink {
+    fn target(&self, caller: &Caller) -> Result<Vec<u8>> {
+        Ok(caller_process(caller)?.to_string().into_bytes())
+    }
+}
+
+/// `proc/PID/`.
+struct ProcessDir {
+    pid: u32,
+}
+
+const FILES: [(&[u8], bool, u64); 2] = [(b"signal", false, 3), (b"pgsignal", true, 4)];
+
+impl<R: Replies> Synthesizer<R> for ProcessDir {
+    fn child(&self, name: &[u8], _caller: &Caller) -> Result<(Node<R>, Meta)> {
+        let (_, group, _) = FILES
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .ok_or(Error::NotFound)?;
+        let target = if *group {
+            Target::GroupOf(self.pid)
+        } else {
+            Target::Process(self.pid)
+        };
+        // Mode 0666: who may signal is decided by kill(2)'s rule, not by
+        // mode bits.
+        let meta = process_meta(self.pid, 0o666)?;
+        Ok((Node::File(Arc::new(SignalFile { target })), meta))
+    }
+
+    fn list(&self, offset: u64) -> Result<Vec<Listed>> {
+        live_process(self.pid)?;
+        Ok(FILES
+            .iter()
+            .filter(|(_, _, off)| *off > offset)
+            .map(|(name, _, off)| Listed {
+                offset: *off,
+                name: name.to_vec(),
+                file_type: FileType::Regular,
+            })
+            .collect())
+    }
+}
+
+/// `proc/PID/signal` or `pgsignal`.
+struct SignalFile {
+    target: Target,
+}
+
+impl SignalFile {
+    fn pid(&self) -> u32 {
+        match self.target {
+            Target::Process(pid) | Target::GroupOf(pid) => pid,
+        }
+    }
+}
+
+impl<R: Replies> FileKind<R> for SignalFile {
+    fn size(&self) -> u64 {
+        0
+    }
+
+    fn open(&self, shared: &Arc<Shared<R>>, _call: &Call, parked: ParkedOpen<R>, _flags: i32) {
+        if let Err(e) = live_process(self.pid()) {
+            return R::opened(parked.reply, Err(e));
+        }
+        let file = Arc::new(OpenSignalFile {
+            target: self.target,
+            text: Mutex::new(Vec::new()),
+        });
+        let fh = shared.handles.insert(parked.ino, file);
+        let opened = Opened {
+            fh,
+            style: OpenStyle::Generated,
+            created: parked.created,
+        };
+        R::opened(parked.reply, Ok(opened));
+    }
+
+    /// `echo TERM > proc/PID/signal` truncates first: a no-op.
+    fn truncate(&self, size: u64) -> Result<()> {
+        if size == 0 {
+            Ok(())
+        } else {
+            Err(Error::NotPermitted)
+        }
+    }
+}
+
+/// An open signal file: its target, and the text a read at offset 0 last
+/// produced (later offsets read on in that same text).
+struct OpenSignalFile {
+    target: Target,
+    text: Mutex<Vec<u8>>,
+}
+
+impl<R: Replies> OpenFile<R> for OpenSignalFile {
+    fn read(&self, _call: &Call, reply: R::Read, offset: u64, size: usize, _nonblock: bool) {
+        let mut text = self.text.lock().unwrap_or_else(|e| e.into_inner());
+        if offset == 0 {
+            let pid = match self.target {
+                Target::Process(pid) | Target::GroupOf(pid) => pid,
+            };
+            match live_process(pid) {
+                Ok(status) => *text = signal::describe(&status).into_bytes(),
+                Err(e) => return R::data(reply, Err(e)),
+            }
+        }
+        R::data(reply, Ok(slice_at(&text, offset, size)));
+    }
+
+    fn write(&self, call: &Call, reply: R::Write, data: &[u8], _nonblock: bool) {
+        R::written(reply, delivery::deliver(self.target, data, call.caller.pid));
+    }
+}

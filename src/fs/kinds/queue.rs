@@ -1,0 +1,111 @@
+//! A message queue (`touch queues/q`): the core's [`Queue`] in a cell,
+//! its attributes and its row of `status`.
+
+use std::sync::Arc;
+
+use super::pipe::truncate_stream;
+use crate::error::{Error, Result};
+use crate::fs::Shared;
+use crate::fs::cell::Cell;
+use crate::fs::node::{AttributeNames, FileKind, Node};
+use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies};
+use crate::ipc::OpenRequest;
+use crate::ipc::queue::Queue;
+use crate::ipc::status::StatusRow;
+
+pub const ATTRIBUTES: AttributeNames = AttributeNames {
+    settings: &["max_messages", "max_message_size"],
+    counters: &[
+        "messages",
+        "bytes",
+        "sent",
+        "received",
+        "truncated",
+        "readers",
+        "writers",
+        "blocked",
+    ],
+};
+
+pub struct QueueKind<R: Replies> {
+    cell: Arc<Cell<Queue<FsParking<R>>, R>>,
+    /// `st_size`: the mount's largest write (see attr.rs).
+    size: u64,
+}
+
+pub fn make<R: Replies>(shared: &Arc<Shared<R>>) -> Node<R> {
+    let c = &shared.config;
+    let queue = Queue::new(
+        c.queue_max_messages,
+        c.queue_max_message_size,
+        c.io.max_message(),
+        shared.budget.clone(),
+    );
+    Node::File(Arc::new(QueueKind {
+        cell: Cell::new(queue, shared.clone()),
+        size: c.io.max_write() as u64,
+    }))
+}
+
+impl<R: Replies> FileKind<R> for QueueKind<R> {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn open(&self, _shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
+        let creating = parked.created.is_some();
+        let request = OpenRequest::from_open_flags(flags, creating);
+        self.cell.open(call, parked, request);
+    }
+
+    fn truncate(&self, size: u64) -> Result<()> {
+        truncate_stream(size)
+    }
+
+    fn attribute_names(&self) -> AttributeNames {
+        ATTRIBUTES
+    }
+
+    fn attribute(&self, field: &str) -> Result<u64> {
+        let q = self.cell.lock();
+        let c = q.counters();
+        Ok(match field {
+            "max_messages" => q.max_messages() as u64,
+            "max_message_size" => q.max_message_size() as u64,
+            "messages" => c.messages as u64,
+            "bytes" => c.bytes as u64,
+            "sent" => c.sent,
+            "received" => c.received,
+            "truncated" => c.truncated,
+            "readers" => c.readers as u64,
+            "writers" => c.writers as u64,
+            "blocked" => c.blocked as u64,
+            _ => return Err(Error::NoAttribute),
+        })
+    }
+
+    fn set_attribute(&self, field: &str, value: usize) -> Result<()> {
+        match field {
+            "max_messages" => self.cell.update(|q, wk| q.set_max_messages(value, wk)),
+            "max_message_size" => self.cell.update(|q, _| q.set_max_message_size(value)),
+            _ => Err(Error::NotSupported),
+        }
+    }
+
+    fn status(&self, row: StatusRow) -> Option<StatusRow> {
+        let c = self.cell.lock().counters();
+        Some(StatusRow {
+            kind: "queue",
+            bytes: Some(c.bytes),
+            messages: Some(c.messages),
+            readers: Some(c.readers),
+            writers: Some(c.writers),
+            blocked: Some(c.blocked),
+            ..row
+        })
+    }
+
+    fn shut_down(&self) {
+        self.cell.shut_down();
+    }
+}

@@ -1,0 +1,705 @@
+//! The filesystem's operations, in plain types: every FUSE request but
+//! the decoding and the reply. Unit-tested without a mount (tests.rs).
+//!
+//! Calls that finish at once return a `Result`. Calls that may wait
+//! (open, read, write) take the adapter's reply object and answer it
+//! through [`Replies`] — now, or later from the call that lets them
+//! finish. Nothing here blocks a thread on an IPC wait.
+//!
+//! Lock order: the tree's lock, then an object's lock (status rows and
+//! attributes read objects under the tree's lock); an object's lock is
+//! never held while the tree's is taken.
+
+pub mod attr;
+pub mod cell;
+pub mod handles;
+pub mod kinds;
+pub mod node;
+pub mod reply;
+pub mod tree;
+pub mod xattr;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::SystemTime;
+
+use self::attr::{Attr, FileType, Ino, Meta};
+use self::handles::HandleTable;
+use self::kinds::text::TextFile;
+use self::node::{Children, FileKind, Node};
+use self::reply::{Call, ParkedOpen, Replies};
+use self::tree::{Entry, RenameMode, Tree};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::interrupt::Registry;
+use crate::ipc::policy::{self, Caller};
+use crate::ipc::status::{README, StatusRow, render};
+use crate::memory::MemoryBudget;
+
+/// State shared by the fs layer, the objects' cells and the interrupt
+/// watcher.
+pub struct Shared<R: Replies> {
+    pub registry: Arc<Registry>,
+    pub handles: HandleTable<R>,
+    pub budget: Arc<MemoryBudget>,
+    pub config: Config,
+    /// Set at unmount: no call parks from then on.
+    shutting_down: AtomicBool,
+}
+
+impl<R: Replies> Shared<R> {
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+/// A name's answer to `lookup`: its attributes, and whether the kernel
+/// may cache the name (not under `proc/`, where processes come and go and
+/// `self` differs per caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    pub attr: Attr,
+    pub cacheable: bool,
+}
+
+/// A time `setattr` sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeSet {
+    Now,
+    At(SystemTime),
+}
+
+/// What a `setattr` asks to change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttrChange {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub atime: Option<TimeSet>,
+    pub mtime: Option<TimeSet>,
+}
+
+/// `renameat2(2)`'s flags that matter here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenameFlags {
+    Plain,
+    NoReplace,
+    /// `RENAME_EXCHANGE` or `RENAME_WHITEOUT`: not supported (`EINVAL`).
+    Other,
+}
+
+/// One directory entry as `readdir` hands it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry<'a> {
+    pub ino: Ino,
+    /// The cookie to resume after this entry.
+    pub offset: u64,
+    pub file_type: FileType,
+    pub name: &'a [u8],
+}
+
+/// What `statfs` reports: blocks of 4 KiB from the memory cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub blocks: u64,
+    pub free_blocks: u64,
+    pub files: u64,
+}
+
+pub struct Fs<R: Replies> {
+    pub shared: Arc<Shared<R>>,
+    tree: Arc<Mutex<Tree<R>>>,
+}
+
+fn lock<R: Replies>(tree: &Mutex<Tree<R>>) -> MutexGuard<'_, Tree<R>> {
+    // Tree operations validate before they mutate; a panic cannot leave
+    // it half-changed, so a poisoned lock is still usable.
+    tree.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<R: Replies> Fs<R> {
+    /// The filesystem with its fixed tree, owned by `owner` (uid, gid):
+    /// `README`, `status`, the object directories and `proc/`.
+    pub fn new(config: Config, owner: (u32, u32)) -> Fs<R> {
+        let shared = Arc::new(Shared {
+            registry: Registry::new(),
+            handles: HandleTable::default(),
+            budget: MemoryBudget::new(config.max_memory),
+            config,
+            shutting_down: AtomicBool::new(false),
+        });
+        let (uid, gid) = owner;
+        let meta = |perm| Meta::new(uid, gid, perm);
+        let tree = Arc::new(Mutex::new(Tree::new(
+            Node::Dir(Children::Fixed),
+            meta(0o755),
+        )));
+        {
+            let weak = Arc::downgrade(&tree);
+            let mut t = lock(&tree);
+            let root = tree::ROOT;
+            t.insert_fixed(root, "README", meta(0o444), TextFile::fixed(README));
+            let status = TextFile::generated(move || status_text(&weak).into_bytes());
+            t.insert_fixed(root, "status", meta(0o444), status);
+            for dir in kinds::object_dirs() {
+                let name = dir.name;
+                t.insert_fixed(root, name, meta(0o1777), Node::Dir(Children::Listed(dir)));
+            }
+            t.insert_fixed(root, "proc", meta(0o555), kinds::proc::root());
+        }
+        Fs { shared, tree }
+    }
+
+    fn tree(&self) -> MutexGuard<'_, Tree<R>> {
+        lock(&self.tree)
+    }
+
+    /// Parked calls right now.
+    pub fn parked(&self) -> usize {
+        self.shared.registry.len()
+    }
+
+    /// Answers every parked call (readers see end of file, writers and
+    /// openers `ESHUTDOWN`) and keeps any later call from parking.
+    pub fn shut_down(&self) -> usize {
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        let parked = self.shared.registry.len();
+        let files: Vec<Arc<dyn FileKind<R>>> = self
+            .tree()
+            .all()
+            .filter_map(|e| e.node.file().cloned())
+            .collect();
+        for file in files {
+            file.shut_down();
+        }
+        // Objects whose names and inodes are gone but whose handles are open.
+        self.shared.registry.cancel_all();
+        parked
+    }
+
+    /// The kernel says call `id` was interrupted.
+    pub fn interrupt(&self, id: u64) -> bool {
+        self.shared.registry.interrupt(id)
+    }
+
+    fn attr(&self, e: &Entry<R>, caller: &Caller) -> Result<Attr> {
+        let size = match &e.node {
+            Node::File(f) => f.size(),
+            Node::Link(l) => l.target(caller)?.len() as u64,
+            Node::Dir(_) => 0,
+        };
+        Ok(Attr {
+            ino: e.ino,
+            file_type: e.node.file_type(),
+            size,
+            meta: e.meta,
+        })
+    }
+
+    /// How `parent` makes its children, if it is a directory.
+    fn children_of(&self, parent: Ino) -> Result<Children<R>> {
+        match self.tree().get(parent).map(|e| &e.node) {
+            Some(Node::Dir(children)) => Ok(children.clone()),
+            Some(_) => Err(Error::NotDirectory),
+            None => Err(Error::NotFound),
+        }
+    }
+
+    /// Finds `name` in `parent`. With `reference` the answer goes to the
+    /// kernel, so the entry's lookup count grows (under the same lock, so
+    /// that the entry cannot go in between); a mere check (mkdir, rmdir)
+    /// must not count one, or the entry of a removed name would never be
+    /// freed.
+    fn find(&self, caller: &Caller, parent: Ino, name: &[u8], reference: bool) -> Result<Found> {
+        match self.children_of(parent)? {
+            Children::Synthesized(synth) => {
+                // Asked outside the tree's lock: it reads /proc.
+                let made = synth.child(name, caller);
+                let mut tree = self.tree();
+                let (node, meta) = match made {
+                    Ok(made) => made,
+                    Err(e) => {
+                        tree.prune(parent, |n| n != name);
+                        return Err(e);
+                    }
+                };
+                let ino = tree.synthesized(parent, name, meta, node);
+                if reference {
+                    tree.add_lookup(ino);
+                }
+                let attr = self.attr(tree.get(ino).expect("just made"), caller)?;
+                Ok(Found {
+                    attr,
+                    cacheable: false,
+                })
+            }
+            Children::Fixed | Children::Listed(_) => {
+                let mut tree = self.tree();
+                let ino = tree.child(parent, name).ok_or(Error::NotFound)?.ino;
+                if reference {
+                    tree.add_lookup(ino);
+                }
+                let attr = self.attr(tree.get(ino).expect("just found"), caller)?;
+                Ok(Found {
+                    attr,
+                    cacheable: true,
+                })
+            }
+        }
+    }
+
+    pub fn lookup(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<Found> {
+        self.find(caller, parent, name, true)
+    }
+
+    pub fn forget(&self, ino: Ino, n: u64) {
+        self.tree().forget(ino, n);
+    }
+
+    /// Attributes of `ino`; a synthesized node is asked again, so that a
+    /// process that is gone is gone.
+    pub fn getattr(&self, caller: &Caller, ino: Ino) -> Result<Attr> {
+        let (parent, name) = {
+            let tree = self.tree();
+            let e = tree.get(ino).ok_or(Error::NotFound)?;
+            (e.parent, e.name.clone())
+        };
+        if ino != tree::ROOT {
+            if let Children::Synthesized(synth) = self.children_of(parent)? {
+                let (node, meta) = synth.child(&name, caller)?;
+                let mut tree = self.tree();
+                if let Some(e) = tree.get_mut(ino) {
+                    e.node = node;
+                    e.meta = meta;
+                }
+            }
+        }
+        let tree = self.tree();
+        self.attr(tree.get(ino).ok_or(Error::NotFound)?, caller)
+    }
+
+    /// Whether users made `ino` (it lives in an object directory), and so
+    /// own it.
+    fn made_by_users(&self, tree: &Tree<R>, ino: Ino) -> bool {
+        tree.get(ino)
+            .and_then(|e| tree.get(e.parent))
+            .is_some_and(|p| matches!(p.node, Node::Dir(Children::Listed(_))))
+            && ino != tree::ROOT
+    }
+
+    pub fn setattr(&self, caller: &Caller, ino: Ino, change: AttrChange) -> Result<Attr> {
+        let mut tree = self.tree();
+        if !self.made_by_users(&tree, ino) {
+            // The daemon's own files take only the truncation of an
+            // `O_TRUNC` open, and only where it means something
+            // (`echo TERM > proc/PID/signal`).
+            let e = tree.get(ino).ok_or(Error::NotFound)?;
+            let only_truncation = change.mode.is_none()
+                && change.uid.is_none()
+                && change.gid.is_none()
+                && change.size.is_none_or(|s| s == 0);
+            let file = e.node.file().filter(|_| only_truncation);
+            file.ok_or(Error::NotPermitted)?
+                .truncate(change.size.unwrap_or(0))?;
+            drop(tree);
+            return self.getattr(caller, ino);
+        }
+        let e = tree.get_mut(ino).ok_or(Error::NotFound)?;
+        let owner = (e.meta.uid, e.meta.gid);
+        if let (Some(size), Some(file)) = (change.size, e.node.file()) {
+            file.truncate(size)?;
+        }
+        if change.mode.is_some() && !policy::may_change_mode(caller, owner.0) {
+            return Err(Error::NotPermitted);
+        }
+        if let Some(uid) = change.uid {
+            if !policy::may_change_owner(caller, owner.0, uid) {
+                return Err(Error::NotPermitted);
+            }
+        }
+        if let Some(gid) = change.gid {
+            let groups = || supplementary_groups(caller.pid);
+            if !policy::may_change_group(caller, owner, gid, groups) {
+                return Err(Error::NotPermitted);
+            }
+        }
+        let explicit = |t: Option<TimeSet>| matches!(t, Some(TimeSet::At(_)));
+        let explicit = explicit(change.atime) || explicit(change.mtime);
+        if !policy::may_set_times(caller, owner.0, explicit) {
+            return Err(Error::NotPermitted);
+        }
+        let now = SystemTime::now();
+        let resolve = |t: TimeSet| match t {
+            TimeSet::At(t) => t,
+            TimeSet::Now => now,
+        };
+        let m = &mut e.meta;
+        if let Some(mode) = change.mode {
+            m.perm = (mode & 0o7777) as u16;
+        }
+        if let Some(uid) = change.uid {
+            m.uid = uid;
+        }
+        if let Some(gid) = change.gid {
+            m.gid = gid;
+        }
+        if let Some(t) = change.atime {
+            m.atime = resolve(t);
+        }
+        if let Some(t) = change.mtime {
+            m.mtime = resolve(t);
+        }
+        m.ctime = now;
+        let e = tree.get(ino).expect("just changed");
+        self.attr(e, caller)
+    }
+
+    /// Makes a node of `file_type` named `name` in an object directory
+    /// and counts the kernel's reference to it; `EPERM` for a kind that
+    /// directory does not hold, or a directory that takes none.
+    pub fn mknod(
+        &self,
+        caller: &Caller,
+        parent: Ino,
+        name: &[u8],
+        perm: u16,
+        file_type: FileType,
+    ) -> Result<Attr> {
+        let Children::Listed(dir) = self.children_of(parent)? else {
+            return Err(Error::NotPermitted);
+        };
+        let make = match file_type {
+            FileType::Regular => dir.regular,
+            FileType::NamedPipe => dir.fifo,
+            FileType::Directory | FileType::Symlink => None,
+        };
+        let node = make.ok_or(Error::NotPermitted)?(&self.shared);
+        let meta = Meta::new(caller.uid, caller.gid, perm);
+        let mut tree = self.tree();
+        let ino = tree.create(parent, name, meta, node)?;
+        tree.add_lookup(ino);
+        log::debug!(
+            "created {}/{} (inode {ino}) for uid {}",
+            dir.name,
+            String::from_utf8_lossy(name),
+            caller.uid
+        );
+        self.attr(tree.get(ino).expect("just created"), caller)
+    }
+
+    /// `create`: a new regular file, opened. The reply carries the new
+    /// entry's attributes.
+    pub fn create(
+        &self,
+        call: &Call,
+        parent: Ino,
+        name: &[u8],
+        perm: u16,
+        flags: i32,
+        reply: R::Open,
+    ) {
+        match self.mknod(&call.caller, parent, name, perm, FileType::Regular) {
+            Ok(attr) => {
+                let parked = ParkedOpen {
+                    reply,
+                    ino: attr.ino,
+                    created: Some(attr),
+                };
+                self.open_parked(call, parked, flags);
+            }
+            Err(e) => R::opened(reply, Err(e)),
+        }
+    }
+
+    /// No kind is a directory yet: `mkdir` is `EEXIST` for a name that
+    /// exists and `EPERM` otherwise.
+    pub fn mkdir(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<Attr> {
+        match self.find(caller, parent, name, false) {
+            Ok(_) => Err(Error::Exists),
+            Err(_) => Err(Error::NotPermitted),
+        }
+    }
+
+    pub fn unlink(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<()> {
+        let Children::Listed(_) = self.children_of(parent)? else {
+            return Err(Error::NotPermitted);
+        };
+        self.tree().unlink(parent, name, caller)
+    }
+
+    /// No directory can be removed: `EPERM` for a directory, `ENOTDIR`
+    /// for anything else.
+    pub fn rmdir(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<()> {
+        match self.find(caller, parent, name, false) {
+            Ok(found) if found.attr.file_type == FileType::Directory => Err(Error::NotPermitted),
+            Ok(_) => Err(Error::NotDirectory),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn rename(
+        &self,
+        caller: &Caller,
+        from: (Ino, &[u8]),
+        to: (Ino, &[u8]),
+        flags: RenameFlags,
+    ) -> Result<()> {
+        let listed = |ino| matches!(self.children_of(ino), Ok(Children::Listed(_)));
+        if !listed(from.0) || !listed(to.0) {
+            return Err(Error::NotPermitted);
+        }
+        let mode = match flags {
+            RenameFlags::Plain => RenameMode::Replace,
+            RenameFlags::NoReplace => RenameMode::NoReplace,
+            RenameFlags::Other => return Err(Error::InvalidArgument),
+        };
+        self.tree().rename(from, to, mode, caller)
+    }
+
+    pub fn readlink(&self, caller: &Caller, ino: Ino) -> Result<Vec<u8>> {
+        let link = match self.tree().get(ino).map(|e| &e.node) {
+            Some(Node::Link(l)) => l.clone(),
+            Some(_) => return Err(Error::InvalidArgument),
+            None => return Err(Error::NotFound),
+        };
+        link.target(caller)
+    }
+
+    /// Opens `ino`; the reply is sent now or when the open finishes.
+    pub fn open(&self, call: &Call, ino: Ino, flags: i32, reply: R::Open) {
+        let parked = ParkedOpen {
+            reply,
+            ino,
+            created: None,
+        };
+        self.open_parked(call, parked, flags);
+    }
+
+    fn open_parked(&self, call: &Call, parked: ParkedOpen<R>, flags: i32) {
+        let node = self.tree().get(parked.ino).map(|e| e.node.clone());
+        match node {
+            Some(Node::File(file)) => file.open(&self.shared, call, parked, flags),
+            Some(_) => R::opened(parked.reply, Err(Error::IsDirectory)),
+            None => R::opened(parked.reply, Err(Error::NotFound)),
+        }
+    }
+
+    pub fn read(
+        &self,
+        call: &Call,
+        fh: u64,
+        offset: u64,
+        size: usize,
+        nonblock: bool,
+        reply: R::Read,
+    ) {
+        match self.shared.handles.get(fh) {
+            Some(h) => h.file.read(call, reply, offset, size, nonblock),
+            None => R::data(reply, Err(Error::BadHandle)),
+        }
+    }
+
+    pub fn write(&self, call: &Call, fh: u64, data: &[u8], nonblock: bool, reply: R::Write) {
+        match self.shared.handles.get(fh) {
+            Some(h) => h.file.write(call, reply, data, nonblock),
+            None => R::written(reply, Err(Error::BadHandle)),
+        }
+    }
+
+    pub fn poll(&self, fh: u64, notify: Option<(u64, R::Poll)>) -> Result<u32> {
+        let h = self.shared.handles.get(fh).ok_or(Error::BadHandle)?;
+        Ok(h.file.poll(notify))
+    }
+
+    pub fn release(&self, fh: u64) {
+        if let Some(h) = self.shared.handles.remove(fh) {
+            h.file.release();
+        }
+    }
+
+    /// Lists `ino` from `offset` into `add`, which returns true when it
+    /// is full. Offsets: 1 and 2 for `.` and `..`; a stored child's inode
+    /// number + 2 (stable while others come and go); a synthesized
+    /// child's offset as its directory gives it.
+    pub fn readdir(
+        &self,
+        caller: &Caller,
+        ino: Ino,
+        offset: u64,
+        mut add: impl FnMut(DirEntry<'_>) -> bool,
+    ) -> Result<()> {
+        let children = self.children_of(ino)?;
+        let parent = self.tree().get(ino).map_or(tree::ROOT, |e| e.parent);
+        let dots = [(ino, 1, &b"."[..]), (parent, 2, &b".."[..])];
+        for (dot_ino, off, name) in dots {
+            if off > offset {
+                let entry = DirEntry {
+                    ino: dot_ino,
+                    offset: off,
+                    file_type: FileType::Directory,
+                    name,
+                };
+                if add(entry) {
+                    return Ok(());
+                }
+            }
+        }
+        match children {
+            Children::Fixed | Children::Listed(_) => {
+                // Entries go straight into the reply, which holds a few
+                // hundred: collecting every remaining one first made
+                // listing a large directory take time in its square.
+                let tree = self.tree();
+                for e in tree.list(ino, offset.saturating_sub(2)) {
+                    let entry = DirEntry {
+                        ino: e.ino,
+                        offset: e.ino + 2,
+                        file_type: e.node.file_type(),
+                        name: &e.name,
+                    };
+                    if add(entry) {
+                        break;
+                    }
+                }
+            }
+            Children::Synthesized(synth) => {
+                let listed = synth.list(offset)?;
+                if offset <= 2 {
+                    // A whole listing: forget what it no longer shows.
+                    self.tree()
+                        .prune(ino, |n| listed.iter().any(|l| l.name == n));
+                }
+                for l in listed {
+                    let known = self.tree().child(ino, &l.name).map(|e| e.ino);
+                    let child_ino = match known {
+                        Some(i) => i,
+                        None => match synth.child(&l.name, caller) {
+                            Ok((node, meta)) => self.tree().synthesized(ino, &l.name, meta, node),
+                            // Gone since it was listed.
+                            Err(_) => continue,
+                        },
+                    };
+                    let entry = DirEntry {
+                        ino: child_ino,
+                        offset: l.offset,
+                        file_type: l.file_type,
+                        name: &l.name,
+                    };
+                    if add(entry) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn statfs(&self) -> Usage {
+        let budget = &self.shared.budget;
+        let block = 4096u64;
+        let tree = self.tree();
+        let files = tree
+            .list(tree::ROOT, 0)
+            .filter(|d| matches!(d.node, Node::Dir(Children::Listed(_))))
+            .map(|d| tree.count(d.ino))
+            .sum::<usize>();
+        Usage {
+            blocks: budget.limit() as u64 / block,
+            free_blocks: (budget.limit() - budget.used()) as u64 / block,
+            files: files as u64,
+        }
+    }
+
+    /// The file kind of `ino`, for its attributes: `NoAttribute` for a
+    /// node that has none (a directory, a link).
+    fn file_kind(&self, ino: Ino) -> Result<(Arc<dyn FileKind<R>>, u32)> {
+        let tree = self.tree();
+        let e = tree.get(ino).ok_or(Error::NotFound)?;
+        let file = e.node.file().ok_or(Error::NoAttribute)?;
+        Ok((file.clone(), e.meta.uid))
+    }
+
+    pub fn getxattr(&self, ino: Ino, name: &str) -> Result<Vec<u8>> {
+        let (kind, _) = self.file_kind(ino)?;
+        xattr::get(kind.as_ref(), name)
+    }
+
+    pub fn listxattr(&self, ino: Ino) -> Result<Vec<u8>> {
+        match self.file_kind(ino) {
+            Ok((kind, _)) => Ok(xattr::list(kind.as_ref())),
+            Err(Error::NoAttribute) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets a setting. The value is applied outside the tree's lock:
+    /// setting a pipe's capacity can wake parked writers.
+    pub fn setxattr(&self, caller: &Caller, ino: Ino, name: &str, value: &[u8]) -> Result<()> {
+        let (kind, owner) = match self.file_kind(ino) {
+            Ok(found) => found,
+            Err(Error::NoAttribute) => return Err(Error::NotSupported),
+            Err(e) => return Err(e),
+        };
+        let may_change = policy::may_change_mode(caller, owner);
+        xattr::set(kind.as_ref(), name, value, may_change)
+    }
+
+    pub fn removexattr(&self, ino: Ino, name: &str) -> Result<()> {
+        let (kind, _) = self.file_kind(ino)?;
+        xattr::remove(kind.as_ref(), name)
+    }
+}
+
+/// The text of `status`: one row per object of the object directories,
+/// sorted by kind and name.
+fn status_text<R: Replies>(tree: &Weak<Mutex<Tree<R>>>) -> String {
+    let Some(tree) = tree.upgrade() else {
+        return render(&[]);
+    };
+    let tree = lock(&tree);
+    let mut rows: Vec<StatusRow> = Vec::new();
+    for dir in tree.list(tree::ROOT, 0) {
+        if !matches!(dir.node, Node::Dir(Children::Listed(_))) {
+            continue;
+        }
+        let dir_name = String::from_utf8_lossy(&dir.name);
+        for e in tree.list(dir.ino, 0) {
+            let base = StatusRow {
+                kind: "",
+                name: format!("{dir_name}/{}", String::from_utf8_lossy(&e.name)),
+                uid: e.meta.uid,
+                gid: e.meta.gid,
+                perm: e.meta.perm,
+                bytes: None,
+                messages: None,
+                readers: None,
+                writers: None,
+                blocked: None,
+                served_by: "daemon",
+            };
+            if let Some(row) = e.node.file().and_then(|f| f.status(base)) {
+                rows.push(row);
+            }
+        }
+    }
+    rows.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    render(&rows)
+}
+
+/// Supplementary groups of a process, for `chown` to a group.
+fn supplementary_groups(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Groups:")).map(|g| {
+                g.split_whitespace()
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}

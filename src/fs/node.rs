@@ -1,0 +1,190 @@
+//! What a node of the tree is, and the traits each kind implements.
+//!
+//! A node is a directory, a file or a symbolic link. A directory's
+//! children come to be in one of three ways ([`Children`]): made with it
+//! (the root), made by users (the object directories), or synthesized on
+//! lookup from the world outside (`proc/`, `proc/PID/`). Files of every
+//! kind — pipes, kernel FIFOs, queues, generated text, signal files — are
+//! one trait, [`FileKind`]; an open file of any kind is one trait,
+//! [`OpenFile`]. Adding a kind is a new module in `kinds/` that implements
+//! them, and one line in `kinds/mod.rs` that says where it is made.
+
+use std::sync::Arc;
+
+use super::Shared;
+use super::attr::{FileType, Meta};
+use super::reply::{Call, ParkedOpen, Replies};
+use crate::error::{Error, Result};
+use crate::ipc::policy::Caller;
+use crate::ipc::ready;
+use crate::ipc::status::StatusRow;
+
+pub enum Node<R: Replies> {
+    Dir(Children<R>),
+    File(Arc<dyn FileKind<R>>),
+    Link(Arc<dyn LinkKind>),
+}
+
+impl<R: Replies> Clone for Node<R> {
+    fn clone(&self) -> Self {
+        match self {
+            Node::Dir(c) => Node::Dir(c.clone()),
+            Node::File(f) => Node::File(f.clone()),
+            Node::Link(l) => Node::Link(l.clone()),
+        }
+    }
+}
+
+impl<R: Replies> Node<R> {
+    pub fn file_type(&self) -> FileType {
+        match self {
+            Node::Dir(_) => FileType::Directory,
+            Node::File(f) => f.file_type(),
+            Node::Link(_) => FileType::Symlink,
+        }
+    }
+
+    pub fn file(&self) -> Option<&Arc<dyn FileKind<R>>> {
+        match self {
+            Node::File(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+/// How a directory's children come to be.
+pub enum Children<R: Replies> {
+    /// Made with the directory and never added or removed by users.
+    Fixed,
+    /// Made and removed by users: the object directories, each holding
+    /// the kinds its [`ObjectDir`] lists.
+    Listed(Arc<ObjectDir<R>>),
+    /// Made on lookup by asking the world (`proc/`, `proc/PID/`).
+    Synthesized(Arc<dyn Synthesizer<R>>),
+}
+
+impl<R: Replies> Clone for Children<R> {
+    fn clone(&self) -> Self {
+        match self {
+            Children::Fixed => Children::Fixed,
+            Children::Listed(d) => Children::Listed(d.clone()),
+            Children::Synthesized(s) => Children::Synthesized(s.clone()),
+        }
+    }
+}
+
+/// Makes a new node of one kind, with the mount's shared state at hand.
+pub type Make<R> = fn(&Arc<Shared<R>>) -> Node<R>;
+
+/// A directory whose entries users create: its name and which kind of
+/// node a `create`/`mknod` of each file type makes in it (`None`: that
+/// type is refused with `EPERM`).
+pub struct ObjectDir<R: Replies> {
+    pub name: &'static str,
+    /// The kind made for a regular file (`touch`, `>`, `open(O_CREAT)`).
+    pub regular: Option<Make<R>>,
+    /// The kind made for a FIFO node (`mkfifo`).
+    pub fifo: Option<Make<R>>,
+}
+
+/// One child of a synthesized directory, as `readdir` lists it: a stable
+/// offset (the cookie to resume after it), its name and type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub offset: u64,
+    pub name: Vec<u8>,
+    pub file_type: FileType,
+}
+
+/// A directory whose children exist as long as something outside does
+/// (a process): asked again at every lookup and `getattr`.
+pub trait Synthesizer<R: Replies>: Send + Sync {
+    /// The child `name` as it is now, with its owner and mode, or
+    /// `NotFound` when there is none.
+    fn child(&self, name: &[u8], caller: &Caller) -> Result<(Node<R>, Meta)>;
+    /// The children after `offset`, in offset order. Offsets 1 and 2 are
+    /// `.` and `..`.
+    fn list(&self, offset: u64) -> Result<Vec<Listed>>;
+}
+
+/// A symbolic link whose target may depend on who reads it (`proc/self`).
+pub trait LinkKind: Send + Sync {
+    fn target(&self, caller: &Caller) -> Result<Vec<u8>>;
+}
+
+/// The names of a kind's extended attributes, without the `user.ipcfs.`
+/// prefix: settings (writable by the owner) and counters (read-only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttributeNames {
+    pub settings: &'static [&'static str],
+    pub counters: &'static [&'static str],
+}
+
+impl AttributeNames {
+    pub const NONE: AttributeNames = AttributeNames {
+        settings: &[],
+        counters: &[],
+    };
+
+    pub fn contains(&self, field: &str) -> bool {
+        self.settings.contains(&field) || self.counters.contains(&field)
+    }
+}
+
+/// Every kind of file: attributes, open, settings, counters and its row
+/// of `status`.
+pub trait FileKind<R: Replies>: Send + Sync {
+    fn file_type(&self) -> FileType {
+        FileType::Regular
+    }
+
+    /// `st_size`.
+    fn size(&self) -> u64;
+
+    /// Opens a file description and answers `parked` — now, or later from
+    /// whatever call lets the open finish. `flags` are open(2)'s.
+    fn open(&self, shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32);
+
+    /// `truncate(…, size)`, including the one an `O_TRUNC` open makes.
+    fn truncate(&self, _size: u64) -> Result<()> {
+        Err(Error::NotPermitted)
+    }
+
+    fn attribute_names(&self) -> AttributeNames {
+        AttributeNames::NONE
+    }
+
+    /// The value of one of [`FileKind::attribute_names`].
+    fn attribute(&self, _field: &str) -> Result<u64> {
+        Err(Error::NoAttribute)
+    }
+
+    /// Sets one of the settings of [`FileKind::attribute_names`]; the
+    /// caller's right to has been checked.
+    fn set_attribute(&self, _field: &str, _value: usize) -> Result<()> {
+        Err(Error::NotSupported)
+    }
+
+    /// Fills in the kind and counters of its `status` row; `None` for a
+    /// file that is not an IPC object (README, signal files).
+    fn status(&self, _row: StatusRow) -> Option<StatusRow> {
+        None
+    }
+
+    /// Answers every parked call for unmount; nothing parks afterwards.
+    fn shut_down(&self) {}
+}
+
+/// An open file description of any kind: what a file handle refers to.
+pub trait OpenFile<R: Replies>: Send + Sync {
+    /// Reads `size` bytes at `offset` (stream files have no offsets: see
+    /// the stream kinds for what a non-zero one means there).
+    fn read(&self, call: &Call, reply: R::Read, offset: u64, size: usize, nonblock: bool);
+    fn write(&self, call: &Call, reply: R::Write, data: &[u8], nonblock: bool);
+    /// Readiness (`ready::*` bits); with a handle, notified at the next change.
+    fn poll(&self, _notify: Option<(u64, R::Poll)>) -> u32 {
+        ready::IN | ready::OUT
+    }
+    /// The last descriptor of this description was closed.
+    fn release(&self) {}
+}

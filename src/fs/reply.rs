@@ -1,0 +1,74 @@
+//! How answers reach callers, whoever the caller is: the FUSE adapter's
+//! reply objects, or a unit test's channels.
+//!
+//! The fs layer never names a fuser type. It holds the adapter's reply
+//! objects as the associated types of [`Replies`] and answers them through
+//! its functions, which the adapter implements (and where it logs each
+//! failed call once, at the boundary).
+
+use std::marker::PhantomData;
+
+use super::attr::{Attr, OpenStyle};
+use crate::error::Result;
+use crate::ipc::Parking;
+use crate::ipc::policy::Caller;
+use crate::wait::WaiterId;
+
+/// The reply types of one adapter, and how each is answered.
+pub trait Replies: Send + Sync + 'static {
+    /// The reply of an `open` or of the open half of a `create`.
+    type Open: Send;
+    type Read: Send;
+    type Write: Send;
+    /// A poll handle, notified once at the object's next change.
+    type Poll: Send;
+
+    fn opened(reply: Self::Open, result: Result<Opened>);
+    fn data(reply: Self::Read, result: Result<&[u8]>);
+    fn written(reply: Self::Write, result: Result<usize>);
+    fn notify(poll: Self::Poll);
+}
+
+/// A finished open: the new file handle, how the kernel is to treat the
+/// file, and for a `create` the new entry's attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    pub fh: u64,
+    pub style: OpenStyle,
+    pub created: Option<Attr>,
+}
+
+/// One call as the fs layer sees it: the request's id (which names a
+/// parked call until it is answered) and who made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    pub id: WaiterId,
+    /// The caller's ids; `caller.pid` is its thread, which a signal
+    /// (`SIGPIPE`) or an interrupt check addresses.
+    pub caller: Caller,
+}
+
+/// An open waiting to be answered: its reply, the node it opens and, for
+/// a `create`, the attributes the answer carries.
+pub struct ParkedOpen<R: Replies> {
+    pub reply: R::Open,
+    pub ino: u64,
+    pub created: Option<Attr>,
+}
+
+/// A write waiting to be answered, with the thread that gets `SIGPIPE`
+/// if the pipe loses its last reader.
+pub struct ParkedWrite<W> {
+    pub reply: W,
+    pub tid: u32,
+}
+
+/// The core objects' view of an adapter's replies: what they park.
+pub struct FsParking<R>(PhantomData<R>);
+
+impl<R: Replies> Parking for FsParking<R> {
+    type Open = ParkedOpen<R>;
+    type Read = R::Read;
+    type Write = ParkedWrite<R::Write>;
+    type Poll = R::Poll;
+}

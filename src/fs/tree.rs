@@ -1,0 +1,452 @@
+//! The tree of nodes: one inode allocator, the names in each directory,
+//! and how long each inode must live.
+//!
+//! Invariants, true between any two calls:
+//! - an entry lives while it is linked (a user-visible name in a fixed or
+//!   listed directory) or while the kernel holds lookups on it (cached
+//!   dentries, open files); `rm` unlinks, the last `forget` frees;
+//! - `names` maps (parent, name) to the entry of that name: a linked one,
+//!   or a synthesized one the kernel knows of or `readdir` listed;
+//! - `children` holds (parent, child) for every entry that has a parent,
+//!   in creation order (inode numbers only grow), for stable `readdir`
+//!   offsets;
+//! - inode numbers are never reused while the daemon runs.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::SystemTime;
+
+use super::attr::{Ino, Meta};
+use super::node::Node;
+use super::reply::Replies;
+use crate::error::{Error, Result};
+use crate::ipc::policy::{self, Caller};
+
+/// The root directory's inode, as FUSE fixes it.
+pub const ROOT: Ino = 1;
+
+pub struct Entry<R: Replies> {
+    pub ino: Ino,
+    pub parent: Ino,
+    pub name: Vec<u8>,
+    pub meta: Meta,
+    pub node: Node<R>,
+    linked: bool,
+    lookups: u64,
+}
+
+impl<R: Replies> Entry<R> {
+    pub fn linked(&self) -> bool {
+        self.linked
+    }
+
+    pub fn lookups(&self) -> u64 {
+        self.lookups
+    }
+}
+
+/// Rename behaviour asked by `renameat2(2)` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenameMode {
+    Replace,
+    NoReplace,
+}
+
+pub struct Tree<R: Replies> {
+    entries: HashMap<Ino, Entry<R>>,
+    names: HashMap<(Ino, Vec<u8>), Ino>,
+    children: BTreeSet<(Ino, Ino)>,
+    next_ino: Ino,
+}
+
+impl<R: Replies> Tree<R> {
+    /// A tree holding only the root directory.
+    pub fn new(root: Node<R>, meta: Meta) -> Self {
+        let mut tree = Tree {
+            entries: HashMap::new(),
+            names: HashMap::new(),
+            children: BTreeSet::new(),
+            next_ino: ROOT,
+        };
+        let ino = tree.allocate();
+        tree.entries.insert(
+            ino,
+            Entry {
+                ino,
+                parent: ROOT,
+                name: Vec::new(),
+                meta,
+                node: root,
+                linked: true,
+                lookups: 0,
+            },
+        );
+        tree
+    }
+
+    fn allocate(&mut self) -> Ino {
+        let ino = self.next_ino;
+        self.next_ino += 1;
+        ino
+    }
+
+    pub fn get(&self, ino: Ino) -> Option<&Entry<R>> {
+        self.entries.get(&ino)
+    }
+
+    pub fn get_mut(&mut self, ino: Ino) -> Option<&mut Entry<R>> {
+        self.entries.get_mut(&ino)
+    }
+
+    /// The entry named `name` in `parent`: linked, or synthesized and
+    /// still known.
+    pub fn child(&self, parent: Ino, name: &[u8]) -> Option<&Entry<R>> {
+        let ino = self.names.get(&(parent, name.to_vec()))?;
+        self.entries.get(ino)
+    }
+
+    /// Counts one more kernel reference (a lookup, create or mknod reply).
+    pub fn add_lookup(&mut self, ino: Ino) {
+        if let Some(e) = self.entries.get_mut(&ino) {
+            e.lookups += 1;
+        }
+    }
+
+    /// Drops `n` kernel references; an unlinked entry with none left goes.
+    pub fn forget(&mut self, ino: Ino, n: u64) {
+        let Some(e) = self.entries.get_mut(&ino) else {
+            return;
+        };
+        e.lookups = e.lookups.saturating_sub(n);
+        if e.lookups == 0 && !e.linked {
+            self.remove(ino);
+        }
+    }
+
+    /// Adds a linked entry that users did not make and cannot remove
+    /// (the fixed tree). The name is trusted.
+    pub fn insert_fixed(&mut self, parent: Ino, name: &str, meta: Meta, node: Node<R>) -> Ino {
+        self.insert(parent, name.as_bytes(), meta, node, true)
+    }
+
+    fn insert(&mut self, parent: Ino, name: &[u8], meta: Meta, node: Node<R>, linked: bool) -> Ino {
+        let ino = self.allocate();
+        self.names.insert((parent, name.to_vec()), ino);
+        self.children.insert((parent, ino));
+        self.entries.insert(
+            ino,
+            Entry {
+                ino,
+                parent,
+                name: name.to_vec(),
+                meta,
+                node,
+                linked,
+                lookups: 0,
+            },
+        );
+        ino
+    }
+
+    /// Makes a new named entry. The name must be 1 to 255 bytes and free.
+    pub fn create(&mut self, parent: Ino, name: &[u8], meta: Meta, node: Node<R>) -> Result<Ino> {
+        validate_name(name)?;
+        if self.names.contains_key(&(parent, name.to_vec())) {
+            return Err(Error::Exists);
+        }
+        Ok(self.insert(parent, name, meta, node, true))
+    }
+
+    /// Records the child `name` of a synthesized directory as it is now:
+    /// the same inode as long as the kernel or a listing knows it, with
+    /// its node and owner refreshed.
+    pub fn synthesized(&mut self, parent: Ino, name: &[u8], meta: Meta, node: Node<R>) -> Ino {
+        if let Some(&ino) = self.names.get(&(parent, name.to_vec())) {
+            let e = self.entries.get_mut(&ino).expect("named entry exists");
+            e.meta = meta;
+            e.node = node;
+            return ino;
+        }
+        self.insert(parent, name, meta, node, false)
+    }
+
+    /// Forgets the synthesized children of `parent` that the kernel holds
+    /// no reference to and that `still_there` does not keep: what a
+    /// listing no longer shows, or a lookup no longer finds.
+    pub fn prune(&mut self, parent: Ino, still_there: impl Fn(&[u8]) -> bool) {
+        let gone: Vec<Ino> = self
+            .child_inos(parent)
+            .filter(|ino| {
+                let e = &self.entries[ino];
+                !e.linked && e.lookups == 0 && !still_there(&e.name)
+            })
+            .collect();
+        for ino in gone {
+            self.remove(ino);
+        }
+    }
+
+    fn child_inos(&self, parent: Ino) -> impl Iterator<Item = Ino> + '_ {
+        self.children
+            .range((parent, 0)..=(parent, Ino::MAX))
+            .map(|(_, c)| *c)
+    }
+
+    /// Takes an entry out of the tree, and with it the children nothing
+    /// holds (a synthesized directory's listed files).
+    fn remove(&mut self, ino: Ino) {
+        let Some(e) = self.entries.remove(&ino) else {
+            return;
+        };
+        let key = (e.parent, e.name);
+        if self.names.get(&key) == Some(&ino) {
+            self.names.remove(&key);
+        }
+        self.children.remove(&(e.parent, ino));
+        let orphans: Vec<Ino> = self
+            .child_inos(ino)
+            .filter(|c| self.entries[c].lookups == 0)
+            .collect();
+        for child in orphans {
+            self.remove(child);
+        }
+    }
+
+    /// Removes the name. The entry stays while the kernel holds lookups.
+    pub fn unlink(&mut self, parent: Ino, name: &[u8], caller: &Caller) -> Result<()> {
+        let ino = *self
+            .names
+            .get(&(parent, name.to_vec()))
+            .ok_or(Error::NotFound)?;
+        self.may_remove(ino, caller)?;
+        self.detach(ino);
+        Ok(())
+    }
+
+    fn may_remove(&self, ino: Ino, caller: &Caller) -> Result<()> {
+        if policy::may_remove(caller, self.entries[&ino].meta.uid) {
+            Ok(())
+        } else {
+            Err(Error::NotPermitted)
+        }
+    }
+
+    fn detach(&mut self, ino: Ino) {
+        let e = self.entries.get_mut(&ino).expect("named entry exists");
+        e.linked = false;
+        e.meta.ctime = SystemTime::now();
+        let key = (e.parent, e.name.clone());
+        let held = e.lookups > 0;
+        self.names.remove(&key);
+        if !held {
+            self.remove(ino);
+        }
+    }
+
+    /// Renames within one directory. Moving between directories is
+    /// `EPERM` (not `EXDEV`, which would make `mv` copy a pipe).
+    pub fn rename(
+        &mut self,
+        from: (Ino, &[u8]),
+        to: (Ino, &[u8]),
+        mode: RenameMode,
+        caller: &Caller,
+    ) -> Result<()> {
+        let (parent, name) = from;
+        let (new_parent, new_name) = to;
+        let ino = *self
+            .names
+            .get(&(parent, name.to_vec()))
+            .ok_or(Error::NotFound)?;
+        if parent != new_parent {
+            return Err(Error::NotPermitted);
+        }
+        validate_name(new_name)?;
+        self.may_remove(ino, caller)?;
+        if name == new_name {
+            return Ok(());
+        }
+        if let Some(&target) = self.names.get(&(parent, new_name.to_vec())) {
+            if mode == RenameMode::NoReplace {
+                return Err(Error::Exists);
+            }
+            self.may_remove(target, caller)?;
+            self.detach(target);
+        }
+        self.names.remove(&(parent, name.to_vec()));
+        self.names.insert((parent, new_name.to_vec()), ino);
+        let e = self.entries.get_mut(&ino).expect("named entry exists");
+        e.name = new_name.to_vec();
+        e.meta.ctime = SystemTime::now();
+        Ok(())
+    }
+
+    /// Linked children of `parent` with an inode above `after`, oldest
+    /// first.
+    pub fn list(&self, parent: Ino, after: Ino) -> impl Iterator<Item = &Entry<R>> {
+        self.children
+            .range((parent, after.saturating_add(1))..=(parent, Ino::MAX))
+            .map(|(_, c)| &self.entries[c])
+            .filter(|e| e.linked)
+    }
+
+    /// Every entry, linked or not: for status listings and unmount.
+    pub fn all(&self) -> impl Iterator<Item = &Entry<R>> {
+        self.entries.values()
+    }
+
+    /// Linked children of `parent`.
+    pub fn count(&self, parent: Ino) -> usize {
+        self.list(parent, 0).count()
+    }
+}
+
+fn validate_name(name: &[u8]) -> Result<()> {
+    if name.len() > 255 {
+        return Err(Error::NameTooLong);
+    }
+    if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
+        return Err(Error::InvalidArgument);
+    }
+    if name == b"." || name == b".." {
+        return Err(Error::Exists);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::node::Children;
+    use crate::fs::tests::TestReplies;
+
+    type T = Tree<TestReplies>;
+
+    const ROOT_CALLER: Caller = Caller {
+        uid: 0,
+        gid: 0,
+        pid: 1,
+    };
+    const ALICE: Caller = Caller {
+        uid: 1000,
+        gid: 1000,
+        pid: 2,
+    };
+    const BOB: Caller = Caller {
+        uid: 1001,
+        gid: 1001,
+        pid: 3,
+    };
+
+    fn dir() -> Node<TestReplies> {
+        Node::Dir(Children::Fixed)
+    }
+
+    fn meta(c: &Caller) -> Meta {
+        Meta::new(c.uid, c.gid, 0o644)
+    }
+
+    /// A tree with two directories, `a` and `b`.
+    fn tree() -> (T, Ino, Ino) {
+        let mut t = Tree::new(dir(), meta(&ROOT_CALLER));
+        let a = t.insert_fixed(ROOT, "a", meta(&ROOT_CALLER), dir());
+        let b = t.insert_fixed(ROOT, "b", meta(&ROOT_CALLER), dir());
+        (t, a, b)
+    }
+
+    #[test]
+    fn create_lookup_and_exclusive_names() {
+        let (mut t, a, b) = tree();
+        let ino = t.create(a, b"p", meta(&ALICE), dir()).unwrap();
+        assert_eq!(t.child(a, b"p").unwrap().ino, ino);
+        assert!(t.child(b, b"p").is_none());
+        assert_eq!(
+            t.create(a, b"p", meta(&ALICE), dir()).unwrap_err(),
+            Error::Exists
+        );
+        for (name, e) in [
+            (&b""[..], Error::InvalidArgument),
+            (b"x/y", Error::InvalidArgument),
+            (b"..", Error::Exists),
+            (&[b'n'; 256], Error::NameTooLong),
+        ] {
+            assert_eq!(t.create(a, name, meta(&ALICE), dir()).unwrap_err(), e);
+        }
+    }
+
+    #[test]
+    fn only_owner_or_root_removes_in_sticky_dirs() {
+        let (mut t, a, _) = tree();
+        t.create(a, b"x", meta(&ALICE), dir()).unwrap();
+        assert_eq!(t.unlink(a, b"x", &BOB).unwrap_err(), Error::NotPermitted);
+        let rename = t.rename((a, b"x"), (a, b"y"), RenameMode::Replace, &BOB);
+        assert_eq!(rename.unwrap_err(), Error::NotPermitted);
+        t.unlink(a, b"x", &ROOT_CALLER).unwrap();
+        assert!(t.child(a, b"x").is_none());
+    }
+
+    #[test]
+    fn an_unlinked_entry_lives_until_forgotten() {
+        let (mut t, a, _) = tree();
+        let ino = t.create(a, b"x", meta(&ALICE), dir()).unwrap();
+        t.add_lookup(ino);
+        t.add_lookup(ino);
+        t.unlink(a, b"x", &ALICE).unwrap();
+        assert!(!t.get(ino).unwrap().linked());
+        t.forget(ino, 1);
+        assert!(t.get(ino).is_some(), "one lookup left");
+        t.forget(ino, 1);
+        assert!(t.get(ino).is_none());
+        // A linked entry outlives any number of forgets.
+        let kept = t.create(a, b"y", meta(&ALICE), dir()).unwrap();
+        t.forget(kept, 5);
+        assert!(t.get(kept).is_some());
+    }
+
+    #[test]
+    fn rename_within_a_directory_only() {
+        let (mut t, a, b) = tree();
+        let x = t.create(a, b"x", meta(&ALICE), dir()).unwrap();
+        let y = t.create(a, b"y", meta(&ALICE), dir()).unwrap();
+        let err = t.rename((a, b"x"), (b, b"x"), RenameMode::Replace, &ALICE);
+        assert_eq!(err.unwrap_err(), Error::NotPermitted);
+        let err = t.rename((a, b"x"), (a, b"y"), RenameMode::NoReplace, &ALICE);
+        assert_eq!(err.unwrap_err(), Error::Exists);
+        t.rename((a, b"x"), (a, b"y"), RenameMode::Replace, &ALICE)
+            .unwrap();
+        assert_eq!(t.child(a, b"y").unwrap().ino, x);
+        assert!(t.get(y).is_none(), "the replaced entry had no lookups");
+        assert_eq!(t.count(a), 1);
+    }
+
+    #[test]
+    fn listing_is_in_creation_order_and_resumable() {
+        let (mut t, a, _) = tree();
+        let x = t.create(a, b"x", meta(&ALICE), dir()).unwrap();
+        t.create(a, b"a", meta(&ALICE), dir()).unwrap();
+        let all: Vec<_> = t.list(a, 0).map(|e| e.name.clone()).collect();
+        assert_eq!(all, [b"x".to_vec(), b"a".to_vec()]);
+        let rest: Vec<_> = t.list(a, x).map(|e| e.name.clone()).collect();
+        assert_eq!(rest, [b"a".to_vec()]);
+    }
+
+    #[test]
+    fn synthesized_children_keep_their_inode_until_nothing_holds_them() {
+        let (mut t, a, _) = tree();
+        let one = t.synthesized(a, b"1", meta(&ALICE), dir());
+        assert_eq!(t.synthesized(a, b"1", meta(&BOB), dir()), one);
+        assert_eq!(t.get(one).unwrap().meta.uid, BOB.uid, "refreshed");
+        assert_eq!(t.count(a), 0, "not a linked name");
+        let sub = t.synthesized(one, b"signal", meta(&ALICE), dir());
+        t.add_lookup(one);
+        t.prune(a, |_| false);
+        assert!(t.get(one).is_some(), "the kernel holds it");
+        t.forget(one, 1);
+        assert!(t.get(one).is_none());
+        assert!(t.get(sub).is_none(), "its unheld children go with it");
+        let two = t.synthesized(a, b"2", meta(&ALICE), dir());
+        t.prune(a, |n| n == b"2");
+        assert!(t.get(two).is_some(), "still listed");
+        t.prune(a, |_| false);
+        assert!(t.get(two).is_none(), "no longer listed");
+    }
+}
