@@ -23,7 +23,7 @@ pub mod xattr;
 mod tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use self::attr::{Attr, FileType, Ino, Meta};
@@ -36,7 +36,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::interrupt::Registry;
 use crate::ipc::policy::{self, Caller};
-use crate::ipc::status::{README, StatusRow, render};
+use crate::ipc::signal::supplementary_groups;
+use crate::ipc::status::README;
 use crate::memory::MemoryBudget;
 
 /// State shared by the fs layer, the objects' cells and the interrupt
@@ -115,7 +116,7 @@ pub struct Fs<R: Replies> {
     tree: Arc<Mutex<Tree<R>>>,
 }
 
-fn lock<R: Replies>(tree: &Mutex<Tree<R>>) -> MutexGuard<'_, Tree<R>> {
+pub(crate) fn lock<R: Replies>(tree: &Mutex<Tree<R>>) -> MutexGuard<'_, Tree<R>> {
     // Tree operations validate before they mutate; a panic cannot leave
     // it half-changed, so a poisoned lock is still usable.
     tree.lock().unwrap_or_else(|e| e.into_inner())
@@ -143,7 +144,7 @@ impl<R: Replies> Fs<R> {
             let mut t = lock(&tree);
             let root = tree::ROOT;
             t.insert_fixed(root, "README", meta(0o444), TextFile::fixed(README));
-            let status = TextFile::generated(move || status_text(&weak).into_bytes());
+            let status = TextFile::generated(move || kinds::status::text(&weak).into_bytes());
             t.insert_fixed(root, "status", meta(0o444), status);
             for dir in kinds::object_dirs() {
                 let name = dir.name;
@@ -652,54 +653,4 @@ impl<R: Replies> Fs<R> {
         let (kind, _) = self.file_kind(ino)?;
         xattr::remove(kind.as_ref(), name)
     }
-}
-
-/// The text of `status`: one row per object of the object directories,
-/// sorted by kind and name.
-fn status_text<R: Replies>(tree: &Weak<Mutex<Tree<R>>>) -> String {
-    let Some(tree) = tree.upgrade() else {
-        return render(&[]);
-    };
-    let tree = lock(&tree);
-    let mut rows: Vec<StatusRow> = Vec::new();
-    for dir in tree.list(tree::ROOT, 0) {
-        if !matches!(dir.node, Node::Dir(Children::Listed(_))) {
-            continue;
-        }
-        let dir_name = String::from_utf8_lossy(&dir.name);
-        for e in tree.list(dir.ino, 0) {
-            let base = StatusRow {
-                kind: "",
-                name: format!("{dir_name}/{}", String::from_utf8_lossy(&e.name)),
-                uid: e.meta.uid,
-                gid: e.meta.gid,
-                perm: e.meta.perm,
-                bytes: None,
-                messages: None,
-                readers: None,
-                writers: None,
-                blocked: None,
-                served_by: "daemon",
-            };
-            if let Some(row) = e.node.file().and_then(|f| f.status(base)) {
-                rows.push(row);
-            }
-        }
-    }
-    rows.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
-    render(&rows)
-}
-
-/// Supplementary groups of a process, for `chown` to a group.
-fn supplementary_groups(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("Groups:")).map(|g| {
-                g.split_whitespace()
-                    .filter_map(|n| n.parse().ok())
-                    .collect()
-            })
-        })
-        .unwrap_or_default()
 }

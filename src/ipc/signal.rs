@@ -183,6 +183,20 @@ pub fn read_status(pid: u32) -> Option<ProcStatus> {
     parse_status(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
+/// Supplementary groups of a process, for `chown` to a group.
+pub fn supplementary_groups(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Groups:")).map(|g| {
+                g.split_whitespace()
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
 /// The signal state of a process in words, one line per set.
 pub fn describe(status: &ProcStatus) -> String {
     let names = |mask: u64| {

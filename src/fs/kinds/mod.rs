@@ -9,6 +9,7 @@ pub mod fifo;
 pub mod pipe;
 pub mod proc;
 pub mod queue;
+pub mod status;
 pub mod text;
 
 use std::sync::Arc;

@@ -1,0 +1,46 @@
+//! The text of `status`: one row per object, like ipcs(1), made from
+//! the tree at each open.
+
+use std::sync::{Mutex, Weak};
+
+use crate::fs::lock;
+use crate::fs::node::{Children, Node};
+use crate::fs::reply::Replies;
+use crate::fs::tree::{self, Tree};
+use crate::ipc::status::{StatusRow, render};
+
+/// The text of `status`: one row per object of the object directories,
+/// sorted by kind and name.
+pub fn text<R: Replies>(tree: &Weak<Mutex<Tree<R>>>) -> String {
+    let Some(tree) = tree.upgrade() else {
+        return render(&[]);
+    };
+    let tree = lock(&tree);
+    let mut rows: Vec<StatusRow> = Vec::new();
+    for dir in tree.list(tree::ROOT, 0) {
+        if !matches!(dir.node, Node::Dir(Children::Listed(_))) {
+            continue;
+        }
+        let dir_name = String::from_utf8_lossy(&dir.name);
+        for e in tree.list(dir.ino, 0) {
+            let base = StatusRow {
+                kind: "",
+                name: format!("{dir_name}/{}", String::from_utf8_lossy(&e.name)),
+                uid: e.meta.uid,
+                gid: e.meta.gid,
+                perm: e.meta.perm,
+                bytes: None,
+                messages: None,
+                readers: None,
+                writers: None,
+                blocked: None,
+                served_by: "daemon",
+            };
+            if let Some(row) = e.node.file().and_then(|f| f.status(base)) {
+                rows.push(row);
+            }
+        }
+    }
+    rows.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    render(&rows)
+}
