@@ -18,5 +18,6 @@ pub mod limits;
 pub mod memory;
 pub mod mount;
 pub mod mountpoint;
+pub mod reactor;
 pub mod run;
 pub mod wait;

@@ -228,7 +228,8 @@ fn run(config: Config, mounted: impl FnOnce(&Path)) -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(format!("cannot block signals: {e}")))?;
 
     raise_open_file_limit();
-    let core = Core::for_mount(config.clone());
+    let core = Core::for_mount(config.clone())
+        .map_err(|e| Failure::Runtime(format!("cannot start the reactor: {e}")))?;
     let (session, mut unmounter) = start_session(&core, &mountpoint, &config)?;
     let session_thread: JoinHandle<std::io::Result<()>> = std::thread::Builder::new()
         .name("ipcfs-session".into())

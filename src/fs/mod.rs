@@ -39,6 +39,7 @@ use crate::ipc::policy::{self, Caller};
 use crate::ipc::signal::supplementary_groups;
 use crate::ipc::status::README;
 use crate::memory::MemoryBudget;
+use crate::reactor::Reactor;
 
 /// State shared by the fs layer, the objects' cells and the interrupt
 /// watcher.
@@ -47,6 +48,9 @@ pub struct Shared<R: Replies> {
     pub handles: HandleTable<R>,
     pub budget: Arc<MemoryBudget>,
     pub config: Config,
+    /// The one thread that watches descriptors (sockets) for the objects
+    /// that own them.
+    pub reactor: Arc<Reactor>,
     /// Set at unmount: no call parks from then on.
     shutting_down: AtomicBool,
 }
@@ -124,13 +128,15 @@ pub(crate) fn lock<R: Replies>(tree: &Mutex<Tree<R>>) -> MutexGuard<'_, Tree<R>>
 
 impl<R: Replies> Fs<R> {
     /// The filesystem with its fixed tree, owned by `owner` (uid, gid):
-    /// `README`, `status`, the object directories and `proc/`.
-    pub fn new(config: Config, owner: (u32, u32)) -> Fs<R> {
+    /// `README`, `status`, the object directories and `proc/`. It starts
+    /// the reactor's thread; [`Fs::shut_down`] stops it.
+    pub fn new(config: Config, owner: (u32, u32)) -> std::io::Result<Fs<R>> {
         let shared = Arc::new(Shared {
             registry: Registry::new(),
             handles: HandleTable::default(),
             budget: MemoryBudget::new(config.max_memory),
             config,
+            reactor: Reactor::start()?,
             shutting_down: AtomicBool::new(false),
         });
         let (uid, gid) = owner;
@@ -152,7 +158,7 @@ impl<R: Replies> Fs<R> {
             }
             t.insert_fixed(root, "proc", meta(0o555), kinds::proc::root());
         }
-        Fs { shared, tree }
+        Ok(Fs { shared, tree })
     }
 
     fn tree(&self) -> MutexGuard<'_, Tree<R>> {
@@ -179,6 +185,7 @@ impl<R: Replies> Fs<R> {
         }
         // Objects whose names and inodes are gone but whose handles are open.
         self.shared.registry.cancel_all();
+        self.shared.reactor.shutdown();
         parked
     }
 

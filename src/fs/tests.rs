@@ -66,7 +66,7 @@ fn other_user() -> Caller {
 
 fn fs() -> TestFs {
     let c = me();
-    Fs::new(Config::new("/nonexistent".into()), (c.uid, c.gid))
+    Fs::new(Config::new("/nonexistent".into()), (c.uid, c.gid)).unwrap()
 }
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -576,4 +576,23 @@ fn statfs_counts_objects_and_the_memory_cap() {
     assert_eq!(u.files, 2);
     assert_eq!(u.blocks, (fs.shared.config.max_memory / 4096) as u64);
     assert_eq!(u.free_blocks, u.blocks);
+}
+
+#[test]
+fn shutting_down_stops_the_reactor() {
+    let fs = fs();
+    assert!(fs.shared.reactor.is_empty());
+    fs.shut_down();
+    let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    struct Nobody;
+    impl crate::reactor::Ready for Nobody {
+        fn ready(&self, _: crate::reactor::Token, _: crate::reactor::Readiness) {}
+    }
+    use std::os::fd::AsFd;
+    let owner = Arc::new(Nobody);
+    let refused =
+        fs.shared
+            .reactor
+            .register(a.as_fd(), crate::reactor::Readiness::READABLE, &owner);
+    assert_eq!(refused.unwrap_err().raw_os_error(), Some(libc::ESHUTDOWN));
 }

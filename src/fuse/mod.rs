@@ -29,12 +29,12 @@ pub type Core = Fs<FuseReplies>;
 
 impl Fs<FuseReplies> {
     /// The filesystem, owned by the user who mounts it.
-    pub fn for_mount(config: Config) -> Arc<Core> {
+    pub fn for_mount(config: Config) -> std::io::Result<Arc<Core>> {
         let owner = (
             nix::unistd::getuid().as_raw(),
             nix::unistd::getgid().as_raw(),
         );
-        Arc::new(Fs::new(config, owner))
+        Ok(Arc::new(Fs::new(config, owner)?))
     }
 }
 
