@@ -243,8 +243,20 @@ pub trait StreamObject<P: Parking>: Send + 'static {
     /// Takes parked call `id` out. False if it is not parked here.
     fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut Wakeups<P, Self::End>) -> bool;
 
+    /// Every call parked here, oldest first per wait queue.
+    fn parked(&self) -> Vec<WaiterId>;
+
+    /// From now on, no call parks: each is answered at once instead.
+    /// Pollers are told, since readiness changes with it.
+    fn stop_parking(&mut self, wk: &mut Wakeups<P, Self::End>);
+
     /// Answers every parked call for unmount; nothing parks afterwards.
-    fn shut_down(&mut self, wk: &mut Wakeups<P, Self::End>);
+    fn shut_down(&mut self, wk: &mut Wakeups<P, Self::End>) {
+        for id in self.parked() {
+            self.cancel(id, CancelReason::ShuttingDown, wk);
+        }
+        self.stop_parking(wk);
+    }
 
     /// Readiness (`ready::*` bits); with a poll handle, it is kept and
     /// notified at the next change.

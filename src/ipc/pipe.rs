@@ -536,23 +536,17 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         true
     }
 
-    /// Answers every parked caller for unmount; later calls that would
-    /// park are answered at once instead.
-    fn shut_down(&mut self, wk: &mut PipeWakeups<P>) {
+    fn parked(&self) -> Vec<WaiterId> {
+        let mut ids = self.read_openers.ids();
+        ids.extend(self.write_openers.ids());
+        ids.extend(self.reads.ids());
+        ids.extend(self.writes.ids());
+        ids
+    }
+
+    fn stop_parking(&mut self, wk: &mut PipeWakeups<P>) {
         self.shut_down = true;
-        let mut ids: Vec<WaiterId> = Vec::new();
-        for queue_ids in [
-            self.read_openers.ids(),
-            self.write_openers.ids(),
-            self.reads.ids(),
-            self.writes.ids(),
-        ] {
-            ids.extend(queue_ids);
-        }
-        for id in ids {
-            self.cancel(id, CancelReason::ShuttingDown, wk);
-        }
-        self.pollers.notify_into(&mut wk.polls);
+        self.notify(wk);
     }
 
     /// Readiness for this end, as `pipe_poll` computes it; with a poll

@@ -509,17 +509,14 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         true
     }
 
-    fn shut_down(&mut self, wk: &mut QueueWakeups<P>) {
+    fn parked(&self) -> Vec<WaiterId> {
+        let mut ids = self.reads.ids();
+        ids.extend(self.writes.ids());
+        ids
+    }
+
+    fn stop_parking(&mut self, wk: &mut QueueWakeups<P>) {
         self.shut_down = true;
-        let ids: Vec<WaiterId> = self
-            .reads
-            .ids()
-            .into_iter()
-            .chain(self.writes.ids())
-            .collect();
-        for id in ids {
-            self.cancel(id, CancelReason::ShuttingDown, wk);
-        }
         self.notify(wk);
     }
 
