@@ -890,3 +890,45 @@ fn helpers() {
     );
     assert_eq!(section(text, "Sub").trim(), "x");
 }
+
+/// Every directory of source and every kind module, named in
+/// ARCHITECTURE.md's map, so that the map cannot fall behind the tree.
+#[test]
+fn architecture_names_every_module_directory_and_kind() {
+    let map = source("ARCHITECTURE.md");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![root.join("src")];
+    let mut named = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                named.push(format!("{rel}/"));
+                dirs.push(path);
+            } else if rel.starts_with("src/fs/kinds/") && !rel.ends_with("mod.rs") {
+                let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+                named.push(format!("`{stem}`"));
+            }
+        }
+    }
+    named.extend([
+        "benches/ipcfs/".into(),
+        "vendor/fuser/".into(),
+        "tests/".into(),
+    ]);
+    assert!(named.iter().any(|n| n == "src/fs/kinds/"), "{named:?}");
+    let missing: Vec<&String> = named.iter().filter(|n| !map.contains(n.as_str())).collect();
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md does not name {missing:?}"
+    );
+    assert!(
+        map.contains("## One queue write, from the kernel to the woken reader"),
+        "the walk of one request"
+    );
+}
