@@ -52,10 +52,10 @@ for k in $(seq "$workers"); do
     pids="$pids $!"
 done
 
-# The producer: another process; each echo is one write, one message.
+# The producer: another process; each redirection is one message.
 timeout 10 sh -c '
-    for i in $(seq "$2"); do echo "job-$i"; done >"$1"
-    for k in $(seq "$3"); do echo stop; done >"$1"
+    for i in $(seq "$2"); do echo "job-$i" >"$1"; done
+    for k in $(seq "$3"); do echo stop >"$1"; done
 ' producer "$q" "$jobs" "$workers" || fail "the producer failed"
 
 failed=0

@@ -1,11 +1,12 @@
 #!/bin/sh
-# A message queue: each write is one message, each cat receives one.
+# A message queue: each redirection is one message, each cat receives one.
 #
 #   sh examples/queues.sh MOUNTPOINT      (ipcfs mounted on MOUNTPOINT)
 #
-# Keep one message to one line written at once (echo, or one printf per
-# message): bash's printf writes line by line, so under bash
-# printf 'a\nb\n' > queue sends two messages.
+# A message is everything written through one open, until it is closed:
+# printf 'a\nb\n' > queue is one message in any shell, however the shell
+# splits its writes. With the queue's framing set to "line", each line is
+# one message instead (seq 1000 > queue queues 1,000).
 set -eu
 
 if [ $# -ne 1 ]; then
@@ -27,7 +28,7 @@ trap 'rm -f "$q"' EXIT
 trap 'exit 1' HUP INT TERM
 
 touch "$q"                          # make the queue
-echo first >"$q"                    # two writes, two messages
+echo first >"$q"                    # two redirections, two messages
 echo second >"$q"
 n=$(awk -v n="queues/example-$$" '$2 == n { print $7 }' "$m/status")
 echo "status: $n messages queued"
@@ -58,6 +59,13 @@ done
 [ "$msg" = end ] || fail "the loop ended without the end message"
 [ "$done_list" = " build test deploy" ] || fail "the loop got:$done_list"
 
+# One redirection is one message, however many lines and writes it has.
+printf 'line one\nline two\n' >"$q"
+msg=$(timeout 5 cat "$q")
+echo "one message of two lines: $(echo "$msg" | tr '\n' '|')"
+[ "$msg" = "line one
+line two" ] || fail "the two-line message arrived as '$msg'"
+
 # An O_DIRECT open (dd iflag=direct) receives one whole message per read,
 # so one open can take several.
 echo one >"$q"
@@ -76,7 +84,14 @@ names = ("sent", "received", "messages")
 print(" ".join("%s=%s" % (n, os.getxattr(sys.argv[1], "user.ipcfs." + n).decode())
                for n in names))' "$q")
     echo "counters: $counters"
-    [ "$counters" = "sent=8 received=8 messages=0" ] || fail "counters: $counters"
+    [ "$counters" = "sent=9 received=9 messages=0" ] || fail "counters: $counters"
+
+    # Line framing: each line one message.
+    python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.ipcfs.framing", b"line")' "$q"
+    seq 3 >"$q"
+    lines=$(for i in 1 2 3; do timeout 5 cat "$q"; done | tr '\n' ' ')
+    echo "framing line, seq 3 gave three messages: $lines"
+    [ "$lines" = "1 2 3 " ] || fail "line framing gave '$lines'"
 else
     echo "(no python3: counters not shown)"
 fi

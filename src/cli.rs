@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{ArgAction, Parser};
 
 use crate::config::{Config, parse_bytes};
+use crate::ipc::compose::Framing;
 use crate::limits::IoLimits;
 
 #[derive(Debug, Parser)]
@@ -37,6 +38,11 @@ pub struct Args {
     /// Largest message of a new queue in bytes [default: 8192]
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub queue_max_message_size: Option<usize>,
+
+    /// Where a new queue's stream writers end a message: message (at close
+    /// or fsync), line, or write [default: message]
+    #[arg(long, value_name = "FRAMING", value_parser = parse_framing)]
+    pub queue_framing: Option<Framing>,
 
     /// Cap on all buffered data of the mount together [default: 256M]
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
@@ -119,6 +125,7 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "pipe_capacity",
     "queue_max_messages",
     "queue_max_message_size",
+    "queue_framing",
     "max_memory",
     "fsname",
     "ro",
@@ -146,6 +153,9 @@ impl Args {
         if let Some(v) = self.queue_max_message_size {
             c.queue_max_message_size = v;
         }
+        if let Some(v) = self.queue_framing {
+            c.queue_framing = v;
+        }
         if let Some(v) = self.max_memory {
             c.max_memory = v;
         }
@@ -169,6 +179,11 @@ impl Args {
     }
 }
 
+/// A framing's name, for `--queue-framing` and `-o queue_framing=`.
+fn parse_framing(text: &str) -> Result<Framing, String> {
+    Framing::parse(text).map_err(|_| format!("'{text}' is not a framing (message, line or write)"))
+}
+
 fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
     let (key, value) = match option.split_once('=') {
         Some((k, v)) => (k, Some(v)),
@@ -188,6 +203,11 @@ fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
                 .ok_or_else(|| format!("-o {option}: needs a whole number of messages"))?
         }
         "queue_max_message_size" => c.queue_max_message_size = bytes(value)?,
+        "queue_framing" => {
+            c.queue_framing = parse_framing(
+                value.ok_or("-o queue_framing needs a value (message, line or write)")?,
+            )?
+        }
         "max_memory" => c.max_memory = bytes(value)?,
         "fsname" => {
             c.fsname = value

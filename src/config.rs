@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::ipc::compose::Framing;
 use crate::ipc::pipe;
 use crate::limits::{IoLimits, KERNEL_DEFAULT_PAGES};
 
@@ -21,6 +22,8 @@ pub struct Config {
     pub pipe_capacity: usize,
     pub queue_max_messages: usize,
     pub queue_max_message_size: usize,
+    /// Where a new queue's stream writers end a message.
+    pub queue_framing: Framing,
     pub max_memory: usize,
     /// Clear a stale mount left at the mountpoint by a crashed daemon.
     pub force: bool,
@@ -41,6 +44,7 @@ impl Config {
             pipe_capacity: DEFAULT_PIPE_CAPACITY,
             queue_max_messages: DEFAULT_QUEUE_MAX_MESSAGES,
             queue_max_message_size: DEFAULT_QUEUE_MAX_MESSAGE_SIZE,
+            queue_framing: Framing::Message,
             max_memory: DEFAULT_MAX_MEMORY,
             force: false,
             log_level: None,

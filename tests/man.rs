@@ -596,6 +596,7 @@ fn row(
         perm: owner.2,
         bytes: bytes_messages.0,
         messages: bytes_messages.1,
+        framing: (kind == "queue").then_some("message"),
         readers: counters.map(|c| c[0]),
         writers: counters.map(|c| c[1]),
         blocked: counters.map(|c| c[2]),

@@ -80,6 +80,7 @@ fn oversized_message_is_emsgsize_and_a_raised_limit_takes_1_mib_whole() {
     assert_ok(&m.run("touch queues/q"));
     let script = format!(
         "{ATTEMPT}\
+         os.setxattr('queues/q', 'user.ipcfs.framing', b'write')\n\
          fd = os.open('queues/q', os.O_RDWR)\n\
          print(attempt(lambda: os.write(fd, b'x' * 9000)))\n\
          print(os.getxattr('queues/q', 'user.ipcfs.messages'))\n\
@@ -105,6 +106,7 @@ fn full_queue_is_eagain_nonblocking_and_blocks_a_blocking_writer() {
     assert_ok(&m.run("touch queues/q"));
     let script = format!(
         "{ATTEMPT}\
+         os.setxattr('queues/q', 'user.ipcfs.framing', b'write')\n\
          w = os.open('queues/q', os.O_WRONLY | os.O_NONBLOCK)\n\
          print(attempt(lambda: os.write(w, b'1')), attempt(lambda: os.write(w, b'2')))\n\
          print(attempt(lambda: os.write(w, b'3')))\n"
@@ -167,7 +169,7 @@ fn packet_mode_returns_whole_messages_and_emsgsize_for_a_short_buffer() {
 
 #[test]
 fn four_writers_and_four_readers_each_message_once_and_in_order() {
-    let m = mount_or_skip!();
+    let m = mount_or_skip!("--queue-framing", "write");
     assert_ok(&m.run("touch queues/jobs"));
     let script = "import os, sys\n\
         N = 5000\n\
@@ -221,7 +223,7 @@ fn four_writers_and_four_readers_each_message_once_and_in_order() {
 
 #[test]
 fn memory_cap_gives_enospc_and_keeps_what_was_queued() {
-    let m = mount_or_skip!("--max-memory", "64K");
+    let m = mount_or_skip!("--max-memory", "64K", "-o", "queue_framing=write");
     assert_ok(&m.run("touch queues/q"));
     let script = format!(
         "{ATTEMPT}\
@@ -280,7 +282,8 @@ fn xattrs_and_status_line() {
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
-        "['user.ipcfs.blocked', 'user.ipcfs.bytes', 'user.ipcfs.max_message_size', \
+        "['user.ipcfs.blocked', 'user.ipcfs.bytes', 'user.ipcfs.dropped', \
+         'user.ipcfs.framing', 'user.ipcfs.max_message_size', \
          'user.ipcfs.max_messages', 'user.ipcfs.messages', 'user.ipcfs.readers', \
          'user.ipcfs.received', 'user.ipcfs.sent', 'user.ipcfs.truncated', \
          'user.ipcfs.writers']\n\
@@ -300,7 +303,7 @@ fn xattrs_and_status_line() {
     assert_eq!(
         row,
         [
-            "queue", "queues/q", "0", "0", "0644", "3", "1", "0", "0", "0", "daemon"
+            "queue", "queues/q", "0", "0", "0644", "3", "1", "0", "0", "0", "daemon", "message"
         ]
     );
     assert_eq!(

@@ -154,8 +154,9 @@ fn stream_read(path: &str, total: u64, chunk: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// `count` messages of 64 bytes: `file` writes each with one write(2),
-/// `mq` with mq_send.
+/// `count` messages of 64 bytes: `file` writes each with one write(2) of
+/// a file opened with O_DIRECT (packet mode: each write one message,
+/// whatever the queue's framing, as mq_send), `mq` with mq_send.
 fn msg_send(kind: &str, path: &str, count: u64) -> Result<(), String> {
     let msg = [0x6du8; MSG];
     if kind == "mq" {
@@ -171,7 +172,7 @@ fn msg_send(kind: &str, path: &str, count: u64) -> Result<(), String> {
     if kind == "batch" || kind == "batch-null" {
         return batch_send(path, count);
     }
-    let mut f = open(path, true, false)?;
+    let mut f = open(path, true, true)?;
     ready_go()?;
     let t0 = now_ns();
     for i in 0..count {
@@ -283,8 +284,9 @@ fn batch_recv(kind: &str, path: &str, count: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// One end of a ping-pong: a file (read with O_DIRECT for `packet`) or a
-/// POSIX queue.
+/// One end of a ping-pong: a file (opened with O_DIRECT for `packet`, so
+/// that each write is one message and each read takes one) or a POSIX
+/// queue.
 enum End {
     File(File),
     Mq(libc::mqd_t),
@@ -300,7 +302,7 @@ impl End {
             };
             return mq_open(path, flags).map(End::Mq);
         }
-        open(path, write, kind == "packet" && !write).map(End::File)
+        open(path, write, kind == "packet").map(End::File)
     }
 
     fn send(&self, byte: &[u8]) -> Result<(), String> {

@@ -16,7 +16,7 @@ use super::node::OpenFile;
 use super::reply::{Call, FsParking, Opened, ParkedOpen, ParkedWrite, Replies};
 use crate::error::Result;
 use crate::interrupt::Cancel;
-use crate::ipc::signal::send_sigpipe;
+use crate::ipc::signal::{killed_by_signal, send_sigpipe};
 use crate::ipc::{CancelReason, OpenRequest, Step, StreamObject, Wakeups, WriteDone};
 use crate::wait::WaiterId;
 
@@ -197,6 +197,12 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
 
     fn poll(&self, notify: Option<(u64, R::Poll)>) -> u32 {
         self.cell.lock().poll(self.end, notify)
+    }
+
+    fn flush(&self, call: &Call) {
+        let tid = call.caller.pid;
+        let mut killed = || killed_by_signal(tid);
+        self.cell.update(|o, wk| o.flush(self.end, &mut killed, wk));
     }
 
     fn release(&self) {

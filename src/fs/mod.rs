@@ -523,6 +523,13 @@ impl<R: Replies> Fs<R> {
         Ok(h.file.poll(notify))
     }
 
+    /// A descriptor of `fh` was closed, or `fh` was fsync'ed.
+    pub fn flush(&self, call: &Call, fh: u64) -> Result<()> {
+        let h = self.shared.handles.get(fh).ok_or(Error::BadHandle)?;
+        h.file.flush(call);
+        Ok(())
+    }
+
     pub fn release(&self, fh: u64) {
         if let Some(h) = self.shared.handles.remove(fh) {
             h.file.release();

@@ -154,14 +154,16 @@ pub trait FileKind<R: Replies>: Send + Sync {
         AttributeNames::NONE
     }
 
-    /// The value of one of [`FileKind::attribute_names`].
-    fn attribute(&self, _field: &str) -> Result<u64> {
+    /// The value of one of [`FileKind::attribute_names`], as text (a
+    /// decimal number for most).
+    fn attribute(&self, _field: &str) -> Result<String> {
         Err(Error::NoAttribute)
     }
 
-    /// Sets one of the settings of [`FileKind::attribute_names`]; the
-    /// caller's right to has been checked.
-    fn set_attribute(&self, _field: &str, _value: usize) -> Result<()> {
+    /// Sets one of the settings of [`FileKind::attribute_names`] from its
+    /// text (UTF-8, without a trailing newline); the caller's right to has
+    /// been checked.
+    fn set_attribute(&self, _field: &str, _value: &str) -> Result<()> {
         Err(Error::NotSupported)
     }
 
@@ -185,6 +187,10 @@ pub trait OpenFile<R: Replies>: Send + Sync {
     fn poll(&self, _notify: Option<(u64, R::Poll)>) -> u32 {
         ready::IN | ready::OUT
     }
+    /// A descriptor of this description was closed (FUSE's FLUSH, which
+    /// close(2) waits for), or it was fsync'ed: what it wrote so far is
+    /// complete.
+    fn flush(&self, _call: &Call) {}
     /// The last descriptor of this description was closed.
     fn release(&self) {}
 }

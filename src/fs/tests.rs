@@ -322,25 +322,96 @@ fn a_queue_is_created_open_and_keeps_messages_whole() {
     );
     assert_eq!(write(&fs, o.fh, b"one"), Some(Answer::Written(Ok(3))));
     assert_eq!(write(&fs, o.fh, b"two"), Some(Answer::Written(Ok(3))));
-    assert_eq!(xattr(&fs, created.ino, "messages").unwrap(), "2");
+    assert_eq!(xattr(&fs, created.ino, "framing").unwrap(), "message");
+    assert_eq!(
+        xattr(&fs, created.ino, "messages").unwrap(),
+        "0",
+        "a message is seen only when it ends"
+    );
+    fs.flush(&call(), o.fh).unwrap();
+    assert_eq!(xattr(&fs, created.ino, "messages").unwrap(), "1");
     assert_eq!(xattr(&fs, created.ino, "max_messages").unwrap(), "256");
-    assert_eq!(xattr_names(&fs, created.ino).len(), 10);
+    assert_eq!(xattr_names(&fs, created.ino).len(), 12);
     fs.setxattr(&me(), created.ino, "user.ipcfs.max_messages", b"3")
         .unwrap();
     assert_eq!(
         fs.setxattr(&me(), created.ino, "user.ipcfs.max_messages", b"0"),
         Err(Error::InvalidArgument)
     );
-    // Removed while open: the open description still receives.
+    // Removed while open: the open description still sends and receives.
     fs.unlink(&me(), queues, b"q").unwrap();
-    assert_eq!(read(&fs, o.fh, 64), Some(Answer::Data(Ok(b"one".to_vec()))));
+    assert_eq!(write(&fs, o.fh, b"three"), Some(Answer::Written(Ok(5))));
+    fs.flush(&call(), o.fh).unwrap();
+    assert_eq!(
+        read(&fs, o.fh, 64),
+        Some(Answer::Data(Ok(b"onetwo".to_vec())))
+    );
     assert_eq!(
         read(&fs, o.fh, 64),
         Some(Answer::Data(Ok(Vec::new()))),
         "its end"
     );
-    assert_eq!(read(&fs, o.fh, 64), Some(Answer::Data(Ok(b"two".to_vec()))));
+    assert_eq!(
+        read(&fs, o.fh, 64),
+        Some(Answer::Data(Ok(b"three".to_vec())))
+    );
     fs.release(o.fh);
+}
+
+#[test]
+fn a_queue_framing_is_a_setting_new_opens_follow() {
+    let fs = fs();
+    let q = make(&fs, "queues", "q", FileType::Regular).unwrap().ino;
+    let set = |v: &[u8]| fs.setxattr(&me(), q, "user.ipcfs.framing", v);
+    assert_eq!(set(b"lines"), Err(Error::InvalidArgument));
+    assert_eq!(
+        fs.setxattr(&other_user(), q, "user.ipcfs.framing", b"line"),
+        Err(Error::NotPermitted)
+    );
+    let before = opened(open(&fs, q, libc::O_RDWR));
+    set(b"line\n").unwrap();
+    assert_eq!(xattr(&fs, q, "framing").unwrap(), "line");
+    let after = opened(open(&fs, q, libc::O_RDWR));
+    assert_eq!(
+        write(&fs, after.fh, b"a\nb\nc"),
+        Some(Answer::Written(Ok(5)))
+    );
+    assert_eq!(xattr(&fs, q, "messages").unwrap(), "2", "two whole lines");
+    assert_eq!(
+        write(&fs, before.fh, b"x\ny\n"),
+        Some(Answer::Written(Ok(4)))
+    );
+    assert_eq!(
+        xattr(&fs, q, "messages").unwrap(),
+        "2",
+        "an older open keeps its framing"
+    );
+    fs.release(after.fh);
+    assert_eq!(
+        xattr(&fs, q, "messages").unwrap(),
+        "3",
+        "the last line at close"
+    );
+    fs.flush(&call(), before.fh).unwrap();
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let Some(Answer::Data(Ok(m))) = read(&fs, before.fh, 64) else {
+            panic!("no message");
+        };
+        got.push(String::from_utf8(m).unwrap());
+        read(&fs, before.fh, 64);
+    }
+    assert_eq!(got, ["a\n", "b\n", "c", "x\ny\n"]);
+    let rows = {
+        let status = fs.lookup(&me(), tree::ROOT, b"status").unwrap().attr.ino;
+        let o = opened(open(&fs, status, libc::O_RDONLY));
+        let Some(Answer::Data(Ok(text))) = read(&fs, o.fh, 1 << 20) else {
+            panic!("status not read");
+        };
+        String::from_utf8(text).unwrap()
+    };
+    let row: Vec<&str> = rows.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[11], "line", "status shows the framing: {rows}");
 }
 
 #[test]

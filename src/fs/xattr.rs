@@ -31,7 +31,7 @@ pub fn list<R: Replies>(kind: &dyn FileKind<R>) -> Vec<u8> {
 
 pub fn get<R: Replies>(kind: &dyn FileKind<R>, name: &str) -> Result<Vec<u8>> {
     let field = field_of(kind, name).ok_or(Error::NoAttribute)?;
-    Ok(kind.attribute(field)?.to_string().into_bytes())
+    Ok(kind.attribute(field)?.into_bytes())
 }
 
 /// Sets a setting. `may_change` is whether the caller owns the object
@@ -56,12 +56,18 @@ pub fn set<R: Replies>(
         return Err(Error::NotPermitted);
     }
     let text = std::str::from_utf8(value).map_err(|_| Error::InvalidArgument)?;
-    let number = parse_bytes(text.trim_end_matches('\n')).map_err(|msg| {
-        log::info!("setxattr {name}: {msg}");
+    let text = text.trim_end_matches('\n');
+    kind.set_attribute(field, text)
+        .inspect_err(|e| log::info!("setxattr {name}={text:?}: {e}"))
+}
+
+/// A numeric setting's value: a byte count or number, with an optional
+/// binary suffix (`64K`).
+pub fn number(text: &str) -> Result<usize> {
+    parse_bytes(text).map_err(|msg| {
+        log::info!("setxattr: {msg}");
         Error::InvalidArgument
-    })?;
-    kind.set_attribute(field, number)
-        .inspect_err(|e| log::info!("setxattr {name}={number}: {e}"))
+    })
 }
 
 /// Our attributes cannot be removed; others do not exist.

@@ -330,13 +330,13 @@ impl Filesystem for IpcFs {
 
     fn flush(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        reply_empty("flush", self.core.flush(&call(req), fh.0), reply);
     }
 
     fn release(
@@ -355,13 +355,13 @@ impl Filesystem for IpcFs {
 
     fn fsync(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        reply_empty("fsync", self.core.flush(&call(req), fh.0), reply);
     }
 
     fn readdir(

@@ -6,6 +6,7 @@
 //! callers it served, poll handles to notify — is collected in a
 //! [`Wakeups`] for the adapter to answer after it lets go of the object.
 
+pub mod compose;
 pub mod delivery;
 pub mod pipe;
 pub mod policy;
@@ -154,11 +155,14 @@ impl CancelReason {
     }
 }
 
-/// How a queue's file description frames messages, chosen at open.
+/// How a file description's reads and writes carry messages, chosen at
+/// open by its flags (the queue's framing decides where a stream-mode
+/// writer's messages end: compose.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// The default, for shell tools: each write is one message; a read
-    /// returns (the rest of) one message, then end of file marks its end.
+pub enum IoMode {
+    /// The default, for shell tools: the queue's framing makes messages of
+    /// the writes; a read returns (the rest of) one message, then end of
+    /// file marks its end.
     Stream,
     /// `O_DIRECT`: each read returns one whole message.
     Packet,
@@ -167,14 +171,14 @@ pub enum Framing {
     Batch,
 }
 
-impl Framing {
+impl IoMode {
     /// From `open(2)` flags. `O_DSYNC` alone changes nothing: it only
     /// selects batch mode on top of packet mode.
-    pub fn from_open_flags(flags: i32) -> Framing {
+    pub fn from_open_flags(flags: i32) -> IoMode {
         match (flags & libc::O_DIRECT != 0, flags & libc::O_DSYNC != 0) {
-            (true, true) => Framing::Batch,
-            (true, false) => Framing::Packet,
-            (false, _) => Framing::Stream,
+            (true, true) => IoMode::Batch,
+            (true, false) => IoMode::Packet,
+            (false, _) => IoMode::Stream,
         }
     }
 }
@@ -185,8 +189,8 @@ pub struct OpenRequest {
     pub mode: Mode,
     /// `O_NONBLOCK`: fail with `EAGAIN`/`ENXIO` instead of waiting.
     pub nonblock: bool,
-    /// How messages are framed, where the object has messages (queues).
-    pub framing: Framing,
+    /// How reads and writes carry messages, where the object has them.
+    pub io: IoMode,
     /// This open made the object (`O_CREAT` of a new name).
     pub creating: bool,
 }
@@ -197,7 +201,7 @@ impl OpenRequest {
         OpenRequest {
             mode: Mode::from_open_flags(flags),
             nonblock: flags & libc::O_NONBLOCK != 0,
-            framing: Framing::from_open_flags(flags),
+            io: IoMode::from_open_flags(flags),
             creating,
         }
     }
@@ -239,6 +243,18 @@ pub trait StreamObject<P: Parking>: Send + 'static {
     ) -> Step<P::Write, WriteDone>;
 
     fn release(&mut self, end: Self::End, wk: &mut Wakeups<P, Self::End>);
+
+    /// A descriptor of `end` was closed (FUSE's FLUSH, which close(2)
+    /// waits for) or fsync'ed: what it wrote so far is complete. `killed`
+    /// tells whether the caller is dying of a signal; it reads `/proc`, so
+    /// it is asked only when the answer matters.
+    fn flush(
+        &mut self,
+        _end: Self::End,
+        _killed: &mut dyn FnMut() -> bool,
+        _wk: &mut Wakeups<P, Self::End>,
+    ) {
+    }
 
     /// Takes parked call `id` out. False if it is not parked here.
     fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut Wakeups<P, Self::End>) -> bool;

@@ -585,7 +585,7 @@ impl<P: Parking> Drop for Pipe<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipc::Framing;
+    use crate::ipc::IoMode;
 
     const ANY: PipeEnd = PipeEnd::new(Mode::READ_WRITE);
 
@@ -593,7 +593,7 @@ mod tests {
         OpenRequest {
             mode,
             nonblock,
-            framing: Framing::Stream,
+            io: IoMode::Stream,
             creating,
         }
     }

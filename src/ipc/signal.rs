@@ -232,6 +232,34 @@ pub fn session(pid: u32) -> Option<u32> {
     after.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// `PF_EXITING` in a task's flags (include/linux/sched.h): the task is
+/// in do_exit().
+const PF_EXITING: u64 = 0x4;
+
+/// Whether thread `tid` is exiting because a signal killed it: its flags
+/// say it is exiting and its exit code holds a signal number, which do_exit
+/// sets before it closes the task's files. So a FLUSH sent by the close of
+/// a killed writer's descriptor can tell that death from a normal exit,
+/// whose exit code has no signal. False when it cannot be read.
+pub fn killed_by_signal(tid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{tid}/stat"))
+        .ok()
+        .is_some_and(|stat| stat_says_killed(&stat))
+}
+
+fn stat_says_killed(stat: &str) -> bool {
+    let Some((_, after)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    // Fields from the state (field 3) on: flags is field 9, exit_code 52.
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let number = |field: usize| fields.get(field - 3).and_then(|f| f.parse::<u64>().ok());
+    match (number(9), number(52)) {
+        (Some(flags), Some(exit_code)) => flags & PF_EXITING != 0 && exit_code & 0x7f != 0,
+        _ => false,
+    }
+}
+
 /// Every process of a process group.
 pub fn group_members(pgid: u32) -> Vec<u32> {
     let Ok(dir) = fs::read_dir("/proc") else {
@@ -479,6 +507,26 @@ mod tests {
         assert_eq!(parse_request(b"TERM\nFOO\n"), Err(Error::InvalidArgument));
         assert_eq!(parse_request(b"USR1 1 2"), Err(Error::InvalidArgument));
         assert_eq!(parse_request(b"\n"), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn a_stat_line_tells_a_killed_task_from_one_that_exits() {
+        let stat = |flags: u64, exit_code: u64| {
+            let mut fields = vec!["0".to_string(); 50];
+            fields[0] = "R".into();
+            fields[6] = flags.to_string();
+            fields[49] = exit_code.to_string();
+            format!("123 (a (b) c) {}", fields.join(" "))
+        };
+        assert!(stat_says_killed(&stat(0x4 | 0x400000, 9)), "SIGKILL");
+        assert!(stat_says_killed(&stat(0x4, 15 | 0x80)), "SIGTERM, core");
+        assert!(!stat_says_killed(&stat(0x4, 0)), "exit(0)");
+        assert!(!stat_says_killed(&stat(0x4, 3 << 8)), "exit(3)");
+        assert!(!stat_says_killed(&stat(0x400000, 9)), "not exiting");
+        assert!(!stat_says_killed("garbage"));
+        // SAFETY: gettid has no memory effects.
+        let me = unsafe { libc::gettid() } as u32;
+        assert!(!killed_by_signal(me));
     }
 
     #[test]

@@ -9,7 +9,7 @@ status    one line per object, like ipcs(1): cat status
 
 pipes/    named pipes (byte streams, POSIX FIFO semantics)
           touch pipes/p; cat pipes/p & echo hello > pipes/p
-queues/   message queues: one write is one message, one cat one message
+queues/   message queues: one redirection is one message, one cat one message
           touch queues/q; echo job > queues/q; cat queues/q
 shm/      shared-memory files (not in this version)
 sockets/  socket endpoints, one directory each (not in this version)
@@ -27,6 +27,8 @@ pub struct StatusRow {
     pub perm: u16,
     pub bytes: Option<usize>,
     pub messages: Option<usize>,
+    /// A queue's framing (where its stream writers' messages end).
+    pub framing: Option<&'static str>,
     pub readers: Option<usize>,
     pub writers: Option<usize>,
     pub blocked: Option<usize>,
@@ -34,9 +36,11 @@ pub struct StatusRow {
     pub served_by: &'static str,
 }
 
-const HEADER: [&str; 11] = [
+/// The columns. `framing` is last, so that scripts that pick columns by
+/// number from before it was added still find theirs.
+pub const HEADER: [&str; 12] = [
     "type", "name", "uid", "gid", "mode", "bytes", "messages", "readers", "writers", "blocked",
-    "served",
+    "served", "framing",
 ];
 
 fn opt(v: Option<usize>) -> String {
@@ -45,7 +49,7 @@ fn opt(v: Option<usize>) -> String {
 
 /// Renders rows as aligned columns under a header line.
 pub fn render(rows: &[StatusRow]) -> String {
-    let cells: Vec<[String; 11]> = rows
+    let cells: Vec<[String; 12]> = rows
         .iter()
         .map(|r| {
             [
@@ -60,6 +64,7 @@ pub fn render(rows: &[StatusRow]) -> String {
                 opt(r.writers),
                 opt(r.blocked),
                 r.served_by.to_string(),
+                r.framing.unwrap_or("-").to_string(),
             ]
         })
         .collect();
@@ -98,6 +103,7 @@ mod tests {
                 perm: 0o644,
                 bytes: Some(5),
                 messages: None,
+                framing: None,
                 readers: Some(1),
                 writers: Some(2),
                 blocked: Some(0),
@@ -111,6 +117,7 @@ mod tests {
                 perm: 0o600,
                 bytes: None,
                 messages: None,
+                framing: None,
                 readers: None,
                 writers: None,
                 blocked: None,
@@ -119,9 +126,9 @@ mod tests {
         ];
         assert_eq!(
             render(&rows),
-            "type name uid  gid  mode bytes messages readers writers blocked served\n\
-             pipe jobs 0    0    0644 5     -        1       2       0       daemon\n\
-             fifo k    1000 1000 0600 -     -        -       -       -       kernel\n"
+            "type name uid  gid  mode bytes messages readers writers blocked served framing\n\
+             pipe jobs 0    0    0644 5     -        1       2       0       daemon -\n\
+             fifo k    1000 1000 0600 -     -        -       -       -       kernel -\n"
         );
     }
 }

@@ -8,6 +8,7 @@ use crate::fs::Shared;
 use crate::fs::cell::Cell;
 use crate::fs::node::{AttributeNames, FileKind, Node};
 use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies};
+use crate::fs::xattr;
 use crate::ipc::OpenRequest;
 use crate::ipc::pipe::Pipe;
 use crate::ipc::status::StatusRow;
@@ -61,21 +62,25 @@ impl<R: Replies> FileKind<R> for PipeKind<R> {
         ATTRIBUTES
     }
 
-    fn attribute(&self, field: &str) -> Result<u64> {
+    fn attribute(&self, field: &str) -> Result<String> {
         let p = self.cell.lock();
-        Ok(match field {
+        let value = match field {
             "capacity" => p.capacity(),
             "readers" => p.readers(),
             "writers" => p.writers(),
             "bytes" => p.bytes(),
             "blocked" => p.blocked(),
             _ => return Err(Error::NoAttribute),
-        } as u64)
+        };
+        Ok(value.to_string())
     }
 
-    fn set_attribute(&self, field: &str, value: usize) -> Result<()> {
+    fn set_attribute(&self, field: &str, value: &str) -> Result<()> {
         match field {
-            "capacity" => self.cell.update(|pipe, wk| pipe.set_capacity(value, wk)),
+            "capacity" => {
+                let capacity = xattr::number(value)?;
+                self.cell.update(|pipe, wk| pipe.set_capacity(capacity, wk))
+            }
             _ => Err(Error::NotSupported),
         }
     }

@@ -9,18 +9,21 @@ use crate::fs::Shared;
 use crate::fs::cell::Cell;
 use crate::fs::node::{AttributeNames, FileKind, Node};
 use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies};
+use crate::fs::xattr;
 use crate::ipc::OpenRequest;
+use crate::ipc::compose::Framing;
 use crate::ipc::queue::Queue;
 use crate::ipc::status::StatusRow;
 
 pub const ATTRIBUTES: AttributeNames = AttributeNames {
-    settings: &["max_messages", "max_message_size"],
+    settings: &["max_messages", "max_message_size", "framing"],
     counters: &[
         "messages",
         "bytes",
         "sent",
         "received",
         "truncated",
+        "dropped",
         "readers",
         "writers",
         "blocked",
@@ -39,6 +42,7 @@ pub fn make<R: Replies>(shared: &Arc<Shared<R>>) -> Node<R> {
         c.queue_max_messages,
         c.queue_max_message_size,
         c.io.max_message(),
+        c.queue_framing,
         shared.budget.clone(),
     );
     Node::File(Arc::new(QueueKind {
@@ -66,38 +70,53 @@ impl<R: Replies> FileKind<R> for QueueKind<R> {
         ATTRIBUTES
     }
 
-    fn attribute(&self, field: &str) -> Result<u64> {
+    fn attribute(&self, field: &str) -> Result<String> {
         let q = self.cell.lock();
         let c = q.counters();
         Ok(match field {
-            "max_messages" => q.max_messages() as u64,
-            "max_message_size" => q.max_message_size() as u64,
-            "messages" => c.messages as u64,
-            "bytes" => c.bytes as u64,
-            "sent" => c.sent,
-            "received" => c.received,
-            "truncated" => c.truncated,
-            "readers" => c.readers as u64,
-            "writers" => c.writers as u64,
-            "blocked" => c.blocked as u64,
+            "max_messages" => q.max_messages().to_string(),
+            "max_message_size" => q.max_message_size().to_string(),
+            "framing" => q.framing().name().to_string(),
+            "messages" => c.messages.to_string(),
+            "bytes" => c.bytes.to_string(),
+            "sent" => c.sent.to_string(),
+            "received" => c.received.to_string(),
+            "truncated" => c.truncated.to_string(),
+            "dropped" => c.dropped.to_string(),
+            "readers" => c.readers.to_string(),
+            "writers" => c.writers.to_string(),
+            "blocked" => c.blocked.to_string(),
             _ => return Err(Error::NoAttribute),
         })
     }
 
-    fn set_attribute(&self, field: &str, value: usize) -> Result<()> {
+    fn set_attribute(&self, field: &str, value: &str) -> Result<()> {
         match field {
-            "max_messages" => self.cell.update(|q, wk| q.set_max_messages(value, wk)),
-            "max_message_size" => self.cell.update(|q, _| q.set_max_message_size(value)),
+            "max_messages" => {
+                let n = xattr::number(value)?;
+                self.cell.update(|q, wk| q.set_max_messages(n, wk))
+            }
+            "max_message_size" => {
+                let n = xattr::number(value)?;
+                self.cell.update(|q, _| q.set_max_message_size(n))
+            }
+            "framing" => {
+                let framing = Framing::parse(value)?;
+                self.cell.update(|q, _| q.set_framing(framing));
+                Ok(())
+            }
             _ => Err(Error::NotSupported),
         }
     }
 
     fn status(&self, row: StatusRow) -> Option<StatusRow> {
-        let c = self.cell.lock().counters();
+        let q = self.cell.lock();
+        let c = q.counters();
         Some(StatusRow {
             kind: "queue",
             bytes: Some(c.bytes),
             messages: Some(c.messages),
+            framing: Some(q.framing().name()),
             readers: Some(c.readers),
             writers: Some(c.writers),
             blocked: Some(c.blocked),

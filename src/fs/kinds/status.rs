@@ -31,6 +31,7 @@ pub fn text<R: Replies>(tree: &Weak<Mutex<Tree<R>>>) -> String {
                 perm: e.meta.perm,
                 bytes: None,
                 messages: None,
+                framing: None,
                 readers: None,
                 writers: None,
                 blocked: None,

@@ -1,4 +1,5 @@
-//! A message queue: each write is one message, each receive one message.
+//! A message queue: a message goes in whole (compose.rs says where a
+//! stream writer's messages end), and each receive takes one message.
 //!
 //! Two ways to read, chosen at open:
 //! - stream mode (the default, for shell tools): the first read on an open
@@ -16,14 +17,22 @@
 //! - parked reads exist only while no message is queued;
 //! - parked writes exist only while the queue is full (or was, and they
 //!   keep their order behind the oldest of them);
-//! - every queued byte is reserved in the memory budget.
+//! - a queue is full when its messages and the places reserved by
+//!   messages in progress (one per composing file description) reach
+//!   `max_messages`;
+//! - every queued byte, and every byte of a message in progress, is
+//!   reserved in the memory budget.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+mod send;
+
+use self::send::ParkedWrite;
+use super::compose::{self, Composition, Framing};
 use super::records::{self, record_len};
 use super::{
-    CancelReason, Framing, Mode, OpenRequest, Parking, Pollers, Step, StreamObject, Wakeups,
+    CancelReason, IoMode, Mode, OpenRequest, Parking, Pollers, Step, StreamObject, Wakeups,
     WriteDone, ready,
 };
 use crate::error::{Error, Result};
@@ -36,7 +45,18 @@ pub struct QueueEnd {
     /// Key of this description's receive state.
     id: u64,
     pub mode: Mode,
+    pub io: IoMode,
+    /// The queue's framing when this description was opened: where its
+    /// stream-mode messages end.
     pub framing: Framing,
+}
+
+impl QueueEnd {
+    /// Whether this description's writes gather into messages that end
+    /// later (a close, a newline) rather than each being one.
+    fn composes(&self) -> bool {
+        self.io == IoMode::Stream && self.framing.composes()
+    }
 }
 
 /// Where a stream-mode reader is in its current message.
@@ -53,28 +73,6 @@ struct ParkedRead<R> {
     reply: R,
     end: QueueEnd,
     size: usize,
-}
-
-/// A write waiting for room: its messages not yet queued, oldest first.
-struct ParkedWrite<W> {
-    reply: W,
-    pending: VecDeque<Vec<u8>>,
-    /// Bytes of the write its queued messages stand for: its count so far.
-    accepted: usize,
-    /// Bytes of the write each message takes beyond its own (a batch
-    /// record's length field).
-    overhead: usize,
-}
-
-impl<W> ParkedWrite<W> {
-    /// Its answer when it ends before all is queued: the count of what
-    /// was, or `error` when nothing was.
-    fn end_early(&self, error: Error) -> WriteDone {
-        match self.accepted {
-            0 => WriteDone::err(error),
-            n => WriteDone::ok(n),
-        }
-    }
 }
 
 pub struct Queue<P: Parking> {
@@ -95,6 +93,14 @@ pub struct Queue<P: Parking> {
     sent: u64,
     received: u64,
     truncated: u64,
+    /// Where the stream writers opened from now on end their messages.
+    framing: Framing,
+    /// Messages in progress, by file description.
+    compositions: HashMap<u64, Composition>,
+    /// Places in the queue those messages hold.
+    reserved: usize,
+    /// Messages dropped before they were whole (too long, writer killed).
+    dropped: u64,
     shut_down: bool,
 }
 
@@ -108,6 +114,7 @@ pub struct QueueCounters {
     pub sent: u64,
     pub received: u64,
     pub truncated: u64,
+    pub dropped: u64,
     pub readers: usize,
     pub writers: usize,
     pub blocked: usize,
@@ -118,6 +125,7 @@ impl<P: Parking> Queue<P> {
         max_messages: usize,
         max_message_size: usize,
         message_size_cap: usize,
+        framing: Framing,
         budget: Arc<MemoryBudget>,
     ) -> Self {
         Queue {
@@ -137,6 +145,10 @@ impl<P: Parking> Queue<P> {
             sent: 0,
             received: 0,
             truncated: 0,
+            framing,
+            compositions: HashMap::new(),
+            reserved: 0,
+            dropped: 0,
             shut_down: false,
         }
     }
@@ -148,6 +160,7 @@ impl<P: Parking> Queue<P> {
             sent: self.sent,
             received: self.received,
             truncated: self.truncated,
+            dropped: self.dropped,
             readers: self.readers,
             writers: self.writers,
             blocked: self.reads.len() + self.writes.len(),
@@ -174,6 +187,16 @@ impl<P: Parking> Queue<P> {
         Ok(())
     }
 
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// Sets the framing of the stream writers opened from now on; those
+    /// open keep theirs.
+    pub fn set_framing(&mut self, framing: Framing) {
+        self.framing = framing;
+    }
+
     /// Sets the largest message. Messages already queued stay.
     pub fn set_max_message_size(&mut self, n: usize) -> Result<()> {
         if !(1..=self.message_size_cap).contains(&n) {
@@ -184,7 +207,7 @@ impl<P: Parking> Queue<P> {
     }
 
     fn full(&self) -> bool {
-        self.messages.len() >= self.max_messages
+        self.messages.len() + self.reserved >= self.max_messages
     }
 
     fn pop_message(&mut self) -> Vec<u8> {
@@ -222,29 +245,15 @@ impl<P: Parking> Queue<P> {
                 wk.reads.push((id, r.reply, result));
                 progressed = true;
             }
-            while !self.full() {
-                let Some(w) = self.writes.front_mut() else {
-                    break;
-                };
-                let message = w
-                    .pending
-                    .pop_front()
-                    .expect("a parked write has a message left");
-                let queued = self.enqueue(message);
-                let w = self.writes.front_mut().expect("still the front");
-                match queued {
-                    Ok(len) => w.accepted += len + w.overhead,
-                    Err(e) => {
-                        let (id, w) = self.writes.pop_front().expect("front exists");
-                        let done = w.end_early(e);
-                        wk.writes.push((id, w.reply, done));
-                        progressed = true;
-                        continue;
-                    }
-                }
-                if w.pending.is_empty() {
+            while !self.full() && !self.writes.is_empty() {
+                let (finished, error) = self.advance_front_writer();
+                if finished {
                     let (id, w) = self.writes.pop_front().expect("front exists");
-                    wk.writes.push((id, w.reply, WriteDone::ok(w.accepted)));
+                    let done = match error {
+                        Some(e) => w.end_early(e),
+                        None => WriteDone::ok(w.accepted),
+                    };
+                    wk.writes.push((id, w.reply, done));
                 }
                 progressed = true;
             }
@@ -260,20 +269,20 @@ impl<P: Parking> Queue<P> {
     /// the message stays queued.
     fn receive(&mut self, end: QueueEnd, size: usize) -> Result<Vec<u8>> {
         let front = self.messages.front().expect("a message is queued");
-        match end.framing {
-            Framing::Stream => {
+        match end.io {
+            IoMode::Stream => {
                 let message = self.pop_message();
                 Ok(self.start_reception(end, message, size))
             }
-            Framing::Packet if front.len() > size => {
+            IoMode::Packet if front.len() > size => {
                 log::debug!(
                     "packet read of {size} bytes refused: next message has {}",
                     front.len()
                 );
                 Err(Error::MessageTooLong)
             }
-            Framing::Packet => Ok(self.pop_message()),
-            Framing::Batch if record_len(front) > size => {
+            IoMode::Packet => Ok(self.pop_message()),
+            IoMode::Batch if record_len(front) > size => {
                 log::debug!(
                     "batch read of {size} bytes refused: next message has {}, {} as a record",
                     front.len(),
@@ -281,7 +290,7 @@ impl<P: Parking> Queue<P> {
                 );
                 Err(Error::MessageTooLong)
             }
-            Framing::Batch => {
+            IoMode::Batch => {
                 let mut out = Vec::with_capacity(size.min(self.bytes + 4 * self.messages.len()));
                 while self
                     .messages
@@ -294,21 +303,6 @@ impl<P: Parking> Queue<P> {
                 Ok(out)
             }
         }
-    }
-
-    fn enqueue(&mut self, message: Vec<u8>) -> Result<usize> {
-        let len = message.len();
-        if !self.budget.try_reserve(len) {
-            log::warn!(
-                "queue message of {len} bytes refused: --max-memory ({} bytes) reached",
-                self.budget.limit()
-            );
-            return Err(Error::NoSpace);
-        }
-        self.bytes += len;
-        self.sent += 1;
-        self.messages.push_back(message);
-        Ok(len)
     }
 
     fn notify(&mut self, wk: &mut QueueWakeups<P>) {
@@ -331,7 +325,8 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         let end = QueueEnd {
             id: self.next_end,
             mode: req.mode,
-            framing: req.framing,
+            io: req.io,
+            framing: self.framing,
         };
         if req.mode.read {
             self.readers += 1;
@@ -352,7 +347,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         nonblock: bool,
         wk: &mut QueueWakeups<P>,
     ) -> Step<P::Read, Result<Vec<u8>>> {
-        if end.framing == Framing::Stream {
+        if end.io == IoMode::Stream {
             match self.receptions.get_mut(&end.id) {
                 Some(Reception::Partial { message, offset }) => {
                     let n = size.min(message.len() - *offset);
@@ -399,7 +394,9 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         Step::Parked
     }
 
-    /// Queues the write's message, or in batch mode its messages in order:
+    /// Under `message` and `line` framing, feeds the write into its
+    /// description's message in progress (`write_composed`). Otherwise
+    /// queues the write's message, or in batch mode its messages in order:
     /// as many as there is room for now, then (blocking) parks with the
     /// rest until all are in. Each message goes in whole; another writer's
     /// messages may come between two of a batch, never inside one.
@@ -412,72 +409,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         nonblock: bool,
         wk: &mut QueueWakeups<P>,
     ) -> Step<P::Write, WriteDone> {
-        let (messages, overhead) = if end.framing == Framing::Batch {
-            match records::parse(data, self.max_message_size) {
-                Ok(messages) => (messages, records::HEADER),
-                Err(e) => return Step::Done(waiter, WriteDone::err(e)),
-            }
-        } else {
-            if data.len() > self.max_message_size {
-                log::info!(
-                    "queue write of {} bytes refused: the largest message is {} bytes",
-                    data.len(),
-                    self.max_message_size
-                );
-                return Step::Done(waiter, WriteDone::err(Error::MessageTooLong));
-            }
-            if data.is_empty() {
-                // An empty message would read as an end of file: none is queued.
-                return Step::Done(waiter, WriteDone::ok(0));
-            }
-            (vec![data], 0)
-        };
-        if self.shut_down {
-            return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
-        }
-        let mut accepted = 0;
-        let mut capped = false;
-        let mut rest = messages.into_iter().peekable();
-        // Writers already parked go first, so that no message overtakes
-        // theirs.
-        while self.writes.is_empty() && !self.full() {
-            let Some(message) = rest.peek() else {
-                break;
-            };
-            match self.enqueue(message.to_vec()) {
-                Ok(len) => accepted += len + overhead,
-                Err(e) if accepted == 0 => return Step::Done(waiter, WriteDone::err(e)),
-                // The memory cap in mid-batch: what went in stays, and the
-                // writer gets its count.
-                Err(_) => {
-                    capped = true;
-                    break;
-                }
-            }
-            rest.next();
-        }
-        if rest.peek().is_none() || capped || (nonblock && accepted > 0) {
-            self.settle(wk);
-            self.notify(wk);
-            return Step::Done(waiter, WriteDone::ok(accepted));
-        }
-        if nonblock {
-            return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
-        }
-        self.writes.push(
-            id,
-            ParkedWrite {
-                reply: waiter,
-                pending: rest.map(<[u8]>::to_vec).collect(),
-                accepted,
-                overhead,
-            },
-        );
-        if accepted > 0 {
-            self.settle(wk);
-            self.notify(wk);
-        }
-        Step::Parked
+        self.send(id, waiter, end, data, nonblock, wk)
     }
 
     fn release(&mut self, end: QueueEnd, wk: &mut QueueWakeups<P>) {
@@ -490,7 +422,23 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         }
         if end.mode.write {
             self.writers -= 1;
+            // A close always comes with a flush first; this ends a message
+            // only if none did.
+            self.end_message(end, &mut || false);
+            self.settle(wk);
         }
+        self.notify(wk);
+    }
+
+    /// A descriptor of `end` was closed, or fsync'ed: its message in
+    /// progress is whole (or dropped, if `killed` says its writer is
+    /// dying of a signal).
+    fn flush(&mut self, end: QueueEnd, killed: &mut dyn FnMut() -> bool, wk: &mut QueueWakeups<P>) {
+        if !self.compositions.contains_key(&end.id) {
+            return;
+        }
+        self.end_message(end, killed);
+        self.settle(wk);
         self.notify(wk);
     }
 
@@ -527,11 +475,14 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
                 self.receptions.get(&end.id),
                 Some(Reception::Partial { .. } | Reception::Drained)
             );
-            if (mid_message && end.framing == Framing::Stream) || !self.messages.is_empty() {
+            if (mid_message && end.io == IoMode::Stream) || !self.messages.is_empty() {
                 mask |= ready::IN;
             }
         }
-        if end.mode.write && !self.full() && self.writes.is_empty() {
+        // A description with a message in progress has its place: its
+        // writes never wait for room.
+        let has_place = matches!(self.compositions.get(&end.id), Some(Composition::Active(_)));
+        if end.mode.write && (!self.full() || has_place) && self.writes.is_empty() {
             mask |= ready::OUT;
         }
         if let Some((kh, handle)) = notify {
@@ -544,6 +495,9 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
 impl<P: Parking> Drop for Queue<P> {
     fn drop(&mut self) {
         self.budget.release(self.bytes);
+        for (_, mut state) in std::mem::take(&mut self.compositions) {
+            compose::discard(&mut state, self);
+        }
     }
 }
 
@@ -560,7 +514,13 @@ mod tests {
     }
 
     fn queue(max_messages: usize) -> Queue<Plain> {
-        Queue::new(max_messages, 8192, 1 << 20, MemoryBudget::new(1 << 30))
+        Queue::new(
+            max_messages,
+            8192,
+            1 << 20,
+            Framing::Write,
+            MemoryBudget::new(1 << 30),
+        )
     }
 
     fn wk() -> QueueWakeups<Plain> {
@@ -568,19 +528,19 @@ mod tests {
     }
 
     fn open(q: &mut Queue<Plain>, mode: Mode, packet: bool) -> QueueEnd {
-        let framing = if packet {
-            Framing::Packet
+        let io = if packet {
+            IoMode::Packet
         } else {
-            Framing::Stream
+            IoMode::Stream
         };
-        open_framed(q, mode, framing)
+        open_framed(q, mode, io)
     }
 
-    fn open_framed(q: &mut Queue<Plain>, mode: Mode, framing: Framing) -> QueueEnd {
+    fn open_framed(q: &mut Queue<Plain>, mode: Mode, io: IoMode) -> QueueEnd {
         let req = OpenRequest {
             mode,
             nonblock: false,
-            framing,
+            io,
             creating: false,
         };
         match q.open(0, 0, req, &mut wk()) {
@@ -601,6 +561,73 @@ mod tests {
             Step::Done(_, r) => r,
             Step::Parked => panic!("read parked"),
         }
+    }
+
+    fn composing(q: &mut Queue<Plain>, framing: Framing) -> QueueEnd {
+        q.set_framing(framing);
+        open(q, Mode::WRITE, false)
+    }
+
+    fn flush(q: &mut Queue<Plain>, end: QueueEnd) -> QueueWakeups<Plain> {
+        let mut w = wk();
+        q.flush(end, &mut || false, &mut w);
+        w
+    }
+
+    #[test]
+    fn a_message_in_progress_goes_on_while_a_new_one_waits_for_its_place() {
+        let mut q = queue(1);
+        let a = composing(&mut q, Framing::Message);
+        let b = composing(&mut q, Framing::Message);
+        assert_eq!(send(&mut q, a, b"a"), WriteDone::ok(1));
+        assert!(
+            matches!(q.write(7, 7, b, b"x", false, &mut wk()), Step::Parked),
+            "b's first write waits: a holds the only place"
+        );
+        assert_eq!(
+            send(&mut q, a, b"b"),
+            WriteDone::ok(1),
+            "a does not wait behind b"
+        );
+        assert_eq!(q.counters().messages, 0, "nothing is seen before the end");
+        let w = flush(&mut q, a);
+        assert!(w.writes.is_empty(), "the queue is full with a's message");
+        assert_eq!(q.counters().messages, 1);
+        let r = open(&mut q, Mode::READ, true);
+        let mut w = wk();
+        assert!(matches!(q.read(8, 8, r, 64, true, &mut w), Step::Done(_, Ok(m)) if m == b"ab"));
+        assert_eq!(w.writes, vec![(7, 7, WriteDone::ok(1))], "b got the place");
+        flush(&mut q, b);
+        assert!(matches!(q.read(9, 9, r, 64, true, &mut wk()), Step::Done(_, Ok(m)) if m == b"x"));
+    }
+
+    #[test]
+    fn a_line_writer_parks_only_for_the_lines_that_need_a_place() {
+        let mut q = queue(2);
+        let w = composing(&mut q, Framing::Line);
+        match q.write(1, 1, w, b"1\n2\n3\n", false, &mut wk()) {
+            Step::Parked => {}
+            Step::Done(..) => panic!("the third line has no place"),
+        }
+        assert_eq!(q.counters().messages, 2);
+        let r = open(&mut q, Mode::READ, true);
+        let mut wks = wk();
+        assert!(matches!(q.read(2, 2, r, 64, true, &mut wks), Step::Done(_, Ok(m)) if m == b"1\n"));
+        assert_eq!(wks.writes, vec![(1, 1, WriteDone::ok(6))]);
+        assert_eq!(q.counters().messages, 2);
+        assert_eq!(q.counters().sent, 3);
+    }
+
+    #[test]
+    fn a_queue_dropped_with_a_message_in_progress_gives_its_memory_back() {
+        let budget = MemoryBudget::new(1 << 20);
+        {
+            let mut q: Queue<Plain> = Queue::new(4, 8192, 8192, Framing::Message, budget.clone());
+            let w = open(&mut q, Mode::WRITE, false);
+            assert_eq!(send(&mut q, w, b"held"), WriteDone::ok(4));
+            assert_eq!(budget.used(), 4);
+        }
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]
@@ -739,7 +766,7 @@ mod tests {
 
     #[test]
     fn memory_cap_refuses_with_enospc_and_keeps_the_queue() {
-        let mut q: Queue<Plain> = Queue::new(10, 8192, 8192, MemoryBudget::new(10));
+        let mut q: Queue<Plain> = Queue::new(10, 8192, 8192, Framing::Write, MemoryBudget::new(10));
         let w = open(&mut q, Mode::WRITE, false);
         assert_eq!(send(&mut q, w, b"12345678"), WriteDone::ok(8));
         assert_eq!(send(&mut q, w, b"abc"), WriteDone::err(Error::NoSpace));
@@ -794,7 +821,7 @@ mod tests {
     #[test]
     fn batch_write_queues_each_record_as_one_message() {
         let mut q = queue(10);
-        let w = open_framed(&mut q, Mode::WRITE, Framing::Batch);
+        let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
         let data = batch(&[b"one", b"two\n", b"3"]);
         assert_eq!(send(&mut q, w, &data), WriteDone::ok(data.len()));
         assert_eq!(q.counters().messages, 3);
@@ -805,7 +832,7 @@ mod tests {
         // A plain write to a batch reader arrives as one record.
         let plain = open(&mut q, Mode::WRITE, false);
         send(&mut q, plain, b"four");
-        let br = open_framed(&mut q, Mode::READ, Framing::Batch);
+        let br = open_framed(&mut q, Mode::READ, IoMode::Batch);
         assert_eq!(recv(&mut q, br, 100), Ok(batch(&[b"3", b"four"])));
         assert_eq!(recv(&mut q, br, 100), Err(Error::WouldBlock));
     }
@@ -817,7 +844,7 @@ mod tests {
         for m in [&b"aaaa"[..], b"bb", b"cccccc"] {
             send(&mut q, w, m);
         }
-        let r = open_framed(&mut q, Mode::READ, Framing::Batch);
+        let r = open_framed(&mut q, Mode::READ, IoMode::Batch);
         assert_eq!(recv(&mut q, r, 7), Err(Error::MessageTooLong), "8 needed");
         assert_eq!(q.counters().messages, 3, "the message stays");
         assert_eq!(recv(&mut q, r, 8 + 6 + 9), Ok(batch(&[b"aaaa", b"bb"])));
@@ -828,7 +855,7 @@ mod tests {
     #[test]
     fn batch_write_refuses_bad_records_whole_and_counts_a_short_one() {
         let mut q = queue(10);
-        let w = open_framed(&mut q, Mode::WRITE, Framing::Batch);
+        let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
         let mut data = batch(&[b"ok"]);
         data.extend_from_slice(&9000u32.to_le_bytes());
         assert_eq!(
@@ -850,7 +877,7 @@ mod tests {
     #[test]
     fn batch_write_fills_a_full_queue_as_room_comes() {
         let mut q = queue(2);
-        let w = open_framed(&mut q, Mode::WRITE, Framing::Batch);
+        let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
         let data = batch(&[b"1", b"2", b"3", b"4"]);
         // Non-blocking: what fits goes in, the count says how much.
         assert_eq!(send(&mut q, w, &data), WriteDone::ok(10));
@@ -882,7 +909,7 @@ mod tests {
     #[test]
     fn interrupted_batch_write_reports_what_was_queued() {
         let mut q = queue(1);
-        let w = open_framed(&mut q, Mode::WRITE, Framing::Batch);
+        let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
         let data = batch(&[b"1", b"22", b"333"]);
         assert!(matches!(
             q.write(7, 7, w, &data, false, &mut wk()),
@@ -918,8 +945,8 @@ mod tests {
 
     #[test]
     fn batch_write_under_the_memory_cap_keeps_what_fit() {
-        let mut q: Queue<Plain> = Queue::new(10, 8192, 8192, MemoryBudget::new(5));
-        let w = open_framed(&mut q, Mode::WRITE, Framing::Batch);
+        let mut q: Queue<Plain> = Queue::new(10, 8192, 8192, Framing::Write, MemoryBudget::new(5));
+        let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
         let data = batch(&[b"abc", b"de", b"f"]);
         assert_eq!(send(&mut q, w, &data), WriteDone::ok(13));
         assert_eq!(send(&mut q, w, &data[13..]), WriteDone::err(Error::NoSpace));

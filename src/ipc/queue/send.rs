@@ -1,0 +1,320 @@
+//! The sending half of a queue: a write's messages queued whole — at once,
+//! or as room comes for a parked writer — and, under `message` and `line`
+//! framing, the queue as the [`Sink`] of compose.rs.
+
+use std::collections::VecDeque;
+
+use super::{IoMode, Queue, QueueEnd, QueueWakeups};
+use crate::error::{Error, Result};
+use crate::ipc::compose::{self, Composition, Framing, Sink, Stop};
+use crate::ipc::records;
+use crate::ipc::{Parking, Step, WriteDone};
+use crate::wait::WaiterId;
+
+/// A write waiting for room.
+pub(super) struct ParkedWrite<W> {
+    pub(super) reply: W,
+    pending: Pending,
+    /// Bytes of the write already in: its count so far.
+    pub(super) accepted: usize,
+}
+
+/// What of a parked write is not in yet.
+pub(super) enum Pending {
+    /// Whole messages (`write` framing, packet and batch modes), oldest
+    /// first; each takes `overhead` bytes of the write beyond its own (a
+    /// batch record's length field).
+    Messages {
+        messages: VecDeque<Vec<u8>>,
+        overhead: usize,
+    },
+    /// The rest of a write to a message in progress (`message` and `line`
+    /// framings), which waits for a place for its next message.
+    Bytes { end: QueueEnd, data: Vec<u8> },
+}
+
+impl<W> ParkedWrite<W> {
+    /// Its answer when it ends before all is queued: the count of what
+    /// was, or `error` when nothing was.
+    pub(super) fn end_early(&self, error: Error) -> WriteDone {
+        match self.accepted {
+            0 => WriteDone::err(error),
+            n => WriteDone::ok(n),
+        }
+    }
+}
+
+impl<P: Parking> Queue<P> {
+    /// A write (see `StreamObject::write`).
+    pub(super) fn send(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Write,
+        end: QueueEnd,
+        data: &[u8],
+        nonblock: bool,
+        wk: &mut QueueWakeups<P>,
+    ) -> Step<P::Write, WriteDone> {
+        if end.composes() {
+            if self.shut_down {
+                return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
+            }
+            return self.write_composed(id, waiter, end, data, nonblock, wk);
+        }
+        let (messages, overhead) = if end.io == IoMode::Batch {
+            match records::parse(data, self.max_message_size) {
+                Ok(messages) => (messages, records::HEADER),
+                Err(e) => return Step::Done(waiter, WriteDone::err(e)),
+            }
+        } else {
+            if data.len() > self.max_message_size {
+                log::info!(
+                    "queue write of {} bytes refused: the largest message is {} bytes",
+                    data.len(),
+                    self.max_message_size
+                );
+                return Step::Done(waiter, WriteDone::err(Error::MessageTooLong));
+            }
+            if data.is_empty() {
+                // An empty message would read as an end of file: none is queued.
+                return Step::Done(waiter, WriteDone::ok(0));
+            }
+            (vec![data], 0)
+        };
+        if self.shut_down {
+            return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
+        }
+        let mut accepted = 0;
+        let mut capped = false;
+        let mut rest = messages.into_iter().peekable();
+        // Writers already parked go first, so that no message overtakes
+        // theirs.
+        while self.writes.is_empty() && !self.full() {
+            let Some(message) = rest.peek() else {
+                break;
+            };
+            match self.enqueue(message.to_vec()) {
+                Ok(len) => accepted += len + overhead,
+                Err(e) if accepted == 0 => return Step::Done(waiter, WriteDone::err(e)),
+                // The memory cap in mid-batch: what went in stays, and the
+                // writer gets its count.
+                Err(_) => {
+                    capped = true;
+                    break;
+                }
+            }
+            rest.next();
+        }
+        if rest.peek().is_none() || capped || (nonblock && accepted > 0) {
+            self.settle(wk);
+            self.notify(wk);
+            return Step::Done(waiter, WriteDone::ok(accepted));
+        }
+        if nonblock {
+            return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
+        }
+        self.writes.push(
+            id,
+            ParkedWrite {
+                reply: waiter,
+                pending: Pending::Messages {
+                    messages: rest.map(<[u8]>::to_vec).collect(),
+                    overhead,
+                },
+                accepted,
+            },
+        );
+        if accepted > 0 {
+            self.settle(wk);
+            self.notify(wk);
+        }
+        Step::Parked
+    }
+
+    /// Moves the oldest parked write on while there is room: one message,
+    /// or as much of a composed write as goes in. Returns whether it is
+    /// finished, and the error that finished it early.
+    pub(super) fn advance_front_writer(&mut self) -> (bool, Option<Error>) {
+        let front = self.writes.front_mut().expect("a parked write");
+        let none = Pending::Messages {
+            messages: VecDeque::new(),
+            overhead: 0,
+        };
+        match std::mem::replace(&mut front.pending, none) {
+            Pending::Messages {
+                mut messages,
+                overhead,
+            } => {
+                let message = messages
+                    .pop_front()
+                    .expect("a parked write has a message left");
+                let queued = self.enqueue(message);
+                let w = self.writes.front_mut().expect("still the front");
+                match queued {
+                    Ok(len) => {
+                        w.accepted += len + overhead;
+                        let finished = messages.is_empty();
+                        w.pending = Pending::Messages { messages, overhead };
+                        (finished, None)
+                    }
+                    Err(e) => (true, Some(e)),
+                }
+            }
+            Pending::Bytes { end, data } => {
+                let fed = self.feed(end, &data);
+                let w = self.writes.front_mut().expect("still the front");
+                w.accepted += fed.consumed;
+                match fed.stop {
+                    None => (true, None),
+                    Some(Stop::Failed(e)) => (true, Some(e)),
+                    Some(Stop::Full) => {
+                        let data = data[fed.consumed..].to_vec();
+                        w.pending = Pending::Bytes { end, data };
+                        (false, None)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Feeds bytes of a write into its description's message in progress.
+    fn feed(&mut self, end: QueueEnd, data: &[u8]) -> compose::Fed {
+        let mut state = self.compositions.remove(&end.id).unwrap_or_default();
+        let fed = compose::feed(end.framing, &mut state, data, self.max_message_size, self);
+        if state != Composition::Idle {
+            self.compositions.insert(end.id, state);
+        }
+        fed
+    }
+
+    /// Ends the message in progress of `end`, if any (see compose::end).
+    pub(super) fn end_message(&mut self, end: QueueEnd, killed: &mut dyn FnMut() -> bool) {
+        if let Some(mut state) = self.compositions.remove(&end.id) {
+            compose::end(&mut state, self, killed);
+        }
+    }
+
+    fn enqueue(&mut self, message: Vec<u8>) -> Result<usize> {
+        let len = message.len();
+        if !self.budget.try_reserve(len) {
+            log::warn!(
+                "queue message of {len} bytes refused: --max-memory ({} bytes) reached",
+                self.budget.limit()
+            );
+            return Err(Error::NoSpace);
+        }
+        self.bytes += len;
+        self.sent += 1;
+        self.messages.push_back(message);
+        Ok(len)
+    }
+
+    /// A write under `message` or `line` framing: fed into its
+    /// description's message in progress, parking (or `EAGAIN`) only when
+    /// a new message needs a place and there is none.
+    /// How many of `data`'s first bytes continue the message `end` has
+    /// in progress (none if it has none): all of them under `message`, up
+    /// to the next newline under `line`.
+    fn continuing(&self, end: QueueEnd, data: &[u8]) -> usize {
+        match self.compositions.get(&end.id) {
+            None | Some(Composition::Idle) => 0,
+            Some(_) if end.framing == Framing::Line => data
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(data.len(), |i| i + 1),
+            Some(_) => data.len(),
+        }
+    }
+
+    fn write_composed(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Write,
+        end: QueueEnd,
+        data: &[u8],
+        nonblock: bool,
+        wk: &mut QueueWakeups<P>,
+    ) -> Step<P::Write, WriteDone> {
+        // Writers already parked go first, so that no new message
+        // overtakes theirs. But bytes that continue this description's
+        // message in progress take no new place and go in at once: behind
+        // a writer that waits for the very place this message holds, they
+        // would wait for ever.
+        let fed = if self.writes.is_empty() {
+            self.feed(end, data)
+        } else {
+            let continuing = self.continuing(end, data);
+            let mut fed = self.feed(end, &data[..continuing]);
+            if fed.stop.is_none() && continuing < data.len() {
+                fed.stop = Some(Stop::Full);
+            }
+            fed
+        };
+        if fed.consumed > 0 {
+            self.settle(wk);
+            self.notify(wk);
+        }
+        let accepted = fed.consumed;
+        let early = |e| match accepted {
+            0 => WriteDone::err(e),
+            n => WriteDone::ok(n),
+        };
+        match fed.stop {
+            None => Step::Done(waiter, WriteDone::ok(accepted)),
+            Some(Stop::Failed(e)) => Step::Done(waiter, early(e)),
+            Some(Stop::Full) if nonblock => Step::Done(waiter, early(Error::WouldBlock)),
+            Some(Stop::Full) => {
+                let data = data[accepted..].to_vec();
+                let pending = Pending::Bytes { end, data };
+                let w = ParkedWrite {
+                    reply: waiter,
+                    pending,
+                    accepted,
+                };
+                self.writes.push(id, w);
+                Step::Parked
+            }
+        }
+    }
+}
+
+/// The queue as the place composed messages go.
+impl<P: Parking> Sink for Queue<P> {
+    fn reserve(&mut self) -> bool {
+        if self.full() {
+            return false;
+        }
+        self.reserved += 1;
+        true
+    }
+
+    fn unreserve(&mut self) {
+        self.reserved -= 1;
+    }
+
+    fn commit(&mut self, message: Vec<u8>) {
+        self.reserved -= 1;
+        self.bytes += message.len();
+        self.sent += 1;
+        self.messages.push_back(message);
+    }
+
+    fn charge(&mut self, bytes: usize) -> Result<()> {
+        if self.budget.try_reserve(bytes) {
+            return Ok(());
+        }
+        log::warn!(
+            "queue message refused: --max-memory ({} bytes) reached",
+            self.budget.limit()
+        );
+        Err(Error::NoSpace)
+    }
+
+    fn refund(&mut self, bytes: usize) {
+        self.budget.release(bytes);
+    }
+
+    fn dropped(&mut self) {
+        self.dropped += 1;
+    }
+}
