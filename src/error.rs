@@ -51,6 +51,28 @@ pub enum Error {
     NameTooLong,
     /// The daemon is unmounting: a parked call is answered with this (`ESHUTDOWN`).
     ShuttingDown,
+    /// Nothing listens at the address (`ECONNREFUSED`).
+    ConnectionRefused,
+    /// The address is bound already (`EADDRINUSE`).
+    AddressInUse,
+    /// The address is not one of this machine's (`EADDRNOTAVAIL`).
+    AddressNotAvailable,
+    /// A socket endpoint's data used before it is connected (`ENOTCONN`).
+    NotConnected,
+    /// A connect or bind of an endpoint that has one already (`EISCONN`).
+    AlreadyConnected,
+    /// A connection attempt timed out (`ETIMEDOUT`).
+    TimedOut,
+    /// No route to the host (`EHOSTUNREACH`).
+    HostUnreachable,
+    /// No route to the network (`ENETUNREACH`).
+    NetworkUnreachable,
+    /// The peer reset the connection (`ECONNRESET`).
+    ConnectionReset,
+    /// A connect is already under way on the endpoint (`EALREADY`).
+    InProgress,
+    /// A host name that does not resolve (`EHOSTDOWN`).
+    NoSuchHost,
     /// An ioctl, such as a terminal's, that no file of ipcfs has (`ENOTTY`).
     NotATerminal,
 }
@@ -81,13 +103,24 @@ impl Error {
             Error::NoProcess => libc::ESRCH,
             Error::NameTooLong => libc::ENAMETOOLONG,
             Error::ShuttingDown => libc::ESHUTDOWN,
+            Error::ConnectionRefused => libc::ECONNREFUSED,
+            Error::AddressInUse => libc::EADDRINUSE,
+            Error::AddressNotAvailable => libc::EADDRNOTAVAIL,
+            Error::NotConnected => libc::ENOTCONN,
+            Error::AlreadyConnected => libc::EISCONN,
+            Error::TimedOut => libc::ETIMEDOUT,
+            Error::HostUnreachable => libc::EHOSTUNREACH,
+            Error::NetworkUnreachable => libc::ENETUNREACH,
+            Error::ConnectionReset => libc::ECONNRESET,
+            Error::InProgress => libc::EALREADY,
+            Error::NoSuchHost => libc::EHOSTDOWN,
             Error::NotATerminal => libc::ENOTTY,
         }
     }
 
     /// Every error, for the tables of the docs: ipcfs(7) documents each
     /// errno (tests/man.rs checks it against this list).
-    pub const ALL: [Error; 22] = [
+    pub const ALL: [Error; 33] = [
         Error::NotFound,
         Error::Exists,
         Error::NotPermitted,
@@ -109,6 +142,17 @@ impl Error {
         Error::NoProcess,
         Error::NameTooLong,
         Error::ShuttingDown,
+        Error::ConnectionRefused,
+        Error::AddressInUse,
+        Error::AddressNotAvailable,
+        Error::NotConnected,
+        Error::AlreadyConnected,
+        Error::TimedOut,
+        Error::HostUnreachable,
+        Error::NetworkUnreachable,
+        Error::ConnectionReset,
+        Error::InProgress,
+        Error::NoSuchHost,
         Error::NotATerminal,
     ];
 
@@ -136,15 +180,52 @@ impl Error {
             Error::NoProcess => "ESRCH",
             Error::NameTooLong => "ENAMETOOLONG",
             Error::ShuttingDown => "ESHUTDOWN",
+            Error::ConnectionRefused => "ECONNREFUSED",
+            Error::AddressInUse => "EADDRINUSE",
+            Error::AddressNotAvailable => "EADDRNOTAVAIL",
+            Error::NotConnected => "ENOTCONN",
+            Error::AlreadyConnected => "EISCONN",
+            Error::TimedOut => "ETIMEDOUT",
+            Error::HostUnreachable => "EHOSTUNREACH",
+            Error::NetworkUnreachable => "ENETUNREACH",
+            Error::ConnectionReset => "ECONNRESET",
+            Error::InProgress => "EALREADY",
+            Error::NoSuchHost => "EHOSTDOWN",
             Error::NotATerminal => "ENOTTY",
+        }
+    }
+}
+
+impl Error {
+    /// The error of a failed system call on a socket: its errno, as the
+    /// variant that carries it. An errno no variant names is logged and
+    /// reported as `EINVAL`, never as `EIO`.
+    pub fn from_os(e: &std::io::Error) -> Error {
+        let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+        if let Some(known) = Error::ALL.iter().find(|v| v.errno() == errno) {
+            return *known;
+        }
+        match errno {
+            libc::ENOTSUP => Error::NotSupported,
+            libc::ENOTDIR | libc::ELOOP => Error::NotFound,
+            libc::EPROTOTYPE | libc::EAFNOSUPPORT | libc::EDESTADDRREQ => Error::InvalidArgument,
+            libc::ENOBUFS | libc::ENOMEM => Error::NoSpace,
+            libc::ECONNABORTED => Error::ConnectionReset,
+            _ => {
+                log::warn!("system call failed with {e}: reported as EINVAL");
+                Error::InvalidArgument
+            }
         }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = std::io::Error::from_raw_os_error(self.errno());
-        write!(f, "{text}")
+        // The C library's words for the errno, without Rust's
+        // " (os error N)".
+        let text = std::io::Error::from_raw_os_error(self.errno()).to_string();
+        let words = text.split(" (os error").next().unwrap_or(&text);
+        write!(f, "{words}")
     }
 }
 

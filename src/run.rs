@@ -228,7 +228,13 @@ fn run(config: Config, mounted: impl FnOnce(&Path)) -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(format!("cannot block signals: {e}")))?;
 
     raise_open_file_limit();
-    let core = Core::for_mount(config.clone())
+    // The fs layer knows the mountpoint as the kernel does (socket
+    // endpoints refuse Unix paths inside it).
+    let resolved = Config {
+        mountpoint: mountpoint.clone(),
+        ..config.clone()
+    };
+    let core = Core::for_mount(resolved)
         .map_err(|e| Failure::Runtime(format!("cannot start the reactor: {e}")))?;
     let (session, mut unmounter) = start_session(&core, &mountpoint, &config)?;
     let session_thread: JoinHandle<std::io::Result<()>> = std::thread::Builder::new()

@@ -158,3 +158,76 @@ fn a_user_may_signal_its_own_processes_and_not_roots() {
     roots.kill().unwrap();
     roots.wait().unwrap();
 }
+
+/// Under a root daemon, a user's socket endpoint does only what the user
+/// could do: no port below 1024, no Unix socket the user cannot reach,
+/// no Unix path inside the mount; the same user binds port 0 and reaches
+/// a socket it may.
+#[test]
+fn a_user_cannot_bind_a_low_port_nor_reach_a_root_only_unix_socket() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    let dir = std::env::temp_dir().join(format!("ipcfs-sec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let private = dir.join("private");
+    std::fs::create_dir_all(&private).unwrap();
+    // Root's socket in a directory only root may enter; and one anyone may.
+    let listen = |path: &std::path::Path| {
+        let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        l
+    };
+    let _secret = listen(&private.join("s"));
+    let _open = listen(&dir.join("open"));
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = format!(
+        "mkdir sockets/u1 sockets/u2 sockets/u3 sockets/u4 sockets/u5 || exit 1; \
+         echo 'bind tcp 127.0.0.1:80' > sockets/u1/ctl; echo \"low port: $?\"; \
+         echo 'bind tcp 127.0.0.1:0' > sockets/u2/ctl; echo \"port 0: $?\"; \
+         echo 'connect unix {secret}' > sockets/u3/ctl; echo \"private: $?\"; \
+         echo 'connect unix {open}' > sockets/u4/ctl; echo \"open: $?\"; \
+         echo \"connect unix $PWD/pipes/x\" > sockets/u5/ctl; echo \"inside: $?\"; \
+         cat sockets/u1/err sockets/u3/err sockets/u5/err",
+        secret = private.join("s").display(),
+        open = dir.join("open").display(),
+    );
+    let out = as_user(&m, &user, &script);
+    let text = stdout(&out);
+    assert_eq!(
+        text.lines().take(5).collect::<Vec<_>>(),
+        [
+            "low port: 1",
+            "port 0: 0",
+            "private: 1",
+            "open: 0",
+            "inside: 1"
+        ],
+        "{text}\n{}",
+        stderr(&out)
+    );
+    // (dash's echo reports any failed write as "I/O error": the errnos
+    // are in err.)
+    let secret = private.join("s");
+    let expected_err = format!(
+        "bind tcp 127.0.0.1:80: Permission denied\n\
+         connect unix {}: Permission denied\n",
+        secret.display()
+    );
+    assert!(text.contains(&expected_err), "{text}");
+    assert!(
+        text.ends_with(": Invalid argument\n"),
+        "inside the mount: {text}"
+    );
+    // Root may.
+    assert_ok(&m.run(&format!(
+        "mkdir sockets/r && echo 'connect unix {}' > sockets/r/ctl",
+        private.join("s").display()
+    )));
+    let _ = std::fs::remove_dir_all(&dir);
+}

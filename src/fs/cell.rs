@@ -8,7 +8,7 @@
 //! installed and calls deregistered only after the object's lock is
 //! released.
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use super::Shared;
 use super::attr::OpenStyle;
@@ -17,16 +17,24 @@ use super::reply::{Call, FsParking, Opened, ParkedOpen, ParkedWrite, Replies};
 use crate::error::Result;
 use crate::interrupt::Cancel;
 use crate::ipc::signal::{killed_by_signal, send_sigpipe};
+use crate::ipc::socket::Accepted;
 use crate::ipc::{CancelReason, OpenRequest, Step, StreamObject, Wakeups, WriteDone};
 use crate::wait::WaiterId;
 
 type CellWakeups<T, R> = Wakeups<FsParking<R>, <T as StreamObject<FsParking<R>>>::End>;
+
+/// What a cell does with a connection its object accepted: makes it an
+/// endpoint in the tree and gives the name the reader is answered with.
+pub type Adopter = Box<dyn Fn(Accepted) -> Result<Vec<u8>> + Send + Sync>;
 
 pub struct Cell<T, R: Replies> {
     object: Mutex<T>,
     shared: Arc<Shared<R>>,
     /// This cell itself, for the handles that finished opens install.
     me: Weak<Cell<T, R>>,
+    /// Set for a socket endpoint's cell; called after the object's lock is
+    /// released, so it may take the tree's.
+    adopter: OnceLock<Adopter>,
 }
 
 impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
@@ -37,6 +45,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
             object: Mutex::new(object),
             shared,
             me: me.clone(),
+            adopter: OnceLock::new(),
         });
         if cell.shared.is_shutting_down() {
             cell.shut_down();
@@ -59,6 +68,19 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         result
     }
 
+    /// Sets what the cell does with accepted connections (once).
+    pub fn set_adopter(&self, adopter: Adopter) {
+        let _ = self.adopter.set(adopter);
+    }
+
+    /// Makes an accepted connection an endpoint: its name and a newline.
+    pub fn adopt(&self, accepted: Accepted) -> Result<Vec<u8>> {
+        match self.adopter.get() {
+            Some(adopt) => adopt(accepted),
+            None => Err(crate::error::Error::InvalidArgument),
+        }
+    }
+
     /// Answers every parked call for unmount.
     pub fn shut_down(&self) {
         self.update(|o, wk| o.shut_down(wk));
@@ -68,7 +90,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     /// parked, then answers what the call finished. `input` is the call's
     /// own data (a write's bytes), which reads it finished may be answered
     /// from.
-    fn run<W, X>(
+    pub fn run<W, X>(
         self: &Arc<Self>,
         call: &Call,
         input: &[u8],
@@ -147,6 +169,10 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
             registry.deregister(id);
             finish_write::<R>(w, done);
         }
+        for (id, reply, accepted) in wk.accepted {
+            registry.deregister(id);
+            R::data(reply, self.adopt(accepted).as_deref().map_err(|&e| e));
+        }
         for poller in wk.polls {
             R::notify(poller);
         }
@@ -210,7 +236,8 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
     }
 }
 
-fn finish_write<R: Replies>(w: ParkedWrite<R::Write>, done: WriteDone) {
+/// Answers a write the core finished, with `SIGPIPE` first where it asks.
+pub fn finish_write<R: Replies>(w: ParkedWrite<R::Write>, done: WriteDone) {
     if done.sigpipe {
         send_sigpipe(w.tid);
     }

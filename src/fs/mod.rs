@@ -29,7 +29,7 @@ use std::time::SystemTime;
 use self::attr::{Attr, FileType, Ino, Meta};
 use self::handles::HandleTable;
 use self::kinds::text::TextFile;
-use self::node::{Children, FileKind, Node};
+use self::node::{Children, DirContext, FileKind, MadeDir, Node};
 use self::reply::{Call, ParkedOpen, Replies};
 use self::tree::{Entry, RenameMode, Tree};
 use crate::config::Config;
@@ -175,13 +175,13 @@ impl<R: Replies> Fs<R> {
     pub fn shut_down(&self) -> usize {
         self.shared.shutting_down.store(true, Ordering::SeqCst);
         let parked = self.shared.registry.len();
-        let files: Vec<Arc<dyn FileKind<R>>> = self
-            .tree()
-            .all()
-            .filter_map(|e| e.node.file().cloned())
-            .collect();
-        for file in files {
-            file.shut_down();
+        let nodes: Vec<Node<R>> = self.tree().all().map(|e| e.node.clone()).collect();
+        for node in nodes {
+            match node {
+                Node::File(file) => file.shut_down(),
+                Node::Dir(Children::Object(object)) => object.shut_down(),
+                _ => {}
+            }
         }
         // Objects whose names and inodes are gone but whose handles are open.
         self.shared.registry.cancel_all();
@@ -245,7 +245,7 @@ impl<R: Replies> Fs<R> {
                     cacheable: false,
                 })
             }
-            Children::Fixed | Children::Listed(_) => {
+            Children::Fixed | Children::Listed(_) | Children::Object(_) => {
                 let mut tree = self.tree();
                 let ino = tree.child(parent, name).ok_or(Error::NotFound)?.ino;
                 if reference {
@@ -423,30 +423,84 @@ impl<R: Replies> Fs<R> {
         }
     }
 
-    /// No kind is a directory yet: `mkdir` is `EEXIST` for a name that
-    /// exists and `EPERM` otherwise.
-    pub fn mkdir(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<Attr> {
-        match self.find(caller, parent, name, false) {
-            Ok(_) => Err(Error::Exists),
-            Err(_) => Err(Error::NotPermitted),
-        }
-    }
-
-    pub fn unlink(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<()> {
-        let Children::Listed(_) = self.children_of(parent)? else {
-            return Err(Error::NotPermitted);
+    /// `mkdir` in an object directory whose kind is a directory (a socket
+    /// endpoint in `sockets/`): the directory and its files, owned by the
+    /// caller. Elsewhere `EEXIST` for a name that exists, `EPERM`
+    /// otherwise.
+    pub fn mkdir(&self, caller: &Caller, parent: Ino, name: &[u8], perm: u16) -> Result<Attr> {
+        let make = match self.children_of(parent)? {
+            Children::Listed(dir) => dir.dir,
+            _ => None,
         };
-        self.tree().unlink(parent, name, caller)
+        let Some(make) = make else {
+            return match self.find(caller, parent, name, false) {
+                Ok(_) => Err(Error::Exists),
+                Err(_) => Err(Error::NotPermitted),
+            };
+        };
+        let mut tree = self.tree();
+        if tree.child(parent, name).is_some() {
+            return Err(Error::Exists);
+        }
+        let context = DirContext {
+            shared: &self.shared,
+            tree: Arc::downgrade(&self.tree),
+            parent,
+            name,
+            perm,
+        };
+        let made = make(&context);
+        let object = made.object.clone();
+        let owner = (caller.uid, caller.gid);
+        let ino = match insert_object_dir(&mut tree, parent, name, owner, perm, made) {
+            Ok(ino) => ino,
+            Err(e) => {
+                drop(tree);
+                object.close();
+                return Err(e);
+            }
+        };
+        tree.add_lookup(ino);
+        log::debug!(
+            "made endpoint {} (inode {ino}) for uid {}",
+            String::from_utf8_lossy(name),
+            caller.uid
+        );
+        self.attr(tree.get(ino).expect("just made"), caller)
     }
 
-    /// No directory can be removed: `EPERM` for a directory, `ENOTDIR`
-    /// for anything else.
-    pub fn rmdir(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<()> {
-        match self.find(caller, parent, name, false) {
-            Ok(found) if found.attr.file_type == FileType::Directory => Err(Error::NotPermitted),
-            Ok(_) => Err(Error::NotDirectory),
-            Err(e) => Err(e),
+    /// Removes a name in an object directory; inside a directory object
+    /// (an endpoint) the name goes, the object stays until `rmdir`, so
+    /// that `rm -r` works.
+    pub fn unlink(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<()> {
+        match self.children_of(parent)? {
+            Children::Listed(_) | Children::Object(_) => {}
+            _ => return Err(Error::NotPermitted),
+        };
+        let mut tree = self.tree();
+        if let Some(Node::Dir(_)) = tree.child(parent, name).map(|e| &e.node) {
+            return Err(Error::IsDirectory);
         }
+        tree.unlink(parent, name, caller)
+    }
+
+    /// `rmdir` of a directory object closes it; any other directory is
+    /// `EPERM`, anything else `ENOTDIR`.
+    pub fn rmdir(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<()> {
+        let found = self.find(caller, parent, name, false)?;
+        if found.attr.file_type != FileType::Directory {
+            return Err(Error::NotDirectory);
+        }
+        let listed = matches!(self.children_of(parent)?, Children::Listed(_));
+        let object = match self.children_of(found.attr.ino)? {
+            Children::Object(_) if listed => self.tree().unlink_dir(parent, name, caller)?,
+            _ => return Err(Error::NotPermitted),
+        };
+        // Closed outside the tree's lock: it takes the endpoint's.
+        if let Node::Dir(Children::Object(object)) = object {
+            object.close();
+        }
+        Ok(())
     }
 
     pub fn rename(
@@ -564,7 +618,7 @@ impl<R: Replies> Fs<R> {
             }
         }
         match children {
-            Children::Fixed | Children::Listed(_) => {
+            Children::Fixed | Children::Listed(_) | Children::Object(_) => {
                 // Entries go straight into the reply, which holds a few
                 // hundred: collecting every remaining one first made
                 // listing a large directory take time in its square.
@@ -667,4 +721,25 @@ impl<R: Replies> Fs<R> {
         let (kind, _) = self.file_kind(ino)?;
         xattr::remove(kind.as_ref(), name)
     }
+}
+
+/// Adds a directory object and its files to the tree, owned by `owner`.
+/// The files take the directory's read and write bits where theirs allow
+/// them (a private endpoint has private files); the owner keeps its own.
+pub(crate) fn insert_object_dir<R: Replies>(
+    tree: &mut Tree<R>,
+    parent: Ino,
+    name: &[u8],
+    owner: (u32, u32),
+    perm: u16,
+    made: MadeDir<R>,
+) -> Result<Ino> {
+    let (uid, gid) = owner;
+    let meta = Meta::new(uid, gid, perm);
+    let ino = tree.create(parent, name, meta, Node::Dir(Children::Object(made.object)))?;
+    for (file, node, file_perm) in made.files {
+        let bits = file_perm & ((perm & 0o666) | 0o600);
+        tree.insert_fixed(ino, file, Meta::new(uid, gid, bits), node);
+    }
+    Ok(ino)
 }

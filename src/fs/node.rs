@@ -9,11 +9,12 @@
 //! [`OpenFile`]. Adding a kind is a new module in `kinds/` that implements
 //! them, and one line in `kinds/mod.rs` that says where it is made.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use super::Shared;
-use super::attr::{FileType, Meta};
+use super::attr::{FileType, Ino, Meta};
 use super::reply::{Call, ParkedOpen, Replies};
+use super::tree::Tree;
 use crate::error::{Error, Result};
 use crate::ipc::policy::Caller;
 use crate::ipc::ready;
@@ -61,6 +62,9 @@ pub enum Children<R: Replies> {
     Listed(Arc<ObjectDir<R>>),
     /// Made on lookup by asking the world (`proc/`, `proc/PID/`).
     Synthesized(Arc<dyn Synthesizer<R>>),
+    /// A directory that is itself an object (a socket endpoint): its
+    /// files are made with it, and removing it closes the object.
+    Object(Arc<dyn DirObject>),
 }
 
 impl<R: Replies> Clone for Children<R> {
@@ -69,9 +73,42 @@ impl<R: Replies> Clone for Children<R> {
             Children::Fixed => Children::Fixed,
             Children::Listed(d) => Children::Listed(d.clone()),
             Children::Synthesized(s) => Children::Synthesized(s.clone()),
+            Children::Object(o) => Children::Object(o.clone()),
         }
     }
 }
+
+/// An object that is a directory (a socket endpoint).
+pub trait DirObject: Send + Sync {
+    /// `rmdir`: the object ends (`close()` for an endpoint). Its files may
+    /// still be open; they find it closed.
+    fn close(&self);
+    /// Fills in its row of `status`.
+    fn status(&self, row: StatusRow) -> StatusRow;
+    /// Answers every parked call for unmount.
+    fn shut_down(&self);
+}
+
+/// A new directory object and its files: name, node and permission bits
+/// (before the creator's umask).
+pub struct MadeDir<R: Replies> {
+    pub object: Arc<dyn DirObject>,
+    pub files: Vec<(&'static str, Node<R>, u16)>,
+}
+
+/// Where a new directory object is made.
+pub struct DirContext<'a, R: Replies> {
+    pub shared: &'a Arc<Shared<R>>,
+    /// The tree, for objects that add directories of their own later (a
+    /// listener's accepted connections, next to it).
+    pub tree: Weak<Mutex<Tree<R>>>,
+    pub parent: Ino,
+    pub name: &'a [u8],
+    pub perm: u16,
+}
+
+/// Makes a new directory object of one kind.
+pub type MakeDir<R> = fn(&DirContext<'_, R>) -> MadeDir<R>;
 
 /// Makes a new node of one kind, with the mount's shared state at hand.
 pub type Make<R> = fn(&Arc<Shared<R>>) -> Node<R>;
@@ -85,6 +122,8 @@ pub struct ObjectDir<R: Replies> {
     pub regular: Option<Make<R>>,
     /// The kind made for a FIFO node (`mkfifo`).
     pub fifo: Option<Make<R>>,
+    /// The kind made for a directory (`mkdir`).
+    pub dir: Option<MakeDir<R>>,
 }
 
 /// One child of a synthesized directory, as `readdir` lists it: a stable

@@ -222,6 +222,28 @@ impl<R: Replies> Tree<R> {
         Ok(())
     }
 
+    /// Removes the directory `name` of `parent` and the names inside it
+    /// (a socket endpoint's files), and gives its node back so that the
+    /// caller can close the object outside the tree's lock. Entries stay
+    /// while the kernel holds lookups.
+    pub fn unlink_dir(&mut self, parent: Ino, name: &[u8], caller: &Caller) -> Result<Node<R>> {
+        let ino = *self
+            .names
+            .get(&(parent, name.to_vec()))
+            .ok_or(Error::NotFound)?;
+        self.may_remove(ino, caller)?;
+        let node = self.entries[&ino].node.clone();
+        let inside: Vec<Ino> = self
+            .child_inos(ino)
+            .filter(|c| self.entries[c].linked)
+            .collect();
+        for child in inside {
+            self.detach(child);
+        }
+        self.detach(ino);
+        Ok(node)
+    }
+
     fn may_remove(&self, ino: Ino, caller: &Caller) -> Result<()> {
         if policy::may_remove(caller, self.entries[&ino].meta.uid) {
             Ok(())

@@ -196,11 +196,15 @@ impl Filesystem for IpcFs {
         req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
-        match self.core.mkdir(&caller(req), parent.0, name.as_bytes()) {
+        let perm = (mode & !umask & 0o7777) as u16;
+        match self
+            .core
+            .mkdir(&caller(req), parent.0, name.as_bytes(), perm)
+        {
             Ok(a) => reply.entry_with_ttls(&ATTR_TTL, &ENTRY_TTL, &file_attr(&a), Generation(0)),
             Err(e) => reply.error(log_error("mkdir", e)),
         }

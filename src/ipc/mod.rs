@@ -13,6 +13,7 @@ pub mod policy;
 pub mod queue;
 pub mod records;
 pub mod signal;
+pub mod socket;
 pub mod status;
 
 use crate::error::{Error, Result};
@@ -102,6 +103,10 @@ pub struct Wakeups<P: Parking, E> {
     /// never copied inside the daemon.
     pub handed: Vec<(WaiterId, P::Read, std::ops::Range<usize>)>,
     pub writes: Vec<(WaiterId, P::Write, WriteDone)>,
+    /// Reads of a listening socket's `accept` file finished with a new
+    /// connection, which the adapter's side makes an endpoint of before it
+    /// answers the read with its name.
+    pub accepted: Vec<(WaiterId, P::Read, socket::Accepted)>,
     pub polls: Vec<P::Poll>,
 }
 
@@ -112,6 +117,7 @@ impl<P: Parking, E> Default for Wakeups<P, E> {
             reads: Vec::new(),
             handed: Vec::new(),
             writes: Vec::new(),
+            accepted: Vec::new(),
             polls: Vec::new(),
         }
     }
@@ -123,6 +129,7 @@ impl<P: Parking, E> Wakeups<P, E> {
             && self.reads.is_empty()
             && self.handed.is_empty()
             && self.writes.is_empty()
+            && self.accepted.is_empty()
             && self.polls.is_empty()
     }
 }

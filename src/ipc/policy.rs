@@ -66,6 +66,19 @@ pub fn may_set_times(caller: &Caller, owner_uid: u32, explicit: bool) -> bool {
     !explicit || caller.owns(owner_uid)
 }
 
+/// Binding an internet port: ports from `unprivileged_start`
+/// (`net.ipv4.ip_unprivileged_port_start`, 1024 by default) and port 0 are
+/// anyone's; lower ones need root or CAP_NET_BIND_SERVICE, which
+/// `cap_net_bind_service` tells (asked only then).
+pub fn may_bind_port(
+    caller: &Caller,
+    port: u16,
+    unprivileged_start: u16,
+    cap_net_bind_service: impl FnOnce() -> bool,
+) -> bool {
+    port == 0 || port >= unprivileged_start || caller.is_root() || cap_net_bind_service()
+}
+
 /// kill(2)'s uid rule: the sender's real or effective uid equals the
 /// target's real or saved uid, or the sender holds CAP_KILL.
 pub fn kill_uid_rule(sender: &Creds, target: &Creds) -> bool {
@@ -173,6 +186,26 @@ mod tests {
             vec![]
         }));
         assert!(!asked.get());
+    }
+
+    #[test]
+    fn low_ports_table() {
+        // (caller, port, unprivileged start, capability) -> may bind
+        for (caller, port, start, cap, allowed) in [
+            (ALICE, 8080, 1024, false, true),
+            (ALICE, 1024, 1024, false, true),
+            (ALICE, 0, 1024, false, true),
+            (ALICE, 80, 1024, false, false),
+            (ALICE, 80, 1024, true, true),
+            (ALICE, 80, 80, false, true),
+            (ROOT, 80, 1024, false, true),
+        ] {
+            assert_eq!(
+                may_bind_port(&caller, port, start, || cap),
+                allowed,
+                "{caller:?} {port} {start} {cap}"
+            );
+        }
     }
 
     #[test]

@@ -12,7 +12,8 @@ pipes/    named pipes (byte streams, POSIX FIFO semantics)
 queues/   message queues: one redirection is one message, one cat one message
           touch queues/q; echo job > queues/q; cat queues/q
 shm/      shared-memory files (not in this version)
-sockets/  socket endpoints, one directory each (not in this version)
+sockets/  socket endpoints, one directory each: mkdir is socket(), rmdir close()
+          mkdir sockets/c; echo 'connect tcp 127.0.0.1:80' > sockets/c/ctl
 proc/     signals: proc/PID/signal and pgsignal; proc/self is you
           echo TERM > proc/1234/signal; cat proc/self/signal
 ";

@@ -9,6 +9,7 @@ pub mod fifo;
 pub mod pipe;
 pub mod proc;
 pub mod queue;
+pub mod socket;
 pub mod status;
 pub mod text;
 
@@ -26,23 +27,27 @@ pub fn object_dirs<R: Replies>() -> Vec<Arc<ObjectDir<R>>> {
             name: "pipes",
             regular: Some(pipe::make::<R>),
             fifo: Some(fifo::make::<R>),
+            dir: None,
         }),
         Arc::new(ObjectDir {
             name: "queues",
             regular: Some(queue::make::<R>),
             fifo: None,
+            dir: None,
         }),
-        // Shared memory and sockets are not in this version: their
-        // directories exist and refuse every kind with EPERM.
+        // Shared memory is not in this version: its directory exists and
+        // refuses every kind with EPERM.
         Arc::new(ObjectDir {
             name: "shm",
             regular: None,
             fifo: None,
+            dir: None,
         }),
         Arc::new(ObjectDir {
             name: "sockets",
             regular: None,
             fifo: None,
+            dir: Some(socket::make::<R>),
         }),
     ]
 }

@@ -37,9 +37,12 @@ pub fn text<R: Replies>(tree: &Weak<Mutex<Tree<R>>>) -> String {
                 blocked: None,
                 served_by: "daemon",
             };
-            if let Some(row) = e.node.file().and_then(|f| f.status(base)) {
-                rows.push(row);
-            }
+            let row = match &e.node {
+                Node::File(f) => f.status(base),
+                Node::Dir(Children::Object(o)) => Some(o.status(base)),
+                _ => None,
+            };
+            rows.extend(row);
         }
     }
     rows.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));

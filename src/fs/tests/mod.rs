@@ -43,6 +43,8 @@ impl Replies for TestReplies {
     }
 }
 
+mod socket;
+
 type TestFs = Fs<TestReplies>;
 
 fn me() -> Caller {
@@ -449,10 +451,10 @@ fn objects_are_only_made_where_their_kind_lives() {
         );
     }
     assert_eq!(
-        fs.mkdir(&me(), dir(&fs, "queues"), b"d"),
+        fs.mkdir(&me(), dir(&fs, "queues"), b"d", 0o755),
         Err(Error::NotPermitted)
     );
-    assert_eq!(fs.mkdir(&me(), root, b"pipes"), Err(Error::Exists));
+    assert_eq!(fs.mkdir(&me(), root, b"pipes", 0o755), Err(Error::Exists));
     assert_eq!(fs.rmdir(&me(), root, b"pipes"), Err(Error::NotPermitted));
     assert_eq!(fs.rmdir(&me(), root, b"README"), Err(Error::NotDirectory));
     let long = vec![b'n'; 256];

@@ -1,0 +1,468 @@
+//! A socket endpoint (`mkdir sockets/NAME`): a directory whose files are
+//! the socket API — `ctl` takes commands, `data` is the connection,
+//! `status`, `local`, `remote` and `err` say how it stands. `rmdir` is
+//! `close()`.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use crate::error::{Error, Result};
+use crate::fs::attr::{Ino, OpenStyle};
+use crate::fs::cell::{Cell, finish_write};
+use crate::fs::kinds::pipe::truncate_stream;
+use crate::fs::kinds::text::{TextFile, slice_at};
+use crate::fs::node::{DirContext, DirObject, FileKind, MadeDir, Node, OpenFile};
+use crate::fs::reply::{Call, FsParking, Opened, ParkedOpen, ParkedWrite, Replies};
+use crate::fs::tree::Tree;
+use crate::fs::{Shared, insert_object_dir, lock};
+use crate::ipc::OpenRequest;
+use crate::ipc::policy::{self, Caller};
+use crate::ipc::signal::supplementary_groups;
+use crate::ipc::socket::{Accepted, Endpoint, EndpointStatus, Permits, Watch, sys};
+use crate::ipc::status::StatusRow;
+use crate::reactor::{Reactor, Readiness, Ready, Token};
+
+type EndpointCell<R> = Cell<Endpoint<FsParking<R>>, R>;
+
+/// An endpoint's cell and the reactor that watches its socket.
+pub struct Socket<R: Replies> {
+    cell: Arc<EndpointCell<R>>,
+    reactor: Arc<Reactor>,
+    /// `st_size` of `ctl` and `data` (see attr.rs).
+    size: u64,
+    /// The mount's own directory: no Unix path may lie inside it.
+    mountpoint: PathBuf,
+}
+
+impl<R: Replies> Socket<R> {
+    /// Deregisters and closes what the endpoint let go of, outside its
+    /// lock (see the endpoint's invariants).
+    fn retire(&self) {
+        let retired = self.cell.update(|ep, _| ep.take_retired());
+        for (token, fd) in retired {
+            if let Some(token) = token {
+                self.reactor.deregister(token);
+            }
+            drop(fd);
+        }
+    }
+
+    fn status(&self) -> EndpointStatus {
+        self.cell.lock().status()
+    }
+}
+
+/// The reactor's way into an endpoint's cell, made before the cell.
+struct CellWatch<R: Replies> {
+    reactor: Arc<Reactor>,
+    cell: Arc<OnceLock<Weak<EndpointCell<R>>>>,
+}
+
+impl<R: Replies> Watch for CellWatch<R> {
+    fn watch(
+        &self,
+        fd: std::os::fd::BorrowedFd<'_>,
+        interest: Readiness,
+    ) -> std::io::Result<Token> {
+        let cell = self
+            .cell
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ESHUTDOWN))?;
+        self.reactor.register(fd, interest, &cell)
+    }
+
+    fn rearm(&self, token: Token, interest: Readiness) -> std::io::Result<()> {
+        self.reactor.modify(token, interest)
+    }
+}
+
+impl<R: Replies> Ready for EndpointCell<R> {
+    fn ready(&self, token: Token, events: Readiness) {
+        self.update(|ep, wk| ep.ready(token, events, wk));
+    }
+}
+
+/// A new endpoint directory (`mkdir sockets/NAME`) and its files.
+pub fn make<R: Replies>(context: &DirContext<'_, R>) -> MadeDir<R> {
+    let base = String::from_utf8_lossy(context.name).into_owned();
+    endpoint_dir(context, base, Endpoint::new)
+}
+
+/// An endpoint directory whose endpoint `new` makes with its reactor
+/// link. `base` names the connections it accepts: `base.1`, `base.2`, ...
+fn endpoint_dir<R: Replies>(
+    context: &DirContext<'_, R>,
+    base: String,
+    new: impl FnOnce(Box<dyn Watch>) -> Endpoint<FsParking<R>>,
+) -> MadeDir<R> {
+    let shared = context.shared;
+    let slot = Arc::new(OnceLock::new());
+    let watch = CellWatch {
+        reactor: shared.reactor.clone(),
+        cell: slot.clone(),
+    };
+    let cell = Cell::new(new(Box::new(watch)), shared.clone());
+    let _ = slot.set(Arc::downgrade(&cell));
+    let adopter = Adoption {
+        shared: shared.clone(),
+        tree: context.tree.clone(),
+        parent: context.parent,
+        perm: context.perm,
+        base,
+        next: AtomicU64::new(1),
+    };
+    cell.set_adopter(Box::new(move |accepted| adopter.adopt(accepted)));
+    let socket = Arc::new(Socket {
+        cell,
+        reactor: shared.reactor.clone(),
+        size: shared.config.io.max_write() as u64,
+        mountpoint: shared.config.mountpoint.clone(),
+    });
+    let text = |f: fn(&EndpointStatus) -> String| {
+        let socket = socket.clone();
+        TextFile::generated(move || f(&socket.status()).into_bytes())
+    };
+    let files = vec![
+        ("ctl", Node::File(Arc::new(Ctl(socket.clone()))), 0o666),
+        ("data", Node::File(Arc::new(Data(socket.clone()))), 0o666),
+        (
+            "accept",
+            Node::File(Arc::new(Accept(socket.clone()))),
+            0o666,
+        ),
+        ("status", text(describe), 0o444),
+        ("local", text(|s| line(&s.local)), 0o444),
+        ("remote", text(|s| line(&s.remote)), 0o444),
+        ("err", text(|s| line(&s.error)), 0o444),
+    ];
+    MadeDir {
+        object: socket,
+        files,
+    }
+}
+
+/// Makes the connections a listener accepts endpoints of their own, next
+/// to it, owned by the reader of `accept`.
+struct Adoption<R: Replies> {
+    shared: Arc<Shared<R>>,
+    tree: Weak<Mutex<Tree<R>>>,
+    parent: Ino,
+    perm: u16,
+    base: String,
+    next: AtomicU64,
+}
+
+impl<R: Replies> Adoption<R> {
+    /// Runs outside every object's lock (the cell's deliver, or the
+    /// accept file's read), so it may take the tree's.
+    fn adopt(&self, accepted: Accepted) -> Result<Vec<u8>> {
+        let tree = self.tree.upgrade().ok_or(Error::ShuttingDown)?;
+        let Accepted {
+            fd, kind, uid, gid, ..
+        } = accepted;
+        let mut tree = lock(&tree);
+        // The next number whose name is free.
+        let name = loop {
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            let name = format!("{}.{n}", self.base);
+            if tree.child(self.parent, name.as_bytes()).is_none() {
+                break name;
+            }
+        };
+        let context = DirContext {
+            shared: &self.shared,
+            tree: self.tree.clone(),
+            parent: self.parent,
+            name: name.as_bytes(),
+            perm: self.perm,
+        };
+        let made = endpoint_dir(&context, name.clone(), |watch| {
+            Endpoint::accepted(fd, kind, watch)
+        });
+        let owner = (uid, gid);
+        insert_object_dir(
+            &mut tree,
+            self.parent,
+            name.as_bytes(),
+            owner,
+            self.perm,
+            made,
+        )?;
+        log::debug!("accepted connection {name} for uid {uid}");
+        Ok(format!("{name}\n").into_bytes())
+    }
+}
+
+fn line(value: &Option<String>) -> String {
+    value
+        .as_ref()
+        .map_or_else(String::new, |v| format!("{v}\n"))
+}
+
+/// The `status` file: one `key: value` line each.
+fn describe(s: &EndpointStatus) -> String {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let shut = match (s.read_shut, s.write_shut) {
+        (true, true) => "rdwr",
+        (true, false) => "rd",
+        (false, true) => "wr",
+        (false, false) => "-",
+    };
+    format!(
+        "state: {}\nkind: {}\nlocal: {}\nremote: {}\nshutdown: {shut}\n\
+         bytes_in: {}\nbytes_out: {}\nblocked: {}\nerror: {}\n",
+        s.state.name(),
+        s.kind.map_or("-", |k| k.name()),
+        dash(&s.local),
+        dash(&s.remote),
+        s.bytes_in,
+        s.bytes_out,
+        s.blocked,
+        dash(&s.error),
+    )
+}
+
+/// The line reading `ctl` gives: state, kind, local and remote address.
+fn ctl_line(s: &EndpointStatus) -> String {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    format!(
+        "{} {} {} {}\n",
+        s.state.name(),
+        s.kind.map_or("-", |k| k.name()),
+        dash(&s.local),
+        dash(&s.remote)
+    )
+}
+
+impl<R: Replies> DirObject for Socket<R> {
+    fn close(&self) {
+        self.cell.update(|ep, wk| ep.close(wk));
+        self.retire();
+    }
+
+    fn status(&self, row: StatusRow) -> StatusRow {
+        let s = self.status();
+        StatusRow {
+            kind: "socket",
+            bytes: Some((s.bytes_in + s.bytes_out) as usize),
+            blocked: Some(s.blocked),
+            ..row
+        }
+    }
+
+    fn shut_down(&self) {
+        self.cell.shut_down();
+    }
+}
+
+/// `ctl`: commands in, one status line out.
+struct Ctl<R: Replies>(Arc<Socket<R>>);
+
+impl<R: Replies> FileKind<R> for Ctl<R> {
+    fn size(&self) -> u64 {
+        self.0.size
+    }
+
+    fn open(&self, shared: &Arc<Shared<R>>, _call: &Call, parked: ParkedOpen<R>, _flags: i32) {
+        let file = Arc::new(CtlFile {
+            socket: self.0.clone(),
+            given: Mutex::new(None),
+        });
+        let fh = shared.handles.insert(parked.ino, file);
+        let opened = Opened {
+            fh,
+            style: OpenStyle::Stream,
+            created: parked.created,
+        };
+        R::opened(parked.reply, Ok(opened));
+    }
+
+    fn truncate(&self, size: u64) -> Result<()> {
+        truncate_stream(size)
+    }
+}
+
+/// One open of `ctl`: the status line it is reading, if any.
+struct CtlFile<R: Replies> {
+    socket: Arc<Socket<R>>,
+    /// The line being read and how much of it was read.
+    given: Mutex<Option<(Vec<u8>, usize)>>,
+}
+
+impl<R: Replies> OpenFile<R> for CtlFile<R> {
+    /// One status line, then end of file; the read after that gives a
+    /// fresh line.
+    fn read(&self, _call: &Call, reply: R::Read, _offset: u64, size: usize, _nonblock: bool) {
+        let mut given = self.given.lock().unwrap_or_else(|e| e.into_inner());
+        let (text, at) =
+            given.get_or_insert_with(|| (ctl_line(&self.socket.status()).into_bytes(), 0));
+        let piece = slice_at(text, *at as u64, size).to_vec();
+        *at += piece.len();
+        if piece.is_empty() {
+            *given = None;
+        }
+        R::data(reply, Ok(&piece));
+    }
+
+    fn write(&self, call: &Call, reply: R::Write, data: &[u8], _nonblock: bool) {
+        let waiter = ParkedWrite {
+            reply,
+            tid: call.caller.pid,
+        };
+        let cell = &self.socket.cell;
+        let permits = CallerPermits {
+            caller: call.caller,
+            mountpoint: &self.socket.mountpoint,
+        };
+        if let Some((w, done)) = cell.run(call, data, |ep, wk| {
+            ep.command(call.id, waiter, data, &permits, wk)
+        }) {
+            finish_write::<R>(w, done);
+        }
+        self.socket.retire();
+    }
+}
+
+/// `data`: the connection's bytes both ways.
+struct Data<R: Replies>(Arc<Socket<R>>);
+
+impl<R: Replies> FileKind<R> for Data<R> {
+    fn size(&self) -> u64 {
+        self.0.size
+    }
+
+    fn open(&self, _shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
+        let request = OpenRequest::from_open_flags(flags, false);
+        self.0.cell.open(call, parked, request);
+    }
+
+    fn truncate(&self, size: u64) -> Result<()> {
+        truncate_stream(size)
+    }
+}
+
+/// `accept`: a connection per name read, on a listening endpoint.
+struct Accept<R: Replies>(Arc<Socket<R>>);
+
+impl<R: Replies> FileKind<R> for Accept<R> {
+    fn size(&self) -> u64 {
+        self.0.size
+    }
+
+    fn open(&self, shared: &Arc<Shared<R>>, _call: &Call, parked: ParkedOpen<R>, _flags: i32) {
+        let end = self.0.cell.update(|ep, _| ep.open_accept());
+        let file = Arc::new(AcceptFile {
+            socket: self.0.clone(),
+            end,
+        });
+        let fh = shared.handles.insert(parked.ino, file);
+        let opened = Opened {
+            fh,
+            style: OpenStyle::Stream,
+            created: parked.created,
+        };
+        R::opened(parked.reply, Ok(opened));
+    }
+
+    fn truncate(&self, size: u64) -> Result<()> {
+        truncate_stream(size)
+    }
+}
+
+/// One open of `accept`.
+struct AcceptFile<R: Replies> {
+    socket: Arc<Socket<R>>,
+    /// Its key in the endpoint (which remembers a name was given).
+    end: u64,
+}
+
+impl<R: Replies> OpenFile<R> for AcceptFile<R> {
+    fn read(&self, call: &Call, reply: R::Read, offset: u64, _size: usize, nonblock: bool) {
+        let owner = (call.caller.uid, call.caller.gid);
+        let cell = &self.socket.cell;
+        let nonblock = nonblock || offset > 0;
+        let step = cell.run(call, &[], |ep, wk| {
+            ep.accept(call.id, reply, self.end, owner, nonblock, wk)
+        });
+        match step {
+            None => {}
+            Some((reply, Ok(Some(accepted)))) => {
+                R::data(reply, cell.adopt(accepted).as_deref().map_err(|&e| e))
+            }
+            Some((reply, Ok(None))) => R::data(reply, Ok(&[])),
+            Some((reply, Err(e))) => R::data(reply, Err(e)),
+        }
+    }
+
+    fn write(&self, _call: &Call, reply: R::Write, _data: &[u8], _nonblock: bool) {
+        R::written(reply, Err(Error::InvalidArgument));
+    }
+
+    fn release(&self) {
+        self.socket.cell.update(|ep, _| ep.release_accept(self.end));
+    }
+}
+
+/// What the writer of a `ctl` command may do: the rules of a shared mount
+/// whose daemon runs as root (ipc/policy.rs), with the facts read from
+/// `/proc` only when needed.
+struct CallerPermits<'a> {
+    caller: Caller,
+    mountpoint: &'a Path,
+}
+
+/// `CAP_NET_BIND_SERVICE` in linux/capability.h.
+const CAP_NET_BIND_SERVICE: u32 = 10;
+
+impl Permits for CallerPermits<'_> {
+    fn may_bind_port(&self, port: u16) -> bool {
+        let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1024);
+        let tid = self.caller.pid;
+        let allowed = policy::may_bind_port(&self.caller, port, start, || {
+            effective_caps(tid) & (1 << CAP_NET_BIND_SERVICE) != 0
+        });
+        if !allowed {
+            log::info!("uid {} may not bind port {port}", self.caller.uid);
+        }
+        allowed
+    }
+
+    fn as_caller(&self, call: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        let c = &self.caller;
+        let groups = supplementary_groups(c.pid);
+        sys::with_fs_identity(c.uid, c.gid, &groups, call)
+    }
+
+    fn inside_mount(&self, path: &Path) -> bool {
+        // Lexically, without touching the file system: a look at a path
+        // inside the mount would be a request to this very daemon.
+        let mut clean = PathBuf::new();
+        for part in path.components() {
+            match part {
+                Component::ParentDir => {
+                    clean.pop();
+                }
+                Component::CurDir => {}
+                other => clean.push(other),
+            }
+        }
+        clean.starts_with(self.mountpoint)
+    }
+}
+
+/// The effective capabilities of thread `tid` (`CapEff` of its status).
+fn effective_caps(tid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{tid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,110 @@
+//! Socket endpoints in the fs layer: the directory and its files, a
+//! connect and reads answered from the reactor's thread, and close.
+
+use std::sync::mpsc::channel;
+use std::time::Duration;
+
+use super::*;
+
+#[test]
+fn an_endpoint_is_a_directory_of_files_and_rmdir_closes_it() {
+    let fs = fs();
+    let sockets = dir(&fs, "sockets");
+    let e = fs.mkdir(&me(), sockets, b"e", 0o700).unwrap();
+    assert_eq!(e.file_type, FileType::Directory);
+    assert_eq!(e.meta.perm, 0o700);
+    assert_eq!(
+        fs.mkdir(&me(), sockets, b"e", 0o700),
+        Err(Error::Exists),
+        "a name is one endpoint"
+    );
+    let files: Vec<String> = names(&fs, e.ino).into_iter().skip(2).map(|n| n.0).collect();
+    assert_eq!(
+        files,
+        ["ctl", "data", "accept", "status", "local", "remote", "err"]
+    );
+    let ctl = fs.lookup(&me(), e.ino, b"ctl").unwrap().attr;
+    assert_eq!(ctl.meta.perm, 0o600, "a private endpoint has private files");
+    let status = fs.lookup(&me(), e.ino, b"status").unwrap().attr;
+    assert_eq!(status.meta.perm, 0o400);
+
+    // A connect goes through the reactor: its answer comes from there.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let ctl_open = opened(open(&fs, ctl.ino, libc::O_RDWR));
+    let (tx, rx) = channel();
+    let command = format!("connect tcp 127.0.0.1:{port}\n");
+    fs.write(&call(), ctl_open.fh, command.as_bytes(), false, tx);
+    let answer = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the connect's answer");
+    assert_eq!(answer, Answer::Written(Ok(command.len())));
+    let (mut peer, _) = listener.accept().unwrap();
+    let line = read(&fs, ctl_open.fh, 4096);
+    let Some(Answer::Data(Ok(line))) = line else {
+        panic!("no status line");
+    };
+    assert!(line.starts_with(b"connected tcp 127.0.0.1:"), "{line:?}");
+    let data = fs.lookup(&me(), e.ino, b"data").unwrap().attr;
+    let d = opened(open(&fs, data.ino, libc::O_RDWR));
+    assert_eq!(write(&fs, d.fh, b"ping"), Some(Answer::Written(Ok(4))));
+    let mut got = [0u8; 4];
+    std::io::Read::read_exact(&mut peer, &mut got).unwrap();
+    assert_eq!(&got, b"ping");
+
+    // A read with nothing to read parks; the peer's bytes answer it.
+    let (tx, rx) = channel();
+    fs.read(&call(), d.fh, 0, 64, false, tx);
+    assert_eq!(now(&rx), None);
+    std::io::Write::write_all(&mut peer, b"pong").unwrap();
+    let answer = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the read's answer");
+    assert_eq!(answer, Answer::Data(Ok(b"pong".to_vec())));
+
+    let rows = {
+        let st = fs.lookup(&me(), tree::ROOT, b"status").unwrap().attr.ino;
+        let o = opened(open(&fs, st, libc::O_RDONLY));
+        let Some(Answer::Data(Ok(text))) = read(&fs, o.fh, 1 << 20) else {
+            panic!("status not read");
+        };
+        String::from_utf8(text).unwrap()
+    };
+    assert!(
+        rows.lines().any(|l| l.starts_with("socket sockets/e")),
+        "{rows}"
+    );
+
+    // rmdir is close(): a parked read sees the end, the peer sees EOF.
+    let (tx, rx) = channel();
+    fs.read(&call(), d.fh, 0, 64, false, tx);
+    assert_eq!(now(&rx), None);
+    assert_eq!(
+        fs.rmdir(&other_user(), sockets, b"e"),
+        Err(Error::NotPermitted)
+    );
+    fs.rmdir(&me(), sockets, b"e").unwrap();
+    assert_eq!(now(&rx), Some(Answer::Data(Ok(Vec::new()))));
+    assert_eq!(std::io::Read::read(&mut peer, &mut got).unwrap(), 0);
+    assert_eq!(
+        fs.lookup(&me(), sockets, b"e").unwrap_err(),
+        Error::NotFound
+    );
+    assert_eq!(
+        write(&fs, d.fh, b"x").map(|a| matches!(a, Answer::Written(Err(Error::BrokenPipe)))),
+        Some(true)
+    );
+}
+
+#[test]
+fn rm_r_of_an_endpoint_removes_its_files_then_closes_it() {
+    let fs = fs();
+    let sockets = dir(&fs, "sockets");
+    let e = fs.mkdir(&me(), sockets, b"e", 0o755).unwrap().ino;
+    for f in ["ctl", "data", "accept", "status", "local", "remote", "err"] {
+        fs.unlink(&me(), e, f.as_bytes()).unwrap();
+    }
+    assert_eq!(names(&fs, e).len(), 2);
+    fs.rmdir(&me(), sockets, b"e").unwrap();
+    assert!(names(&fs, sockets).len() == 2);
+}

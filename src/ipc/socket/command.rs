@@ -1,0 +1,248 @@
+//! What a socket endpoint's `ctl` file takes: one command per write,
+//! `connect tcp 127.0.0.1:8080`, `bind unix /tmp/s`, `listen 16`,
+//! `shutdown wr`, `close`; and the addresses in them.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// The kind of socket an endpoint becomes at its first connect or bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Tcp,
+    Udp,
+    /// A Unix-domain stream socket.
+    Unix,
+    /// A Unix-domain datagram socket.
+    Unixgram,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Tcp => "tcp",
+            Kind::Udp => "udp",
+            Kind::Unix => "unix",
+            Kind::Unixgram => "unixgram",
+        }
+    }
+
+    fn parse(word: &str) -> Result<Kind> {
+        Ok(match word {
+            "tcp" => Kind::Tcp,
+            "udp" => Kind::Udp,
+            "unix" => Kind::Unix,
+            "unixgram" => Kind::Unixgram,
+            _ => return Err(Error::InvalidArgument),
+        })
+    }
+
+    /// Byte stream (tcp, unix) or datagrams (udp, unixgram).
+    pub fn is_stream(self) -> bool {
+        matches!(self, Kind::Tcp | Kind::Unix)
+    }
+
+    pub fn is_unix(self) -> bool {
+        matches!(self, Kind::Unix | Kind::Unixgram)
+    }
+}
+
+/// Where a command points: an internet address as written (resolved by
+/// [`Target::resolve`]) or a Unix-domain path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `HOST:PORT`, `[V6]:PORT`.
+    Inet {
+        host: String,
+        port: u16,
+    },
+    Path(PathBuf),
+}
+
+impl Target {
+    /// The addresses of an internet target, IPv4 and IPv6 as the resolver
+    /// gives them; a numeric one needs no lookup.
+    pub fn resolve(&self) -> Result<Vec<SocketAddr>> {
+        let Target::Inet { host, port } = self else {
+            return Err(Error::InvalidArgument);
+        };
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, *port)]);
+        }
+        match (host.as_str(), *port).to_socket_addrs() {
+            Ok(addrs) => {
+                let addrs: Vec<SocketAddr> = addrs.collect();
+                if addrs.is_empty() {
+                    Err(Error::NoSuchHost)
+                } else {
+                    Ok(addrs)
+                }
+            }
+            Err(e) => {
+                log::info!("{host}: {e}");
+                Err(Error::NoSuchHost)
+            }
+        }
+    }
+}
+
+/// How `shutdown` closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shut {
+    Read,
+    Write,
+    Both,
+}
+
+impl Shut {
+    pub fn how(self) -> libc::c_int {
+        match self {
+            Shut::Read => libc::SHUT_RD,
+            Shut::Write => libc::SHUT_WR,
+            Shut::Both => libc::SHUT_RDWR,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Connect(Kind, Target),
+    Bind(Kind, Target),
+    Listen(Option<u32>),
+    Shutdown(Shut),
+    Close,
+}
+
+/// Parses one command; a trailing newline is allowed. Bad syntax is
+/// `EINVAL`.
+pub fn parse(text: &[u8]) -> Result<Command> {
+    let text = std::str::from_utf8(text).map_err(|_| Error::InvalidArgument)?;
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        ["connect", kind, address] => {
+            let kind = Kind::parse(kind)?;
+            Ok(Command::Connect(kind, target(kind, address)?))
+        }
+        ["bind", kind, address] => {
+            let kind = Kind::parse(kind)?;
+            Ok(Command::Bind(kind, target(kind, address)?))
+        }
+        ["listen"] => Ok(Command::Listen(None)),
+        ["listen", backlog] => backlog
+            .parse()
+            .map(|b| Command::Listen(Some(b)))
+            .map_err(|_| Error::InvalidArgument),
+        ["shutdown", how] => Ok(Command::Shutdown(match *how {
+            "rd" => Shut::Read,
+            "wr" => Shut::Write,
+            "rdwr" => Shut::Both,
+            _ => return Err(Error::InvalidArgument),
+        })),
+        ["close"] => Ok(Command::Close),
+        _ => Err(Error::InvalidArgument),
+    }
+}
+
+fn target(kind: Kind, address: &str) -> Result<Target> {
+    if kind.is_unix() {
+        return Ok(Target::Path(PathBuf::from(address)));
+    }
+    let (host, port) = address.rsplit_once(':').ok_or(Error::InvalidArgument)?;
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']').ok_or(Error::InvalidArgument)?,
+        None if host.contains(':') => return Err(Error::InvalidArgument),
+        None => host,
+    };
+    if host.is_empty() {
+        return Err(Error::InvalidArgument);
+    }
+    let port = port.parse().map_err(|_| Error::InvalidArgument)?;
+    Ok(Target::Inet {
+        host: host.to_string(),
+        port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inet(host: &str, port: u16) -> Target {
+        Target::Inet {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(
+            parse(b"connect tcp 127.0.0.1:8080\n"),
+            Ok(Command::Connect(Kind::Tcp, inet("127.0.0.1", 8080)))
+        );
+        assert_eq!(
+            parse(b"connect udp [::1]:53"),
+            Ok(Command::Connect(Kind::Udp, inet("::1", 53)))
+        );
+        assert_eq!(
+            parse(b"bind tcp localhost:0"),
+            Ok(Command::Bind(Kind::Tcp, inet("localhost", 0)))
+        );
+        assert_eq!(
+            parse(b"connect unix /run/x.sock"),
+            Ok(Command::Connect(
+                Kind::Unix,
+                Target::Path("/run/x.sock".into())
+            ))
+        );
+        assert_eq!(parse(b"listen"), Ok(Command::Listen(None)));
+        assert_eq!(parse(b"listen 16\n"), Ok(Command::Listen(Some(16))));
+        assert_eq!(parse(b"shutdown wr"), Ok(Command::Shutdown(Shut::Write)));
+        assert_eq!(parse(b"close\n"), Ok(Command::Close));
+    }
+
+    #[test]
+    fn bad_commands_are_einval() {
+        for bad in [
+            &b"connect"[..],
+            b"connect sctp 1.2.3.4:5",
+            b"connect tcp 1.2.3.4",
+            b"connect tcp ::1:80",
+            b"connect tcp [::1:80",
+            b"connect tcp :80",
+            b"connect tcp host:99999",
+            b"listen many",
+            b"shutdown both",
+            b"close now",
+            b"",
+            b"\xff",
+        ] {
+            assert_eq!(
+                parse(bad),
+                Err(Error::InvalidArgument),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn numeric_addresses_need_no_lookup_and_names_resolve() {
+        assert_eq!(
+            inet("127.0.0.1", 9).resolve(),
+            Ok(vec!["127.0.0.1:9".parse().unwrap()])
+        );
+        assert_eq!(
+            inet("::1", 9).resolve(),
+            Ok(vec!["[::1]:9".parse().unwrap()])
+        );
+        let local = inet("localhost", 9).resolve().unwrap();
+        assert!(local.iter().all(|a| a.ip().is_loopback()), "{local:?}");
+        assert_eq!(
+            inet("no-such-host.invalid", 9).resolve(),
+            Err(Error::NoSuchHost)
+        );
+    }
+}

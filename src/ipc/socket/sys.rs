@@ -1,0 +1,207 @@
+//! The socket system calls an endpoint makes, non-blocking, with their
+//! errors as the one error type. `None` means "would block".
+
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    self, AddressFamily, Backlog, MsgFlags, SockFlag, SockType, SockaddrLike, SockaddrStorage,
+    UnixAddr, sockopt,
+};
+
+use super::command::Kind;
+use crate::error::{Error, Result};
+
+fn error(e: Errno) -> Error {
+    Error::from_os(&std::io::Error::from_raw_os_error(e as i32))
+}
+
+/// An address an endpoint connects or binds to.
+pub enum Address {
+    Inet(SocketAddr),
+    Unix(UnixAddr),
+}
+
+impl Address {
+    pub fn unix(path: &Path) -> Result<Address> {
+        UnixAddr::new(path).map(Address::Unix).map_err(error)
+    }
+
+    fn family(&self) -> AddressFamily {
+        match self {
+            Address::Inet(SocketAddr::V4(_)) => AddressFamily::Inet,
+            Address::Inet(SocketAddr::V6(_)) => AddressFamily::Inet6,
+            Address::Unix(_) => AddressFamily::Unix,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&dyn SockaddrLike) -> T) -> T {
+        match self {
+            Address::Inet(a) => f(&SockaddrStorage::from(*a)),
+            Address::Unix(u) => f(u),
+        }
+    }
+}
+
+/// A new non-blocking, close-on-exec socket of `kind` for `address`.
+pub fn open(kind: Kind, address: &Address) -> Result<OwnedFd> {
+    let ty = if kind.is_stream() {
+        SockType::Stream
+    } else {
+        SockType::Datagram
+    };
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    socket::socket(address.family(), ty, flags, None).map_err(error)
+}
+
+/// Starts a connect: `Ok(true)` when connected at once, `Ok(false)` when
+/// it goes on (wait for writable, then [`take_error`]).
+pub fn connect(fd: &OwnedFd, address: &Address) -> Result<bool> {
+    match address.with(|a| socket::connect(fd.as_raw_fd(), a)) {
+        Ok(()) => Ok(true),
+        Err(Errno::EINPROGRESS) => Ok(false),
+        // A Unix socket whose listener's backlog is full.
+        Err(Errno::EAGAIN) => Err(Error::WouldBlock),
+        Err(e) => Err(error(e)),
+    }
+}
+
+/// The outcome of a connect that went on: `SO_ERROR`.
+pub fn take_error(fd: &OwnedFd) -> Result<()> {
+    match socket::getsockopt(fd, sockopt::SocketError) {
+        Ok(0) => Ok(()),
+        Ok(errno) => Err(error(Errno::from_raw(errno))),
+        Err(e) => Err(error(e)),
+    }
+}
+
+pub fn bind(fd: &OwnedFd, address: &Address) -> Result<()> {
+    if let Address::Inet(_) = address {
+        // As servers do: a port in TIME_WAIT may be bound again at once.
+        socket::setsockopt(fd, sockopt::ReuseAddr, &true).map_err(error)?;
+    }
+    address
+        .with(|a| socket::bind(fd.as_raw_fd(), a))
+        .map_err(error)
+}
+
+pub fn listen(fd: &OwnedFd, backlog: u32) -> Result<()> {
+    let backlog = Backlog::new(backlog.min(i32::MAX as u32) as i32).map_err(error)?;
+    socket::listen(fd, backlog).map_err(error)
+}
+
+/// A connection waiting on a listening socket, non-blocking and
+/// close-on-exec.
+pub fn accept(fd: &OwnedFd) -> Result<Option<OwnedFd>> {
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    match socket::accept4(fd.as_raw_fd(), flags) {
+        // SAFETY: accept4 returned a new descriptor that nothing else owns.
+        Ok(raw) => Ok(Some(unsafe { OwnedFd::from_raw_fd(raw) })),
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(error(e)),
+    }
+}
+
+/// Sends what it can of `data`; never raises SIGPIPE in the daemon.
+pub fn send(fd: &OwnedFd, data: &[u8]) -> Result<Option<usize>> {
+    match socket::send(fd.as_raw_fd(), data, MsgFlags::MSG_NOSIGNAL) {
+        Ok(n) => Ok(Some(n)),
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(error(e)),
+    }
+}
+
+/// Receives up to `size` bytes (one datagram, on a datagram socket);
+/// `Some(empty)` is the peer's end of stream.
+pub fn recv(fd: &OwnedFd, size: usize) -> Result<Option<Vec<u8>>> {
+    let mut buf = vec![0u8; size];
+    match socket::recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+        Ok(n) => {
+            buf.truncate(n);
+            Ok(Some(buf))
+        }
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(error(e)),
+    }
+}
+
+pub fn shutdown(fd: &OwnedFd, how: libc::c_int) -> Result<()> {
+    let how = match how {
+        libc::SHUT_RD => socket::Shutdown::Read,
+        libc::SHUT_WR => socket::Shutdown::Write,
+        _ => socket::Shutdown::Both,
+    };
+    match socket::shutdown(fd.as_raw_fd(), how) {
+        // Already shut, or the peer went first: nothing left to do.
+        Ok(()) | Err(Errno::ENOTCONN) => Ok(()),
+        Err(e) => Err(error(e)),
+    }
+}
+
+/// An address in words: `127.0.0.1:8080`, `[::1]:80`, a Unix path, or
+/// `-` for none (an unbound Unix socket).
+pub fn describe(address: &SockaddrStorage) -> String {
+    if let Some(unix) = address.as_unix_addr() {
+        return match unix.path() {
+            Some(path) => path.display().to_string(),
+            None => "-".into(),
+        };
+    }
+    address.to_string()
+}
+
+pub fn local_address(fd: &OwnedFd) -> Option<String> {
+    socket::getsockname::<SockaddrStorage>(fd.as_raw_fd())
+        .ok()
+        .map(|a| describe(&a))
+}
+
+pub fn peer_address(fd: &OwnedFd) -> Option<String> {
+    socket::getpeername::<SockaddrStorage>(fd.as_raw_fd())
+        .ok()
+        .map(|a| describe(&a))
+}
+
+/// Runs `call` on this thread with the filesystem identity `uid`, `gid`
+/// and `groups`, then takes the daemon's back. Linux keeps credentials
+/// per thread at the system-call level, so the raw calls change only this
+/// thread (glibc's setgroups() would change every thread of the daemon).
+/// A daemon that is not root cannot switch, and needs not: it can do no
+/// more than the user who mounted.
+pub fn with_fs_identity(
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+    call: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    // SAFETY: geteuid has no memory effects.
+    if unsafe { libc::geteuid() } != 0 {
+        return call();
+    }
+    let own_groups = nix::unistd::getgroups().unwrap_or_default();
+    let set_groups = |list: &[libc::gid_t]| {
+        // SAFETY: the list outlives the call; the kernel copies it.
+        unsafe { libc::syscall(libc::SYS_setgroups, list.len(), list.as_ptr()) }
+    };
+    if set_groups(groups) != 0 {
+        let e = std::io::Error::last_os_error();
+        log::warn!("cannot take the caller's groups: {e}");
+        return Err(Error::NotPermitted);
+    }
+    // SAFETY: setfsgid and setfsuid only change this thread's identity.
+    unsafe {
+        libc::setfsgid(gid);
+        libc::setfsuid(uid);
+    }
+    let result = call();
+    // SAFETY: as above; the daemon's own identity back.
+    unsafe {
+        libc::setfsuid(0);
+        libc::setfsgid(0);
+    }
+    let own: Vec<libc::gid_t> = own_groups.iter().map(|g| g.as_raw()).collect();
+    set_groups(&own);
+    result
+}

@@ -1,0 +1,476 @@
+//! Socket endpoints through a real mount, against real peers the tests
+//! start (Python's `socket` on 127.0.0.1, ::1 and a Unix path).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{assert_ok, eventually, stdout, timed, wait_within};
+
+/// A Python server that prints its port (or "ready") on its first line,
+/// killed when dropped.
+struct Peer {
+    child: Child,
+    /// What the server printed first: its port.
+    first: String,
+}
+
+impl Peer {
+    fn start(script: &str, args: &[&str]) -> Peer {
+        // Not under timeout(1), whose death would leave python holding
+        // the test's pipes: python ends itself after two minutes.
+        let script = format!("import signal; signal.alarm(120)\n{script}");
+        let mut child = Command::new("python3")
+            .args(["-c", &script])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3");
+        let mut first = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        Peer {
+            child,
+            first: first.trim().to_string(),
+        }
+    }
+
+    fn port(&self) -> &str {
+        &self.first
+    }
+
+    /// The rest of what the server printed, once it exits by itself.
+    fn output(mut self) -> String {
+        let status = wait_within(&mut self.child, Duration::from_secs(30), "peer");
+        let mut rest = String::new();
+        std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut rest).unwrap();
+        assert!(status.success(), "peer failed: {rest}");
+        rest
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Echoes each connection's bytes back in upper case, forever.
+const ECHO: &str = "import socket, sys, threading\n\
+    family = socket.AF_INET6 if sys.argv[1] == '::1' else socket.AF_INET\n\
+    s = socket.socket(family); s.bind((sys.argv[1], 0)); s.listen()\n\
+    print(s.getsockname()[1], flush=True)\n\
+    def serve(c):\n\
+    \x20   while True:\n\
+    \x20       d = c.recv(65536)\n\
+    \x20       if not d: break\n\
+    \x20       c.sendall(d.upper())\n\
+    \x20   c.close()\n\
+    while True:\n\
+    \x20   c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()\n";
+
+#[test]
+fn a_shell_tcp_client_gets_an_echo_servers_reply() {
+    let m = mount_or_skip!();
+    let peer = Peer::start(ECHO, &["127.0.0.1"]);
+    let out = m.run(&format!(
+        "mkdir sockets/c && echo 'connect tcp 127.0.0.1:{}' > sockets/c/ctl && \
+         exec 3<> sockets/c/data && echo hello >&3 && head -c 6 <&3 && \
+         cat sockets/c/ctl && cat sockets/c/remote",
+        peer.port()
+    ));
+    assert_ok(&out);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "HELLO");
+    assert!(lines[1].starts_with("connected tcp 127.0.0.1:"), "{text}");
+    assert!(
+        lines[1].ends_with(&format!(" 127.0.0.1:{}", peer.port())),
+        "{text}"
+    );
+    assert_eq!(lines[2], format!("127.0.0.1:{}", peer.port()));
+    let status = stdout(&m.run("cat sockets/c/status"));
+    assert!(
+        status.starts_with("state: connected\nkind: tcp\n"),
+        "{status}"
+    );
+    assert!(status.contains("bytes_in: 6\nbytes_out: 6\n"), "{status}");
+    let root = stdout(&m.run("cat status"));
+    assert!(
+        root.lines()
+            .any(|l| l.starts_with("socket") && l.contains("sockets/c")),
+        "{root}"
+    );
+}
+
+#[test]
+fn ipv6_and_host_names_connect() {
+    let m = mount_or_skip!();
+    let v6 = Peer::start(ECHO, &["::1"]);
+    let out = m.run(&format!(
+        "mkdir sockets/six && echo 'connect tcp [::1]:{}' > sockets/six/ctl && \
+         exec 3<> sockets/six/data && printf abc >&3 && head -c 3 <&3",
+        v6.port()
+    ));
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "ABC");
+    let v4 = Peer::start(ECHO, &["127.0.0.1"]);
+    // localhost may resolve to ::1 first: the next address is tried.
+    let out = m.run(&format!(
+        "mkdir sockets/named && echo 'connect tcp localhost:{}' > sockets/named/ctl && \
+         exec 3<> sockets/named/data && printf xyz >&3 && head -c 3 <&3",
+        v4.port()
+    ));
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "XYZ");
+}
+
+#[test]
+fn a_connect_to_a_closed_port_is_econnrefused_and_err_says_so() {
+    let m = mount_or_skip!();
+    let script = "import os, errno\n\
+        os.mkdir('sockets/c')\n\
+        fd = os.open('sockets/c/ctl', os.O_WRONLY)\n\
+        try: os.write(fd, b'connect tcp 127.0.0.1:1\\n')\n\
+        except OSError as e: print(errno.errorcode[e.errno])\n\
+        for bad in (b'connect sctp 1.2.3.4:5', b'connect tcp nowhere', b'listen x'):\n\
+        \x20   try: os.write(fd, bad)\n\
+        \x20   except OSError as e: print(errno.errorcode[e.errno])\n\
+        d = os.open('sockets/c/data', os.O_RDWR)\n\
+        for f in (lambda: os.read(d, 10), lambda: os.write(d, b'x')):\n\
+        \x20   try: f()\n\
+        \x20   except OSError as e: print(errno.errorcode[e.errno])\n";
+    let out = m.python(script, &[]).output().unwrap();
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        "ECONNREFUSED\nEINVAL\nEINVAL\nEINVAL\nENOTCONN\nENOTCONN\n"
+    );
+    assert_ok(&m.run("rmdir sockets/c; mkdir sockets/c"));
+    let out = m.run("echo 'connect tcp 127.0.0.1:1' > sockets/c/ctl; cat sockets/c/err");
+    assert_eq!(
+        stdout(&out),
+        "connect tcp 127.0.0.1:1: Connection refused\n"
+    );
+}
+
+#[test]
+fn sixteen_mib_each_way_with_equal_checksums() {
+    let m = mount_or_skip!();
+    // The peer sends 16 MiB while it receives 16 MiB, then prints the
+    // digest of what it received.
+    let peer = Peer::start(
+        "import socket, hashlib, threading\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         print(s.getsockname()[1], flush=True)\n\
+         c, _ = s.accept()\n\
+         data = bytes(range(251)) * (16 * 1024 * 1024 // 251 + 1)\n\
+         data = data[:16 * 1024 * 1024]\n\
+         t = threading.Thread(target=lambda: (c.sendall(data), c.shutdown(socket.SHUT_WR)))\n\
+         t.start()\n\
+         h = hashlib.sha256(); n = 0\n\
+         while True:\n\
+         \x20   d = c.recv(1 << 20)\n\
+         \x20   if not d: break\n\
+         \x20   h.update(d); n += len(d)\n\
+         t.join()\n\
+         print(n, h.hexdigest())\n",
+        &[],
+    );
+    let out = m.run(&format!(
+        "mkdir sockets/big && echo 'connect tcp 127.0.0.1:{}' > sockets/big/ctl && \
+         {{ head -c 16777216 /dev/urandom > /tmp/ipcfs-16m-$$; \
+           cat /tmp/ipcfs-16m-$$ > sockets/big/data & \
+           cat sockets/big/data | sha256sum; wait; \
+           sha256sum < /tmp/ipcfs-16m-$$; rm -f /tmp/ipcfs-16m-$$; \
+           echo 'shutdown wr' > sockets/big/ctl; }}",
+        peer.port()
+    ));
+    assert_ok(&out);
+    let text = stdout(&out);
+    let sums: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    let expected = {
+        let mut data = Vec::new();
+        while data.len() < 16 << 20 {
+            data.extend(0u8..251);
+        }
+        data.truncate(16 << 20);
+        let out = Command::new("sha256sum")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(&data)?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(sums[0], expected.split(' ').next().unwrap(), "received");
+    let got = peer.output();
+    assert_eq!(got.trim(), format!("16777216 {}", sums[1]), "sent");
+}
+
+#[test]
+fn shutdown_wr_gives_the_peer_eof_and_the_reply_still_comes() {
+    let m = mount_or_skip!();
+    let peer = Peer::start(
+        "import socket\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         print(s.getsockname()[1], flush=True)\n\
+         c, _ = s.accept(); got = b''\n\
+         while True:\n\
+         \x20   d = c.recv(100)\n\
+         \x20   if not d: break\n\
+         \x20   got += d\n\
+         c.sendall(b'got %d bytes' % len(got)); c.close()\n",
+        &[],
+    );
+    let out = m.run(&format!(
+        "mkdir sockets/h && echo 'connect tcp 127.0.0.1:{}' > sockets/h/ctl && \
+         printf 'twelve bytes' > sockets/h/data && echo 'shutdown wr' > sockets/h/ctl && \
+         cat sockets/h/data; echo; sed -n 5p sockets/h/status; \
+         printf more > sockets/h/data",
+        peer.port()
+    ));
+    assert_eq!(stdout(&out), "got 12 bytes\nshutdown: wr\n");
+    assert!(
+        common::stderr(&out).contains("Broken pipe") || !out.status.success(),
+        "a write after shutdown wr fails"
+    );
+}
+
+#[test]
+fn a_blocked_read_ends_with_timeout_and_rmdir_closes_the_connection() {
+    let m = mount_or_skip!();
+    let peer = Peer::start(
+        "import socket\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         print(s.getsockname()[1], flush=True)\n\
+         c, _ = s.accept()\n\
+         print('eof' if c.recv(10) == b'' else 'data', flush=True)\n",
+        &[],
+    );
+    assert_ok(&m.run(&format!(
+        "mkdir sockets/w && echo 'connect tcp 127.0.0.1:{}' > sockets/w/ctl",
+        peer.port()
+    )));
+    let (out, took) = timed(&mut m.sh("timeout 1 cat sockets/w/data"));
+    assert_eq!(out.status.code(), Some(124));
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    let mut reader = m.sh("cat sockets/w/data").spawn().unwrap();
+    assert!(eventually(Duration::from_secs(5), || {
+        stdout(&m.run("sed -n 8p sockets/w/status")) == "blocked: 1\n"
+    }));
+    assert_ok(&m.run("rmdir sockets/w"));
+    assert!(wait_within(&mut reader, Duration::from_secs(5), "reader").success());
+    assert_eq!(peer.output(), "eof\n");
+    assert_eq!(stdout(&m.run("ls sockets")), "");
+}
+
+#[test]
+fn a_unix_stream_endpoint_talks_to_a_unix_server() {
+    let m = mount_or_skip!();
+    let dir = std::env::temp_dir().join(format!("ipcfs-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let path = path.to_str().unwrap();
+    let peer = Peer::start(
+        "import socket, sys, os\n\
+         s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen()\n\
+         print('ready', flush=True)\n\
+         c, _ = s.accept(); c.sendall(c.recv(100)[::-1]); c.close()\n",
+        &[path],
+    );
+    let out = m.run(&format!(
+        "mkdir sockets/u && echo 'connect unix {path}' > sockets/u/ctl && \
+         exec 3<> sockets/u/data && printf stressed >&3 && cat <&3; echo; \
+         cat sockets/u/remote",
+    ));
+    assert_ok(&out);
+    assert_eq!(stdout(&out), format!("desserts\n{path}\n"));
+    drop(peer);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bind_to_a_port_in_use_is_eaddrinuse() {
+    let m = mount_or_skip!();
+    let peer = Peer::start(ECHO, &["127.0.0.1"]);
+    let script = "import os, errno, sys\n\
+        os.mkdir('sockets/b')\n\
+        fd = os.open('sockets/b/ctl', os.O_WRONLY)\n\
+        try: os.write(fd, ('bind tcp 127.0.0.1:%s' % sys.argv[1]).encode())\n\
+        except OSError as e: print(errno.errorcode[e.errno])\n\
+        print(os.write(fd, b'bind tcp 127.0.0.1:0'))\n\
+        print(open('sockets/b/ctl').read().split()[:2])\n";
+    let out = m.python(script, &[peer.port()]).output().unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "EADDRINUSE\n20\n['bound', 'tcp']\n");
+}
+
+#[test]
+fn poll_on_data_reports_pollin_when_the_peer_sends() {
+    let m = mount_or_skip!();
+    let peer = Peer::start(
+        "import socket, time\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         print(s.getsockname()[1], flush=True)\n\
+         c, _ = s.accept(); time.sleep(0.5); c.sendall(b'late'); time.sleep(5)\n",
+        &[],
+    );
+    let script = "import os, select, sys\n\
+        os.mkdir('sockets/p')\n\
+        with open('sockets/p/ctl', 'w') as f: f.write('connect tcp 127.0.0.1:%s' % sys.argv[1])\n\
+        d = os.open('sockets/p/data', os.O_RDWR | os.O_NONBLOCK)\n\
+        p = select.poll(); p.register(d, select.POLLIN)\n\
+        print(p.poll(0))\n\
+        ev = p.poll(5000)\n\
+        print([e & select.POLLIN for _, e in ev] == [select.POLLIN], os.read(d, 10))\n";
+    let out = m.python(script, &[peer.port()]).output().unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "[]\nTrue b'late'\n");
+}
+
+#[test]
+fn only_the_owner_removes_an_endpoint_and_names_are_kept_apart() {
+    let m = mount_or_skip!();
+    assert_ok(&m.run("mkdir sockets/x"));
+    let out = m.run("mkdir sockets/x");
+    assert!(!out.status.success());
+    assert!(common::stderr(&out).contains("File exists"));
+    let out = m.run("touch sockets/file; mkfifo sockets/f2");
+    assert!(!out.status.success());
+    assert_eq!(
+        stdout(&m.run("ls sockets/x")),
+        "accept\nctl\ndata\nerr\nlocal\nremote\nstatus\n"
+    );
+    assert_ok(&m.run("rm -r sockets/x"));
+    assert_eq!(stdout(&m.run("ls sockets")), "");
+}
+
+#[test]
+fn a_shell_tcp_server_serves_a_python_client() {
+    let m = mount_or_skip!();
+    assert_ok(&m.run(
+        "mkdir sockets/srv && echo 'bind tcp 127.0.0.1:0' > sockets/srv/ctl && \
+         echo listen > sockets/srv/ctl",
+    ));
+    let port = stdout(&m.run("cut -d: -f2 sockets/srv/local"))
+        .trim()
+        .to_string();
+    // The server: accept one connection, answer what it reads.
+    let server = m
+        .sh("conn=$(cat sockets/srv/accept) && echo \"$conn\" && \
+             read -r line < sockets/$conn/data && \
+             echo \"hello $line\" > sockets/$conn/data && rmdir sockets/$conn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = m
+        .python(
+            "import socket, sys\n\
+             c = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n\
+             c.sendall(b'python\\n')\n\
+             got = b''\n\
+             while True:\n\
+             \x20   d = c.recv(100)\n\
+             \x20   if not d: break\n\
+             \x20   got += d\n\
+             print(got.decode(), end='')\n",
+            &[&port],
+        )
+        .output()
+        .unwrap();
+    assert_ok(&client);
+    assert_eq!(stdout(&client), "hello python\n");
+    let out = server.wait_with_output().unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "srv.1\n");
+    let ls = stdout(&m.run("ls sockets"));
+    assert_eq!(ls, "srv\n", "the connection's endpoint went with rmdir");
+}
+
+#[test]
+fn accept_names_each_connection_and_is_owned_by_its_reader() {
+    let m = mount_or_skip!();
+    let script = "import os, socket, errno\n\
+        os.mkdir('sockets/l')\n\
+        ctl = os.open('sockets/l/ctl', os.O_WRONLY)\n\
+        a = os.open('sockets/l/accept', os.O_RDONLY)\n\
+        try: os.read(a, 100)\n\
+        except OSError as e: print(errno.errorcode[e.errno])\n\
+        os.write(ctl, b'bind tcp 127.0.0.1:0'); os.write(ctl, b'listen 4')\n\
+        port = int(open('sockets/l/local').read().split(':')[1])\n\
+        clients = [socket.create_connection(('127.0.0.1', port)) for _ in range(2)]\n\
+        print(os.read(a, 100), os.read(a, 100), os.read(a, 100))\n\
+        os.mkdir('sockets/l.3')\n\
+        c3 = socket.create_connection(('127.0.0.1', port))\n\
+        print(os.read(a, 100), os.read(a, 100))\n\
+        print(sorted(os.listdir('sockets')))\n\
+        print(open('sockets/l.2/ctl').read().split()[:2])\n\
+        os.write(os.open('sockets/l.1/data', os.O_WRONLY), b'to one')\n\
+        print(clients[0].recv(10))\n";
+    let out = m.python(script, &[]).output().unwrap();
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        "EINVAL\nb'l.1\\n' b'' b'l.2\\n'\nb'' b'l.4\\n'\n\
+         ['l', 'l.1', 'l.2', 'l.3', 'l.4']\n['connected', 'tcp']\nb'to one'\n"
+    );
+}
+
+#[test]
+fn a_blocked_accept_ends_with_timeout() {
+    let m = mount_or_skip!();
+    assert_ok(&m.run(
+        "mkdir sockets/q && echo 'bind tcp 127.0.0.1:0' > sockets/q/ctl && \
+         echo listen > sockets/q/ctl",
+    ));
+    let (out, took) = timed(&mut m.sh("timeout 1 cat sockets/q/accept"));
+    assert_eq!(out.status.code(), Some(124));
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(stdout(&m.run("sed -n 8p sockets/q/status")), "blocked: 0\n");
+}
+
+/// The daemon's threads, by /proc.
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn a_thousand_idle_connections_add_no_daemon_threads() {
+    let m = mount_or_skip!();
+    let peer = Peer::start(
+        "import socket, time\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(2048)\n\
+         print(s.getsockname()[1], flush=True)\n\
+         conns = []\n\
+         while len(conns) < 1000: conns.append(s.accept()[0])\n\
+         time.sleep(60)\n",
+        &[],
+    );
+    let before = threads(m.pid());
+    let script = "import os, sys\n\
+        for i in range(1000):\n\
+        \x20   os.mkdir('sockets/c%d' % i)\n\
+        \x20   with open('sockets/c%d/ctl' % i, 'w') as f: f.write('connect tcp 127.0.0.1:' + sys.argv[1])\n\
+        print(sum(open('sockets/c%d/ctl' % i).read().startswith('connected') for i in range(1000)))\n";
+    let out = m.python(script, &[peer.port()]).output().unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "1000\n");
+    assert_eq!(
+        threads(m.pid()),
+        before,
+        "one reactor thread serves them all"
+    );
+}
