@@ -474,3 +474,78 @@ fn a_thousand_idle_connections_add_no_daemon_threads() {
         "one reactor thread serves them all"
     );
 }
+
+#[test]
+fn a_dial_file_fetches_a_page_from_http_server() {
+    let m = mount_or_skip!();
+    let dir = std::env::temp_dir().join(format!("ipcfs-www-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<p>served by python</p>\n").unwrap();
+    let server = Peer::start(
+        "import http.server, socketserver, sys, os\n\
+         os.chdir(sys.argv[1])\n\
+         class Quiet(http.server.SimpleHTTPRequestHandler):\n\
+         \x20   def log_message(self, *a): pass\n\
+         s = socketserver.TCPServer(('127.0.0.1', 0), Quiet)\n\
+         print(s.server_address[1], flush=True)\n\
+         s.serve_forever()\n",
+        &[dir.to_str().unwrap()],
+    );
+    let out = m.run(&format!(
+        "exec 3<> sockets/tcp/127.0.0.1/{port} && \
+         printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3",
+        port = server.port()
+    ));
+    assert_ok(&out);
+    let page = stdout(&out);
+    assert!(page.starts_with("HTTP/1.0 200 OK\r\n"), "{page}");
+    assert!(
+        page.ends_with("\r\n\r\n<p>served by python</p>\n"),
+        "{page}"
+    );
+    // Each open is its own connection; none is an endpoint directory.
+    assert_eq!(stdout(&m.run("ls -a sockets")), ".\n..\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn dial_files_fail_with_the_connects_errno_and_keep_their_names() {
+    let m = mount_or_skip!();
+    let script = "import os, errno\n\
+        for path in ('sockets/tcp/127.0.0.1/1', 'sockets/tcp/no-such-host.invalid/80'):\n\
+        \x20   try: os.open(path, os.O_RDWR)\n\
+        \x20   except OSError as e: print(errno.errorcode[e.errno])\n\
+        for name in ('tcp', 'udp'):\n\
+        \x20   try: os.mkdir('sockets/' + name)\n\
+        \x20   except OSError as e: print(errno.errorcode[e.errno])\n\
+        print(os.path.isdir('sockets/udp/example'), os.path.exists('sockets/tcp/h/0'))\n";
+    let out = m.python(script, &[]).output().unwrap();
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        "ECONNREFUSED\nEHOSTDOWN\nEEXIST\nEEXIST\nTrue False\n"
+    );
+}
+
+#[test]
+fn a_udp_dial_file_keeps_datagram_boundaries() {
+    let m = mount_or_skip!();
+    let peer = Peer::start(
+        "import socket\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0))\n\
+         print(s.getsockname()[1], flush=True)\n\
+         got = []\n\
+         for _ in range(2):\n\
+         \x20   d, a = s.recvfrom(100); got.append(d); s.sendto(d[::-1], a)\n\
+         print(got, flush=True)\n",
+        &[],
+    );
+    let script = "import os, sys\n\
+        fd = os.open('sockets/udp/127.0.0.1/' + sys.argv[1], os.O_RDWR)\n\
+        os.write(fd, b'one'); os.write(fd, b'second')\n\
+        print(os.read(fd, 100), os.read(fd, 100))\n";
+    let out = m.python(script, &[peer.port()]).output().unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "b'eno' b'dnoces'\n");
+    assert_eq!(peer.output(), "[b'one', b'second']\n");
+}

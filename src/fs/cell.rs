@@ -122,7 +122,17 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     }
 
     pub fn open(self: &Arc<Self>, call: &Call, parked: ParkedOpen<R>, req: OpenRequest) {
-        if let Some((w, result)) = self.run(call, &[], |o, wk| o.open(call.id, parked, req, wk)) {
+        self.open_with(call, |o, wk| o.open(call.id, parked, req, wk));
+    }
+
+    /// An open that the object finishes its own way (a dial file's open,
+    /// which waits for its connect).
+    pub fn open_with(
+        self: &Arc<Self>,
+        call: &Call,
+        op: impl FnOnce(&mut T, &mut CellWakeups<T, R>) -> Step<ParkedOpen<R>, Result<T::End>>,
+    ) {
+        if let Some((w, result)) = self.run(call, &[], op) {
             self.finish_open(w, result);
         }
     }

@@ -29,7 +29,7 @@ use std::time::SystemTime;
 use self::attr::{Attr, FileType, Ino, Meta};
 use self::handles::HandleTable;
 use self::kinds::text::TextFile;
-use self::node::{Children, DirContext, FileKind, MadeDir, Node};
+use self::node::{Children, DirContext, FileKind, MadeDir, Node, ObjectDir};
 use self::reply::{Call, ParkedOpen, Replies};
 use self::tree::{Entry, RenameMode, Tree};
 use crate::config::Config;
@@ -152,7 +152,7 @@ impl<R: Replies> Fs<R> {
             t.insert_fixed(root, "README", meta(0o444), TextFile::fixed(README));
             let status = TextFile::generated(move || kinds::status::text(&weak).into_bytes());
             t.insert_fixed(root, "status", meta(0o444), status);
-            for dir in kinds::object_dirs() {
+            for dir in kinds::object_dirs(&shared.config) {
                 let name = dir.name;
                 t.insert_fixed(root, name, meta(0o1777), Node::Dir(Children::Listed(dir)));
             }
@@ -223,27 +223,13 @@ impl<R: Replies> Fs<R> {
     /// must not count one, or the entry of a removed name would never be
     /// freed.
     fn find(&self, caller: &Caller, parent: Ino, name: &[u8], reference: bool) -> Result<Found> {
-        match self.children_of(parent)? {
-            Children::Synthesized(synth) => {
-                // Asked outside the tree's lock: it reads /proc.
-                let made = synth.child(name, caller);
-                let mut tree = self.tree();
-                let (node, meta) = match made {
-                    Ok(made) => made,
-                    Err(e) => {
-                        tree.prune(parent, |n| n != name);
-                        return Err(e);
-                    }
-                };
-                let ino = tree.synthesized(parent, name, meta, node);
-                if reference {
-                    tree.add_lookup(ino);
+        let synth = match self.children_of(parent)? {
+            Children::Synthesized(synth) => synth,
+            Children::Listed(dir) if self.tree().child(parent, name).is_none() => {
+                match &dir.reserved {
+                    Some(reserved) => reserved.clone(),
+                    None => return Err(Error::NotFound),
                 }
-                let attr = self.attr(tree.get(ino).expect("just made"), caller)?;
-                Ok(Found {
-                    attr,
-                    cacheable: false,
-                })
             }
             Children::Fixed | Children::Listed(_) | Children::Object(_) => {
                 let mut tree = self.tree();
@@ -252,12 +238,38 @@ impl<R: Replies> Fs<R> {
                     tree.add_lookup(ino);
                 }
                 let attr = self.attr(tree.get(ino).expect("just found"), caller)?;
-                Ok(Found {
+                return Ok(Found {
                     attr,
                     cacheable: true,
-                })
+                });
             }
+        };
+        // Asked outside the tree's lock: it may read /proc.
+        let made = synth.child(name, caller);
+        let mut tree = self.tree();
+        let (node, meta) = match made {
+            Ok(made) => made,
+            Err(e) => {
+                tree.prune(parent, |n| n != name);
+                return Err(e);
+            }
+        };
+        let ino = tree.synthesized(parent, name, meta, node);
+        if reference {
+            tree.add_lookup(ino);
         }
+        let attr = self.attr(tree.get(ino).expect("just made"), caller)?;
+        Ok(Found {
+            attr,
+            cacheable: false,
+        })
+    }
+
+    /// Whether `name` is one a directory keeps for itself (`sockets/tcp`).
+    fn reserved(dir: &ObjectDir<R>, name: &[u8], caller: &Caller) -> bool {
+        dir.reserved
+            .as_ref()
+            .is_some_and(|r| r.child(name, caller).is_ok())
     }
 
     pub fn lookup(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<Found> {
@@ -380,6 +392,9 @@ impl<R: Replies> Fs<R> {
         let Children::Listed(dir) = self.children_of(parent)? else {
             return Err(Error::NotPermitted);
         };
+        if Self::reserved(&dir, name, caller) {
+            return Err(Error::Exists);
+        }
         let make = match file_type {
             FileType::Regular => dir.regular,
             FileType::NamedPipe => dir.fifo,
@@ -432,6 +447,11 @@ impl<R: Replies> Fs<R> {
             Children::Listed(dir) => dir.dir,
             _ => None,
         };
+        if let Children::Listed(dir) = self.children_of(parent)? {
+            if Self::reserved(&dir, name, caller) {
+                return Err(Error::Exists);
+            }
+        }
         let Some(make) = make else {
             return match self.find(caller, parent, name, false) {
                 Ok(_) => Err(Error::Exists),

@@ -124,6 +124,9 @@ pub struct ObjectDir<R: Replies> {
     pub fifo: Option<Make<R>>,
     /// The kind made for a directory (`mkdir`).
     pub dir: Option<MakeDir<R>>,
+    /// Names the directory holds without listing them, made on lookup
+    /// (`sockets/tcp/...`, the dial files); users cannot take them.
+    pub reserved: Option<Arc<dyn Synthesizer<R>>>,
 }
 
 /// One child of a synthesized directory, as `readdir` lists it: a stable

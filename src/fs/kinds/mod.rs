@@ -5,6 +5,7 @@
 //! its maker to the directory that holds it in [`object_dirs`] (or, for a
 //! node the daemon makes itself, to `Fs::new`'s fixed tree).
 
+pub mod dial;
 pub mod fifo;
 pub mod pipe;
 pub mod proc;
@@ -17,23 +18,26 @@ use std::sync::Arc;
 
 use super::node::{AttributeNames, ObjectDir};
 use super::reply::Replies;
+use crate::config::Config;
 
 /// The directories users make objects in, in the order the root lists
 /// them, with the kinds a `create` (regular file) or `mknod` (FIFO) of
 /// each makes there.
-pub fn object_dirs<R: Replies>() -> Vec<Arc<ObjectDir<R>>> {
+pub fn object_dirs<R: Replies>(config: &Config) -> Vec<Arc<ObjectDir<R>>> {
     vec![
         Arc::new(ObjectDir {
             name: "pipes",
             regular: Some(pipe::make::<R>),
             fifo: Some(fifo::make::<R>),
             dir: None,
+            reserved: None,
         }),
         Arc::new(ObjectDir {
             name: "queues",
             regular: Some(queue::make::<R>),
             fifo: None,
             dir: None,
+            reserved: None,
         }),
         // Shared memory is not in this version: its directory exists and
         // refuses every kind with EPERM.
@@ -42,12 +46,14 @@ pub fn object_dirs<R: Replies>() -> Vec<Arc<ObjectDir<R>>> {
             regular: None,
             fifo: None,
             dir: None,
+            reserved: None,
         }),
         Arc::new(ObjectDir {
             name: "sockets",
             regular: None,
             fifo: None,
             dir: Some(socket::make::<R>),
+            reserved: Some(dial::reserved(config)),
         }),
     ]
 }

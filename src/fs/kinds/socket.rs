@@ -23,7 +23,7 @@ use crate::ipc::socket::{Accepted, Endpoint, EndpointStatus, Permits, Watch, sys
 use crate::ipc::status::StatusRow;
 use crate::reactor::{Reactor, Readiness, Ready, Token};
 
-type EndpointCell<R> = Cell<Endpoint<FsParking<R>>, R>;
+pub(crate) type EndpointCell<R> = Cell<Endpoint<FsParking<R>>, R>;
 
 /// An endpoint's cell and the reactor that watches its socket.
 pub struct Socket<R: Replies> {
@@ -90,6 +90,22 @@ pub fn make<R: Replies>(context: &DirContext<'_, R>) -> MadeDir<R> {
     endpoint_dir(context, base, Endpoint::new)
 }
 
+/// An endpoint's cell, linked to the reactor: `new` makes the endpoint
+/// with the link.
+pub(crate) fn endpoint_cell<R: Replies>(
+    shared: &Arc<Shared<R>>,
+    new: impl FnOnce(Box<dyn Watch>) -> Endpoint<FsParking<R>>,
+) -> Arc<EndpointCell<R>> {
+    let slot = Arc::new(OnceLock::new());
+    let watch = CellWatch {
+        reactor: shared.reactor.clone(),
+        cell: slot.clone(),
+    };
+    let cell = Cell::new(new(Box::new(watch)), shared.clone());
+    let _ = slot.set(Arc::downgrade(&cell));
+    cell
+}
+
 /// An endpoint directory whose endpoint `new` makes with its reactor
 /// link. `base` names the connections it accepts: `base.1`, `base.2`, ...
 fn endpoint_dir<R: Replies>(
@@ -98,13 +114,7 @@ fn endpoint_dir<R: Replies>(
     new: impl FnOnce(Box<dyn Watch>) -> Endpoint<FsParking<R>>,
 ) -> MadeDir<R> {
     let shared = context.shared;
-    let slot = Arc::new(OnceLock::new());
-    let watch = CellWatch {
-        reactor: shared.reactor.clone(),
-        cell: slot.clone(),
-    };
-    let cell = Cell::new(new(Box::new(watch)), shared.clone());
-    let _ = slot.set(Arc::downgrade(&cell));
+    let cell = endpoint_cell(shared, new);
     let adopter = Adoption {
         shared: shared.clone(),
         tree: context.tree.clone(),
@@ -408,9 +418,9 @@ impl<R: Replies> OpenFile<R> for AcceptFile<R> {
 /// What the writer of a `ctl` command may do: the rules of a shared mount
 /// whose daemon runs as root (ipc/policy.rs), with the facts read from
 /// `/proc` only when needed.
-struct CallerPermits<'a> {
-    caller: Caller,
-    mountpoint: &'a Path,
+pub(crate) struct CallerPermits<'a> {
+    pub(crate) caller: Caller,
+    pub(crate) mountpoint: &'a Path,
 }
 
 /// `CAP_NET_BIND_SERVICE` in linux/capability.h.

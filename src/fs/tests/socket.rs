@@ -108,3 +108,48 @@ fn rm_r_of_an_endpoint_removes_its_files_then_closes_it() {
     fs.rmdir(&me(), sockets, b"e").unwrap();
     assert!(names(&fs, sockets).len() == 2);
 }
+
+#[test]
+fn dial_files_are_found_for_any_host_and_port_and_never_listed() {
+    let fs = fs();
+    let sockets = dir(&fs, "sockets");
+    let tcp = fs.lookup(&me(), sockets, b"tcp").unwrap();
+    assert_eq!(tcp.attr.file_type, FileType::Directory);
+    assert!(!tcp.cacheable, "synthesized on each lookup");
+    let host = fs.lookup(&me(), tcp.attr.ino, b"example.org").unwrap().attr;
+    let file = fs.lookup(&me(), host.ino, b"80").unwrap().attr;
+    assert_eq!(file.file_type, FileType::Regular);
+    assert_eq!(file.meta.perm, 0o666);
+    for bad in [&b"0"[..], b"65536", b"http"] {
+        assert_eq!(
+            fs.lookup(&me(), host.ino, bad).unwrap_err(),
+            Error::NotFound
+        );
+    }
+    assert_eq!(
+        fs.lookup(&me(), sockets, b"sctp").unwrap_err(),
+        Error::NotFound
+    );
+    assert_eq!(names(&fs, sockets).len(), 2, "only . and ..");
+    assert_eq!(names(&fs, tcp.attr.ino).len(), 2);
+    assert_eq!(fs.mkdir(&me(), sockets, b"udp", 0o755), Err(Error::Exists));
+    assert_eq!(
+        fs.mknod(&me(), sockets, b"tcp", 0o644, FileType::Regular),
+        Err(Error::Exists)
+    );
+    // A refused connect fails the open, through the reactor or at once.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let local = fs.lookup(&me(), tcp.attr.ino, b"127.0.0.1").unwrap().attr;
+    let closed = fs
+        .lookup(&me(), local.ino, port.to_string().as_bytes())
+        .unwrap()
+        .attr;
+    let (tx, rx) = channel();
+    fs.open(&call(), closed.ino, libc::O_RDWR, tx);
+    let answer = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the open's answer");
+    assert_eq!(answer, Answer::Opened(Err(Error::ConnectionRefused)));
+}

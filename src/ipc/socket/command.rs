@@ -60,6 +60,17 @@ pub enum Target {
     Path(PathBuf),
 }
 
+impl std::fmt::Display for Target {
+    /// As a command writes it: `HOST:PORT`, `[V6]:PORT`, a path.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Inet { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Target::Inet { host, port } => write!(f, "{host}:{port}"),
+            Target::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 impl Target {
     /// The addresses of an internet target, IPv4 and IPv6 as the resolver
     /// gives them; a numeric one needs no lookup.

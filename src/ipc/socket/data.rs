@@ -226,7 +226,17 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         Step::Parked
     }
 
+    /// A dial file's endpoint lives as long as its one open: the last
+    /// close closes the socket. (Its reactor registration goes with the
+    /// endpoint, whose cell is dropped with the handle; closing the
+    /// descriptor takes it out of epoll.)
     fn release(&mut self, _end: DataEnd, wk: &mut EndpointWakeups<P>) {
+        if self.dialed {
+            self.token = None;
+            self.fd = None;
+            self.state = State::Closed;
+            self.answer_all(wk, Error::ConnectionReset);
+        }
         self.notify(wk);
     }
 
@@ -242,7 +252,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             // An interrupted connect gives up: the socket is dropped, as
             // close() after an interrupted connect(2) would.
             self.discard_socket();
-            wk.writes.push((id, c.reply, WriteDone::err(why.error())));
+            c.waiter.answer(id, Err(why.error()), wk);
         } else {
             return false;
         }

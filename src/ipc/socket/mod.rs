@@ -122,11 +122,36 @@ struct ParkedWrite<W> {
 
 /// A connect in progress: the command's reply, its length (the write's
 /// count when it succeeds), and the addresses left to try.
-struct ParkedConnect<W> {
-    reply: W,
-    len: usize,
+struct ParkedConnect<P: Parking> {
+    waiter: Connecting<P>,
     what: String,
     rest: Vec<SocketAddr>,
+}
+
+/// Who waits for a connect: the `ctl` write that asked for it, or the
+/// open of a dial file, whose descriptor is the connection.
+enum Connecting<P: Parking> {
+    Ctl { reply: P::Write, len: usize },
+    Dial { reply: P::Open, mode: Mode },
+}
+
+impl<P: Parking> Connecting<P> {
+    /// Puts the connect's answer among the wakeups.
+    fn answer(self, id: WaiterId, result: Result<()>, wk: &mut EndpointWakeups<P>) {
+        match self {
+            Connecting::Ctl { reply, len } => {
+                let done = match result {
+                    Ok(()) => WriteDone::ok(len),
+                    Err(e) => WriteDone::err(e),
+                };
+                wk.writes.push((id, reply, done));
+            }
+            Connecting::Dial { reply, mode } => {
+                wk.opens
+                    .push((id, reply, result.map(|()| DataEnd { mode })));
+            }
+        }
+    }
 }
 
 /// What an endpoint knows of itself, for its `status`, `local`, `remote`
@@ -158,7 +183,7 @@ pub struct Endpoint<P: Parking> {
     bytes_in: u64,
     bytes_out: u64,
     error: Option<String>,
-    connects: WaitQueue<ParkedConnect<P::Write>>,
+    connects: WaitQueue<ParkedConnect<P>>,
     reads: WaitQueue<ParkedRead<P::Read>>,
     writes: WaitQueue<ParkedWrite<P::Write>>,
     accepts: WaitQueue<ParkedAccept<P::Read>>,
@@ -170,6 +195,8 @@ pub struct Endpoint<P: Parking> {
     /// What the kept poll handles wait for (cleared when they are told).
     poll_interest: Readiness,
     retired: Vec<(Option<Token>, OwnedFd)>,
+    /// Made by a dial file's open: the last close of it closes the socket.
+    dialed: bool,
     shut_down: bool,
 }
 
@@ -199,6 +226,7 @@ impl<P: Parking> Endpoint<P> {
             pollers: Pollers::default(),
             poll_interest: Readiness::EMPTY,
             retired: Vec::new(),
+            dialed: false,
             shut_down: false,
         }
     }
@@ -272,7 +300,10 @@ impl<P: Parking> Endpoint<P> {
         }
         let result = match command {
             Command::Connect(kind, target) => {
-                return self.connect(id, waiter, len, what, kind, target, permits, wk);
+                // Answered through the wakeups, now or when it completes.
+                let waiter = Connecting::Ctl { reply: waiter, len };
+                self.connect(id, waiter, what, kind, target, permits, wk);
+                return Step::Parked;
             }
             Command::Bind(kind, target) => self.bind(kind, &target, permits),
             Command::Listen(backlog) => self.listen(backlog.unwrap_or(DEFAULT_BACKLOG)),
@@ -304,33 +335,31 @@ impl<P: Parking> Endpoint<P> {
         }
     }
 
+    /// Starts a connect for `waiter`, answered through `wk` — at once, or
+    /// from [`Endpoint::ready`] when the socket says how it went.
     #[allow(clippy::too_many_arguments)]
     fn connect(
         &mut self,
         id: WaiterId,
-        waiter: P::Write,
-        len: usize,
+        waiter: Connecting<P>,
         what: String,
         kind: Kind,
         target: Target,
         permits: &dyn Permits,
         wk: &mut EndpointWakeups<P>,
-    ) -> Step<P::Write, WriteDone> {
+    ) {
         let result = match self.state {
             State::Connected => Err(Error::AlreadyConnected),
             State::Connecting => Err(Error::InProgress),
             State::Listening | State::Closed => Err(Error::InvalidArgument),
             State::Unbound | State::Bound => self.take_kind(kind),
         };
-        if let Err(e) = result {
-            let e = self.fail(&what, e);
-            return Step::Done(waiter, WriteDone::err(e));
-        }
-        let mut addresses = match Self::address(&target) {
+        let addresses = result.and_then(|()| Self::address(&target));
+        let mut addresses = match addresses {
             Ok(a) => a,
             Err(e) => {
                 let e = self.fail(&what, e);
-                return Step::Done(waiter, WriteDone::err(e));
+                return waiter.answer(id, Err(e), wk);
             }
         };
         let rest: Vec<SocketAddr> = addresses
@@ -342,13 +371,33 @@ impl<P: Parking> Endpoint<P> {
             })
             .collect();
         let first = addresses.remove(0);
-        let parked = ParkedConnect {
-            reply: waiter,
-            len,
-            what,
-            rest,
-        };
-        self.try_connect(id, parked, first, permits, wk)
+        let parked = ParkedConnect { waiter, what, rest };
+        self.try_connect(id, parked, first, permits, wk);
+    }
+
+    /// A dial file's open (`sockets/tcp/HOST/PORT`): this new endpoint
+    /// connects, and the open is answered when it has, its descriptor the
+    /// connection. Closing it closes the endpoint.
+    #[allow(clippy::too_many_arguments)]
+    pub fn dial(
+        &mut self,
+        id: WaiterId,
+        reply: P::Open,
+        mode: Mode,
+        kind: Kind,
+        target: Target,
+        permits: &dyn Permits,
+        wk: &mut EndpointWakeups<P>,
+    ) -> Step<P::Open, Result<DataEnd>> {
+        self.dialed = true;
+        let what = format!("dial {} {target}", kind.name());
+        if let Err(e) = check(&Command::Connect(kind, target.clone()), permits) {
+            let e = self.fail(&what, e);
+            return Step::Done(reply, Err(e));
+        }
+        let waiter = Connecting::Dial { reply, mode };
+        self.connect(id, waiter, what, kind, target, permits, wk);
+        Step::Parked
     }
 
     /// Connects to `address`, or on to the next address of `parked` when
@@ -356,11 +405,11 @@ impl<P: Parking> Endpoint<P> {
     fn try_connect(
         &mut self,
         id: WaiterId,
-        mut parked: ParkedConnect<P::Write>,
+        mut parked: ParkedConnect<P>,
         mut address: Address,
         permits: &dyn Permits,
         wk: &mut EndpointWakeups<P>,
-    ) -> Step<P::Write, WriteDone> {
+    ) {
         let kind = self.kind.expect("taken before connecting");
         loop {
             let started = self.socket_for(kind, &address).and_then(|()| {
@@ -376,13 +425,13 @@ impl<P: Parking> Endpoint<P> {
                 Ok(true) => {
                     self.connected();
                     self.notify(wk);
-                    return Step::Done(parked.reply, WriteDone::ok(parked.len));
+                    return parked.waiter.answer(id, Ok(()), wk);
                 }
                 Ok(false) => {
                     self.state = State::Connecting;
                     self.connects.push(id, parked);
                     self.arm();
-                    return Step::Parked;
+                    return;
                 }
                 Err(e) if !parked.rest.is_empty() && self.state != State::Bound => {
                     log::debug!("socket {}: {e}; trying the next address", parked.what);
@@ -394,7 +443,7 @@ impl<P: Parking> Endpoint<P> {
                         self.discard_socket();
                     }
                     let e = self.fail(&parked.what, e);
-                    return Step::Done(parked.reply, WriteDone::err(e));
+                    return parked.waiter.answer(id, Err(e), wk);
                 }
             }
         }
@@ -479,7 +528,7 @@ impl<P: Parking> Endpoint<P> {
 
     fn answer_all(&mut self, wk: &mut EndpointWakeups<P>, connect_error: Error) {
         for (id, c) in self.connects.drain() {
-            wk.writes.push((id, c.reply, WriteDone::err(connect_error)));
+            c.waiter.answer(id, Err(connect_error), wk);
         }
         for (id, r) in self.reads.drain() {
             wk.reads.push((id, r.reply, Ok(Vec::new())));
@@ -554,31 +603,25 @@ impl<P: Parking> Endpoint<P> {
         if outcome == Err(Error::WouldBlock) {
             return;
         }
-        let c = self.connects.remove(id).expect("the one parked connect");
+        let mut c = self.connects.remove(id).expect("the one parked connect");
         match outcome {
             Ok(()) => {
                 self.connected();
-                wk.writes.push((id, c.reply, WriteDone::ok(c.len)));
-                self.notify(wk);
+                c.waiter.answer(id, Ok(()), wk);
+            }
+            Err(e) if !c.rest.is_empty() => {
+                log::debug!("socket {}: {e}; trying the next address", c.what);
+                self.discard_socket();
+                let next = Address::Inet(c.rest.remove(0));
+                self.try_connect(id, c, next, &Unrestricted, wk);
             }
             Err(e) => {
                 self.discard_socket();
-                if let Some(next) = c.rest.first().copied() {
-                    log::debug!("socket {}: {e}; trying the next address", c.what);
-                    let mut c = c;
-                    c.rest.remove(0);
-                    if let Step::Done(reply, done) =
-                        self.try_connect(id, c, Address::Inet(next), &Unrestricted, wk)
-                    {
-                        wk.writes.push((id, reply, done));
-                    }
-                    return;
-                }
                 let e = self.fail(&c.what, e);
-                wk.writes.push((id, c.reply, WriteDone::err(e)));
-                self.notify(wk);
+                c.waiter.answer(id, Err(e), wk);
             }
         }
+        self.notify(wk);
     }
 
     fn notify(&mut self, wk: &mut EndpointWakeups<P>) {
