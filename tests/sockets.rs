@@ -549,3 +549,83 @@ fn a_udp_dial_file_keeps_datagram_boundaries() {
     assert_eq!(stdout(&out), "b'eno' b'dnoces'\n");
     assert_eq!(peer.output(), "[b'one', b'second']\n");
 }
+
+#[test]
+fn udp_endpoints_keep_boundaries_one_open_one_datagram() {
+    let m = mount_or_skip!();
+    let peer = Peer::start(
+        "import socket\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0))\n\
+         print(s.getsockname()[1], flush=True)\n\
+         got = []\n\
+         for _ in range(3):\n\
+         \x20   d, a = s.recvfrom(65536); got.append(d)\n\
+         s.sendto(b'first reply', a); s.sendto(b'second', a)\n\
+         print(got, flush=True)\n",
+        &[],
+    );
+    // bash writes printf's lines one by one: still one datagram. An
+    // O_DIRECT write is one datagram by itself.
+    let out = m.run(&format!(
+        "mkdir sockets/u && echo 'connect udp 127.0.0.1:{}' > sockets/u/ctl && \
+         printf 'a\\nb\\n' > sockets/u/data && \
+         {{ printf one; printf two; }} > sockets/u/data && \
+         printf x | dd of=sockets/u/data oflag=direct status=none && \
+         head -c 5 sockets/u/data; echo; cat sockets/u/data; echo",
+        peer.port()
+    ));
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "first\nsecond\n");
+    assert_eq!(peer.output(), "[b'a\\nb\\n', b'onetwo', b'x']\n");
+}
+
+#[test]
+fn a_bound_udp_endpoint_answers_its_most_recent_sender() {
+    let m = mount_or_skip!();
+    assert_ok(&m.run("mkdir sockets/srv && echo 'bind udp 127.0.0.1:0' > sockets/srv/ctl"));
+    let port = stdout(&m.run("cut -d: -f2 sockets/srv/local"))
+        .trim()
+        .to_string();
+    let out = m
+        .python(
+            "import os, socket, errno, sys\n\
+         fd = os.open('sockets/srv/data', os.O_WRONLY)\n\
+         try: os.write(fd, b'to nobody')\n\
+         except OSError as e: print(errno.errorcode[e.errno])\n\
+         c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         c.sendto(b'ping', ('127.0.0.1', int(sys.argv[1])))\n\
+         print(open('sockets/srv/data', 'rb').read())\n\
+         with open('sockets/srv/data', 'wb') as f: f.write(b'pong')\n\
+         print(c.recvfrom(100)[0])\n",
+            &[&port],
+        )
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "ENOTCONN\nb'ping'\nb'pong'\n");
+}
+
+#[test]
+fn unixgram_endpoints_exchange_datagrams() {
+    let m = mount_or_skip!();
+    let dir = std::env::temp_dir().join(format!("ipcfs-dgram-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("d.sock");
+    let path = path.to_str().unwrap();
+    let peer = Peer::start(
+        "import socket, sys\n\
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])\n\
+         print('ready', flush=True)\n\
+         print([s.recv(100) for _ in range(2)], flush=True)\n",
+        &[path],
+    );
+    let out = m.run(&format!(
+        "mkdir sockets/g && echo 'connect unixgram {path}' > sockets/g/ctl && \
+         printf 'x\\ny\\n' > sockets/g/data && printf z > sockets/g/data && \
+         sed -n 2p sockets/g/status",
+    ));
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "kind: unixgram\n");
+    assert_eq!(peer.output(), "[b'x\\ny\\n', b'z']\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -4,9 +4,14 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use super::{Accepted, DataEnd, Endpoint, EndpointWakeups, ParkedRead, ParkedWrite, State, sys};
+use super::{
+    Accepted, DataEnd, Endpoint, EndpointWakeups, ParkedRead, ParkedWrite, State, datagram, sys,
+};
 use crate::error::{Error, Result};
-use crate::ipc::{CancelReason, OpenRequest, Parking, Step, StreamObject, WriteDone, ready};
+use crate::ipc::compose::{self, Framing, Stop};
+use crate::ipc::{
+    CancelReason, IoMode, OpenRequest, Parking, Step, StreamObject, WriteDone, ready,
+};
 use crate::reactor::Readiness;
 use crate::wait::WaiterId;
 
@@ -41,10 +46,10 @@ impl<P: Parking> Endpoint<P> {
             changed = true;
         }
         while let Some(front) = self.reads.front() {
-            match sys::recv(fd, front.size) {
+            let (size, end) = (front.size, front.end);
+            match self.receive(&end, size) {
                 Ok(None) => break,
                 Ok(Some(data)) => {
-                    self.bytes_in += data.len() as u64;
                     let (id, r) = self.reads.pop_front().expect("front exists");
                     wk.reads.push((id, r.reply, Ok(data)));
                 }
@@ -56,8 +61,10 @@ impl<P: Parking> Endpoint<P> {
             }
             changed = true;
         }
-        while let Some(front) = self.writes.front_mut() {
-            match sys::send(fd, &front.data[front.sent..]) {
+        while let Some(front) = self.writes.front() {
+            let sent = self.send_some(&front.data[front.sent..]);
+            let front = self.writes.front_mut().expect("front exists");
+            match sent {
                 Ok(None) => break,
                 Ok(Some(n)) => {
                     front.sent += n;
@@ -85,9 +92,80 @@ impl<P: Parking> Endpoint<P> {
     /// The data file's state for a read or write: the socket, or why
     /// there is none.
     fn connected_fd(&self) -> Result<&OwnedFd> {
+        let datagrams = self.kind.is_some_and(|k| !k.is_stream());
         match (&self.fd, self.state) {
             (Some(fd), State::Connected) => Ok(fd),
+            // A bound datagram endpoint receives from anyone.
+            (Some(fd), State::Bound) if datagrams => Ok(fd),
             _ => Err(Error::NotConnected),
+        }
+    }
+
+    /// Receives for a read of `size` bytes through `end`: bytes of the
+    /// stream, a whole datagram, or the start of one (framed reads).
+    fn receive(&mut self, end: &DataEnd, size: usize) -> Result<Option<Vec<u8>>> {
+        if self.kind.is_some_and(|k| k.is_stream()) {
+            let fd = self.connected_fd()?;
+            let data = sys::recv(fd, size)?;
+            if let Some(d) = &data {
+                self.bytes_in += d.len() as u64;
+            }
+            return Ok(data);
+        }
+        if !self.framed(end) {
+            return self.receive_one(size);
+        }
+        Ok(self
+            .receive_one(datagram::MAX_DATAGRAM)?
+            .map(|datagram| self.start_reading(end, datagram, size)))
+    }
+
+    /// A datagram write needs somewhere to go; a stream one its peer.
+    fn destination_ok(&self) -> Result<()> {
+        match self.kind {
+            Some(k) if !k.is_stream() => self.destination().map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    /// A framed write: its bytes join the datagram this open is writing,
+    /// sent whole at the close. One over the largest datagram is
+    /// `EMSGSIZE`, and the datagram is dropped.
+    fn compose(&mut self, end: &DataEnd, data: &[u8]) -> WriteDone {
+        let fd = self.fd.as_ref().expect("checked by connected_fd");
+        let mut sink = datagram::SendNow {
+            fd,
+            to: None,
+            sent: 0,
+            error: None,
+            dropped: 0,
+        };
+        let state = self.datagram_ends.entry(end.id).or_default();
+        let fed = compose::feed(
+            Framing::Message,
+            &mut state.composition,
+            data,
+            datagram::MAX_DATAGRAM,
+            &mut sink,
+        );
+        match fed.stop {
+            None => WriteDone::ok(fed.consumed),
+            Some(Stop::Failed(e)) => WriteDone::err(e),
+            Some(Stop::Full) => WriteDone::err(Error::WouldBlock),
+        }
+    }
+
+    /// Sends what the socket takes of `data`: stream bytes, or one whole
+    /// datagram (to the last sender of a bound endpoint).
+    fn send_some(&self, data: &[u8]) -> Result<Option<usize>> {
+        let fd = self.connected_fd()?;
+        if self.kind.is_some_and(|k| k.is_stream()) {
+            return sys::send(fd, data);
+        }
+        match datagram::send_one(fd, data, self.destination()?) {
+            Ok(n) => Ok(Some(n)),
+            Err(Error::WouldBlock) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }
@@ -110,14 +188,20 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         req: OpenRequest,
         _wk: &mut EndpointWakeups<P>,
     ) -> Step<P::Open, Result<DataEnd>> {
-        Step::Done(waiter, Ok(DataEnd { mode: req.mode }))
+        self.next_data_end += 1;
+        let end = DataEnd {
+            mode: req.mode,
+            id: self.next_data_end,
+            packet: req.io != IoMode::Stream,
+        };
+        Step::Done(waiter, Ok(end))
     }
 
     fn read(
         &mut self,
         id: WaiterId,
         waiter: P::Read,
-        _end: DataEnd,
+        end: DataEnd,
         size: usize,
         nonblock: bool,
         _wk: &mut EndpointWakeups<P>,
@@ -125,16 +209,17 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         if self.state == State::Closed || self.read_shut || size == 0 {
             return Step::Done(waiter, Ok(Vec::new()));
         }
-        let fd = match self.connected_fd() {
-            Ok(fd) => fd,
-            Err(e) => return Step::Done(waiter, Err(e)),
-        };
+        if self.framed(&end) {
+            if let Some(answer) = self.read_on(&end, size) {
+                return Step::Done(waiter, Ok(answer));
+            }
+        }
+        if let Err(e) = self.connected_fd() {
+            return Step::Done(waiter, Err(e));
+        }
         if self.reads.is_empty() {
-            match sys::recv(fd, size) {
-                Ok(Some(data)) => {
-                    self.bytes_in += data.len() as u64;
-                    return Step::Done(waiter, Ok(data));
-                }
+            match self.receive(&end, size) {
+                Ok(Some(data)) => return Step::Done(waiter, Ok(data)),
                 Ok(None) => {}
                 Err(e) => {
                     self.error = Some(format!("receive: {e}"));
@@ -155,6 +240,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             ParkedRead {
                 reply: waiter,
                 size,
+                end,
             },
         );
         self.arm();
@@ -165,7 +251,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         &mut self,
         id: WaiterId,
         waiter: P::Write,
-        _end: DataEnd,
+        end: DataEnd,
         data: &[u8],
         nonblock: bool,
         _wk: &mut EndpointWakeups<P>,
@@ -177,14 +263,16 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             };
             return Step::Done(waiter, done);
         }
-        let fd = match self.connected_fd() {
-            Ok(fd) => fd,
-            Err(e) => return Step::Done(waiter, WriteDone::err(e)),
-        };
+        if let Err(e) = self.connected_fd().and_then(|_| self.destination_ok()) {
+            return Step::Done(waiter, WriteDone::err(e));
+        }
+        if self.framed(&end) {
+            return Step::Done(waiter, self.compose(&end, data));
+        }
         let mut sent = 0;
         if self.writes.is_empty() {
             while sent < data.len() {
-                match sys::send(fd, &data[sent..]) {
+                match self.send_some(&data[sent..]) {
                     Ok(Some(n)) => sent += n,
                     Ok(None) => break,
                     Err(e) => {
@@ -230,7 +318,11 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
     /// close closes the socket. (Its reactor registration goes with the
     /// endpoint, whose cell is dropped with the handle; closing the
     /// descriptor takes it out of epoll.)
-    fn release(&mut self, _end: DataEnd, wk: &mut EndpointWakeups<P>) {
+    fn release(&mut self, end: DataEnd, wk: &mut EndpointWakeups<P>) {
+        if self.framed(&end) {
+            self.end_datagram(&end, &mut || false);
+        }
+        self.datagram_ends.remove(&end.id);
         if self.dialed {
             self.token = None;
             self.fd = None;
@@ -238,6 +330,20 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             self.answer_all(wk, Error::ConnectionReset);
         }
         self.notify(wk);
+    }
+
+    /// A close (or fsync) of a datagram endpoint's `data` ends the
+    /// datagram written through that open: it is sent now.
+    fn flush(
+        &mut self,
+        end: DataEnd,
+        killed: &mut dyn FnMut() -> bool,
+        wk: &mut EndpointWakeups<P>,
+    ) {
+        if self.framed(&end) {
+            self.end_datagram(&end, killed);
+            self.notify(wk);
+        }
     }
 
     fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut EndpointWakeups<P>) -> bool {

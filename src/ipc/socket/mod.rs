@@ -24,6 +24,7 @@
 
 pub mod command;
 mod data;
+mod datagram;
 mod listen;
 pub mod sys;
 
@@ -106,11 +107,16 @@ impl Permits for Unrestricted {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataEnd {
     pub mode: Mode,
+    /// Its key among the endpoint's open descriptions (datagram state).
+    pub id: u64,
+    /// Opened with `O_DIRECT`: each read and write one datagram.
+    pub packet: bool,
 }
 
 struct ParkedRead<R> {
     reply: R,
     size: usize,
+    end: DataEnd,
 }
 
 struct ParkedWrite<W> {
@@ -147,8 +153,13 @@ impl<P: Parking> Connecting<P> {
                 wk.writes.push((id, reply, done));
             }
             Connecting::Dial { reply, mode } => {
-                wk.opens
-                    .push((id, reply, result.map(|()| DataEnd { mode })));
+                // A dial file reads and writes one datagram per call.
+                let end = DataEnd {
+                    mode,
+                    id: 0,
+                    packet: true,
+                };
+                wk.opens.push((id, reply, result.map(|()| end)));
             }
         }
     }
@@ -197,6 +208,12 @@ pub struct Endpoint<P: Parking> {
     retired: Vec<(Option<Token>, OwnedFd)>,
     /// Made by a dial file's open: the last close of it closes the socket.
     dialed: bool,
+    /// The datagram being written and read through each open of `data`.
+    datagram_ends: std::collections::HashMap<u64, datagram::DatagramEnd>,
+    next_data_end: u64,
+    /// Who sent the last datagram to a bound, unconnected endpoint: where
+    /// its writes go.
+    last_sender: Option<nix::sys::socket::SockaddrStorage>,
     shut_down: bool,
 }
 
@@ -227,6 +244,9 @@ impl<P: Parking> Endpoint<P> {
             poll_interest: Readiness::EMPTY,
             retired: Vec::new(),
             dialed: false,
+            datagram_ends: std::collections::HashMap::new(),
+            next_data_end: 0,
+            last_sender: None,
             shut_down: false,
         }
     }

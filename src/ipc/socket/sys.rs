@@ -205,3 +205,26 @@ pub fn with_fs_identity(
     set_groups(&own);
     result
 }
+
+/// Receives one datagram of up to `size` bytes and who sent it (for a
+/// bound, unconnected datagram socket).
+pub fn recv_from(fd: &OwnedFd, size: usize) -> Result<Option<(Vec<u8>, Option<SockaddrStorage>)>> {
+    let mut buf = vec![0u8; size];
+    match socket::recvfrom::<SockaddrStorage>(fd.as_raw_fd(), &mut buf) {
+        Ok((n, from)) => {
+            buf.truncate(n);
+            Ok(Some((buf, from)))
+        }
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(error(e)),
+    }
+}
+
+/// Sends one datagram to `to`.
+pub fn send_to(fd: &OwnedFd, data: &[u8], to: &SockaddrStorage) -> Result<Option<usize>> {
+    match socket::sendto(fd.as_raw_fd(), data, to, MsgFlags::MSG_NOSIGNAL) {
+        Ok(n) => Ok(Some(n)),
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(error(e)),
+    }
+}

@@ -1,0 +1,184 @@
+//! Datagrams through an endpoint's `data` file, with boundaries kept as a
+//! queue keeps them: through one open of a udp or unixgram endpoint,
+//! everything written until a descriptor of it is closed (or fsync'ed) is
+//! one datagram (compose.rs's `message` framing), and one open receives
+//! one datagram — the first read returns as much of it as fits, the next
+//! the rest, then end of file. With `O_DIRECT` each write is one datagram
+//! and each read receives one, as send(2) and recv(2); so is every read
+//! and write of a dial file.
+//!
+//! A bound endpoint that is not connected receives from anyone and
+//! answers the most recent sender.
+
+use std::os::fd::OwnedFd;
+
+use nix::sys::socket::SockaddrStorage;
+
+use super::{DataEnd, Endpoint, sys};
+use crate::error::{Error, Result};
+use crate::ipc::Parking;
+use crate::ipc::compose::{Composition, Sink};
+
+/// The largest datagram received or composed: UDP's largest payload.
+pub const MAX_DATAGRAM: usize = 65507;
+
+/// One open file description of a datagram endpoint's `data` file.
+#[derive(Debug, Default)]
+pub(super) struct DatagramEnd {
+    /// The datagram being written through it.
+    pub(super) composition: Composition,
+    /// The datagram being read through it, and how far.
+    pub(super) reception: Reception,
+}
+
+#[derive(Debug, Default)]
+pub(super) enum Reception {
+    /// None: the next read receives one.
+    #[default]
+    Idle,
+    Partial(Vec<u8>, usize),
+    /// Read to its end: the next read returns end of file.
+    Drained,
+}
+
+/// Where a composed datagram goes: sent at once when it is whole. A
+/// datagram's place is not limited (the socket's buffer decides), and
+/// its bytes are held only until the close that ends it.
+pub(super) struct SendNow<'a> {
+    pub(super) fd: &'a OwnedFd,
+    pub(super) to: Option<&'a SockaddrStorage>,
+    pub(super) sent: u64,
+    pub(super) error: Option<Error>,
+    pub(super) dropped: u64,
+}
+
+impl Sink for SendNow<'_> {
+    fn reserve(&mut self) -> bool {
+        true
+    }
+    fn unreserve(&mut self) {}
+    fn commit(&mut self, datagram: Vec<u8>) {
+        match send_one(self.fd, &datagram, self.to) {
+            Ok(n) => self.sent += n as u64,
+            Err(e) => self.error = Some(e),
+        }
+    }
+    fn charge(&mut self, _bytes: usize) -> Result<()> {
+        Ok(())
+    }
+    fn refund(&mut self, _bytes: usize) {}
+    fn dropped(&mut self) {
+        self.dropped += 1;
+    }
+}
+
+/// Sends one datagram, to `to` when the socket is not connected. A full
+/// socket buffer fails it with `EAGAIN` (a datagram is never sent in
+/// part).
+pub(super) fn send_one(fd: &OwnedFd, data: &[u8], to: Option<&SockaddrStorage>) -> Result<usize> {
+    let sent = match to {
+        Some(to) => sys::send_to(fd, data, to)?,
+        None => sys::send(fd, data)?,
+    };
+    sent.ok_or(Error::WouldBlock)
+}
+
+impl<P: Parking> Endpoint<P> {
+    /// Whether reads and writes of `end` keep boundaries per open rather
+    /// than per call.
+    pub(super) fn framed(&self, end: &DataEnd) -> bool {
+        self.kind.is_some_and(|k| !k.is_stream()) && !self.dialed && !end.packet
+    }
+
+    /// Where datagrams go: the connected peer, or the most recent sender
+    /// of a bound endpoint (`ENOTCONN` before anyone sent).
+    pub(super) fn destination(&self) -> Result<Option<&SockaddrStorage>> {
+        match self.state {
+            super::State::Connected => Ok(None),
+            _ => self
+                .last_sender
+                .as_ref()
+                .map(Some)
+                .ok_or(Error::NotConnected),
+        }
+    }
+
+    /// Receives one datagram of up to `size` bytes, noting its sender.
+    pub(super) fn receive_one(&mut self, size: usize) -> Result<Option<Vec<u8>>> {
+        let fd = self.fd.as_ref().ok_or(Error::NotConnected)?;
+        match sys::recv_from(fd, size)? {
+            Some((data, from)) => {
+                if self.state != super::State::Connected {
+                    self.last_sender = from;
+                }
+                self.bytes_in += data.len() as u64;
+                Ok(Some(data))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A framed read's answer from the datagram `end` is reading, if it
+    /// has one (or has finished one): `None` when it must receive anew.
+    pub(super) fn read_on(&mut self, end: &DataEnd, size: usize) -> Option<Vec<u8>> {
+        let state = self.datagram_ends.entry(end.id).or_default();
+        match &mut state.reception {
+            Reception::Idle => None,
+            Reception::Drained => {
+                state.reception = Reception::Idle;
+                Some(Vec::new())
+            }
+            Reception::Partial(data, at) => {
+                let n = size.min(data.len() - *at);
+                let piece = data[*at..*at + n].to_vec();
+                *at += n;
+                if *at == data.len() {
+                    state.reception = Reception::Drained;
+                }
+                Some(piece)
+            }
+        }
+    }
+
+    /// Starts reading a received datagram through `end`: its first
+    /// `size` bytes now, the rest on the next reads.
+    pub(super) fn start_reading(
+        &mut self,
+        end: &DataEnd,
+        datagram: Vec<u8>,
+        size: usize,
+    ) -> Vec<u8> {
+        let state = self.datagram_ends.entry(end.id).or_default();
+        state.reception = Reception::Partial(datagram, 0);
+        self.read_on(end, size).unwrap_or_default()
+    }
+
+    /// Ends the datagram `end` is writing: sent whole, unless `killed`
+    /// says its writer is dying of a signal.
+    pub(super) fn end_datagram(&mut self, end: &DataEnd, killed: &mut dyn FnMut() -> bool) {
+        let Some(state) = self.datagram_ends.get_mut(&end.id) else {
+            return;
+        };
+        let mut composition = std::mem::take(&mut state.composition);
+        let (Some(fd), Ok(to)) = (self.fd.as_ref(), self.destination()) else {
+            if composition != Composition::Idle {
+                self.error = Some("send: no peer to send the datagram to".into());
+            }
+            return;
+        };
+        let mut sink = SendNow {
+            fd,
+            to,
+            sent: 0,
+            error: None,
+            dropped: 0,
+        };
+        crate::ipc::compose::end(&mut composition, &mut sink, killed);
+        let (sent, error) = (sink.sent, sink.error);
+        self.bytes_out += sent;
+        if let Some(e) = error {
+            log::info!("socket: datagram not sent: {e}");
+            self.error = Some(format!("send: {e}"));
+        }
+    }
+}
