@@ -629,3 +629,21 @@ fn unixgram_endpoints_exchange_datagrams() {
     assert_eq!(peer.output(), "[b'x\\ny\\n', b'z']\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn poll_on_accept_reports_a_waiting_connection() {
+    let m = mount_or_skip!();
+    let script = "import os, select, socket, threading, time\n\
+        os.mkdir('sockets/l')\n\
+        with open('sockets/l/ctl', 'w') as f: f.write('bind tcp 127.0.0.1:0')\n\
+        with open('sockets/l/ctl', 'w') as f: f.write('listen')\n\
+        port = int(open('sockets/l/local').read().split(':')[1])\n\
+        a = os.open('sockets/l/accept', os.O_RDONLY)\n\
+        p = select.poll(); p.register(a, select.POLLIN)\n\
+        print(p.poll(0))\n\
+        threading.Thread(target=lambda: (time.sleep(0.3), socket.create_connection(('127.0.0.1', port)))).start()\n\
+        print([e for _, e in p.poll(5000)] == [select.POLLIN], os.read(a, 100))\n";
+    let out = m.python(script, &[]).output().unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "[]\nTrue b'l.1\\n'\n");
+}

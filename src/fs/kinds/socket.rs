@@ -410,6 +410,10 @@ impl<R: Replies> OpenFile<R> for AcceptFile<R> {
         R::written(reply, Err(Error::InvalidArgument));
     }
 
+    fn poll(&self, notify: Option<(u64, R::Poll)>) -> u32 {
+        self.socket.cell.lock().poll_accept(notify)
+    }
+
     fn release(&self) {
         self.socket.cell.update(|ep, _| ep.release_accept(self.end));
     }

@@ -2,12 +2,15 @@
 //! each of which takes one connection (the fs layer makes it an endpoint
 //! of its own and answers with its name).
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::command::Kind;
 use super::{Endpoint, EndpointWakeups, State, sys};
 use crate::error::{Error, Result};
-use crate::ipc::{Parking, Step};
+use crate::ipc::{Parking, Step, ready};
+use crate::reactor::Readiness;
 use crate::wait::WaiterId;
 
 /// A connection a listening endpoint accepted, for the reader of its
@@ -107,5 +110,30 @@ impl<P: Parking> Endpoint<P> {
         self.accepts.push(id, parked);
         self.arm();
         Step::Parked
+    }
+
+    /// Readiness of the `accept` file: `POLLIN` while a connection waits
+    /// (or once closed, with `POLLHUP`); with a handle, it is told when
+    /// one comes.
+    pub fn poll_accept(&mut self, notify: Option<(u64, P::Poll)>) -> u32 {
+        let mut mask = 0;
+        match (&self.fd, self.state) {
+            (_, State::Closed) => mask |= ready::IN | ready::HUP,
+            (Some(fd), State::Listening) => {
+                let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                if poll(&mut pfd, PollTimeout::ZERO).is_ok_and(|n| n > 0) {
+                    mask |= ready::IN;
+                }
+            }
+            _ => {}
+        }
+        if let Some((kh, handle)) = notify {
+            self.pollers.register(kh, handle);
+            if mask & ready::IN == 0 {
+                self.poll_interest |= Readiness::READABLE;
+                self.arm();
+            }
+        }
+        mask
     }
 }
