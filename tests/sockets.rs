@@ -606,26 +606,32 @@ fn a_bound_udp_endpoint_answers_its_most_recent_sender() {
 }
 
 #[test]
-fn unixgram_endpoints_exchange_datagrams() {
+fn unixgram_endpoints_exchange_datagrams_both_ways() {
     let m = mount_or_skip!();
     let dir = std::env::temp_dir().join(format!("ipcfs-dgram-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("d.sock");
-    let path = path.to_str().unwrap();
+    let server = dir.join("d.sock");
+    let client = dir.join("c.sock");
+    let (server, client) = (server.to_str().unwrap(), client.to_str().unwrap());
     let peer = Peer::start(
         "import socket, sys\n\
          s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])\n\
          print('ready', flush=True)\n\
-         print([s.recv(100) for _ in range(2)], flush=True)\n",
-        &[path],
+         got = []\n\
+         for _ in range(2):\n\
+         \x20   d, a = s.recvfrom(100); got.append(d)\n\
+         s.sendto(b'reply one', a); s.sendto(b'reply two', a)\n\
+         print(got, flush=True)\n",
+        &[server],
     );
     let out = m.run(&format!(
-        "mkdir sockets/g && echo 'connect unixgram {path}' > sockets/g/ctl && \
+        "mkdir sockets/g && echo 'bind unixgram {client}' > sockets/g/ctl && \
+         echo 'connect unixgram {server}' > sockets/g/ctl && \
          printf 'x\\ny\\n' > sockets/g/data && printf z > sockets/g/data && \
-         sed -n 2p sockets/g/status",
+         cat sockets/g/data; echo; cat sockets/g/data; echo; sed -n 2p sockets/g/status",
     ));
     assert_ok(&out);
-    assert_eq!(stdout(&out), "kind: unixgram\n");
+    assert_eq!(stdout(&out), "reply one\nreply two\nkind: unixgram\n");
     assert_eq!(peer.output(), "[b'x\\ny\\n', b'z']\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
