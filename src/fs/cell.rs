@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use super::Shared;
 use super::attr::OpenStyle;
 use super::node::OpenFile;
-use super::reply::{Call, FsParking, Opened, ParkedOpen, ParkedWrite, Replies};
+use super::reply::{Call, FsParking, ParkedOpen, ParkedWrite, Replies};
 use crate::error::Result;
 use crate::interrupt::Cancel;
 use crate::ipc::signal::{killed_by_signal, send_sigpipe};
@@ -144,16 +144,8 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         };
         // The cell is alive: this method runs on it.
         let cell = self.me.upgrade().expect("a cell outlives its own calls");
-        let fh = self
-            .shared
-            .handles
-            .insert(parked.ino, Arc::new(StreamFile { cell, end }));
-        let opened = Opened {
-            fh,
-            style: OpenStyle::Stream,
-            created: parked.created,
-        };
-        R::opened(parked.reply, Ok(opened));
+        let file = Arc::new(StreamFile { cell, end });
+        self.shared.answer_open(parked, file, OpenStyle::Stream);
     }
 
     /// Answers every call the core finished, after the lock is released;

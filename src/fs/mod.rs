@@ -26,11 +26,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use self::attr::{Attr, FileType, Ino, Meta};
+use self::attr::{Attr, FileType, Ino, Meta, OpenStyle};
 use self::handles::HandleTable;
 use self::kinds::text::TextFile;
-use self::node::{Children, DirContext, FileKind, MadeDir, Node, ObjectDir};
-use self::reply::{Call, ParkedOpen, Replies};
+use self::node::{Children, DirContext, FileKind, MadeDir, Node, ObjectDir, OpenFile};
+use self::reply::{Call, Opened, ParkedOpen, Replies};
 use self::tree::{Entry, RenameMode, Tree};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -58,6 +58,18 @@ pub struct Shared<R: Replies> {
 impl<R: Replies> Shared<R> {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Installs `file` as a new open file description of `parked`'s node
+    /// and answers the open with its handle.
+    pub fn answer_open(&self, parked: ParkedOpen<R>, file: Arc<dyn OpenFile<R>>, style: OpenStyle) {
+        let fh = self.handles.insert(parked.ino, file);
+        let opened = Opened {
+            fh,
+            style,
+            created: parked.created,
+        };
+        R::opened(parked.reply, Ok(opened));
     }
 }
 

@@ -9,7 +9,7 @@ use crate::fs::Shared;
 use crate::fs::attr::{FileType, Meta, OpenStyle};
 use crate::fs::kinds::text::slice_at;
 use crate::fs::node::{Children, FileKind, LinkKind, Listed, Node, OpenFile, Synthesizer};
-use crate::fs::reply::{Call, Opened, ParkedOpen, Replies};
+use crate::fs::reply::{Call, ParkedOpen, Replies};
 use crate::ipc::delivery::{self, Target, live_process};
 use crate::ipc::policy::Caller;
 use crate::ipc::signal::{self, read_status};
@@ -158,13 +158,7 @@ impl<R: Replies> FileKind<R> for SignalFile {
             target: self.target,
             text: Mutex::new(Vec::new()),
         });
-        let fh = shared.handles.insert(parked.ino, file);
-        let opened = Opened {
-            fh,
-            style: OpenStyle::Generated,
-            created: parked.created,
-        };
-        R::opened(parked.reply, Ok(opened));
+        shared.answer_open(parked, file, OpenStyle::Generated);
     }
 
     /// `echo TERM > proc/PID/signal` truncates first: a no-op.

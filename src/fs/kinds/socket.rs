@@ -13,7 +13,7 @@ use crate::fs::cell::{Cell, finish_write};
 use crate::fs::kinds::pipe::truncate_stream;
 use crate::fs::kinds::text::{TextFile, slice_at};
 use crate::fs::node::{DirContext, DirObject, FileKind, MadeDir, Node, OpenFile};
-use crate::fs::reply::{Call, FsParking, Opened, ParkedOpen, ParkedWrite, Replies};
+use crate::fs::reply::{Call, FsParking, ParkedOpen, ParkedWrite, Replies};
 use crate::fs::tree::Tree;
 use crate::fs::{Shared, insert_object_dir, lock};
 use crate::ipc::OpenRequest;
@@ -280,13 +280,7 @@ impl<R: Replies> FileKind<R> for Ctl<R> {
             socket: self.0.clone(),
             given: Mutex::new(None),
         });
-        let fh = shared.handles.insert(parked.ino, file);
-        let opened = Opened {
-            fh,
-            style: OpenStyle::Stream,
-            created: parked.created,
-        };
-        R::opened(parked.reply, Ok(opened));
+        shared.answer_open(parked, file, OpenStyle::Stream);
     }
 
     fn truncate(&self, size: u64) -> Result<()> {
@@ -367,13 +361,7 @@ impl<R: Replies> FileKind<R> for Accept<R> {
             socket: self.0.clone(),
             end,
         });
-        let fh = shared.handles.insert(parked.ino, file);
-        let opened = Opened {
-            fh,
-            style: OpenStyle::Stream,
-            created: parked.created,
-        };
-        R::opened(parked.reply, Ok(opened));
+        shared.answer_open(parked, file, OpenStyle::Stream);
     }
 
     fn truncate(&self, size: u64) -> Result<()> {

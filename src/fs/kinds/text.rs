@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::fs::Shared;
 use crate::fs::attr::OpenStyle;
 use crate::fs::node::{FileKind, Node, OpenFile};
-use crate::fs::reply::{Call, Opened, ParkedOpen, Replies};
+use crate::fs::reply::{Call, ParkedOpen, Replies};
 use crate::ipc::Mode;
 
 type Generator = dyn Fn() -> Vec<u8> + Send + Sync;
@@ -51,13 +51,7 @@ impl<R: Replies> FileKind<R> for TextFile {
             return R::opened(parked.reply, Err(Error::AccessDenied));
         }
         let text = Arc::new(Snapshot((self.generate)()));
-        let fh = shared.handles.insert(parked.ino, text);
-        let opened = Opened {
-            fh,
-            style: OpenStyle::Generated,
-            created: parked.created,
-        };
-        R::opened(parked.reply, Ok(opened));
+        shared.answer_open(parked, text, OpenStyle::Generated);
     }
 }
 
