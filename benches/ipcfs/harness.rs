@@ -336,10 +336,17 @@ pub(crate) fn expect_ready(kids: &mut [Kid]) -> Result<(), String> {
 /// Starts a group of children, waits until all are ready, releases them
 /// together and returns what each printed, in order.
 pub(crate) fn run_group(specs: &[(&str, Vec<String>)]) -> Result<Vec<Vec<u64>>, String> {
-    let mut kids = specs
+    let kids = specs
         .iter()
         .map(|(role, args)| Kid::spawn(role, args))
         .collect::<Result<Vec<_>, _>>()?;
+    release_group(kids)
+}
+
+/// Like [`run_group`], for children already started (one of which may have
+/// said something first, as a port): waits until all are ready, releases
+/// them together and returns what each printed, in order.
+pub(crate) fn release_group(mut kids: Vec<Kid>) -> Result<Vec<Vec<u64>>, String> {
     expect_ready(&mut kids)?;
     for k in &mut kids {
         k.go()?;

@@ -11,7 +11,7 @@
 //! asserted; a workload that fails (an error, a short read, a hang) is
 //! reported and makes the bench exit non-zero. `IPCFS_BENCH_ONLY=queues`
 //! (a comma-separated list of pipes, queues, latency, signals, parking,
-//! objects) runs only those workloads.
+//! objects, sockets) runs only those workloads.
 //!
 //! It needs root and `/dev/fuse`; elsewhere it prints why and skips (under
 //! CI, with `CI` set, it fails instead).
@@ -34,6 +34,7 @@ mod queues;
 mod report;
 mod roles;
 mod signals;
+mod sockets;
 mod sys;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,7 @@ use queues::queues;
 use report::{Report, machine, print_table, to_json};
 use roles::child_main;
 use signals::signals;
+use sockets::sockets;
 
 /// The daemon under test, built by cargo in the bench's (release) profile.
 const DAEMON: &str = env!("CARGO_BIN_EXE_ipcfs");
@@ -78,6 +80,8 @@ pub(crate) struct Sizes {
     pub(crate) quick: bool,
     /// Bytes through a pipe per chunk size.
     pub(crate) pipe_bytes: u64,
+    /// Bytes over a TCP connection per chunk size and direction.
+    pub(crate) socket_bytes: u64,
     /// Messages per queue message-rate run.
     pub(crate) messages: u64,
     /// Timed ping-pong round trips, after `warmup` untimed ones.
@@ -102,6 +106,7 @@ impl Sizes {
             Sizes {
                 quick,
                 pipe_bytes: 64 << 20,
+                socket_bytes: 64 << 20,
                 messages: 20_000,
                 rounds: 2_000,
                 warmup: 200,
@@ -117,6 +122,7 @@ impl Sizes {
             Sizes {
                 quick,
                 pipe_bytes: 1 << 30,
+                socket_bytes: 1 << 30,
                 messages: 200_000,
                 rounds: 20_000,
                 warmup: 2_000,
@@ -254,6 +260,9 @@ fn run_bench(quick: bool) -> Result<usize, String> {
     }
     if wanted("objects") {
         objects(&mut report, &env, &sizes, &ipcfs, &ceiling);
+    }
+    if wanted("sockets") {
+        sockets(&mut report, &env, &sizes);
     }
     set_phase("stopping the daemons", Duration::from_secs(30));
 

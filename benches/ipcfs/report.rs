@@ -214,7 +214,8 @@ pub(crate) fn print_table(report: &Report, z: &Sizes, env: &Env, m: &Machine, to
         m.cpu
     );
     println!(
-        "kernel = the kernel's own object (FIFO, POSIX mq of depth {}, kill(2), FIFOs in tmpfs); \
+        "kernel = the kernel's own object (FIFO, POSIX mq of depth {}, kill(2), FIFOs in tmpfs, \
+         TCP sockets on 127.0.0.1); \
          FUSE ceiling = a do-nothing fuser filesystem mounted like ipcfs; \
          ↑ higher is better, ↓ lower is better",
         env.mq_depth
@@ -292,11 +293,12 @@ pub(crate) fn to_json(
         json_str(&m.cpu)
     ));
     o.push_str(&format!(
-        "  \"settings\": {{\"pipe_bytes\": {}, \"messages\": {}, \"message_size\": {MSG}, \
-         \"rounds\": {}, \"warmup_rounds\": {}, \"probes\": {}, \"signals\": {}, \
+        "  \"settings\": {{\"pipe_bytes\": {}, \"socket_bytes\": {}, \"messages\": {}, \
+         \"message_size\": {MSG}, \"rounds\": {}, \"warmup_rounds\": {}, \"probes\": {}, \"signals\": {}, \
          \"parked\": {}, \"objects\": {}, \"posix_mq_depth\": {}, \"ipcfs_queue_depth\": {QUEUE_DEPTH}, \
          \"ceiling_threads\": {DISPATCH_THREADS}}},\n",
         z.pipe_bytes,
+        z.socket_bytes,
         z.messages,
         z.rounds,
         z.warmup,

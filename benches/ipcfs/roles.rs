@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::ceiling::ceiling_main;
+use crate::sockets::{tcp_dial, tcp_listen};
 use crate::sys::{errno, make_fifo, mq_open, mq_receive, mq_send, now_ns};
 use crate::{BATCH, MSG, RECORD, SIGNAL_WINDOW};
 
@@ -35,6 +36,14 @@ pub(crate) fn child_main(role: &str, a: &[String]) -> ! {
         "sig-send" => sig_send(arg(a, 0), arg(a, 1), num(a, 2), arg(a, 3), arg(a, 4)),
         "park" => park_threads(arg(a, 0), arg(a, 1), num(a, 2) as usize),
         "objects" => make_many(arg(a, 0), Path::new(arg(a, 1)), num(a, 2) as usize),
+        "tcp-listen" => tcp_listen(arg(a, 0), num(a, 1), num(a, 2) as usize),
+        "tcp-dial" => tcp_dial(
+            arg(a, 0),
+            arg(a, 1),
+            arg(a, 2),
+            num(a, 3),
+            num(a, 4) as usize,
+        ),
         other => Err(format!("unknown role {other}")),
     };
     match result {
@@ -54,7 +63,7 @@ fn num(a: &[String], i: usize) -> u64 {
     arg(a, i).parse().unwrap_or(0)
 }
 
-fn say(words: &[u64]) {
+pub(crate) fn say(words: &[u64]) {
     let line: Vec<String> = words.iter().map(u64::to_string).collect();
     println!("{}", line.join(" "));
     let _ = std::io::stdout().flush();
@@ -74,7 +83,7 @@ fn wait_go() -> Result<(), String> {
     }
 }
 
-fn ready_go() -> Result<(), String> {
+pub(crate) fn ready_go() -> Result<(), String> {
     ready();
     wait_go()
 }

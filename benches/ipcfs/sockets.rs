@@ -1,0 +1,167 @@
+//! Workload 6: TCP throughput over 127.0.0.1, one end a dial file of the
+//! mount (`sockets/tcp/127.0.0.1/PORT`, opened read-write: the open is the
+//! connect, the descriptor the connection), beside the same transfer
+//! between two plain sockets. The other end is always a plain listener.
+//! There is no ceiling figure: a do-nothing FUSE file has no socket behind
+//! it, so the nearest FUSE-bound figure is the pipe rows' ceiling.
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use crate::Sizes;
+use crate::harness::{Env, Kid, p, release_group, s, span_ns};
+use crate::report::{Report, V};
+use crate::roles::{ready_go, say};
+use crate::sys::now_ns;
+
+/// How long a plain socket waits for the next bytes before its side of a
+/// workload fails (a stalled daemon), instead of waiting for the watchdog.
+const STALL: Duration = Duration::from_secs(20);
+
+/// GB/s of `total` bytes over one TCP connection on 127.0.0.1. A listener
+/// child binds a free port and says it; a dialer child connects to it,
+/// with a plain socket (`how` = "socket") or by opening the dial file of
+/// the mount ("file"), and is the sending or receiving side (`dial_side`
+/// = "send" or "recv"); the listener takes the other side. The sender
+/// writes `chunk` bytes at a time, the receiver reads up to `chunk`.
+fn tcp(env: &Env, how: &str, dial_side: &str, total: u64, chunk: usize) -> Result<f64, String> {
+    let listen_side = if dial_side == "send" { "recv" } else { "send" };
+    let mut listener = Kid::spawn("tcp-listen", &[s(listen_side), s(total), s(chunk)])?;
+    let port = match listener.numbers()?[..] {
+        [port] if port > 0 && port <= u64::from(u16::MAX) => port,
+        ref other => return Err(format!("the tcp-listen process said {other:?}, not a port")),
+    };
+    let target = if how == "file" {
+        p(&env.ipcfs.join(format!("sockets/tcp/127.0.0.1/{port}")))
+    } else {
+        format!("127.0.0.1:{port}")
+    };
+    let dialer = Kid::spawn(
+        "tcp-dial",
+        &[s(how), target, s(dial_side), s(total), s(chunk)],
+    )?;
+    let r = release_group(vec![listener, dialer])?;
+    Ok(total as f64 / span_ns(&r)? as f64)
+}
+
+pub(crate) fn sockets(report: &mut Report, env: &Env, z: &Sizes) {
+    let total = z.socket_bytes;
+    let volume = if total >= 1 << 30 {
+        format!("{} GiB", total >> 30)
+    } else {
+        format!("{} MiB", total >> 20)
+    };
+    for (label, chunk, dial_side) in [
+        ("1 MiB writes", 1usize << 20, "send"),
+        ("64 KiB writes", 64 << 10, "send"),
+        ("1 MiB reads", 1 << 20, "recv"),
+    ] {
+        let what = format!("tcp {volume} in {label} through a dial file");
+        let k = report.measure(&format!("{what} / kernel socket"), || {
+            tcp(env, "socket", dial_side, total, chunk)
+        });
+        let i = report.measure(&format!("{what} / ipcfs"), || {
+            tcp(env, "file", dial_side, total, chunk)
+        });
+        let note = if dial_side == "send" {
+            "kernel: a std TcpStream writes to a plain listener's accepted socket, which \
+             reads and counts; ipcfs: the writer opens sockets/tcp/127.0.0.1/PORT read-write \
+             instead and writes to that descriptor; the same reader; no ceiling: a FUSE file \
+             with no socket behind it measures nothing comparable"
+        } else {
+            "kernel: a plain listener's accepted socket writes 1 MiB at a time to a std \
+             TcpStream, which reads and counts; ipcfs: the reader opens \
+             sockets/tcp/127.0.0.1/PORT read-write instead and reads from that descriptor; \
+             no ceiling: a FUSE file with no socket behind it measures nothing comparable"
+        };
+        report.row("socket throughput", what, "GB/s ↑", true, k, i, V::Na, note);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Child side
+
+/// `tcp-listen SIDE TOTAL CHUNK`: binds a free port on 127.0.0.1, says it,
+/// accepts one connection and then sends or receives over it.
+pub(crate) fn tcp_listen(side: &str, total: u64, chunk: usize) -> Result<(), String> {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("bind: {e}"))?;
+    let port = l
+        .local_addr()
+        .map_err(|e| format!("local_addr: {e}"))?
+        .port();
+    say(&[u64::from(port)]);
+    let (conn, _) = l.accept().map_err(|e| format!("accept: {e}"))?;
+    drop(l);
+    conn.set_read_timeout(Some(STALL))
+        .map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
+    transfer(conn, side, total, chunk)
+}
+
+/// `tcp-dial HOW TARGET SIDE TOTAL CHUNK`: connects to TARGET, an address
+/// (`socket`) or a dial file opened read-write (`file`), and then sends or
+/// receives over it.
+pub(crate) fn tcp_dial(
+    how: &str,
+    target: &str,
+    side: &str,
+    total: u64,
+    chunk: usize,
+) -> Result<(), String> {
+    if how == "file" {
+        let f: File = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(target)
+            .map_err(|e| format!("open {target}: {e}"))?;
+        return transfer(f, side, total, chunk);
+    }
+    let conn = TcpStream::connect(target).map_err(|e| format!("connect {target}: {e}"))?;
+    conn.set_read_timeout(Some(STALL))
+        .map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
+    transfer(conn, side, total, chunk)
+}
+
+/// After "go": sends `total` bytes in writes of `chunk` (`send`), or reads
+/// with a `chunk`-byte buffer until `total` have come (`recv`); says when it
+/// started and ended. The receiver then checks that the stream ends there
+/// (the sender's close, once its process exits).
+fn transfer(
+    mut conn: impl Read + Write,
+    side: &str,
+    total: u64,
+    chunk: usize,
+) -> Result<(), String> {
+    let mut buf = vec![0x73u8; chunk];
+    ready_go()?;
+    let t0 = now_ns();
+    let mut done = 0u64;
+    while done < total {
+        let want = (total - done).min(chunk as u64) as usize;
+        if side == "send" {
+            conn.write_all(&buf[..want])
+                .map_err(|e| format!("write after {done} of {total} bytes: {e}"))?;
+            done += want as u64;
+            continue;
+        }
+        match conn.read(&mut buf[..want]) {
+            Ok(0) => return Err(format!("end of stream after {done} of {total} bytes")),
+            Ok(n) => done += n as u64,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("read after {done} of {total} bytes: {e}")),
+        }
+    }
+    say(&[t0, now_ns()]);
+    if side == "recv" {
+        loop {
+            match conn.read(&mut buf[..1]) {
+                Ok(0) => break,
+                Ok(_) => return Err(format!("more than the {total} bytes sent arrived")),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("waiting for the end of stream: {e}")),
+            }
+        }
+    }
+    Ok(())
+}
