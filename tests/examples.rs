@@ -12,7 +12,16 @@ use std::process::{Command, Output, Stdio};
 use common::{stderr, stdout};
 
 /// The scripts that must exist, whatever else examples/ holds.
-const REQUIRED: [&str; 4] = ["pipes.sh", "queues.sh", "signals.sh", "jobs.sh"];
+const REQUIRED: [&str; 8] = [
+    "pipes.sh",
+    "queues.sh",
+    "signals.sh",
+    "jobs.sh",
+    "tcp-server.sh",
+    "tcp-client.sh",
+    "udp.sh",
+    "unix-client.sh",
+];
 
 /// Longest one script may run before it is killed and counted as failed.
 const LIMIT: &str = "60";

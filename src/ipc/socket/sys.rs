@@ -140,28 +140,25 @@ pub fn shutdown(fd: &OwnedFd, how: libc::c_int) -> Result<()> {
     }
 }
 
-/// An address in words: `127.0.0.1:8080`, `[::1]:80`, a Unix path, or
-/// `-` for none (an unbound Unix socket).
-pub fn describe(address: &SockaddrStorage) -> String {
-    if let Some(unix) = address.as_unix_addr() {
-        return match unix.path() {
-            Some(path) => path.display().to_string(),
-            None => "-".into(),
-        };
+/// An address in words: `127.0.0.1:8080`, `[::1]:80`, a Unix path;
+/// `None` for an unnamed Unix socket (one never bound).
+pub fn describe(address: &SockaddrStorage) -> Option<String> {
+    match address.as_unix_addr() {
+        Some(unix) => unix.path().map(|p| p.display().to_string()),
+        None => Some(address.to_string()),
     }
-    address.to_string()
 }
 
 pub fn local_address(fd: &OwnedFd) -> Option<String> {
     socket::getsockname::<SockaddrStorage>(fd.as_raw_fd())
         .ok()
-        .map(|a| describe(&a))
+        .and_then(|a| describe(&a))
 }
 
 pub fn peer_address(fd: &OwnedFd) -> Option<String> {
     socket::getpeername::<SockaddrStorage>(fd.as_raw_fd())
         .ok()
-        .map(|a| describe(&a))
+        .and_then(|a| describe(&a))
 }
 
 /// Runs `call` on this thread with the filesystem identity `uid`, `gid`
