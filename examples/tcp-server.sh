@@ -1,7 +1,9 @@
 #!/bin/sh
 # A TCP server made of files: an endpoint bound to a port and listening,
 # each read of its accept file one connection, each connection a directory
-# of its own. The clients here are dial files, sockets/tcp/HOST/PORT.
+# of its own. It answers HTTP requests as a browser sends them (try it with
+# a browser or curl on the port it prints); the clients here are dial
+# files, sockets/tcp/HOST/PORT, sending what a browser sends.
 #
 #   sh examples/tcp-server.sh MOUNTPOINT  (ipcfs mounted on MOUNTPOINT)
 #
@@ -49,12 +51,14 @@ esac
 [ "$(cat "$s/$srv/ctl")" = "listening tcp $addr -" ] ||
     fail "ctl reads '$(cat "$s/$srv/ctl")'"
 
+cr=$(printf '\r')
 # Two clients, one after the other. Each opens a dial file (the open is
-# connect()), sends one line, and reads the answer until the server closes.
+# connect()), sends a request as a browser does, and reads the answer
+# until the server closes.
 for i in 1 2; do
     timeout 5 sh -c '
         exec 3<>"$1"
-        printf "hello from client %s\n" "$2" >&3
+        printf "GET /client-%s HTTP/1.0\r\nHost: localhost\r\nAccept: */*\r\n\r\n" "$2" >&3
         cat <&3
     ' client "$s/tcp/127.0.0.1/$port" "$i" >"$tmp/answer-$i" &
     pids="$pids $!"
@@ -65,20 +69,26 @@ for i in 1 2; do
     echo "accepted $conn: $(cat "$s/$conn/ctl")"
     [ "$conn" = "$srv.$i" ] || fail "accepted '$conn', not $srv.$i"
 
-    # The request: a read returns what has arrived, and read(1) takes one
-    # line (timeout ends the wait if nothing comes).
-    timeout 5 sh -c 'IFS= read -r line <"$1" && printf "%s\n" "$line"' \
-        server "$s/$conn/data" >"$tmp/request-$i" || fail "no request from client $i"
-    printf 'hello from client %s\n' "$i" | cmp -s - "$tmp/request-$i" ||
+    # The request: its first line, then headers up to the empty line (a
+    # read returns what has arrived; timeout ends the wait if nothing
+    # comes). All of it is read: a socket closed with unread bytes resets
+    # the connection, and the client would lose the answer.
+    timeout 5 sh -c '
+        exec <"$1"
+        IFS= read -r first && printf "%s\n" "$first"
+        while IFS= read -r header && [ "$header" != "$2" ]; do :; done
+    ' server "$s/$conn/data" "$cr" >"$tmp/request-$i" || fail "no request from client $i"
+    printf 'GET /client-%s HTTP/1.0\r\n' "$i" | cmp -s - "$tmp/request-$i" ||
         fail "client $i sent '$(cat "$tmp/request-$i")'"
-    echo "  $conn received: $(cat "$tmp/request-$i")"
+    echo "  $conn received: $(tr -d '\r' <"$tmp/request-$i")"
 
-    printf 'hello, client %s: you are %s\n' "$i" "$conn" >"$s/$conn/data"
-    printf 'hello, client %s: you are %s\n' "$i" "$conn" >"$tmp/sent-$i"
-    bytes=$(grep '^bytes_' "$s/$conn/status" | paste -s -d ' ' -)
+    body="hello, client $i: you are $conn"
+    printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %s\r\n\r\n%s\n' \
+        $((${#body} + 1)) "$body" >"$tmp/sent-$i"
+    cat "$tmp/sent-$i" >"$s/$conn/data"
+    bytes=$(grep '^bytes_out' "$s/$conn/status")
     echo "  $conn status: $bytes"
-    want="bytes_in: $(wc -c <"$tmp/request-$i") bytes_out: $(wc -c <"$tmp/sent-$i")"
-    [ "$bytes" = "$want" ] || fail "status counts '$bytes', not '$want'"
+    [ "$bytes" = "bytes_out: $(wc -c <"$tmp/sent-$i")" ] || fail "status counts '$bytes'"
 
     rmdir "$s/$conn"                # close(): the client reads end of file
     conn=
@@ -91,8 +101,8 @@ done
 pids=
 [ $failed -eq 0 ] || fail "a client failed"
 for i in 1 2; do
-    echo "client $i received: $(cat "$tmp/answer-$i")"
-    printf 'hello, client %s: you are %s\n' "$i" "$srv.$i" | cmp -s - "$tmp/answer-$i" ||
+    echo "client $i received: $(tail -n 1 "$tmp/answer-$i")"
+    cmp -s "$tmp/sent-$i" "$tmp/answer-$i" ||
         fail "client $i received '$(cat "$tmp/answer-$i")'"
 done
 
