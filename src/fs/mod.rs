@@ -100,6 +100,15 @@ pub struct AttrChange {
     pub mtime: Option<TimeSet>,
 }
 
+/// setxattr(2)'s flags: `XATTR_CREATE` fails on a name that exists,
+/// `XATTR_REPLACE` on one that does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetHow {
+    Any,
+    Create,
+    Replace,
+}
+
 /// `renameat2(2)`'s flags that matter here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RenameFlags {
@@ -119,13 +128,26 @@ pub struct DirEntry<'a> {
     pub name: &'a [u8],
 }
 
-/// What `statfs` reports: blocks of 4 KiB from the memory cap.
+/// What `statfs` reports: blocks of 4 KiB from the memory cap, and files
+/// (objects) in use and free, whose sum is the total, so that `df -i`
+/// shows what is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     pub blocks: u64,
     pub free_blocks: u64,
     pub files: u64,
+    pub free_files: u64,
 }
+
+impl Usage {
+    /// Objects the mount could hold: those made and those free.
+    pub fn total_files(&self) -> u64 {
+        self.files + self.free_files
+    }
+}
+
+/// The free objects `statfs` reports: no fixed limit but memory.
+pub const FREE_FILES: u64 = u32::MAX as u64;
 
 pub struct Fs<R: Replies> {
     pub shared: Arc<Shared<R>>,
@@ -712,6 +734,7 @@ impl<R: Replies> Fs<R> {
             blocks: budget.limit() as u64 / block,
             free_blocks: (budget.limit() - budget.used()) as u64 / block,
             files: files as u64,
+            free_files: FREE_FILES,
         }
     }
 
@@ -740,11 +763,32 @@ impl<R: Replies> Fs<R> {
     /// Sets a setting. The value is applied outside the tree's lock:
     /// setting a pipe's capacity can wake parked writers.
     pub fn setxattr(&self, caller: &Caller, ino: Ino, name: &str, value: &[u8]) -> Result<()> {
+        self.setxattr_how(caller, ino, name, value, SetHow::Any)
+    }
+
+    /// setxattr(2) with its flags.
+    pub fn setxattr_how(
+        &self,
+        caller: &Caller,
+        ino: Ino,
+        name: &str,
+        value: &[u8],
+        how: SetHow,
+    ) -> Result<()> {
         let (kind, owner) = match self.file_kind(ino) {
             Ok(found) => found,
+            // No attribute exists here: XATTR_REPLACE finds none to
+            // replace, and any other set is of a name we do not store.
+            Err(Error::NoAttribute) if how == SetHow::Replace => return Err(Error::NoAttribute),
             Err(Error::NoAttribute) => return Err(Error::NotSupported),
             Err(e) => return Err(e),
         };
+        let exists = xattr::get(kind.as_ref(), name).is_ok();
+        match how {
+            SetHow::Create if exists => return Err(Error::Exists),
+            SetHow::Replace if !exists => return Err(Error::NoAttribute),
+            _ => {}
+        }
         let may_change = policy::may_change_mode(caller, owner);
         xattr::set(kind.as_ref(), name, value, may_change)
     }

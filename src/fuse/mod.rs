@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fs::attr::FileType;
 use crate::fs::reply::Call;
-use crate::fs::{AttrChange, Fs, RenameFlags as FsRenameFlags, TimeSet};
+use crate::fs::{AttrChange, Fs, RenameFlags as FsRenameFlags, SetHow, TimeSet};
 use crate::ipc::policy::Caller;
 
 /// The filesystem as the daemon runs it: the fs layer with fuser's replies.
@@ -389,13 +389,12 @@ impl Filesystem for IpcFs {
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let u = self.core.statfs();
         let (block, names, frsize) = (4096, 255, 4096);
-        let free_files = u32::MAX as u64;
         reply.statfs(
             u.blocks,
             u.free_blocks,
             u.free_blocks,
-            u.files,
-            free_files,
+            u.total_files(),
+            u.free_files,
             block,
             names,
             frsize,
@@ -408,12 +407,21 @@ impl Filesystem for IpcFs {
         ino: INodeNo,
         name: &OsStr,
         value: &[u8],
-        _flags: i32,
+        flags: i32,
         _position: u32,
         reply: ReplyEmpty,
     ) {
         let name = name.to_string_lossy();
-        let result = self.core.setxattr(&caller(req), ino.0, &name, value);
+        let how = if flags & libc::XATTR_CREATE != 0 {
+            SetHow::Create
+        } else if flags & libc::XATTR_REPLACE != 0 {
+            SetHow::Replace
+        } else {
+            SetHow::Any
+        };
+        let result = self
+            .core
+            .setxattr_how(&caller(req), ino.0, &name, value, how);
         reply_empty("setxattr", result, reply);
     }
 

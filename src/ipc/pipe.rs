@@ -163,6 +163,7 @@ impl<P: Parking> Pipe<P> {
                 wk.writes.push((id, w.reply, done));
             }
         }
+        self.discard_if_unused();
     }
 
     fn drop_writer(&mut self, wk: &mut PipeWakeups<P>) {
@@ -172,6 +173,20 @@ impl<P: Parking> Pipe<P> {
             for (id, r) in self.reads.drain() {
                 wk.reads.push((id, r.reply, Ok(Vec::new())));
             }
+        }
+        self.discard_if_unused();
+    }
+
+    /// With no reader and no writer left, the data goes, as a FIFO's does
+    /// when its last descriptor closes (pipe(7)); its memory goes back.
+    fn discard_if_unused(&mut self) {
+        if self.readers == 0 && self.writers == 0 && !self.buf.is_empty() {
+            log::debug!(
+                "pipe closed by all: {} unread bytes discarded",
+                self.buf.len()
+            );
+            self.budget.release(self.buf.len());
+            self.buf = VecDeque::new();
         }
     }
 
@@ -1008,6 +1023,25 @@ mod tests {
         assert_eq!(p.set_capacity(100, &mut wk()), Err(Error::InvalidArgument));
         assert_eq!(p.set_capacity(8192, &mut wk()), Ok(()));
         assert_eq!(p.capacity(), 8192);
+    }
+
+    #[test]
+    fn data_goes_when_the_last_reader_and_writer_close() {
+        let budget = MemoryBudget::new(1 << 30);
+        let mut p: Pipe<Plain> = Pipe::new(4096, budget.clone());
+        let both = open(&mut p, Mode::READ_WRITE);
+        done_write(p.write(1, 1, ANY, b"OLD", false, &mut wk()));
+        assert_eq!(budget.used(), 3);
+        p.release(both, &mut wk());
+        assert_eq!((p.bytes(), budget.used()), (0, 0));
+        // One end still open keeps the data.
+        let r = open(&mut p, Mode::READ_WRITE);
+        let w = open(&mut p, Mode::WRITE);
+        done_write(p.write(2, 2, ANY, b"kept", false, &mut wk()));
+        p.release(w, &mut wk());
+        assert_eq!(p.bytes(), 4);
+        p.release(r, &mut wk());
+        assert_eq!(p.bytes(), 0);
     }
 
     #[test]

@@ -18,6 +18,22 @@ proc/     signals: proc/PID/signal and pgsignal; proc/self is you
           echo TERM > proc/1234/signal; cat proc/self/signal
 ";
 
+/// A name as `status` prints it, as /proc/mounts does: a space, a
+/// backslash and every byte that is not printable ASCII as `\ooo`
+/// (octal), so that one row is one object, whatever its name, and names
+/// that differ print differently.
+pub fn escape_name(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len());
+    for &b in name {
+        if b == b' ' || b == b'\\' || !(0x21..=0x7e).contains(&b) {
+            out.push_str(&format!("\\{b:03o}"));
+        } else {
+            out.push(b as char);
+        }
+    }
+    out
+}
+
 /// One object as `status` shows it. `None` prints as `-`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusRow {
@@ -92,6 +108,18 @@ pub fn render(rows: &[StatusRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_escaped_as_proc_mounts_does() {
+        assert_eq!(escape_name(b"plain-name_1.x"), "plain-name_1.x");
+        assert_eq!(escape_name(b"a b\\c"), "a\\040b\\134c");
+        assert_eq!(
+            escape_name(b"row\nforged\ttab\x1b[31m"),
+            "row\\012forged\\011tab\\033[31m"
+        );
+        assert_eq!(escape_name(b"\xff\xfe\xc3\xa9"), "\\377\\376\\303\\251");
+        assert_ne!(escape_name(b"\xff"), escape_name(b"\xfe"));
+    }
 
     #[test]
     fn renders_aligned_columns_with_dashes() {

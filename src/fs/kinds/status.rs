@@ -7,7 +7,7 @@ use crate::fs::lock;
 use crate::fs::node::{Children, Node};
 use crate::fs::reply::Replies;
 use crate::fs::tree::{self, Tree};
-use crate::ipc::status::{StatusRow, render};
+use crate::ipc::status::{StatusRow, escape_name, render};
 
 /// The text of `status`: one row per object of the object directories,
 /// sorted by kind and name.
@@ -21,11 +21,11 @@ pub fn text<R: Replies>(tree: &Weak<Mutex<Tree<R>>>) -> String {
         if !matches!(dir.node, Node::Dir(Children::Listed(_))) {
             continue;
         }
-        let dir_name = String::from_utf8_lossy(&dir.name);
+        let dir_name = escape_name(&dir.name);
         for e in tree.list(dir.ino, 0) {
             let base = StatusRow {
                 kind: "",
-                name: format!("{dir_name}/{}", String::from_utf8_lossy(&e.name)),
+                name: format!("{dir_name}/{}", escape_name(&e.name)),
                 uid: e.meta.uid,
                 gid: e.meta.gid,
                 perm: e.meta.perm,

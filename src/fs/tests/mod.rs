@@ -647,6 +647,7 @@ fn statfs_counts_objects_and_the_memory_cap() {
     make(&fs, "queues", "b", FileType::Regular).unwrap();
     let u = fs.statfs();
     assert_eq!(u.files, 2);
+    assert_eq!(u.total_files() - u.free_files, 2, "df -i: two used");
     assert_eq!(u.blocks, (fs.shared.config.max_memory / 4096) as u64);
     assert_eq!(u.free_blocks, u.blocks);
 }
@@ -668,4 +669,23 @@ fn shutting_down_stops_the_reactor() {
             .reactor
             .register(a.as_fd(), crate::reactor::Readiness::READABLE, &owner);
     assert_eq!(refused.unwrap_err().raw_os_error(), Some(libc::ESHUTDOWN));
+}
+
+#[test]
+fn setxattr_create_and_replace_flags_are_honoured() {
+    let fs = fs();
+    let q = make(&fs, "queues", "q", FileType::Regular).unwrap().ino;
+    let set = |name: &str, how| fs.setxattr_how(&me(), q, name, b"9", how);
+    assert_eq!(
+        set("user.ipcfs.max_messages", SetHow::Create),
+        Err(Error::Exists)
+    );
+    assert_eq!(set("user.ipcfs.max_messages", SetHow::Replace), Ok(()));
+    assert_eq!(set("user.other", SetHow::Replace), Err(Error::NoAttribute));
+    assert_eq!(set("user.other", SetHow::Create), Err(Error::NotSupported));
+    let k = make(&fs, "pipes", "k", FileType::NamedPipe).unwrap().ino;
+    assert_eq!(
+        fs.setxattr_how(&me(), k, "user.ipcfs.capacity", b"1", SetHow::Replace),
+        Err(Error::NoAttribute)
+    );
 }

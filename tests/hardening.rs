@@ -1,0 +1,78 @@
+//! Findings of the shared-mount review, each shown through a real mount:
+//! `status` cannot be forged by a name, pipe data does not outlive its
+//! last descriptor, setxattr's flags are honoured and `df -i` adds up.
+
+mod common;
+
+use common::{assert_ok, stdout};
+
+#[test]
+fn status_escapes_names_so_a_row_is_one_object() {
+    let m = mount_or_skip!();
+    let script = "import os\n\
+        for name in (b'row\\nqueue x 0 0 0644 1 1 0 0 0 daemon', b'tab\\tand space', \
+                     b'back\\\\slash', b'esc\\x1b[31m', b'\\xff', b'\\xfe'):\n\
+        \x20   os.close(os.open(b'queues/' + name, os.O_CREAT | os.O_WRONLY))\n\
+        print(open('status').read(), end='')\n";
+    let out = m.python(script, &[]).output().unwrap();
+    assert_ok(&out);
+    let text = stdout(&out);
+    let names: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "queues/\\376",
+            "queues/\\377",
+            "queues/back\\134slash",
+            "queues/esc\\033[31m",
+            "queues/row\\012queue\\040x\\0400\\0400\\0400644\\0401\\0401\\0400\\0400\\0400\\040daemon",
+            "queues/tab\\011and\\040space",
+        ],
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 7, "one line per object:\n{text}");
+}
+
+#[test]
+fn pipe_data_goes_with_the_last_descriptor() {
+    let m = mount_or_skip!();
+    // Written through an O_RDWR open, then every descriptor closed: a new
+    // reader must not get OLD before the next writer's data.
+    let out = m.run(
+        "touch pipes/s; exec 3<>pipes/s; printf OLD >&3; exec 3>&-; \
+         exec 4<>pipes/s; printf NEW >&4; timeout 2 dd bs=100 count=1 status=none <&4",
+    );
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "NEW");
+    let out = m
+        .python(
+            "import os\nprint(os.getxattr('pipes/s', 'user.ipcfs.bytes'))\n",
+            &[],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "b'0'\n");
+}
+
+#[test]
+fn setxattr_flags_and_statfs_counts() {
+    let m = mount_or_skip!();
+    let script = "import os, errno\n\
+        for n in ('a', 'b', 'c'): open('queues/' + n, 'w').close()\n\
+        def attempt(f):\n\
+        \x20   try: f(); return 'ok'\n\
+        \x20   except OSError as e: return errno.errorcode[e.errno]\n\
+        q = 'queues/a'\n\
+        print(attempt(lambda: os.setxattr(q, 'user.ipcfs.max_messages', b'5', os.XATTR_CREATE)))\n\
+        print(attempt(lambda: os.setxattr(q, 'user.ipcfs.max_messages', b'5', os.XATTR_REPLACE)))\n\
+        print(attempt(lambda: os.setxattr(q, 'user.other', b'5', os.XATTR_REPLACE)))\n\
+        s = os.statvfs('.')\n\
+        print(s.f_files - s.f_ffree, s.f_ffree > 0)\n";
+    let out = m.python(script, &[]).output().unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "EEXIST\nok\nENODATA\n3 True\n");
+}
