@@ -54,6 +54,20 @@ impl IoLimits {
         Self::detect_at(Path::new(PAGES_LIMIT), may_raise)
     }
 
+    /// Puts the kernel's cap back to `old` (what [`IoLimits::detect`]
+    /// raised it from), at exit: mounts made meanwhile keep what they
+    /// negotiated, and the machine is left as it was found.
+    pub fn restore(old: u32) {
+        Self::restore_at(Path::new(PAGES_LIMIT), old);
+    }
+
+    fn restore_at(setting: &Path, old: u32) {
+        match std::fs::write(setting, old.to_string()) {
+            Ok(()) => log::info!("fs.fuse.max_pages_limit set back to {old}"),
+            Err(e) => log::warn!("cannot set fs.fuse.max_pages_limit back to {old}: {e}"),
+        }
+    }
+
     fn detect_at(setting: &Path, may_raise: bool) -> (IoLimits, Option<u32>) {
         let Some(cap) = std::fs::read_to_string(setting)
             .ok()
@@ -74,6 +88,23 @@ impl IoLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_raised_cap_is_put_back() {
+        let dir = std::env::temp_dir().join(format!("ipcfs-limit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let setting = dir.join("max_pages_limit");
+        std::fs::write(&setting, "256\n").unwrap();
+        let (io, raised) = IoLimits::detect_at(&setting, true);
+        assert_eq!((io.max_pages, raised), (WANTED_PAGES, Some(256)));
+        assert_eq!(
+            std::fs::read_to_string(&setting).unwrap(),
+            WANTED_PAGES.to_string()
+        );
+        IoLimits::restore_at(&setting, 256);
+        assert_eq!(std::fs::read_to_string(&setting).unwrap(), "256");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn message_bound_is_below_one_unaligned_request() {

@@ -57,10 +57,14 @@ pub fn main() -> ExitCode {
         Some(Err(usage)) => return fail(&Failure::Setup(usage.clone())),
     };
     let (io, raised_from) = IoLimits::detect(nix::unistd::geteuid().is_root());
-    let config = match args.into_config(io) {
+    let mut config = match args.into_config(io) {
         Ok(c) => c,
-        Err(msg) => return fail(&Failure::Setup(msg)),
+        Err(msg) => {
+            drop(RestorePagesLimit(raised_from));
+            return fail(&Failure::Setup(msg));
+        }
     };
+    config.raised_pages_limit = raised_from;
     init_logging(&config);
     if let Some(old) = raised_from {
         log::info!(
@@ -214,7 +218,19 @@ fn start_session(
 
 /// Runs the daemon until a stop signal or an unmount from outside;
 /// `mounted` is called once the filesystem is in place.
+/// Puts the kernel's page cap back when the daemon ends, however it ends.
+struct RestorePagesLimit(Option<u32>);
+
+impl Drop for RestorePagesLimit {
+    fn drop(&mut self) {
+        if let Some(old) = self.0 {
+            IoLimits::restore(old);
+        }
+    }
+}
+
 fn run(config: Config, mounted: impl FnOnce(&Path)) -> Result<(), Failure> {
+    let _pages_limit = RestorePagesLimit(config.raised_pages_limit);
     let mountpoint =
         mountpoint::prepare(&config.mountpoint, config.force).map_err(Failure::Setup)?;
 
