@@ -545,6 +545,29 @@ fn o_trunc_open_and_append_write_proceed_once_the_parked_writer_is_done() {
     assert!(wait_within(&mut parked, Duration::from_secs(3), "served writer").success());
     assert!(wait_within(&mut append, Duration::from_secs(3), "append").success());
     assert_eq!(xattr(&path, "bytes"), "1");
+
+    // Killed: SIGKILL ends a truncating open that waits behind a parked
+    // writer (the wait is uninterruptible by other signals only).
+    assert_ok(&m.run("head -c 65535 /dev/zero | dd of=pipes/full bs=64K status=none"));
+    let mut parked = m
+        .sh("exec dd if=/dev/zero of=pipes/full bs=100 count=1 status=none")
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(5), || xattr(
+        &path, "blocked"
+    ) == "1"));
+    let mut truncating = m.sh("exec sh -c ': > pipes/full'").spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(truncating.try_wait().unwrap(), None, "the open did not wait");
+    truncating.kill().unwrap();
+    let status = wait_within(&mut truncating, Duration::from_secs(2), "killed open");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL)
+    );
+    assert_eq!(parked.try_wait().unwrap(), None, "the parked writer still waits");
+    parked.kill().unwrap();
+    wait_within(&mut parked, Duration::from_secs(2), "parked writer");
     kill(&mut h);
 }
 
