@@ -148,6 +148,12 @@ impl Registry {
 /// `/proc/<tid>/status`. Any other failure to read it (no descriptor left,
 /// say) is no sign of a signal: the call stays parked.
 pub fn signal_pending(tid: u32) -> bool {
+    if tid == 0 {
+        // A caller in another pid namespace: FUSE reports its pid as 0,
+        // and /proc cannot say anything of it. Only the kernel's
+        // interrupts end its calls.
+        return false;
+    }
     match std::fs::read_to_string(format!("/proc/{tid}/status")) {
         Ok(status) => pending_in_status(&status),
         Err(e) => matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)),
@@ -243,6 +249,10 @@ mod tests {
         let tid = unsafe { libc::gettid() } as u32;
         assert!(!signal_pending(tid));
         assert!(signal_pending(u32::MAX - 1));
+        assert!(
+            !signal_pending(0),
+            "pid 0: another pid namespace, not a gone thread"
+        );
     }
 
     struct Recorder(Mutex<Vec<(WaiterId, CancelReason)>>);

@@ -558,14 +558,22 @@ fn o_trunc_open_and_append_write_proceed_once_the_parked_writer_is_done() {
     ) == "1"));
     let mut truncating = m.sh("exec sh -c ': > pipes/full'").spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(truncating.try_wait().unwrap(), None, "the open did not wait");
+    assert_eq!(
+        truncating.try_wait().unwrap(),
+        None,
+        "the open did not wait"
+    );
     truncating.kill().unwrap();
     let status = wait_within(&mut truncating, Duration::from_secs(2), "killed open");
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(libc::SIGKILL)
     );
-    assert_eq!(parked.try_wait().unwrap(), None, "the parked writer still waits");
+    assert_eq!(
+        parked.try_wait().unwrap(),
+        None,
+        "the parked writer still waits"
+    );
     parked.kill().unwrap();
     wait_within(&mut parked, Duration::from_secs(2), "parked writer");
     kill(&mut h);

@@ -223,6 +223,22 @@ impl<R: Replies> Fs<R> {
         parked
     }
 
+    /// An object made while the daemon began to shut down may have been
+    /// made after its cell looked at the flag and put in the tree after
+    /// `shut_down` collected the objects: it is shut down here, so that
+    /// nothing parks in it. (The tree's lock orders the two: whichever
+    /// takes it second sees the other's work.)
+    fn shut_down_if_late(&self, tree: &Tree<R>, ino: Ino) {
+        if !self.shared.is_shutting_down() {
+            return;
+        }
+        match tree.get(ino).map(|e| &e.node) {
+            Some(Node::File(file)) => file.shut_down(),
+            Some(Node::Dir(Children::Object(object))) => object.shut_down(),
+            _ => {}
+        }
+    }
+
     /// The kernel says call `id` was interrupted.
     pub fn interrupt(&self, id: u64) -> bool {
         self.shared.registry.interrupt(id)
@@ -439,6 +455,7 @@ impl<R: Replies> Fs<R> {
         let mut tree = self.tree();
         let ino = tree.create(parent, name, meta, node)?;
         tree.add_lookup(ino);
+        self.shut_down_if_late(&tree, ino);
         log::debug!(
             "created {}/{} (inode {ino}) for uid {}",
             dir.name,
@@ -515,6 +532,7 @@ impl<R: Replies> Fs<R> {
             }
         };
         tree.add_lookup(ino);
+        self.shut_down_if_late(&tree, ino);
         log::debug!(
             "made endpoint {} (inode {ino}) for uid {}",
             String::from_utf8_lossy(name),

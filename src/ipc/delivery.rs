@@ -81,18 +81,39 @@ pub fn deliver(target: Target, data: &[u8], writer_tid: u32) -> Result<usize> {
         );
         return Err(e);
     }
+    // Every signal to every allowed target, even when one send fails (a
+    // target that exited meanwhile, a full queue of real-time signals):
+    // as kill(2) to a group, the write succeeds if any signal went, and
+    // the log says which did not.
+    let (mut sent, mut first_error) = (0, None);
     for spec in &specs {
+        let name = signal::signal_name(spec.signo);
+        let mut failed = Vec::new();
         for handle in &allowed {
-            handle.send(*spec, sender.ids.tgid, sender.ids.creds.real_uid)?;
+            match handle.send(*spec, sender.ids.tgid, sender.ids.creds.real_uid) {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    failed.push(format!("{} ({e})", handle.pid));
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        log::debug!(
-            "uid {} sent {} to {} process(es) of {pid}",
-            sender.ids.creds.real_uid,
-            signal::signal_name(spec.signo),
-            allowed.len()
-        );
+        let uid = sender.ids.creds.real_uid;
+        let to = allowed.len();
+        if failed.is_empty() {
+            log::debug!("uid {uid} sent {name} to {to} process(es) of {pid}");
+        } else {
+            log::info!(
+                "uid {uid}: {name} reached {} of {to} process(es) of {pid}; not sent to {}",
+                to - failed.len(),
+                failed.join(", ")
+            );
+        }
     }
-    Ok(data.len())
+    match (sent, first_error) {
+        (0, Some(e)) => Err(e),
+        _ => Ok(data.len()),
+    }
 }
 
 /// The writer of a signal request, as kill(2)'s rule needs it: its ids

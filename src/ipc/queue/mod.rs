@@ -233,15 +233,45 @@ impl<P: Parking> Queue<P> {
         message
     }
 
+    /// A stream-mode read of a description that is mid-message: the rest
+    /// of it, or the end of file after it. `None` when it must receive.
+    fn continue_reception(&mut self, end: QueueEnd, size: usize) -> Option<Vec<u8>> {
+        if end.io != IoMode::Stream {
+            return None;
+        }
+        match self.receptions.get_mut(&end.id) {
+            Some(Reception::Partial { message, offset }) => {
+                let n = size.min(message.len() - *offset);
+                let data = message[*offset..*offset + n].to_vec();
+                *offset += n;
+                if *offset == message.len() {
+                    self.receptions.insert(end.id, Reception::Drained);
+                }
+                Some(data)
+            }
+            Some(Reception::Drained) => {
+                // End of this message; the next read receives anew.
+                self.receptions.insert(end.id, Reception::Idle);
+                Some(Vec::new())
+            }
+            Some(Reception::Idle) | None => None,
+        }
+    }
+
     /// Serves parked readers and writers until neither can progress.
     fn settle(&mut self, wk: &mut QueueWakeups<P>) {
         loop {
             let mut progressed = false;
-            while !self.messages.is_empty() {
-                let Some((id, r)) = self.reads.pop_front() else {
-                    break;
+            while let Some(front) = self.reads.front() {
+                let (end, size) = (front.end, front.size);
+                // A reader of a description that is mid-message (another
+                // read of it took one meanwhile) goes on with that one.
+                let result = match self.continue_reception(end, size) {
+                    Some(data) => Ok(data),
+                    None if self.messages.is_empty() => break,
+                    None => self.receive(end, size),
                 };
-                let result = self.receive(r.end, r.size);
+                let (id, r) = self.reads.pop_front().expect("front exists");
                 wk.reads.push((id, r.reply, result));
                 progressed = true;
             }
@@ -347,27 +377,11 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         nonblock: bool,
         wk: &mut QueueWakeups<P>,
     ) -> Step<P::Read, Result<Vec<u8>>> {
-        if end.io == IoMode::Stream {
-            match self.receptions.get_mut(&end.id) {
-                Some(Reception::Partial { message, offset }) => {
-                    let n = size.min(message.len() - *offset);
-                    let data = message[*offset..*offset + n].to_vec();
-                    *offset += n;
-                    if *offset == message.len() {
-                        self.receptions.insert(end.id, Reception::Drained);
-                    }
-                    return Step::Done(waiter, Ok(data));
-                }
-                Some(Reception::Drained) => {
-                    // End of this message; the next read receives anew.
-                    self.receptions.insert(end.id, Reception::Idle);
-                    return Step::Done(waiter, Ok(Vec::new()));
-                }
-                Some(Reception::Idle) | None => {}
-            }
-            if size == 0 {
-                return Step::Done(waiter, Ok(Vec::new()));
-            }
+        if let Some(data) = self.continue_reception(end, size) {
+            return Step::Done(waiter, Ok(data));
+        }
+        if end.io == IoMode::Stream && size == 0 {
+            return Step::Done(waiter, Ok(Vec::new()));
         }
         if !self.messages.is_empty() {
             let result = self.receive(end, size);
@@ -628,6 +642,31 @@ mod tests {
             assert_eq!(budget.used(), 4);
         }
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn two_parked_reads_of_one_description_share_its_message() {
+        let mut q = queue(4);
+        let r = open(&mut q, Mode::READ, false);
+        for id in [1, 2] {
+            assert!(matches!(
+                q.read(id, id as u32, r, 3, false, &mut wk()),
+                Step::Parked
+            ));
+        }
+        let w = open(&mut q, Mode::WRITE, false);
+        let mut wks = wk();
+        assert!(matches!(
+            q.write(3, 3, w, b"abcdef", false, &mut wks),
+            Step::Done(..)
+        ));
+        assert_eq!(
+            wks.reads,
+            vec![(1, 1, Ok(b"abc".to_vec())), (2, 2, Ok(b"def".to_vec()))],
+            "the second read goes on with the first's message"
+        );
+        assert_eq!(q.counters().truncated, 0);
+        assert_eq!(recv(&mut q, r, 10), Ok(Vec::new()), "then its end");
     }
 
     #[test]
