@@ -89,3 +89,19 @@ fn setxattr_flags_and_statfs_counts() {
     assert_ok(&out);
     assert_eq!(stdout(&out), "EEXIST\nok\nENODATA\n3 True\n");
 }
+
+/// ipcfs(7)'s idioms for programs that treat a pipe as a regular file:
+/// `tail -c +N` of the pipe itself fails on its seek; through `cat` it
+/// works.
+#[test]
+fn the_documented_idioms_for_seeking_programs_work() {
+    let m = mount_or_skip!();
+    assert_ok(&m.run("touch pipes/p"));
+    let out = m.run(
+        "exec 3<>pipes/p; printf 'hello world\\n' >&3; \
+         timeout 2 tail -c +3 pipes/p; echo \"tail: $?\"",
+    );
+    assert_eq!(stdout(&out), "tail: 1\n", "tail seeks and fails");
+    let out = m.run("(printf 'hello world\\n' > pipes/p &); timeout 2 cat pipes/p | tail -c +3");
+    assert_eq!(stdout(&out), "llo world\n");
+}
