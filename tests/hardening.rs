@@ -105,3 +105,28 @@ fn the_documented_idioms_for_seeking_programs_work() {
     let out = m.run("(printf 'hello world\\n' > pipes/p &); timeout 2 cat pipes/p | tail -c +3");
     assert_eq!(stdout(&out), "llo world\n");
 }
+
+/// A status snapshot is memory held for the open's life: it counts
+/// against --max-memory, so open descriptors of status cannot grow the
+/// daemon past the cap.
+#[test]
+fn status_snapshots_count_against_the_memory_cap() {
+    let m = mount_or_skip!("--max-memory", "16K");
+    let script = "import os, errno\n\
+        for i in range(100): open('queues/q%03d' % i, 'w').close()\n\
+        held = []\n\
+        try:\n\
+        \x20   while len(held) < 100: held.append(os.open('status', os.O_RDONLY))\n\
+        except OSError as e: print(errno.errorcode[e.errno], len(held))\n\
+        for fd in held: os.close(fd)\n";
+    let out = m.python(script, &[]).output().unwrap();
+    assert_ok(&out);
+    let text = stdout(&out);
+    let (errno, held) = text.trim().split_once(' ').unwrap();
+    assert_eq!(errno, "ENOSPC");
+    let held: usize = held.parse().unwrap();
+    assert!(
+        (1..=3).contains(&held),
+        "a 16 KiB cap holds about one: {held}"
+    );
+}

@@ -10,6 +10,7 @@ use crate::fs::attr::OpenStyle;
 use crate::fs::node::{FileKind, Node, OpenFile};
 use crate::fs::reply::{Call, ParkedOpen, Replies};
 use crate::ipc::Mode;
+use crate::memory::MemoryBudget;
 
 type Generator = dyn Fn() -> Vec<u8> + Send + Sync;
 
@@ -50,13 +51,33 @@ impl<R: Replies> FileKind<R> for TextFile {
         if Mode::from_open_flags(flags).write {
             return R::opened(parked.reply, Err(Error::AccessDenied));
         }
-        let text = Arc::new(Snapshot((self.generate)()));
-        shared.answer_open(parked, text, OpenStyle::Generated);
+        let text = (self.generate)();
+        // A snapshot is held for its open's whole life: it counts against
+        // --max-memory (a status of 20,000 objects is megabytes, once per
+        // open).
+        let budget = shared.budget.clone();
+        if !budget.try_reserve(text.len()) {
+            log::warn!(
+                "a {}-byte snapshot refused: --max-memory ({} bytes) reached",
+                text.len(),
+                budget.limit()
+            );
+            return R::opened(parked.reply, Err(Error::NoSpace));
+        }
+        let snapshot = Arc::new(Snapshot(text, budget));
+        shared.answer_open(parked, snapshot, OpenStyle::Generated);
     }
 }
 
-/// One open of a text file: the text made at its open.
-struct Snapshot(Vec<u8>);
+/// One open of a text file: the text made at its open, reserved in the
+/// memory budget until the open is released.
+struct Snapshot(Vec<u8>, Arc<MemoryBudget>);
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        self.1.release(self.0.len());
+    }
+}
 
 impl<R: Replies> OpenFile<R> for Snapshot {
     fn read(&self, _call: &Call, reply: R::Read, offset: u64, size: usize, _nonblock: bool) {

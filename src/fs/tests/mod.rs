@@ -689,3 +689,26 @@ fn setxattr_create_and_replace_flags_are_honoured() {
         Err(Error::NoAttribute)
     );
 }
+
+#[test]
+fn a_status_snapshot_counts_against_the_memory_cap_while_open() {
+    let c = me();
+    let mut config = Config::new("/nonexistent".into());
+    config.max_memory = 600;
+    let fs: TestFs = Fs::new(config, (c.uid, c.gid)).unwrap();
+    for i in 0..5 {
+        make(&fs, "queues", &format!("queue-{i}"), FileType::Regular).unwrap();
+    }
+    let status = fs.lookup(&me(), tree::ROOT, b"status").unwrap().attr.ino;
+    let first = opened(open(&fs, status, libc::O_RDONLY));
+    let used = fs.shared.budget.used();
+    assert!(used > 300, "the snapshot is reserved: {used}");
+    assert_eq!(
+        open(&fs, status, libc::O_RDONLY),
+        Some(Answer::Opened(Err(Error::NoSpace))),
+        "a second one would pass the cap"
+    );
+    fs.release(first.fh);
+    assert_eq!(fs.shared.budget.used(), 0, "given back at release");
+    opened(open(&fs, status, libc::O_RDONLY));
+}
