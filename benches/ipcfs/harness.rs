@@ -609,3 +609,30 @@ pub(crate) fn mq_depth(prefix: &str) -> i64 {
         .unwrap_or(10)
         .min(QUEUE_DEPTH)
 }
+
+// The child's side of the protocol: say numbers, say ready, wait for go.
+
+pub(crate) fn say(words: &[u64]) {
+    let line: Vec<String> = words.iter().map(u64::to_string).collect();
+    println!("{}", line.join(" "));
+    let _ = std::io::stdout().flush();
+}
+
+pub(crate) fn ready() {
+    println!("ready");
+    let _ = std::io::stdout().flush();
+}
+
+/// Waits for "go" on stdin.
+pub(crate) fn wait_go() -> Result<(), String> {
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(n) if n > 0 => Ok(()),
+        _ => Err("no go from the parent".into()),
+    }
+}
+
+pub(crate) fn ready_go() -> Result<(), String> {
+    ready();
+    wait_go()
+}

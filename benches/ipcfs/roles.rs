@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::ceiling::ceiling_main;
+use crate::harness::{ready, ready_go, say, wait_go};
 use crate::sockets::{tcp_dial, tcp_listen};
 use crate::sys::{errno, make_fifo, mq_open, mq_receive, mq_send, now_ns};
 use crate::{BATCH, MSG, RECORD, SIGNAL_WINDOW};
@@ -61,31 +62,6 @@ fn arg(a: &[String], i: usize) -> &str {
 
 fn num(a: &[String], i: usize) -> u64 {
     arg(a, i).parse().unwrap_or(0)
-}
-
-pub(crate) fn say(words: &[u64]) {
-    let line: Vec<String> = words.iter().map(u64::to_string).collect();
-    println!("{}", line.join(" "));
-    let _ = std::io::stdout().flush();
-}
-
-fn ready() {
-    println!("ready");
-    let _ = std::io::stdout().flush();
-}
-
-/// Waits for "go" on stdin.
-fn wait_go() -> Result<(), String> {
-    let mut line = String::new();
-    match std::io::stdin().read_line(&mut line) {
-        Ok(n) if n > 0 => Ok(()),
-        _ => Err("no go from the parent".into()),
-    }
-}
-
-pub(crate) fn ready_go() -> Result<(), String> {
-    ready();
-    wait_go()
 }
 
 fn open(path: &str, write: bool, direct: bool) -> Result<File, String> {

@@ -11,9 +11,8 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use crate::Sizes;
-use crate::harness::{Env, Kid, p, release_group, s, span_ns};
+use crate::harness::{Env, Kid, p, ready_go, release_group, s, say, span_ns};
 use crate::report::{Report, V};
-use crate::roles::{ready_go, say};
 use crate::sys::now_ns;
 
 /// How long a plain socket waits for the next bytes before its side of a

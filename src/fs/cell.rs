@@ -245,3 +245,13 @@ pub fn finish_write<R: Replies>(w: ParkedWrite<R::Write>, done: WriteDone) {
     }
     R::written(w.reply, done.result);
 }
+
+/// `O_TRUNC` and `truncate(…, 0)` of a stream file do nothing; any other
+/// size is meaningless for one.
+pub fn truncate_stream(size: u64) -> Result<()> {
+    if size == 0 {
+        Ok(())
+    } else {
+        Err(crate::error::Error::InvalidArgument)
+    }
+}

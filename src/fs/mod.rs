@@ -14,6 +14,9 @@ pub mod attr;
 pub mod cell;
 pub mod handles;
 pub mod kinds;
+mod names;
+
+pub(crate) use self::names::insert_object_dir;
 pub mod node;
 pub mod reply;
 pub mod tree;
@@ -29,9 +32,9 @@ use std::time::SystemTime;
 use self::attr::{Attr, FileType, Ino, Meta, OpenStyle};
 use self::handles::HandleTable;
 use self::kinds::text::TextFile;
-use self::node::{Children, DirContext, FileKind, MadeDir, Node, ObjectDir, OpenFile};
+use self::node::{Children, FileKind, Node, ObjectDir, OpenFile};
 use self::reply::{Call, Opened, ParkedOpen, Replies};
-use self::tree::{Entry, RenameMode, Tree};
+use self::tree::{Entry, Tree};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::interrupt::Registry;
@@ -151,10 +154,10 @@ pub const FREE_FILES: u64 = u32::MAX as u64;
 
 pub struct Fs<R: Replies> {
     pub shared: Arc<Shared<R>>,
-    tree: Arc<Mutex<Tree<R>>>,
+    tree: Arc<Mutex<Tree<Node<R>>>>,
 }
 
-pub(crate) fn lock<R: Replies>(tree: &Mutex<Tree<R>>) -> MutexGuard<'_, Tree<R>> {
+pub(crate) fn lock<R: Replies>(tree: &Mutex<Tree<Node<R>>>) -> MutexGuard<'_, Tree<Node<R>>> {
     // Tree operations validate before they mutate; a panic cannot leave
     // it half-changed, so a poisoned lock is still usable.
     tree.lock().unwrap_or_else(|e| e.into_inner())
@@ -195,7 +198,7 @@ impl<R: Replies> Fs<R> {
         Ok(Fs { shared, tree })
     }
 
-    fn tree(&self) -> MutexGuard<'_, Tree<R>> {
+    fn tree(&self) -> MutexGuard<'_, Tree<Node<R>>> {
         lock(&self.tree)
     }
 
@@ -228,7 +231,7 @@ impl<R: Replies> Fs<R> {
     /// `shut_down` collected the objects: it is shut down here, so that
     /// nothing parks in it. (The tree's lock orders the two: whichever
     /// takes it second sees the other's work.)
-    fn shut_down_if_late(&self, tree: &Tree<R>, ino: Ino) {
+    fn shut_down_if_late(&self, tree: &Tree<Node<R>>, ino: Ino) {
         if !self.shared.is_shutting_down() {
             return;
         }
@@ -244,7 +247,7 @@ impl<R: Replies> Fs<R> {
         self.shared.registry.interrupt(id)
     }
 
-    fn attr(&self, e: &Entry<R>, caller: &Caller) -> Result<Attr> {
+    fn attr(&self, e: &Entry<Node<R>>, caller: &Caller) -> Result<Attr> {
         let size = match &e.node {
             Node::File(f) => f.size(),
             Node::Link(l) => l.target(caller)?.len() as u64,
@@ -354,7 +357,7 @@ impl<R: Replies> Fs<R> {
 
     /// Whether users made `ino` (it lives in an object directory), and so
     /// own it.
-    fn made_by_users(&self, tree: &Tree<R>, ino: Ino) -> bool {
+    fn made_by_users(&self, tree: &Tree<Node<R>>, ino: Ino) -> bool {
         tree.get(ino)
             .and_then(|e| tree.get(e.parent))
             .is_some_and(|p| matches!(p.node, Node::Dir(Children::Listed(_))))
@@ -428,172 +431,6 @@ impl<R: Replies> Fs<R> {
         self.attr(e, caller)
     }
 
-    /// Makes a node of `file_type` named `name` in an object directory
-    /// and counts the kernel's reference to it; `EPERM` for a kind that
-    /// directory does not hold, or a directory that takes none.
-    pub fn mknod(
-        &self,
-        caller: &Caller,
-        parent: Ino,
-        name: &[u8],
-        perm: u16,
-        file_type: FileType,
-    ) -> Result<Attr> {
-        let Children::Listed(dir) = self.children_of(parent)? else {
-            return Err(Error::NotPermitted);
-        };
-        if Self::reserved(&dir, name, caller) {
-            return Err(Error::Exists);
-        }
-        let make = match file_type {
-            FileType::Regular => dir.regular,
-            FileType::NamedPipe => dir.fifo,
-            FileType::Directory | FileType::Symlink => None,
-        };
-        let node = make.ok_or(Error::NotPermitted)?(&self.shared);
-        let meta = Meta::new(caller.uid, caller.gid, perm);
-        let mut tree = self.tree();
-        let ino = tree.create(parent, name, meta, node)?;
-        tree.add_lookup(ino);
-        self.shut_down_if_late(&tree, ino);
-        log::debug!(
-            "created {}/{} (inode {ino}) for uid {}",
-            dir.name,
-            String::from_utf8_lossy(name),
-            caller.uid
-        );
-        self.attr(tree.get(ino).expect("just created"), caller)
-    }
-
-    /// `create`: a new regular file, opened. The reply carries the new
-    /// entry's attributes.
-    pub fn create(
-        &self,
-        call: &Call,
-        parent: Ino,
-        name: &[u8],
-        perm: u16,
-        flags: i32,
-        reply: R::Open,
-    ) {
-        match self.mknod(&call.caller, parent, name, perm, FileType::Regular) {
-            Ok(attr) => {
-                let parked = ParkedOpen {
-                    reply,
-                    ino: attr.ino,
-                    created: Some(attr),
-                };
-                self.open_parked(call, parked, flags);
-            }
-            Err(e) => R::opened(reply, Err(e)),
-        }
-    }
-
-    /// `mkdir` in an object directory whose kind is a directory (a socket
-    /// endpoint in `sockets/`): the directory and its files, owned by the
-    /// caller. Elsewhere `EEXIST` for a name that exists, `EPERM`
-    /// otherwise.
-    pub fn mkdir(&self, caller: &Caller, parent: Ino, name: &[u8], perm: u16) -> Result<Attr> {
-        let make = match self.children_of(parent)? {
-            Children::Listed(dir) => dir.dir,
-            _ => None,
-        };
-        if let Children::Listed(dir) = self.children_of(parent)? {
-            if Self::reserved(&dir, name, caller) {
-                return Err(Error::Exists);
-            }
-        }
-        let Some(make) = make else {
-            return match self.find(caller, parent, name, false) {
-                Ok(_) => Err(Error::Exists),
-                Err(_) => Err(Error::NotPermitted),
-            };
-        };
-        let mut tree = self.tree();
-        if tree.child(parent, name).is_some() {
-            return Err(Error::Exists);
-        }
-        let context = DirContext {
-            shared: &self.shared,
-            tree: Arc::downgrade(&self.tree),
-            parent,
-            name,
-            perm,
-        };
-        let made = make(&context);
-        let object = made.object.clone();
-        let owner = (caller.uid, caller.gid);
-        let ino = match insert_object_dir(&mut tree, parent, name, owner, perm, made) {
-            Ok(ino) => ino,
-            Err(e) => {
-                drop(tree);
-                object.close();
-                return Err(e);
-            }
-        };
-        tree.add_lookup(ino);
-        self.shut_down_if_late(&tree, ino);
-        log::debug!(
-            "made endpoint {} (inode {ino}) for uid {}",
-            String::from_utf8_lossy(name),
-            caller.uid
-        );
-        self.attr(tree.get(ino).expect("just made"), caller)
-    }
-
-    /// Removes a name in an object directory; inside a directory object
-    /// (an endpoint) the name goes, the object stays until `rmdir`, so
-    /// that `rm -r` works.
-    pub fn unlink(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<()> {
-        match self.children_of(parent)? {
-            Children::Listed(_) | Children::Object(_) => {}
-            _ => return Err(Error::NotPermitted),
-        };
-        let mut tree = self.tree();
-        if let Some(Node::Dir(_)) = tree.child(parent, name).map(|e| &e.node) {
-            return Err(Error::IsDirectory);
-        }
-        tree.unlink(parent, name, caller)
-    }
-
-    /// `rmdir` of a directory object closes it; any other directory is
-    /// `EPERM`, anything else `ENOTDIR`.
-    pub fn rmdir(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<()> {
-        let found = self.find(caller, parent, name, false)?;
-        if found.attr.file_type != FileType::Directory {
-            return Err(Error::NotDirectory);
-        }
-        let listed = matches!(self.children_of(parent)?, Children::Listed(_));
-        let object = match self.children_of(found.attr.ino)? {
-            Children::Object(_) if listed => self.tree().unlink_dir(parent, name, caller)?,
-            _ => return Err(Error::NotPermitted),
-        };
-        // Closed outside the tree's lock: it takes the endpoint's.
-        if let Node::Dir(Children::Object(object)) = object {
-            object.close();
-        }
-        Ok(())
-    }
-
-    pub fn rename(
-        &self,
-        caller: &Caller,
-        from: (Ino, &[u8]),
-        to: (Ino, &[u8]),
-        flags: RenameFlags,
-    ) -> Result<()> {
-        let listed = |ino| matches!(self.children_of(ino), Ok(Children::Listed(_)));
-        if !listed(from.0) || !listed(to.0) {
-            return Err(Error::NotPermitted);
-        }
-        let mode = match flags {
-            RenameFlags::Plain => RenameMode::Replace,
-            RenameFlags::NoReplace => RenameMode::NoReplace,
-            RenameFlags::Other => return Err(Error::InvalidArgument),
-        };
-        self.tree().rename(from, to, mode, caller)
-    }
-
     pub fn readlink(&self, caller: &Caller, ino: Ino) -> Result<Vec<u8>> {
         let link = match self.tree().get(ino).map(|e| &e.node) {
             Some(Node::Link(l)) => l.clone(),
@@ -660,83 +497,6 @@ impl<R: Replies> Fs<R> {
         if let Some(h) = self.shared.handles.remove(fh) {
             h.file.release();
         }
-    }
-
-    /// Lists `ino` from `offset` into `add`, which returns true when it
-    /// is full. Offsets: 1 and 2 for `.` and `..`; a stored child's inode
-    /// number + 2 (stable while others come and go); a synthesized
-    /// child's offset as its directory gives it.
-    pub fn readdir(
-        &self,
-        caller: &Caller,
-        ino: Ino,
-        offset: u64,
-        mut add: impl FnMut(DirEntry<'_>) -> bool,
-    ) -> Result<()> {
-        let children = self.children_of(ino)?;
-        let parent = self.tree().get(ino).map_or(tree::ROOT, |e| e.parent);
-        let dots = [(ino, 1, &b"."[..]), (parent, 2, &b".."[..])];
-        for (dot_ino, off, name) in dots {
-            if off > offset {
-                let entry = DirEntry {
-                    ino: dot_ino,
-                    offset: off,
-                    file_type: FileType::Directory,
-                    name,
-                };
-                if add(entry) {
-                    return Ok(());
-                }
-            }
-        }
-        match children {
-            Children::Fixed | Children::Listed(_) | Children::Object(_) => {
-                // Entries go straight into the reply, which holds a few
-                // hundred: collecting every remaining one first made
-                // listing a large directory take time in its square.
-                let tree = self.tree();
-                for e in tree.list(ino, offset.saturating_sub(2)) {
-                    let entry = DirEntry {
-                        ino: e.ino,
-                        offset: e.ino + 2,
-                        file_type: e.node.file_type(),
-                        name: &e.name,
-                    };
-                    if add(entry) {
-                        break;
-                    }
-                }
-            }
-            Children::Synthesized(synth) => {
-                let listed = synth.list(offset)?;
-                if offset <= 2 {
-                    // A whole listing: forget what it no longer shows.
-                    self.tree()
-                        .prune(ino, |n| listed.iter().any(|l| l.name == n));
-                }
-                for l in listed {
-                    let known = self.tree().child(ino, &l.name).map(|e| e.ino);
-                    let child_ino = match known {
-                        Some(i) => i,
-                        None => match synth.child(&l.name, caller) {
-                            Ok((node, meta)) => self.tree().synthesized(ino, &l.name, meta, node),
-                            // Gone since it was listed.
-                            Err(_) => continue,
-                        },
-                    };
-                    let entry = DirEntry {
-                        ino: child_ino,
-                        offset: l.offset,
-                        file_type: l.file_type,
-                        name: &l.name,
-                    };
-                    if add(entry) {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     pub fn statfs(&self) -> Usage {
@@ -815,25 +575,4 @@ impl<R: Replies> Fs<R> {
         let (kind, _) = self.file_kind(ino)?;
         xattr::remove(kind.as_ref(), name)
     }
-}
-
-/// Adds a directory object and its files to the tree, owned by `owner`.
-/// The files take the directory's read and write bits where theirs allow
-/// them (a private endpoint has private files); the owner keeps its own.
-pub(crate) fn insert_object_dir<R: Replies>(
-    tree: &mut Tree<R>,
-    parent: Ino,
-    name: &[u8],
-    owner: (u32, u32),
-    perm: u16,
-    made: MadeDir<R>,
-) -> Result<Ino> {
-    let (uid, gid) = owner;
-    let meta = Meta::new(uid, gid, perm);
-    let ino = tree.create(parent, name, meta, Node::Dir(Children::Object(made.object)))?;
-    for (file, node, file_perm) in made.files {
-        let bits = file_perm & ((perm & 0o666) | 0o600);
-        tree.insert_fixed(ino, file, Meta::new(uid, gid, bits), node);
-    }
-    Ok(ino)
 }

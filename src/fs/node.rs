@@ -101,7 +101,7 @@ pub struct DirContext<'a, R: Replies> {
     pub shared: &'a Arc<Shared<R>>,
     /// The tree, for objects that add directories of their own later (a
     /// listener's accepted connections, next to it).
-    pub tree: Weak<Mutex<Tree<R>>>,
+    pub tree: Weak<Mutex<Tree<Node<R>>>>,
     pub parent: Ino,
     pub name: &'a [u8],
     pub perm: u16,

@@ -1,5 +1,6 @@
 //! The tree of nodes: one inode allocator, the names in each directory,
-//! and how long each inode must live.
+//! and how long each inode must live. What a node is, the tree does not
+//! know (`N`: the fs layer's `Node`).
 //!
 //! Invariants, true between any two calls:
 //! - an entry lives while it is linked (a user-visible name in a fixed or
@@ -16,25 +17,23 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::SystemTime;
 
 use super::attr::{Ino, Meta};
-use super::node::Node;
-use super::reply::Replies;
 use crate::error::{Error, Result};
 use crate::ipc::policy::{self, Caller};
 
 /// The root directory's inode, as FUSE fixes it.
 pub const ROOT: Ino = 1;
 
-pub struct Entry<R: Replies> {
+pub struct Entry<N> {
     pub ino: Ino,
     pub parent: Ino,
     pub name: Vec<u8>,
     pub meta: Meta,
-    pub node: Node<R>,
+    pub node: N,
     linked: bool,
     lookups: u64,
 }
 
-impl<R: Replies> Entry<R> {
+impl<N> Entry<N> {
     pub fn linked(&self) -> bool {
         self.linked
     }
@@ -51,16 +50,16 @@ pub enum RenameMode {
     NoReplace,
 }
 
-pub struct Tree<R: Replies> {
-    entries: HashMap<Ino, Entry<R>>,
+pub struct Tree<N> {
+    entries: HashMap<Ino, Entry<N>>,
     names: HashMap<(Ino, Vec<u8>), Ino>,
     children: BTreeSet<(Ino, Ino)>,
     next_ino: Ino,
 }
 
-impl<R: Replies> Tree<R> {
+impl<N: Clone> Tree<N> {
     /// A tree holding only the root directory.
-    pub fn new(root: Node<R>, meta: Meta) -> Self {
+    pub fn new(root: N, meta: Meta) -> Self {
         let mut tree = Tree {
             entries: HashMap::new(),
             names: HashMap::new(),
@@ -89,17 +88,17 @@ impl<R: Replies> Tree<R> {
         ino
     }
 
-    pub fn get(&self, ino: Ino) -> Option<&Entry<R>> {
+    pub fn get(&self, ino: Ino) -> Option<&Entry<N>> {
         self.entries.get(&ino)
     }
 
-    pub fn get_mut(&mut self, ino: Ino) -> Option<&mut Entry<R>> {
+    pub fn get_mut(&mut self, ino: Ino) -> Option<&mut Entry<N>> {
         self.entries.get_mut(&ino)
     }
 
     /// The entry named `name` in `parent`: linked, or synthesized and
     /// still known.
-    pub fn child(&self, parent: Ino, name: &[u8]) -> Option<&Entry<R>> {
+    pub fn child(&self, parent: Ino, name: &[u8]) -> Option<&Entry<N>> {
         let ino = self.names.get(&(parent, name.to_vec()))?;
         self.entries.get(ino)
     }
@@ -124,11 +123,11 @@ impl<R: Replies> Tree<R> {
 
     /// Adds a linked entry that users did not make and cannot remove
     /// (the fixed tree). The name is trusted.
-    pub fn insert_fixed(&mut self, parent: Ino, name: &str, meta: Meta, node: Node<R>) -> Ino {
+    pub fn insert_fixed(&mut self, parent: Ino, name: &str, meta: Meta, node: N) -> Ino {
         self.insert(parent, name.as_bytes(), meta, node, true)
     }
 
-    fn insert(&mut self, parent: Ino, name: &[u8], meta: Meta, node: Node<R>, linked: bool) -> Ino {
+    fn insert(&mut self, parent: Ino, name: &[u8], meta: Meta, node: N, linked: bool) -> Ino {
         let ino = self.allocate();
         self.names.insert((parent, name.to_vec()), ino);
         self.children.insert((parent, ino));
@@ -148,7 +147,7 @@ impl<R: Replies> Tree<R> {
     }
 
     /// Makes a new named entry. The name must be 1 to 255 bytes and free.
-    pub fn create(&mut self, parent: Ino, name: &[u8], meta: Meta, node: Node<R>) -> Result<Ino> {
+    pub fn create(&mut self, parent: Ino, name: &[u8], meta: Meta, node: N) -> Result<Ino> {
         validate_name(name)?;
         if self.names.contains_key(&(parent, name.to_vec())) {
             return Err(Error::Exists);
@@ -159,7 +158,7 @@ impl<R: Replies> Tree<R> {
     /// Records the child `name` of a synthesized directory as it is now:
     /// the same inode as long as the kernel or a listing knows it, with
     /// its node and owner refreshed.
-    pub fn synthesized(&mut self, parent: Ino, name: &[u8], meta: Meta, node: Node<R>) -> Ino {
+    pub fn synthesized(&mut self, parent: Ino, name: &[u8], meta: Meta, node: N) -> Ino {
         if let Some(&ino) = self.names.get(&(parent, name.to_vec())) {
             let e = self.entries.get_mut(&ino).expect("named entry exists");
             e.meta = meta;
@@ -226,7 +225,7 @@ impl<R: Replies> Tree<R> {
     /// (a socket endpoint's files), and gives its node back so that the
     /// caller can close the object outside the tree's lock. Entries stay
     /// while the kernel holds lookups.
-    pub fn unlink_dir(&mut self, parent: Ino, name: &[u8], caller: &Caller) -> Result<Node<R>> {
+    pub fn unlink_dir(&mut self, parent: Ino, name: &[u8], caller: &Caller) -> Result<N> {
         let ino = *self
             .names
             .get(&(parent, name.to_vec()))
@@ -304,7 +303,7 @@ impl<R: Replies> Tree<R> {
 
     /// Linked children of `parent` with an inode above `after`, oldest
     /// first.
-    pub fn list(&self, parent: Ino, after: Ino) -> impl Iterator<Item = &Entry<R>> {
+    pub fn list(&self, parent: Ino, after: Ino) -> impl Iterator<Item = &Entry<N>> {
         self.children
             .range((parent, after.saturating_add(1))..=(parent, Ino::MAX))
             .map(|(_, c)| &self.entries[c])
@@ -312,7 +311,7 @@ impl<R: Replies> Tree<R> {
     }
 
     /// Every entry, linked or not: for status listings and unmount.
-    pub fn all(&self) -> impl Iterator<Item = &Entry<R>> {
+    pub fn all(&self) -> impl Iterator<Item = &Entry<N>> {
         self.entries.values()
     }
 
@@ -338,10 +337,9 @@ fn validate_name(name: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::node::Children;
-    use crate::fs::tests::TestReplies;
 
-    type T = Tree<TestReplies>;
+    /// Nodes as the tree sees them: anything; here a word.
+    type T = Tree<&'static str>;
 
     const ROOT_CALLER: Caller = Caller {
         uid: 0,
@@ -359,8 +357,8 @@ mod tests {
         pid: 3,
     };
 
-    fn dir() -> Node<TestReplies> {
-        Node::Dir(Children::Fixed)
+    fn dir() -> &'static str {
+        "dir"
     }
 
     fn meta(c: &Caller) -> Meta {

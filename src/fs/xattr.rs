@@ -4,11 +4,13 @@
 //! who may and what errno answers what live here. Values are decimal
 //! text without a newline.
 
-use super::kinds::ATTRIBUTE_PREFIX;
 use super::node::FileKind;
 use super::reply::Replies;
 use crate::config::parse_bytes;
 use crate::error::{Error, Result};
+
+/// The prefix of every extended attribute of ipcfs.
+pub const ATTRIBUTE_PREFIX: &str = "user.ipcfs.";
 
 /// The field of one of ipcfs's names (`user.ipcfs.FIELD`) that `kind`
 /// has; `None` for any other name.

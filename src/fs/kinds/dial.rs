@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fs::Shared;
 use crate::fs::attr::Meta;
-use crate::fs::kinds::pipe::truncate_stream;
+use crate::fs::cell::truncate_stream;
 use crate::fs::node::{Children, FileKind, Listed, Node, Synthesizer};
 use crate::fs::reply::{Call, ParkedOpen, Replies};
 use crate::ipc::Mode;

@@ -32,7 +32,7 @@ impl<R: Replies> FileKind<R> for KernelFifo {
     }
 
     fn truncate(&self, size: u64) -> Result<()> {
-        super::pipe::truncate_stream(size)
+        crate::fs::cell::truncate_stream(size)
     }
 
     fn status(&self, row: StatusRow) -> Option<StatusRow> {

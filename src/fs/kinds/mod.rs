@@ -64,5 +64,4 @@ pub fn object_dirs<R: Replies>(config: &Config) -> Vec<Arc<ObjectDir<R>>> {
 pub const ATTRIBUTES: &[(&str, AttributeNames)] =
     &[("pipe", pipe::ATTRIBUTES), ("queue", queue::ATTRIBUTES)];
 
-/// The prefix of every extended attribute of ipcfs.
-pub const ATTRIBUTE_PREFIX: &str = "user.ipcfs.";
+pub use super::xattr::ATTRIBUTE_PREFIX;

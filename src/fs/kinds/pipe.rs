@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::fs::Shared;
-use crate::fs::cell::Cell;
+use crate::fs::cell::{Cell, truncate_stream};
 use crate::fs::node::{AttributeNames, FileKind, Node};
 use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies};
 use crate::fs::xattr;
@@ -31,16 +31,6 @@ pub fn make<R: Replies>(shared: &Arc<Shared<R>>) -> Node<R> {
         cell: Cell::new(pipe, shared.clone()),
         size: c.io.max_write() as u64,
     }))
-}
-
-/// `O_TRUNC` and `truncate(…, 0)` of a stream do nothing; any other size
-/// is meaningless for one.
-pub fn truncate_stream(size: u64) -> Result<()> {
-    if size == 0 {
-        Ok(())
-    } else {
-        Err(Error::InvalidArgument)
-    }
 }
 
 impl<R: Replies> FileKind<R> for PipeKind<R> {

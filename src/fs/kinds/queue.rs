@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
-use super::pipe::truncate_stream;
 use crate::error::{Error, Result};
 use crate::fs::Shared;
-use crate::fs::cell::Cell;
+use crate::fs::cell::{Cell, truncate_stream};
 use crate::fs::node::{AttributeNames, FileKind, Node};
 use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies};
 use crate::fs::xattr;

@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::error::{Error, Result};
 use crate::fs::attr::{Ino, OpenStyle};
-use crate::fs::cell::{Cell, finish_write};
-use crate::fs::kinds::pipe::truncate_stream;
+use crate::fs::cell::{Cell, finish_write, truncate_stream};
 use crate::fs::kinds::text::{TextFile, slice_at};
 use crate::fs::node::{DirContext, DirObject, FileKind, MadeDir, Node, OpenFile};
 use crate::fs::reply::{Call, FsParking, ParkedOpen, ParkedWrite, Replies};
@@ -157,7 +156,7 @@ fn endpoint_dir<R: Replies>(
 /// to it, owned by the reader of `accept`.
 struct Adoption<R: Replies> {
     shared: Arc<Shared<R>>,
-    tree: Weak<Mutex<Tree<R>>>,
+    tree: Weak<Mutex<Tree<Node<R>>>>,
     parent: Ino,
     perm: u16,
     base: String,

@@ -11,7 +11,7 @@ use crate::ipc::status::{StatusRow, escape_name, render};
 
 /// The text of `status`: one row per object of the object directories,
 /// sorted by kind and name.
-pub fn text<R: Replies>(tree: &Weak<Mutex<Tree<R>>>) -> String {
+pub fn text<R: Replies>(tree: &Weak<Mutex<Tree<Node<R>>>>) -> String {
     let Some(tree) = tree.upgrade() else {
         return render(&[]);
     };

@@ -1,0 +1,278 @@
+//! The operations on names: making objects and endpoint directories,
+//! removing and renaming them, and listing directories.
+
+use std::sync::Arc;
+
+use super::attr::{Attr, FileType, Ino, Meta};
+use super::node::{Children, DirContext, MadeDir, Node};
+use super::reply::{Call, ParkedOpen, Replies};
+use super::tree::{self, RenameMode, Tree};
+use super::{DirEntry, Fs, RenameFlags};
+use crate::error::{Error, Result};
+use crate::ipc::policy::Caller;
+
+impl<R: Replies> Fs<R> {
+    /// Makes a node of `file_type` named `name` in an object directory
+    /// and counts the kernel's reference to it; `EPERM` for a kind that
+    /// directory does not hold, or a directory that takes none.
+    pub fn mknod(
+        &self,
+        caller: &Caller,
+        parent: Ino,
+        name: &[u8],
+        perm: u16,
+        file_type: FileType,
+    ) -> Result<Attr> {
+        let Children::Listed(dir) = self.children_of(parent)? else {
+            return Err(Error::NotPermitted);
+        };
+        if Self::reserved(&dir, name, caller) {
+            return Err(Error::Exists);
+        }
+        let make = match file_type {
+            FileType::Regular => dir.regular,
+            FileType::NamedPipe => dir.fifo,
+            FileType::Directory | FileType::Symlink => None,
+        };
+        let node = make.ok_or(Error::NotPermitted)?(&self.shared);
+        let meta = Meta::new(caller.uid, caller.gid, perm);
+        let mut tree = self.tree();
+        let ino = tree.create(parent, name, meta, node)?;
+        tree.add_lookup(ino);
+        self.shut_down_if_late(&tree, ino);
+        log::debug!(
+            "created {}/{} (inode {ino}) for uid {}",
+            dir.name,
+            String::from_utf8_lossy(name),
+            caller.uid
+        );
+        self.attr(tree.get(ino).expect("just created"), caller)
+    }
+
+    /// `create`: a new regular file, opened. The reply carries the new
+    /// entry's attributes.
+    pub fn create(
+        &self,
+        call: &Call,
+        parent: Ino,
+        name: &[u8],
+        perm: u16,
+        flags: i32,
+        reply: R::Open,
+    ) {
+        match self.mknod(&call.caller, parent, name, perm, FileType::Regular) {
+            Ok(attr) => {
+                let parked = ParkedOpen {
+                    reply,
+                    ino: attr.ino,
+                    created: Some(attr),
+                };
+                self.open_parked(call, parked, flags);
+            }
+            Err(e) => R::opened(reply, Err(e)),
+        }
+    }
+
+    /// `mkdir` in an object directory whose kind is a directory (a socket
+    /// endpoint in `sockets/`): the directory and its files, owned by the
+    /// caller. Elsewhere `EEXIST` for a name that exists, `EPERM`
+    /// otherwise.
+    pub fn mkdir(&self, caller: &Caller, parent: Ino, name: &[u8], perm: u16) -> Result<Attr> {
+        let make = match self.children_of(parent)? {
+            Children::Listed(dir) => dir.dir,
+            _ => None,
+        };
+        if let Children::Listed(dir) = self.children_of(parent)? {
+            if Self::reserved(&dir, name, caller) {
+                return Err(Error::Exists);
+            }
+        }
+        let Some(make) = make else {
+            return match self.find(caller, parent, name, false) {
+                Ok(_) => Err(Error::Exists),
+                Err(_) => Err(Error::NotPermitted),
+            };
+        };
+        let mut tree = self.tree();
+        if tree.child(parent, name).is_some() {
+            return Err(Error::Exists);
+        }
+        let context = DirContext {
+            shared: &self.shared,
+            tree: Arc::downgrade(&self.tree),
+            parent,
+            name,
+            perm,
+        };
+        let made = make(&context);
+        let object = made.object.clone();
+        let owner = (caller.uid, caller.gid);
+        let ino = match insert_object_dir(&mut tree, parent, name, owner, perm, made) {
+            Ok(ino) => ino,
+            Err(e) => {
+                drop(tree);
+                object.close();
+                return Err(e);
+            }
+        };
+        tree.add_lookup(ino);
+        self.shut_down_if_late(&tree, ino);
+        log::debug!(
+            "made endpoint {} (inode {ino}) for uid {}",
+            String::from_utf8_lossy(name),
+            caller.uid
+        );
+        self.attr(tree.get(ino).expect("just made"), caller)
+    }
+
+    /// Removes a name in an object directory; inside a directory object
+    /// (an endpoint) the name goes, the object stays until `rmdir`, so
+    /// that `rm -r` works.
+    pub fn unlink(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<()> {
+        match self.children_of(parent)? {
+            Children::Listed(_) | Children::Object(_) => {}
+            _ => return Err(Error::NotPermitted),
+        };
+        let mut tree = self.tree();
+        if let Some(Node::Dir(_)) = tree.child(parent, name).map(|e| &e.node) {
+            return Err(Error::IsDirectory);
+        }
+        tree.unlink(parent, name, caller)
+    }
+
+    /// `rmdir` of a directory object closes it; any other directory is
+    /// `EPERM`, anything else `ENOTDIR`.
+    pub fn rmdir(&self, caller: &Caller, parent: Ino, name: &[u8]) -> Result<()> {
+        let found = self.find(caller, parent, name, false)?;
+        if found.attr.file_type != FileType::Directory {
+            return Err(Error::NotDirectory);
+        }
+        let listed = matches!(self.children_of(parent)?, Children::Listed(_));
+        let object = match self.children_of(found.attr.ino)? {
+            Children::Object(_) if listed => self.tree().unlink_dir(parent, name, caller)?,
+            _ => return Err(Error::NotPermitted),
+        };
+        // Closed outside the tree's lock: it takes the endpoint's.
+        if let Node::Dir(Children::Object(object)) = object {
+            object.close();
+        }
+        Ok(())
+    }
+
+    pub fn rename(
+        &self,
+        caller: &Caller,
+        from: (Ino, &[u8]),
+        to: (Ino, &[u8]),
+        flags: RenameFlags,
+    ) -> Result<()> {
+        let listed = |ino| matches!(self.children_of(ino), Ok(Children::Listed(_)));
+        if !listed(from.0) || !listed(to.0) {
+            return Err(Error::NotPermitted);
+        }
+        let mode = match flags {
+            RenameFlags::Plain => RenameMode::Replace,
+            RenameFlags::NoReplace => RenameMode::NoReplace,
+            RenameFlags::Other => return Err(Error::InvalidArgument),
+        };
+        self.tree().rename(from, to, mode, caller)
+    }
+
+    /// Lists `ino` from `offset` into `add`, which returns true when it
+    /// is full. Offsets: 1 and 2 for `.` and `..`; a stored child's inode
+    /// number + 2 (stable while others come and go); a synthesized
+    /// child's offset as its directory gives it.
+    pub fn readdir(
+        &self,
+        caller: &Caller,
+        ino: Ino,
+        offset: u64,
+        mut add: impl FnMut(DirEntry<'_>) -> bool,
+    ) -> Result<()> {
+        let children = self.children_of(ino)?;
+        let parent = self.tree().get(ino).map_or(tree::ROOT, |e| e.parent);
+        let dots = [(ino, 1, &b"."[..]), (parent, 2, &b".."[..])];
+        for (dot_ino, off, name) in dots {
+            if off > offset {
+                let entry = DirEntry {
+                    ino: dot_ino,
+                    offset: off,
+                    file_type: FileType::Directory,
+                    name,
+                };
+                if add(entry) {
+                    return Ok(());
+                }
+            }
+        }
+        match children {
+            Children::Fixed | Children::Listed(_) | Children::Object(_) => {
+                // Entries go straight into the reply, which holds a few
+                // hundred: collecting every remaining one first made
+                // listing a large directory take time in its square.
+                let tree = self.tree();
+                for e in tree.list(ino, offset.saturating_sub(2)) {
+                    let entry = DirEntry {
+                        ino: e.ino,
+                        offset: e.ino + 2,
+                        file_type: e.node.file_type(),
+                        name: &e.name,
+                    };
+                    if add(entry) {
+                        break;
+                    }
+                }
+            }
+            Children::Synthesized(synth) => {
+                let listed = synth.list(offset)?;
+                if offset <= 2 {
+                    // A whole listing: forget what it no longer shows.
+                    self.tree()
+                        .prune(ino, |n| listed.iter().any(|l| l.name == n));
+                }
+                for l in listed {
+                    let known = self.tree().child(ino, &l.name).map(|e| e.ino);
+                    let child_ino = match known {
+                        Some(i) => i,
+                        None => match synth.child(&l.name, caller) {
+                            Ok((node, meta)) => self.tree().synthesized(ino, &l.name, meta, node),
+                            // Gone since it was listed.
+                            Err(_) => continue,
+                        },
+                    };
+                    let entry = DirEntry {
+                        ino: child_ino,
+                        offset: l.offset,
+                        file_type: l.file_type,
+                        name: &l.name,
+                    };
+                    if add(entry) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds a directory object and its files to the tree, owned by `owner`.
+/// The files take the directory's read and write bits where theirs allow
+/// them (a private endpoint has private files); the owner keeps its own.
+pub(crate) fn insert_object_dir<R: Replies>(
+    tree: &mut Tree<Node<R>>,
+    parent: Ino,
+    name: &[u8],
+    owner: (u32, u32),
+    perm: u16,
+    made: MadeDir<R>,
+) -> Result<Ino> {
+    let (uid, gid) = owner;
+    let meta = Meta::new(uid, gid, perm);
+    let ino = tree.create(parent, name, meta, Node::Dir(Children::Object(made.object)))?;
+    for (file, node, file_perm) in made.files {
+        let bits = file_perm & ((perm & 0o666) | 0o600);
+        tree.insert_fixed(ino, file, Meta::new(uid, gid, bits), node);
+    }
+    Ok(ino)
+}
