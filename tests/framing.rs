@@ -8,18 +8,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{assert_ok, eventually, stdout, wait_within};
-
-fn xattr(m: &common::Mount, file: &str, name: &str) -> String {
-    let out = m
-        .python(
-            "import os,sys; print(os.getxattr(sys.argv[1], 'user.ipcfs.'+sys.argv[2]).decode())",
-            &[file, name],
-        )
-        .output()
-        .unwrap();
-    stdout(&out).trim().to_string()
-}
+use common::{assert_ok, eventually, stdout, wait_within, xattr};
 
 fn set_xattr(m: &common::Mount, file: &str, name: &str, value: &str) {
     let out = m

@@ -6,18 +6,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{assert_ok, eventually, stdout, timed, wait_within};
-
-fn xattr(m: &common::Mount, file: &str, name: &str) -> String {
-    let out = m
-        .python(
-            "import os,sys; print(os.getxattr(sys.argv[1], 'user.ipcfs.'+sys.argv[2]).decode())",
-            &[file, name],
-        )
-        .output()
-        .unwrap();
-    stdout(&out).trim().to_string()
-}
+use common::{assert_ok, eventually, stdout, timed, wait_within, xattr};
 
 /// Python prelude: `attempt(f)` prints a result or the errno's name.
 const ATTEMPT: &str = "import os, errno, sys\n\

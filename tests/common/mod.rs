@@ -270,3 +270,16 @@ pub fn stream_size() -> u64 {
         .unwrap_or(256);
     cap.min(1024) * 4096
 }
+
+/// An attribute of an object of the mount (`user.ipcfs.NAME`), as text,
+/// read through the system call (Python's os.getxattr).
+pub fn xattr(m: &Mount, file: &str, name: &str) -> String {
+    let out = m
+        .python(
+            "import os,sys; print(os.getxattr(sys.argv[1], 'user.ipcfs.'+sys.argv[2]).decode())",
+            &[file, name],
+        )
+        .output()
+        .unwrap();
+    stdout(&out).trim().to_string()
+}
