@@ -236,11 +236,14 @@ fn shutdown_wr_gives_the_peer_eof_and_the_reply_still_comes() {
     let out = m.run(&format!(
         "mkdir sockets/h && echo 'connect tcp 127.0.0.1:{}' > sockets/h/ctl && \
          printf 'twelve bytes' > sockets/h/data && echo 'shutdown wr' > sockets/h/ctl && \
-         cat sockets/h/data; echo; sed -n 5p sockets/h/status; \
+         cat sockets/h/data; echo; sed -n '1p;5p' sockets/h/status; \
          printf more > sockets/h/data",
         peer.port()
     ));
-    assert_eq!(stdout(&out), "got 12 bytes\nshutdown: wr\n");
+    assert_eq!(
+        stdout(&out),
+        "got 12 bytes\nstate: half-closed\nshutdown: wr\n"
+    );
     assert!(
         common::stderr(&out).contains("Broken pipe") || !out.status.success(),
         "a write after shutdown wr fails"

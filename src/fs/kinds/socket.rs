@@ -222,7 +222,7 @@ fn describe(s: &EndpointStatus) -> String {
     format!(
         "state: {}\nkind: {}\nlocal: {}\nremote: {}\nshutdown: {shut}\n\
          bytes_in: {}\nbytes_out: {}\nblocked: {}\nerror: {}\n",
-        s.state.name(),
+        s.state_name(),
         s.kind.map_or("-", |k| k.name()),
         dash(&s.local),
         dash(&s.remote),
@@ -238,7 +238,7 @@ fn ctl_line(s: &EndpointStatus) -> String {
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     format!(
         "{} {} {} {}\n",
-        s.state.name(),
+        s.state_name(),
         s.kind.map_or("-", |k| k.name()),
         dash(&s.local),
         dash(&s.remote)

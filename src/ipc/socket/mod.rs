@@ -165,6 +165,17 @@ impl<P: Parking> Connecting<P> {
     }
 }
 
+impl EndpointStatus {
+    /// The state in words; a connection shut down in one direction is
+    /// `half-closed`.
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            State::Connected if self.read_shut || self.write_shut => "half-closed",
+            state => state.name(),
+        }
+    }
+}
+
 /// What an endpoint knows of itself, for its `status`, `local`, `remote`
 /// and `err` files and the root `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
