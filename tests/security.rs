@@ -215,13 +215,14 @@ fn a_user_cannot_bind_a_low_port_nor_reach_a_root_only_unix_socket() {
     // are in err.)
     let secret = private.join("s");
     let expected_err = format!(
-        "bind tcp 127.0.0.1:80: Permission denied\n\
+        "bind tcp 127.0.0.1:80 (a port this low needs root or CAP_NET_BIND_SERVICE): \
+         Permission denied\n\
          connect unix {}: Permission denied\n",
         secret.display()
     );
     assert!(text.contains(&expected_err), "{text}");
     assert!(
-        text.ends_with(": Invalid argument\n"),
+        text.ends_with(" (a Unix path may not be inside the mount): Invalid argument\n"),
         "inside the mount: {text}"
     );
     // Root may.

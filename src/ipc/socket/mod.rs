@@ -325,8 +325,8 @@ impl<P: Parking> Endpoint<P> {
                 return Step::Done(waiter, done(Err(e)));
             }
         };
-        if let Err(e) = check(&command, permits) {
-            let e = self.fail(&what, e);
+        if let Err((e, why)) = check(&command, permits) {
+            let e = self.fail(&format!("{what} ({why})"), e);
             return Step::Done(waiter, done(Err(e)));
         }
         let result = match command {
@@ -422,8 +422,8 @@ impl<P: Parking> Endpoint<P> {
     ) -> Step<P::Open, Result<DataEnd>> {
         self.dialed = true;
         let what = format!("dial {} {target}", kind.name());
-        if let Err(e) = check(&Command::Connect(kind, target.clone()), permits) {
-            let e = self.fail(&what, e);
+        if let Err((e, why)) = check(&Command::Connect(kind, target.clone()), permits) {
+            let e = self.fail(&format!("{what} ({why})"), e);
             return Step::Done(reply, Err(e));
         }
         let waiter = Connecting::Dial { reply, mode };
@@ -665,18 +665,28 @@ impl<P: Parking> Endpoint<P> {
 /// the unprivileged start unless the caller may bind it (`EACCES`, as
 /// bind(2)), no relative Unix path (`EINVAL`: relative to what?), and no
 /// Unix path inside the mount (`EINVAL`).
-fn check(command: &Command, permits: &dyn Permits) -> Result<()> {
+/// A refusal's errno and its reason in words, for `err`.
+fn check(
+    command: &Command,
+    permits: &dyn Permits,
+) -> std::result::Result<(), (Error, &'static str)> {
     let (bind, target) = match command {
         Command::Connect(_, t) => (false, t),
         Command::Bind(_, t) => (true, t),
         _ => return Ok(()),
     };
     match target {
-        Target::Inet { port, .. } if bind && !permits.may_bind_port(*port) => {
-            Err(Error::AccessDenied)
+        Target::Inet { port, .. } if bind && !permits.may_bind_port(*port) => Err((
+            Error::AccessDenied,
+            "a port this low needs root or CAP_NET_BIND_SERVICE",
+        )),
+        Target::Path(path) if !path.is_absolute() => {
+            Err((Error::InvalidArgument, "a Unix path must be absolute"))
         }
-        Target::Path(path) if !path.is_absolute() => Err(Error::InvalidArgument),
-        Target::Path(path) if permits.inside_mount(path) => Err(Error::InvalidArgument),
+        Target::Path(path) if permits.inside_mount(path) => Err((
+            Error::InvalidArgument,
+            "a Unix path may not be inside the mount",
+        )),
         _ => Ok(()),
     }
 }
