@@ -51,14 +51,6 @@ impl<R: Replies> HandleTable<R> {
         self.lock().remove(&fh)
     }
 
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Handle<R>>> {
         // Single inserts and removes cannot leave the map inconsistent.
         self.open.lock().unwrap_or_else(|e| e.into_inner())

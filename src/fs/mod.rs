@@ -278,23 +278,23 @@ impl<R: Replies> Fs<R> {
     fn find(&self, caller: &Caller, parent: Ino, name: &[u8], reference: bool) -> Result<Found> {
         let synth = match self.children_of(parent)? {
             Children::Synthesized(synth) => synth,
-            Children::Listed(dir) if self.tree().child(parent, name).is_none() => {
-                match &dir.reserved {
-                    Some(reserved) => reserved.clone(),
-                    None => return Err(Error::NotFound),
-                }
-            }
-            Children::Fixed | Children::Listed(_) | Children::Object(_) => {
+            children => {
                 let mut tree = self.tree();
-                let ino = tree.child(parent, name).ok_or(Error::NotFound)?.ino;
-                if reference {
-                    tree.add_lookup(ino);
+                if let Some(ino) = tree.child(parent, name).map(|e| e.ino) {
+                    if reference {
+                        tree.add_lookup(ino);
+                    }
+                    let attr = self.attr(tree.get(ino).expect("just found"), caller)?;
+                    return Ok(Found {
+                        attr,
+                        cacheable: true,
+                    });
                 }
-                let attr = self.attr(tree.get(ino).expect("just found"), caller)?;
-                return Ok(Found {
-                    attr,
-                    cacheable: true,
-                });
+                // Not stored: a name the directory reserves, if any.
+                match children {
+                    Children::Listed(dir) => dir.reserved.clone().ok_or(Error::NotFound)?,
+                    _ => return Err(Error::NotFound),
+                }
             }
         };
         // Asked outside the tree's lock: it may read /proc.

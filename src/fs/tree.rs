@@ -37,10 +37,6 @@ impl<N> Entry<N> {
     pub fn linked(&self) -> bool {
         self.linked
     }
-
-    pub fn lookups(&self) -> u64 {
-        self.lookups
-    }
 }
 
 /// Rename behaviour asked by `renameat2(2)` flags.
