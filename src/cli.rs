@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgAction, Parser};
 
-use crate::config::{Config, parse_bytes};
+use crate::config::{Config, ShmMode, parse_bytes};
 use crate::ipc::compose::Framing;
 use crate::limits::IoLimits;
 
@@ -13,8 +13,8 @@ use crate::limits::IoLimits;
 #[command(
     name = "ipcfs",
     version,
-    about = "Mount a filesystem whose files are IPC objects: named pipes, message queues and \
-             signals to processes.",
+    about = "Mount a filesystem whose files are IPC objects: named pipes, message queues, \
+             shared memory, socket endpoints and signals to processes.",
     after_help = "Runs in the foreground until Ctrl-C, SIGTERM or umount. \
                   Logs go to stderr; RUST_LOG sets the filter (default: info). \
                   See ipcfs(1) and ipcfs(7)."
@@ -47,6 +47,12 @@ pub struct Args {
     /// Cap on all buffered data of the mount together [default: 256M]
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub max_memory: Option<usize>,
+
+    /// How shm/ files are served: auto (mappings map the file's memory
+    /// directly when the daemon runs as root, else the page cache) or
+    /// cached (always the page cache) [default: auto]
+    #[arg(long, value_name = "MODE", value_parser = ShmMode::parse)]
+    pub shm_mode: Option<ShmMode>,
 
     /// Clear a stale mount left at MOUNTPOINT by a crashed daemon first
     #[arg(long)]
@@ -127,6 +133,7 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "queue_max_message_size",
     "queue_framing",
     "max_memory",
+    "shm_mode",
     "fsname",
     "ro",
 ];
@@ -158,6 +165,9 @@ impl Args {
         }
         if let Some(v) = self.max_memory {
             c.max_memory = v;
+        }
+        if let Some(v) = self.shm_mode {
+            c.shm_mode = v;
         }
         for group in &self.options {
             for option in group.split(',').filter(|o| !o.is_empty()) {
@@ -209,6 +219,9 @@ fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
             )?
         }
         "max_memory" => c.max_memory = bytes(value)?,
+        "shm_mode" => {
+            c.shm_mode = ShmMode::parse(value.ok_or("-o shm_mode needs a value (auto or cached)")?)?
+        }
         "fsname" => {
             c.fsname = value
                 .filter(|v| !v.is_empty())
@@ -301,6 +314,15 @@ mod tests {
                 .contains("read-only")
         );
         assert!(config(&["-o", "pipe_capacity", "m"]).is_err());
+        assert!(
+            config(&["-o", "shm_mode=fast", "m"])
+                .unwrap_err()
+                .contains("auto or cached")
+        );
+        assert_eq!(
+            config(&["--shm-mode", "cached", "m"]).unwrap().shm_mode,
+            ShmMode::Cached
+        );
     }
 
     #[test]

@@ -12,6 +12,27 @@ pub const DEFAULT_QUEUE_MAX_MESSAGES: usize = 256;
 pub const DEFAULT_QUEUE_MAX_MESSAGE_SIZE: usize = 8192;
 pub const DEFAULT_MAX_MEMORY: usize = 256 << 20;
 
+/// How the kernel is to serve `shm/` files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShmMode {
+    /// Mappings map the file's memory directly (FUSE passthrough) when
+    /// the kernel offers it and the daemon may use it (as root); the page
+    /// cache otherwise.
+    Auto,
+    /// Always the page cache (every write through the daemon).
+    Cached,
+}
+
+impl ShmMode {
+    pub fn parse(text: &str) -> Result<ShmMode, String> {
+        match text {
+            "auto" => Ok(ShmMode::Auto),
+            "cached" => Ok(ShmMode::Cached),
+            _ => Err(format!("'{text}' is not a shm mode (auto or cached)")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub mountpoint: PathBuf,
@@ -25,6 +46,7 @@ pub struct Config {
     /// Where a new queue's stream writers end a message.
     pub queue_framing: Framing,
     pub max_memory: usize,
+    pub shm_mode: ShmMode,
     /// Clear a stale mount left at the mountpoint by a crashed daemon.
     pub force: bool,
     /// Log filter from `-v`/`-q`, overriding `RUST_LOG` when given.
@@ -49,6 +71,7 @@ impl Config {
             queue_max_message_size: DEFAULT_QUEUE_MAX_MESSAGE_SIZE,
             queue_framing: Framing::Message,
             max_memory: DEFAULT_MAX_MEMORY,
+            shm_mode: ShmMode::Auto,
             force: false,
             log_level: None,
             fsname: "ipcfs".to_string(),

@@ -76,4 +76,12 @@ pub enum OpenStyle {
     /// A file generated at open (README, status, a signal file): read
     /// with direct I/O, so its reported size does not cut reads short.
     Generated,
+    /// A shared-memory file served through passthrough: mappings map its
+    /// memory file directly; read(2) and write(2) still come to the
+    /// daemon (direct I/O), which charges growth to the memory cap.
+    Mapped,
+    /// A shared-memory file served through the page cache: seekable,
+    /// mappable, its pages kept across opens; every write reaches the
+    /// daemon before it returns.
+    Cached,
 }

@@ -210,7 +210,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
         }
     }
 
-    fn write(&self, call: &Call, reply: R::Write, data: &[u8], nonblock: bool) {
+    fn write(&self, call: &Call, reply: R::Write, _offset: u64, data: &[u8], nonblock: bool) {
         let waiter = ParkedWrite {
             reply,
             tid: call.caller.pid,

@@ -56,11 +56,24 @@ pub struct Shared<R: Replies> {
     pub reactor: Arc<Reactor>,
     /// Set at unmount: no call parks from then on.
     shutting_down: AtomicBool,
+    /// Whether `shm/` files are opened with passthrough (their mappings
+    /// map the memory file): set when the kernel agreed to it at init,
+    /// cleared if registering a file with it ever fails.
+    passthrough: AtomicBool,
 }
 
 impl<R: Replies> Shared<R> {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub fn passthrough(&self) -> bool {
+        self.passthrough.load(Ordering::SeqCst)
+    }
+
+    /// Says whether `shm/` files are to be opened with passthrough.
+    pub fn set_passthrough(&self, on: bool) {
+        self.passthrough.store(on, Ordering::SeqCst);
     }
 
     /// Installs `file` as a new open file description of `parked`'s node
@@ -73,6 +86,24 @@ impl<R: Replies> Shared<R> {
             created: parked.created,
         };
         R::opened(parked.reply, Ok(opened));
+    }
+
+    /// As [`Shared::answer_open`], for an open the kernel serves from
+    /// `backing` (passthrough).
+    pub fn answer_open_backed(
+        &self,
+        parked: ParkedOpen<R>,
+        file: Arc<dyn OpenFile<R>>,
+        style: OpenStyle,
+        backing: &R::Backing,
+    ) {
+        let fh = self.handles.insert(parked.ino, file);
+        let opened = Opened {
+            fh,
+            style,
+            created: parked.created,
+        };
+        R::opened_with_backing(parked.reply, opened, backing);
     }
 }
 
@@ -175,6 +206,7 @@ impl<R: Replies> Fs<R> {
             config,
             reactor: Reactor::start()?,
             shutting_down: AtomicBool::new(false),
+            passthrough: AtomicBool::new(false),
         });
         let (uid, gid) = owner;
         let meta = |perm| Meta::new(uid, gid, perm);
@@ -474,9 +506,17 @@ impl<R: Replies> Fs<R> {
         }
     }
 
-    pub fn write(&self, call: &Call, fh: u64, data: &[u8], nonblock: bool, reply: R::Write) {
+    pub fn write(
+        &self,
+        call: &Call,
+        fh: u64,
+        offset: u64,
+        data: &[u8],
+        nonblock: bool,
+        reply: R::Write,
+    ) {
         match self.shared.handles.get(fh) {
-            Some(h) => h.file.write(call, reply, data, nonblock),
+            Some(h) => h.file.write(call, reply, offset, data, nonblock),
             None => R::written(reply, Err(Error::BadHandle)),
         }
     }
@@ -496,6 +536,16 @@ impl<R: Replies> Fs<R> {
     pub fn release(&self, fh: u64) {
         if let Some(h) = self.shared.handles.remove(fh) {
             h.file.release();
+        }
+    }
+
+    /// `fallocate(2)` of `ino`.
+    pub fn allocate(&self, ino: Ino, offset: u64, length: u64, mode: i32) -> Result<()> {
+        let node = self.tree().get(ino).map(|e| e.node.clone());
+        match node {
+            Some(Node::File(file)) => file.allocate(offset, length, mode),
+            Some(_) => Err(Error::IsDirectory),
+            None => Err(Error::NotFound),
         }
     }
 

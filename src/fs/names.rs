@@ -34,7 +34,7 @@ impl<R: Replies> Fs<R> {
             FileType::NamedPipe => dir.fifo,
             FileType::Directory | FileType::Symlink => None,
         };
-        let node = make.ok_or(Error::NotPermitted)?(&self.shared);
+        let node = make.ok_or(Error::NotPermitted)?(&self.shared, name)?;
         let meta = Meta::new(caller.uid, caller.gid, perm);
         let mut tree = self.tree();
         let ino = tree.create(parent, name, meta, node)?;

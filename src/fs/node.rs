@@ -110,8 +110,10 @@ pub struct DirContext<'a, R: Replies> {
 /// Makes a new directory object of one kind.
 pub type MakeDir<R> = fn(&DirContext<'_, R>) -> MadeDir<R>;
 
-/// Makes a new node of one kind, with the mount's shared state at hand.
-pub type Make<R> = fn(&Arc<Shared<R>>) -> Node<R>;
+/// Makes a new node of one kind named `name`, with the mount's shared
+/// state at hand; fails when the daemon lacks what the kind needs (a
+/// shared-memory file's memory file).
+pub type Make<R> = fn(&Arc<Shared<R>>, &[u8]) -> Result<Node<R>>;
 
 /// A directory whose entries users create: its name and which kind of
 /// node a `create`/`mknod` of each file type makes in it (`None`: that
@@ -192,6 +194,11 @@ pub trait FileKind<R: Replies>: Send + Sync {
         Err(Error::NotPermitted)
     }
 
+    /// `fallocate(2)` with its mode bits; only files with a size have it.
+    fn allocate(&self, _offset: u64, _length: u64, _mode: i32) -> Result<()> {
+        Err(Error::NotSupported)
+    }
+
     fn attribute_names(&self) -> AttributeNames {
         AttributeNames::NONE
     }
@@ -224,7 +231,9 @@ pub trait OpenFile<R: Replies>: Send + Sync {
     /// Reads `size` bytes at `offset` (stream files have no offsets: see
     /// the stream kinds for what a non-zero one means there).
     fn read(&self, call: &Call, reply: R::Read, offset: u64, size: usize, nonblock: bool);
-    fn write(&self, call: &Call, reply: R::Write, data: &[u8], nonblock: bool);
+    /// Writes `data` at `offset` (stream files have no offsets and
+    /// ignore it).
+    fn write(&self, call: &Call, reply: R::Write, offset: u64, data: &[u8], nonblock: bool);
     /// Readiness (`ready::*` bits); with a handle, notified at the next change.
     fn poll(&self, _notify: Option<(u64, R::Poll)>) -> u32 {
         ready::IN | ready::OUT

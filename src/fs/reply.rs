@@ -7,6 +7,7 @@
 //! failed call once, at the boundary).
 
 use std::marker::PhantomData;
+use std::os::fd::BorrowedFd;
 
 use super::attr::{Attr, OpenStyle};
 use crate::error::Result;
@@ -22,11 +23,22 @@ pub trait Replies: Send + Sync + 'static {
     type Write: Send;
     /// A poll handle, notified once at the object's next change.
     type Poll: Send;
+    /// A file registered with the kernel for passthrough (FUSE's backing
+    /// id): opens answered with it are mapped from that file itself.
+    /// Dropping it unregisters the file; opens already answered keep it.
+    type Backing: Send + Sync;
 
     fn opened(reply: Self::Open, result: Result<Opened>);
     fn data(reply: Self::Read, result: Result<&[u8]>);
     fn written(reply: Self::Write, result: Result<usize>);
     fn notify(poll: Self::Poll);
+
+    /// Registers `file` for passthrough on the connection `reply` came
+    /// from. Fails where the kernel or the daemon's privileges do not
+    /// allow it (it needs `CAP_SYS_ADMIN`).
+    fn open_backing(reply: &Self::Open, file: BorrowedFd<'_>) -> std::io::Result<Self::Backing>;
+    /// Answers an open with `backing` as the file the kernel maps.
+    fn opened_with_backing(reply: Self::Open, opened: Opened, backing: &Self::Backing);
 }
 
 /// A finished open: the new file handle, how the kernel is to treat the

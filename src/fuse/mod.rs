@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use fuser::{
-    AccessFlags, Errno, FileHandle, Filesystem, Generation, INodeNo, KernelConfig, LockOwner,
-    OpenFlags, PollEvents, PollFlags, PollNotifier, ReplyAttr, ReplyCreate, ReplyData,
+    AccessFlags, Errno, FileHandle, Filesystem, Generation, INodeNo, InitFlags, KernelConfig,
+    LockOwner, OpenFlags, PollEvents, PollFlags, PollNotifier, ReplyAttr, ReplyCreate, ReplyData,
     ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyPoll, ReplyStatfs, ReplyWrite,
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use self::reply::{ATTR_TTL, ENTRY_TTL, FuseReplies, OpenReply, file_attr, file_type, log_error};
-use crate::config::Config;
+use crate::config::{Config, ShmMode};
 use crate::error::{Error, Result};
 use crate::fs::attr::FileType;
 use crate::fs::reply::Call;
@@ -96,6 +96,36 @@ fn reply_xattr(op: &str, result: Result<Vec<u8>>, size: u32, reply: ReplyXattr) 
     }
 }
 
+impl IpcFs {
+    /// Asks the kernel for passthrough, for `shm/` files, where it can
+    /// serve them: the mode allows it, the daemon may register backing
+    /// files (`CAP_SYS_ADMIN`: as root) and the kernel offers it. Never
+    /// with the writeback cache, which makes every backing open fail.
+    fn shm_passthrough(&self, config: &mut KernelConfig) -> bool {
+        let why_not = if self.core.shared.config.shm_mode == ShmMode::Cached {
+            Some("--shm-mode cached".to_string())
+        } else if !nix::unistd::geteuid().is_root() {
+            Some("the daemon is not root".to_string())
+        } else if let Err(e) = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH) {
+            Some(format!("the kernel lacks it ({e:?})"))
+        } else if let Err(e) = config.set_max_stack_depth(1) {
+            Some(format!("stack depth 1 refused (nearest {e})"))
+        } else {
+            None
+        };
+        match why_not {
+            None => {
+                log::info!("shm files: mappings pass through to memory files (FUSE passthrough)");
+                true
+            }
+            Some(why) => {
+                log::info!("shm files: served through the page cache: {why}");
+                false
+            }
+        }
+    }
+}
+
 impl Filesystem for IpcFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let max_write = self.core.shared.config.io.max_write() as u32;
@@ -103,6 +133,8 @@ impl Filesystem for IpcFs {
             log::warn!("max_write {max_write} refused, using {nearest}");
             let _ = config.set_max_write(nearest);
         }
+        let passthrough = self.shm_passthrough(config);
+        self.core.shared.set_passthrough(passthrough);
         Ok(())
     }
 
@@ -321,7 +353,7 @@ impl Filesystem for IpcFs {
         req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
-        _offset: u64,
+        offset: u64,
         data: &[u8],
         _write_flags: WriteFlags,
         flags: OpenFlags,
@@ -329,7 +361,8 @@ impl Filesystem for IpcFs {
         reply: ReplyWrite,
     ) {
         let nonblock = flags.0 & libc::O_NONBLOCK != 0;
-        self.core.write(&call(req), fh.0, data, nonblock, reply);
+        self.core
+            .write(&call(req), fh.0, offset, data, nonblock, reply);
     }
 
     fn flush(
@@ -366,6 +399,20 @@ impl Filesystem for IpcFs {
         reply: ReplyEmpty,
     ) {
         reply_empty("fsync", self.core.flush(&call(req), fh.0), reply);
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        let result = self.core.allocate(ino.0, offset, length, mode);
+        reply_empty("fallocate", result, reply);
     }
 
     fn readdir(

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
+use std::os::fd::BorrowedFd;
+
 use fuser::{
-    Errno, FileAttr, FileHandle, FopenFlags, Generation, INodeNo, PollNotifier, ReplyCreate,
-    ReplyData, ReplyOpen, ReplyWrite,
+    BackingId, Errno, FileAttr, FileHandle, FopenFlags, Generation, INodeNo, PollNotifier,
+    ReplyCreate, ReplyData, ReplyOpen, ReplyWrite,
 };
 
 use crate::error::{Error, Result};
@@ -31,6 +33,7 @@ impl Replies for FuseReplies {
     type Read = ReplyData;
     type Write = ReplyWrite;
     type Poll = PollNotifier;
+    type Backing = BackingId;
 
     fn opened(reply: OpenReply, result: Result<Opened>) {
         let opened = match result {
@@ -75,6 +78,30 @@ impl Replies for FuseReplies {
             log::debug!("poll notification not delivered: {e}");
         }
     }
+
+    fn open_backing(reply: &OpenReply, file: BorrowedFd<'_>) -> std::io::Result<BackingId> {
+        match reply {
+            OpenReply::Open(r) => r.open_backing(file),
+            OpenReply::Create(r) => r.open_backing(file),
+        }
+    }
+
+    fn opened_with_backing(reply: OpenReply, opened: Opened, backing: &BackingId) {
+        let fh = FileHandle(opened.fh);
+        let flags = open_flags(opened.style);
+        match (reply, opened.created) {
+            (OpenReply::Open(r), _) => r.opened_passthrough(fh, flags, backing),
+            (OpenReply::Create(r), Some(attr)) => r.created_passthrough(
+                &ATTR_TTL,
+                &file_attr(&attr),
+                Generation(0),
+                fh,
+                flags,
+                backing,
+            ),
+            (OpenReply::Create(r), None) => r.error(log_error("create", Error::NotFound)),
+        }
+    }
 }
 
 /// Logs a failed call once, at the boundary, and gives its errno. Errors
@@ -102,6 +129,14 @@ pub fn open_flags(style: OpenStyle) -> FopenFlags {
                 | FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES
         }
         OpenStyle::Generated => FopenFlags::FOPEN_DIRECT_IO,
+        // With passthrough, direct I/O sends read(2) and write(2) to the
+        // daemon while mappings still map the backing file (the kernel
+        // lets FOPEN_DIRECT_IO override passthrough for reads and writes
+        // only): every growth is charged (ipc/shm.rs).
+        OpenStyle::Mapped => FopenFlags::FOPEN_DIRECT_IO,
+        // Pages kept across opens: the kernel's page cache is the one
+        // copy mappings share; writes go through to the daemon.
+        OpenStyle::Cached => FopenFlags::FOPEN_KEEP_CACHE,
     }
 }
 

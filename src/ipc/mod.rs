@@ -12,6 +12,7 @@ pub mod pipe;
 pub mod policy;
 pub mod queue;
 pub mod records;
+pub mod shm;
 pub mod signal;
 pub mod socket;
 pub mod status;

@@ -11,7 +11,8 @@ pipes/    named pipes (byte streams, POSIX FIFO semantics)
           touch pipes/p; cat pipes/p & echo hello > pipes/p
 queues/   message queues: one redirection is one message, one cat one message
           touch queues/q; echo job > queues/q; cat queues/q
-shm/      shared-memory files (not in this version)
+shm/      shared-memory files: seek, truncate and mmap(MAP_SHARED) them
+          truncate -s 1M shm/m; dd if=data of=shm/m conv=notrunc
 sockets/  socket endpoints, one directory each: mkdir is socket(), rmdir close()
           mkdir sockets/c; echo 'connect tcp 127.0.0.1:80' > sockets/c/ctl
 proc/     signals: proc/PID/signal and pgsignal; proc/self is you

@@ -13,8 +13,8 @@ use crate::ipc::status::StatusRow;
 
 pub struct KernelFifo;
 
-pub fn make<R: Replies>(_shared: &Arc<Shared<R>>) -> Node<R> {
-    Node::File(Arc::new(KernelFifo))
+pub fn make<R: Replies>(_shared: &Arc<Shared<R>>, _name: &[u8]) -> Result<Node<R>> {
+    Ok(Node::File(Arc::new(KernelFifo)))
 }
 
 impl<R: Replies> FileKind<R> for KernelFifo {

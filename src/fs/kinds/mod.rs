@@ -10,6 +10,7 @@ pub mod fifo;
 pub mod pipe;
 pub mod proc;
 pub mod queue;
+pub mod shm;
 pub mod socket;
 pub mod status;
 pub mod text;
@@ -39,11 +40,9 @@ pub fn object_dirs<R: Replies>(config: &Config) -> Vec<Arc<ObjectDir<R>>> {
             dir: None,
             reserved: None,
         }),
-        // Shared memory is not in this version: its directory exists and
-        // refuses every kind with EPERM.
         Arc::new(ObjectDir {
             name: "shm",
-            regular: None,
+            regular: Some(shm::make::<R>),
             fifo: None,
             dir: None,
             reserved: None,
@@ -61,7 +60,10 @@ pub fn object_dirs<R: Replies>(config: &Config) -> Vec<Arc<ObjectDir<R>>> {
 /// Every kind that has extended attributes, by the name its `status` rows
 /// and ipcfs(7) give it: the table the man page tests check the pages
 /// against.
-pub const ATTRIBUTES: &[(&str, AttributeNames)] =
-    &[("pipe", pipe::ATTRIBUTES), ("queue", queue::ATTRIBUTES)];
+pub const ATTRIBUTES: &[(&str, AttributeNames)] = &[
+    ("pipe", pipe::ATTRIBUTES),
+    ("queue", queue::ATTRIBUTES),
+    ("shm", shm::ATTRIBUTES),
+];
 
 pub use super::xattr::ATTRIBUTE_PREFIX;

@@ -24,13 +24,13 @@ pub struct PipeKind<R: Replies> {
     size: u64,
 }
 
-pub fn make<R: Replies>(shared: &Arc<Shared<R>>) -> Node<R> {
+pub fn make<R: Replies>(shared: &Arc<Shared<R>>, _name: &[u8]) -> Result<Node<R>> {
     let c = &shared.config;
     let pipe = Pipe::new(c.pipe_capacity, shared.budget.clone());
-    Node::File(Arc::new(PipeKind {
+    Ok(Node::File(Arc::new(PipeKind {
         cell: Cell::new(pipe, shared.clone()),
         size: c.io.max_write() as u64,
-    }))
+    })))
 }
 
 impl<R: Replies> FileKind<R> for PipeKind<R> {

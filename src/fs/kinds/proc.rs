@@ -193,7 +193,7 @@ impl<R: Replies> OpenFile<R> for OpenSignalFile {
         R::data(reply, Ok(slice_at(&text, offset, size)));
     }
 
-    fn write(&self, call: &Call, reply: R::Write, data: &[u8], _nonblock: bool) {
+    fn write(&self, call: &Call, reply: R::Write, _offset: u64, data: &[u8], _nonblock: bool) {
         R::written(reply, delivery::deliver(self.target, data, call.caller.pid));
     }
 }

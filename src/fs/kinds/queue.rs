@@ -35,7 +35,7 @@ pub struct QueueKind<R: Replies> {
     size: u64,
 }
 
-pub fn make<R: Replies>(shared: &Arc<Shared<R>>) -> Node<R> {
+pub fn make<R: Replies>(shared: &Arc<Shared<R>>, _name: &[u8]) -> Result<Node<R>> {
     let c = &shared.config;
     let queue = Queue::new(
         c.queue_max_messages,
@@ -44,10 +44,10 @@ pub fn make<R: Replies>(shared: &Arc<Shared<R>>) -> Node<R> {
         c.queue_framing,
         shared.budget.clone(),
     );
-    Node::File(Arc::new(QueueKind {
+    Ok(Node::File(Arc::new(QueueKind {
         cell: Cell::new(queue, shared.clone()),
         size: c.io.max_write() as u64,
-    }))
+    })))
 }
 
 impl<R: Replies> FileKind<R> for QueueKind<R> {

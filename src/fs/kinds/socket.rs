@@ -309,7 +309,7 @@ impl<R: Replies> OpenFile<R> for CtlFile<R> {
         R::data(reply, Ok(&piece));
     }
 
-    fn write(&self, call: &Call, reply: R::Write, data: &[u8], _nonblock: bool) {
+    fn write(&self, call: &Call, reply: R::Write, _offset: u64, data: &[u8], _nonblock: bool) {
         let waiter = ParkedWrite {
             reply,
             tid: call.caller.pid,
@@ -393,7 +393,7 @@ impl<R: Replies> OpenFile<R> for AcceptFile<R> {
         }
     }
 
-    fn write(&self, _call: &Call, reply: R::Write, _data: &[u8], _nonblock: bool) {
+    fn write(&self, _call: &Call, reply: R::Write, _offset: u64, _data: &[u8], _nonblock: bool) {
         R::written(reply, Err(Error::InvalidArgument));
     }
 

@@ -84,7 +84,7 @@ impl<R: Replies> OpenFile<R> for Snapshot {
         R::data(reply, Ok(slice_at(&self.0, offset, size)));
     }
 
-    fn write(&self, _call: &Call, reply: R::Write, _data: &[u8], _nonblock: bool) {
+    fn write(&self, _call: &Call, reply: R::Write, _offset: u64, _data: &[u8], _nonblock: bool) {
         // The kernel refuses writes to a file opened read-only.
         R::written(reply, Err(Error::BadHandle));
     }

@@ -28,6 +28,8 @@ impl Replies for TestReplies {
     type Read = Sender<Answer>;
     type Write = Sender<Answer>;
     type Poll = Sender<Answer>;
+    /// Unit tests have no kernel to register files with.
+    type Backing = ();
 
     fn opened(reply: Sender<Answer>, result: Result<Opened>) {
         let _ = reply.send(Answer::Opened(result));
@@ -41,9 +43,16 @@ impl Replies for TestReplies {
     fn notify(poll: Sender<Answer>) {
         let _ = poll.send(Answer::Notified);
     }
+    fn open_backing(_: &Sender<Answer>, _: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+        Err(std::io::Error::from_raw_os_error(libc::EPERM))
+    }
+    fn opened_with_backing(reply: Sender<Answer>, opened: Opened, _: &()) {
+        let _ = reply.send(Answer::Opened(Ok(opened)));
+    }
 }
 
 mod queue;
+mod shm;
 mod socket;
 
 type TestFs = Fs<TestReplies>;
@@ -114,7 +123,7 @@ fn read(fs: &TestFs, fh: u64, size: usize) -> Option<Answer> {
 
 fn write(fs: &TestFs, fh: u64, data: &[u8]) -> Option<Answer> {
     let (tx, rx) = channel();
-    fs.write(&call(), fh, data, false, tx);
+    fs.write(&call(), fh, 0, data, false, tx);
     now(&rx)
 }
 
@@ -317,12 +326,18 @@ fn objects_are_only_made_where_their_kind_lives() {
         fs.mknod(&me(), root, b"x", 0o644, FileType::Regular),
         Err(Error::NotPermitted)
     );
-    for d in ["shm", "sockets"] {
-        assert_eq!(
-            make(&fs, d, "x", FileType::Regular).unwrap_err(),
-            Error::NotPermitted
-        );
-    }
+    assert_eq!(
+        make(&fs, "sockets", "x", FileType::Regular).unwrap_err(),
+        Error::NotPermitted
+    );
+    assert_eq!(
+        make(&fs, "shm", "x", FileType::NamedPipe).unwrap_err(),
+        Error::NotPermitted
+    );
+    assert_eq!(
+        fs.mkdir(&me(), dir(&fs, "shm"), b"d", 0o755),
+        Err(Error::NotPermitted)
+    );
     assert_eq!(
         fs.mkdir(&me(), dir(&fs, "queues"), b"d", 0o755),
         Err(Error::NotPermitted)

@@ -34,7 +34,7 @@ fn an_endpoint_is_a_directory_of_files_and_rmdir_closes_it() {
     let ctl_open = opened(open(&fs, ctl.ino, libc::O_RDWR));
     let (tx, rx) = channel();
     let command = format!("connect tcp 127.0.0.1:{port}\n");
-    fs.write(&call(), ctl_open.fh, command.as_bytes(), false, tx);
+    fs.write(&call(), ctl_open.fh, 0, command.as_bytes(), false, tx);
     let answer = rx
         .recv_timeout(Duration::from_secs(5))
         .expect("the connect's answer");
