@@ -4,13 +4,15 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::attr::Ino;
+use super::attr::{Ino, OpenStyle};
 use super::node::OpenFile;
 use super::reply::Replies;
 
 pub struct Handle<R: Replies> {
     pub ino: Ino,
     pub file: Arc<dyn OpenFile<R>>,
+    /// How the kernel was told to treat it.
+    pub style: OpenStyle,
 }
 
 impl<R: Replies> Clone for Handle<R> {
@@ -18,6 +20,7 @@ impl<R: Replies> Clone for Handle<R> {
         Handle {
             ino: self.ino,
             file: self.file.clone(),
+            style: self.style,
         }
     }
 }
@@ -37,9 +40,9 @@ impl<R: Replies> Default for HandleTable<R> {
 }
 
 impl<R: Replies> HandleTable<R> {
-    pub fn insert(&self, ino: Ino, file: Arc<dyn OpenFile<R>>) -> u64 {
+    pub fn insert(&self, ino: Ino, file: Arc<dyn OpenFile<R>>, style: OpenStyle) -> u64 {
         let fh = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        self.lock().insert(fh, Handle { ino, file });
+        self.lock().insert(fh, Handle { ino, file, style });
         fh
     }
 

@@ -79,7 +79,7 @@ impl<R: Replies> Shared<R> {
     /// Installs `file` as a new open file description of `parked`'s node
     /// and answers the open with its handle.
     pub fn answer_open(&self, parked: ParkedOpen<R>, file: Arc<dyn OpenFile<R>>, style: OpenStyle) {
-        let fh = self.handles.insert(parked.ino, file);
+        let fh = self.handles.insert(parked.ino, file, style);
         let opened = Opened {
             fh,
             style,
@@ -97,7 +97,7 @@ impl<R: Replies> Shared<R> {
         style: OpenStyle,
         backing: &R::Backing,
     ) {
-        let fh = self.handles.insert(parked.ino, file);
+        let fh = self.handles.insert(parked.ino, file, style);
         let opened = Opened {
             fh,
             style,
@@ -150,6 +150,16 @@ pub enum RenameFlags {
     NoReplace,
     /// `RENAME_EXCHANGE` or `RENAME_WHITEOUT`: not supported (`EINVAL`).
     Other,
+}
+
+/// Where and how a `read` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadAt {
+    pub offset: u64,
+    pub size: usize,
+    pub nonblock: bool,
+    /// The kernel fills its page cache (see [`Fs::read`]).
+    pub via_page_cache: bool,
 }
 
 /// One directory entry as `readdir` hands it out.
@@ -491,19 +501,29 @@ impl<R: Replies> Fs<R> {
         }
     }
 
-    pub fn read(
-        &self,
-        call: &Call,
-        fh: u64,
-        offset: u64,
-        size: usize,
-        nonblock: bool,
-        reply: R::Read,
-    ) {
-        match self.shared.handles.get(fh) {
-            Some(h) => h.file.read(call, reply, offset, size, nonblock),
-            None => R::data(reply, Err(Error::BadHandle)),
+    /// Reads from `fh`. `via_page_cache` says the kernel asks to fill its
+    /// page cache (read-ahead, a page fault) rather than for the caller's
+    /// read itself: that is how it serves splice(2), sendfile(2) and
+    /// private mappings of every file, even a direct-I/O one.
+    pub fn read(&self, call: &Call, fh: u64, at: ReadAt, reply: R::Read) {
+        let Some(h) = self.shared.handles.get(fh) else {
+            return R::data(reply, Err(Error::BadHandle));
+        };
+        if at.via_page_cache && h.style == OpenStyle::Stream {
+            // A stream's read takes its data out: a page-cache read would
+            // take bytes from the stream to park them in pages at some
+            // offset — lost, or handed out twice — and a page-cache read
+            // left waiting holds a page lock that makes the next writer
+            // wait where no signal reaches it. Refused at once, with the
+            // errno splice(2) gives for a file that cannot splice: callers
+            // (pv, sendfile users, cat) fall back to read(2).
+            log::info!(
+                "a read of a stream file through the page cache (splice, sendfile or \
+                 a private mapping) refused: use read(2)"
+            );
+            return R::data(reply, Err(Error::InvalidArgument));
         }
+        h.file.read(call, reply, at.offset, at.size, at.nonblock)
     }
 
     pub fn write(

@@ -21,7 +21,7 @@ use crate::config::{Config, ShmMode};
 use crate::error::{Error, Result};
 use crate::fs::attr::FileType;
 use crate::fs::reply::Call;
-use crate::fs::{AttrChange, Fs, RenameFlags as FsRenameFlags, SetHow, TimeSet};
+use crate::fs::{AttrChange, Fs, ReadAt, RenameFlags as FsRenameFlags, SetHow, TimeSet};
 use crate::ipc::policy::Caller;
 
 /// The filesystem as the daemon runs it: the fs layer with fuser's replies.
@@ -340,12 +340,20 @@ impl Filesystem for IpcFs {
         offset: u64,
         size: u32,
         flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
+        lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let nonblock = flags.0 & libc::O_NONBLOCK != 0;
-        self.core
-            .read(&call(req), fh.0, offset, size as usize, nonblock, reply);
+        // The kernel names the reading task's lock owner on the reads a
+        // caller makes (direct I/O) and on none of those that fill its
+        // page cache (read-ahead and page faults, which serve splice,
+        // sendfile and private mappings).
+        let at = ReadAt {
+            offset,
+            size: size as usize,
+            nonblock: flags.0 & libc::O_NONBLOCK != 0,
+            via_page_cache: lock_owner.is_none(),
+        };
+        self.core.read(&call(req), fh.0, at, reply);
     }
 
     fn write(

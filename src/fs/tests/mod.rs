@@ -115,9 +115,19 @@ fn open(fs: &TestFs, ino: Ino, flags: i32) -> Option<Answer> {
     now(&rx)
 }
 
+/// A caller's own read (direct I/O) of `size` bytes at `offset`.
+fn at(offset: u64, size: usize) -> ReadAt {
+    ReadAt {
+        offset,
+        size,
+        nonblock: false,
+        via_page_cache: false,
+    }
+}
+
 fn read(fs: &TestFs, fh: u64, size: usize) -> Option<Answer> {
     let (tx, rx) = channel();
-    fs.read(&call(), fh, 0, size, false, tx);
+    fs.read(&call(), fh, at(0, size), tx);
     now(&rx)
 }
 

@@ -119,10 +119,10 @@ fn a_parked_read_is_answered_at_shutdown() {
     let q = make(&fs, "queues", "q", FileType::Regular).unwrap().ino;
     let o = opened(open(&fs, q, libc::O_RDWR));
     let (tx, rx) = channel();
-    fs.read(&call(), o.fh, 0, 64, false, tx);
+    fs.read(&call(), o.fh, at(0, 64), tx);
     assert_eq!(now(&rx), None, "an empty queue parks its reader");
     let (tx, rx2) = channel();
-    fs.read(&call(), o.fh, 4096, 64, false, tx);
+    fs.read(&call(), o.fh, at(4096, 64), tx);
     assert_eq!(
         now(&rx2),
         Some(Answer::Data(Err(Error::WouldBlock))),

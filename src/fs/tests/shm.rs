@@ -10,7 +10,7 @@ use crate::fs::AttrChange;
 
 fn read_at(fs: &TestFs, fh: u64, offset: u64, size: usize) -> Option<Answer> {
     let (tx, rx) = channel();
-    fs.read(&call(), fh, offset, size, false, tx);
+    fs.read(&call(), fh, at(offset, size), tx);
     now(&rx)
 }
 

@@ -54,7 +54,7 @@ fn an_endpoint_is_a_directory_of_files_and_rmdir_closes_it() {
 
     // A read with nothing to read parks; the peer's bytes answer it.
     let (tx, rx) = channel();
-    fs.read(&call(), d.fh, 0, 64, false, tx);
+    fs.read(&call(), d.fh, at(0, 64), tx);
     assert_eq!(now(&rx), None);
     std::io::Write::write_all(&mut peer, b"pong").unwrap();
     let answer = rx
@@ -77,7 +77,7 @@ fn an_endpoint_is_a_directory_of_files_and_rmdir_closes_it() {
 
     // rmdir is close(): a parked read sees the end, the peer sees EOF.
     let (tx, rx) = channel();
-    fs.read(&call(), d.fh, 0, 64, false, tx);
+    fs.read(&call(), d.fh, at(0, 64), tx);
     assert_eq!(now(&rx), None);
     assert_eq!(
         fs.rmdir(&other_user(), sockets, b"e"),
