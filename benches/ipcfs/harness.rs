@@ -20,6 +20,8 @@ pub(crate) struct Registry {
     daemons: Vec<(u32, PathBuf, PathBuf)>,
     queues: Vec<String>,
     pub(crate) base: Option<PathBuf>,
+    /// Directories outside `base` (in /dev/shm) to remove.
+    pub(crate) dirs: Vec<PathBuf>,
     phase: String,
     deadline: Option<Instant>,
 }
@@ -29,6 +31,7 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     daemons: Vec::new(),
     queues: Vec::new(),
     base: None,
+    dirs: Vec::new(),
     phase: String::new(),
     deadline: None,
 });
@@ -124,10 +127,11 @@ fn exited(pid: u32) -> bool {
     r == pid as libc::pid_t || r < 0
 }
 
-/// Kills every child, stops the daemons, unmounts, removes POSIX queues and
-/// the temporary directory. Safe to call more than once.
+/// Kills every child, stops the daemons, unmounts, removes POSIX queues,
+/// the /dev/shm directory and the temporary directory. Safe to call more
+/// than once.
 pub(crate) fn cleanup() {
-    let (kids, daemons, queues, base) = {
+    let (kids, daemons, queues, base, dirs) = {
         let mut r = registry();
         r.deadline = None;
         (
@@ -135,6 +139,7 @@ pub(crate) fn cleanup() {
             std::mem::take(&mut r.daemons),
             std::mem::take(&mut r.queues),
             r.base.take(),
+            std::mem::take(&mut r.dirs),
         )
     };
     for pid in &kids {
@@ -164,6 +169,9 @@ pub(crate) fn cleanup() {
     }
     for q in &queues {
         mq_unlink(q);
+    }
+    for d in &dirs {
+        let _ = std::fs::remove_dir_all(d);
     }
     if let Some(base) = base {
         let left = mounts_under(&base);
@@ -460,8 +468,13 @@ impl Daemon {
             stopped: false,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        // Both daemons show a fixed file at the root once they serve.
-        let marker = if name == "ipcfs" { "README" } else { "null" };
+        // Every daemon shows a fixed file at the root once it serves: the
+        // ipcfs mounts their README, the ceiling its null file.
+        let marker = if name.starts_with("ipcfs") {
+            "README"
+        } else {
+            "null"
+        };
         loop {
             if is_mounted(dir) && dir.join(marker).exists() {
                 return Ok(d);
@@ -560,6 +573,8 @@ impl Drop for Daemon {
 pub(crate) struct Env {
     pub(crate) base: PathBuf,
     pub(crate) ipcfs: PathBuf,
+    /// A second ipcfs, with `--shm-mode cached` (started for the shm rows).
+    pub(crate) ipcfs_cached: PathBuf,
     pub(crate) ceiling: PathBuf,
     pub(crate) fifo: PathBuf,
     pub(crate) tmpfs: PathBuf,

@@ -11,7 +11,9 @@
 //! asserted; a workload that fails (an error, a short read, a hang) is
 //! reported and makes the bench exit non-zero. `IPCFS_BENCH_ONLY=queues`
 //! (a comma-separated list of pipes, queues, latency, signals, parking,
-//! objects, sockets) runs only those workloads.
+//! objects, sockets, shm) runs only those workloads. The shm rows mount a
+//! second ipcfs, with `--shm-mode cached`, to measure both ways of serving
+//! shared-memory files.
 //!
 //! It needs root and `/dev/fuse`; elsewhere it prints why and skips (under
 //! CI, with `CI` set, it fails instead).
@@ -33,6 +35,7 @@ mod pipes;
 mod queues;
 mod report;
 mod roles;
+mod shm;
 mod signals;
 mod sockets;
 mod sys;
@@ -51,6 +54,7 @@ use pipes::pipes;
 use queues::queues;
 use report::{Report, machine, print_table, to_json};
 use roles::child_main;
+use shm::shm;
 use signals::signals;
 use sockets::sockets;
 
@@ -94,6 +98,12 @@ pub(crate) struct Sizes {
     pub(crate) parked: usize,
     /// Objects created, listed and removed.
     pub(crate) objects: usize,
+    /// Size of a shared-memory file (mapped and filled, written, read).
+    pub(crate) shm_bytes: u64,
+    /// Increments of the locked counter by each of its two processes.
+    pub(crate) shm_increments: u64,
+    /// Runs of each shared-memory figure; the row shows their median.
+    pub(crate) shm_runs: usize,
     /// How long the daemon's CPU use is watched with every caller parked.
     pub(crate) idle: Duration,
     /// Longest any one workload may take before the bench calls it a hang.
@@ -114,6 +124,9 @@ impl Sizes {
                 signals: 5_000,
                 parked: 1_000,
                 objects: 10_000,
+                shm_bytes: 64 << 20,
+                shm_increments: 10_000,
+                shm_runs: 3,
                 // Longer than ipcfs's 1 s sweep of parked callers.
                 idle: Duration::from_millis(1200),
                 phase_limit: Duration::from_secs(60),
@@ -130,6 +143,9 @@ impl Sizes {
                 signals: 50_000,
                 parked: 10_000,
                 objects: 100_000,
+                shm_bytes: 64 << 20,
+                shm_increments: 200_000,
+                shm_runs: 5,
                 // Long enough to span one /proc sweep of parked callers.
                 idle: ipcfs::interrupt::SWEEP_INTERVAL + Duration::from_secs(1),
                 phase_limit: Duration::from_secs(120),
@@ -199,6 +215,7 @@ fn run_bench(quick: bool) -> Result<usize, String> {
     let mq_prefix = format!("/ipcfs-bench-{}", std::process::id());
     let env = Env {
         ipcfs: base.join("ipcfs"),
+        ipcfs_cached: base.join("ipcfs-cached"),
         ceiling: base.join("ceiling"),
         fifo: base.join("fifo"),
         tmpfs: base.join("tmpfs"),
@@ -206,7 +223,13 @@ fn run_bench(quick: bool) -> Result<usize, String> {
         mq_prefix,
         base,
     };
-    for d in [&env.ipcfs, &env.ceiling, &env.fifo, &env.tmpfs] {
+    for d in [
+        &env.ipcfs,
+        &env.ipcfs_cached,
+        &env.ceiling,
+        &env.fifo,
+        &env.tmpfs,
+    ] {
         std::fs::create_dir(d).map_err(|e| format!("{}: {e}", d.display()))?;
     }
 
@@ -232,6 +255,18 @@ fn run_bench(quick: bool) -> Result<usize, String> {
     let mut cmd = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
     cmd.env(ROLE_ENV, "ceiling").arg(&env.ceiling);
     let mut ceiling = Daemon::start("ceiling", cmd, &env.ceiling, &env.base.join("ceiling.log"))?;
+    // IPCFS_BENCH_ONLY=queues,pipes runs those workloads alone (to look
+    // at one change); unset, all of them.
+    let only = std::env::var("IPCFS_BENCH_ONLY").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|w| w.trim() == name);
+    let mut ipcfs_cached = if wanted("shm") {
+        let mut cmd = Command::new(DAEMON);
+        cmd.args(["--shm-mode", "cached"]).arg(&env.ipcfs_cached);
+        let log = env.base.join("ipcfs-cached.log");
+        Some(Daemon::start("ipcfs-cached", cmd, &env.ipcfs_cached, &log)?)
+    } else {
+        None
+    };
 
     let mut report = Report {
         rows: Vec::new(),
@@ -239,10 +274,6 @@ fn run_bench(quick: bool) -> Result<usize, String> {
         started: Instant::now(),
         phase_limit: sizes.phase_limit,
     };
-    // IPCFS_BENCH_ONLY=queues,pipes runs those workloads alone (to look
-    // at one change); unset, all of them.
-    let only = std::env::var("IPCFS_BENCH_ONLY").unwrap_or_default();
-    let wanted = |name: &str| only.is_empty() || only.split(',').any(|w| w.trim() == name);
     if wanted("pipes") {
         pipes(&mut report, &env, &sizes);
     }
@@ -264,10 +295,16 @@ fn run_bench(quick: bool) -> Result<usize, String> {
     if wanted("sockets") {
         sockets(&mut report, &env, &sizes);
     }
+    if wanted("shm") {
+        shm(&mut report, &env, &sizes);
+    }
     set_phase("stopping the daemons", Duration::from_secs(30));
 
     let mut problems: Vec<String> = Vec::new();
-    for d in [&mut ipcfs, &mut ceiling] {
+    for d in [Some(&mut ipcfs), Some(&mut ceiling), ipcfs_cached.as_mut()]
+        .into_iter()
+        .flatten()
+    {
         if let Err(e) = d.stop() {
             problems.push(e);
         }

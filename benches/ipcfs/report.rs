@@ -215,7 +215,7 @@ pub(crate) fn print_table(report: &Report, z: &Sizes, env: &Env, m: &Machine, to
     );
     println!(
         "kernel = the kernel's own object (FIFO, POSIX mq of depth {}, kill(2), FIFOs in tmpfs, \
-         TCP sockets on 127.0.0.1); \
+         TCP sockets on 127.0.0.1, files in /dev/shm); \
          FUSE ceiling = a do-nothing fuser filesystem mounted like ipcfs; \
          ↑ higher is better, ↓ lower is better",
         env.mq_depth
@@ -295,7 +295,8 @@ pub(crate) fn to_json(
     o.push_str(&format!(
         "  \"settings\": {{\"pipe_bytes\": {}, \"socket_bytes\": {}, \"messages\": {}, \
          \"message_size\": {MSG}, \"rounds\": {}, \"warmup_rounds\": {}, \"probes\": {}, \"signals\": {}, \
-         \"parked\": {}, \"objects\": {}, \"posix_mq_depth\": {}, \"ipcfs_queue_depth\": {QUEUE_DEPTH}, \
+         \"parked\": {}, \"objects\": {}, \"shm_bytes\": {}, \"shm_increments\": {}, \"shm_runs\": {}, \
+         \"posix_mq_depth\": {}, \"ipcfs_queue_depth\": {QUEUE_DEPTH}, \
          \"ceiling_threads\": {DISPATCH_THREADS}}},\n",
         z.pipe_bytes,
         z.socket_bytes,
@@ -306,6 +307,9 @@ pub(crate) fn to_json(
         z.signals,
         z.parked,
         z.objects,
+        z.shm_bytes,
+        z.shm_increments,
+        z.shm_runs,
         env.mq_depth
     ));
     o.push_str("  \"workloads\": [\n");

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::ceiling::ceiling_main;
 use crate::harness::{ready, ready_go, say, wait_go};
+use crate::shm::{shm_count, shm_fill};
 use crate::sockets::{tcp_dial, tcp_listen};
 use crate::sys::{errno, make_fifo, mq_open, mq_receive, mq_send, now_ns};
 use crate::{BATCH, MSG, RECORD, SIGNAL_WINDOW};
@@ -45,6 +46,8 @@ pub(crate) fn child_main(role: &str, a: &[String]) -> ! {
             num(a, 3),
             num(a, 4) as usize,
         ),
+        "shm-fill" => shm_fill(arg(a, 0), num(a, 1)),
+        "shm-count" => shm_count(arg(a, 0), num(a, 1)),
         other => Err(format!("unknown role {other}")),
     };
     match result {
