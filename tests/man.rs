@@ -19,8 +19,8 @@ use std::process::{Command, Output};
 
 use ipcfs::cli::{ACCEPTED_NO_OPS, MOUNT_OPTIONS};
 use ipcfs::config::{
-    DEFAULT_MAX_MEMORY, DEFAULT_PIPE_CAPACITY, DEFAULT_QUEUE_MAX_MESSAGE_SIZE,
-    DEFAULT_QUEUE_MAX_MESSAGES,
+    Config, DEFAULT_MAX_MEMORY, DEFAULT_PIPE_CAPACITY, DEFAULT_QUEUE_MAX_MESSAGE_SIZE,
+    DEFAULT_QUEUE_MAX_MESSAGES, ShmMode,
 };
 use ipcfs::error::Error;
 use ipcfs::fs::kinds::{ATTRIBUTE_PREFIX, ATTRIBUTES};
@@ -40,6 +40,23 @@ fn page(name: &str) -> PathBuf {
 fn source(path: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
+}
+
+/// Whether `text` occurs in some file of `src/`, wherever the code that
+/// holds it lives: for what the pages quote of the code (log lines).
+fn in_source_tree(text: &str) -> bool {
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if std::fs::read_to_string(&path).is_ok_and(|code| code.contains(text)) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Whether groff can run here. Without it the page tests skip, with a
@@ -388,12 +405,14 @@ fn ipcfs_1_has_its_sections() {
         examples.contains("ipcfs  /mnt/ipc  fuse.ipcfs  allow_other,nofail  0  0"),
         "EXAMPLES lacks the fstab line"
     );
+    section(&section(&text, "NOTES"), "Shared memory");
     let see_also = words(&section(&text, "SEE ALSO"));
     for reference in [
         "ipcfs(7)",
         "pipe(7)",
         "fifo(7)",
         "mq_overview(7)",
+        "shm_overview(7)",
         "socket(7)",
         "signal(7)",
         "kill(2)",
@@ -418,6 +437,11 @@ fn ipcfs_7_has_a_table_per_object_and_the_classic_api() {
         "DESCRIPTION",
         "THE TREE",
         "RULES SHARED BY EVERY OBJECT",
+        "PIPES",
+        "QUEUES",
+        "SHARED MEMORY",
+        "SOCKETS",
+        "SIGNALS",
         "LIMITS AND ATTRIBUTES",
         "DIFFERENCES FROM THE KERNEL",
         "ERRORS",
@@ -426,7 +450,7 @@ fn ipcfs_7_has_a_table_per_object_and_the_classic_api() {
     ] {
         section(&text, title);
     }
-    for object in ["PIPES", "QUEUES", "SIGNALS"] {
+    for object in ["PIPES", "QUEUES", "SHARED MEMORY", "SIGNALS"] {
         let body = section(&text, object);
         assert!(
             body.lines()
@@ -434,7 +458,7 @@ fn ipcfs_7_has_a_table_per_object_and_the_classic_api() {
             "{object} in man/ipcfs.7 has no table of operation, behaviour and errno"
         );
     }
-    for object in ["Pipes", "Queues", "Signals"] {
+    for object in ["Pipes", "Queues", "Shared memory", "Signals"] {
         let differences = section(&text, "DIFFERENCES FROM THE KERNEL");
         section(&differences, object);
     }
@@ -454,6 +478,11 @@ fn ipcfs_7_has_a_table_per_object_and_the_classic_api() {
         "mq_setattr(3)",
         "msgsnd(2)",
         "msgrcv(2)",
+        "shm_open(3)",
+        "ftruncate(2)",
+        "mmap(2)",
+        "munmap(2)",
+        "shm_unlink(3)",
         "kill(2)",
         "sigqueue(3)",
         "killpg(3)",
@@ -618,6 +647,63 @@ fn defaults_and_limits_in_the_pages_are_the_codes() {
     );
 }
 
+/// `--shm-mode`: its values and default are the code's, and the log
+/// lines that say at mount how `shm/` files are served are quoted in both
+/// pages as the code writes them.
+#[test]
+fn shm_mode_and_its_log_lines_are_the_codes() {
+    if groff_missing() {
+        return;
+    }
+    assert_eq!(ShmMode::parse("auto"), Ok(ShmMode::Auto));
+    assert_eq!(ShmMode::parse("cached"), Ok(ShmMode::Cached));
+    assert!(ShmMode::parse("passthrough").is_err());
+    assert_eq!(Config::new(PathBuf::from("m")).shm_mode, ShmMode::Auto);
+
+    let one = plain_text(&page("ipcfs.1"));
+    let seven = plain_text(&page("ipcfs.7"));
+    let options = words(&section(&one, "OPTIONS"));
+    for phrase in [
+        "--shm-mode MODE",
+        "auto or cached [default: auto]",
+        "shm_mode=MODE",
+    ] {
+        assert!(
+            options.contains(phrase),
+            "OPTIONS in man/ipcfs.1 should say \"{phrase}\""
+        );
+    }
+
+    let notes = words(&section(&section(&one, "NOTES"), "Shared memory"));
+    let serving = words(&section(
+        &section(&seven, "SHARED MEMORY"),
+        "Passthrough and the page cache",
+    ));
+    for line in [
+        "shm files: mappings pass through to memory files (FUSE passthrough)",
+        "shm files: served through the page cache: ",
+        "the daemon is not root",
+        "--shm-mode cached",
+    ] {
+        assert!(in_source_tree(line), "no log line of src/ says {line:?}");
+        let line = line.trim_end();
+        assert!(
+            notes.contains(line),
+            "Shared memory in NOTES of man/ipcfs.1 should quote {line:?}"
+        );
+        assert!(
+            serving.contains(line),
+            "Passthrough and the page cache in man/ipcfs.7 should quote {line:?}"
+        );
+    }
+    // The values of the `served` column, as kinds/shm.rs writes them.
+    for served in ["passthrough", "daemon"] {
+        assert!(in_source_tree(&format!("\"{served}\"")), "{served}");
+        assert!(contains_word(&serving, served), "{served} in man/ipcfs.7");
+        assert!(contains_word(&notes, served), "{served} in man/ipcfs.1");
+    }
+}
+
 fn row(
     kind: &'static str,
     name: &str,
@@ -682,6 +768,12 @@ fn status_examples_are_what_status_renders() {
             (Some(0), Some(0)),
             Some([2, 0, 2]),
         ),
+        // A shared-memory file: its size, no counters, and how the
+        // kernel serves it (kinds/shm.rs; tests/shm.rs checks the code).
+        StatusRow {
+            served_by: "passthrough",
+            ..row("shm", "shm/counter", user(0o600), (Some(4096), None), None)
+        },
     ];
     let expected = render(&rows);
     let want: Vec<&str> = expected.lines().collect();
@@ -740,17 +832,24 @@ fn every_attribute_of_the_code_is_documented_and_no_other() {
     }
     let pipe = attribute_names("pipe");
     let queue = attribute_names("queue");
-    let all: BTreeSet<&String> = pipe.iter().chain(&queue).collect();
+    let shm = attribute_names("shm");
+    let all: BTreeSet<&String> = pipe.iter().chain(&queue).chain(&shm).collect();
     assert_eq!(
         ATTRIBUTES.len(),
-        2,
+        3,
         "a new kind's attributes need their own section check"
+    );
+    assert_eq!(
+        shm,
+        ["user.ipcfs.size", "user.ipcfs.opens"],
+        "a shared-memory file's attributes, all counters (the pages say it has no settings)"
     );
 
     let text = plain_text(&page("ipcfs.7"));
     for (names, subsection) in [
         (&pipe, "Attributes of a pipe"),
         (&queue, "Attributes of a queue"),
+        (&shm, "Attributes of a shared-memory file"),
     ] {
         let body = section(&text, subsection);
         let missing: Vec<&String> = names.iter().filter(|n| !contains_word(&body, n)).collect();
@@ -790,17 +889,23 @@ fn every_attribute_of_the_code_is_documented_and_no_other() {
         }
     }
 
-    // The README's getfattr listing is every queue attribute, sorted.
+    // The README's getfattr listings are every attribute of a queue and
+    // of a shared-memory file, sorted.
     let readme = source("README.md");
-    let listing = between(&readme, "$ getfattr -d -m - queues/jobs", "\n\n");
-    let listed: Vec<&str> = listing
-        .lines()
-        .filter_map(|l| l.split_once('=').map(|(n, _)| n))
-        .collect();
-    let mut sorted: Vec<&str> = queue.iter().map(String::as_str).collect();
-    sorted.sort_unstable();
-    sorted.dedup();
-    assert_eq!(listed, sorted, "README.md's getfattr listing of a queue");
+    for (names, command) in [
+        (&queue, "$ getfattr -d -m - queues/jobs"),
+        (&shm, "$ getfattr -d -m - shm/m"),
+    ] {
+        let listing = between(&readme, command, "\n\n");
+        let listed: Vec<&str> = listing
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(n, _)| n))
+            .collect();
+        let mut sorted: Vec<&str> = names.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(listed, sorted, "README.md's listing after {command:?}");
+    }
 }
 
 #[test]
@@ -885,6 +990,9 @@ fn readme_sets_up_tours_and_points_to_the_pages() {
         "touch queues/jobs",
         "echo job1 > queues/jobs",
         "cat queues/jobs",
+        "truncate -s 1M shm/m",
+        "mm = mmap.mmap(fd, 4096)",
+        "$ getfattr -d -m - shm/m",
         "echo TERM > proc/$!/signal",
         "$ cat status",
         "$ getfattr -d -m - queues/jobs",
