@@ -48,6 +48,15 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub max_memory: Option<usize>,
 
+    /// What one user's objects may hold together; root is held to
+    /// --max-memory only [default: a quarter of --max-memory]
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub max_memory_per_user: Option<usize>,
+
+    /// How many objects one user may have; root has no limit [default: 1024]
+    #[arg(long, value_name = "N")]
+    pub max_objects_per_user: Option<usize>,
+
     /// How shm/ files are served: auto (mappings map the file's memory
     /// directly when the daemon runs as root, else the page cache) or
     /// cached (always the page cache) [default: auto]
@@ -133,6 +142,8 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "queue_max_message_size",
     "queue_framing",
     "max_memory",
+    "max_memory_per_user",
+    "max_objects_per_user",
     "shm_mode",
     "fsname",
     "ro",
@@ -165,6 +176,12 @@ impl Args {
         }
         if let Some(v) = self.max_memory {
             c.max_memory = v;
+        }
+        if let Some(v) = self.max_memory_per_user {
+            c.max_memory_per_user = Some(v);
+        }
+        if let Some(v) = self.max_objects_per_user {
+            c.max_objects_per_user = v;
         }
         if let Some(v) = self.shm_mode {
             c.shm_mode = v;
@@ -219,6 +236,12 @@ fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
             )?
         }
         "max_memory" => c.max_memory = bytes(value)?,
+        "max_memory_per_user" => c.max_memory_per_user = Some(bytes(value)?),
+        "max_objects_per_user" => {
+            c.max_objects_per_user = value
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("-o {option}: needs a whole number of objects"))?
+        }
         "shm_mode" => {
             c.shm_mode = ShmMode::parse(value.ok_or("-o shm_mode needs a value (auto or cached)")?)?
         }
@@ -323,6 +346,15 @@ mod tests {
             config(&["--shm-mode", "cached", "m"]).unwrap().shm_mode,
             ShmMode::Cached
         );
+        let c = config(&["--max-memory", "64M", "m"]).unwrap();
+        assert_eq!(c.user_limits().bytes, 16 << 20, "a quarter by default");
+        assert_eq!(c.user_limits().objects, 1024);
+        let c = config(&["-o", "max_memory_per_user=1M,max_objects_per_user=7", "m"]).unwrap();
+        assert_eq!(
+            (c.user_limits().bytes, c.user_limits().objects),
+            (1 << 20, 7)
+        );
+        assert!(config(&["--max-objects-per-user", "0", "m"]).is_err());
     }
 
     #[test]

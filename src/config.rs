@@ -11,6 +11,9 @@ pub const DEFAULT_PIPE_CAPACITY: usize = 65536;
 pub const DEFAULT_QUEUE_MAX_MESSAGES: usize = 256;
 pub const DEFAULT_QUEUE_MAX_MESSAGE_SIZE: usize = 8192;
 pub const DEFAULT_MAX_MEMORY: usize = 256 << 20;
+/// A user's share of `--max-memory` when not given: a quarter of it.
+pub const DEFAULT_USER_SHARE_DIVISOR: usize = 4;
+pub const DEFAULT_MAX_OBJECTS_PER_USER: usize = 1024;
 
 /// How the kernel is to serve `shm/` files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,11 @@ pub struct Config {
     /// Where a new queue's stream writers end a message.
     pub queue_framing: Framing,
     pub max_memory: usize,
+    /// What one user's objects may hold (root: no share, only the cap);
+    /// `None`: a quarter of `max_memory`.
+    pub max_memory_per_user: Option<usize>,
+    /// How many objects one user may have (root: no limit).
+    pub max_objects_per_user: usize,
     pub shm_mode: ShmMode,
     /// Clear a stale mount left at the mountpoint by a crashed daemon.
     pub force: bool,
@@ -71,6 +79,8 @@ impl Config {
             queue_max_message_size: DEFAULT_QUEUE_MAX_MESSAGE_SIZE,
             queue_framing: Framing::Message,
             max_memory: DEFAULT_MAX_MEMORY,
+            max_memory_per_user: None,
+            max_objects_per_user: DEFAULT_MAX_OBJECTS_PER_USER,
             shm_mode: ShmMode::Auto,
             force: false,
             log_level: None,
@@ -103,7 +113,23 @@ impl Config {
         if self.max_memory == 0 {
             return Err("--max-memory must be at least 1 byte".into());
         }
+        if self.max_memory_per_user == Some(0) {
+            return Err("--max-memory-per-user must be at least 1 byte".into());
+        }
+        if self.max_objects_per_user == 0 {
+            return Err("--max-objects-per-user must be at least 1".into());
+        }
         Ok(())
+    }
+
+    /// The per-user limits this configuration gives.
+    pub fn user_limits(&self) -> crate::memory::UserLimits {
+        crate::memory::UserLimits {
+            bytes: self
+                .max_memory_per_user
+                .unwrap_or(self.max_memory / DEFAULT_USER_SHARE_DIVISOR),
+            objects: self.max_objects_per_user,
+        }
     }
 }
 

@@ -75,6 +75,9 @@ pub enum Error {
     NoSuchHost,
     /// An ioctl, such as a terminal's, that no file of ipcfs has (`ENOTTY`).
     NotATerminal,
+    /// The user has as many objects as `--max-objects-per-user` allows,
+    /// or the daemon is out of descriptors (`EMFILE`).
+    TooManyObjects,
 }
 
 impl Error {
@@ -115,12 +118,13 @@ impl Error {
             Error::InProgress => libc::EALREADY,
             Error::NoSuchHost => libc::EHOSTDOWN,
             Error::NotATerminal => libc::ENOTTY,
+            Error::TooManyObjects => libc::EMFILE,
         }
     }
 
     /// Every error, for the tables of the docs: ipcfs(7) documents each
     /// errno (tests/man.rs checks it against this list).
-    pub const ALL: [Error; 33] = [
+    pub const ALL: [Error; 34] = [
         Error::NotFound,
         Error::Exists,
         Error::NotPermitted,
@@ -154,6 +158,7 @@ impl Error {
         Error::InProgress,
         Error::NoSuchHost,
         Error::NotATerminal,
+        Error::TooManyObjects,
     ];
 
     /// The errno's symbolic name (`ENOENT`), as the man page lists it.
@@ -192,6 +197,7 @@ impl Error {
             Error::InProgress => "EALREADY",
             Error::NoSuchHost => "EHOSTDOWN",
             Error::NotATerminal => "ENOTTY",
+            Error::TooManyObjects => "EMFILE",
         }
     }
 }

@@ -232,3 +232,103 @@ fn a_user_cannot_bind_a_low_port_nor_reach_a_root_only_unix_socket() {
     )));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Fills a queue of the calling user with one-byte messages in batch
+/// mode, its message limit raised as far as it goes, until a write
+/// fails: prints that errno's name and the messages sent.
+const FLOOD: &str = "import os, errno, struct\n\
+    name = 'queues/flood-%d' % os.getuid()\n\
+    os.close(os.open(name, os.O_CREAT | os.O_WRONLY, 0o600))\n\
+    os.setxattr(name, 'user.ipcfs.max_messages', str(2**64 - 1).encode())\n\
+    fd = os.open(name, os.O_WRONLY | os.O_DIRECT | os.O_DSYNC)\n\
+    batch = (struct.pack('<I', 1) + b'x') * 50000\n\
+    sent = 0\n\
+    try:\n\
+    \x20   while True:\n\
+    \x20       sent += os.write(fd, batch) // 5\n\
+    except OSError as e:\n\
+    \x20   print(errno.errorcode[e.errno], sent > 200000)\n";
+
+/// A flood of one-byte messages by one user (each message costs the
+/// daemon its bytes and a slot, both charged) stops at that user's share
+/// of --max-memory with ENOSPC; the daemon's resident memory stays under
+/// the cap; root and another user still send; draining gives the memory
+/// back to the system.
+#[test]
+fn a_flood_by_one_user_stops_at_its_share_and_others_still_send() {
+    let m = mount_or_skip!("--allow-other", "--max-memory", "64M");
+    let user = test_user();
+    let start = rss_kib(m.pid());
+    let flood = format!("python3 -c \"{}\"", FLOOD.replace('"', "\\\""));
+    let out = as_user(&m, &user, &flood);
+    assert_eq!(stdout(&out), "ENOSPC True\n", "{out:?}");
+    let flooded = rss_kib(m.pid());
+    println!("daemon resident: {start} KiB at start, {flooded} KiB after the flood");
+    assert!(
+        flooded < start + (64 << 10),
+        "resident memory {flooded} KiB passed the cap (start {start} KiB)"
+    );
+    let log = m.log();
+    assert!(
+        log.contains(&format!("uid {} refused", user.0)) && log.contains("--max-memory-per-user"),
+        "{log}"
+    );
+    // Root and a second user (a uid with no account) still send.
+    let out = m.run("echo root > queues/root && cat queues/root");
+    assert_eq!(stdout(&out), "root\n");
+    let other = Command::new("setpriv")
+        .args(["--reuid", "4243", "--regid", "4243", "--clear-groups"])
+        .args([
+            "sh",
+            "-c",
+            "touch queues/other && echo two > queues/other && cat queues/other",
+        ])
+        .current_dir(&m.dir)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&other), "two\n", "{other:?}");
+    // Drained and removed: the memory goes back to the system.
+    let drain = "python3 -c \"import os\n\
+        name = 'queues/flood-%d' % os.getuid()\n\
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECT | os.O_DSYNC | os.O_NONBLOCK)\n\
+        try:\n    while os.read(fd, 1 << 20): pass\n\
+        except BlockingIOError: pass\n\
+        os.unlink(name)\"";
+    assert_ok(&as_user(&m, &user, drain));
+    let drained = rss_kib(m.pid());
+    println!("daemon resident after draining: {drained} KiB");
+    assert!(
+        drained < start + (12 << 10),
+        "{drained} KiB resident after draining (start {start} KiB, flooded {flooded} KiB)"
+    );
+}
+
+/// A user may have --max-objects-per-user objects; the next is EMFILE
+/// with a log line naming the uid. Root has no such limit.
+#[test]
+fn objects_per_user_are_limited_with_emfile() {
+    let m = mount_or_skip!("--allow-other", "--max-objects-per-user", "3");
+    let user = test_user();
+    let out = as_user(
+        &m,
+        &user,
+        "touch queues/a pipes/b && mkdir sockets/c && touch shm/d; echo \"rc=$?\"; \
+         rm queues/a && touch shm/d && echo again",
+    );
+    assert!(stderr(&out).contains("Too many open files"), "{out:?}");
+    assert_eq!(stdout(&out), "rc=1\nagain\n", "{out:?}");
+    assert!(
+        m.log()
+            .contains(&format!("uid {} may not make another object", user.0)),
+        "{}",
+        m.log()
+    );
+    assert_ok(&m.run("touch queues/r1 queues/r2 queues/r3 queues/r4"));
+}

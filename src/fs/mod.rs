@@ -212,7 +212,7 @@ impl<R: Replies> Fs<R> {
         let shared = Arc::new(Shared {
             registry: Registry::new(),
             handles: HandleTable::default(),
-            budget: MemoryBudget::new(config.max_memory),
+            budget: MemoryBudget::with_user_limits(config.max_memory, config.user_limits()),
             config,
             reactor: Reactor::start()?,
             shutting_down: AtomicBool::new(false),
@@ -458,6 +458,9 @@ impl<R: Replies> Fs<R> {
         }
         if let Some(uid) = change.uid {
             m.uid = uid;
+            if let Some(account) = &e.charge {
+                account.set_owner(uid);
+            }
         }
         if let Some(gid) = change.gid {
             m.gid = gid;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::attr::{Attr, FileType, Ino, Meta};
 use super::node::{Children, DirContext, MadeDir, Node};
 use super::reply::{Call, ParkedOpen, Replies};
-use super::tree::{self, RenameMode, Tree};
+use super::tree::{self, RenameMode, Tree, validate_name};
 use super::{DirEntry, Fs, RenameFlags};
 use crate::error::{Error, Result};
 use crate::ipc::policy::Caller;
@@ -34,10 +34,14 @@ impl<R: Replies> Fs<R> {
             FileType::NamedPipe => dir.fifo,
             FileType::Directory | FileType::Symlink => None,
         };
-        let node = make.ok_or(Error::NotPermitted)?(&self.shared, name)?;
+        let make = make.ok_or(Error::NotPermitted)?;
+        validate_name(name)?;
+        let account = self.shared.budget.object_account(caller.uid, name.len())?;
+        let node = make(&self.shared, name, account.clone())?;
         let meta = Meta::new(caller.uid, caller.gid, perm);
         let mut tree = self.tree();
         let ino = tree.create(parent, name, meta, node)?;
+        tree.get_mut(ino).expect("just created").charge = Some(account);
         tree.add_lookup(ino);
         self.shut_down_if_late(&tree, ino);
         log::debug!(
@@ -93,6 +97,8 @@ impl<R: Replies> Fs<R> {
                 Err(_) => Err(Error::NotPermitted),
             };
         };
+        validate_name(name)?;
+        let account = self.shared.budget.object_account(caller.uid, name.len())?;
         let mut tree = self.tree();
         if tree.child(parent, name).is_some() {
             return Err(Error::Exists);
@@ -115,6 +121,7 @@ impl<R: Replies> Fs<R> {
                 return Err(e);
             }
         };
+        tree.get_mut(ino).expect("just made").charge = Some(account);
         tree.add_lookup(ino);
         self.shut_down_if_late(&tree, ino);
         log::debug!(

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::ipc::policy::Caller;
 use crate::ipc::ready;
 use crate::ipc::status::StatusRow;
+use crate::memory::Account;
 
 pub enum Node<R: Replies> {
     Dir(Children<R>),
@@ -111,9 +112,10 @@ pub struct DirContext<'a, R: Replies> {
 pub type MakeDir<R> = fn(&DirContext<'_, R>) -> MadeDir<R>;
 
 /// Makes a new node of one kind named `name`, with the mount's shared
-/// state at hand; fails when the daemon lacks what the kind needs (a
-/// shared-memory file's memory file).
-pub type Make<R> = fn(&Arc<Shared<R>>, &[u8]) -> Result<Node<R>>;
+/// state at hand, charging what it holds to `account` (its owner's);
+/// fails when the daemon lacks what the kind needs (a shared-memory
+/// file's memory file).
+pub type Make<R> = fn(&Arc<Shared<R>>, &[u8], Arc<Account>) -> Result<Node<R>>;
 
 /// A directory whose entries users create: its name and which kind of
 /// node a `create`/`mknod` of each file type makes in it (`None`: that

@@ -14,11 +14,13 @@
 //! - inode numbers are never reused while the daemon runs.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::attr::{Ino, Meta};
 use crate::error::{Error, Result};
 use crate::ipc::policy::{self, Caller};
+use crate::memory::Account;
 
 /// The root directory's inode, as FUSE fixes it.
 pub const ROOT: Ino = 1;
@@ -29,6 +31,9 @@ pub struct Entry<N> {
     pub name: Vec<u8>,
     pub meta: Meta,
     pub node: N,
+    /// What a user-made object is charged to (its owner's account): kept
+    /// with its entry so that a `chown` moves the charge.
+    pub charge: Option<Arc<Account>>,
     linked: bool,
     lookups: u64,
 }
@@ -71,6 +76,7 @@ impl<N: Clone> Tree<N> {
                 name: Vec::new(),
                 meta,
                 node: root,
+                charge: None,
                 linked: true,
                 lookups: 0,
             },
@@ -135,6 +141,7 @@ impl<N: Clone> Tree<N> {
                 name: name.to_vec(),
                 meta,
                 node,
+                charge: None,
                 linked,
                 lookups: 0,
             },
@@ -317,7 +324,7 @@ impl<N: Clone> Tree<N> {
     }
 }
 
-fn validate_name(name: &[u8]) -> Result<()> {
+pub fn validate_name(name: &[u8]) -> Result<()> {
     if name.len() > 255 {
         return Err(Error::NameTooLong);
     }

@@ -75,6 +75,11 @@ pub trait Sink {
     fn commit(&mut self, message: Vec<u8>);
     /// Charges `bytes` more of a message in progress to the memory cap.
     fn charge(&mut self, bytes: usize) -> Result<()>;
+    /// What a stored message costs beyond its bytes (its slot), charged
+    /// with its first bytes and given back with them.
+    fn overhead(&self) -> usize {
+        0
+    }
     /// Gives back bytes charged for a message that was dropped.
     fn refund(&mut self, bytes: usize);
     /// Counts a message dropped before it was whole.
@@ -182,7 +187,7 @@ fn add(
             if !sink.reserve() {
                 return Err(Stop::Full);
             }
-            if let Err(e) = sink.charge(piece.len()) {
+            if let Err(e) = sink.charge(sink.overhead() + piece.len()) {
                 sink.unreserve();
                 return Err(Stop::Failed(e));
             }
@@ -201,7 +206,7 @@ fn add(
                     message.len(),
                     piece.len()
                 );
-                sink.refund(message.len());
+                sink.refund(sink.overhead() + message.len());
                 sink.unreserve();
                 sink.dropped();
                 *state = if ends {
@@ -237,7 +242,7 @@ pub fn end(state: &mut Composition, sink: &mut impl Sink, killed: impl FnOnce() 
                     "message of {} bytes dropped: its writer was killed before it ended",
                     message.len()
                 );
-                sink.refund(message.len());
+                sink.refund(sink.overhead() + message.len());
                 sink.unreserve();
                 sink.dropped();
             } else {
@@ -251,7 +256,7 @@ pub fn end(state: &mut Composition, sink: &mut impl Sink, killed: impl FnOnce() 
 /// away): its place and bytes are given back.
 pub fn discard(state: &mut Composition, sink: &mut impl Sink) {
     if let Composition::Active(message) = std::mem::take(state) {
-        sink.refund(message.len());
+        sink.refund(sink.overhead() + message.len());
         sink.unreserve();
     }
 }

@@ -7,7 +7,8 @@
 //!   progress (not enough room for it);
 //! - `readers`/`writers` count open file descriptions, including openers
 //!   still parked, as the kernel's `pipe->readers`/`pipe->writers` do;
-//! - every byte in `buf` is reserved in the memory budget.
+//! - every byte in `buf`, and every byte a parked write has not put in
+//!   yet, is charged to the pipe owner's account.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use super::{
     ready,
 };
 use crate::error::{Error, Result};
-use crate::memory::MemoryBudget;
+use crate::memory::Account;
 use crate::wait::{WaitQueue, WaiterId};
 
 /// Writes of at most this many bytes are atomic (never interleaved).
@@ -85,7 +86,7 @@ impl<W> ParkedWrite<W> {
 pub struct Pipe<P: Parking> {
     buf: VecDeque<u8>,
     capacity: usize,
-    budget: Arc<MemoryBudget>,
+    budget: Arc<Account>,
     readers: usize,
     writers: usize,
     writer_opens: u64,
@@ -100,7 +101,7 @@ pub struct Pipe<P: Parking> {
 pub type PipeWakeups<P> = Wakeups<P, PipeEnd>;
 
 impl<P: Parking> Pipe<P> {
-    pub fn new(capacity: usize, budget: Arc<MemoryBudget>) -> Self {
+    pub fn new(capacity: usize, budget: Arc<Account>) -> Self {
         Pipe {
             buf: VecDeque::new(),
             capacity,
@@ -156,6 +157,7 @@ impl<P: Parking> Pipe<P> {
             // No reader is left: every parked writer ends with EPIPE and
             // SIGPIPE, keeping the count of what it already handed over.
             for (id, w) in self.writes.drain() {
+                self.budget.release(w.data.len() - w.done);
                 let done = WriteDone {
                     sigpipe: true,
                     ..w.end_early(Error::BrokenPipe)
@@ -190,14 +192,13 @@ impl<P: Parking> Pipe<P> {
         }
     }
 
-    /// Appends bytes, reserving them in the memory budget first. False (and
-    /// nothing stored) when the budget is exhausted.
+    /// Appends bytes, charging them to the pipe's account first. False
+    /// (and nothing stored) when no memory is left for them.
     fn put(&mut self, bytes: &[u8]) -> bool {
         if !self.budget.try_reserve(bytes.len()) {
-            log::warn!(
-                "pipe write of {} bytes refused: --max-memory ({} bytes) reached",
-                bytes.len(),
-                self.budget.limit()
+            log::info!(
+                "pipe write of {} bytes refused: no memory left",
+                bytes.len()
             );
             return false;
         }
@@ -219,6 +220,11 @@ impl<P: Parking> Pipe<P> {
         out.extend_from_slice(&b[..n - from_a]);
         self.buf.drain(..n);
         self.budget.release(n);
+        if self.buf.is_empty() && self.buf.capacity() > 2 * PIPE_BUF {
+            // A drained buffer gives its memory back: a pipe that once
+            // held a burst does not keep its high-water mark.
+            self.buf = VecDeque::new();
+        }
         while out.len() < size {
             let Some(w) = self.writes.front_mut() else {
                 break;
@@ -226,6 +232,8 @@ impl<P: Parking> Pipe<P> {
             let k = (size - out.len()).min(w.data.len() - w.done);
             out.extend_from_slice(&w.data[w.done..w.done + k]);
             w.done += k;
+            // Straight from a parked write's bytes, charged while it waited.
+            self.budget.release(k);
             if w.done < w.data.len() {
                 break;
             }
@@ -279,17 +287,8 @@ impl<P: Parking> Pipe<P> {
             if chunk == 0 {
                 break;
             }
-            if !self.budget.try_reserve(chunk) {
-                log::warn!(
-                    "parked pipe write ends early: --max-memory ({} bytes) reached",
-                    self.budget.limit()
-                );
-                let (id, w) = self.writes.pop_front().expect("front exists");
-                let done = w.end_early(Error::NoSpace);
-                wk.writes.push((id, w.reply, done));
-                progressed = true;
-                continue;
-            }
+            // Its bytes were charged when it parked: they move, still
+            // charged, into the buffer.
             self.buf.extend(&w.data[w.done..w.done + chunk]);
             w.done += chunk;
             progressed = true;
@@ -500,6 +499,17 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         if nonblock {
             return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
         }
+        // The bytes a parked write holds are charged while it waits.
+        if !self.budget.try_reserve(rest.len() - chunk) {
+            log::info!("pipe write not parked: no memory left to hold its bytes");
+            self.settle(wk);
+            self.notify(wk);
+            let done = match handed + chunk {
+                0 => WriteDone::err(Error::NoSpace),
+                n => WriteDone::ok(n),
+            };
+            return Step::Done(waiter, done);
+        }
         self.writes.push(
             id,
             ParkedWrite {
@@ -540,6 +550,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         } else if let Some(r) = self.reads.remove(id) {
             wk.reads.push((id, r.reply, why.read_answer()));
         } else if let Some(w) = self.writes.remove(id) {
+            self.budget.release(w.data.len() - w.done);
             let done = w.end_early(error);
             wk.writes.push((id, w.reply, done));
             // The cancelled writer may have been the one at the front.
@@ -601,6 +612,7 @@ impl<P: Parking> Drop for Pipe<P> {
 mod tests {
     use super::*;
     use crate::ipc::IoMode;
+    use crate::memory::MemoryBudget;
 
     const ANY: PipeEnd = PipeEnd::new(Mode::READ_WRITE);
 
@@ -623,7 +635,7 @@ mod tests {
     }
 
     fn pipe() -> Pipe<Plain> {
-        Pipe::new(65536, MemoryBudget::new(1 << 30))
+        Pipe::new(65536, MemoryBudget::new(1 << 30).account(1))
     }
 
     fn wk() -> PipeWakeups<Plain> {
@@ -768,7 +780,7 @@ mod tests {
 
     #[test]
     fn small_writes_are_atomic_and_large_ones_park_with_progress() {
-        let mut p: Pipe<Plain> = Pipe::new(8192, MemoryBudget::new(1 << 30));
+        let mut p: Pipe<Plain> = Pipe::new(8192, MemoryBudget::new(1 << 30).account(1));
         open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
         assert_eq!(
@@ -814,7 +826,7 @@ mod tests {
 
     #[test]
     fn a_large_read_takes_a_parked_writers_bytes_straight() {
-        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
+        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
         open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
         let data: Vec<u8> = (0..20000u32).map(|i| i as u8).collect();
@@ -829,7 +841,7 @@ mod tests {
         assert_eq!(w.writes.len(), 1);
         assert_eq!(w.writes[0].2, WriteDone::ok(20000));
         assert_eq!(p.bytes(), 0);
-        assert_eq!(p.budget.used(), 0);
+        assert_eq!(p.budget.held(), 0);
         // A read smaller than what is parked leaves the rest parked, and an
         // atomic record started by a read is finished without interleaving.
         assert!(matches!(
@@ -856,7 +868,7 @@ mod tests {
 
     #[test]
     fn a_write_hands_its_bytes_straight_to_waiting_readers() {
-        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
+        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
         open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
         assert!(matches!(
@@ -897,7 +909,7 @@ mod tests {
 
     #[test]
     fn interrupted_writer_reports_what_it_handed_over() {
-        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
+        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
         open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
         assert!(matches!(
@@ -920,7 +932,7 @@ mod tests {
 
     #[test]
     fn second_parked_writer_is_cancelled_alone() {
-        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
+        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
         open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
         done_write(p.write(1, 1, ANY, &[0; 4096], false, &mut wk()));
@@ -954,7 +966,7 @@ mod tests {
 
     #[test]
     fn last_reader_leaving_ends_parked_writers_with_epipe() {
-        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
+        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
         let r = open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
         assert!(matches!(
@@ -974,7 +986,7 @@ mod tests {
 
     #[test]
     fn memory_cap_gives_enospc_and_keeps_what_was_stored() {
-        let mut p: Pipe<Plain> = Pipe::new(65536, MemoryBudget::new(100));
+        let mut p: Pipe<Plain> = Pipe::new(65536, MemoryBudget::new(100).account(1));
         open(&mut p, Mode::READ);
         open(&mut p, Mode::WRITE);
         assert_eq!(
@@ -1028,7 +1040,7 @@ mod tests {
     #[test]
     fn data_goes_when_the_last_reader_and_writer_close() {
         let budget = MemoryBudget::new(1 << 30);
-        let mut p: Pipe<Plain> = Pipe::new(4096, budget.clone());
+        let mut p: Pipe<Plain> = Pipe::new(4096, budget.account(1));
         let both = open(&mut p, Mode::READ_WRITE);
         done_write(p.write(1, 1, ANY, b"OLD", false, &mut wk()));
         assert_eq!(budget.used(), 3);
@@ -1045,8 +1057,40 @@ mod tests {
     }
 
     #[test]
+    fn a_parked_writes_bytes_are_charged_until_they_leave() {
+        let budget = MemoryBudget::new(1 << 20);
+        let mut p: Pipe<Plain> = Pipe::new(4096, budget.account(1));
+        let _r = open(&mut p, Mode::READ);
+        let w = open(&mut p, Mode::WRITE);
+        let big = vec![7u8; 10_000];
+        assert!(matches!(
+            p.write(1, 1, w, &big, false, &mut wk()),
+            Step::Parked
+        ));
+        assert_eq!(budget.used(), 10_000, "4096 in the buffer, the rest parked");
+        let mut w1 = wk();
+        assert!(p.cancel(1, CancelReason::Interrupted, &mut w1));
+        assert_eq!(
+            budget.used(),
+            4096,
+            "the cancelled write's rest is given back"
+        );
+        // Refused at once when its bytes cannot be held.
+        let small = MemoryBudget::new(5000);
+        let mut q: Pipe<Plain> = Pipe::new(4096, small.account(1));
+        let _r = open(&mut q, Mode::READ);
+        let w = open(&mut q, Mode::WRITE);
+        assert_eq!(
+            done_write(q.write(2, 2, w, &big, false, &mut wk())),
+            WriteDone::ok(4096),
+            "what fit stays; the writer gets its count"
+        );
+        assert_eq!(small.used(), 4096);
+    }
+
+    #[test]
     fn shut_down_answers_everyone() {
-        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30));
+        let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
         assert!(matches!(
             p.open(1, 1, req(Mode::READ, false, false), &mut wk()),
             Step::Parked

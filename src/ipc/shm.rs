@@ -25,7 +25,7 @@ use nix::fcntl::{FallocateFlags, fallocate};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 
 use crate::error::{Error, Result};
-use crate::memory::MemoryBudget;
+use crate::memory::Account;
 
 /// How an `fallocate(2)` call asks to change a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub enum Allocate {
 
 pub struct SharedMemory {
     file: File,
-    budget: Arc<MemoryBudget>,
+    budget: Arc<Account>,
     /// The file's size, which is also what is charged to `budget`.
     size: Mutex<u64>,
 }
@@ -48,7 +48,7 @@ pub struct SharedMemory {
 impl SharedMemory {
     /// A new, empty file. `name` shows in /proc/PID/maps of the processes
     /// that map it (as `/memfd:NAME`).
-    pub fn new(name: &str, budget: Arc<MemoryBudget>) -> Result<Self> {
+    pub fn new(name: &str, budget: Arc<Account>) -> Result<Self> {
         let name = format!("ipcfs-shm:{name}");
         // A name with a NUL cannot be a C string; the kernel's own limit
         // is 249 bytes. Neither matters to anything but /proc/PID/maps.
@@ -219,10 +219,11 @@ impl Drop for SharedMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::MemoryBudget;
 
     fn shm(limit: usize) -> (SharedMemory, Arc<MemoryBudget>) {
         let budget = MemoryBudget::new(limit);
-        (SharedMemory::new("t", budget.clone()).unwrap(), budget)
+        (SharedMemory::new("t", budget.account(1)).unwrap(), budget)
     }
 
     #[test]

@@ -10,10 +10,17 @@ use crate::fs::attr::FileType;
 use crate::fs::node::{FileKind, Node};
 use crate::fs::reply::{Call, ParkedOpen, Replies};
 use crate::ipc::status::StatusRow;
+use crate::memory::Account;
 
 pub struct KernelFifo;
 
-pub fn make<R: Replies>(_shared: &Arc<Shared<R>>, _name: &[u8]) -> Result<Node<R>> {
+/// A kernel FIFO holds no data in the daemon: its account charges only
+/// its record, for as long as the node lives.
+pub fn make<R: Replies>(
+    _shared: &Arc<Shared<R>>,
+    _name: &[u8],
+    _account: Arc<Account>,
+) -> Result<Node<R>> {
     Ok(Node::File(Arc::new(KernelFifo)))
 }
 

@@ -12,6 +12,7 @@ use crate::fs::xattr;
 use crate::ipc::OpenRequest;
 use crate::ipc::pipe::Pipe;
 use crate::ipc::status::StatusRow;
+use crate::memory::Account;
 
 pub const ATTRIBUTES: AttributeNames = AttributeNames {
     settings: &["capacity"],
@@ -24,9 +25,13 @@ pub struct PipeKind<R: Replies> {
     size: u64,
 }
 
-pub fn make<R: Replies>(shared: &Arc<Shared<R>>, _name: &[u8]) -> Result<Node<R>> {
+pub fn make<R: Replies>(
+    shared: &Arc<Shared<R>>,
+    _name: &[u8],
+    account: Arc<Account>,
+) -> Result<Node<R>> {
     let c = &shared.config;
-    let pipe = Pipe::new(c.pipe_capacity, shared.budget.clone());
+    let pipe = Pipe::new(c.pipe_capacity, account);
     Ok(Node::File(Arc::new(PipeKind {
         cell: Cell::new(pipe, shared.clone()),
         size: c.io.max_write() as u64,

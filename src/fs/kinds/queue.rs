@@ -13,6 +13,7 @@ use crate::ipc::OpenRequest;
 use crate::ipc::compose::Framing;
 use crate::ipc::queue::Queue;
 use crate::ipc::status::StatusRow;
+use crate::memory::Account;
 
 pub const ATTRIBUTES: AttributeNames = AttributeNames {
     settings: &["max_messages", "max_message_size", "framing"],
@@ -35,14 +36,18 @@ pub struct QueueKind<R: Replies> {
     size: u64,
 }
 
-pub fn make<R: Replies>(shared: &Arc<Shared<R>>, _name: &[u8]) -> Result<Node<R>> {
+pub fn make<R: Replies>(
+    shared: &Arc<Shared<R>>,
+    _name: &[u8],
+    account: Arc<Account>,
+) -> Result<Node<R>> {
     let c = &shared.config;
     let queue = Queue::new(
         c.queue_max_messages,
         c.queue_max_message_size,
         c.io.max_message(),
         c.queue_framing,
-        shared.budget.clone(),
+        account,
     );
     Ok(Node::File(Arc::new(QueueKind {
         cell: Cell::new(queue, shared.clone()),

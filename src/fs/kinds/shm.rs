@@ -17,6 +17,7 @@ use crate::fs::node::{AttributeNames, FileKind, Node, OpenFile};
 use crate::fs::reply::{Call, ParkedOpen, Replies};
 use crate::ipc::shm::{Allocate, SharedMemory};
 use crate::ipc::status::StatusRow;
+use crate::memory::Account;
 
 pub const ATTRIBUTES: AttributeNames = AttributeNames {
     settings: &[],
@@ -37,9 +38,13 @@ struct Opens<R: Replies> {
     backing: Option<R::Backing>,
 }
 
-pub fn make<R: Replies>(shared: &Arc<Shared<R>>, name: &[u8]) -> Result<Node<R>> {
+pub fn make<R: Replies>(
+    shared: &Arc<Shared<R>>,
+    name: &[u8],
+    account: Arc<Account>,
+) -> Result<Node<R>> {
     let name = String::from_utf8_lossy(name);
-    let memory = SharedMemory::new(&name, shared.budget.clone())?;
+    let memory = SharedMemory::new(&name, account)?;
     Ok(Node::File(Arc::new(ShmKind {
         memory: Arc::new(memory),
         opens: Arc::new(Mutex::new(Opens {

@@ -10,7 +10,7 @@ use crate::fs::attr::OpenStyle;
 use crate::fs::node::{FileKind, Node, OpenFile};
 use crate::fs::reply::{Call, ParkedOpen, Replies};
 use crate::ipc::Mode;
-use crate::memory::MemoryBudget;
+use crate::memory::Account;
 
 type Generator = dyn Fn() -> Vec<u8> + Send + Sync;
 
@@ -47,41 +47,38 @@ impl<R: Replies> FileKind<R> for TextFile {
         self.size
     }
 
-    fn open(&self, shared: &Arc<Shared<R>>, _call: &Call, parked: ParkedOpen<R>, flags: i32) {
+    fn open(&self, shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
         if Mode::from_open_flags(flags).write {
             return R::opened(parked.reply, Err(Error::AccessDenied));
         }
         let text = (self.generate)();
-        // A snapshot is held for its open's whole life: it counts against
-        // --max-memory (a status of 20,000 objects is megabytes, once per
-        // open).
-        let budget = shared.budget.clone();
-        if !budget.try_reserve(text.len()) {
-            log::warn!(
-                "a {}-byte snapshot refused: --max-memory ({} bytes) reached",
-                text.len(),
-                budget.limit()
-            );
+        // A snapshot is held for its open's whole life: it is charged to
+        // the reader (a status of 20,000 objects is megabytes, once per
+        // open), within the reader's share and the mount's cap.
+        let account = shared.budget.account(call.caller.uid);
+        if !account.try_reserve(text.len()) {
+            log::warn!("a {}-byte snapshot refused", text.len());
             return R::opened(parked.reply, Err(Error::NoSpace));
         }
-        let snapshot = Arc::new(Snapshot(text, budget));
+        let snapshot = Arc::new(Snapshot {
+            text,
+            _charge: account,
+        });
         shared.answer_open(parked, snapshot, OpenStyle::Generated);
     }
 }
 
-/// One open of a text file: the text made at its open, reserved in the
-/// memory budget until the open is released.
-struct Snapshot(Vec<u8>, Arc<MemoryBudget>);
-
-impl Drop for Snapshot {
-    fn drop(&mut self) {
-        self.1.release(self.0.len());
-    }
+/// One open of a text file: the text made at its open, charged to its
+/// reader until the open is released (dropping the account gives it
+/// back).
+struct Snapshot {
+    text: Vec<u8>,
+    _charge: Arc<Account>,
 }
 
 impl<R: Replies> OpenFile<R> for Snapshot {
     fn read(&self, _call: &Call, reply: R::Read, offset: u64, size: usize, _nonblock: bool) {
-        R::data(reply, Ok(slice_at(&self.0, offset, size)));
+        R::data(reply, Ok(slice_at(&self.text, offset, size)));
     }
 
     fn write(&self, _call: &Call, reply: R::Write, _offset: u64, _data: &[u8], _nonblock: bool) {

@@ -20,8 +20,9 @@
 //! - a queue is full when its messages and the places reserved by
 //!   messages in progress (one per composing file description) reach
 //!   `max_messages`;
-//! - every queued byte, and every byte of a message in progress, is
-//!   reserved in the memory budget.
+//! - every queued byte and its slot's overhead, every byte of a message
+//!   in progress, of a parked write and of an unread rest of a received
+//!   message is charged to the queue owner's account.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -36,7 +37,7 @@ use super::{
     WriteDone, ready,
 };
 use crate::error::{Error, Result};
-use crate::memory::MemoryBudget;
+use crate::memory::{Account, MESSAGE_OVERHEAD};
 use crate::wait::{WaitQueue, WaiterId};
 
 /// One open file description of a queue.
@@ -82,7 +83,7 @@ pub struct Queue<P: Parking> {
     max_message_size: usize,
     /// The largest `max_message_size` may be set to (see limits.rs).
     message_size_cap: usize,
-    budget: Arc<MemoryBudget>,
+    budget: Arc<Account>,
     receptions: HashMap<u64, Reception>,
     next_end: u64,
     readers: usize,
@@ -126,7 +127,7 @@ impl<P: Parking> Queue<P> {
         max_message_size: usize,
         message_size_cap: usize,
         framing: Framing,
-        budget: Arc<MemoryBudget>,
+        budget: Arc<Account>,
     ) -> Self {
         Queue {
             messages: VecDeque::new(),
@@ -210,16 +211,33 @@ impl<P: Parking> Queue<P> {
         self.messages.len() + self.reserved >= self.max_messages
     }
 
+    /// Takes the oldest message out. Its slot's overhead is given back;
+    /// its bytes stay charged until they leave the daemon (see
+    /// [`Queue::delivered`]): a stream reader may keep its rest.
     fn pop_message(&mut self) -> Vec<u8> {
         let message = self.messages.pop_front().expect("a message is queued");
         self.bytes -= message.len();
-        self.budget.release(message.len());
+        self.budget.release(MESSAGE_OVERHEAD);
         self.received += 1;
+        self.shrink_when_drained();
         message
     }
 
+    /// Gives back the charge of `bytes` of received messages that left.
+    fn delivered(&self, bytes: usize) {
+        self.budget.release(bytes);
+    }
+
+    /// A queue drained of a burst gives its slots' memory back, rather
+    /// than keeping the burst's high-water mark for its whole life.
+    fn shrink_when_drained(&mut self) {
+        if self.messages.is_empty() && self.messages.capacity() > 64 {
+            self.messages = VecDeque::new();
+        }
+    }
+
     /// Hands `message`'s first bytes to a stream-mode reader and keeps the
-    /// rest for its next reads.
+    /// rest for its next reads (still charged).
     fn start_reception(&mut self, end: QueueEnd, mut message: Vec<u8>, size: usize) -> Vec<u8> {
         let state = if message.len() <= size {
             Reception::Drained
@@ -230,6 +248,7 @@ impl<P: Parking> Queue<P> {
             }
         };
         self.receptions.insert(end.id, state);
+        self.delivered(message.len());
         message
     }
 
@@ -247,6 +266,7 @@ impl<P: Parking> Queue<P> {
                 if *offset == message.len() {
                     self.receptions.insert(end.id, Reception::Drained);
                 }
+                self.delivered(n);
                 Some(data)
             }
             Some(Reception::Drained) => {
@@ -311,7 +331,11 @@ impl<P: Parking> Queue<P> {
                 );
                 Err(Error::MessageTooLong)
             }
-            IoMode::Packet => Ok(self.pop_message()),
+            IoMode::Packet => {
+                let message = self.pop_message();
+                self.delivered(message.len());
+                Ok(message)
+            }
             IoMode::Batch if record_len(front) > size => {
                 log::debug!(
                     "batch read of {size} bytes refused: next message has {}, {} as a record",
@@ -328,6 +352,7 @@ impl<P: Parking> Queue<P> {
                     .is_some_and(|m| out.len() + record_len(m) <= size)
                 {
                     let message = self.pop_message();
+                    self.delivered(message.len());
                     records::append(&mut out, &message);
                 }
                 Ok(out)
@@ -429,9 +454,10 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
     fn release(&mut self, end: QueueEnd, wk: &mut QueueWakeups<P>) {
         if end.mode.read {
             self.readers -= 1;
-            if let Some(Reception::Partial { .. }) = self.receptions.remove(&end.id) {
+            if let Some(Reception::Partial { message, offset }) = self.receptions.remove(&end.id) {
                 // The unread rest of a received message is dropped.
                 self.truncated += 1;
+                self.delivered(message.len() - offset);
             }
         }
         if end.mode.write {
@@ -460,6 +486,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         if let Some(r) = self.reads.remove(id) {
             wk.reads.push((id, r.reply, why.read_answer()));
         } else if let Some(w) = self.writes.remove(id) {
+            self.budget.release(w.pending_len());
             let done = w.end_early(why.error());
             wk.writes.push((id, w.reply, done));
             // The cancelled writer may have held back those behind it.
@@ -508,7 +535,9 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
 
 impl<P: Parking> Drop for Queue<P> {
     fn drop(&mut self) {
-        self.budget.release(self.bytes);
+        // The account gives back the rest (queued bytes, unread rests,
+        // parked writes) when the object's last holder drops it; the
+        // compositions are discarded for their places' bookkeeping.
         for (_, mut state) in std::mem::take(&mut self.compositions) {
             compose::discard(&mut state, self);
         }
@@ -518,6 +547,7 @@ impl<P: Parking> Drop for Queue<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::MemoryBudget;
 
     struct Plain;
     impl Parking for Plain {
@@ -533,7 +563,7 @@ mod tests {
             8192,
             1 << 20,
             Framing::Write,
-            MemoryBudget::new(1 << 30),
+            MemoryBudget::new(1 << 30).account(1),
         )
     }
 
@@ -636,12 +666,33 @@ mod tests {
     fn a_queue_dropped_with_a_message_in_progress_gives_its_memory_back() {
         let budget = MemoryBudget::new(1 << 20);
         {
-            let mut q: Queue<Plain> = Queue::new(4, 8192, 8192, Framing::Message, budget.clone());
+            let mut q: Queue<Plain> =
+                Queue::new(4, 8192, 8192, Framing::Message, budget.account(1));
             let w = open(&mut q, Mode::WRITE, false);
             assert_eq!(send(&mut q, w, b"held"), WriteDone::ok(4));
-            assert_eq!(budget.used(), 4);
+            assert_eq!(
+                budget.used(),
+                MESSAGE_OVERHEAD + 4,
+                "its bytes and its slot"
+            );
         }
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_received_rest_stays_charged_until_read_or_dropped() {
+        let budget = MemoryBudget::new(1 << 20);
+        let mut q: Queue<Plain> = Queue::new(4, 8192, 8192, Framing::Write, budget.account(1));
+        let w = open(&mut q, Mode::WRITE, false);
+        let r = open(&mut q, Mode::READ, false);
+        assert_eq!(send(&mut q, w, b"0123456789"), WriteDone::ok(10));
+        assert_eq!(budget.used(), MESSAGE_OVERHEAD + 10);
+        assert_eq!(recv(&mut q, r, 4), Ok(b"0123".to_vec()));
+        assert_eq!(budget.used(), 6, "the slot and the bytes read went");
+        assert_eq!(recv(&mut q, r, 4), Ok(b"4567".to_vec()));
+        assert_eq!(budget.used(), 2);
+        q.release(r, &mut wk());
+        assert_eq!(budget.used(), 0, "an unread rest goes with its reader");
     }
 
     #[test]
@@ -805,7 +856,13 @@ mod tests {
 
     #[test]
     fn memory_cap_refuses_with_enospc_and_keeps_the_queue() {
-        let mut q: Queue<Plain> = Queue::new(10, 8192, 8192, Framing::Write, MemoryBudget::new(10));
+        let mut q: Queue<Plain> = Queue::new(
+            10,
+            8192,
+            8192,
+            Framing::Write,
+            MemoryBudget::new(MESSAGE_OVERHEAD + 10).account(1),
+        );
         let w = open(&mut q, Mode::WRITE, false);
         assert_eq!(send(&mut q, w, b"12345678"), WriteDone::ok(8));
         assert_eq!(send(&mut q, w, b"abc"), WriteDone::err(Error::NoSpace));
@@ -984,7 +1041,13 @@ mod tests {
 
     #[test]
     fn batch_write_under_the_memory_cap_keeps_what_fit() {
-        let mut q: Queue<Plain> = Queue::new(10, 8192, 8192, Framing::Write, MemoryBudget::new(5));
+        let mut q: Queue<Plain> = Queue::new(
+            10,
+            8192,
+            8192,
+            Framing::Write,
+            MemoryBudget::new(2 * MESSAGE_OVERHEAD + 5).account(1),
+        );
         let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
         let data = batch(&[b"abc", b"de", b"f"]);
         assert_eq!(send(&mut q, w, &data), WriteDone::ok(13));

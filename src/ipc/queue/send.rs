@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::ipc::compose::{self, Composition, Framing, Sink, Stop};
 use crate::ipc::records;
 use crate::ipc::{Parking, Step, WriteDone};
+use crate::memory::MESSAGE_OVERHEAD;
 use crate::wait::WaiterId;
 
 /// A write waiting for room.
@@ -33,7 +34,22 @@ pub(super) enum Pending {
     Bytes { end: QueueEnd, data: Vec<u8> },
 }
 
+impl Pending {
+    /// Its bytes, which are charged while it waits.
+    fn len(&self) -> usize {
+        match self {
+            Pending::Messages { messages, .. } => messages.iter().map(Vec::len).sum(),
+            Pending::Bytes { data, .. } => data.len(),
+        }
+    }
+}
+
 impl<W> ParkedWrite<W> {
+    /// The bytes it holds, charged to the queue's account.
+    pub(super) fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Its answer when it ends before all is queued: the count of what
     /// was, or `error` when nothing was.
     pub(super) fn end_early(&self, error: Error) -> WriteDone {
@@ -113,14 +129,28 @@ impl<P: Parking> Queue<P> {
         if nonblock {
             return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
         }
+        let pending = Pending::Messages {
+            messages: rest.map(<[u8]>::to_vec).collect(),
+            overhead,
+        };
+        // The bytes a parked write holds are charged while it waits.
+        if !self.budget.try_reserve(pending.len()) {
+            log::info!("queue write not parked: no memory left to hold its bytes");
+            let done = match accepted {
+                0 => WriteDone::err(Error::NoSpace),
+                n => WriteDone::ok(n),
+            };
+            if accepted > 0 {
+                self.settle(wk);
+                self.notify(wk);
+            }
+            return Step::Done(waiter, done);
+        }
         self.writes.push(
             id,
             ParkedWrite {
                 reply: waiter,
-                pending: Pending::Messages {
-                    messages: rest.map(<[u8]>::to_vec).collect(),
-                    overhead,
-                },
+                pending,
                 accepted,
             },
         );
@@ -148,6 +178,9 @@ impl<P: Parking> Queue<P> {
                 let message = messages
                     .pop_front()
                     .expect("a parked write has a message left");
+                // Its charge as a parked write's bytes becomes its charge
+                // as a queued message's.
+                self.budget.release(message.len());
                 let queued = self.enqueue(message);
                 let w = self.writes.front_mut().expect("still the front");
                 match queued {
@@ -157,16 +190,25 @@ impl<P: Parking> Queue<P> {
                         w.pending = Pending::Messages { messages, overhead };
                         (finished, None)
                     }
-                    Err(e) => (true, Some(e)),
+                    Err(e) => {
+                        self.budget.release(messages.iter().map(Vec::len).sum());
+                        (true, Some(e))
+                    }
                 }
             }
             Pending::Bytes { end, data } => {
+                // Fed bytes are charged as a message's; what is left is
+                // charged again as the parked write's.
+                self.budget.release(data.len());
                 let fed = self.feed(end, &data);
+                let rest = data.len() - fed.consumed;
+                let held = matches!(fed.stop, Some(Stop::Full)) && self.budget.try_reserve(rest);
                 let w = self.writes.front_mut().expect("still the front");
                 w.accepted += fed.consumed;
                 match fed.stop {
                     None => (true, None),
                     Some(Stop::Failed(e)) => (true, Some(e)),
+                    Some(Stop::Full) if !held => (true, Some(Error::NoSpace)),
                     Some(Stop::Full) => {
                         let data = data[fed.consumed..].to_vec();
                         w.pending = Pending::Bytes { end, data };
@@ -194,13 +236,12 @@ impl<P: Parking> Queue<P> {
         }
     }
 
+    /// Queues a whole message, charging its bytes and its slot (the
+    /// charge of a parked write's message is already held: `charged`).
     fn enqueue(&mut self, message: Vec<u8>) -> Result<usize> {
         let len = message.len();
-        if !self.budget.try_reserve(len) {
-            log::warn!(
-                "queue message of {len} bytes refused: --max-memory ({} bytes) reached",
-                self.budget.limit()
-            );
+        if !self.budget.try_reserve(len + MESSAGE_OVERHEAD) {
+            log::info!("queue message of {len} bytes refused: no memory left for it");
             return Err(Error::NoSpace);
         }
         self.bytes += len;
@@ -263,6 +304,10 @@ impl<P: Parking> Queue<P> {
             None => Step::Done(waiter, WriteDone::ok(accepted)),
             Some(Stop::Failed(e)) => Step::Done(waiter, early(e)),
             Some(Stop::Full) if nonblock => Step::Done(waiter, early(Error::WouldBlock)),
+            Some(Stop::Full) if !self.budget.try_reserve(data.len() - accepted) => {
+                log::info!("queue write not parked: no memory left to hold its bytes");
+                Step::Done(waiter, early(Error::NoSpace))
+            }
             Some(Stop::Full) => {
                 let data = data[accepted..].to_vec();
                 let pending = Pending::Bytes { end, data };
@@ -303,11 +348,12 @@ impl<P: Parking> Sink for Queue<P> {
         if self.budget.try_reserve(bytes) {
             return Ok(());
         }
-        log::warn!(
-            "queue message refused: --max-memory ({} bytes) reached",
-            self.budget.limit()
-        );
+        log::info!("queue message refused: no memory left for it");
         Err(Error::NoSpace)
+    }
+
+    fn overhead(&self) -> usize {
+        MESSAGE_OVERHEAD
     }
 
     fn refund(&mut self, bytes: usize) {
