@@ -69,11 +69,11 @@ pub fn parse_signal(word: &str) -> Result<i32> {
                 .and_then(|d| d.parse().ok())
                 .ok_or(Error::InvalidArgument)?,
         };
-        let n = base + sign * offset;
-        if (rtmin()..=rtmax()).contains(&n) {
-            Ok(n)
-        } else {
-            Err(Error::InvalidArgument)
+        // An offset as large as i32 allows would overflow the sum: out of
+        // range either way.
+        match base.checked_add(sign * offset) {
+            Some(n) if (rtmin()..=rtmax()).contains(&n) => Ok(n),
+            _ => Err(Error::InvalidArgument),
         }
     };
     if let Some(rest) = name.strip_prefix("RTMIN") {
@@ -480,6 +480,11 @@ mod tests {
         assert_eq!(parse_signal("RTMIN+3"), Ok(libc::SIGRTMIN() + 3));
         assert_eq!(parse_signal("rtmax-1"), Ok(libc::SIGRTMAX() - 1));
         assert_eq!(parse_signal("RTMIN"), Ok(libc::SIGRTMIN()));
+        assert_eq!(
+            parse_signal("RTMIN+2147483647"),
+            Err(Error::InvalidArgument),
+            "an offset that would overflow the sum"
+        );
         assert_eq!(parse_signal("IOT"), Ok(libc::SIGABRT));
         for bad in [
             "FOO", "99", "32", "RTMIN+99", "RTMIN-1", "RTMIN+", "", "-1", "SIG",
