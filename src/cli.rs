@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgAction, Parser};
 
-use crate::config::{Config, ShmMode, parse_bytes};
+use crate::config::{Config, ShmMode, parse_bytes, parse_faults};
 use crate::ipc::compose::Framing;
 use crate::limits::IoLimits;
 
@@ -56,6 +56,13 @@ pub struct Args {
     /// How many objects one user may have; root has no limit [default: 1024]
     #[arg(long, value_name = "N")]
     pub max_objects_per_user: Option<usize>,
+
+    /// The channel every new queue starts with, for labs: a
+    /// comma-separated list of loss=P, duplicate=P, reorder=P, corrupt=P
+    /// (probabilities 0 to 1), delay_ms=MS, jitter_ms=MS and seed=N
+    /// [default: a perfect channel]
+    #[arg(long, value_name = "LIST")]
+    pub faults: Option<String>,
 
     /// How shm/ files are served: auto (mappings map the file's memory
     /// directly when the daemon runs as root, else the page cache) or
@@ -145,6 +152,13 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "max_memory_per_user",
     "max_objects_per_user",
     "shm_mode",
+    "loss",
+    "duplicate",
+    "reorder",
+    "corrupt",
+    "delay_ms",
+    "jitter_ms",
+    "seed",
     "fsname",
     "ro",
 ];
@@ -186,6 +200,9 @@ impl Args {
         if let Some(v) = self.shm_mode {
             c.shm_mode = v;
         }
+        if let Some(list) = &self.faults {
+            parse_faults(list, &mut c.faults).map_err(|e| format!("--faults {e}"))?;
+        }
         for group in &self.options {
             for option in group.split(',').filter(|o| !o.is_empty()) {
                 apply_mount_option(&mut c, option)?;
@@ -218,11 +235,21 @@ fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
     };
     let bytes = |v: Option<&str>| -> Result<usize, String> {
         parse_bytes(v.ok_or_else(|| format!("-o {key} needs a value ({key}=...)"))?)
+            .map_err(|e| format!("-o {key}: {e}"))
+    };
+    let flag = |on: &mut bool| -> Result<(), String> {
+        match value {
+            None => {
+                *on = true;
+                Ok(())
+            }
+            Some(_) => Err(format!("-o {key} takes no value")),
+        }
     };
     match key {
-        "allow_other" => c.allow_other = true,
-        "default_permissions" => c.default_permissions = true,
-        "force" => c.force = true,
+        "allow_other" => flag(&mut c.allow_other)?,
+        "default_permissions" => flag(&mut c.default_permissions)?,
+        "force" => flag(&mut c.force)?,
         "pipe_capacity" => c.pipe_capacity = bytes(value)?,
         "queue_max_messages" => {
             c.queue_max_messages = value
@@ -241,6 +268,9 @@ fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
             c.max_objects_per_user = value
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| format!("-o {option}: needs a whole number of objects"))?
+        }
+        "loss" | "duplicate" | "reorder" | "corrupt" | "delay_ms" | "jitter_ms" | "seed" => {
+            parse_faults(option, &mut c.faults).map_err(|e| format!("-o {e}"))?
         }
         "shm_mode" => {
             c.shm_mode = ShmMode::parse(value.ok_or("-o shm_mode needs a value (auto or cached)")?)?
@@ -337,6 +367,16 @@ mod tests {
                 .contains("read-only")
         );
         assert!(config(&["-o", "pipe_capacity", "m"]).is_err());
+        assert!(
+            config(&["-o", "pipe_capacity=abc", "m"])
+                .unwrap_err()
+                .contains("-o pipe_capacity")
+        );
+        assert!(
+            config(&["-o", "allow_other=0", "m"])
+                .unwrap_err()
+                .contains("takes no value")
+        );
         assert!(
             config(&["-o", "shm_mode=fast", "m"])
                 .unwrap_err()

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::ipc::channel::Faults;
 use crate::ipc::compose::Framing;
 use crate::ipc::pipe;
 use crate::limits::{IoLimits, KERNEL_DEFAULT_PAGES};
@@ -36,7 +37,7 @@ impl ShmMode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub mountpoint: PathBuf,
     /// Others than the mounting user may use the mount; the kernel then
@@ -55,6 +56,8 @@ pub struct Config {
     /// How many objects one user may have (root: no limit).
     pub max_objects_per_user: usize,
     pub shm_mode: ShmMode,
+    /// The channel every new queue starts with (labs; perfect by default).
+    pub faults: Faults,
     /// Clear a stale mount left at the mountpoint by a crashed daemon.
     pub force: bool,
     /// Log filter from `-v`/`-q`, overriding `RUST_LOG` when given.
@@ -82,6 +85,7 @@ impl Config {
             max_memory_per_user: None,
             max_objects_per_user: DEFAULT_MAX_OBJECTS_PER_USER,
             shm_mode: ShmMode::Auto,
+            faults: Faults::PERFECT,
             force: false,
             log_level: None,
             fsname: "ipcfs".to_string(),
@@ -131,6 +135,34 @@ impl Config {
             objects: self.max_objects_per_user,
         }
     }
+}
+
+/// Parses a list of channel settings, `loss=0.3,seed=7` (as `--faults`
+/// and the mount options take them), onto `faults`.
+pub fn parse_faults(text: &str, faults: &mut Faults) -> Result<(), String> {
+    for item in text.split(',').filter(|i| !i.is_empty()) {
+        let (name, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("'{item}' is not NAME=VALUE"))?;
+        faults.set(name, value).map_err(|_| {
+            if Faults::SETTINGS.contains(&name) {
+                format!(
+                    "'{item}': {name} takes {}",
+                    match name {
+                        "delay_ms" | "jitter_ms" => "0 to 60000 milliseconds",
+                        "seed" => "a whole number from 0 to 2^64-1",
+                        _ => "a probability from 0 to 1",
+                    }
+                )
+            } else {
+                format!(
+                    "'{name}' is not a channel setting ({})",
+                    Faults::SETTINGS.join(", ")
+                )
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// Parses a byte count: a number with an optional binary suffix

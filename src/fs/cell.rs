@@ -14,11 +14,13 @@ use super::Shared;
 use super::attr::OpenStyle;
 use super::node::OpenFile;
 use super::reply::{Call, FsParking, ParkedOpen, ParkedWrite, Replies};
+use super::timer::DeadlineTimer;
 use crate::error::Result;
 use crate::interrupt::Cancel;
 use crate::ipc::signal::{killed_by_signal, send_sigpipe};
 use crate::ipc::socket::Accepted;
 use crate::ipc::{CancelReason, OpenRequest, Step, StreamObject, Wakeups, WriteDone};
+use crate::reactor::{Readiness, Ready, Token};
 use crate::wait::WaiterId;
 
 type CellWakeups<T, R> = Wakeups<FsParking<R>, <T as StreamObject<FsParking<R>>>::End>;
@@ -35,6 +37,10 @@ pub struct Cell<T, R: Replies> {
     /// Set for a socket endpoint's cell; called after the object's lock is
     /// released, so it may take the tree's.
     adopter: OnceLock<Adopter>,
+    /// Armed for the object's next deadline, after every call.
+    timer: DeadlineTimer,
+    /// What the timer calls back (made with the timer's first use).
+    alarm: OnceLock<Arc<Alarm<T, R>>>,
 }
 
 impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
@@ -43,9 +49,11 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     pub fn new(object: T, shared: Arc<Shared<R>>) -> Arc<Self> {
         let cell = Arc::new_cyclic(|me| Cell {
             object: Mutex::new(object),
-            shared,
             me: me.clone(),
             adopter: OnceLock::new(),
+            timer: DeadlineTimer::new(shared.reactor.clone()),
+            alarm: OnceLock::new(),
+            shared,
         });
         if cell.shared.is_shutting_down() {
             cell.shut_down();
@@ -63,9 +71,28 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     /// answers them.
     pub fn update<X>(&self, change: impl FnOnce(&mut T, &mut CellWakeups<T, R>) -> X) -> X {
         let mut wk = Wakeups::default();
-        let result = change(&mut self.lock(), &mut wk);
+        let result = {
+            let mut object = self.lock();
+            let result = change(&mut object, &mut wk);
+            self.arm(&object);
+            result
+        };
         self.deliver(wk, &[]);
         result
+    }
+
+    /// Sets the timer for the object's next deadline, under its lock.
+    fn arm(&self, object: &T) {
+        let due = object.next_deadline();
+        if due.is_none() && !self.timer.exists() {
+            return;
+        }
+        let alarm = self.alarm.get_or_init(|| {
+            Arc::new(Alarm {
+                cell: self.me.clone(),
+            })
+        });
+        self.timer.set(due, alarm);
     }
 
     /// Sets what the cell does with accepted connections (once).
@@ -101,6 +128,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         let step = {
             let mut object = self.lock();
             let step = op(&mut object, &mut wk);
+            self.arm(&object);
             if let Step::Parked = step {
                 interrupted_already = self.shared.registry.register(
                     call.id,
@@ -177,6 +205,21 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         }
         for poller in wk.polls {
             R::notify(poller);
+        }
+    }
+}
+
+/// What a cell's timer calls: its object's deadline came. Holds the
+/// cell weakly, as the reactor holds it.
+struct Alarm<T, R: Replies> {
+    cell: Weak<Cell<T, R>>,
+}
+
+impl<T: StreamObject<FsParking<R>>, R: Replies> Ready for Alarm<T, R> {
+    fn ready(&self, _token: Token, _events: Readiness) {
+        if let Some(cell) = self.cell.upgrade() {
+            cell.timer.fired();
+            cell.update(|o, wk| o.deadline(std::time::Instant::now(), wk));
         }
     }
 }

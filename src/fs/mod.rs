@@ -19,6 +19,7 @@ mod names;
 pub(crate) use self::names::insert_object_dir;
 pub mod node;
 pub mod reply;
+mod timer;
 pub mod tree;
 pub mod xattr;
 

@@ -6,6 +6,7 @@
 //! callers it served, poll handles to notify — is collected in a
 //! [`Wakeups`] for the adapter to answer after it lets go of the object.
 
+pub mod channel;
 pub mod compose;
 pub mod delivery;
 pub mod pipe;
@@ -285,6 +286,16 @@ pub trait StreamObject<P: Parking>: Send + 'static {
     /// Readiness (`ready::*` bits); with a poll handle, it is kept and
     /// notified at the next change.
     fn poll(&mut self, end: Self::End, notify: Option<(u64, P::Poll)>) -> u32;
+
+    /// When the object next has something to do by itself (a delayed
+    /// message falls due); `None` when nothing. Its holder keeps a timer
+    /// for it: no thread sleeps.
+    fn next_deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
+
+    /// Its deadline came: it does what is due at `now`.
+    fn deadline(&mut self, _now: std::time::Instant, _wk: &mut Wakeups<P, Self::End>) {}
 }
 
 /// Poll handles waiting for an object's next change, one per file

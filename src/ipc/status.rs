@@ -52,13 +52,16 @@ pub struct StatusRow {
     pub blocked: Option<usize>,
     /// Who serves the object's data: `daemon`, or `kernel` for FIFO nodes.
     pub served_by: &'static str,
+    /// What a faulty channel did (labs), as `lost=N,...`.
+    pub channel: Option<String>,
 }
 
-/// The columns. `framing` is last, so that scripts that pick columns by
-/// number from before it was added still find theirs.
-pub const HEADER: [&str; 12] = [
+/// The columns. `framing` and `channel` come last, in the order they
+/// were added, so that scripts that pick columns by number from before
+/// find theirs.
+pub const HEADER: [&str; 13] = [
     "type", "name", "uid", "gid", "mode", "bytes", "messages", "readers", "writers", "blocked",
-    "served", "framing",
+    "served", "framing", "channel",
 ];
 
 fn opt(v: Option<usize>) -> String {
@@ -67,7 +70,7 @@ fn opt(v: Option<usize>) -> String {
 
 /// Renders rows as aligned columns under a header line.
 pub fn render(rows: &[StatusRow]) -> String {
-    let cells: Vec<[String; 12]> = rows
+    let cells: Vec<[String; 13]> = rows
         .iter()
         .map(|r| {
             [
@@ -83,6 +86,7 @@ pub fn render(rows: &[StatusRow]) -> String {
                 opt(r.blocked),
                 r.served_by.to_string(),
                 r.framing.unwrap_or("-").to_string(),
+                r.channel.clone().unwrap_or_else(|| "-".to_string()),
             ]
         })
         .collect();
@@ -138,6 +142,7 @@ mod tests {
                 writers: Some(2),
                 blocked: Some(0),
                 served_by: "daemon",
+                channel: None,
             },
             StatusRow {
                 kind: "fifo",
@@ -152,13 +157,14 @@ mod tests {
                 writers: None,
                 blocked: None,
                 served_by: "kernel",
+                channel: None,
             },
         ];
         assert_eq!(
             render(&rows),
-            "type name uid  gid  mode bytes messages readers writers blocked served framing\n\
-             pipe jobs 0    0    0644 5     -        1       2       0       daemon -\n\
-             fifo k    1000 1000 0600 -     -        -       -       -       kernel -\n"
+            "type name uid  gid  mode bytes messages readers writers blocked served framing channel\n\
+             pipe jobs 0    0    0644 5     -        1       2       0       daemon -       -\n\
+             fifo k    1000 1000 0600 -     -        -       -       -       kernel -       -\n"
         );
     }
 }

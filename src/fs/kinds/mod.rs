@@ -64,6 +64,7 @@ pub const ATTRIBUTES: &[(&str, AttributeNames)] = &[
     ("pipe", pipe::ATTRIBUTES),
     ("queue", queue::ATTRIBUTES),
     ("shm", shm::ATTRIBUTES),
+    ("socket data", socket::DATA_ATTRIBUTES),
 ];
 
 pub use super::xattr::ATTRIBUTE_PREFIX;

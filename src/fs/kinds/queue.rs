@@ -10,13 +10,27 @@ use crate::fs::node::{AttributeNames, FileKind, Node};
 use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies};
 use crate::fs::xattr;
 use crate::ipc::OpenRequest;
+use crate::ipc::channel::{Faults, status_column};
 use crate::ipc::compose::Framing;
 use crate::ipc::queue::Queue;
 use crate::ipc::status::StatusRow;
 use crate::memory::Account;
 
+/// A queue's attributes: its limits and framing, its channel's faults
+/// (labs: channel.rs), and its counters, with what the channel did.
 pub const ATTRIBUTES: AttributeNames = AttributeNames {
-    settings: &["max_messages", "max_message_size", "framing"],
+    settings: &[
+        "max_messages",
+        "max_message_size",
+        "framing",
+        "loss",
+        "duplicate",
+        "reorder",
+        "corrupt",
+        "delay_ms",
+        "jitter_ms",
+        "seed",
+    ],
     counters: &[
         "messages",
         "bytes",
@@ -27,6 +41,11 @@ pub const ATTRIBUTES: AttributeNames = AttributeNames {
         "readers",
         "writers",
         "blocked",
+        "lost",
+        "duplicated",
+        "reordered",
+        "corrupted",
+        "delayed",
     ],
 };
 
@@ -42,13 +61,14 @@ pub fn make<R: Replies>(
     account: Arc<Account>,
 ) -> Result<Node<R>> {
     let c = &shared.config;
-    let queue = Queue::new(
+    let mut queue = Queue::new(
         c.queue_max_messages,
         c.queue_max_message_size,
         c.io.max_message(),
         c.queue_framing,
         account,
     );
+    queue.set_faults(c.faults);
     Ok(Node::File(Arc::new(QueueKind {
         cell: Cell::new(queue, shared.clone()),
         size: c.io.max_write() as u64,
@@ -90,7 +110,11 @@ impl<R: Replies> FileKind<R> for QueueKind<R> {
             "readers" => c.readers.to_string(),
             "writers" => c.writers.to_string(),
             "blocked" => c.blocked.to_string(),
-            _ => return Err(Error::NoAttribute),
+            other => match (q.faults().get(other), q.channel_counters().get(other)) {
+                (Some(setting), _) => setting,
+                (_, Some(count)) => count.to_string(),
+                _ => return Err(Error::NoAttribute),
+            },
         })
     }
 
@@ -109,6 +133,7 @@ impl<R: Replies> FileKind<R> for QueueKind<R> {
                 self.cell.update(|q, _| q.set_framing(framing));
                 Ok(())
             }
+            f if Faults::SETTINGS.contains(&f) => self.cell.update(|q, _| q.set_fault(f, value)),
             _ => Err(Error::NotSupported),
         }
     }
@@ -124,6 +149,7 @@ impl<R: Replies> FileKind<R> for QueueKind<R> {
             readers: Some(c.readers),
             writers: Some(c.writers),
             blocked: Some(c.blocked),
+            channel: status_column(q.faults(), q.channel_counters()),
             ..row
         })
     }

@@ -11,11 +11,12 @@ use crate::error::{Error, Result};
 use crate::fs::attr::{Ino, OpenStyle};
 use crate::fs::cell::{Cell, finish_write, truncate_stream};
 use crate::fs::kinds::text::{TextFile, slice_at};
-use crate::fs::node::{DirContext, DirObject, FileKind, MadeDir, Node, OpenFile};
+use crate::fs::node::{AttributeNames, DirContext, DirObject, FileKind, MadeDir, Node, OpenFile};
 use crate::fs::reply::{Call, FsParking, ParkedOpen, ParkedWrite, Replies};
 use crate::fs::tree::Tree;
 use crate::fs::{Shared, insert_object_dir, lock};
 use crate::ipc::OpenRequest;
+use crate::ipc::channel::{ChannelCounters, Faults, status_column};
 use crate::ipc::policy::{self, Caller};
 use crate::ipc::signal::supplementary_groups;
 use crate::ipc::socket::{Accepted, Endpoint, EndpointStatus, Permits, Watch, sys};
@@ -100,7 +101,9 @@ pub(crate) fn endpoint_cell<R: Replies>(
         reactor: shared.reactor.clone(),
         cell: slot.clone(),
     };
-    let cell = Cell::new(new(Box::new(watch)), shared.clone());
+    let mut endpoint = new(Box::new(watch));
+    endpoint.set_faults(shared.config.faults);
+    let cell = Cell::new(endpoint, shared.clone());
     let _ = slot.set(Arc::downgrade(&cell));
     cell
 }
@@ -253,10 +256,15 @@ impl<R: Replies> DirObject for Socket<R> {
 
     fn status(&self, row: StatusRow) -> StatusRow {
         let s = self.status();
+        let channel = {
+            let ep = self.cell.lock();
+            status_column(ep.faults(), ep.channel_counters())
+        };
         StatusRow {
             kind: "socket",
             bytes: Some((s.bytes_in + s.bytes_out) as usize),
             blocked: Some(s.blocked),
+            channel,
             ..row
         }
     }
@@ -344,7 +352,34 @@ impl<R: Replies> FileKind<R> for Data<R> {
     fn truncate(&self, size: u64) -> Result<()> {
         truncate_stream(size)
     }
+
+    fn attribute_names(&self) -> AttributeNames {
+        DATA_ATTRIBUTES
+    }
+
+    fn attribute(&self, field: &str) -> Result<String> {
+        let ep = self.0.cell.lock();
+        match (ep.faults().get(field), ep.channel_counters().get(field)) {
+            (Some(setting), _) => Ok(setting),
+            (_, Some(count)) => Ok(count.to_string()),
+            _ => Err(Error::NoAttribute),
+        }
+    }
+
+    fn set_attribute(&self, field: &str, value: &str) -> Result<()> {
+        if !Faults::SETTINGS.contains(&field) {
+            return Err(Error::NotSupported);
+        }
+        self.0.cell.update(|ep, _| ep.set_fault(field, value))
+    }
 }
+
+/// The attributes of an endpoint's `data` file: the channel its datagrams
+/// go out through (labs, channel.rs), and what it did.
+pub const DATA_ATTRIBUTES: AttributeNames = AttributeNames {
+    settings: &Faults::SETTINGS,
+    counters: &ChannelCounters::NAMES,
+};
 
 /// `accept`: a connection per name read, on a listening endpoint.
 struct Accept<R: Replies>(Arc<Socket<R>>);

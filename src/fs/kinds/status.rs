@@ -36,6 +36,7 @@ pub fn text<R: Replies>(tree: &Weak<Mutex<Tree<Node<R>>>>) -> String {
                 writers: None,
                 blocked: None,
                 served_by: "daemon",
+                channel: None,
             };
             let row = match &e.node {
                 Node::File(f) => f.status(base),

@@ -24,12 +24,15 @@
 //!   in progress, of a parked write and of an unread rest of a received
 //!   message is charged to the queue owner's account.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Instant;
 
 mod send;
+mod transit;
 
 use self::send::ParkedWrite;
+use super::channel::{Channel, Faults};
 use super::compose::{self, Composition, Framing};
 use super::records::{self, record_len};
 use super::{
@@ -103,6 +106,14 @@ pub struct Queue<P: Parking> {
     /// Messages dropped before they were whole (too long, writer killed).
     dropped: u64,
     shut_down: bool,
+    /// The faults between writers and readers (labs); perfect by default.
+    channel: Channel,
+    /// Messages the channel delays, by when they arrive (and the order
+    /// they were sent, for ties).
+    in_flight: BTreeMap<(Instant, u64), Vec<u8>>,
+    sent_in_flight: u64,
+    /// When the message the channel holds back goes on alone.
+    held_until: Option<Instant>,
 }
 
 pub type QueueWakeups<P> = Wakeups<P, QueueEnd>;
@@ -151,6 +162,10 @@ impl<P: Parking> Queue<P> {
             reserved: 0,
             dropped: 0,
             shut_down: false,
+            channel: Channel::new(Faults::PERFECT),
+            in_flight: BTreeMap::new(),
+            sent_in_flight: 0,
+            held_until: None,
         }
     }
 
@@ -207,8 +222,10 @@ impl<P: Parking> Queue<P> {
         Ok(())
     }
 
+    /// Full: its messages, the places of messages in progress and the
+    /// messages the channel still carries reach `max_messages`.
     fn full(&self) -> bool {
-        self.messages.len() + self.reserved >= self.max_messages
+        self.messages.len() + self.reserved + self.carried() >= self.max_messages
     }
 
     /// Takes the oldest message out. Its slot's overhead is given back;
@@ -367,6 +384,14 @@ impl<P: Parking> Queue<P> {
 
 impl<P: Parking> StreamObject<P> for Queue<P> {
     type End = QueueEnd;
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.next_arrival()
+    }
+
+    fn deadline(&mut self, now: Instant, wk: &mut QueueWakeups<P>) {
+        self.arrivals(now, wk);
+    }
 
     /// Opening a queue never waits: a queue has no partner to wait for.
     fn open(
@@ -693,6 +718,38 @@ mod tests {
         assert_eq!(budget.used(), 2);
         q.release(r, &mut wk());
         assert_eq!(budget.used(), 0, "an unread rest goes with its reader");
+    }
+
+    #[test]
+    fn a_faulty_channel_charges_only_what_it_delivers_and_holds() {
+        let budget = MemoryBudget::new(1 << 20);
+        let mut q: Queue<Plain> = Queue::new(3, 8192, 8192, Framing::Write, budget.account(1));
+        let w = open(&mut q, Mode::WRITE, false);
+        q.set_fault("loss", "1").unwrap();
+        assert_eq!(
+            send(&mut q, w, b"gone"),
+            WriteDone::ok(4),
+            "a loss is no error"
+        );
+        assert_eq!((budget.used(), q.channel_counters().lost), (0, 1));
+        q.set_fault("loss", "0").unwrap();
+        q.set_fault("delay_ms", "1000").unwrap();
+        assert_eq!(send(&mut q, w, b"later"), WriteDone::ok(5));
+        assert_eq!(q.counters().messages, 0, "not arrived yet");
+        assert_eq!(budget.used(), MESSAGE_OVERHEAD + 5, "but charged");
+        let due = q.next_arrival().expect("a deadline");
+        send(&mut q, w, b"b");
+        send(&mut q, w, b"c");
+        assert_eq!(
+            send(&mut q, w, b"d"),
+            WriteDone::err(Error::WouldBlock),
+            "messages in flight take places"
+        );
+        let mut w1 = wk();
+        q.arrivals(due, &mut w1);
+        assert_eq!(q.counters().messages, 1);
+        let r = open(&mut q, Mode::READ, true);
+        assert_eq!(recv(&mut q, r, 100), Ok(b"later".to_vec()));
     }
 
     #[test]

@@ -244,9 +244,8 @@ impl<P: Parking> Queue<P> {
             log::info!("queue message of {len} bytes refused: no memory left for it");
             return Err(Error::NoSpace);
         }
-        self.bytes += len;
         self.sent += 1;
-        self.messages.push_back(message);
+        self.transmit(message);
         Ok(len)
     }
 
@@ -339,9 +338,8 @@ impl<P: Parking> Sink for Queue<P> {
 
     fn commit(&mut self, message: Vec<u8>) {
         self.reserved -= 1;
-        self.bytes += message.len();
         self.sent += 1;
-        self.messages.push_back(message);
+        self.transmit(message);
     }
 
     fn charge(&mut self, bytes: usize) -> Result<()> {

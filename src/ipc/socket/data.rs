@@ -62,7 +62,8 @@ impl<P: Parking> Endpoint<P> {
             changed = true;
         }
         while let Some(front) = self.writes.front() {
-            let sent = self.send_some(&front.data[front.sent..]);
+            let rest = front.data[front.sent..].to_vec();
+            let sent = self.send_some(&rest);
             let front = self.writes.front_mut().expect("front exists");
             match sent {
                 Ok(None) => break,
@@ -136,6 +137,7 @@ impl<P: Parking> Endpoint<P> {
         let mut sink = datagram::SendNow {
             fd,
             to: None,
+            transit: &mut self.transit,
             sent: 0,
             error: None,
             dropped: 0,
@@ -157,12 +159,22 @@ impl<P: Parking> Endpoint<P> {
 
     /// Sends what the socket takes of `data`: stream bytes, or one whole
     /// datagram (to the last sender of a bound endpoint).
-    fn send_some(&self, data: &[u8]) -> Result<Option<usize>> {
+    fn send_some(&mut self, data: &[u8]) -> Result<Option<usize>> {
         let fd = self.connected_fd()?;
         if self.kind.is_some_and(|k| k.is_stream()) {
             return sys::send(fd, data);
         }
-        match datagram::send_one(fd, data, self.destination()?) {
+        let to = datagram::destination(self.state, &self.last_sender)?;
+        let fd = self.fd.as_ref().expect("connected_fd found it");
+        let mut sink = datagram::SendNow {
+            fd,
+            to,
+            transit: &mut self.transit,
+            sent: 0,
+            error: None,
+            dropped: 0,
+        };
+        match sink.transmit(data.to_vec()) {
             Ok(n) => Ok(Some(n)),
             Err(Error::WouldBlock) => Ok(None),
             Err(e) => Err(e),
@@ -178,8 +190,51 @@ pub(super) fn ended_early<W>(w: &ParkedWrite<W>, e: Error) -> WriteDone {
     }
 }
 
+impl<P: Parking> Endpoint<P> {
+    pub fn faults(&self) -> crate::ipc::channel::Faults {
+        self.transit.channel.faults()
+    }
+
+    pub fn channel_counters(&self) -> crate::ipc::channel::ChannelCounters {
+        self.transit.channel.counters()
+    }
+
+    /// Sets one of the channel's settings (see `Faults::set`); it acts on
+    /// the datagrams of udp and unixgram endpoints.
+    pub fn set_fault(&mut self, name: &str, value: &str) -> Result<()> {
+        self.transit.channel.set(name, value)
+    }
+
+    /// The channel a new endpoint starts with (the mount's defaults).
+    pub fn set_faults(&mut self, faults: crate::ipc::channel::Faults) {
+        self.transit = datagram::Transit::new(faults);
+    }
+}
+
 impl<P: Parking> StreamObject<P> for Endpoint<P> {
     type End = DataEnd;
+
+    fn next_deadline(&self) -> Option<std::time::Instant> {
+        self.transit.next_deadline()
+    }
+
+    /// Delayed datagrams fall due: sent where the endpoint sends now (a
+    /// network would have lost them had the socket gone).
+    fn deadline(&mut self, now: std::time::Instant, _wk: &mut EndpointWakeups<P>) {
+        let due = self.transit.due(now);
+        let (Some(fd), Ok(to)) = (
+            self.fd.as_ref(),
+            datagram::destination(self.state, &self.last_sender),
+        ) else {
+            return;
+        };
+        for d in due {
+            match datagram::send_one(fd, &d, to) {
+                Ok(n) => self.bytes_out += n as u64,
+                Err(e) => log::debug!("socket: a delayed datagram not sent: {e}"),
+            }
+        }
+    }
 
     fn open(
         &mut self,

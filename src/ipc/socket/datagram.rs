@@ -10,13 +10,16 @@
 //! A bound endpoint that is not connected receives from anyone and
 //! answers the most recent sender.
 
+use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
+use std::time::Instant;
 
 use nix::sys::socket::SockaddrStorage;
 
 use super::{DataEnd, Endpoint, sys};
 use crate::error::{Error, Result};
 use crate::ipc::Parking;
+use crate::ipc::channel::{Channel, Faults, REORDER_HOLD};
 use crate::ipc::compose::{Composition, Sink};
 
 /// The largest datagram received or composed: UDP's largest payload.
@@ -41,15 +44,111 @@ pub(super) enum Reception {
     Drained,
 }
 
-/// Where a composed datagram goes: sent at once when it is whole. A
-/// datagram's place is not limited (the socket's buffer decides), and
-/// its bytes are held only until the close that ends it.
+/// The channel an endpoint's datagrams go out through (labs): what it
+/// delays or holds back waits here, under the cell's timer, and is sent
+/// when due to where the endpoint sends then.
+#[derive(Debug)]
+pub(super) struct Transit {
+    pub(super) channel: Channel,
+    in_flight: BTreeMap<(Instant, u64), Vec<u8>>,
+    sequence: u64,
+    held_until: Option<Instant>,
+}
+
+impl Transit {
+    pub(super) fn new(faults: Faults) -> Transit {
+        Transit {
+            channel: Channel::new(faults),
+            in_flight: BTreeMap::new(),
+            sequence: 0,
+            held_until: None,
+        }
+    }
+
+    /// Sends one datagram through the channel: those to send now, in
+    /// order; the delayed and held-back ones are kept.
+    fn send(&mut self, datagram: Vec<u8>) -> Vec<Vec<u8>> {
+        if self.channel.is_perfect() {
+            return vec![datagram];
+        }
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for d in self.channel.send(datagram) {
+            if d.delay.is_zero() {
+                out.push(d.message);
+            } else {
+                self.sequence += 1;
+                self.in_flight
+                    .insert((now + d.delay, self.sequence), d.message);
+            }
+        }
+        self.held_until = match (self.channel.holds(), self.held_until) {
+            (false, _) => None,
+            (true, kept @ Some(_)) => kept,
+            (true, None) => Some(now + REORDER_HOLD),
+        };
+        out
+    }
+
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let flight = self.in_flight.keys().next().map(|(t, _)| *t);
+        match (flight, self.held_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// What is due at `now`, in order.
+    pub(super) fn due(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        if self.held_until.is_some_and(|t| t <= now) {
+            self.held_until = None;
+            for d in self.channel.release_held() {
+                self.sequence += 1;
+                self.in_flight
+                    .insert((now + d.delay, self.sequence), d.message);
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(entry) = self.in_flight.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            out.push(entry.remove());
+        }
+        out
+    }
+}
+
+/// Where a composed datagram goes: sent at once when it is whole (through
+/// the endpoint's channel). A datagram's place is not limited (the
+/// socket's buffer decides), and its bytes are held only until the close
+/// that ends it.
 pub(super) struct SendNow<'a> {
     pub(super) fd: &'a OwnedFd,
     pub(super) to: Option<&'a SockaddrStorage>,
+    pub(super) transit: &'a mut Transit,
     pub(super) sent: u64,
     pub(super) error: Option<Error>,
     pub(super) dropped: u64,
+}
+
+impl SendNow<'_> {
+    /// Sends a whole datagram through the channel: its bytes count as
+    /// sent whatever the channel does with them, as a network's would.
+    pub(super) fn transmit(&mut self, datagram: Vec<u8>) -> Result<usize> {
+        let len = datagram.len();
+        let perfect = self.transit.channel.is_perfect();
+        for d in self.transit.send(datagram) {
+            match send_one(self.fd, &d, self.to) {
+                Ok(_) => {}
+                // Through a perfect channel the socket's answer is the
+                // writer's, as for send(2).
+                Err(e) if perfect => return Err(e),
+                Err(e) => log::debug!("socket: a datagram of the channel not sent: {e}"),
+            }
+        }
+        Ok(len)
+    }
 }
 
 impl Sink for SendNow<'_> {
@@ -58,7 +157,7 @@ impl Sink for SendNow<'_> {
     }
     fn unreserve(&mut self) {}
     fn commit(&mut self, datagram: Vec<u8>) {
-        match send_one(self.fd, &datagram, self.to) {
+        match self.transmit(datagram) {
             Ok(n) => self.sent += n as u64,
             Err(e) => self.error = Some(e),
         }
@@ -69,6 +168,19 @@ impl Sink for SendNow<'_> {
     fn refund(&mut self, _bytes: usize) {}
     fn dropped(&mut self) {
         self.dropped += 1;
+    }
+}
+
+/// Where an endpoint in `state` sends datagrams: its peer when connected
+/// (`None`: the socket knows it), else the most recent sender
+/// (`ENOTCONN` before anyone sent).
+pub(super) fn destination(
+    state: super::State,
+    last_sender: &Option<SockaddrStorage>,
+) -> Result<Option<&SockaddrStorage>> {
+    match state {
+        super::State::Connected => Ok(None),
+        _ => last_sender.as_ref().map(Some).ok_or(Error::NotConnected),
     }
 }
 
@@ -93,14 +205,7 @@ impl<P: Parking> Endpoint<P> {
     /// Where datagrams go: the connected peer, or the most recent sender
     /// of a bound endpoint (`ENOTCONN` before anyone sent).
     pub(super) fn destination(&self) -> Result<Option<&SockaddrStorage>> {
-        match self.state {
-            super::State::Connected => Ok(None),
-            _ => self
-                .last_sender
-                .as_ref()
-                .map(Some)
-                .ok_or(Error::NotConnected),
-        }
+        destination(self.state, &self.last_sender)
     }
 
     /// Receives one datagram of up to `size` bytes, noting its sender.
@@ -160,7 +265,8 @@ impl<P: Parking> Endpoint<P> {
             return;
         };
         let mut composition = std::mem::take(&mut state.composition);
-        let (Some(fd), Ok(to)) = (self.fd.as_ref(), self.destination()) else {
+        let (Some(fd), Ok(to)) = (self.fd.as_ref(), destination(self.state, &self.last_sender))
+        else {
             if composition != Composition::Idle {
                 self.error = Some("send: no peer to send the datagram to".into());
             }
@@ -169,6 +275,7 @@ impl<P: Parking> Endpoint<P> {
         let mut sink = SendNow {
             fd,
             to,
+            transit: &mut self.transit,
             sent: 0,
             error: None,
             dropped: 0,

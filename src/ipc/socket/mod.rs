@@ -225,6 +225,8 @@ pub struct Endpoint<P: Parking> {
     /// Who sent the last datagram to a bound, unconnected endpoint: where
     /// its writes go.
     last_sender: Option<nix::sys::socket::SockaddrStorage>,
+    /// The channel its datagrams go out through (labs).
+    transit: datagram::Transit,
     shut_down: bool,
 }
 
@@ -258,6 +260,7 @@ impl<P: Parking> Endpoint<P> {
             datagram_ends: std::collections::HashMap::new(),
             next_data_end: 0,
             last_sender: None,
+            transit: datagram::Transit::new(crate::ipc::channel::Faults::PERFECT),
             shut_down: false,
         }
     }
