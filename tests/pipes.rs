@@ -318,7 +318,7 @@ fn mkfifo_makes_a_kernel_fifo_node() {
     assert!(
         status
             .lines()
-            .any(|l| l.starts_with("fifo") && l.contains("pipes/k") && l.ends_with("kernel -")),
+            .any(|l| l.starts_with("fifo") && l.contains("pipes/k") && l.ends_with("kernel -       -")),
         "{status}"
     );
 }
@@ -465,7 +465,7 @@ fn status_lists_each_pipe_with_its_counters() {
         header,
         [
             "type", "name", "uid", "gid", "mode", "bytes", "messages", "readers", "writers",
-            "blocked", "served", "framing"
+            "blocked", "served", "framing", "channel"
         ]
     );
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
@@ -483,6 +483,7 @@ fn status_lists_each_pipe_with_its_counters() {
             "1",
             "0",
             "daemon",
+            "-",
             "-"
         ]
     );
