@@ -273,10 +273,14 @@ fn xattrs_and_status_line() {
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
-        "['user.ipcfs.blocked', 'user.ipcfs.bytes', 'user.ipcfs.dropped', \
-         'user.ipcfs.framing', 'user.ipcfs.max_message_size', \
+        "['user.ipcfs.blocked', 'user.ipcfs.bytes', 'user.ipcfs.corrupt', \
+         'user.ipcfs.corrupted', 'user.ipcfs.delay_ms', 'user.ipcfs.delayed', \
+         'user.ipcfs.dropped', 'user.ipcfs.duplicate', 'user.ipcfs.duplicated', \
+         'user.ipcfs.framing', 'user.ipcfs.jitter_ms', 'user.ipcfs.loss', \
+         'user.ipcfs.lost', 'user.ipcfs.max_message_size', \
          'user.ipcfs.max_messages', 'user.ipcfs.messages', 'user.ipcfs.readers', \
-         'user.ipcfs.received', 'user.ipcfs.sent', 'user.ipcfs.truncated', \
+         'user.ipcfs.received', 'user.ipcfs.reorder', 'user.ipcfs.reordered', \
+         'user.ipcfs.seed', 'user.ipcfs.sent', 'user.ipcfs.truncated', \
          'user.ipcfs.writers']\n\
          EINVAL\nNone\nEINVAL\nEPERM\n[b'3', b'8192', b'1', b'3']\n"
     );
@@ -294,7 +298,8 @@ fn xattrs_and_status_line() {
     assert_eq!(
         row,
         [
-            "queue", "queues/q", "0", "0", "0644", "3", "1", "0", "0", "0", "daemon", "message"
+            "queue", "queues/q", "0", "0", "0644", "3", "1", "0", "0", "0", "daemon", "message",
+            "-"
         ]
     );
     assert_eq!(
