@@ -134,14 +134,7 @@ impl<P: Parking> Endpoint<P> {
     /// `EMSGSIZE`, and the datagram is dropped.
     fn compose(&mut self, end: &DataEnd, data: &[u8]) -> WriteDone {
         let fd = self.fd.as_ref().expect("checked by connected_fd");
-        let mut sink = datagram::SendNow {
-            fd,
-            to: None,
-            transit: &mut self.transit,
-            sent: 0,
-            error: None,
-            dropped: 0,
-        };
+        let mut sink = datagram::SendNow::new(fd, None, &mut self.transit);
         let state = self.datagram_ends.entry(end.id).or_default();
         let fed = compose::feed(
             Framing::Message,
@@ -166,14 +159,7 @@ impl<P: Parking> Endpoint<P> {
         }
         let to = datagram::destination(self.state, &self.last_sender)?;
         let fd = self.fd.as_ref().expect("connected_fd found it");
-        let mut sink = datagram::SendNow {
-            fd,
-            to,
-            transit: &mut self.transit,
-            sent: 0,
-            error: None,
-            dropped: 0,
-        };
+        let mut sink = datagram::SendNow::new(fd, to, &mut self.transit);
         match sink.transmit(data.to_vec()) {
             Ok(n) => Ok(Some(n)),
             Err(Error::WouldBlock) => Ok(None),

@@ -132,7 +132,22 @@ pub(super) struct SendNow<'a> {
     pub(super) dropped: u64,
 }
 
-impl SendNow<'_> {
+impl<'a> SendNow<'a> {
+    pub(super) fn new(
+        fd: &'a OwnedFd,
+        to: Option<&'a SockaddrStorage>,
+        transit: &'a mut Transit,
+    ) -> Self {
+        SendNow {
+            fd,
+            to,
+            transit,
+            sent: 0,
+            error: None,
+            dropped: 0,
+        }
+    }
+
     /// Sends a whole datagram through the channel: its bytes count as
     /// sent whatever the channel does with them, as a network's would.
     pub(super) fn transmit(&mut self, datagram: Vec<u8>) -> Result<usize> {
@@ -272,14 +287,7 @@ impl<P: Parking> Endpoint<P> {
             }
             return;
         };
-        let mut sink = SendNow {
-            fd,
-            to,
-            transit: &mut self.transit,
-            sent: 0,
-            error: None,
-            dropped: 0,
-        };
+        let mut sink = SendNow::new(fd, to, &mut self.transit);
         crate::ipc::compose::end(&mut composition, &mut sink, killed);
         let (sent, error) = (sink.sent, sink.error);
         self.bytes_out += sent;
