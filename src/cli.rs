@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgAction, Parser};
 
-use crate::config::{Config, ShmMode, parse_bytes, parse_faults};
+use crate::config::{Config, ShmMode, Transport, parse_bytes, parse_faults};
 use crate::ipc::compose::Framing;
 use crate::limits::IoLimits;
 
@@ -57,10 +57,10 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub max_objects_per_user: Option<usize>,
 
-    /// The channel every new queue starts with, for labs: a
-    /// comma-separated list of loss=P, duplicate=P, reorder=P, corrupt=P
-    /// (probabilities 0 to 1), delay_ms=MS, jitter_ms=MS and seed=N
-    /// [default: a perfect channel]
+    /// The channel every new queue and socket endpoint starts with, for
+    /// labs: a comma-separated list of loss=P, duplicate=P, reorder=P,
+    /// corrupt=P (probabilities 0 to 1), delay_ms=MS, jitter_ms=MS and
+    /// seed=N [default: a perfect channel]
     #[arg(long, value_name = "LIST")]
     pub faults: Option<String>,
 
@@ -69,6 +69,12 @@ pub struct Args {
     /// cached (always the page cache) [default: auto]
     #[arg(long, value_name = "MODE", value_parser = ShmMode::parse)]
     pub shm_mode: Option<ShmMode>,
+
+    /// How requests reach the daemon: dev (reads and writes on /dev/fuse)
+    /// or uring (FUSE over io_uring; the kernel offers it only while
+    /// /sys/module/fuse/parameters/enable_uring is Y) [default: dev]
+    #[arg(long, value_name = "TRANSPORT", value_parser = Transport::parse)]
+    pub transport: Option<Transport>,
 
     /// Clear a stale mount left at MOUNTPOINT by a crashed daemon first
     #[arg(long)]
@@ -152,6 +158,7 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "max_memory_per_user",
     "max_objects_per_user",
     "shm_mode",
+    "transport",
     "loss",
     "duplicate",
     "reorder",
@@ -199,6 +206,9 @@ impl Args {
         }
         if let Some(v) = self.shm_mode {
             c.shm_mode = v;
+        }
+        if let Some(v) = self.transport {
+            c.transport = v;
         }
         if let Some(list) = &self.faults {
             parse_faults(list, &mut c.faults).map_err(|e| format!("--faults {e}"))?;
@@ -274,6 +284,10 @@ fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
         }
         "shm_mode" => {
             c.shm_mode = ShmMode::parse(value.ok_or("-o shm_mode needs a value (auto or cached)")?)?
+        }
+        "transport" => {
+            c.transport =
+                Transport::parse(value.ok_or("-o transport needs a value (dev or uring)")?)?
         }
         "fsname" => {
             c.fsname = value
@@ -385,6 +399,22 @@ mod tests {
         assert_eq!(
             config(&["--shm-mode", "cached", "m"]).unwrap().shm_mode,
             ShmMode::Cached
+        );
+        assert_eq!(config(&["m"]).unwrap().transport, Transport::Dev);
+        assert_eq!(
+            config(&["--transport", "uring", "m"]).unwrap().transport,
+            Transport::Uring
+        );
+        assert_eq!(
+            config(&["--transport", "uring", "-o", "transport=dev", "m"])
+                .unwrap()
+                .transport,
+            Transport::Dev
+        );
+        assert!(
+            config(&["-o", "transport=ring", "m"])
+                .unwrap_err()
+                .contains("dev or uring")
         );
         let c = config(&["--max-memory", "64M", "m"]).unwrap();
         assert_eq!(c.user_limits().bytes, 16 << 20, "a quarter by default");

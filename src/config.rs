@@ -37,6 +37,26 @@ impl ShmMode {
     }
 }
 
+/// How requests travel between the kernel and the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Reads and writes on /dev/fuse (the default).
+    Dev,
+    /// FUSE over io_uring, which the kernel offers only while
+    /// /sys/module/fuse/parameters/enable_uring is Y.
+    Uring,
+}
+
+impl Transport {
+    pub fn parse(text: &str) -> Result<Transport, String> {
+        match text {
+            "dev" => Ok(Transport::Dev),
+            "uring" => Ok(Transport::Uring),
+            _ => Err(format!("'{text}' is not a transport (dev or uring)")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub mountpoint: PathBuf,
@@ -56,7 +76,10 @@ pub struct Config {
     /// How many objects one user may have (root: no limit).
     pub max_objects_per_user: usize,
     pub shm_mode: ShmMode,
-    /// The channel every new queue starts with (labs; perfect by default).
+    /// How requests reach the daemon.
+    pub transport: Transport,
+    /// The channel every new queue and endpoint starts with (labs;
+    /// perfect by default; endpoints use it for datagrams only).
     pub faults: Faults,
     /// Clear a stale mount left at the mountpoint by a crashed daemon.
     pub force: bool,
@@ -85,6 +108,7 @@ impl Config {
             max_memory_per_user: None,
             max_objects_per_user: DEFAULT_MAX_OBJECTS_PER_USER,
             shm_mode: ShmMode::Auto,
+            transport: Transport::Dev,
             faults: Faults::PERFECT,
             force: false,
             log_level: None,

@@ -1,7 +1,7 @@
-//! The shell scripts in examples/ run against a real mount. Every `*.sh`
-//! there, found when the test runs, must succeed on its own and next to all
-//! the others on one mount, must leave no object behind, and must refuse to
-//! run without a mountpoint.
+//! The shell scripts in examples/ and examples/labs/ run against a real
+//! mount. Every `*.sh` there, found when the test runs, must succeed on its
+//! own and next to all the others on one mount, must leave no object
+//! behind, and must refuse to run without a mountpoint.
 
 mod common;
 
@@ -11,7 +11,8 @@ use std::process::{Command, Output, Stdio};
 
 use common::{stderr, stdout};
 
-/// The scripts that must exist, whatever else examples/ holds.
+/// The scripts that must exist, whatever else examples/ holds, by their
+/// path under examples/.
 const REQUIRED: [&str; 8] = [
     "pipes.sh",
     "queues.sh",
@@ -23,23 +24,46 @@ const REQUIRED: [&str; 8] = [
     "unix-client.sh",
 ];
 
+/// The lab scripts that must exist (ipcfs-labs(7) has an exercise for
+/// each), whatever else examples/labs/ holds.
+const REQUIRED_LABS: [&str; 5] = [
+    "labs/direction.sh",
+    "labs/boundaries.sh",
+    "labs/connections.sh",
+    "labs/buffering.sh",
+    "labs/reliability.sh",
+];
+
 /// Longest one script may run before it is killed and counted as failed.
 const LIMIT: &str = "60";
 
-/// Every `*.sh` file in examples/, sorted by name.
-fn scripts() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut list: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "sh"))
-        .collect();
-    list.sort();
-    list
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
 
+/// Every `*.sh` file in examples/ and then in examples/labs/, each sorted
+/// by name.
+fn scripts() -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for dir in [examples_dir(), examples_dir().join("labs")] {
+        let mut list: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "sh"))
+            .collect();
+        list.sort();
+        all.extend(list);
+    }
+    all
+}
+
+/// A script's path under examples/: `queues.sh`, `labs/reliability.sh`.
 fn name(script: &Path) -> String {
-    script.file_name().unwrap().to_string_lossy().into_owned()
+    script
+        .strip_prefix(examples_dir())
+        .unwrap_or(script)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// `sh SCRIPT ARGS...`, killed after [`LIMIT`].
@@ -77,7 +101,7 @@ fn objects(m: &common::Mount) -> Vec<String> {
 #[test]
 fn the_documented_scripts_exist() {
     let names: Vec<String> = scripts().iter().map(|p| name(p)).collect();
-    for wanted in REQUIRED {
+    for wanted in REQUIRED.iter().chain(&REQUIRED_LABS) {
         assert!(
             names.iter().any(|n| n == wanted),
             "examples/{wanted} is missing (found {names:?})"
@@ -103,6 +127,13 @@ fn every_script_succeeds_and_cleans_up() {
         let out = command(&script, &[&m.dir]).output().unwrap();
         if !out.status.success() {
             failures.push(report(&script, &out));
+        } else if name(&script).starts_with("labs/") && !stdout(&out).contains("Question: ") {
+            // A lab shows something and asks the student about it.
+            failures.push(format!(
+                "{} printed no \"Question: \" for the student:\n{}",
+                name(&script),
+                stdout(&out)
+            ));
         } else if !objects(&m).is_empty() {
             failures.push(format!(
                 "{} left objects behind:\n{}\n",

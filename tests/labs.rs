@@ -263,3 +263,21 @@ fn a_datagram_endpoints_channel_acts_on_what_it_sends() {
     );
     assert_eq!(out, "b'one'\nNone 1\n1 1\nb'four' True 1\n");
 }
+
+/// A message held back for reordering that no other overtakes goes on
+/// alone within 200 ms, and wakes the reader waiting for it.
+#[test]
+fn a_held_back_message_alone_wakes_its_reader() {
+    let m = mount_or_skip!();
+    assert_ok(&m.run("touch queues/q"));
+    let out = python(
+        &m,
+        "setting('queues/q', 'reorder', 1)\n\
+        r = os.open('queues/q', os.O_RDONLY | os.O_DIRECT)\n\
+        if os.fork() == 0:\n\
+        \x20   time.sleep(0.2); send('queues/q', [b'alone']); os._exit(0)\n\
+        t = time.monotonic()\n\
+        print(os.read(r, 100), time.monotonic() - t < 1.5, counter('queues/q', 'reordered'))\n",
+    );
+    assert_eq!(out, "b'alone' True 0\n");
+}

@@ -25,12 +25,13 @@ use ipcfs::config::{
 use ipcfs::error::Error;
 use ipcfs::fs::kinds::{ATTRIBUTE_PREFIX, ATTRIBUTES};
 use ipcfs::interrupt::SWEEP_INTERVAL;
+use ipcfs::ipc::channel::{ChannelCounters, Faults, MAX_DELAY_MS, REORDER_HOLD};
 use ipcfs::ipc::pipe::{MAX_CAPACITY, MIN_CAPACITY, PIPE_BUF};
 use ipcfs::ipc::signal;
 use ipcfs::ipc::status::{README, StatusRow, render};
 use ipcfs::limits::{IoLimits, KERNEL_DEFAULT_PAGES, PAGE_SIZE, WANTED_PAGES};
 
-const PAGES: [&str; 2] = ["ipcfs.1", "ipcfs.7"];
+const PAGES: [&str; 3] = ["ipcfs.1", "ipcfs.7", "ipcfs-labs.7"];
 
 fn page(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("man").join(name)
@@ -400,6 +401,10 @@ fn ipcfs_1_has_its_sections() {
             "examples/{script} is not named under FILES in man/ipcfs.1"
         );
     }
+    assert!(
+        files.contains("examples/labs/") && files.contains("ipcfs-labs(7)"),
+        "FILES in man/ipcfs.1 should name examples/labs/ and ipcfs-labs(7)"
+    );
     let examples = section(&text, "EXAMPLES");
     assert!(
         examples.contains("ipcfs  /mnt/ipc  fuse.ipcfs  allow_other,nofail  0  0"),
@@ -409,6 +414,7 @@ fn ipcfs_1_has_its_sections() {
     let see_also = words(&section(&text, "SEE ALSO"));
     for reference in [
         "ipcfs(7)",
+        "ipcfs-labs(7)",
         "pipe(7)",
         "fifo(7)",
         "mq_overview(7)",
@@ -442,6 +448,7 @@ fn ipcfs_7_has_a_table_per_object_and_the_classic_api() {
         "SHARED MEMORY",
         "SOCKETS",
         "SIGNALS",
+        "LABS",
         "LIMITS AND ATTRIBUTES",
         "DIFFERENCES FROM THE KERNEL",
         "ERRORS",
@@ -728,7 +735,27 @@ fn row(
         } else {
             "kernel"
         },
+        channel: None,
     }
+}
+
+/// The `channel` column of a queue whose channel did this, as
+/// kinds/queue.rs writes it.
+fn channel_column(
+    lost: u64,
+    duplicated: u64,
+    reordered: u64,
+    corrupted: u64,
+    delayed: u64,
+) -> String {
+    let format = "lost={},duplicated={},reordered={},corrupted={},delayed={}";
+    assert!(
+        in_source_tree(format),
+        "no code of src/ writes the channel column as {format}"
+    );
+    format!(
+        "lost={lost},duplicated={duplicated},reordered={reordered},corrupted={corrupted},delayed={delayed}"
+    )
 }
 
 #[test]
@@ -806,6 +833,35 @@ fn status_examples_are_what_status_renders() {
         source("README.md").contains(&expected),
         "README.md should show this status example exactly:\n{expected}"
     );
+
+    // The labs': a queue whose channel loses 0.3 of 100 messages with the
+    // seed 7 (29 lost, 71 left, of 206 bytes), beside the tour's objects
+    // in the README, and beside a perfect queue in ipcfs-labs(7).
+    let lossy = StatusRow {
+        channel: Some(channel_column(29, 0, 0, 0, 0)),
+        ..row(
+            "queue",
+            "queues/lossy",
+            user(0o644),
+            (Some(206), Some(71)),
+            Some([0, 0, 0]),
+        )
+    };
+    let rows = [rows[0].clone(), rows[1].clone(), lossy.clone()];
+    let expected = format!("$ cat status\n{}", render(&rows));
+    assert!(
+        source("README.md").contains(&expected),
+        "README.md's Labs should show this status example exactly:\n{expected}"
+    );
+    let rows = [rows[1].clone(), lossy];
+    let expected = render(&rows);
+    let want: Vec<&str> = expected.lines().collect();
+    let text = plain_text(&page("ipcfs-labs.7"));
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    assert!(
+        lines.windows(want.len()).any(|w| w == want.as_slice()),
+        "man/ipcfs-labs.7 should show this status example exactly:\n{expected}"
+    );
 }
 
 /// The full attribute names (`user.ipcfs.NAME`) of one kind, settings
@@ -833,10 +889,11 @@ fn every_attribute_of_the_code_is_documented_and_no_other() {
     let pipe = attribute_names("pipe");
     let queue = attribute_names("queue");
     let shm = attribute_names("shm");
-    let all: BTreeSet<&String> = pipe.iter().chain(&queue).chain(&shm).collect();
+    let data = attribute_names("socket data");
+    let all: BTreeSet<&String> = pipe.iter().chain(&queue).chain(&shm).chain(&data).collect();
     assert_eq!(
         ATTRIBUTES.len(),
-        3,
+        4,
         "a new kind's attributes need their own section check"
     );
     assert_eq!(
@@ -850,6 +907,7 @@ fn every_attribute_of_the_code_is_documented_and_no_other() {
         (&pipe, "Attributes of a pipe"),
         (&queue, "Attributes of a queue"),
         (&shm, "Attributes of a shared-memory file"),
+        (&data, "Attributes of a data file"),
     ] {
         let body = section(&text, subsection);
         let missing: Vec<&String> = names.iter().filter(|n| !contains_word(&body, n)).collect();
@@ -869,6 +927,7 @@ fn every_attribute_of_the_code_is_documented_and_no_other() {
     let documents = [
         ("man/ipcfs.1", plain_text(&page("ipcfs.1"))),
         ("man/ipcfs.7", text),
+        ("man/ipcfs-labs.7", plain_text(&page("ipcfs-labs.7"))),
         ("README.md", source("README.md")),
     ];
     for (name, doc) in &documents {
@@ -996,8 +1055,11 @@ fn readme_sets_up_tours_and_points_to_the_pages() {
         "echo TERM > proc/$!/signal",
         "$ cat status",
         "$ getfattr -d -m - queues/jobs",
+        "setfattr -n user.ipcfs.loss -v 0.3 queues/lossy",
+        "sh examples/labs/reliability.sh mountpoint-example",
         "man -l man/ipcfs.1",
         "man -l man/ipcfs.7",
+        "man -l man/ipcfs-labs.7",
     ] {
         assert!(readme.contains(line), "README.md lacks {line:?}");
     }
@@ -1026,6 +1088,160 @@ fn readme_sets_up_tours_and_points_to_the_pages() {
     }
 }
 
+/// A queue's channel (labs), as the code has it: every setting and
+/// counter, the longest delay and how long a message is held back for
+/// reordering, in LABS of ipcfs(7) and in ipcfs-labs(7).
+#[test]
+fn the_channel_of_a_queue_is_the_codes() {
+    if groff_missing() {
+        return;
+    }
+    let settings = Faults::SETTINGS;
+    let counters = ChannelCounters::NAMES;
+    let queue = attribute_names("queue");
+    for name in settings.iter().chain(&counters) {
+        assert!(
+            queue.contains(&format!("{ATTRIBUTE_PREFIX}{name}")),
+            "{name} is not an attribute of a queue"
+        );
+    }
+    let hold = format!("within {} ms", REORDER_HOLD.as_millis());
+    let delay = format!("from 0 to {MAX_DELAY_MS}");
+
+    let seven = plain_text(&page("ipcfs.7"));
+    let labs = section(&seven, "LABS");
+    for name in settings.iter().chain(&counters) {
+        assert!(
+            contains_word(&labs, name),
+            "LABS in man/ipcfs.7 lacks {name}"
+        );
+    }
+    let labs = words(&labs);
+    for phrase in [
+        hold.as_str(),
+        delay.as_str(),
+        "--faults",
+        "ipcfs-labs(7)",
+        "SplitMix64",
+    ] {
+        assert!(
+            labs.contains(phrase),
+            "LABS in man/ipcfs.7 should say {phrase:?}"
+        );
+    }
+    assert!(
+        words(&section(&seven, "SEE ALSO")).contains("ipcfs-labs(7)"),
+        "SEE ALSO of man/ipcfs.7 lacks ipcfs-labs(7)"
+    );
+
+    let text = plain_text(&page("ipcfs-labs.7"));
+    for title in [
+        "NAME",
+        "DESCRIPTION",
+        "THE CHANNEL",
+        "READING THE COUNTERS",
+        "REPEATING A RUN",
+        "EXERCISES",
+        "PROTOCOLS",
+        "FILES",
+        "EXAMPLES",
+        "SEE ALSO",
+    ] {
+        section(&text, title);
+    }
+    let channel = section(&text, "THE CHANNEL");
+    for name in settings {
+        let full = format!("{ATTRIBUTE_PREFIX}{name}");
+        assert!(
+            contains_word(&channel, &full),
+            "THE CHANNEL in man/ipcfs-labs.7 lacks {full}"
+        );
+    }
+    let channel = words(&channel);
+    for phrase in [hold.as_str(), delay.as_str(), "--faults LIST", "-o loss="] {
+        assert!(
+            channel.contains(phrase),
+            "THE CHANNEL in man/ipcfs-labs.7 should say {phrase:?}"
+        );
+    }
+    let counting = section(&text, "READING THE COUNTERS");
+    for name in counters {
+        let full = format!("{ATTRIBUTE_PREFIX}{name}");
+        assert!(
+            contains_word(&counting, &full),
+            "READING THE COUNTERS in man/ipcfs-labs.7 lacks {full}"
+        );
+    }
+    let see_also = words(&section(&text, "SEE ALSO"));
+    for reference in ["ipcfs(7)", "ipcfs(1)"] {
+        assert!(
+            see_also.contains(reference),
+            "SEE ALSO of man/ipcfs-labs.7 lacks {reference}"
+        );
+    }
+}
+
+/// The question a lab script asks: its `echo "Question: ..."` line and
+/// the `echo` lines after it, up to the one that says the lab is ok.
+fn lab_question(script: &str) -> Option<String> {
+    let lines = script
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with("echo \"Question: "));
+    let mut parts = Vec::new();
+    for line in lines {
+        let Some(text) = line
+            .strip_prefix("echo \"")
+            .and_then(|l| l.strip_suffix('"'))
+        else {
+            break;
+        };
+        if text.ends_with(".sh: ok") {
+            break;
+        }
+        parts.push(text.replace("\\\"", "\""));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// Every lab of examples/labs/ has its exercise in ipcfs-labs(7), ending
+/// with the question the script asks, word for word; FILES names every
+/// file there.
+#[test]
+fn every_lab_has_its_exercise_and_question_in_ipcfs_labs_7() {
+    if groff_missing() {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/labs");
+    let files: BTreeSet<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    let scripts: Vec<&String> = files.iter().filter(|n| n.ends_with(".sh")).collect();
+    assert!(scripts.len() >= 5, "{files:?}");
+
+    let text = plain_text(&page("ipcfs-labs.7"));
+    let exercises = section(&text, "EXERCISES");
+    let listed = section(&text, "FILES");
+    for file in &files {
+        assert!(
+            contains_word(&listed, file),
+            "examples/labs/{file} is not named under FILES in man/ipcfs-labs.7"
+        );
+    }
+    for script in scripts {
+        let code = std::fs::read_to_string(dir.join(script)).unwrap();
+        let question = lab_question(&code)
+            .unwrap_or_else(|| panic!("examples/labs/{script} asks no question"));
+        let exercise = words(&section(&exercises, script));
+        assert!(
+            exercise.contains(&words(&question)),
+            "the exercise {script} in man/ipcfs-labs.7 should end with the script's \
+             question:\n{question}"
+        );
+    }
+}
+
 #[test]
 fn helpers() {
     let help = "  -v, --verbose...  more\n      --max-memory <BYTES>  cap\n  x--no y -- z";
@@ -1047,6 +1263,13 @@ fn helpers() {
         "one\n   Sub\n       x\n   Next\n       y"
     );
     assert_eq!(section(text, "Sub").trim(), "x");
+
+    let script = "echo hi\necho \"Question: why \\\"this\\\"?\"\n    echo \"And that?\"\necho \"x.sh: ok\"\n";
+    assert_eq!(
+        lab_question(script).as_deref(),
+        Some("Question: why \"this\"? And that?")
+    );
+    assert_eq!(lab_question("echo hi\n"), None);
 }
 
 /// Every directory of source and every kind module, named in

@@ -316,9 +316,9 @@ fn mkfifo_makes_a_kernel_fifo_node() {
     assert_eq!(stdout(&reader.wait_with_output().unwrap()), "via-kernel\n");
     let status = stdout(&m.run("cat status"));
     assert!(
-        status
-            .lines()
-            .any(|l| l.starts_with("fifo") && l.contains("pipes/k") && l.ends_with("kernel -       -")),
+        status.lines().any(|l| l.starts_with("fifo")
+            && l.contains("pipes/k")
+            && l.ends_with("kernel -       -")),
         "{status}"
     );
 }

@@ -257,7 +257,12 @@ impl Channel {
                 message,
                 delay: Duration::ZERO,
             }];
-            out.append(&mut self.held);
+            if self.holds() {
+                // Held back before the faults were cleared: this one
+                // overtakes it all the same.
+                self.counters.reordered += 1;
+                out.append(&mut self.held);
+            }
             return out;
         }
         let f = self.faults;

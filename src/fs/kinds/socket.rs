@@ -256,7 +256,10 @@ impl<R: Replies> DirObject for Socket<R> {
 
     fn status(&self, row: StatusRow) -> StatusRow {
         let s = self.status();
-        let channel = {
+        // Only datagrams go through the channel.
+        let channel = if s.kind.is_some_and(|k| k.is_stream()) {
+            None
+        } else {
             let ep = self.cell.lock();
             status_column(ep.faults(), ep.channel_counters())
         };

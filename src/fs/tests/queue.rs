@@ -30,7 +30,11 @@ fn a_queue_is_created_open_and_keeps_messages_whole() {
     fs.flush(&call(), o.fh).unwrap();
     assert_eq!(xattr(&fs, created.ino, "messages").unwrap(), "1");
     assert_eq!(xattr(&fs, created.ino, "max_messages").unwrap(), "256");
-    assert_eq!(xattr_names(&fs, created.ino).len(), 24, "limits, framing, faults, counters");
+    assert_eq!(
+        xattr_names(&fs, created.ino).len(),
+        24,
+        "limits, framing, faults, counters"
+    );
     fs.setxattr(&me(), created.ino, "user.ipcfs.max_messages", b"3")
         .unwrap();
     assert_eq!(

@@ -34,6 +34,7 @@ impl<P: Parking> Queue<P> {
                 log::info!("a copy of a queue message dropped: no memory left for it");
                 continue;
             }
+            // Readers are served by the caller's settle.
             self.arrive(message, now + delay);
         }
         let held_now = self.held_charge();
@@ -52,15 +53,17 @@ impl<P: Parking> Queue<P> {
         };
     }
 
-    /// A delivery reaches the queue at `when`: now, or later from the
-    /// in-flight messages.
-    fn arrive(&mut self, message: Vec<u8>, when: Instant) {
+    /// A delivery reaches the queue at `when`: now (true), or later from
+    /// the in-flight messages.
+    fn arrive(&mut self, message: Vec<u8>, when: Instant) -> bool {
         if when <= Instant::now() {
             self.bytes += message.len();
             self.messages.push_back(message);
+            true
         } else {
             self.sent_in_flight += 1;
             self.in_flight.insert((when, self.sent_in_flight), message);
+            false
         }
     }
 
@@ -90,13 +93,13 @@ impl<P: Parking> Queue<P> {
     /// Time has come for what is due at `now`: it arrives, and readers
     /// and writers waiting for it are served.
     pub fn arrivals(&mut self, now: Instant, wk: &mut QueueWakeups<P>) {
+        let mut arrived = false;
         if self.held_until.is_some_and(|t| t <= now) {
             self.held_until = None;
             for d in self.channel.release_held() {
-                self.arrive(d.message, now + d.delay);
+                arrived |= self.arrive(d.message, now + d.delay);
             }
         }
-        let mut arrived = false;
         while let Some(entry) = self.in_flight.first_entry() {
             if entry.key().0 > now {
                 break;

@@ -186,8 +186,12 @@ impl<P: Parking> Endpoint<P> {
     }
 
     /// Sets one of the channel's settings (see `Faults::set`); it acts on
-    /// the datagrams of udp and unixgram endpoints.
+    /// the datagrams of udp and unixgram endpoints, and a stream
+    /// endpoint's is `EINVAL` (a stream has no messages to lose).
     pub fn set_fault(&mut self, name: &str, value: &str) -> Result<()> {
+        if self.kind.is_some_and(|k| k.is_stream()) {
+            return Err(Error::InvalidArgument);
+        }
         self.transit.channel.set(name, value)
     }
 
