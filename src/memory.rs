@@ -263,6 +263,16 @@ impl Account {
         true
     }
 
+    /// Reserves `bytes` (as [`Account::try_reserve`]) for as long as the
+    /// returned guard lives: for data whose holder has many ways to let
+    /// go of it (a parked write answered, cancelled or drained).
+    pub fn hold(self: &Arc<Self>, bytes: usize) -> Option<Held> {
+        self.try_reserve(bytes).then(|| Held {
+            account: self.clone(),
+            bytes,
+        })
+    }
+
     /// Gives back bytes reserved earlier through this account.
     pub fn release(&self, bytes: usize) {
         if bytes == 0 {
@@ -310,6 +320,19 @@ impl Account {
     fn lock_owner(&self) -> MutexGuard<'_, (u32, Arc<Usage>)> {
         // Each change is one statement: a poisoned lock is consistent.
         self.owner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Bytes reserved through an account until this is dropped.
+#[derive(Debug)]
+pub struct Held {
+    account: Arc<Account>,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.account.release(self.bytes);
     }
 }
 
@@ -365,6 +388,11 @@ mod tests {
         drop(a);
         assert_eq!(budget.held_by(1000), (0, 0));
         assert_eq!(budget.used(), 6_000);
+        let held = b.hold(0).expect("nothing to hold");
+        drop(held);
+        assert!(b.hold(1).is_none(), "past uid 1001's share");
+        drop(b);
+        assert_eq!(budget.used(), 2_000);
     }
 
     #[test]

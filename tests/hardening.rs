@@ -132,3 +132,36 @@ fn status_snapshots_count_against_the_memory_cap() {
         "16 KiB of room holds about one: {held}"
     );
 }
+
+/// A write parked on a socket whose peer does not read holds its bytes
+/// in the daemon: they are charged, so parked writes cannot take the
+/// daemon past --max-memory; one that would is ENOSPC at once.
+#[test]
+fn parked_socket_writes_are_charged() {
+    let m = mount_or_skip!("--max-memory", "1536K");
+    let script = "import os, socket, threading, time, errno\n\
+        srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)\n\
+        os.mkdir('sockets/c')\n\
+        with open('sockets/c/ctl', 'w') as c: c.write('connect tcp 127.0.0.1:%d\\n' % srv.getsockname()[1])\n\
+        peer, _ = srv.accept()\n\
+        fd = os.open('sockets/c/data', os.O_WRONLY | os.O_NONBLOCK)\n\
+        try:\n\
+        \x20   while True: os.write(fd, b'x' * 65536)\n\
+        except BlockingIOError: pass\n\
+        out = []\n\
+        def write():\n\
+        \x20   try: out.append(os.write(os.open('sockets/c/data', os.O_WRONLY), b'y' * (1 << 20)))\n\
+        \x20   except OSError as e: out.append(errno.errorcode[e.errno])\n\
+        first = threading.Thread(target=write); first.start(); time.sleep(0.5)\n\
+        write()\n\
+        print(out)\n\
+        os.rmdir('sockets/c'); first.join(5); peer.close()\n\
+        print(out[1:], first.is_alive())\n";
+    let out = m.python(script, &[]).output().unwrap();
+    assert_ok(&out);
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("['ENOSPC']"), "{text}");
+    let second = lines.next().unwrap();
+    assert!(second.ends_with("False"), "the first write ended: {text}");
+}

@@ -109,6 +109,7 @@ impl<R: Replies> Fs<R> {
             parent,
             name,
             perm,
+            account: account.clone(),
         };
         let made = make(&context);
         let object = made.object.clone();

@@ -106,6 +106,10 @@ pub struct DirContext<'a, R: Replies> {
     pub parent: Ino,
     pub name: &'a [u8],
     pub perm: u16,
+    /// What the new object holds for its users is charged here (its
+    /// owner's account, which also counts it as one of the owner's
+    /// objects).
+    pub account: Arc<Account>,
 }
 
 /// Makes a new directory object of one kind.

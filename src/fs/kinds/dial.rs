@@ -128,7 +128,14 @@ impl<R: Replies> FileKind<R> for DialFile {
     }
 
     fn open(&self, shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
-        let cell = endpoint_cell(shared, Endpoint::new);
+        // A dial file's connection is its opener's: what it holds for
+        // them is charged to them.
+        let account = shared.budget.account(call.caller.uid);
+        let cell = endpoint_cell(shared, |watch| {
+            let mut endpoint = Endpoint::new(watch);
+            endpoint.set_account(account);
+            endpoint
+        });
         let permits = CallerPermits {
             caller: call.caller,
             mountpoint: &shared.config.mountpoint,

@@ -116,7 +116,12 @@ fn endpoint_dir<R: Replies>(
     new: impl FnOnce(Box<dyn Watch>) -> Endpoint<FsParking<R>>,
 ) -> MadeDir<R> {
     let shared = context.shared;
-    let cell = endpoint_cell(shared, new);
+    let account = context.account.clone();
+    let cell = endpoint_cell(shared, |watch| {
+        let mut endpoint = new(watch);
+        endpoint.set_account(account);
+        endpoint
+    });
     let adopter = Adoption {
         shared: shared.clone(),
         tree: context.tree.clone(),
@@ -183,18 +188,23 @@ impl<R: Replies> Adoption<R> {
                 break name;
             }
         };
+        // A connection accepted is an object of the accepting user's, as
+        // a descriptor accept(2) makes is theirs: past their limit, the
+        // accept fails with EMFILE.
+        let account = self.shared.budget.object_account(uid, name.len())?;
         let context = DirContext {
             shared: &self.shared,
             tree: self.tree.clone(),
             parent: self.parent,
             name: name.as_bytes(),
             perm: self.perm,
+            account: account.clone(),
         };
         let made = endpoint_dir(&context, name.clone(), |watch| {
             Endpoint::accepted(fd, kind, watch)
         });
         let owner = (uid, gid);
-        insert_object_dir(
+        let ino = insert_object_dir(
             &mut tree,
             self.parent,
             name.as_bytes(),
@@ -202,6 +212,9 @@ impl<R: Replies> Adoption<R> {
             self.perm,
             made,
         )?;
+        if let Some(e) = tree.get_mut(ino) {
+            e.charge = Some(account);
+        }
         log::debug!("accepted connection {name} for uid {uid}");
         Ok(format!("{name}\n").into_bytes())
     }

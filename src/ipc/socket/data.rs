@@ -3,6 +3,7 @@
 //! while it has nothing to give or no room to take.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 
 use super::{
     Accepted, DataEnd, Endpoint, EndpointWakeups, ParkedRead, ParkedWrite, State, datagram, sys,
@@ -134,7 +135,7 @@ impl<P: Parking> Endpoint<P> {
     /// `EMSGSIZE`, and the datagram is dropped.
     fn compose(&mut self, end: &DataEnd, data: &[u8]) -> WriteDone {
         let fd = self.fd.as_ref().expect("checked by connected_fd");
-        let mut sink = datagram::SendNow::new(fd, None, &mut self.transit);
+        let mut sink = datagram::SendNow::new(fd, None, &mut self.transit, self.account.as_ref());
         let state = self.datagram_ends.entry(end.id).or_default();
         let fed = compose::feed(
             Framing::Message,
@@ -159,7 +160,7 @@ impl<P: Parking> Endpoint<P> {
         }
         let to = datagram::destination(self.state, &self.last_sender)?;
         let fd = self.fd.as_ref().expect("connected_fd found it");
-        let mut sink = datagram::SendNow::new(fd, to, &mut self.transit);
+        let mut sink = datagram::SendNow::new(fd, to, &mut self.transit, self.account.as_ref());
         match sink.transmit(data.to_vec()) {
             Ok(n) => Ok(Some(n)),
             Err(Error::WouldBlock) => Ok(None),
@@ -198,6 +199,11 @@ impl<P: Parking> Endpoint<P> {
     /// The channel a new endpoint starts with (the mount's defaults).
     pub fn set_faults(&mut self, faults: crate::ipc::channel::Faults) {
         self.transit = datagram::Transit::new(faults);
+    }
+
+    /// Where what it holds for its users is charged (its owner's).
+    pub fn set_account(&mut self, account: Arc<crate::memory::Account>) {
+        self.account = Some(account);
     }
 }
 
@@ -347,12 +353,28 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             };
             return Step::Done(waiter, done);
         }
+        // The bytes a parked write holds are charged while it waits.
+        let held = match &self.account {
+            Some(account) => match account.hold(data.len()) {
+                Some(held) => Some(held),
+                None => {
+                    log::info!("socket write not parked: no memory left to hold its bytes");
+                    let done = match sent {
+                        0 => WriteDone::err(Error::NoSpace),
+                        n => WriteDone::ok(n),
+                    };
+                    return Step::Done(waiter, done);
+                }
+            },
+            None => None,
+        };
         self.writes.push(
             id,
             ParkedWrite {
                 reply: waiter,
                 data: data.to_vec(),
                 sent,
+                _held: held,
             },
         );
         self.arm();

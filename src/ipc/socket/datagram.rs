@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use std::time::Instant;
 
 use nix::sys::socket::SockaddrStorage;
@@ -21,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::ipc::Parking;
 use crate::ipc::channel::{Channel, Faults, REORDER_HOLD};
 use crate::ipc::compose::{Composition, Sink};
+use crate::memory::{Account, Held};
 
 /// The largest datagram received or composed: UDP's largest payload.
 pub const MAX_DATAGRAM: usize = 65507;
@@ -50,7 +52,8 @@ pub(super) enum Reception {
 #[derive(Debug)]
 pub(super) struct Transit {
     pub(super) channel: Channel,
-    in_flight: BTreeMap<(Instant, u64), Vec<u8>>,
+    /// Delayed datagrams, each with its charge.
+    in_flight: BTreeMap<(Instant, u64), (Vec<u8>, Option<Held>)>,
     sequence: u64,
     held_until: Option<Instant>,
 }
@@ -66,8 +69,10 @@ impl Transit {
     }
 
     /// Sends one datagram through the channel: those to send now, in
-    /// order; the delayed and held-back ones are kept.
-    fn send(&mut self, datagram: Vec<u8>) -> Vec<Vec<u8>> {
+    /// order; the delayed ones are kept, charged to `account` (one that
+    /// cannot be is lost, as a full network queue would lose it), and
+    /// so is one held back.
+    fn send(&mut self, datagram: Vec<u8>, account: Option<&Arc<Account>>) -> Vec<Vec<u8>> {
         if self.channel.is_perfect() {
             return vec![datagram];
         }
@@ -76,11 +81,19 @@ impl Transit {
         for d in self.channel.send(datagram) {
             if d.delay.is_zero() {
                 out.push(d.message);
-            } else {
-                self.sequence += 1;
-                self.in_flight
-                    .insert((now + d.delay, self.sequence), d.message);
+                continue;
             }
+            let held = match account.map(|a| a.hold(d.message.len())) {
+                Some(None) => {
+                    log::info!("socket: a delayed datagram dropped: no memory left for it");
+                    continue;
+                }
+                Some(held) => held,
+                None => None,
+            };
+            self.sequence += 1;
+            self.in_flight
+                .insert((now + d.delay, self.sequence), (d.message, held));
         }
         self.held_until = match (self.channel.holds(), self.held_until) {
             (false, _) => None,
@@ -105,7 +118,7 @@ impl Transit {
             for d in self.channel.release_held() {
                 self.sequence += 1;
                 self.in_flight
-                    .insert((now + d.delay, self.sequence), d.message);
+                    .insert((now + d.delay, self.sequence), (d.message, None));
             }
         }
         let mut out = Vec::new();
@@ -113,7 +126,8 @@ impl Transit {
             if entry.key().0 > now {
                 break;
             }
-            out.push(entry.remove());
+            // Its charge goes with it.
+            out.push(entry.remove().0);
         }
         out
     }
@@ -127,6 +141,8 @@ pub(super) struct SendNow<'a> {
     pub(super) fd: &'a OwnedFd,
     pub(super) to: Option<&'a SockaddrStorage>,
     pub(super) transit: &'a mut Transit,
+    /// Where a datagram being composed is charged until it is sent.
+    account: Option<&'a Arc<Account>>,
     pub(super) sent: u64,
     pub(super) error: Option<Error>,
     pub(super) dropped: u64,
@@ -137,11 +153,13 @@ impl<'a> SendNow<'a> {
         fd: &'a OwnedFd,
         to: Option<&'a SockaddrStorage>,
         transit: &'a mut Transit,
+        account: Option<&'a Arc<Account>>,
     ) -> Self {
         SendNow {
             fd,
             to,
             transit,
+            account,
             sent: 0,
             error: None,
             dropped: 0,
@@ -153,7 +171,7 @@ impl<'a> SendNow<'a> {
     pub(super) fn transmit(&mut self, datagram: Vec<u8>) -> Result<usize> {
         let len = datagram.len();
         let perfect = self.transit.channel.is_perfect();
-        for d in self.transit.send(datagram) {
+        for d in self.transit.send(datagram, self.account) {
             match send_one(self.fd, &d, self.to) {
                 Ok(_) => {}
                 // Through a perfect channel the socket's answer is the
@@ -172,15 +190,24 @@ impl Sink for SendNow<'_> {
     }
     fn unreserve(&mut self) {}
     fn commit(&mut self, datagram: Vec<u8>) {
+        // Composed, it leaves the daemon: its charge goes back.
+        self.refund(datagram.len());
         match self.transmit(datagram) {
             Ok(n) => self.sent += n as u64,
             Err(e) => self.error = Some(e),
         }
     }
-    fn charge(&mut self, _bytes: usize) -> Result<()> {
-        Ok(())
+    fn charge(&mut self, bytes: usize) -> Result<()> {
+        match self.account {
+            Some(a) if !a.try_reserve(bytes) => Err(Error::NoSpace),
+            _ => Ok(()),
+        }
     }
-    fn refund(&mut self, _bytes: usize) {}
+    fn refund(&mut self, bytes: usize) {
+        if let Some(a) = self.account {
+            a.release(bytes);
+        }
+    }
     fn dropped(&mut self) {
         self.dropped += 1;
     }
@@ -287,7 +314,7 @@ impl<P: Parking> Endpoint<P> {
             }
             return;
         };
-        let mut sink = SendNow::new(fd, to, &mut self.transit);
+        let mut sink = SendNow::new(fd, to, &mut self.transit, self.account.as_ref());
         crate::ipc::compose::end(&mut composition, &mut sink, killed);
         let (sent, error) = (sink.sent, sink.error);
         self.bytes_out += sent;

@@ -30,6 +30,7 @@ pub mod sys;
 
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 
 use self::command::{Command, Kind, Shut, Target};
 use self::data::ended_early;
@@ -38,6 +39,7 @@ pub use self::listen::{Accepted, DEFAULT_BACKLOG};
 use self::sys::Address;
 use super::{Mode, Parking, Pollers, Step, Wakeups, WriteDone};
 use crate::error::{Error, Result};
+use crate::memory::{Account, Held};
 use crate::reactor::{Readiness, Token};
 use crate::wait::{WaitQueue, WaiterId};
 
@@ -124,6 +126,8 @@ struct ParkedWrite<W> {
     data: Vec<u8>,
     /// Bytes of `data` sent so far.
     sent: usize,
+    /// `data`'s charge, given back when the write leaves, however it does.
+    _held: Option<Held>,
 }
 
 /// A connect in progress: the command's reply, its length (the write's
@@ -227,6 +231,9 @@ pub struct Endpoint<P: Parking> {
     last_sender: Option<nix::sys::socket::SockaddrStorage>,
     /// The channel its datagrams go out through (labs).
     transit: datagram::Transit,
+    /// What it holds for its users is charged here: parked writes' data,
+    /// datagrams being composed or delayed (`None` in unit tests).
+    account: Option<Arc<Account>>,
     shut_down: bool,
 }
 
@@ -261,6 +268,7 @@ impl<P: Parking> Endpoint<P> {
             next_data_end: 0,
             last_sender: None,
             transit: datagram::Transit::new(crate::ipc::channel::Faults::PERFECT),
+            account: None,
             shut_down: false,
         }
     }
