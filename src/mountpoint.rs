@@ -17,11 +17,13 @@ pub fn prepare(path: &Path, force: bool) -> Result<PathBuf, String> {
         Err(e) if e.kind() == ErrorKind::NotFound => {
             return Err(format!("{shown}: no such directory (create it with mkdir)"));
         }
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+        // A FUSE mount whose daemon died: ENOTCONN, or ECONNABORTED when
+        // it served over io_uring (the kernel aborts its connection).
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNABORTED)) => {
             if !force {
                 return Err(format!(
-                    "{shown}: stale mount left by a crashed daemon (transport endpoint is not \
-                     connected); clear it with 'umount -l {shown}' or run again with --force"
+                    "{shown}: stale mount left by a crashed daemon ({e}); clear it with \
+                     'umount -l {shown}' or run again with --force"
                 ));
             }
             nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH)

@@ -13,7 +13,7 @@ use clap::Parser;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 
 use crate::cli::{Args, mount_helper_argv};
-use crate::config::Config;
+use crate::config::{Config, Transport};
 use crate::fuse::{Core, IpcFs};
 use crate::interrupt::Watcher;
 use crate::limits::IoLimits;
@@ -159,6 +159,8 @@ fn init_logging(config: &Config) {
     // After an unmount from outside, fuser tries to unmount again and warns
     // that it could not; the daemon reports the unmount itself.
     builder.filter_module("fuser::session", log::LevelFilter::Error);
+    // The io_uring transport says when parked calls make its queues grow.
+    builder.filter_module("fuser::uring", log::LevelFilter::Info);
     if let Ok(filter) = std::env::var("RUST_LOG") {
         builder.parse_filters(&filter);
     }
@@ -198,7 +200,11 @@ fn start_session(
     mountpoint: &Path,
     config: &Config,
 ) -> Result<(fuser::Session<IpcFs>, Unmounter), Failure> {
-    let session_config = mount::session_config(config, DISPATCH_THREADS);
+    let mut session_config = mount::session_config(config, DISPATCH_THREADS);
+    session_config.transport = match config.transport {
+        Transport::Dev => fuser::Transport::Dev,
+        Transport::Uring => fuser::Transport::Uring,
+    };
     let fs = IpcFs::new(core.clone());
     if nix::unistd::geteuid().is_root() {
         let (device, mount): (OwnedFd, KernelMount) = mount::mount_as_root(mountpoint, config)
@@ -233,6 +239,9 @@ fn run(config: Config, mounted: impl FnOnce(&Path)) -> Result<(), Failure> {
     let _pages_limit = RestorePagesLimit(config.raised_pages_limit);
     let mountpoint =
         mountpoint::prepare(&config.mountpoint, config.force).map_err(Failure::Setup)?;
+    if config.transport == Transport::Uring {
+        uring_offered().map_err(Failure::Setup)?;
+    }
 
     // Block the stop signals before any thread starts, so that every
     // thread inherits the mask and only the main thread takes them.
@@ -253,6 +262,10 @@ fn run(config: Config, mounted: impl FnOnce(&Path)) -> Result<(), Failure> {
     let core = Core::for_mount(resolved)
         .map_err(|e| Failure::Runtime(format!("cannot start the reactor: {e}")))?;
     let (session, mut unmounter) = start_session(&core, &mountpoint, &config)?;
+    match session.uring_queues() {
+        Some(n) => log::info!("transport: io_uring, {n} queues"),
+        None => log::info!("transport: /dev/fuse"),
+    }
     let session_thread: JoinHandle<std::io::Result<()>> = std::thread::Builder::new()
         .name("ipcfs-session".into())
         .spawn(move || session.run())
@@ -282,6 +295,28 @@ fn run(config: Config, mounted: impl FnOnce(&Path)) -> Result<(), Failure> {
     }
     log::info!("unmounted {} ({reason})", mountpoint.display());
     Ok(())
+}
+
+/// Where root lets the kernel offer FUSE over io_uring. ipcfs only reads
+/// it; the machine's administrator decides.
+const ENABLE_URING: &str = "/sys/module/fuse/parameters/enable_uring";
+
+/// Fails `--transport uring` before mounting when the kernel will not
+/// offer it (the INIT request's flag stays the authority: a mount that
+/// races a change of the setting fails its handshake instead).
+fn uring_offered() -> Result<(), String> {
+    match std::fs::read_to_string(ENABLE_URING) {
+        Ok(v) if v.trim() == "Y" => Ok(()),
+        Ok(v) => Err(format!(
+            "--transport uring: the kernel does not offer FUSE over io_uring: {ENABLE_URING} is {} \
+             (root may set it to Y; or use --transport dev)",
+            v.trim()
+        )),
+        Err(e) => Err(format!(
+            "--transport uring: the kernel does not offer FUSE over io_uring: cannot read \
+             {ENABLE_URING}: {e}"
+        )),
+    }
 }
 
 /// Lifts the soft limit on open files to the hard one: the daemon's

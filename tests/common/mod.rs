@@ -87,7 +87,16 @@ impl Mount {
         let dir = tmp.0.join("m");
         std::fs::create_dir(&dir).unwrap();
         let stderr_path = tmp.0.join("daemon.log");
-        let child = Command::new(BIN)
+        // IPCFS_TEST_TRANSPORT=uring runs the mount tests over io_uring
+        // (the kernel must offer it: see tests/transport.rs).
+        let mut command = Command::new(BIN);
+        if let Some(t) = std::env::var("IPCFS_TEST_TRANSPORT")
+            .ok()
+            .filter(|t| t != "dev")
+        {
+            command.args(["--transport", &t]);
+        }
+        let child = command
             .args(args)
             .arg(&dir)
             .env("RUST_LOG", "debug")

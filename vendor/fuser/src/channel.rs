@@ -92,6 +92,14 @@ impl ChannelSender {
         Ok(())
     }
 
+    /// The /dev/fuse descriptor, for registering with an io_uring (ipcfs
+    /// patch).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn raw_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.0.as_raw_fd()
+    }
+
     pub(crate) fn open_backing(&self, fd: BorrowedFd<'_>) -> std::io::Result<BackingId> {
         BackingId::create(&self.0, fd)
     }

@@ -49,6 +49,7 @@ pub use crate::ll::request::LockOwner;
 pub use crate::ll::request::Version;
 pub use crate::mnt::mount_options::Config;
 pub use crate::mnt::mount_options::MountOption;
+pub use crate::mnt::mount_options::Transport;
 pub use crate::notify::Notifier;
 pub use crate::notify::PollHandle;
 pub use crate::notify::PollNotifier;
@@ -101,6 +102,8 @@ mod request;
 mod request_param;
 mod session;
 mod time;
+#[cfg(target_os = "linux")]
+mod uring;
 
 /// We generally support async reads
 #[cfg(not(target_os = "macos"))]
@@ -387,6 +390,20 @@ impl KernelConfig {
 
     fn max_pages(&self) -> u16 {
         ((max(self.max_write, self.max_readahead) - 1) / page_size::get() as u32) as u16 + 1
+    }
+
+    /// The payload buffer every io_uring entry needs: at least what the
+    /// kernel computes from this reply, `max(8192, max_write, max_pages *
+    /// page size)` (it only clamps these down), rounded up to a page
+    /// (ipcfs patch).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn uring_payload_size(&self) -> usize {
+        let page = page_size::get();
+        let need = max(
+            8192,
+            max(self.max_write as usize, self.max_pages() as usize * page),
+        );
+        need.div_ceil(page) * page
     }
 }
 

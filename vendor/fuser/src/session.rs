@@ -41,6 +41,7 @@ use crate::ll::flags::init_flags::InitFlags;
 use crate::ll::fuse_abi as abi;
 use crate::mnt::Mount;
 use crate::mnt::mount_options::Config;
+use crate::mnt::mount_options::Transport;
 use crate::mnt::mount_options::check_option_conflicts;
 use crate::notify::Notifier;
 use crate::read_buf::FuseReadBuf;
@@ -48,6 +49,8 @@ use crate::reply::Reply;
 use crate::reply::ReplyRaw;
 use crate::reply::ReplySender;
 use crate::request::RequestWithSender;
+#[cfg(target_os = "linux")]
+use crate::uring::RingQueue;
 
 /// The max size of write requests from the kernel. The absolute minimum is 4k,
 /// FUSE recommends at least 128k, max 16M. The FUSE default is 16M on macOS
@@ -139,6 +142,10 @@ pub struct Session<FS: Filesystem> {
     /// The field is set to `Some` when the init message is received.
     pub(crate) proto_version: Option<Version>,
     pub(crate) config: Config,
+    /// The io_uring queues, one per possible CPU, when the session uses
+    /// FUSE over io_uring (ipcfs patch); empty on /dev/fuse.
+    #[cfg(target_os = "linux")]
+    rings: Vec<RingQueue>,
 }
 
 impl<FS: Filesystem> AsFd for Session<FS> {
@@ -186,6 +193,8 @@ impl<FS: Filesystem> Session<FS> {
             session_owner: geteuid(),
             proto_version: None,
             config: options.clone(),
+            #[cfg(target_os = "linux")]
+            rings: Vec::new(),
         };
 
         session.handshake()?;
@@ -214,6 +223,8 @@ impl<FS: Filesystem> Session<FS> {
             session_owner: geteuid(),
             proto_version: None,
             config,
+            #[cfg(target_os = "linux")]
+            rings: Vec::new(),
         };
 
         session.handshake()?;
@@ -252,7 +263,14 @@ impl<FS: Filesystem> Session<FS> {
             session_owner,
             proto_version: _,
             config,
+            #[cfg(target_os = "linux")]
+            rings,
         } = self;
+
+        #[cfg(target_os = "linux")]
+        if !rings.is_empty() {
+            return run_uring(filesystem, ch, rings, allowed, session_owner);
+        }
 
         let n_threads = config.n_threads.unwrap_or(1);
 
@@ -429,6 +447,21 @@ impl<FS: Filesystem> Session<FS> {
                 return Err(error);
             }
 
+            // ipcfs patch: FUSE over io_uring, when asked for. The rings are
+            // made before the INIT reply that turns them on; if the kernel
+            // does not offer it or they cannot be made, INIT is refused and
+            // the session fails (never a silent fallback to /dev/fuse).
+            if self.config.transport == Transport::Uring {
+                if let Err(e) = self.start_uring(&mut config, v) {
+                    <ReplyRaw as Reply>::new(
+                        request.unique(),
+                        ReplySender::Channel(self.ch.sender()),
+                    )
+                    .send_ll(&ResponseErrno(ll::Errno::EPROTO));
+                    return Err(e);
+                }
+            }
+
             // Remember the ABI version supported by kernel and mark the session initialized.
             self.proto_version = Some(v);
 
@@ -477,6 +510,49 @@ impl<FS: Filesystem> Session<FS> {
         }
     }
 
+    /// Asks for FUSE over io_uring in the INIT reply `config` and makes
+    /// one ring per kernel queue (ipcfs patch).
+    #[cfg(target_os = "linux")]
+    fn start_uring(&mut self, config: &mut KernelConfig, v: Version) -> io::Result<()> {
+        if v < Version(7, 42) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("FUSE over io_uring needs FUSE protocol 7.42; the kernel speaks {v}"),
+            ));
+        }
+        if config
+            .add_capabilities(InitFlags::FUSE_OVER_IO_URING)
+            .is_err()
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the kernel does not offer FUSE over io_uring \
+                 (/sys/module/fuse/parameters/enable_uring is not Y)",
+            ));
+        }
+        let queues = crate::uring::possible_cpus()?;
+        let payload = config.uring_payload_size();
+        let mut rings = Vec::with_capacity(queues);
+        for q in 0..queues {
+            let ring = RingQueue::new(q as u16, self.ch.sender(), payload).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot set up io_uring queue {q}: {e}"))
+            })?;
+            rings.push(ring);
+        }
+        self.rings = rings;
+        Ok(())
+    }
+
+    /// The number of io_uring queues the session serves, or `None` when it
+    /// uses /dev/fuse (ipcfs patch).
+    pub fn uring_queues(&self) -> Option<usize> {
+        #[cfg(target_os = "linux")]
+        if !self.rings.is_empty() {
+            return Some(self.rings.len());
+        }
+        None
+    }
+
     /// Unmount the filesystem
     pub fn unmount(&mut self) -> io::Result<()> {
         self.mount.umount()
@@ -493,6 +569,85 @@ impl<FS: Filesystem> Session<FS> {
     pub fn notifier(&self) -> Notifier {
         Notifier::new(self.ch.sender())
     }
+}
+
+/// Runs a session on FUSE over io_uring (ipcfs patch): one worker per
+/// ring, plus one /dev/fuse thread for what the kernel still sends there
+/// (interrupts, forgets, requests made before the rings were ready). When
+/// /dev/fuse ends, the rings are told to end; then `destroy`.
+#[cfg(target_os = "linux")]
+fn run_uring<FS: Filesystem>(
+    filesystem: FilesystemHolder<FS>,
+    ch: Channel,
+    rings: Vec<RingQueue>,
+    allowed: SessionACL,
+    session_owner: Uid,
+) -> io::Result<()> {
+    let mut filesystem = Arc::new(filesystem);
+    let stopper = RingQueue::stopper(&rings);
+    let mut threads = Vec::with_capacity(rings.len() + 1);
+    for ring in rings {
+        let thread_name = format!("fuser-ring-{}", ring.qid());
+        let event_loop = SessionEventLoop {
+            thread_name: thread_name.clone(),
+            filesystem: filesystem.clone(),
+            ch: ch.clone(),
+            allowed,
+            session_owner,
+        };
+        threads.push(thread::Builder::new().name(thread_name).spawn(move || {
+            let sender = event_loop.ch.sender();
+            let qid = ring.qid();
+            let res = ring.run(&mut |data, origin| {
+                if let Some(req) = RequestWithSender::new_ring(sender.clone(), origin, data) {
+                    if let Ok(Operation::Destroy(_)) = req.request.operation() {
+                        req.reply::<ReplyEmpty>().ok();
+                    } else {
+                        req.dispatch(&event_loop);
+                    }
+                }
+            });
+            if let Err(e) = &res {
+                error!("io_uring queue {qid} failed: {e}");
+            }
+            res
+        })?);
+    }
+    let dev_loop = SessionEventLoop {
+        thread_name: "fuser-dev".to_string(),
+        filesystem: filesystem.clone(),
+        ch,
+        allowed,
+        session_owner,
+    };
+    let stop = stopper.clone();
+    threads.push(
+        thread::Builder::new()
+            .name("fuser-dev".to_string())
+            .spawn(move || {
+                let res = dev_loop.event_loop();
+                stop.connection_ended();
+                res
+            })?,
+    );
+    let mut reply: io::Result<()> = Ok(());
+    for thread in threads {
+        match thread.join() {
+            Ok(Err(e)) if reply.is_ok() => reply = Err(e),
+            Ok(_) => {}
+            Err(_) => {
+                stopper.connection_ended();
+                return Err(io::Error::other("event loop thread panicked"));
+            }
+        }
+    }
+    let Some(filesystem) = Arc::get_mut(&mut filesystem) else {
+        return Err(io::Error::other(
+            "BUG: must have one refcount for filesystem",
+        ));
+    };
+    filesystem.destroy();
+    reply
 }
 
 #[derive(Debug)]

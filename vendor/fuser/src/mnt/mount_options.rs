@@ -18,6 +18,23 @@ pub struct Config {
     /// This enables more efficient request processing
     /// when multiple threads are used. Requires Linux 4.5+.
     pub clone_fd: bool,
+    /// How requests travel between the kernel and the daemon (ipcfs
+    /// patch): `/dev/fuse` reads and writes (the default), or FUSE over
+    /// io_uring, which the kernel must offer.
+    pub transport: Transport,
+}
+
+/// How requests travel between the kernel and the daemon (ipcfs patch).
+#[derive(Debug, Clone, Copy, Default, Eq, PartialEq)]
+pub enum Transport {
+    /// Read requests from `/dev/fuse` and write replies to it.
+    #[default]
+    Dev,
+    /// FUSE over io_uring: one ring and one pinned thread per possible CPU;
+    /// interrupts, forgets and notifications still use `/dev/fuse`. The
+    /// session fails if the kernel does not offer it
+    /// (`/sys/module/fuse/parameters/enable_uring`).
+    Uring,
 }
 
 /// Mount options accepted by the FUSE filesystem type
