@@ -37,10 +37,15 @@ pub struct Cell<T, R: Replies> {
     /// Set for a socket endpoint's cell; called after the object's lock is
     /// released, so it may take the tree's.
     adopter: OnceLock<Adopter>,
-    /// Armed for the object's next deadline, after every call.
-    timer: DeadlineTimer,
-    /// What the timer calls back (made with the timer's first use).
-    alarm: OnceLock<Arc<Alarm<T, R>>>,
+    /// Armed for the object's next deadline, after every call; made with
+    /// the first deadline (most objects never have one).
+    timer: OnceLock<Box<CellTimer<T, R>>>,
+}
+
+/// A cell's timer and what it calls back.
+struct CellTimer<T, R: Replies> {
+    deadline: DeadlineTimer,
+    alarm: Arc<Alarm<T, R>>,
 }
 
 impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
@@ -51,8 +56,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
             object: Mutex::new(object),
             me: me.clone(),
             adopter: OnceLock::new(),
-            timer: DeadlineTimer::new(shared.reactor.clone()),
-            alarm: OnceLock::new(),
+            timer: OnceLock::new(),
             shared,
         });
         if cell.shared.is_shutting_down() {
@@ -84,15 +88,18 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     /// Sets the timer for the object's next deadline, under its lock.
     fn arm(&self, object: &T) {
         let due = object.next_deadline();
-        if due.is_none() && !self.timer.exists() {
+        if due.is_none() && self.timer.get().is_none() {
             return;
         }
-        let alarm = self.alarm.get_or_init(|| {
-            Arc::new(Alarm {
-                cell: self.me.clone(),
+        let timer = self.timer.get_or_init(|| {
+            Box::new(CellTimer {
+                deadline: DeadlineTimer::new(self.shared.reactor.clone()),
+                alarm: Arc::new(Alarm {
+                    cell: self.me.clone(),
+                }),
             })
         });
-        self.timer.set(due, alarm);
+        timer.deadline.set(due, &timer.alarm);
     }
 
     /// Sets what the cell does with accepted connections (once).
@@ -218,7 +225,9 @@ struct Alarm<T, R: Replies> {
 impl<T: StreamObject<FsParking<R>>, R: Replies> Ready for Alarm<T, R> {
     fn ready(&self, _token: Token, _events: Readiness) {
         if let Some(cell) = self.cell.upgrade() {
-            cell.timer.fired();
+            if let Some(timer) = cell.timer.get() {
+                timer.deadline.fired();
+            }
             cell.update(|o, wk| o.deadline(std::time::Instant::now(), wk));
         }
     }

@@ -35,11 +35,6 @@ impl DeadlineTimer {
         }
     }
 
-    /// Whether a timerfd was ever made (before that, no deadline was).
-    pub fn exists(&self) -> bool {
-        self.lock().is_some()
-    }
-
     /// Fires at `at` (calling `owner`'s `ready`), or never for `None`.
     pub fn set<O: Ready + 'static>(&self, at: Option<Instant>, owner: &Arc<O>) {
         let mut armed = self.lock();

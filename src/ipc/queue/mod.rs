@@ -24,7 +24,7 @@
 //!   in progress, of a parked write and of an unread rest of a received
 //!   message is charged to the queue owner's account.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,7 +32,6 @@ mod send;
 mod transit;
 
 use self::send::ParkedWrite;
-use super::channel::{Channel, Faults};
 use super::compose::{self, Composition, Framing};
 use super::records::{self, record_len};
 use super::{
@@ -106,14 +105,9 @@ pub struct Queue<P: Parking> {
     /// Messages dropped before they were whole (too long, writer killed).
     dropped: u64,
     shut_down: bool,
-    /// The faults between writers and readers (labs); perfect by default.
-    channel: Channel,
-    /// Messages the channel delays, by when they arrive (and the order
-    /// they were sent, for ties).
-    in_flight: BTreeMap<(Instant, u64), Vec<u8>>,
-    sent_in_flight: u64,
-    /// When the message the channel holds back goes on alone.
-    held_until: Option<Instant>,
+    /// The faults between writers and readers (labs), and the messages
+    /// they delay or hold back; `None` while the channel is perfect.
+    transit: Option<Box<transit::Transit>>,
 }
 
 pub type QueueWakeups<P> = Wakeups<P, QueueEnd>;
@@ -162,10 +156,7 @@ impl<P: Parking> Queue<P> {
             reserved: 0,
             dropped: 0,
             shut_down: false,
-            channel: Channel::new(Faults::PERFECT),
-            in_flight: BTreeMap::new(),
-            sent_in_flight: 0,
-            held_until: None,
+            transit: None,
         }
     }
 

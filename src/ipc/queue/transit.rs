@@ -4,67 +4,38 @@
 //! the queue's places, until their time comes: the queue says when
 //! ([`Queue::next_arrival`]) and its holder's timer calls it back
 //! ([`Queue::arrivals`]); no thread sleeps for them.
+//!
+//! A queue that never had faults has no channel at all (`transit` is
+//! `None`): a perfect channel costs neither memory nor time.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::{Queue, QueueWakeups};
 use crate::error::Result;
 use crate::ipc::Parking;
-use crate::ipc::channel::{ChannelCounters, Delivery, Faults, REORDER_HOLD};
+use crate::ipc::channel::{Channel, ChannelCounters, Delivery, Faults, REORDER_HOLD};
 use crate::memory::MESSAGE_OVERHEAD;
 
-impl<P: Parking> Queue<P> {
-    /// Sends a whole message, already charged (its bytes and its slot),
-    /// through the channel.
-    pub(super) fn transmit(&mut self, message: Vec<u8>) {
-        if self.channel.is_perfect() {
-            self.bytes += message.len();
-            self.messages.push_back(message);
-            return;
-        }
-        // The charges follow the deliveries: the sent message's and the
-        // held-back ones' are given back, then each delivery (a copy, or
-        // one still held back) is charged again; a copy that cannot be
-        // is not delivered.
-        let held_before = self.held_charge();
-        self.budget.release(charge(message.len()) + held_before);
-        let now = Instant::now();
-        for Delivery { message, delay } in self.channel.send(message) {
-            if !self.budget.try_reserve(charge(message.len())) {
-                log::info!("a copy of a queue message dropped: no memory left for it");
-                continue;
-            }
-            // Readers are served by the caller's settle.
-            self.arrive(message, now + delay);
-        }
-        let held_now = self.held_charge();
-        if held_now > 0 && !self.budget.try_reserve(held_now) {
-            // Cannot be held: it goes on at once instead.
-            for d in self.channel.release_held() {
-                if self.budget.try_reserve(charge(d.message.len())) {
-                    self.arrive(d.message, now + d.delay);
-                }
-            }
-        }
-        self.held_until = match (self.channel.holds(), self.held_until) {
-            (false, _) => None,
-            (true, Some(t)) => Some(t),
-            (true, None) => Some(now + REORDER_HOLD),
-        };
-    }
+/// A queue's channel and the messages it carries.
+pub(super) struct Transit {
+    channel: Channel,
+    /// Delayed messages, by when they arrive (and the order they were
+    /// sent, for ties).
+    in_flight: BTreeMap<(Instant, u64), Vec<u8>>,
+    sent_in_flight: u64,
+    /// When the message the channel holds back goes on alone.
+    held_until: Option<Instant>,
+}
 
-    /// A delivery reaches the queue at `when`: now (true), or later from
-    /// the in-flight messages.
-    fn arrive(&mut self, message: Vec<u8>, when: Instant) -> bool {
-        if when <= Instant::now() {
-            self.bytes += message.len();
-            self.messages.push_back(message);
-            true
-        } else {
-            self.sent_in_flight += 1;
-            self.in_flight.insert((when, self.sent_in_flight), message);
-            false
-        }
+impl Transit {
+    fn new(faults: Faults) -> Box<Transit> {
+        Box::new(Transit {
+            channel: Channel::new(faults),
+            in_flight: BTreeMap::new(),
+            sent_in_flight: 0,
+            held_until: None,
+        })
     }
 
     /// What the copies held back by the channel are charged.
@@ -76,61 +47,146 @@ impl<P: Parking> Queue<P> {
             .sum()
     }
 
-    /// Messages the channel carries: delayed, or held back.
-    pub(super) fn carried(&self) -> usize {
-        self.in_flight.len() + self.channel.held_count()
+    /// Keeps a delivery due at `when` if it is not due yet; gives it back
+    /// to be queued now otherwise.
+    fn keep_until(&mut self, message: Vec<u8>, when: Instant) -> Option<Vec<u8>> {
+        if when <= Instant::now() {
+            return Some(message);
+        }
+        self.sent_in_flight += 1;
+        self.in_flight.insert((when, self.sent_in_flight), message);
+        None
     }
 
-    /// When a delayed message falls due or a held-back one goes on alone.
-    pub fn next_arrival(&self) -> Option<Instant> {
+    fn next_arrival(&self) -> Option<Instant> {
         let flight = self.in_flight.keys().next().map(|(t, _)| *t);
         match (flight, self.held_until) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
+}
+
+impl<P: Parking> Queue<P> {
+    /// Sends a whole message, already charged (its bytes and its slot),
+    /// through the channel.
+    pub(super) fn transmit(&mut self, message: Vec<u8>) {
+        let Some(mut t) = self.transit.take() else {
+            return self.queue_now(message);
+        };
+        if t.channel.is_perfect() {
+            self.transit = Some(t);
+            return self.queue_now(message);
+        }
+        // The charges follow the deliveries: the sent message's and the
+        // held-back ones' are given back, then each delivery (a copy, or
+        // one still held back) is charged again; a copy that cannot be
+        // is not delivered. (Readers are served by the caller's settle.)
+        self.budget.release(charge(message.len()) + t.held_charge());
+        let now = Instant::now();
+        for Delivery { message, delay } in t.channel.send(message) {
+            if !self.budget.try_reserve(charge(message.len())) {
+                log::info!("a copy of a queue message dropped: no memory left for it");
+                continue;
+            }
+            if let Some(now_due) = t.keep_until(message, now + delay) {
+                self.queue_now(now_due);
+            }
+        }
+        let held = t.held_charge();
+        if held > 0 && !self.budget.try_reserve(held) {
+            // Cannot be held: it goes on at once instead.
+            for d in t.channel.release_held() {
+                if self.budget.try_reserve(charge(d.message.len())) {
+                    if let Some(now_due) = t.keep_until(d.message, now + d.delay) {
+                        self.queue_now(now_due);
+                    }
+                }
+            }
+        }
+        t.held_until = match (t.channel.holds(), t.held_until) {
+            (false, _) => None,
+            (true, Some(at)) => Some(at),
+            (true, None) => Some(now + REORDER_HOLD),
+        };
+        self.transit = Some(t);
+    }
+
+    /// A message arrives in the queue.
+    fn queue_now(&mut self, message: Vec<u8>) {
+        self.bytes += message.len();
+        self.messages.push_back(message);
+    }
+
+    /// Messages the channel carries: delayed, or held back.
+    pub(super) fn carried(&self) -> usize {
+        self.transit
+            .as_ref()
+            .map_or(0, |t| t.in_flight.len() + t.channel.held_count())
+    }
+
+    /// When a delayed message falls due or a held-back one goes on alone.
+    pub fn next_arrival(&self) -> Option<Instant> {
+        self.transit.as_ref().and_then(|t| t.next_arrival())
+    }
 
     /// Time has come for what is due at `now`: it arrives, and readers
     /// and writers waiting for it are served.
     pub fn arrivals(&mut self, now: Instant, wk: &mut QueueWakeups<P>) {
-        let mut arrived = false;
-        if self.held_until.is_some_and(|t| t <= now) {
-            self.held_until = None;
-            for d in self.channel.release_held() {
-                arrived |= self.arrive(d.message, now + d.delay);
+        let Some(mut t) = self.transit.take() else {
+            return;
+        };
+        let mut due = Vec::new();
+        if t.held_until.is_some_and(|at| at <= now) {
+            t.held_until = None;
+            for d in t.channel.release_held() {
+                due.extend(t.keep_until(d.message, now + d.delay));
             }
         }
-        while let Some(entry) = self.in_flight.first_entry() {
+        while let Some(entry) = t.in_flight.first_entry() {
             if entry.key().0 > now {
                 break;
             }
-            let message = entry.remove();
-            self.bytes += message.len();
-            self.messages.push_back(message);
-            arrived = true;
+            due.push(entry.remove());
         }
-        if arrived {
-            self.settle(wk);
-            self.notify(wk);
+        self.transit = Some(t);
+        if due.is_empty() {
+            return;
         }
+        for message in due {
+            self.queue_now(message);
+        }
+        self.settle(wk);
+        self.notify(wk);
     }
 
     pub fn faults(&self) -> Faults {
-        self.channel.faults()
+        self.transit
+            .as_ref()
+            .map_or(Faults::PERFECT, |t| t.channel.faults())
     }
 
     pub fn channel_counters(&self) -> ChannelCounters {
-        self.channel.counters()
+        self.transit
+            .as_ref()
+            .map_or_else(ChannelCounters::default, |t| t.channel.counters())
     }
 
-    /// Sets one of the channel's settings (see `Faults::set`).
+    /// Sets one of the channel's settings (see `Faults::set`), making the
+    /// channel on its first setting.
     pub fn set_fault(&mut self, name: &str, value: &str) -> Result<()> {
-        self.channel.set(name, value)
+        let mut faults = self.faults();
+        faults.set(name, value)?;
+        self.transit
+            .get_or_insert_with(|| Transit::new(Faults::PERFECT))
+            .channel
+            .set(name, value)
     }
 
-    /// The channel a new queue starts with (the mount's defaults).
+    /// The channel a new queue starts with (the mount's defaults); none
+    /// for a perfect one.
     pub fn set_faults(&mut self, faults: Faults) {
-        self.channel = crate::ipc::channel::Channel::new(faults);
+        self.transit = (faults != Faults::PERFECT).then(|| Transit::new(faults));
     }
 }
 
