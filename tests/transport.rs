@@ -319,6 +319,46 @@ fn three_hundred_parked_readers_grow_the_entries_not_the_threads() {
     }
 }
 
+/// More callers parked on one CPU than a ring once allowed (1,024): the
+/// ring grows past them, and the writer that wakes them, on that same
+/// CPU, still gets an entry. All are answered.
+#[test]
+fn fifteen_hundred_parked_on_one_cpu_leave_room_for_their_waker() {
+    let m = uring_mount_or_skip!();
+    assert_ok(&m.run("touch queues/q"));
+    let script = "import os, threading, time\n\
+        N = 1500\n\
+        got = []\n\
+        def reader():\n\
+        \x20   fd = os.open('queues/q', os.O_RDONLY | os.O_DIRECT)\n\
+        \x20   got.append(os.read(fd, 100))\n\
+        threads = [threading.Thread(target=reader) for _ in range(N)]\n\
+        for t in threads: t.start()\n\
+        blocked = lambda: int(os.getxattr('queues/q', 'user.ipcfs.blocked'))\n\
+        t0 = time.monotonic()\n\
+        while blocked() < N and time.monotonic() - t0 < 60: time.sleep(0.1)\n\
+        print(blocked())\n\
+        w = os.open('queues/q', os.O_WRONLY | os.O_DIRECT)\n\
+        for i in range(N): os.write(w, b'%d' % i)\n\
+        for t in threads: t.join(30)\n\
+        print(len(got), len(set(got)))\n";
+    let out = Command::new("taskset")
+        .args([
+            "-c", "0", "timeout", "-s", "KILL", "120", "python3", "-c", script,
+        ])
+        .current_dir(&m.dir)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "1500\n1500 1500\n");
+    assert!(
+        m.log().contains("io_uring queue 0: 1024 entries"),
+        "{}",
+        m.log()
+    );
+    assert!(!m.log().contains("all 16384 entries"), "{}", m.log());
+}
+
 #[test]
 fn sigterm_with_parked_callers_unmounts_promptly() {
     let mut m = uring_mount_or_skip!();

@@ -68,8 +68,12 @@ const WAKE: u64 = u64::MAX;
 const INITIAL_ENTRIES: usize = 8;
 /// Free entries each queue keeps registered beyond those held by calls.
 const RESERVE: usize = 8;
-/// Most entries one queue may have.
-pub(crate) const MAX_ENTRIES: usize = 1024;
+/// Most entries one queue may have. A parked call holds its entry, and
+/// ipcfs parks many (10,000 readers waiting for one writer, who needs an
+/// entry of their own): the cap is far above that. Each entry is its own
+/// mapping (a page and the payload buffer, virtual until touched), so two
+/// queues at the cap stay under the kernel's default 65,530 mappings.
+pub(crate) const MAX_ENTRIES: usize = 16384;
 const SQ_ENTRIES: u32 = 256;
 
 /// The number of kernel queues: one per possible CPU.
