@@ -70,9 +70,10 @@ pub struct Args {
     #[arg(long, value_name = "MODE", value_parser = ShmMode::parse)]
     pub shm_mode: Option<ShmMode>,
 
-    /// How requests reach the daemon: dev (reads and writes on /dev/fuse)
-    /// or uring (FUSE over io_uring; the kernel offers it only while
-    /// /sys/module/fuse/parameters/enable_uring is Y) [default: dev]
+    /// How requests reach the daemon: dev (reads and writes on /dev/fuse),
+    /// uring (FUSE over io_uring; the kernel offers it only while
+    /// /sys/module/fuse/parameters/enable_uring is Y) or auto (uring when
+    /// offered, else dev) [default: dev]
     #[arg(long, value_name = "TRANSPORT", value_parser = Transport::parse)]
     pub transport: Option<Transport>,
 
@@ -287,7 +288,7 @@ fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
         }
         "transport" => {
             c.transport =
-                Transport::parse(value.ok_or("-o transport needs a value (dev or uring)")?)?
+                Transport::parse(value.ok_or("-o transport needs a value (dev, uring or auto)")?)?
         }
         "fsname" => {
             c.fsname = value
@@ -402,6 +403,10 @@ mod tests {
         );
         assert_eq!(config(&["m"]).unwrap().transport, Transport::Dev);
         assert_eq!(
+            config(&["-o", "transport=auto", "m"]).unwrap().transport,
+            Transport::Auto
+        );
+        assert_eq!(
             config(&["--transport", "uring", "m"]).unwrap().transport,
             Transport::Uring
         );
@@ -414,7 +419,7 @@ mod tests {
         assert!(
             config(&["-o", "transport=ring", "m"])
                 .unwrap_err()
-                .contains("dev or uring")
+                .contains("dev, uring or auto")
         );
         let c = config(&["--max-memory", "64M", "m"]).unwrap();
         assert_eq!(c.user_limits().bytes, 16 << 20, "a quarter by default");

@@ -45,6 +45,8 @@ pub enum Transport {
     /// FUSE over io_uring, which the kernel offers only while
     /// /sys/module/fuse/parameters/enable_uring is Y.
     Uring,
+    /// io_uring when the kernel offers it, /dev/fuse otherwise.
+    Auto,
 }
 
 impl Transport {
@@ -52,7 +54,8 @@ impl Transport {
         match text {
             "dev" => Ok(Transport::Dev),
             "uring" => Ok(Transport::Uring),
-            _ => Err(format!("'{text}' is not a transport (dev or uring)")),
+            "auto" => Ok(Transport::Auto),
+            _ => Err(format!("'{text}' is not a transport (dev, uring or auto)")),
         }
     }
 }

@@ -204,6 +204,7 @@ fn start_session(
     session_config.transport = match config.transport {
         Transport::Dev => fuser::Transport::Dev,
         Transport::Uring => fuser::Transport::Uring,
+        Transport::Auto => fuser::Transport::Auto,
     };
     let fs = IpcFs::new(core.clone());
     if nix::unistd::geteuid().is_root() {
@@ -262,9 +263,12 @@ fn run(config: Config, mounted: impl FnOnce(&Path)) -> Result<(), Failure> {
     let core = Core::for_mount(resolved)
         .map_err(|e| Failure::Runtime(format!("cannot start the reactor: {e}")))?;
     let (session, mut unmounter) = start_session(&core, &mountpoint, &config)?;
-    match session.uring_queues() {
-        Some(n) => log::info!("transport: io_uring, {n} queues"),
-        None => log::info!("transport: /dev/fuse"),
+    match (session.uring_queues(), config.transport) {
+        (Some(n), _) => log::info!("transport: io_uring, {n} queues"),
+        (None, Transport::Auto) => {
+            log::info!("transport: /dev/fuse (auto: the kernel does not offer io_uring)")
+        }
+        (None, _) => log::info!("transport: /dev/fuse"),
     }
     let session_thread: JoinHandle<std::io::Result<()>> = std::thread::Builder::new()
         .name("ipcfs-session".into())

@@ -142,6 +142,34 @@ fn the_default_transport_is_dev_fuse() {
     assert!(!threads(m.pid()).iter().any(|t| t.starts_with("fuser-ring")));
 }
 
+/// `auto` takes io_uring where the kernel offers it and /dev/fuse where
+/// it does not, saying which.
+#[test]
+fn auto_takes_uring_when_offered_and_dev_fuse_otherwise() {
+    if let Some(reason) = common::mount_unavailable() {
+        eprintln!("skipping mount test: {reason}");
+        return;
+    }
+    for (setting, expected) in [
+        (
+            "N",
+            "transport: /dev/fuse (auto: the kernel does not offer io_uring)",
+        ),
+        ("Y", "transport: io_uring, "),
+    ] {
+        let Some(held) = UringSetting::set(setting) else {
+            return;
+        };
+        let Some(m) = Mount::start(&["--transport", "auto"]) else {
+            return;
+        };
+        drop(held);
+        assert!(m.log().contains(expected), "{setting}: {}", m.log());
+        let out = m.run("touch queues/q; echo hi > queues/q; cat queues/q");
+        assert_eq!(stdout(&out), "hi\n");
+    }
+}
+
 #[test]
 fn pipes_and_queues_work_on_uring() {
     let m = uring_mount_or_skip!();

@@ -448,17 +448,28 @@ impl<FS: Filesystem> Session<FS> {
             }
 
             // ipcfs patch: FUSE over io_uring, when asked for. The rings are
-            // made before the INIT reply that turns them on; if the kernel
-            // does not offer it or they cannot be made, INIT is refused and
-            // the session fails (never a silent fallback to /dev/fuse).
-            if self.config.transport == Transport::Uring {
-                if let Err(e) = self.start_uring(&mut config, v) {
-                    <ReplyRaw as Reply>::new(
-                        request.unique(),
-                        ReplySender::Channel(self.ch.sender()),
-                    )
-                    .send_ll(&ResponseErrno(ll::Errno::EPROTO));
-                    return Err(e);
+            // made before the INIT reply that turns them on. If the kernel
+            // does not offer it or they cannot be made, `Uring` refuses
+            // INIT and the session fails (never a silent fallback to
+            // /dev/fuse); `Auto` goes on with /dev/fuse, and says so.
+            match self.config.transport {
+                Transport::Dev => {}
+                Transport::Uring => {
+                    if let Err(e) = self.start_uring(&mut config, v) {
+                        <ReplyRaw as Reply>::new(
+                            request.unique(),
+                            ReplySender::Channel(self.ch.sender()),
+                        )
+                        .send_ll(&ResponseErrno(ll::Errno::EPROTO));
+                        return Err(e);
+                    }
+                }
+                Transport::Auto => {
+                    if let Err(e) = self.start_uring(&mut config, v) {
+                        config.requested.remove(InitFlags::FUSE_OVER_IO_URING);
+                        self.rings.clear();
+                        info!("FUSE over io_uring not used: {e}");
+                    }
                 }
             }
 

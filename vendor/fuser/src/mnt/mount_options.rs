@@ -35,6 +35,9 @@ pub enum Transport {
     /// session fails if the kernel does not offer it
     /// (`/sys/module/fuse/parameters/enable_uring`).
     Uring,
+    /// FUSE over io_uring when the kernel offers it and the rings can be
+    /// made; `/dev/fuse` otherwise (decided before the INIT reply).
+    Auto,
 }
 
 /// Mount options accepted by the FUSE filesystem type
