@@ -198,9 +198,9 @@ impl SharedMemory {
     }
 
     fn lock(&self) -> MutexGuard<'_, u64> {
-        // The size is written last, after the file changed: a panic
-        // between cannot leave it wrong in a way a later call trusts more
-        // than the file itself.
+        // Nothing between a change of the file and the size's update can
+        // panic (both are plain calls whose errors are returned), so a
+        // poisoned lock still guards the right size.
         self.size.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
