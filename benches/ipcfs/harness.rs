@@ -575,6 +575,11 @@ pub(crate) struct Env {
     pub(crate) ipcfs: PathBuf,
     /// A second ipcfs, with `--shm-mode cached` (started for the shm rows).
     pub(crate) ipcfs_cached: PathBuf,
+    /// A third ipcfs, with `--transport uring`, started only when the
+    /// kernel offers FUSE over io_uring ([`uring_offered`]).
+    pub(crate) ipcfs_uring: PathBuf,
+    /// Whether the third mount serves: the uring rows run only then.
+    pub(crate) uring: bool,
     pub(crate) ceiling: PathBuf,
     pub(crate) fifo: PathBuf,
     pub(crate) tmpfs: PathBuf,
@@ -607,6 +612,83 @@ impl Env {
 
     pub(crate) fn ceiling_file(&self, name: &str) -> PathBuf {
         self.ceiling.join(name)
+    }
+
+    /// The ipcfs mounts a small-operation row runs on: the default one
+    /// (/dev/fuse), then the io_uring one if it serves.
+    pub(crate) fn transports(&self) -> Vec<Transport<'_>> {
+        let mut all = vec![Transport {
+            uring: false,
+            dir: &self.ipcfs,
+        }];
+        if self.uring {
+            all.push(Transport {
+                uring: true,
+                dir: &self.ipcfs_uring,
+            });
+        }
+        all
+    }
+}
+
+/// One ipcfs mount of the run, by how requests reach it.
+#[derive(Clone, Copy)]
+pub(crate) struct Transport<'a> {
+    pub(crate) uring: bool,
+    pub(crate) dir: &'a Path,
+}
+
+impl Transport<'_> {
+    /// Appended to the name of a row measured on this mount.
+    pub(crate) fn tag(&self) -> &'static str {
+        if self.uring { " (uring)" } else { "" }
+    }
+
+    /// Who is measured, in the progress lines.
+    pub(crate) fn who(&self) -> &'static str {
+        if self.uring { "ipcfs (uring)" } else { "ipcfs" }
+    }
+
+    /// A new object (`pipes/NAME`, `queues/NAME`) on this mount.
+    pub(crate) fn object(&self, rel: &str) -> Result<PathBuf, String> {
+        let path = self.dir.join(rel);
+        make_object(&path)?;
+        Ok(path)
+    }
+}
+
+/// The note of every uring row, after its own.
+pub(crate) const URING_NOTE: &str = "ipcfs mounted with --transport uring (one ring and one \
+     worker pinned to it per CPU: a request is served on its caller's CPU); kernel: the same \
+     figure as the row without (uring); no ceiling over io_uring";
+
+/// Who is not pinned in a pinned row.
+pub(crate) const DAEMONS_UNPINNED: &str =
+    "the daemons are not pinned (the uring mount's workers are, one per CPU, as always)";
+
+/// The note of a pinned row (every process of its workload on one CPU).
+pub(crate) fn pinned_note(cpu: &str) -> String {
+    format!(
+        "every process of the workload pinned to CPU {cpu} (sched_setaffinity), on the \
+         kernel's side too; {DAEMONS_UNPINNED}"
+    )
+}
+
+/// Where root lets the kernel offer FUSE over io_uring. A setting of the
+/// whole machine: the bench only reads it, and never writes it.
+pub(crate) const ENABLE_URING: &str = "/sys/module/fuse/parameters/enable_uring";
+
+/// Whether `--transport uring` can mount here, read once at the start of
+/// the run; if not, why, for the line that says the uring rows are skipped.
+pub(crate) fn uring_offered() -> Result<(), String> {
+    match std::fs::read_to_string(ENABLE_URING) {
+        Ok(v) if v.trim() == "Y" => Ok(()),
+        Ok(v) => Err(format!(
+            "{ENABLE_URING} is {} (a setting of the whole machine, which the bench never \
+             changes; root may set it to Y)",
+            v.trim()
+        )),
+        Err(e) => Err(format!("cannot read {ENABLE_URING}: {e}")),
     }
 }
 

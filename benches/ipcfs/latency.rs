@@ -1,9 +1,11 @@
 //! Workload 3: round-trip latency, 1-byte ping-pong over two pipes and over
-//! two queues, with the ends pinned.
+//! two queues, with the ends pinned (and, over pipes, once unpinned), on
+//! each transport.
 
 use crate::Sizes;
-use crate::harness::{Env, p, run_group, s};
-use crate::report::Report;
+use crate::harness::{Env, Transport, URING_NOTE, p, run_group, s};
+use crate::report::{Report, V};
+use crate::sys::allowed_cpus;
 
 /// Median, p99 and mean round trip in µs: 1 byte there over `a`, 1 byte
 /// back over `b`.
@@ -30,74 +32,93 @@ fn ping_pong(
     }
 }
 
-/// The CPUs this process may run on.
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
-            return (0..libc::CPU_SETSIZE as usize)
-                .filter(|c| libc::CPU_ISSET(*c, &set))
-                .collect();
-        }
-    }
-    vec![0]
+/// Where the two ends run: their CPUs ("any": unpinned), the suffix of the
+/// rows' names, the note's words, and whether the row is measured over
+/// queues and on the ceiling too.
+struct Placement {
+    cpus: (String, String),
+    suffix: String,
+    note: &'static str,
+    full: bool,
 }
 
 pub(crate) fn latency(report: &mut Report, env: &Env, z: &Sizes) {
     // Pinned, because where the scheduler puts two unpinned ends decides
     // the kernel's figure (2 µs on one CPU, 60 µs across two here) more
-    // than anything measured.
+    // than anything measured; the unpinned row, over pipes only, shows
+    // what a caller the scheduler moves costs each transport.
     let cpus = allowed_cpus();
-    let first = cpus[0].to_string();
-    let mut pinnings = Vec::new();
+    let first = cpus.first().copied().unwrap_or(0).to_string();
+    let any = || ("any".to_string(), "any".to_string());
+    let mut placements = Vec::new();
     match cpus.get(1) {
-        Some(second) => pinnings.push((
-            (first.clone(), second.to_string()),
-            format!(", ends on CPUs {first} and {second}"),
-            "each end pinned to its own CPU (sched_setaffinity); the daemons are not pinned",
-        )),
-        None => pinnings.push((
-            ("any".to_string(), "any".to_string()),
-            String::new(),
-            "one CPU only: the scheduler places both ends",
-        )),
+        Some(second) => placements.push(Placement {
+            cpus: (first.clone(), second.to_string()),
+            suffix: format!(", ends on CPUs {first} and {second}"),
+            note: "each end pinned to its own CPU (sched_setaffinity); the daemons are not pinned",
+            full: true,
+        }),
+        None => placements.push(Placement {
+            cpus: any(),
+            suffix: String::new(),
+            note: "one CPU only: the scheduler places both ends",
+            full: true,
+        }),
     }
-    pinnings.push((
-        (first.clone(), first.clone()),
-        format!(", both ends on CPU {first}"),
-        "both ends pinned to one CPU (sched_setaffinity); the daemons are not pinned",
-    ));
-    for ((ping_cpu, pong_cpu), suffix, placement) in &pinnings {
-        let pin = (ping_cpu.as_str(), pong_cpu.as_str());
-        let tag = format!("{ping_cpu}{pong_cpu}");
+    placements.push(Placement {
+        cpus: (first.clone(), first.clone()),
+        suffix: format!(", both ends on CPU {first}"),
+        note: "both ends pinned to one CPU (sched_setaffinity); the daemons are not pinned",
+        full: true,
+    });
+    if cpus.len() > 1 {
+        placements.push(Placement {
+            cpus: any(),
+            suffix: ", unpinned".to_string(),
+            note: "neither end pinned: the scheduler places (and moves) them; no ceiling",
+            full: false,
+        });
+    }
+    for pl in &placements {
+        let pin = (pl.cpus.0.as_str(), pl.cpus.1.as_str());
+        let tag = format!("{}{}", pl.cpus.0, pl.cpus.1);
+        let (suffix, placement) = (&pl.suffix, pl.note);
         let what = format!("ping-pong 1 B over two pipes{suffix}");
         let [km, kp, _] = report.measure_many(&format!("{what} / kernel FIFOs"), || {
             let a = env.fifo(&format!("ping{tag}"))?;
             let b = env.fifo(&format!("pong{tag}"))?;
             ping_pong("stream", &p(&a), &p(&b), pin, z)
         });
-        let [im, ip, _] = report.measure_many(&format!("{what} / ipcfs"), || {
-            let a = env.ipcfs_object("pipes/ping")?;
-            let b = env.ipcfs_object("pipes/pong")?;
-            let r = ping_pong("stream", &p(&a), &p(&b), pin, z);
-            let _ = std::fs::remove_file(&a);
-            let _ = std::fs::remove_file(&b);
-            r
-        });
-        let [cm, cp, _] = report.measure_many(&format!("{what} / ceiling"), || {
-            let a = env.ceiling_file("ping");
-            let b = env.ceiling_file("pong");
-            ping_pong("stream", &p(&a), &p(&b), pin, z)
-        });
+        let mut ipcfs = Vec::new();
+        for t in env.transports() {
+            let [im, ip, _] = report.measure_many(&format!("{what} / {}", t.who()), || {
+                let a = t.object("pipes/ping")?;
+                let b = t.object("pipes/pong")?;
+                let r = ping_pong("stream", &p(&a), &p(&b), pin, z);
+                let _ = std::fs::remove_file(&a);
+                let _ = std::fs::remove_file(&b);
+                r
+            });
+            ipcfs.push((t, [im, ip]));
+        }
+        let [cm, cp] = if pl.full {
+            let [cm, cp, _] = report.measure_many(&format!("{what} / ceiling"), || {
+                let a = env.ceiling_file("ping");
+                let b = env.ceiling_file("pong");
+                ping_pong("stream", &p(&a), &p(&b), pin, z)
+            });
+            [cm, cp]
+        } else {
+            [V::Na, V::Na]
+        };
         let note = format!(
             "{} round trips after {} warm-up; {placement}; kernel: two FIFOs; ceiling: two \
              files whose reads wait for the next write",
             z.rounds, z.warmup
         );
-        for (stat, k, i, c) in [("median", km, im, cm), ("p99", kp, ip, cp)] {
-            let name = format!("{what}, {stat}");
-            report.row("round trip", name, "µs ↓", false, k, i, c, &note);
+        rows(report, &what, [km, kp], &ipcfs, [cm, cp], &note);
+        if !pl.full {
+            continue;
         }
 
         let what = format!("ping-pong 1 B over two queues{suffix}");
@@ -106,14 +127,18 @@ pub(crate) fn latency(report: &mut Report, env: &Env, z: &Sizes) {
             let b = env.mq(&format!("pong{tag}"))?;
             ping_pong("mq", &a, &b, pin, z)
         });
-        let [im, ip, _] = report.measure_many(&format!("{what} / ipcfs"), || {
-            let a = env.ipcfs_object("queues/ping")?;
-            let b = env.ipcfs_object("queues/pong")?;
-            let r = ping_pong("packet", &p(&a), &p(&b), pin, z);
-            let _ = std::fs::remove_file(&a);
-            let _ = std::fs::remove_file(&b);
-            r
-        });
+        let mut ipcfs = Vec::new();
+        for t in env.transports() {
+            let [im, ip, _] = report.measure_many(&format!("{what} / {}", t.who()), || {
+                let a = t.object("queues/ping")?;
+                let b = t.object("queues/pong")?;
+                let r = ping_pong("packet", &p(&a), &p(&b), pin, z);
+                let _ = std::fs::remove_file(&a);
+                let _ = std::fs::remove_file(&b);
+                r
+            });
+            ipcfs.push((t, [im, ip]));
+        }
         let [cm, cp, _] = report.measure_many(&format!("{what} / ceiling"), || {
             let a = env.ceiling_file("ping");
             let b = env.ceiling_file("pong");
@@ -124,9 +149,30 @@ pub(crate) fn latency(report: &mut Report, env: &Env, z: &Sizes) {
              ipcfs and ceiling read with O_DIRECT",
             z.rounds
         );
-        for (stat, k, i, c) in [("median", km, im, cm), ("p99", kp, ip, cp)] {
-            let name = format!("{what}, {stat}");
-            report.row("round trip", name, "µs ↓", false, k, i, c, &note);
+        rows(report, &what, [km, kp], &ipcfs, [cm, cp], &note);
+    }
+}
+
+/// The median and p99 rows of one ping-pong, each on the default transport
+/// and then on io_uring.
+fn rows(
+    report: &mut Report,
+    what: &str,
+    kernel: [V; 2],
+    ipcfs: &[(Transport, [V; 2])],
+    ceiling: [V; 2],
+    note: &str,
+) {
+    for (n, stat) in ["median", "p99"].into_iter().enumerate() {
+        for (t, i) in ipcfs {
+            let (c, note) = if t.uring {
+                (V::Na, format!("{note}; {URING_NOTE}"))
+            } else {
+                (ceiling[n].clone(), note.to_string())
+            };
+            let name = format!("{what}, {stat}{}", t.tag());
+            let (k, i) = (kernel[n].clone(), i[n].clone());
+            report.row("round trip", name, "µs ↓", false, k, i, c, note);
         }
     }
 }

@@ -6,14 +6,25 @@
 //! `target/bench/ipcfs.json`.
 //!
 //! `cargo bench --bench ipcfs` runs the full version (under 3 minutes on 2
-//! cores); with `IPCFS_BENCH_QUICK=1` a smoke version of about 10 seconds,
+//! cores); with `IPCFS_BENCH_QUICK=1` a smoke version of about 15 seconds,
 //! which `.ci/run` runs so that the bench keeps working. No figure is
 //! asserted; a workload that fails (an error, a short read, a hang) is
 //! reported and makes the bench exit non-zero. `IPCFS_BENCH_ONLY=queues`
 //! (a comma-separated list of pipes, queues, latency, signals, parking,
-//! objects, sockets, shm) runs only those workloads. The shm rows mount a
-//! second ipcfs, with `--shm-mode cached`, to measure both ways of serving
-//! shared-memory files.
+//! objects, opens, sockets, shm) runs only those workloads. The shm rows
+//! mount a second ipcfs, with `--shm-mode cached`, to measure both ways of
+//! serving shared-memory files.
+//!
+//! The small-operation rows (4 KiB pipe writes, 64-byte messages, ping-pong,
+//! signal writes, opens, parked callers) also run on a third ipcfs, mounted
+//! with `--transport uring`, in rows labelled "(uring)" beside those of the
+//! default transport (/dev/fuse). That mount is made only when
+//! /sys/module/fuse/parameters/enable_uring reads Y at the start of the
+//! run; otherwise one line says why and those rows are left out. The bench
+//! never writes that setting: it belongs to the whole machine. Rows that
+//! name a CPU ("all on CPU 0", "both ends on CPU 0") pin every process of
+//! their workload there (sched_setaffinity), on the kernel's side too; the
+//! others leave them to the scheduler.
 //!
 //! It needs root and `/dev/fuse`; elsewhere it prints why and skips (under
 //! CI, with `CI` set, it fails instead).
@@ -30,6 +41,7 @@ mod ceiling;
 mod harness;
 mod latency;
 mod objects;
+mod opens;
 mod parking;
 mod pipes;
 mod queues;
@@ -46,9 +58,11 @@ use std::time::{Duration, Instant};
 
 use harness::{
     Daemon, Env, block_stop_signals, cleanup, mq_depth, registry, set_phase, start_watchdog,
+    uring_offered,
 };
 use latency::latency;
 use objects::objects;
+use opens::opens;
 use parking::parking;
 use pipes::pipes;
 use queues::queues;
@@ -84,10 +98,15 @@ pub(crate) struct Sizes {
     pub(crate) quick: bool,
     /// Bytes through a pipe per chunk size.
     pub(crate) pipe_bytes: u64,
+    /// Bytes through a pipe with both ends pinned to one CPU, where
+    /// /dev/fuse is slow (every request wakes a daemon on the other CPU).
+    pub(crate) pinned_pipe_bytes: u64,
     /// Bytes over a TCP connection per chunk size and direction.
     pub(crate) socket_bytes: u64,
     /// Messages per queue message-rate run.
     pub(crate) messages: u64,
+    /// Messages per run with senders and receivers pinned.
+    pub(crate) pinned_messages: u64,
     /// Timed ping-pong round trips, after `warmup` untimed ones.
     pub(crate) rounds: u64,
     pub(crate) warmup: u64,
@@ -98,6 +117,8 @@ pub(crate) struct Sizes {
     pub(crate) parked: usize,
     /// Objects created, listed and removed.
     pub(crate) objects: usize,
+    /// Opens (each closed again) per run of the opens rows.
+    pub(crate) opens: u64,
     /// Size of a shared-memory file (mapped and filled, written, read).
     pub(crate) shm_bytes: u64,
     /// Increments of the locked counter by each of its two processes.
@@ -116,14 +137,17 @@ impl Sizes {
             Sizes {
                 quick,
                 pipe_bytes: 64 << 20,
+                pinned_pipe_bytes: 16 << 20,
                 socket_bytes: 64 << 20,
                 messages: 20_000,
+                pinned_messages: 5_000,
                 rounds: 2_000,
                 warmup: 200,
                 probes: 10_000,
                 signals: 5_000,
                 parked: 1_000,
                 objects: 10_000,
+                opens: 2_000,
                 shm_bytes: 64 << 20,
                 shm_increments: 10_000,
                 shm_runs: 3,
@@ -135,14 +159,17 @@ impl Sizes {
             Sizes {
                 quick,
                 pipe_bytes: 1 << 30,
+                pinned_pipe_bytes: 256 << 20,
                 socket_bytes: 1 << 30,
                 messages: 200_000,
+                pinned_messages: 50_000,
                 rounds: 20_000,
                 warmup: 2_000,
                 probes: 100_000,
                 signals: 50_000,
                 parked: 10_000,
                 objects: 100_000,
+                opens: 20_000,
                 shm_bytes: 64 << 20,
                 shm_increments: 200_000,
                 shm_runs: 5,
@@ -213,9 +240,11 @@ fn run_bench(quick: bool) -> Result<usize, String> {
     let base = base.canonicalize().map_err(|e| e.to_string())?;
     registry().base = Some(base.clone());
     let mq_prefix = format!("/ipcfs-bench-{}", std::process::id());
-    let env = Env {
+    let mut env = Env {
         ipcfs: base.join("ipcfs"),
         ipcfs_cached: base.join("ipcfs-cached"),
+        ipcfs_uring: base.join("ipcfs-uring"),
+        uring: false,
         ceiling: base.join("ceiling"),
         fifo: base.join("fifo"),
         tmpfs: base.join("tmpfs"),
@@ -226,6 +255,7 @@ fn run_bench(quick: bool) -> Result<usize, String> {
     for d in [
         &env.ipcfs,
         &env.ipcfs_cached,
+        &env.ipcfs_uring,
         &env.ceiling,
         &env.fifo,
         &env.tmpfs,
@@ -267,6 +297,22 @@ fn run_bench(quick: bool) -> Result<usize, String> {
     } else {
         None
     };
+    // The io_uring mount, for the workloads with uring rows, only when the
+    // kernel offers FUSE over io_uring now: the bench never changes that.
+    let uring_rows = ["pipes", "queues", "latency", "signals", "parking", "opens"];
+    let mut ipcfs_uring = None;
+    if uring_rows.iter().any(|w| wanted(w)) {
+        match uring_offered() {
+            Ok(()) => {
+                let mut cmd = Command::new(DAEMON);
+                cmd.args(["--transport", "uring"]).arg(&env.ipcfs_uring);
+                let log = env.base.join("ipcfs-uring.log");
+                ipcfs_uring = Some(Daemon::start("ipcfs-uring", cmd, &env.ipcfs_uring, &log)?);
+                env.uring = true;
+            }
+            Err(why) => println!("skipping the io_uring rows: {why}"),
+        }
+    }
 
     let mut report = Report {
         rows: Vec::new(),
@@ -287,10 +333,14 @@ fn run_bench(quick: bool) -> Result<usize, String> {
         signals(&mut report, &env, &sizes);
     }
     if wanted("parking") {
-        parking(&mut report, &env, &sizes, &ipcfs, &ceiling);
+        let daemons = (&ipcfs, ipcfs_uring.as_ref(), &ceiling);
+        parking(&mut report, &env, &sizes, daemons);
     }
     if wanted("objects") {
         objects(&mut report, &env, &sizes, &ipcfs, &ceiling);
+    }
+    if wanted("opens") {
+        opens(&mut report, &env, &sizes);
     }
     if wanted("sockets") {
         sockets(&mut report, &env, &sizes);
@@ -301,9 +351,14 @@ fn run_bench(quick: bool) -> Result<usize, String> {
     set_phase("stopping the daemons", Duration::from_secs(30));
 
     let mut problems: Vec<String> = Vec::new();
-    for d in [Some(&mut ipcfs), Some(&mut ceiling), ipcfs_cached.as_mut()]
-        .into_iter()
-        .flatten()
+    for d in [
+        Some(&mut ipcfs),
+        Some(&mut ceiling),
+        ipcfs_cached.as_mut(),
+        ipcfs_uring.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
     {
         if let Err(e) = d.stop() {
             problems.push(e);

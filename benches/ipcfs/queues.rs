@@ -1,66 +1,121 @@
-//! Workload 2: queue message rate, one message per call or in batch mode.
+//! Workload 2: queue message rate, one message per call or in batch mode;
+//! one message per call also on io_uring and with every process pinned.
 
-use crate::harness::{Env, p, run_group, s, span_ns};
+use crate::harness::{DAEMONS_UNPINNED, Env, URING_NOTE, p, pinned_note, run_group, s, span_ns};
 use crate::pipes::NEVER_BLOCKS;
-use crate::report::Report;
+use crate::report::{Report, V};
+use crate::sys::allowed_cpus;
 use crate::{BATCH, QUEUE_DEPTH, RECORD, Sizes};
 
+/// Where senders and receivers run: the senders' CPU and the receivers'
+/// ("any": where the scheduler puts them).
+type Cpus<'a> = (&'a str, &'a str);
+
+const UNPINNED: Cpus = ("any", "any");
+
 /// Messages per second, `total` 64-byte messages from `pairs` senders to
-/// `pairs` receivers (each sends and receives `total / pairs`).
-fn message_rate(kind: &str, path: &str, total: u64, pairs: u64) -> Result<f64, String> {
+/// `pairs` receivers (each sends and receives `total / pairs`), placed on
+/// `cpus`.
+fn message_rate(
+    kind: &str,
+    path: &str,
+    total: u64,
+    pairs: u64,
+    (send_cpu, recv_cpu): Cpus,
+) -> Result<f64, String> {
     let each = total / pairs;
     let mut specs = Vec::new();
     for _ in 0..pairs {
-        specs.push(("msg-send", vec![s(kind), s(path), s(each)]));
+        specs.push(("msg-send", vec![s(kind), s(path), s(each), s(send_cpu)]));
     }
     for _ in 0..pairs {
-        specs.push(("msg-recv", vec![s(kind), s(path), s(each)]));
+        specs.push(("msg-recv", vec![s(kind), s(path), s(each), s(recv_cpu)]));
     }
     let r = run_group(&specs)?;
     Ok((each * pairs) as f64 / span_ns(&r)? as f64 * 1e9)
 }
 
 pub(crate) fn queues(report: &mut Report, env: &Env, z: &Sizes) {
-    for batch in [false, true] {
-        for pairs in [1u64, 4] {
-            queue_rate(report, env, z, pairs, batch);
+    let cpus = allowed_cpus();
+    let first = cpus.first().copied().unwrap_or(0).to_string();
+    let second = cpus.get(1).map(usize::to_string);
+    for pairs in [1u64, 4] {
+        queue_rate(report, env, z, pairs, false, UNPINNED);
+        queue_rate(report, env, z, pairs, false, (&first, &first));
+        // One sender and one receiver also each on its own CPU.
+        if let (1, Some(second)) = (pairs, &second) {
+            queue_rate(report, env, z, pairs, false, (&first, second));
         }
+    }
+    for pairs in [1u64, 4] {
+        queue_rate(report, env, z, pairs, true, UNPINNED);
     }
 }
 
-/// One row of message rates: `pairs` senders and receivers, one message
-/// per call, or on ipcfs in batch mode. POSIX mq has no batch call, so its
-/// figure is always one message per mq_send and mq_receive.
-fn queue_rate(report: &mut Report, env: &Env, z: &Sizes, pairs: u64, batch: bool) {
+/// The rows of one message rate: `pairs` senders and receivers, one
+/// message per call (on every transport), or on ipcfs in batch mode (on
+/// /dev/fuse only). POSIX mq has no batch call, so its figure is always one
+/// message per mq_send and mq_receive. Pinned (`cpus` not [`UNPINNED`]),
+/// the senders and receivers of each side run on `cpus`, and no ceiling is
+/// measured.
+fn queue_rate(report: &mut Report, env: &Env, z: &Sizes, pairs: u64, batch: bool, cpus: Cpus) {
     let null = p(&env.ceiling_file("null"));
+    let pinned = cpus != UNPINNED;
+    // Pinned, /dev/fuse is slow (each request wakes a daemon thread on
+    // another CPU): fewer messages keep the run short.
+    let messages = if pinned {
+        z.pinned_messages
+    } else {
+        z.messages
+    };
+    let placed = if !pinned {
+        String::new()
+    } else if cpus.0 == cpus.1 {
+        format!(", all on CPU {}", cpus.0)
+    } else {
+        format!(", senders on CPU {}, receivers on CPU {}", cpus.0, cpus.1)
+    };
     let (what, tag, kind, ceiling_kind) = if batch {
         (
             format!("queue 64 B messages in batch mode, {pairs} -> {pairs}"),
-            "batch",
+            "batch".to_string(),
             "batch",
             "batch-null",
         )
     } else {
         (
-            format!("queue 64 B messages, {pairs} sender(s) -> {pairs} receiver(s)"),
-            "rate",
+            format!("queue 64 B messages, {pairs} sender(s) -> {pairs} receiver(s){placed}"),
+            format!("rate{}{}", cpus.0, cpus.1),
             "file",
             "file",
         )
     };
     let k = report.measure(&format!("{what} / POSIX mq"), || {
         let q = env.mq(&format!("{tag}{pairs}"))?;
-        message_rate("mq", &q, z.messages, pairs).map(|r| r / 1e3)
+        message_rate("mq", &q, messages, pairs, cpus).map(|r| r / 1e3)
     });
-    let i = report.measure(&format!("{what} / ipcfs"), || {
-        let f = env.ipcfs_object(&format!("queues/{tag}{pairs}"))?;
-        let r = message_rate(kind, &p(&f), z.messages, pairs);
-        let _ = std::fs::remove_file(&f);
-        r.map(|r| r / 1e3)
-    });
-    let c = report.measure(&format!("{what} / ceiling"), || {
-        message_rate(ceiling_kind, &null, z.messages, pairs).map(|r| r / 1e3)
-    });
+    let transports = if batch {
+        env.transports()[..1].to_vec()
+    } else {
+        env.transports()
+    };
+    let mut ipcfs = Vec::new();
+    for t in transports {
+        let i = report.measure(&format!("{what} / {}", t.who()), || {
+            let f = t.object(&format!("queues/{tag}{pairs}"))?;
+            let r = message_rate(kind, &p(&f), messages, pairs, cpus);
+            let _ = std::fs::remove_file(&f);
+            r.map(|r| r / 1e3)
+        });
+        ipcfs.push((t, i));
+    }
+    let c = if pinned {
+        V::Na
+    } else {
+        report.measure(&format!("{what} / ceiling"), || {
+            message_rate(ceiling_kind, &null, messages, pairs, cpus).map(|r| r / 1e3)
+        })
+    };
     let how = if batch {
         format!(
             "ipcfs opened with O_DIRECT|O_DSYNC: each write carries {BATCH} records ({} \
@@ -69,20 +124,39 @@ fn queue_rate(report: &mut Report, env: &Env, z: &Sizes, pairs: u64, batch: bool
              and read sizes on the null file",
             BATCH * RECORD
         )
+    } else if pinned {
+        let pins = if cpus.0 == cpus.1 {
+            pinned_note(cpus.0)
+        } else {
+            format!(
+                "every sender pinned to CPU {}, every receiver to CPU {} (sched_setaffinity), \
+                 on POSIX mq too; {DAEMONS_UNPINNED}",
+                cpus.0, cpus.1
+            )
+        };
+        format!("receivers read in packet mode (O_DIRECT); {pins}; no ceiling")
     } else {
         format!("receivers read in packet mode (O_DIRECT); ceiling: {NEVER_BLOCKS}")
     };
-    report.row(
-        "queue message rate",
-        what,
-        "k msg/s ↑",
-        true,
-        k,
-        i,
-        c,
-        format!(
-            "{} messages; POSIX mq depth {}, ipcfs depth {QUEUE_DEPTH}; {how}",
-            z.messages, env.mq_depth
-        ),
+    let note = format!(
+        "{} messages; POSIX mq depth {}, ipcfs depth {QUEUE_DEPTH}; {how}",
+        messages, env.mq_depth
     );
+    for (t, i) in ipcfs {
+        let (c, note) = if t.uring {
+            (V::Na, format!("{note}; {URING_NOTE}"))
+        } else {
+            (c.clone(), note.clone())
+        };
+        report.row(
+            "queue message rate",
+            format!("{what}{}", t.tag()),
+            "k msg/s ↑",
+            true,
+            k.clone(),
+            i,
+            c,
+            note,
+        );
+    }
 }

@@ -216,9 +216,11 @@ pub(crate) fn print_table(report: &Report, z: &Sizes, env: &Env, m: &Machine, to
     println!(
         "kernel = the kernel's own object (FIFO, POSIX mq of depth {}, kill(2), FIFOs in tmpfs, \
          TCP sockets on 127.0.0.1, files in /dev/shm); \
+         ipcfs = a mount on /dev/fuse, or with --transport uring in rows that say (uring){}; \
          FUSE ceiling = a do-nothing fuser filesystem mounted like ipcfs; \
          ↑ higher is better, ↓ lower is better",
-        env.mq_depth
+        env.mq_depth,
+        if env.uring { "" } else { " (none in this run)" }
     );
     let mut group = "";
     for (n, l) in lines.iter().enumerate() {
@@ -293,24 +295,29 @@ pub(crate) fn to_json(
         json_str(&m.cpu)
     ));
     o.push_str(&format!(
-        "  \"settings\": {{\"pipe_bytes\": {}, \"socket_bytes\": {}, \"messages\": {}, \
+        "  \"settings\": {{\"pipe_bytes\": {}, \"pinned_pipe_bytes\": {}, \"socket_bytes\": {}, \
+         \"messages\": {}, \"pinned_messages\": {}, \
          \"message_size\": {MSG}, \"rounds\": {}, \"warmup_rounds\": {}, \"probes\": {}, \"signals\": {}, \
-         \"parked\": {}, \"objects\": {}, \"shm_bytes\": {}, \"shm_increments\": {}, \"shm_runs\": {}, \
-         \"posix_mq_depth\": {}, \"ipcfs_queue_depth\": {QUEUE_DEPTH}, \
-         \"ceiling_threads\": {DISPATCH_THREADS}}},\n",
+         \"parked\": {}, \"objects\": {}, \"opens\": {}, \"shm_bytes\": {}, \"shm_increments\": {}, \
+         \"shm_runs\": {}, \"posix_mq_depth\": {}, \"ipcfs_queue_depth\": {QUEUE_DEPTH}, \
+         \"ceiling_threads\": {DISPATCH_THREADS}, \"uring_rows\": {}}},\n",
         z.pipe_bytes,
+        z.pinned_pipe_bytes,
         z.socket_bytes,
         z.messages,
+        z.pinned_messages,
         z.rounds,
         z.warmup,
         z.probes,
         z.signals,
         z.parked,
         z.objects,
+        z.opens,
         z.shm_bytes,
         z.shm_increments,
         z.shm_runs,
-        env.mq_depth
+        env.mq_depth,
+        env.uring
     ));
     o.push_str("  \"workloads\": [\n");
     for (n, r) in report.rows.iter().enumerate() {

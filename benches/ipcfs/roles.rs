@@ -21,10 +21,16 @@ use crate::{BATCH, MSG, RECORD, SIGNAL_WINDOW};
 pub(crate) fn child_main(role: &str, a: &[String]) -> ! {
     let result = match role {
         "ceiling" => ceiling_main(Path::new(arg(a, 0))),
-        "stream-write" => stream_write(arg(a, 0), num(a, 1), num(a, 2) as usize, num(a, 3)),
-        "stream-read" => stream_read(arg(a, 0), num(a, 1), num(a, 2) as usize),
-        "msg-send" => msg_send(arg(a, 0), arg(a, 1), num(a, 2)),
-        "msg-recv" => msg_recv(arg(a, 0), arg(a, 1), num(a, 2)),
+        "stream-write" => stream_write(
+            arg(a, 0),
+            num(a, 1),
+            num(a, 2) as usize,
+            num(a, 3),
+            arg(a, 4),
+        ),
+        "stream-read" => stream_read(arg(a, 0), num(a, 1), num(a, 2) as usize, arg(a, 3)),
+        "msg-send" => msg_send(arg(a, 0), arg(a, 1), num(a, 2), arg(a, 3)),
+        "msg-recv" => msg_recv(arg(a, 0), arg(a, 1), num(a, 2), arg(a, 3)),
         "ping" => ping(
             arg(a, 0),
             arg(a, 1),
@@ -34,8 +40,16 @@ pub(crate) fn child_main(role: &str, a: &[String]) -> ! {
             arg(a, 5),
         ),
         "pong" => pong(arg(a, 0), arg(a, 1), arg(a, 2), num(a, 3), arg(a, 4)),
-        "sig-recv" => sig_recv(num(a, 0), arg(a, 1)),
-        "sig-send" => sig_send(arg(a, 0), arg(a, 1), num(a, 2), arg(a, 3), arg(a, 4)),
+        "sig-recv" => sig_recv(num(a, 0), arg(a, 1), arg(a, 2)),
+        "sig-send" => sig_send(
+            arg(a, 0),
+            arg(a, 1),
+            num(a, 2),
+            arg(a, 3),
+            arg(a, 4),
+            arg(a, 5),
+        ),
+        "opens" => open_close(arg(a, 0), Path::new(arg(a, 1)), num(a, 2), arg(a, 3)),
         "park" => park_threads(arg(a, 0), arg(a, 1), num(a, 2) as usize),
         "objects" => make_many(arg(a, 0), Path::new(arg(a, 1)), num(a, 2) as usize),
         "tcp-listen" => tcp_listen(arg(a, 0), num(a, 1), num(a, 2) as usize),
@@ -102,7 +116,14 @@ fn read_some(mut f: &File, buf: &mut [u8]) -> Result<usize, String> {
     }
 }
 
-fn stream_write(path: &str, total: u64, chunk: usize, pipe_size: u64) -> Result<(), String> {
+fn stream_write(
+    path: &str,
+    total: u64,
+    chunk: usize,
+    pipe_size: u64,
+    cpu: &str,
+) -> Result<(), String> {
+    pin(cpu)?;
     let f = open(path, true, false)?;
     if pipe_size > 0 {
         // SAFETY: fcntl on our own descriptor with an integer argument.
@@ -124,7 +145,8 @@ fn stream_write(path: &str, total: u64, chunk: usize, pipe_size: u64) -> Result<
     Ok(())
 }
 
-fn stream_read(path: &str, total: u64, chunk: usize) -> Result<(), String> {
+fn stream_read(path: &str, total: u64, chunk: usize, cpu: &str) -> Result<(), String> {
+    pin(cpu)?;
     let f = open(path, false, false)?;
     let mut buf = vec![0u8; chunk];
     ready_go()?;
@@ -145,7 +167,8 @@ fn stream_read(path: &str, total: u64, chunk: usize) -> Result<(), String> {
 /// `count` messages of 64 bytes: `file` writes each with one write(2) of
 /// a file opened with O_DIRECT (packet mode: each write one message,
 /// whatever the queue's framing, as mq_send), `mq` with mq_send.
-fn msg_send(kind: &str, path: &str, count: u64) -> Result<(), String> {
+fn msg_send(kind: &str, path: &str, count: u64, cpu: &str) -> Result<(), String> {
+    pin(cpu)?;
     let msg = [0x6du8; MSG];
     if kind == "mq" {
         let q = mq_open(path, libc::O_WRONLY)?;
@@ -176,7 +199,8 @@ fn msg_send(kind: &str, path: &str, count: u64) -> Result<(), String> {
 
 /// `count` messages: `file` reads each whole with one read(2) of a file
 /// opened with O_DIRECT (packet mode), `mq` with mq_receive.
-fn msg_recv(kind: &str, path: &str, count: u64) -> Result<(), String> {
+fn msg_recv(kind: &str, path: &str, count: u64, cpu: &str) -> Result<(), String> {
+    pin(cpu)?;
     let mut buf = [0u8; MSG];
     if kind == "mq" {
         let q = mq_open(path, libc::O_RDONLY)?;
@@ -313,6 +337,7 @@ impl End {
 }
 
 /// Pins this process to CPU `cpu` ("any": leaves it to the scheduler).
+/// Every role a pinned row runs calls it before it opens anything.
 fn pin(cpu: &str) -> Result<(), String> {
     if cpu == "any" {
         return Ok(());
@@ -403,7 +428,8 @@ fn shared_counter(path: &str) -> Result<&'static AtomicU64, String> {
 /// Blocks SIGRTMIN and takes `count` of them with sigwaitinfo(), counting
 /// in the shared counter; says when it had the last. Then stays alive
 /// (a target for probes) until its stdin closes.
-fn sig_recv(count: u64, counter: &str) -> Result<(), String> {
+fn sig_recv(count: u64, counter: &str, cpu: &str) -> Result<(), String> {
+    pin(cpu)?;
     let taken = shared_counter(counter)?;
     // SAFETY: sigset_t is plain data, initialised by sigemptyset.
     let set = unsafe {
@@ -435,7 +461,15 @@ fn sig_recv(count: u64, counter: &str) -> Result<(), String> {
 /// Sends `word` (`0` or `RTMIN`) `count` times: by kill(2) to pid `target`,
 /// or by writing it to the file `target`. With a counter file, waits while
 /// [`SIGNAL_WINDOW`] signals are untaken.
-fn sig_send(mode: &str, target: &str, count: u64, word: &str, counter: &str) -> Result<(), String> {
+fn sig_send(
+    mode: &str,
+    target: &str,
+    count: u64,
+    word: &str,
+    counter: &str,
+    cpu: &str,
+) -> Result<(), String> {
+    pin(cpu)?;
     let taken = if counter == "-" {
         None
     } else {
@@ -593,5 +627,28 @@ fn make_many(kind: &str, dir: &Path, n: usize) -> Result<(), String> {
         std::fs::remove_file(&path).map_err(|e| format!("unlink {}: {e}", path.display()))?;
     }
     say(&[t2 - t1, listed as u64, now_ns() - t2]);
+    Ok(())
+}
+
+/// Opens and closes one file `count` times, read-only, and says when it
+/// started and ended. `tmpfs`: the file `file` in a tmpfs of its own on
+/// `path`, made first; `file`: the file `path` as it is.
+fn open_close(kind: &str, path: &Path, count: u64, cpu: &str) -> Result<(), String> {
+    pin(cpu)?;
+    let file = if kind == "tmpfs" {
+        private_tmpfs(path)?;
+        let file = path.join("file");
+        File::create(&file).map_err(|e| format!("create {}: {e}", file.display()))?;
+        file
+    } else {
+        path.to_path_buf()
+    };
+    ready_go()?;
+    let t0 = now_ns();
+    for i in 0..count {
+        let f = File::open(&file).map_err(|e| format!("open {i} of {}: {e}", file.display()))?;
+        drop(f);
+    }
+    say(&[t0, now_ns()]);
     Ok(())
 }

@@ -183,12 +183,15 @@ fn write_read(side: &Side, bytes: u64) -> Result<[f64; 2], String> {
         let w = run_checked(
             side,
             "rw",
-            &[("stream-write", vec![p(&f), s(bytes), s(BLOCK), s(0)])],
+            &[(
+                "stream-write",
+                vec![p(&f), s(bytes), s(BLOCK), s(0), s("any")],
+            )],
         )?;
         let r = run_checked(
             side,
             "rw",
-            &[("stream-read", vec![p(&f), s(bytes), s(BLOCK)])],
+            &[("stream-read", vec![p(&f), s(bytes), s(BLOCK), s("any")])],
         )?;
         Ok([
             bytes as f64 / span_ns(&w)? as f64,
@@ -203,8 +206,11 @@ fn write_read(side: &Side, bytes: u64) -> Result<[f64; 2], String> {
 /// The ceiling of [`write_read`]: the same writes and reads of the null
 /// file.
 fn write_read_null(null: &Path, bytes: u64) -> Result<[f64; 2], String> {
-    let w = run_group(&[("stream-write", vec![p(null), s(bytes), s(BLOCK), s(0)])])?;
-    let r = run_group(&[("stream-read", vec![p(null), s(bytes), s(BLOCK)])])?;
+    let w = run_group(&[(
+        "stream-write",
+        vec![p(null), s(bytes), s(BLOCK), s(0), s("any")],
+    )])?;
+    let r = run_group(&[("stream-read", vec![p(null), s(bytes), s(BLOCK), s("any")])])?;
     Ok([
         bytes as f64 / span_ns(&w)? as f64,
         bytes as f64 / span_ns(&r)? as f64,

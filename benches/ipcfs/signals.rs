@@ -1,18 +1,22 @@
 //! Workload 4: signal probes and real-time signals delivered, kill(2)
-//! against a write to ipcfs's proc/PID/signal.
+//! against a write to ipcfs's proc/PID/signal, on each transport, unpinned
+//! and with sender and receiver pinned to one CPU.
 
 use std::fs::File;
 
-use crate::harness::{Env, Kid, expect_ready, next_lines, p, parse_numbers, s};
-use crate::report::Report;
-use crate::sys::now_ns;
+use crate::harness::{
+    Env, Kid, URING_NOTE, expect_ready, next_lines, p, parse_numbers, pinned_note, s,
+};
+use crate::report::{Report, V};
+use crate::sys::{now_ns, pinned_cpu};
 use crate::{SIGNAL_WINDOW, Sizes};
 
 /// Signals (or probes) per second: `count` sends of `word` by `mode`
 /// (`kill`: kill(2) to a pid; `file`: a write to a file) to a receiver
-/// process that takes each real signal with sigwaitinfo(). With `deliver`,
-/// the time runs until the receiver has taken them all, and the sender
-/// keeps at most [`SIGNAL_WINDOW`] untaken.
+/// process that takes each real signal with sigwaitinfo(), both on CPU
+/// `cpu` ("any": where the scheduler puts them). With `deliver`, the time
+/// runs until the receiver has taken them all, and the sender keeps at
+/// most [`SIGNAL_WINDOW`] untaken.
 fn signal_rate(
     env: &Env,
     mode: &str,
@@ -20,13 +24,14 @@ fn signal_rate(
     word: &str,
     count: u64,
     deliver: bool,
+    cpu: &str,
 ) -> Result<f64, String> {
     let counter = env.base.join(format!("counter-{}", now_ns()));
     File::create(&counter)
         .and_then(|f| f.set_len(4096))
         .map_err(|e| format!("{}: {e}", counter.display()))?;
     let expected = if deliver { count } else { 0 };
-    let receiver = Kid::spawn("sig-recv", &[s(expected), p(&counter)])?;
+    let receiver = Kid::spawn("sig-recv", &[s(expected), p(&counter), s(cpu)])?;
     let counter_arg = if deliver { p(&counter) } else { "-".into() };
     let sender = Kid::spawn(
         "sig-send",
@@ -36,6 +41,7 @@ fn signal_rate(
             s(count),
             s(word),
             counter_arg,
+            s(cpu),
         ],
     )?;
     // Waited on together: if either dies, the other (a sender waiting for
@@ -67,55 +73,73 @@ fn signal_rate(
 }
 
 pub(crate) fn signals(report: &mut Report, env: &Env, z: &Sizes) {
-    let proc_file = |pid: u32| p(&env.ipcfs.join(format!("proc/{pid}/signal")));
     let null = p(&env.ceiling_file("null"));
-    let what = "signal probes (signal 0)";
-    let k = report.measure(&format!("{what} / kill(2)"), || {
-        signal_rate(env, "kill", s, "0", z.probes, false).map(|r| r / 1e3)
-    });
-    let i = report.measure(&format!("{what} / ipcfs"), || {
-        signal_rate(env, "file", proc_file, "0", z.probes, false).map(|r| r / 1e3)
-    });
-    let c = report.measure(&format!("{what} / ceiling"), || {
-        signal_rate(env, "file", |_| null.clone(), "0", z.probes, false).map(|r| r / 1e3)
-    });
-    report.row(
-        "signals",
-        what,
-        "k/s ↑",
-        true,
-        k,
-        i,
-        c,
-        format!(
-            "{} probes: kill(pid, 0) vs write(\"0\") to proc/PID/signal; \
-             ceiling: the same write to a null file",
-            z.probes
+    let pinned = pinned_cpu();
+    // (name, word written, how many, delivered, the note, its ceiling's).
+    let kinds = [
+        (
+            "signal probes (signal 0)",
+            "0",
+            z.probes,
+            false,
+            format!(
+                "{} probes: kill(pid, 0) vs write(\"0\") to proc/PID/signal",
+                z.probes
+            ),
+            "ceiling: the same write to a null file",
         ),
-    );
-    let what = "signals delivered (SIGRTMIN)";
-    let k = report.measure(&format!("{what} / kill(2)"), || {
-        signal_rate(env, "kill", s, "RTMIN", z.signals, true).map(|r| r / 1e3)
-    });
-    let i = report.measure(&format!("{what} / ipcfs"), || {
-        signal_rate(env, "file", proc_file, "RTMIN", z.signals, true).map(|r| r / 1e3)
-    });
-    let c = report.measure(&format!("{what} / ceiling"), || {
-        signal_rate(env, "file", |_| null.clone(), "RTMIN", z.signals, false).map(|r| r / 1e3)
-    });
-    report.row(
-        "signals",
-        what,
-        "k/s ↑",
-        true,
-        k,
-        i,
-        c,
-        format!(
-            "{} real-time signals (queued, none merged), counted by a receiver in \
-             sigwaitinfo(); at most {SIGNAL_WINDOW} in flight; ceiling: write(\"RTMIN\") \
-             to a null file",
-            z.signals
+        (
+            "signals delivered (SIGRTMIN)",
+            "RTMIN",
+            z.signals,
+            true,
+            format!(
+                "{} real-time signals (queued, none merged), counted by a receiver in \
+                 sigwaitinfo(); at most {SIGNAL_WINDOW} in flight",
+                z.signals
+            ),
+            "ceiling: write(\"RTMIN\") to a null file",
         ),
-    );
+    ];
+    for (name, word, count, deliver, note, ceiling_note) in &kinds {
+        let (word, count, deliver) = (*word, *count, *deliver);
+        for cpu in ["any", pinned.as_str()] {
+            let what = if cpu == "any" {
+                name.to_string()
+            } else {
+                format!("{name}, both ends on CPU {cpu}")
+            };
+            let k = report.measure(&format!("{what} / kill(2)"), || {
+                signal_rate(env, "kill", s, word, count, deliver, cpu).map(|r| r / 1e3)
+            });
+            let mut ipcfs = Vec::new();
+            for t in env.transports() {
+                let proc_file = |pid: u32| p(&t.dir.join(format!("proc/{pid}/signal")));
+                let i = report.measure(&format!("{what} / {}", t.who()), || {
+                    signal_rate(env, "file", proc_file, word, count, deliver, cpu).map(|r| r / 1e3)
+                });
+                ipcfs.push((t, i));
+            }
+            // The ceiling's null file takes no signal: its rate is that of
+            // the writes alone (nothing to deliver, so nothing to wait for).
+            let (c, note) = if cpu == "any" {
+                let c = report.measure(&format!("{what} / ceiling"), || {
+                    signal_rate(env, "file", |_| null.clone(), word, count, false, cpu)
+                        .map(|r| r / 1e3)
+                });
+                (c, format!("{note}; {ceiling_note}"))
+            } else {
+                (V::Na, format!("{note}; {}; no ceiling", pinned_note(cpu)))
+            };
+            for (t, i) in ipcfs {
+                let (c, note) = if t.uring {
+                    (V::Na, format!("{note}; {URING_NOTE}"))
+                } else {
+                    (c.clone(), note.clone())
+                };
+                let row = format!("{what}{}", t.tag());
+                report.row("signals", row, "k/s ↑", true, k.clone(), i, c, note);
+            }
+        }
+    }
 }

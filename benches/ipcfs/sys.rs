@@ -28,6 +28,26 @@ fn cpath(p: &Path) -> Result<CString, String> {
     cstring(p.as_os_str().as_bytes())
 }
 
+/// The CPUs this process may run on.
+pub(crate) fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            return (0..libc::CPU_SETSIZE as usize)
+                .filter(|c| libc::CPU_ISSET(*c, &set))
+                .collect();
+        }
+    }
+    vec![0]
+}
+
+/// The CPU that pinned rows put every process of their workload on: the
+/// first this process may use.
+pub(crate) fn pinned_cpu() -> String {
+    allowed_cpus().first().copied().unwrap_or(0).to_string()
+}
+
 pub(crate) fn is_mounted(dir: &Path) -> bool {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let wanted = dir.as_os_str().as_bytes();
