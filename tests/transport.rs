@@ -323,8 +323,8 @@ fn three_hundred_parked_readers_grow_the_entries_not_the_threads() {
     assert_ok(&out);
     assert!(took < Duration::from_secs(1), "{took:?}");
     assert_eq!(threads(m.pid()), before, "threads grew with parked calls");
-    // More calls are parked than the 8 entries a queue starts with (and
-    // its reserve of 8): the queues grew.
+    // More calls are parked than the 64 entries a queue starts with (and
+    // its reserve of 64): the queues grew.
     assert!(
         m.log().contains(" entries (calls are parked)"),
         "{}",

@@ -65,9 +65,12 @@ const CMD_COMMIT_AND_FETCH: u32 = 2;
 const WAKE: u64 = u64::MAX;
 
 /// Entries each queue starts with.
-const INITIAL_ENTRIES: usize = 8;
+const INITIAL_ENTRIES: usize = 64;
 /// Free entries each queue keeps registered beyond those held by calls.
-const RESERVE: usize = 8;
+/// A request that finds none free waits in the kernel until an entry of
+/// its queue is answered — one registered later does not take it — so
+/// the reserve must cover a burst of callers parking at once.
+const RESERVE: usize = 64;
 /// Most entries one queue may have. A parked call holds its entry, and
 /// ipcfs parks many (10,000 readers waiting for one writer, who needs an
 /// entry of their own): the cap is far above that. Each entry is its own
