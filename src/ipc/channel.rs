@@ -11,7 +11,8 @@
 //! This module decides what happens to a message; the queue holds the
 //! delayed ones (under a timer, never a sleeping thread) and stores them.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -163,6 +164,87 @@ pub fn status_column(faults: Faults, c: ChannelCounters) -> Option<String> {
         "lost={},duplicated={},reordered={},corrupted={},delayed={}",
         c.lost, c.duplicated, c.reordered, c.corrupted, c.delayed
     ))
+}
+
+/// What a channel carries besides the messages it delivers at once: the
+/// delayed ones, by when they arrive (and the order they were sent, for
+/// ties), and when the one it holds back goes on alone. `T` is what
+/// travels with a message (its charge, for a datagram). The holder says
+/// when it next has work ([`InFlight::next_deadline`]) and its timer
+/// calls it back.
+#[derive(Debug)]
+pub struct InFlight<T> {
+    waiting: BTreeMap<(Instant, u64), T>,
+    sequence: u64,
+    held_until: Option<Instant>,
+}
+
+impl<T> Default for InFlight<T> {
+    fn default() -> Self {
+        InFlight {
+            waiting: BTreeMap::new(),
+            sequence: 0,
+            held_until: None,
+        }
+    }
+}
+
+impl<T> InFlight<T> {
+    /// Keeps `item` until `when`.
+    pub fn keep(&mut self, when: Instant, item: T) {
+        self.sequence += 1;
+        self.waiting.insert((when, self.sequence), item);
+    }
+
+    /// Delayed messages kept.
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// After a send: a message the channel newly holds back goes on alone
+    /// `REORDER_HOLD` from `now`; none held, no such deadline.
+    pub fn note_held(&mut self, holds: bool, now: Instant) {
+        self.held_until = match (holds, self.held_until) {
+            (false, _) => None,
+            (true, kept @ Some(_)) => kept,
+            (true, None) => Some(now + REORDER_HOLD),
+        };
+    }
+
+    /// Whether the held-back message's time to go on alone has come at
+    /// `now` (then its deadline is cleared).
+    pub fn hold_expired(&mut self, now: Instant) -> bool {
+        let expired = self.held_until.is_some_and(|at| at <= now);
+        if expired {
+            self.held_until = None;
+        }
+        expired
+    }
+
+    /// When a delayed message falls due or a held-back one goes on alone.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let flight = self.waiting.keys().next().map(|(t, _)| *t);
+        match (flight, self.held_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The items due at `now`, in order.
+    pub fn due(&mut self, now: Instant) -> Vec<T> {
+        let mut out = Vec::new();
+        while let Some(entry) = self.waiting.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            out.push(entry.remove());
+        }
+        out
+    }
 }
 
 /// SplitMix64: small, fast, and the same on every machine.
@@ -405,6 +487,31 @@ mod tests {
                 .all(|d| (50..=60).contains(&(d.delay.as_millis() as u64)))
         );
         assert_eq!((c.counters().duplicated, c.counters().delayed), (1, 1));
+    }
+
+    #[test]
+    fn in_flight_items_come_due_in_time_order_and_a_hold_expires_once() {
+        let now = Instant::now();
+        let ms = |n| now + Duration::from_millis(n);
+        let mut f: InFlight<&str> = InFlight::default();
+        f.keep(ms(20), "late");
+        f.keep(ms(10), "early");
+        f.keep(ms(10), "early, sent second");
+        assert_eq!(f.next_deadline(), Some(ms(10)));
+        f.note_held(true, now);
+        assert_eq!(f.next_deadline(), Some(ms(10)), "the hold ends later");
+        assert_eq!(f.due(ms(15)), ["early", "early, sent second"]);
+        assert_eq!((f.len(), f.next_deadline()), (1, Some(ms(20))));
+        f.note_held(true, ms(5));
+        assert_eq!(f.due(ms(20)), ["late"]);
+        assert_eq!(
+            f.next_deadline(),
+            Some(now + REORDER_HOLD),
+            "the hold alone"
+        );
+        assert!(!f.hold_expired(ms(199)), "the first hold's deadline stands");
+        assert!(f.hold_expired(now + REORDER_HOLD));
+        assert!(!f.hold_expired(now + REORDER_HOLD), "cleared");
     }
 
     #[test]

@@ -8,33 +8,25 @@
 //! A queue that never had faults has no channel at all (`transit` is
 //! `None`): a perfect channel costs neither memory nor time.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::{Queue, QueueWakeups};
 use crate::error::Result;
 use crate::ipc::Parking;
-use crate::ipc::channel::{Channel, ChannelCounters, Delivery, Faults, REORDER_HOLD};
+use crate::ipc::channel::{Channel, ChannelCounters, Delivery, Faults, InFlight};
 use crate::memory::MESSAGE_OVERHEAD;
 
 /// A queue's channel and the messages it carries.
 pub(super) struct Transit {
     channel: Channel,
-    /// Delayed messages, by when they arrive (and the order they were
-    /// sent, for ties).
-    in_flight: BTreeMap<(Instant, u64), Vec<u8>>,
-    sent_in_flight: u64,
-    /// When the message the channel holds back goes on alone.
-    held_until: Option<Instant>,
+    flight: InFlight<Vec<u8>>,
 }
 
 impl Transit {
     fn new(faults: Faults) -> Box<Transit> {
         Box::new(Transit {
             channel: Channel::new(faults),
-            in_flight: BTreeMap::new(),
-            sent_in_flight: 0,
-            held_until: None,
+            flight: InFlight::default(),
         })
     }
 
@@ -53,17 +45,8 @@ impl Transit {
         if when <= Instant::now() {
             return Some(message);
         }
-        self.sent_in_flight += 1;
-        self.in_flight.insert((when, self.sent_in_flight), message);
+        self.flight.keep(when, message);
         None
-    }
-
-    fn next_arrival(&self) -> Option<Instant> {
-        let flight = self.in_flight.keys().next().map(|(t, _)| *t);
-        match (flight, self.held_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
     }
 }
 
@@ -104,11 +87,7 @@ impl<P: Parking> Queue<P> {
                 }
             }
         }
-        t.held_until = match (t.channel.holds(), t.held_until) {
-            (false, _) => None,
-            (true, Some(at)) => Some(at),
-            (true, None) => Some(now + REORDER_HOLD),
-        };
+        t.flight.note_held(t.channel.holds(), now);
         self.transit = Some(t);
     }
 
@@ -122,12 +101,12 @@ impl<P: Parking> Queue<P> {
     pub(super) fn carried(&self) -> usize {
         self.transit
             .as_ref()
-            .map_or(0, |t| t.in_flight.len() + t.channel.held_count())
+            .map_or(0, |t| t.flight.len() + t.channel.held_count())
     }
 
     /// When a delayed message falls due or a held-back one goes on alone.
     pub fn next_arrival(&self) -> Option<Instant> {
-        self.transit.as_ref().and_then(|t| t.next_arrival())
+        self.transit.as_ref().and_then(|t| t.flight.next_deadline())
     }
 
     /// Time has come for what is due at `now`: it arrives, and readers
@@ -137,18 +116,12 @@ impl<P: Parking> Queue<P> {
             return;
         };
         let mut due = Vec::new();
-        if t.held_until.is_some_and(|at| at <= now) {
-            t.held_until = None;
+        if t.flight.hold_expired(now) {
             for d in t.channel.release_held() {
                 due.extend(t.keep_until(d.message, now + d.delay));
             }
         }
-        while let Some(entry) = t.in_flight.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            due.push(entry.remove());
-        }
+        due.extend(t.flight.due(now));
         self.transit = Some(t);
         if due.is_empty() {
             return;

@@ -10,7 +10,6 @@
 //! A bound endpoint that is not connected receives from anyone and
 //! answers the most recent sender.
 
-use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,7 +19,7 @@ use nix::sys::socket::SockaddrStorage;
 use super::{DataEnd, Endpoint, sys};
 use crate::error::{Error, Result};
 use crate::ipc::Parking;
-use crate::ipc::channel::{Channel, Faults, REORDER_HOLD};
+use crate::ipc::channel::{Channel, Faults, InFlight};
 use crate::ipc::compose::{Composition, Sink};
 use crate::memory::{Account, Held};
 
@@ -53,18 +52,14 @@ pub(super) enum Reception {
 pub(super) struct Transit {
     pub(super) channel: Channel,
     /// Delayed datagrams, each with its charge.
-    in_flight: BTreeMap<(Instant, u64), (Vec<u8>, Option<Held>)>,
-    sequence: u64,
-    held_until: Option<Instant>,
+    flight: InFlight<(Vec<u8>, Option<Held>)>,
 }
 
 impl Transit {
     pub(super) fn new(faults: Faults) -> Transit {
         Transit {
             channel: Channel::new(faults),
-            in_flight: BTreeMap::new(),
-            sequence: 0,
-            held_until: None,
+            flight: InFlight::default(),
         }
     }
 
@@ -73,9 +68,6 @@ impl Transit {
     /// cannot be is lost, as a full network queue would lose it), and
     /// so is one held back.
     fn send(&mut self, datagram: Vec<u8>, account: Option<&Arc<Account>>) -> Vec<Vec<u8>> {
-        if self.channel.is_perfect() {
-            return vec![datagram];
-        }
         let now = Instant::now();
         let mut out = Vec::new();
         for d in self.channel.send(datagram) {
@@ -91,45 +83,24 @@ impl Transit {
                 Some(held) => held,
                 None => None,
             };
-            self.sequence += 1;
-            self.in_flight
-                .insert((now + d.delay, self.sequence), (d.message, held));
+            self.flight.keep(now + d.delay, (d.message, held));
         }
-        self.held_until = match (self.channel.holds(), self.held_until) {
-            (false, _) => None,
-            (true, kept @ Some(_)) => kept,
-            (true, None) => Some(now + REORDER_HOLD),
-        };
+        self.flight.note_held(self.channel.holds(), now);
         out
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        let flight = self.in_flight.keys().next().map(|(t, _)| *t);
-        match (flight, self.held_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.flight.next_deadline()
     }
 
-    /// What is due at `now`, in order.
+    /// What is due at `now`, in order; a datagram's charge goes with it.
     pub(super) fn due(&mut self, now: Instant) -> Vec<Vec<u8>> {
-        if self.held_until.is_some_and(|t| t <= now) {
-            self.held_until = None;
+        if self.flight.hold_expired(now) {
             for d in self.channel.release_held() {
-                self.sequence += 1;
-                self.in_flight
-                    .insert((now + d.delay, self.sequence), (d.message, None));
+                self.flight.keep(now + d.delay, (d.message, None));
             }
         }
-        let mut out = Vec::new();
-        while let Some(entry) = self.in_flight.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            // Its charge goes with it.
-            out.push(entry.remove().0);
-        }
-        out
+        self.flight.due(now).into_iter().map(|(d, _)| d).collect()
     }
 }
 
@@ -168,19 +139,18 @@ impl<'a> SendNow<'a> {
 
     /// Sends a whole datagram through the channel: its bytes count as
     /// sent whatever the channel does with them, as a network's would.
-    pub(super) fn transmit(&mut self, datagram: Vec<u8>) -> Result<usize> {
-        let len = datagram.len();
-        let perfect = self.transit.channel.is_perfect();
-        for d in self.transit.send(datagram, self.account) {
-            match send_one(self.fd, &d, self.to) {
-                Ok(_) => {}
-                // Through a perfect channel the socket's answer is the
-                // writer's, as for send(2).
-                Err(e) if perfect => return Err(e),
-                Err(e) => log::debug!("socket: a datagram of the channel not sent: {e}"),
+    pub(super) fn transmit(&mut self, datagram: &[u8]) -> Result<usize> {
+        // Through a perfect channel it goes straight out, and the
+        // socket's answer is the writer's, as for send(2).
+        if self.transit.channel.is_perfect() {
+            return send_one(self.fd, datagram, self.to);
+        }
+        for d in self.transit.send(datagram.to_vec(), self.account) {
+            if let Err(e) = send_one(self.fd, &d, self.to) {
+                log::debug!("socket: a datagram of the channel not sent: {e}");
             }
         }
-        Ok(len)
+        Ok(datagram.len())
     }
 }
 
@@ -192,7 +162,7 @@ impl Sink for SendNow<'_> {
     fn commit(&mut self, datagram: Vec<u8>) {
         // Composed, it leaves the daemon: its charge goes back.
         self.refund(datagram.len());
-        match self.transmit(datagram) {
+        match self.transmit(&datagram) {
             Ok(n) => self.sent += n as u64,
             Err(e) => self.error = Some(e),
         }
