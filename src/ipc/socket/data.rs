@@ -62,10 +62,13 @@ impl<P: Parking> Endpoint<P> {
             }
             changed = true;
         }
-        while let Some(front) = self.writes.front() {
-            let rest = front.data[front.sent..].to_vec();
-            let sent = self.send_some(&rest);
+        while let Some(front) = self.writes.front_mut() {
+            // The bytes are lent out for the send, which needs the whole
+            // endpoint, and put back: no copy of a parked write per try.
+            let (data, from) = (std::mem::take(&mut front.data), front.sent);
+            let sent = self.send_some(&data[from..]);
             let front = self.writes.front_mut().expect("front exists");
+            front.data = data;
             match sent {
                 Ok(None) => break,
                 Ok(Some(n)) => {
@@ -161,7 +164,7 @@ impl<P: Parking> Endpoint<P> {
         let to = datagram::destination(self.state, &self.last_sender)?;
         let fd = self.fd.as_ref().expect("connected_fd found it");
         let mut sink = datagram::SendNow::new(fd, to, &mut self.transit, self.account.as_ref());
-        match sink.transmit(data.to_vec()) {
+        match sink.transmit(data) {
             Ok(n) => Ok(Some(n)),
             Err(Error::WouldBlock) => Ok(None),
             Err(e) => Err(e),
