@@ -80,13 +80,8 @@ impl<R: Replies> Shared<R> {
     /// Installs `file` as a new open file description of `parked`'s node
     /// and answers the open with its handle.
     pub fn answer_open(&self, parked: ParkedOpen<R>, file: Arc<dyn OpenFile<R>>, style: OpenStyle) {
-        let fh = self.handles.insert(parked.ino, file, style);
-        let opened = Opened {
-            fh,
-            style,
-            created: parked.created,
-        };
-        R::opened(parked.reply, Ok(opened));
+        let (reply, opened) = self.install(parked, file, style);
+        R::opened(reply, Ok(opened));
     }
 
     /// As [`Shared::answer_open`], for an open the kernel serves from
@@ -98,13 +93,24 @@ impl<R: Replies> Shared<R> {
         style: OpenStyle,
         backing: &R::Backing,
     ) {
+        let (reply, opened) = self.install(parked, file, style);
+        R::opened_with_backing(reply, opened, backing);
+    }
+
+    /// Puts `file` in the handle table: the reply to answer, and what.
+    fn install(
+        &self,
+        parked: ParkedOpen<R>,
+        file: Arc<dyn OpenFile<R>>,
+        style: OpenStyle,
+    ) -> (R::Open, Opened) {
         let fh = self.handles.insert(parked.ino, file, style);
         let opened = Opened {
             fh,
             style,
             created: parked.created,
         };
-        R::opened_with_backing(parked.reply, opened, backing);
+        (parked.reply, opened)
     }
 }
 
