@@ -211,10 +211,12 @@ fn start_session(
         let (device, mount): (OwnedFd, KernelMount) = mount::mount_as_root(mountpoint, config)
             .map_err(|e| Failure::Runtime(mount_error(mountpoint, e)))?;
         let acl = session_config.acl;
-        let session = fuser::Session::from_fd(fs, device, acl, session_config).map_err(|e| {
-            mount.unmount();
-            Failure::Runtime(format!("FUSE handshake failed: {e}"))
-        })?;
+        let mut session =
+            fuser::Session::from_fd(fs, device, acl, session_config).map_err(|e| {
+                mount.unmount();
+                Failure::Runtime(format!("FUSE handshake failed: {e}"))
+            })?;
+        session.set_mount_point(mountpoint);
         return Ok((session, Unmounter::Kernel(mount)));
     }
     let mut session = fuser::Session::new(fs, mountpoint, &session_config)

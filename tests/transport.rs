@@ -424,3 +424,85 @@ fn sigterm_with_parked_callers_unmounts_promptly() {
     }
     assert!(!common::is_mounted(&m.dir));
 }
+
+/// More callers block at once on one CPU than its ring has free entries
+/// (the daemon is stopped while they call, so none is answered): those
+/// that found no free entry wait in the kernel's queue, where an entry
+/// registered later does not take them. The daemon fetches them, so all
+/// of them park before any waker comes — and the waker, on another CPU,
+/// wakes every one.
+#[test]
+fn a_burst_past_the_free_entries_parks_whole_before_any_waker() {
+    const N: usize = 300;
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("skipped: needs two CPUs (callers on one, the checks on the other)");
+        return;
+    }
+    let m = uring_mount_or_skip!();
+    assert_ok(&m.run("touch queues/q"));
+    // Opens first (each is answered at once), then the reads, all on CPU 0,
+    // while the test holds the daemon stopped.
+    let script = format!(
+        "import os, sys, threading\n\
+         N = {N}\n\
+         fds = [os.open('queues/q', os.O_RDONLY | os.O_DIRECT) for _ in range(N)]\n\
+         print('opened', flush=True)\n\
+         sys.stdin.readline()\n\
+         got = []\n\
+         ts = [threading.Thread(target=lambda fd=fd: got.append(os.read(fd, 100))) for fd in fds]\n\
+         for t in ts: t.start()\n\
+         def in_read():\n\
+         \x20   n = 0\n\
+         \x20   for tid in os.listdir('/proc/self/task'):\n\
+         \x20       try: n += open('/proc/self/task/%s/syscall' % tid).read().split()[0] == '0'\n\
+         \x20       except OSError: pass\n\
+         \x20   return n\n\
+         while in_read() < N: pass\n\
+         print('reading', flush=True)\n\
+         for t in ts: t.join(30)\n\
+         print(len(got), len(set(got)), flush=True)\n"
+    );
+    let mut callers = Command::new("taskset")
+        .args([
+            "-c", "0", "timeout", "-s", "KILL", "120", "python3", "-c", &script,
+        ])
+        .current_dir(&m.dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::{BufRead, BufReader, Write};
+    let mut lines = BufReader::new(callers.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "opened");
+    m.signal(nix::sys::signal::Signal::SIGSTOP);
+    let mut input = callers.stdin.take().unwrap();
+    writeln!(input).unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "reading");
+    m.signal(nix::sys::signal::Signal::SIGCONT);
+    // Every checking call runs on CPU 1, so no answer on CPU 0's ring
+    // fetches a waiting caller as a side effect.
+    let on_cpu1 = |script: &str| {
+        let out = Command::new("taskset")
+            .args(["-c", "1", "python3", "-c", script])
+            .current_dir(&m.dir)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        stdout(&out).trim().to_string()
+    };
+    let blocked =
+        || on_cpu1("import os; print(os.getxattr('queues/q', 'user.ipcfs.blocked').decode())");
+    assert!(
+        eventually(Duration::from_secs(10), || blocked() == N.to_string()),
+        "{} of {N} callers parked: {}",
+        blocked(),
+        m.log()
+    );
+    on_cpu1(&format!(
+        "import os\n\
+         w = os.open('queues/q', os.O_WRONLY | os.O_DIRECT)\n\
+         for i in range({N}): os.write(w, b'%d' % i)\n"
+    ));
+    assert_eq!(lines.next().unwrap().unwrap(), format!("{N} {N}"));
+    assert!(wait_within(&mut callers, Duration::from_secs(10), "the callers").success());
+}

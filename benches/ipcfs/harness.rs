@@ -395,6 +395,8 @@ pub(crate) fn p(path: &Path) -> String {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ProcStats {
     pub(crate) threads: u64,
+    /// Resident memory and page tables (VmRSS + VmPTE): the page tables
+    /// count, as a daemon that maps a buffer per parked call pays them.
     pub(crate) rss_kib: u64,
     pub(crate) fds: u64,
     /// utime + stime, in clock ticks.
@@ -420,7 +422,7 @@ fn proc_stats(pid: u32) -> Result<ProcStats, String> {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64);
     Ok(ProcStats {
         threads: field("Threads:"),
-        rss_kib: field("VmRSS:"),
+        rss_kib: field("VmRSS:") + field("VmPTE:"),
         fds,
         // Fields 14 and 15 of stat; `rest` starts at field 3.
         cpu_ticks: tick(11) + tick(12),

@@ -115,13 +115,13 @@ pub(crate) fn objects(report: &mut Report, env: &Env, z: &Sizes, ipcfs: &Daemon,
             "daemon memory per queue".into(),
             "B ↓",
             |o| o.rss_per_object,
-            "VmRSS delta / queues, with all of them created",
+            "(VmRSS + VmPTE) delta / queues, with all of them created",
         ),
         (
             "daemon memory left per removed queue".into(),
             "B ↓",
             |o| o.rss_left_per_object,
-            "VmRSS delta / queues, after all are removed again",
+            "(VmRSS + VmPTE) delta / queues, after all are removed again",
         ),
     ];
     for (name, unit, f, note) in rows {

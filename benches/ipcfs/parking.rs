@@ -231,7 +231,7 @@ pub(crate) fn parking(report: &mut Report, env: &Env, z: &Sizes, daemons: Daemon
             "daemon memory per parked caller",
             "B ↓",
             |r| r.rss_per_caller,
-            "VmRSS delta / callers parked",
+            "(VmRSS + VmPTE) delta / callers parked",
             true,
         ),
         (

@@ -50,6 +50,8 @@ use crate::reply::ReplyRaw;
 use crate::reply::ReplySender;
 use crate::request::RequestWithSender;
 #[cfg(target_os = "linux")]
+use crate::uring::Kicker;
+#[cfg(target_os = "linux")]
 use crate::uring::RingQueue;
 
 /// The max size of write requests from the kernel. The absolute minimum is 4k,
@@ -146,6 +148,10 @@ pub struct Session<FS: Filesystem> {
     /// FUSE over io_uring (ipcfs patch); empty on /dev/fuse.
     #[cfg(target_os = "linux")]
     rings: Vec<RingQueue>,
+    /// Where the filesystem is mounted, absolute (ipcfs patch: the
+    /// io_uring kicker calls statfs there).
+    #[cfg(target_os = "linux")]
+    mount_point: Option<std::path::PathBuf>,
 }
 
 impl<FS: Filesystem> AsFd for Session<FS> {
@@ -195,11 +201,22 @@ impl<FS: Filesystem> Session<FS> {
             config: options.clone(),
             #[cfg(target_os = "linux")]
             rings: Vec::new(),
+            #[cfg(target_os = "linux")]
+            mount_point: std::path::absolute(mountpoint).ok(),
         };
 
         session.handshake()?;
 
         Ok(session)
+    }
+
+    /// Tells a session made with `from_fd` where it is mounted (ipcfs
+    /// patch): on io_uring, the kicker that fetches callers left waiting
+    /// for a free entry makes its calls there. Without it, such callers
+    /// wait until another call on their CPU is answered.
+    #[cfg(target_os = "linux")]
+    pub fn set_mount_point(&mut self, mount_point: &Path) {
+        self.mount_point = std::path::absolute(mount_point).ok();
     }
 
     /// Wrap an existing /dev/fuse file descriptor. This doesn't mount the
@@ -225,6 +242,8 @@ impl<FS: Filesystem> Session<FS> {
             config,
             #[cfg(target_os = "linux")]
             rings: Vec::new(),
+            #[cfg(target_os = "linux")]
+            mount_point: None,
         };
 
         session.handshake()?;
@@ -265,11 +284,13 @@ impl<FS: Filesystem> Session<FS> {
             config,
             #[cfg(target_os = "linux")]
             rings,
+            #[cfg(target_os = "linux")]
+            mount_point,
         } = self;
 
         #[cfg(target_os = "linux")]
         if !rings.is_empty() {
-            return run_uring(filesystem, ch, rings, allowed, session_owner);
+            return run_uring(filesystem, ch, rings, mount_point, allowed, session_owner);
         }
 
         let n_threads = config.n_threads.unwrap_or(1);
@@ -590,12 +611,26 @@ impl<FS: Filesystem> Session<FS> {
 fn run_uring<FS: Filesystem>(
     filesystem: FilesystemHolder<FS>,
     ch: Channel,
-    rings: Vec<RingQueue>,
+    mut rings: Vec<RingQueue>,
+    mount_point: Option<std::path::PathBuf>,
     allowed: SessionACL,
     session_owner: Uid,
 ) -> io::Result<()> {
     let mut filesystem = Arc::new(filesystem);
-    let stopper = RingQueue::stopper(&rings);
+    let kicker = match mount_point.map(|p| Kicker::start(&p, rings.len())) {
+        Some(Ok(kicker)) => Some(kicker),
+        Some(Err(e)) => {
+            warn!("io_uring: no kicker for callers that find no free entry: {e}");
+            None
+        }
+        None => None,
+    };
+    if let Some(kicker) = &kicker {
+        for ring in &mut rings {
+            ring.set_kicker(kicker.clone());
+        }
+    }
+    let stopper = RingQueue::stopper(&rings, kicker);
     let mut threads = Vec::with_capacity(rings.len() + 1);
     for ring in rings {
         let thread_name = format!("fuser-ring-{}", ring.qid());

@@ -17,9 +17,15 @@
 //! pending list and wakes the worker through an eventfd.
 //!
 //! A parked call holds its entry until it is answered, and a request that
-//! finds no free entry on its CPU's queue waits, uninterruptibly, until a
-//! commit on that queue. So each worker keeps a reserve of free entries,
-//! registering more as calls park, up to a cap per queue.
+//! finds no free entry on its CPU's queue waits, uninterruptibly, in the
+//! kernel's list for that queue: an entry registered later does not take
+//! it, only a commit on that queue does. So each worker keeps a reserve of
+//! free entries, registering more as calls park, up to a cap per queue;
+//! and while a queue holds as many parked calls as its reserve (only then
+//! can a caller be left in that list: every entry the worker had handed
+//! to the kernel was taken by a call that parked), each new park has the
+//! kicker make a call on that queue's CPU, whose commit fetches one
+//! waiting caller, and kick again while its commits find one.
 //!
 //! Interrupts, forgets and notifications stay on `/dev/fuse`, as the
 //! kernel sends them there.
@@ -29,9 +35,14 @@ use std::io::IoSlice;
 use std::os::fd::AsRawFd;
 use std::os::fd::FromRawFd;
 use std::os::fd::OwnedFd;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::Condvar;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use std::time::Instant;
@@ -54,7 +65,7 @@ const OP_IN_OFFSET: usize = 128;
 const OP_IN_SIZE: usize = 128;
 const COMMIT_ID_OFFSET: usize = 256 + 8;
 const PAYLOAD_SZ_OFFSET: usize = 256 + 16;
-/// Where the REGISTER iovec pair lives in an entry's header page.
+/// Where the REGISTER iovec pair lives in an entry's header slot.
 const IOVEC_OFFSET: usize = 320;
 const IN_HEADER_SIZE: usize = 40;
 const OUT_HEADER_SIZE: usize = 16;
@@ -99,25 +110,19 @@ fn parse_cpu_list(text: &str) -> Option<usize> {
     highest.map(|h| h + 1)
 }
 
-/// One entry's memory: a header page (the kernel's request header, the
-/// REGISTER iovecs, and the staging area that ends the page) followed by
-/// the payload buffer. Anonymous, not reserved, not inherited by forks.
-struct EntryMem {
+/// An anonymous mapping, not reserved, not inherited by forks.
+struct Mapping {
     base: *mut u8,
     len: usize,
-    page: usize,
-    payload_cap: usize,
 }
 
-// SAFETY: the mapping is plain memory; who may touch which part when is
-// ruled by the entry's state (see `State`).
-unsafe impl Send for EntryMem {}
-unsafe impl Sync for EntryMem {}
+// SAFETY: plain memory; who may touch which part when is ruled by the
+// entries' states (see `State`).
+unsafe impl Send for Mapping {}
+unsafe impl Sync for Mapping {}
 
-impl EntryMem {
-    fn new(payload_cap: usize) -> io::Result<EntryMem> {
-        let page = page_size::get();
-        let len = page + payload_cap;
+impl Mapping {
+    fn new(len: usize) -> io::Result<Mapping> {
         // SAFETY: a fresh anonymous mapping.
         let base = unsafe {
             libc::mmap(
@@ -134,58 +139,148 @@ impl EntryMem {
         }
         // SAFETY: the mapping just made.
         unsafe { libc::madvise(base, len, libc::MADV_DONTFORK) };
-        let mem = EntryMem {
+        Ok(Mapping {
             base: base.cast(),
             len,
+        })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; no command of an entry in it is in the
+        // kernel any more (the ring is gone or the entry is dead).
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+/// Header slots are packed, many to a page: a call parked with no payload
+/// touches only its slot, so 10,000 of them cost 10,000 slots, not 10,000
+/// pages and the page tables of 10,000 scattered mappings.
+const SLOT_SIZE: usize = 512;
+const SLOTS_PER_SLAB: usize = 64;
+
+/// One entry's memory: a header slot in a shared slab (the kernel's
+/// request header, then the REGISTER iovecs), and its own mapping: one
+/// staging page, then the payload buffer. A request with a payload is
+/// rebuilt at the end of the staging page, right before its payload, so
+/// that the whole /dev/fuse image is contiguous with no copy of the
+/// payload.
+struct EntryMem {
+    header: *mut u8,
+    _slab: Arc<Mapping>,
+    buffer: Mapping,
+    page: usize,
+    payload_cap: usize,
+    /// How many payload bytes may have been touched (by a request or a
+    /// reply) since the buffer was last given back.
+    touched: AtomicUsize,
+}
+
+// SAFETY: as for `Mapping`.
+unsafe impl Send for EntryMem {}
+unsafe impl Sync for EntryMem {}
+
+impl EntryMem {
+    fn new(slab: Arc<Mapping>, slot: usize, payload_cap: usize) -> io::Result<EntryMem> {
+        const _: () = assert!(IOVEC_OFFSET + 32 <= SLOT_SIZE);
+        assert!((slot + 1) * SLOT_SIZE <= slab.len);
+        let page = page_size::get();
+        let buffer = Mapping::new(page + payload_cap)?;
+        let mem = EntryMem {
+            // SAFETY: within the slab, as asserted.
+            header: unsafe { slab.base.add(slot * SLOT_SIZE) },
+            _slab: slab,
+            buffer,
             page,
             payload_cap,
+            touched: AtomicUsize::new(0),
         };
         let iov = [
             libc::iovec {
-                iov_base: mem.base.cast(),
+                iov_base: mem.header.cast(),
                 iov_len: REQ_HEADER_SIZE,
             },
             libc::iovec {
-                // SAFETY: within the mapping.
-                iov_base: unsafe { mem.base.add(page) }.cast(),
+                iov_base: mem.payload().cast(),
                 iov_len: payload_cap,
             },
         ];
-        // SAFETY: the iovecs fit in the header page after the request header.
+        // SAFETY: the iovecs fit in the slot after the request header.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 iov.as_ptr().cast::<u8>(),
-                mem.base.add(IOVEC_OFFSET),
+                mem.header.add(IOVEC_OFFSET),
                 std::mem::size_of_val(&iov),
             )
         };
         Ok(mem)
     }
 
+    fn payload(&self) -> *mut u8 {
+        // SAFETY: the payload buffer starts one page into the mapping.
+        unsafe { self.buffer.base.add(self.page) }
+    }
+
+    /// Notes that the first `payload` bytes of the payload buffer (and the
+    /// staging page) may have been touched.
+    fn touch(&self, payload: usize) {
+        self.touched.fetch_max(payload, Ordering::Relaxed);
+    }
+
+    /// Gives back to the kernel the staging page and the payload pages
+    /// touched since the last time, if any: they read as zeros when next
+    /// touched.
+    fn release(&self) {
+        let payload = self.touched.swap(0, Ordering::Relaxed);
+        if payload == 0 {
+            return;
+        }
+        let len = self.page + payload.div_ceil(self.page) * self.page;
+        // SAFETY: within our own mapping, which stays mapped.
+        unsafe {
+            libc::madvise(
+                self.buffer.base.cast(),
+                len.min(self.buffer.len),
+                libc::MADV_DONTNEED,
+            )
+        };
+    }
+
     fn iovecs(&self) -> u64 {
-        self.base as u64 + IOVEC_OFFSET as u64
+        self.header as u64 + IOVEC_OFFSET as u64
     }
 
     fn read_u32(&self, offset: usize) -> u32 {
         let mut b = [0u8; 4];
-        // SAFETY: offset is within the header page.
-        unsafe { std::ptr::copy_nonoverlapping(self.base.add(offset), b.as_mut_ptr(), 4) };
+        assert!(offset + 4 <= REQ_HEADER_SIZE);
+        // SAFETY: within the header, as asserted.
+        unsafe { std::ptr::copy_nonoverlapping(self.header.add(offset), b.as_mut_ptr(), 4) };
         u32::from_ne_bytes(b)
     }
 
     fn read_u64(&self, offset: usize) -> u64 {
         let mut b = [0u8; 8];
-        // SAFETY: offset is within the header page.
-        unsafe { std::ptr::copy_nonoverlapping(self.base.add(offset), b.as_mut_ptr(), 8) };
+        assert!(offset + 8 <= REQ_HEADER_SIZE);
+        // SAFETY: within the header, as asserted.
+        unsafe { std::ptr::copy_nonoverlapping(self.header.add(offset), b.as_mut_ptr(), 8) };
         u64::from_ne_bytes(b)
     }
 
-    fn write(&self, offset: usize, bytes: &[u8]) {
-        assert!(offset + bytes.len() <= self.len);
-        // SAFETY: checked to be within the mapping; the caller owns the
+    fn write_header(&self, offset: usize, bytes: &[u8]) {
+        assert!(offset + bytes.len() <= REQ_HEADER_SIZE);
+        // SAFETY: checked to be within the header; the caller owns the
         // entry (state Dispatching or Parked).
         unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.add(offset), bytes.len())
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.header.add(offset), bytes.len())
+        };
+    }
+
+    fn write_payload(&self, offset: usize, bytes: &[u8]) {
+        assert!(offset + bytes.len() <= self.payload_cap);
+        // SAFETY: checked to be within the payload buffer; as above.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.payload().add(offset), bytes.len())
         };
     }
 
@@ -200,25 +295,18 @@ impl EntryMem {
             h[0..4].copy_from_slice(&(OUT_HEADER_SIZE as u32).to_ne_bytes());
             h[4..8].copy_from_slice(&(-libc::EINVAL).to_ne_bytes());
             h[8..16].copy_from_slice(&header[8..16.min(header.len())]);
-            self.write(0, &h);
-            self.write(PAYLOAD_SZ_OFFSET, &0u32.to_ne_bytes());
+            self.write_header(0, &h);
+            self.write_header(PAYLOAD_SZ_OFFSET, &0u32.to_ne_bytes());
             return;
         }
-        self.write(0, header);
-        let mut at = self.page;
+        self.write_header(0, header);
+        self.touch(size);
+        let mut at = 0;
         for p in payload {
-            self.write(at, p);
+            self.write_payload(at, p);
             at += p.len();
         }
-        self.write(PAYLOAD_SZ_OFFSET, &(size as u32).to_ne_bytes());
-    }
-}
-
-impl Drop for EntryMem {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping; no command of it is in the kernel any
-        // more (the ring is gone or the entry is dead).
-        unsafe { libc::munmap(self.base.cast(), self.len) };
+        self.write_header(PAYLOAD_SZ_OFFSET, &(size as u32).to_ne_bytes());
     }
 }
 
@@ -277,6 +365,10 @@ struct Shared {
     asleep: AtomicBool,
     /// The connection has ended (/dev/fuse read ENODEV).
     ended: AtomicBool,
+    /// How many times the worker has gone to wait with its reserve full.
+    idles: std::sync::atomic::AtomicU64,
+    /// Kicks of this queue being made.
+    kicks_out: AtomicUsize,
     wake_fd: OwnedFd,
     dev: ChannelSender,
 }
@@ -386,6 +478,14 @@ pub(crate) struct RingQueue {
     payload_cap: usize,
     wake_buf: Box<u64>,
     warned_full: bool,
+    /// The slab the next entries' header slots come from, and how many of
+    /// its slots are taken.
+    slab: Option<(Arc<Mapping>, usize)>,
+    kicker: Option<Arc<Kicker>>,
+    /// A call parked since the last look at whether to kick.
+    parked_since_kick: bool,
+    /// The unique id of the request each entry last answered.
+    answered: Vec<u64>,
 }
 
 impl std::fmt::Debug for RingQueue {
@@ -398,7 +498,7 @@ impl std::fmt::Debug for RingQueue {
 
 /// Handle kept by the session to end the rings when /dev/fuse ends.
 #[derive(Debug, Clone)]
-pub(crate) struct RingStopper(Vec<Arc<Shared>>);
+pub(crate) struct RingStopper(Vec<Arc<Shared>>, Option<Arc<Kicker>>);
 
 impl RingStopper {
     pub(crate) fn connection_ended(&self) {
@@ -406,6 +506,256 @@ impl RingStopper {
             s.ended.store(true, Ordering::SeqCst);
             s.asleep.store(true, Ordering::SeqCst);
             s.wake();
+        }
+        if let Some(kicker) = &self.1 {
+            kicker.stop();
+        }
+    }
+}
+
+/// Fetches callers that wait in a kernel queue for want of a free entry.
+///
+/// Such a caller is taken only when an entry of its queue is committed.
+/// A kicker thread pins itself to that queue's CPU and calls statfs on the
+/// mount: the request takes a free entry of the queue (the worker has
+/// registered more by then), and committing its answer fetches the oldest
+/// waiting caller into that entry. An entry that comes back with a request
+/// older than the one it answered has fetched such a caller, so the worker
+/// asks for another kick at once. Other kicks of a queue are at least
+/// `KICK_INTERVAL` apart, so a queue where calls keep parking pays a few
+/// statfs a second, not one per park.
+///
+/// A kick made in a burst can itself find no free entry and wait with the
+/// others; it is answered when a later kick fetches it. So a queue has one
+/// kick at a time, and another only once the first has waited
+/// `KICK_STUCK` and the queue's worker has been idle since it was made
+/// (its free entries were not all taken then, so the new kick finds one).
+/// The worker, which waits at most `KICK_STUCK` while a kick of its queue
+/// is out, asks for that kick, and starts another kicker thread if none is
+/// free; one left idle for `KICKER_IDLE` ends, down to one.
+#[derive(Debug)]
+pub(crate) struct Kicker {
+    mount_point: CString,
+    state: Mutex<KickState>,
+    cond: Condvar,
+    stopped: AtomicBool,
+}
+
+#[derive(Debug)]
+struct KickState {
+    queues: Vec<KickQueue>,
+    /// Kicker threads running, and how many of them wait for work.
+    threads: usize,
+    idle: usize,
+}
+
+#[derive(Debug, Default)]
+struct KickQueue {
+    /// When the next kick of this queue is due, if one is wanted.
+    due: Option<Instant>,
+    /// When the last kick was made.
+    last: Option<Instant>,
+    /// Kicks in progress: when each was made, and the queue's idle count
+    /// then.
+    in_flight: Vec<(Instant, u64)>,
+    /// The queue's worker, for its idle count.
+    shared: Option<Arc<Shared>>,
+}
+
+impl KickQueue {
+    /// Whether a kick may be made now, and if not, when to look again.
+    fn may_kick(&self, now: Instant) -> Result<(), Option<Instant>> {
+        let Some(due) = self.due else { return Err(None) };
+        if due > now {
+            return Err(Some(due));
+        }
+        let Some(&(made, idles)) = self.in_flight.last() else {
+            return Ok(());
+        };
+        if now < made + KICK_STUCK {
+            return Err(Some(made + KICK_STUCK));
+        }
+        let idle_since = self
+            .shared
+            .as_ref()
+            .is_some_and(|s| s.idles.load(Ordering::SeqCst) > idles);
+        if idle_since {
+            Ok(())
+        } else {
+            Err(Some(now + KICK_STUCK))
+        }
+    }
+}
+
+/// The least time between two kicks of a queue, unless the first fetched
+/// a waiting caller: how long a caller left waiting by a burst may wait.
+const KICK_INTERVAL: Duration = Duration::from_millis(5);
+/// A kick not answered after this long waits for a free entry itself.
+const KICK_STUCK: Duration = Duration::from_millis(20);
+/// Most kicker threads at once.
+const MAX_KICKERS: usize = 64;
+/// How long an extra kicker thread waits for work before it ends.
+const KICKER_IDLE: Duration = Duration::from_secs(2);
+
+impl Kicker {
+    /// Makes the kicker and starts its first thread.
+    pub(crate) fn start(mount_point: &Path, queues: usize) -> io::Result<Arc<Kicker>> {
+        let kicker = Arc::new(Kicker {
+            mount_point: CString::new(mount_point.as_os_str().as_bytes())?,
+            state: Mutex::new(KickState {
+                queues: (0..queues).map(|_| KickQueue::default()).collect(),
+                threads: 1,
+                idle: 0,
+            }),
+            cond: Condvar::new(),
+            stopped: AtomicBool::new(false),
+        });
+        Kicker::spawn(&kicker)?;
+        Ok(kicker)
+    }
+
+    /// Starts a kicker thread. Not joined: it holds nothing of the session,
+    /// and a statfs it makes ends with the connection.
+    fn spawn(kicker: &Arc<Kicker>) -> io::Result<()> {
+        let kicker = kicker.clone();
+        std::thread::Builder::new()
+            .name("fuser-kick".to_string())
+            .spawn(move || kicker.run())?;
+        Ok(())
+    }
+
+    fn attach(&self, shared: &Arc<Shared>) {
+        if let Some(q) = self.state.lock().unwrap().queues.get_mut(usize::from(shared.qid)) {
+            q.shared = Some(shared.clone());
+        }
+    }
+
+    /// Asks for a kick of `qid`: `now`, or once `KICK_INTERVAL` has passed
+    /// since its last one.
+    fn want(&self, qid: u16, now: bool) {
+        let mut state = self.state.lock().unwrap();
+        let Some(q) = state.queues.get_mut(usize::from(qid)) else {
+            return;
+        };
+        let at = match (now, q.last) {
+            (false, Some(last)) => last + KICK_INTERVAL,
+            _ => Instant::now(),
+        };
+        q.due = Some(q.due.map_or(at, |d| d.min(at)));
+        self.cond.notify_one();
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        let _guard = self.state.lock().unwrap();
+        self.cond.notify_all();
+    }
+
+    /// The next queue to kick, once it may be; `None` when stopped, or for
+    /// an extra thread that had nothing to do for `KICKER_IDLE`. Leaves a
+    /// thread free to watch for the next, starting one if need be.
+    fn next_kick(self: &Arc<Self>) -> Option<(usize, Instant)> {
+        let mut state = self.state.lock().unwrap();
+        let mut idle_since = Instant::now();
+        loop {
+            if self.stopped.load(Ordering::SeqCst) {
+                state.threads -= 1;
+                return None;
+            }
+            let now = Instant::now();
+            let mut look_again: Option<Instant> = None;
+            let mut ready = None;
+            for (i, q) in state.queues.iter().enumerate() {
+                match q.may_kick(now) {
+                    Ok(()) => {
+                        ready = Some(i);
+                        break;
+                    }
+                    Err(Some(at)) => look_again = Some(look_again.map_or(at, |l| l.min(at))),
+                    Err(None) => {}
+                }
+            }
+            if let Some(i) = ready {
+                let idles = (state.queues[i].shared.as_ref())
+                    .map_or(0, |s| s.idles.load(Ordering::SeqCst));
+                let q = &mut state.queues[i];
+                q.due = None;
+                q.last = Some(now);
+                q.in_flight.push((now, idles));
+                if let Some(shared) = &q.shared {
+                    shared.kicks_out.fetch_add(1, Ordering::SeqCst);
+                }
+                return Some((i, now));
+            }
+            let wait = match look_again {
+                Some(at) => {
+                    idle_since = now;
+                    at - now
+                }
+                None if state.threads > 1 => {
+                    let left = KICKER_IDLE.saturating_sub(idle_since.elapsed());
+                    if left.is_zero() {
+                        state.threads -= 1;
+                        return None;
+                    }
+                    left
+                }
+                None => Duration::from_secs(3600),
+            };
+            state.idle += 1;
+            state = self.cond.wait_timeout(state, wait).unwrap().0;
+            state.idle -= 1;
+        }
+    }
+
+    fn kick_done(&self, qid: usize, made: Instant) {
+        let mut state = self.state.lock().unwrap();
+        let q = &mut state.queues[qid];
+        if let Some(at) = q.in_flight.iter().position(|&(m, _)| m == made) {
+            q.in_flight.remove(at);
+        }
+        if let Some(shared) = &q.shared {
+            shared.kicks_out.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.cond.notify_one();
+    }
+
+    /// For a worker whose queue has had a kick out for `KICK_STUCK`: that
+    /// kick waits for an entry, so another is wanted, and a thread to make
+    /// it if every kicker is in a kick.
+    fn kick_stuck(self: &Arc<Self>, qid: u16) {
+        self.want(qid, true);
+        let mut state = self.state.lock().unwrap();
+        if state.idle == 0 && state.threads < MAX_KICKERS {
+            state.threads += 1;
+            if let Err(e) = Kicker::spawn(self) {
+                state.threads -= 1;
+                warn!("io_uring: cannot start another kicker thread: {e}");
+            }
+        }
+    }
+
+    /// A kicker thread: one statfs on the CPU of each queue asked for.
+    fn run(self: Arc<Self>) {
+        let mut unpinned_told = false;
+        while let Some((qid, made)) = self.next_kick() {
+            if pin_to_cpu(qid) {
+                // SAFETY: a NUL-terminated path and a buffer statfs fills.
+                let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+                if unsafe { libc::statfs(self.mount_point.as_ptr(), &mut buf) } != 0 {
+                    debug!(
+                        "io_uring queue {qid}: kick: {}",
+                        io::Error::last_os_error()
+                    );
+                }
+            } else if !unpinned_told {
+                warn!(
+                    "io_uring queue {qid}: cannot run on CPU {qid}, so callers there that \
+                     find no free entry wait until another call on that CPU is answered"
+                );
+                unpinned_told = true;
+            }
+            self.kick_done(qid, made);
         }
     }
 }
@@ -434,6 +784,8 @@ impl RingQueue {
                 pending: Mutex::new(Vec::new()),
                 asleep: AtomicBool::new(false),
                 ended: AtomicBool::new(false),
+                idles: std::sync::atomic::AtomicU64::new(0),
+                kicks_out: AtomicUsize::new(0),
                 wake_fd,
                 dev,
             }),
@@ -442,11 +794,20 @@ impl RingQueue {
             payload_cap,
             wake_buf: Box::new(0),
             warned_full: false,
+            slab: None,
+            kicker: None,
+            parked_since_kick: false,
+            answered: Vec::new(),
         })
     }
 
-    pub(crate) fn stopper(queues: &[RingQueue]) -> RingStopper {
-        RingStopper(queues.iter().map(|q| q.shared.clone()).collect())
+    pub(crate) fn set_kicker(&mut self, kicker: Arc<Kicker>) {
+        kicker.attach(&self.shared);
+        self.kicker = Some(kicker);
+    }
+
+    pub(crate) fn stopper(queues: &[RingQueue], kicker: Option<Arc<Kicker>>) -> RingStopper {
+        RingStopper(queues.iter().map(|q| q.shared.clone()).collect(), kicker)
     }
 
     pub(crate) fn qid(&self) -> u16 {
@@ -478,13 +839,19 @@ impl RingQueue {
             return Ok(false);
         }
         let idx = self.entries.len() as u32;
+        let (slab, slot) = match self.slab.take() {
+            Some((slab, used)) if used < SLOTS_PER_SLAB => (slab, used),
+            _ => (Arc::new(Mapping::new(SLOTS_PER_SLAB * SLOT_SIZE)?), 0),
+        };
+        self.slab = Some((slab.clone(), slot + 1));
         let entry = Arc::new(RingEntry {
             idx,
-            mem: EntryMem::new(self.payload_cap)?,
+            mem: EntryMem::new(slab, slot, self.payload_cap)?,
             state: Mutex::new(State::InKernel),
         });
         let sqe = register_sqe(self.cmd(0), entry.mem.iovecs(), u64::from(idx));
         self.entries.push(entry);
+        self.answered.push(0);
         self.push(sqe)?;
         self.in_kernel += 1;
         let total = self.entries.len();
@@ -498,6 +865,7 @@ impl RingQueue {
     }
 
     fn commit(&mut self, entry: &Arc<RingEntry>, commit_id: u64) -> io::Result<()> {
+        self.answered[entry.idx as usize] = commit_id;
         *entry.state.lock().unwrap() = State::InKernel;
         let sqe = opcode::UringCmd80::new(types::Fixed(0), CMD_COMMIT_AND_FETCH)
             .cmd(self.cmd(commit_id))
@@ -540,7 +908,7 @@ impl RingQueue {
     /// Runs the queue until the connection ends. `dispatch` serves one
     /// request: its /dev/fuse byte image and where its reply goes.
     pub(crate) fn run(mut self, dispatch: &mut dyn FnMut(&[u8], RingOrigin)) -> io::Result<()> {
-        pin_to_cpu(usize::from(self.shared.qid));
+        let _ = pin_to_cpu(usize::from(self.shared.qid));
         for _ in 0..INITIAL_ENTRIES {
             self.register()?;
         }
@@ -562,19 +930,31 @@ impl RingQueue {
                 }
             } else {
                 self.top_up()?;
+                self.kick_if_callers_may_wait();
+                if self.in_kernel >= RESERVE && self.ring.completion().is_empty() {
+                    // Nothing brought and not served: the reserve is free.
+                    self.shared.idles.fetch_add(1, Ordering::SeqCst);
+                }
             }
             self.shared.asleep.store(true, Ordering::SeqCst);
             if !self.shared.pending.lock().unwrap().is_empty() {
                 self.shared.asleep.store(false, Ordering::SeqCst);
                 continue;
             }
-            let waited = if ended_at.is_some() {
-                let ts = types::Timespec::new().nsec(100_000_000);
+            let kick_out = self.shared.kicks_out.load(Ordering::SeqCst) > 0;
+            let waited = if ended_at.is_some() || kick_out {
+                let limit = if kick_out { KICK_STUCK } else { Duration::from_millis(100) };
+                let ts = types::Timespec::from(limit);
                 let args = types::SubmitArgs::new().timespec(&ts);
                 self.ring.submitter().submit_with_args(1, &args)
             } else {
                 self.ring.submit_and_wait(1)
             };
+            if kick_out && matches!(&waited, Err(e) if e.raw_os_error() == Some(libc::ETIME)) {
+                if let Some(kicker) = &self.kicker {
+                    kicker.kick_stuck(self.shared.qid);
+                }
+            }
             self.shared.asleep.store(false, Ordering::SeqCst);
             match waited {
                 Ok(_) => {}
@@ -598,7 +978,13 @@ impl RingQueue {
                 let entry = self.entries[user_data as usize].clone();
                 self.in_kernel -= 1;
                 if res == 0 {
-                    self.serve(&entry, &mut staging, dispatch, &mut done_here);
+                    self.watch_fetches(&entry);
+                    // With many calls parked here, a parked call's pages go
+                    // back to the kernel until its answer is written.
+                    let thrifty = self.entries.len() - self.in_kernel >= RESERVE;
+                    if self.serve(&entry, &mut staging, dispatch, &mut done_here, thrifty) {
+                        self.parked_since_kick = true;
+                    }
                     continue;
                 }
                 match -res {
@@ -635,15 +1021,51 @@ impl RingQueue {
         Ok(())
     }
 
+    /// A caller can be left in the kernel's list of this queue only if every
+    /// entry the worker had handed to the kernel (at least `RESERVE`, after
+    /// each top-up) was taken by a call that then parked, so only while
+    /// `RESERVE` calls or more are parked here, and the worker sees such a
+    /// call park after the caller was left. So: a kick after new parks
+    /// while that many are parked (the kicker spaces them out).
+    fn kick_if_callers_may_wait(&mut self) {
+        if !std::mem::take(&mut self.parked_since_kick) {
+            return;
+        }
+        let held = self.entries.len() - self.in_kernel;
+        if held >= RESERVE && self.in_kernel > 0 {
+            if let Some(kicker) = &self.kicker {
+                kicker.want(self.shared.qid, false);
+            }
+        }
+    }
+
+    /// Before serving what `entry` brought: a request older than the one
+    /// the entry last answered was waiting in the kernel's list when that
+    /// answer fetched it, so more may wait: a kick, at once.
+    fn watch_fetches(&mut self, entry: &RingEntry) {
+        let Some(kicker) = &self.kicker else { return };
+        let unique = entry.mem.read_u64(COMMIT_ID_OFFSET);
+        if unique < self.answered[entry.idx as usize] {
+            debug!(
+                "io_uring queue {}: an answer fetched a waiting caller",
+                self.shared.qid
+            );
+            kicker.want(self.shared.qid, true);
+        }
+    }
+
     /// Serves the request an entry brought: stages its /dev/fuse image,
-    /// dispatches it, then settles who owns the entry.
+    /// dispatches it, then settles who owns the entry. True when the call
+    /// parked (it holds the entry until answered from elsewhere); then, if
+    /// `thrifty`, the entry's memory is given back while it waits.
     fn serve(
         &self,
         entry: &Arc<RingEntry>,
         staging: &mut Vec<u64>,
         dispatch: &mut dyn FnMut(&[u8], RingOrigin),
         done: &mut Vec<(Arc<RingEntry>, u64)>,
-    ) {
+        thrifty: bool,
+    ) -> bool {
         let mem = &entry.mem;
         let commit_id = mem.read_u64(COMMIT_ID_OFFSET);
         let payload_sz = mem.read_u32(PAYLOAD_SZ_OFFSET) as usize;
@@ -661,8 +1083,9 @@ impl RingQueue {
             h[8..16].copy_from_slice(&commit_id.to_ne_bytes());
             mem.write_reply(&h, &[]);
             done.push((entry.clone(), commit_id));
-            return;
+            return false;
         };
+        mem.touch(payload_sz);
         *entry.state.lock().unwrap() = State::Dispatching {
             commit_id,
             in_place_ok: payload_sz == 0,
@@ -674,36 +1097,42 @@ impl RingQueue {
             entry: entry.clone(),
             commit_id,
         };
-        let start = mem.page - IN_HEADER_SIZE - op_in;
-        if op_in % 8 == 0 {
-            // The header and fixed argument go right before the payload, so
-            // the whole request is contiguous and 8-byte aligned.
-            // SAFETY: all within the header page; the kernel wrote them
-            // before the CQE and does not touch the entry until the commit.
+        if payload_sz > 0 && op_in % 8 == 0 {
+            // The header and fixed argument go at the end of the staging
+            // page, right before the payload, so the whole request is
+            // contiguous and 8-byte aligned with no copy of the payload.
+            let start = mem.page - IN_HEADER_SIZE - op_in;
+            // SAFETY: the header was written by the kernel before the CQE,
+            // and it does not touch the entry until the commit; the
+            // staging page is ours, and `len` bytes from `start` end
+            // within the payload buffer (payload_sz <= payload_cap).
             let image = unsafe {
-                std::ptr::copy(mem.base, mem.base.add(start), IN_HEADER_SIZE);
-                std::ptr::copy(
-                    mem.base.add(OP_IN_OFFSET),
-                    mem.base.add(start + IN_HEADER_SIZE),
+                let dst = mem.buffer.base.add(start);
+                std::ptr::copy_nonoverlapping(mem.header, dst, IN_HEADER_SIZE);
+                std::ptr::copy_nonoverlapping(
+                    mem.header.add(OP_IN_OFFSET),
+                    dst.add(IN_HEADER_SIZE),
                     op_in,
                 );
-                std::slice::from_raw_parts(mem.base.add(start), len)
+                std::slice::from_raw_parts(dst, len)
             };
             dispatch(image, origin);
         } else {
+            // No payload (the header and argument are a few dozen bytes),
+            // or an argument that would misalign it: a copy.
             staging.clear();
             staging.resize(len.div_ceil(8), 0);
             // SAFETY: the staging buffer holds `len` bytes.
             let image = unsafe {
                 let dst = staging.as_mut_ptr().cast::<u8>();
-                std::ptr::copy_nonoverlapping(mem.base, dst, IN_HEADER_SIZE);
+                std::ptr::copy_nonoverlapping(mem.header, dst, IN_HEADER_SIZE);
                 std::ptr::copy_nonoverlapping(
-                    mem.base.add(OP_IN_OFFSET),
+                    mem.header.add(OP_IN_OFFSET),
                     dst.add(IN_HEADER_SIZE),
                     op_in,
                 );
                 std::ptr::copy_nonoverlapping(
-                    mem.base.add(mem.page),
+                    mem.payload(),
                     dst.add(IN_HEADER_SIZE + op_in),
                     payload_sz,
                 );
@@ -743,8 +1172,18 @@ impl RingQueue {
             None => {
                 *state = State::Pending;
                 done.push((entry.clone(), commit_id));
+                false
             }
-            Some(s) => *state = s,
+            Some(s) => {
+                let parked = matches!(s, State::Parked { .. });
+                if parked && thrifty {
+                    // Under the state lock, so before any answer is written;
+                    // nothing refers to the request's bytes after dispatch.
+                    mem.release();
+                }
+                *state = s;
+                parked
+            }
         }
     }
 }
@@ -771,19 +1210,22 @@ fn set_sqe_len(sqe: Entry128, len: u32) -> Entry128 {
     unsafe { std::mem::transmute(bytes) }
 }
 
-fn pin_to_cpu(cpu: usize) {
+/// Pins the calling thread to `cpu`; false (and logged) where it cannot.
+fn pin_to_cpu(cpu: usize) -> bool {
     // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays within it for any
     // CPU id the kernel has (checked against its size).
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
-            return;
+            return false;
         }
         libc::CPU_SET(cpu, &mut set);
         if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
-            debug!("queue {cpu}: runs unpinned: {}", io::Error::last_os_error());
+            debug!("CPU {cpu}: runs unpinned: {}", io::Error::last_os_error());
+            return false;
         }
     }
+    true
 }
 
 #[cfg(test)]
