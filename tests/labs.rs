@@ -157,6 +157,28 @@ fn corruption_changes_exactly_one_byte() {
     assert_eq!(out, "200 {1} 200\n");
 }
 
+/// A duplicate needs a place of its own: one that finds the queue full is
+/// dropped, so a duplicating queue never holds more than max_messages.
+#[test]
+fn a_duplicate_that_finds_the_queue_full_is_dropped() {
+    let m = mount_or_skip!();
+    assert_ok(&m.run("touch queues/q"));
+    let out = python(
+        &m,
+        "setting('queues/q', 'max_messages', 3)\n\
+        setting('queues/q', 'duplicate', 1)\n\
+        fd = os.open('queues/q', os.O_WRONLY | os.O_DIRECT | os.O_NONBLOCK)\n\
+        os.write(fd, b'a'); os.write(fd, b'b')\n\
+        try:\n\
+        \x20   os.write(fd, b'c'); print('written')\n\
+        except BlockingIOError:\n\
+        \x20   print('EAGAIN')\n\
+        print(os.getxattr('queues/q', 'user.ipcfs.messages'), counter('queues/q', 'duplicated'))\n\
+        print(drain('queues/q'))\n",
+    );
+    assert_eq!(out, "EAGAIN\nb'3' 2\n[b'a', b'a', b'b']\n");
+}
+
 /// A delayed message is held at least the delay, by the daemon's timer;
 /// a message sent at the same time to another queue is not held back,
 /// nor is a reader of that queue.

@@ -271,6 +271,8 @@ impl Generator {
 pub struct Delivery {
     pub message: Vec<u8>,
     pub delay: Duration,
+    /// The second copy of a duplicated message.
+    pub duplicate: bool,
 }
 
 /// A channel: its settings, its generator, its counters and the message
@@ -338,6 +340,7 @@ impl Channel {
             let mut out = vec![Delivery {
                 message,
                 delay: Duration::ZERO,
+                duplicate: false,
             }];
             if self.holds() {
                 // Held back before the faults were cleared: this one
@@ -374,9 +377,10 @@ impl Channel {
             1
         };
         let mut out: Vec<Delivery> = (0..copies)
-            .map(|_| Delivery {
+            .map(|i| Delivery {
                 message: message.clone(),
                 delay,
+                duplicate: i > 0,
             })
             .collect();
         if self.holds() {
@@ -389,6 +393,18 @@ impl Channel {
             return Vec::new();
         }
         out
+    }
+
+    /// Drops the duplicate copy among the deliveries held back, if there
+    /// is one; whether there was.
+    pub fn drop_held_duplicate(&mut self) -> bool {
+        match self.held.iter().position(|d| d.duplicate) {
+            Some(at) => {
+                self.held.remove(at);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The message held back for reordering, when no other came to
@@ -422,7 +438,8 @@ mod tests {
                 c.send(m.clone()),
                 vec![Delivery {
                     message: m,
-                    delay: Duration::ZERO
+                    delay: Duration::ZERO,
+                    duplicate: false,
                 }]
             );
         }

@@ -67,7 +67,22 @@ impl<P: Parking> Queue<P> {
         // is not delivered. (Readers are served by the caller's settle.)
         self.budget.release(charge(message.len()) + t.held_charge());
         let now = Instant::now();
-        for Delivery { message, delay } in t.channel.send(message) {
+        let mut deliveries = t.channel.send(message);
+        // The sent message had a place; a duplicate needs one of its own,
+        // and one that finds none is dropped, as an overflowing queue
+        // would: the queue never holds more than max_messages.
+        let places = self
+            .max_messages
+            .saturating_sub(self.messages.len() + self.reserved + t.flight.len());
+        while deliveries.len() + t.channel.held_count() > places {
+            match deliveries.iter().position(|d| d.duplicate) {
+                Some(at) => drop(deliveries.remove(at)),
+                None if t.channel.drop_held_duplicate() => {}
+                None => break,
+            }
+            log::info!("a duplicate of a queue message dropped: the queue is full");
+        }
+        for Delivery { message, delay, .. } in deliveries {
             if !self.budget.try_reserve(charge(message.len())) {
                 log::info!("a copy of a queue message dropped: no memory left for it");
                 continue;
