@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{assert_ok, eventually, stdout, timed, wait_within};
+use common::{Mount, assert_ok, eventually, stdout, timed, wait_within};
 
 /// A Python server that prints its port (or "ready") on its first line,
 /// killed when dropped.
@@ -582,13 +582,53 @@ fn udp_endpoints_keep_boundaries_one_open_one_datagram() {
     assert_eq!(peer.output(), "[b'a\\nb\\n', b'onetwo', b'x']\n");
 }
 
+/// Makes `sockets/NAME` a UDP endpoint bound to a free port on 127.0.0.1;
+/// the port.
+fn bound_udp_endpoint(m: &Mount, name: &str) -> String {
+    assert_ok(&m.run(&format!(
+        "mkdir sockets/{name} && echo 'bind udp 127.0.0.1:0' > sockets/{name}/ctl"
+    )));
+    stdout(&m.run(&format!("cut -d: -f2 sockets/{name}/local")))
+        .trim()
+        .to_string()
+}
+
+/// The rest of a datagram a short read left waits for the next reads,
+/// charged to memory; past the cap it is dropped, as a datagram socket
+/// drops what a short read does not take: the next read is end of file.
+#[test]
+fn a_datagram_rest_past_the_memory_cap_is_dropped() {
+    let m = mount_or_skip!("--max-memory", "48K");
+    let port = bound_udp_endpoint(&m, "srv");
+    let out = m
+        .python(
+            "import os, socket, sys\n\
+         c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         for size in (1000, 60000):\n\
+         \x20   c.sendto(b'x' * size, ('127.0.0.1', int(sys.argv[1])))\n\
+         \x20   fd = os.open('sockets/srv/data', os.O_RDONLY)\n\
+         \x20   print(len(os.read(fd, 600)), len(os.read(fd, 65536)))\n\
+         \x20   os.close(fd)\n",
+            &[&port],
+        )
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    // 1000 bytes: the rest (400) fits and is read next; 60000: it does
+    // not, and the next read is end of file.
+    assert_eq!(stdout(&out), "600 400\n600 0\n");
+    assert!(
+        m.log()
+            .contains("the last 59400 bytes of a datagram dropped"),
+        "{}",
+        m.log()
+    );
+}
+
 #[test]
 fn a_bound_udp_endpoint_answers_its_most_recent_sender() {
     let m = mount_or_skip!();
-    assert_ok(&m.run("mkdir sockets/srv && echo 'bind udp 127.0.0.1:0' > sockets/srv/ctl"));
-    let port = stdout(&m.run("cut -d: -f2 sockets/srv/local"))
-        .trim()
-        .to_string();
+    let port = bound_udp_endpoint(&m, "srv");
     let out = m
         .python(
             "import os, socket, errno, sys\n\

@@ -40,7 +40,14 @@ pub(super) enum Reception {
     /// None: the next read receives one.
     #[default]
     Idle,
-    Partial(Vec<u8>, usize),
+    /// Being read: the datagram, how far, and its charge while it waits
+    /// for the next reads (`None` for an endpoint charged to no one),
+    /// given back when the reception ends.
+    Partial {
+        data: Vec<u8>,
+        at: usize,
+        _charge: Option<Held>,
+    },
     /// Read to its end: the next read returns end of file.
     Drained,
 }
@@ -245,7 +252,7 @@ impl<P: Parking> Endpoint<P> {
                 state.reception = Reception::Idle;
                 Some(Vec::new())
             }
-            Reception::Partial(data, at) => {
+            Reception::Partial { data, at, .. } => {
                 let n = size.min(data.len() - *at);
                 let piece = data[*at..*at + n].to_vec();
                 *at += n;
@@ -262,11 +269,31 @@ impl<P: Parking> Endpoint<P> {
     pub(super) fn start_reading(
         &mut self,
         end: &DataEnd,
-        datagram: Vec<u8>,
+        mut datagram: Vec<u8>,
         size: usize,
     ) -> Vec<u8> {
+        // What the first read does not take waits in the daemon, charged
+        // to the endpoint's owner; past the cap it is dropped, as a
+        // datagram socket drops what a short read does not take.
+        let mut charge = None;
+        if datagram.len() > size
+            && let Some(account) = &self.account
+        {
+            charge = account.hold(datagram.len());
+            if charge.is_none() {
+                log::info!(
+                    "socket: the last {} bytes of a datagram dropped: no memory left to keep them",
+                    datagram.len() - size
+                );
+                datagram.truncate(size);
+            }
+        }
         let state = self.datagram_ends.entry(end.id).or_default();
-        state.reception = Reception::Partial(datagram, 0);
+        state.reception = Reception::Partial {
+            data: datagram,
+            at: 0,
+            _charge: charge,
+        };
         self.read_on(end, size).unwrap_or_default()
     }
 
