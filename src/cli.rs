@@ -337,6 +337,18 @@ mod tests {
         }
     }
 
+    /// The fault names are listed three times (here, the queue's
+    /// attributes, the channel's settings): one list is the reference.
+    #[test]
+    fn every_fault_setting_is_a_mount_option_and_a_queue_attribute() {
+        use crate::ipc::channel::Faults;
+        let attributes = crate::fs::kinds::queue::ATTRIBUTES.settings;
+        for name in Faults::SETTINGS {
+            assert!(MOUNT_OPTIONS.contains(&name), "{name}");
+            assert!(attributes.contains(&name), "{name}");
+        }
+    }
+
     fn config(args: &[&str]) -> Result<Config, String> {
         let mut argv = vec!["ipcfs"];
         argv.extend_from_slice(args);
