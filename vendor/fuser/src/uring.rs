@@ -154,6 +154,12 @@ impl Drop for Mapping {
     }
 }
 
+/// A parked call whose entry holds this many payload bytes or more (a large
+/// write that waits for room) gives them back at once, so that what parked
+/// writes hold is what the filesystem copied and charged, not that again
+/// in entries.
+const RELEASE_AT: usize = 64 * 1024;
+
 /// Header slots are packed, many to a page: a call parked with no payload
 /// touches only its slot, so 10,000 of them cost 10,000 slots, not 10,000
 /// pages and the page tables of 10,000 scattered mappings.
@@ -980,7 +986,8 @@ impl RingQueue {
                 if res == 0 {
                     self.watch_fetches(&entry);
                     // With many calls parked here, a parked call's pages go
-                    // back to the kernel until its answer is written.
+                    // back to the kernel until its answer is written (and
+                    // those of a large request or reply always do).
                     let thrifty = self.entries.len() - self.in_kernel >= RESERVE;
                     if self.serve(&entry, &mut staging, dispatch, &mut done_here, thrifty) {
                         self.parked_since_kick = true;
@@ -1176,9 +1183,11 @@ impl RingQueue {
             }
             Some(s) => {
                 let parked = matches!(s, State::Parked { .. });
-                if parked && thrifty {
+                if parked && (thrifty || mem.touched.load(Ordering::Relaxed) >= RELEASE_AT) {
                     // Under the state lock, so before any answer is written;
-                    // nothing refers to the request's bytes after dispatch.
+                    // nothing refers to the request's bytes after dispatch
+                    // (a parked write's bytes were copied, and charged, by
+                    // the filesystem).
                     mem.release();
                 }
                 *state = s;
