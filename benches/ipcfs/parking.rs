@@ -215,17 +215,16 @@ pub(crate) fn parking(report: &mut Report, env: &Env, z: &Sizes, daemons: Daemon
             "of the callers started, those the daemon did not hold yet once fewer than 1% a \
              second still arrived (the writer then starts anyway, and the wake time includes \
              them); on io_uring, a call that finds no free ring entry on its CPU waits in the \
-             kernel, which hands it to an entry only when one of that ring's entries is \
-             answered, not when the daemon registers new ones (the bench's own getxattr \
-             polls, every 20 ms, free a few)",
+             kernel until an answer on that ring fetches it, which the daemon's kicker makes",
             true,
         ),
         (
             "daemon threads added by {n} parked",
             "threads ↓",
             |r| r.threads_added,
-            "from /proc/PID/status Threads, before and with every caller parked",
-            false,
+            "from /proc/PID/status Threads, before and with every caller parked (on io_uring, \
+             kicker threads a burst left waiting count)",
+            true,
         ),
         (
             "daemon memory per parked caller",
