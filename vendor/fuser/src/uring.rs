@@ -528,8 +528,8 @@ impl RingStopper {
 /// waiting caller into that entry. An entry that comes back with a request
 /// older than the one it answered has fetched such a caller, so the worker
 /// asks for another kick at once. Other kicks of a queue are at least
-/// `KICK_INTERVAL` apart, so a queue where calls keep parking pays a few
-/// statfs a second, not one per park.
+/// `KICK_INTERVAL` apart, so a queue where calls keep parking pays at
+/// most 200 statfs a second, not one per park (and none once they stop).
 ///
 /// A kick made in a burst can itself find no free entry and wait with the
 /// others; it is answered when a later kick fetches it. So a queue has one
