@@ -620,7 +620,10 @@ fn run_uring<FS: Filesystem>(
     let kicker = match mount_point.map(|p| Kicker::start(&p, rings.len())) {
         Some(Ok(kicker)) => Some(kicker),
         Some(Err(e)) => {
-            warn!("io_uring: no kicker for callers that find no free entry: {e}");
+            warn!(
+                target: "fuser::uring",
+                "io_uring: no kicker for callers that find no free entry: {e}"
+            );
             None
         }
         None => None,
