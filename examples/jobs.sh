@@ -4,26 +4,12 @@
 # goes to exactly one reader, so no job is lost or done twice.
 #
 #   sh examples/jobs.sh MOUNTPOINT        (ipcfs mounted on MOUNTPOINT)
-set -eu
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 MOUNTPOINT" >&2
-    exit 2
-fi
-m=$1
-if ! grep -qs '^ipcfs:' "$m/README"; then
-    echo "$0: no ipcfs mounted on $m" >&2
-    exit 1
-fi
+. "$(dirname "$0")/prologue"
 q=$m/queues/jobs-$$                 # $$: a name of our own
 jobs=12
 workers=3
 tmp=$(mktemp -d)                    # the workers' reports, outside the mount
 
-fail() {
-    echo "jobs.sh: FAILED: $*" >&2
-    exit 1
-}
 pids=
 cleanup() {
     for pid in $pids; do kill "$pid" 2>/dev/null || :; done

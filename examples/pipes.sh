@@ -3,25 +3,11 @@
 # a writer, and the end of file that ends the reader.
 #
 #   sh examples/pipes.sh MOUNTPOINT      (ipcfs mounted on MOUNTPOINT)
-set -eu
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 MOUNTPOINT" >&2
-    exit 2
-fi
-m=$1
-if ! grep -qs '^ipcfs:' "$m/README"; then
-    echo "$0: no ipcfs mounted on $m" >&2
-    exit 1
-fi
+. "$(dirname "$0")/prologue"
 pipe=pipes/example-$$               # $$: a name of our own
 got=$(mktemp)
 reader=
 
-fail() {
-    echo "pipes.sh: FAILED: $*" >&2
-    exit 1
-}
 cleanup() {
     [ -z "$reader" ] || kill "$reader" 2>/dev/null || :
     rm -f "$m/$pipe" "$got"

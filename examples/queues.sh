@@ -7,23 +7,9 @@
 # printf 'a\nb\n' > queue is one message in any shell, however the shell
 # splits its writes. With the queue's framing set to "line", each line is
 # one message instead (seq 1000 > queue queues 1,000).
-set -eu
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 MOUNTPOINT" >&2
-    exit 2
-fi
-m=$1
-if ! grep -qs '^ipcfs:' "$m/README"; then
-    echo "$0: no ipcfs mounted on $m" >&2
-    exit 1
-fi
+. "$(dirname "$0")/prologue"
 q=$m/queues/example-$$              # $$: a name of our own
 
-fail() {
-    echo "queues.sh: FAILED: $*" >&2
-    exit 1
-}
 trap 'rm -f "$q"' EXIT
 trap 'exit 1' HUP INT TERM
 

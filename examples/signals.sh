@@ -2,25 +2,11 @@
 # Signals by writing their names: proc/PID/signal is kill(1) as a file.
 #
 #   sh examples/signals.sh MOUNTPOINT     (ipcfs mounted on MOUNTPOINT)
-set -eu
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 MOUNTPOINT" >&2
-    exit 2
-fi
-m=$1
-if ! grep -qs '^ipcfs:' "$m/README"; then
-    echo "$0: no ipcfs mounted on $m" >&2
-    exit 1
-fi
+. "$(dirname "$0")/prologue"
 out=$(mktemp)
 victim=
 catcher=
 
-fail() {
-    echo "signals.sh: FAILED: $*" >&2
-    exit 1
-}
 cleanup() {
     for p in $victim $catcher; do kill -KILL "$p" 2>/dev/null || :; done
     rm -f "$out"

@@ -5,26 +5,12 @@
 # mount, so the script needs nothing else.
 #
 #   sh examples/tcp-client.sh MOUNTPOINT  (ipcfs mounted on MOUNTPOINT)
-set -eu
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 MOUNTPOINT" >&2
-    exit 2
-fi
-m=$1
-if ! grep -qs '^ipcfs:' "$m/README"; then
-    echo "$0: no ipcfs mounted on $m" >&2
-    exit 1
-fi
+. "$(dirname "$0")/prologue"
 s=$m/sockets
 srv=tcp-client-server-$$            # $$: names of our own
 c=tcp-client-$$
 tmp=$(mktemp -d)                    # what each side received, outside the mount
 
-fail() {
-    echo "tcp-client.sh: FAILED: $*" >&2
-    exit 1
-}
 conn=
 cleanup() {
     exec 3<&-

@@ -9,25 +9,11 @@
 #
 # Port 0 lets the kernel choose a free port; the endpoint's local file
 # tells which.
-set -eu
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 MOUNTPOINT" >&2
-    exit 2
-fi
-m=$1
-if ! grep -qs '^ipcfs:' "$m/README"; then
-    echo "$0: no ipcfs mounted on $m" >&2
-    exit 1
-fi
+. "$(dirname "$0")/prologue"
 s=$m/sockets
 srv=tcp-server-$$                   # $$: a name of our own
 tmp=$(mktemp -d)                    # what the clients receive, outside the mount
 
-fail() {
-    echo "tcp-server.sh: FAILED: $*" >&2
-    exit 1
-}
 pids=
 conn=
 cleanup() {

@@ -10,24 +10,10 @@
 # dial file each write is one datagram and each read receives one. A bound
 # endpoint that is not connected receives from anyone and answers its most
 # recent sender.
-set -eu
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 MOUNTPOINT" >&2
-    exit 2
-fi
-m=$1
-if ! grep -qs '^ipcfs:' "$m/README"; then
-    echo "$0: no ipcfs mounted on $m" >&2
-    exit 1
-fi
+. "$(dirname "$0")/prologue"
 s=$m/sockets
 srv=udp-$$                          # $$: a name of our own
 
-fail() {
-    echo "udp.sh: FAILED: $*" >&2
-    exit 1
-}
 cleanup() {
     exec 3<&- 4<&-
     rmdir "$s/$srv" 2>/dev/null || :

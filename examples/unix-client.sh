@@ -8,27 +8,13 @@
 # The path must be absolute (ipcfs makes the system calls, from its own
 # working directory) and outside the mount. Any program can connect to it,
 # as to any Unix-domain socket.
-set -eu
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 MOUNTPOINT" >&2
-    exit 2
-fi
-m=$1
-if ! grep -qs '^ipcfs:' "$m/README"; then
-    echo "$0: no ipcfs mounted on $m" >&2
-    exit 1
-fi
+. "$(dirname "$0")/prologue"
 s=$m/sockets
 srv=unix-server-$$                  # $$: names of our own
 c=unix-client-$$
 tmp=$(mktemp -d)                    # for the socket file, outside the mount
 path=$tmp/server.sock
 
-fail() {
-    echo "unix-client.sh: FAILED: $*" >&2
-    exit 1
-}
 conn=
 cleanup() {
     for e in "$c" "$conn" "$srv"; do

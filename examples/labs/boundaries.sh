@@ -9,28 +9,11 @@
 # The queue is opened with O_DIRECT (packet mode): each write(2) is one
 # message and each read(2) receives one, whatever the queue's framing.
 # See ipcfs-labs(7).
-set -eu
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 MOUNTPOINT" >&2
-    exit 2
-fi
-m=$1
-if ! grep -qs '^ipcfs:' "$m/README"; then
-    echo "$0: no ipcfs mounted on $m" >&2
-    exit 1
-fi
-if ! command -v python3 >/dev/null 2>&1; then
-    echo "$0: this lab needs python3" >&2
-    exit 1
-fi
+. "$(dirname "$0")/../prologue"
+needs_python3
 pipe=$m/pipes/lab-boundaries-$$     # $$: names of our own
 queue=$m/queues/lab-boundaries-$$
 
-fail() {
-    echo "boundaries.sh: FAILED: $*" >&2
-    exit 1
-}
 trap 'rm -f "$pipe" "$queue"' EXIT
 trap 'exit 1' HUP INT TERM
 

@@ -7,29 +7,12 @@
 #   sh examples/labs/buffering.sh MOUNTPOINT     (ipcfs mounted on MOUNTPOINT)
 #
 # See ipcfs-labs(7).
-set -eu
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 MOUNTPOINT" >&2
-    exit 2
-fi
-m=$1
-if ! grep -qs '^ipcfs:' "$m/README"; then
-    echo "$0: no ipcfs mounted on $m" >&2
-    exit 1
-fi
-if ! command -v python3 >/dev/null 2>&1; then
-    echo "$0: this lab needs python3" >&2
-    exit 1
-fi
+. "$(dirname "$0")/../prologue"
+needs_python3
 name=pipes/lab-buffering-$$         # $$: a name of our own
 p=$m/$name
 size=10000                          # what the writer writes, in one write(2)
 
-fail() {
-    echo "buffering.sh: FAILED: $*" >&2
-    exit 1
-}
 writer=
 cleanup() {
     exec 3<&-

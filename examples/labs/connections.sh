@@ -11,27 +11,13 @@
 # Clients are dial files, sockets/tcp/HOST/PORT and sockets/udp/HOST/PORT:
 # opening one connects. Part 4 sets the client endpoint's channel with
 # python3, and is left out without it. See ipcfs-labs(7).
-set -eu
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 MOUNTPOINT" >&2
-    exit 2
-fi
-m=$1
-if ! grep -qs '^ipcfs:' "$m/README"; then
-    echo "$0: no ipcfs mounted on $m" >&2
-    exit 1
-fi
+. "$(dirname "$0")/../prologue"
 s=$m/sockets
 tsrv=lab-tcp-$$                     # $$: names of our own
 usrv=lab-udp-$$
 probe=lab-probe-$$
 client=lab-client-$$
 
-fail() {
-    echo "connections.sh: FAILED: $*" >&2
-    exit 1
-}
 cleanup() {
     exec 3<&- 4<&-
     for e in "$client" "$probe" "$tsrv.1" "$tsrv.2" "$tsrv" "$usrv"; do

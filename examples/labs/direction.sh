@@ -8,17 +8,7 @@
 #   sh examples/labs/direction.sh MOUNTPOINT     (ipcfs mounted on MOUNTPOINT)
 #
 # See ipcfs-labs(7).
-set -eu
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 MOUNTPOINT" >&2
-    exit 2
-fi
-m=$1
-if ! grep -qs '^ipcfs:' "$m/README"; then
-    echo "$0: no ipcfs mounted on $m" >&2
-    exit 1
-fi
+. "$(dirname "$0")/../prologue"
 one=pipes/lab-one-$$                # $$: names of our own
 ab=pipes/lab-a-to-b-$$
 ba=pipes/lab-b-to-a-$$
@@ -26,10 +16,6 @@ s=$m/sockets
 srv=lab-b-$$                        # B listens; A connects
 a=lab-a-$$
 
-fail() {
-    echo "direction.sh: FAILED: $*" >&2
-    exit 1
-}
 pids=
 conn=
 cleanup() {

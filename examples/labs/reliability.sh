@@ -14,21 +14,8 @@
 # environment: LOSS, REORDER, CORRUPT (probabilities), SEED, MESSAGES,
 # WINDOW (the sliding window's size), TIMEOUT_MS (both protocols'
 # retransmission timeout). See ipcfs-labs(7).
-set -eu
-
-if [ $# -ne 1 ]; then
-    echo "usage: $0 MOUNTPOINT" >&2
-    exit 2
-fi
-m=$1
-if ! grep -qs '^ipcfs:' "$m/README"; then
-    echo "$0: no ipcfs mounted on $m" >&2
-    exit 1
-fi
-if ! command -v python3 >/dev/null 2>&1; then
-    echo "$0: this lab needs python3" >&2
-    exit 1
-fi
+. "$(dirname "$0")/../prologue"
+needs_python3
 here=$(dirname "$0")
 loss=${LOSS:-0.2}
 reorder=${REORDER:-0.1}
@@ -41,10 +28,6 @@ data=queues/lab-data-$$             # $$: names of our own
 acks=queues/lab-acks-$$
 tmp=$(mktemp -d)                    # the figures of each run, outside the mount
 
-fail() {
-    echo "reliability.sh: FAILED: $*" >&2
-    exit 1
-}
 cleanup() {
     rm -f "$m/$data" "$m/$acks"
     rm -rf "$tmp"
