@@ -147,7 +147,7 @@ pub fn mount_helper_argv(argv: &[OsString]) -> Option<Result<Vec<OsString>, Stri
 /// The `-o` options ipcfs acts on (or refuses with a reason, as `ro`):
 /// the table ipcfs(1) documents, kept equal to `apply_mount_option` by a
 /// unit test.
-pub const MOUNT_OPTIONS: &[&str] = &[
+pub const MOUNT_OPTIONS: &[&str] = crate::ipc::channel::with_fault_settings![
     "allow_other",
     "default_permissions",
     "force",
@@ -160,13 +160,6 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "max_objects_per_user",
     "shm_mode",
     "transport",
-    "loss",
-    "duplicate",
-    "reorder",
-    "corrupt",
-    "delay_ms",
-    "jitter_ms",
-    "seed",
     "fsname",
     "ro",
 ];
@@ -334,18 +327,6 @@ mod tests {
                     "{key} is not in MOUNT_OPTIONS"
                 );
             }
-        }
-    }
-
-    /// The fault names are listed three times (here, the queue's
-    /// attributes, the channel's settings): one list is the reference.
-    #[test]
-    fn every_fault_setting_is_a_mount_option_and_a_queue_attribute() {
-        use crate::ipc::channel::Faults;
-        let attributes = crate::fs::kinds::queue::ATTRIBUTES.settings;
-        for name in Faults::SETTINGS {
-            assert!(MOUNT_OPTIONS.contains(&name), "{name}");
-            assert!(attributes.contains(&name), "{name}");
         }
     }
 

@@ -16,6 +16,25 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
+/// The names of the fault settings after `$name`s: the one list of them
+/// that `Faults::SETTINGS`, the mount options and a queue's attributes
+/// are all made from.
+macro_rules! with_fault_settings {
+    ($($name:literal),* $(,)?) => {
+        &[
+            $($name,)*
+            "loss",
+            "duplicate",
+            "reorder",
+            "corrupt",
+            "delay_ms",
+            "jitter_ms",
+            "seed",
+        ]
+    };
+}
+pub(crate) use with_fault_settings;
+
 /// How long a message held back for reordering waits for a next one to
 /// overtake it before it goes on alone.
 pub const REORDER_HOLD: Duration = Duration::from_millis(200);
@@ -60,16 +79,9 @@ impl Faults {
         seed: 0,
     };
 
-    /// The settings' names, as attributes and mount options take them.
-    pub const SETTINGS: [&'static str; 7] = [
-        "loss",
-        "duplicate",
-        "reorder",
-        "corrupt",
-        "delay_ms",
-        "jitter_ms",
-        "seed",
-    ];
+    /// The settings' names, as attributes and mount options take them
+    /// (the one list: see [`with_fault_settings`]).
+    pub const SETTINGS: [&'static str; 7] = *with_fault_settings!();
 
     /// Whether messages go through untouched (the seed alone changes
     /// nothing).

@@ -19,17 +19,10 @@ use crate::memory::Account;
 /// A queue's attributes: its limits and framing, its channel's faults
 /// (labs: channel.rs), and its counters, with what the channel did.
 pub const ATTRIBUTES: AttributeNames = AttributeNames {
-    settings: &[
+    settings: crate::ipc::channel::with_fault_settings![
         "max_messages",
         "max_message_size",
         "framing",
-        "loss",
-        "duplicate",
-        "reorder",
-        "corrupt",
-        "delay_ms",
-        "jitter_ms",
-        "seed",
     ],
     counters: &[
         "messages",
