@@ -10,6 +10,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::report::V;
 use crate::sys::{is_mounted, make_fifo, make_object, mounts_under, mq_create, mq_unlink};
 use crate::{MSG, QUEUE_DEPTH, ROLE_ENV};
 
@@ -651,6 +652,17 @@ impl Transport<'_> {
         if self.uring { "ipcfs (uring)" } else { "ipcfs" }
     }
 
+    /// A row's ceiling figure and note on this mount: as given on
+    /// /dev/fuse; on io_uring none (there is no ceiling over it), and the
+    /// note says how the mount differs.
+    pub(crate) fn ceiling_and_note(&self, ceiling: V, note: &str) -> (V, String) {
+        if self.uring {
+            (V::Na, format!("{note}; {URING_NOTE}"))
+        } else {
+            (ceiling, note.to_string())
+        }
+    }
+
     /// A new object (`pipes/NAME`, `queues/NAME`) on this mount.
     pub(crate) fn object(&self, rel: &str) -> Result<PathBuf, String> {
         let path = self.dir.join(rel);
@@ -660,7 +672,7 @@ impl Transport<'_> {
 }
 
 /// The note of every uring row, after its own.
-pub(crate) const URING_NOTE: &str = "ipcfs mounted with --transport uring (one ring and one \
+const URING_NOTE: &str = "ipcfs mounted with --transport uring (one ring and one \
      worker pinned to it per CPU: a request is served on its caller's CPU); kernel: the same \
      figure as the row without (uring); no ceiling over io_uring";
 

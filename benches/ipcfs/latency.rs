@@ -3,7 +3,7 @@
 //! each transport.
 
 use crate::Sizes;
-use crate::harness::{Env, Transport, URING_NOTE, p, run_group, s};
+use crate::harness::{Env, Transport, p, run_group, s};
 use crate::report::{Report, V};
 use crate::sys::allowed_cpus;
 
@@ -165,11 +165,7 @@ fn rows(
 ) {
     for (n, stat) in ["median", "p99"].into_iter().enumerate() {
         for (t, i) in ipcfs {
-            let (c, note) = if t.uring {
-                (V::Na, format!("{note}; {URING_NOTE}"))
-            } else {
-                (ceiling[n].clone(), note.to_string())
-            };
+            let (c, note) = t.ceiling_and_note(ceiling[n].clone(), note);
             let name = format!("{what}, {stat}{}", t.tag());
             let (k, i) = (kernel[n].clone(), i[n].clone());
             report.row("round trip", name, "µs ↓", false, k, i, c, note);

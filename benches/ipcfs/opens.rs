@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::Sizes;
-use crate::harness::{Env, URING_NOTE, p, pinned_note, run_group, s, span_ns};
+use crate::harness::{Env, p, pinned_note, run_group, s, span_ns};
 use crate::report::{Report, V};
 use crate::sys::pinned_cpu;
 
@@ -50,11 +50,7 @@ pub(crate) fn opens(report: &mut Report, env: &Env, z: &Sizes) {
             (V::Na, format!("{base}; {}; no ceiling", pinned_note(cpu)))
         };
         for (t, i) in ipcfs {
-            let (c, note) = if t.uring {
-                (V::Na, format!("{note}; {URING_NOTE}"))
-            } else {
-                (c.clone(), note.clone())
-            };
+            let (c, note) = t.ceiling_and_note(c.clone(), &note);
             let name = format!("{what}{}", t.tag());
             report.row("opens", name, "k/s ↑", true, k.clone(), i, c, note);
         }

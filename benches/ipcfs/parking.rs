@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::Sizes;
-use crate::harness::{Daemon, Env, Kid, URING_NOTE, clock_ticks, next_lines, p, parse_numbers, s};
+use crate::harness::{Daemon, Env, Kid, clock_ticks, next_lines, p, parse_numbers, s};
 use crate::report::{Report, V};
 use crate::sys::getxattr_number;
 
@@ -191,11 +191,7 @@ pub(crate) fn parking(report: &mut Report, env: &Env, z: &Sizes, daemons: Daemon
          time from the first of {n} writes to the last reader's return"
     );
     for (t, _, i) in &on {
-        let (c, note) = if t.uring {
-            (V::Na, format!("{note}; {URING_NOTE}"))
-        } else {
-            (c.clone(), note.clone())
-        };
+        let (c, note) = t.ceiling_and_note(c.clone(), &note);
         let name = format!("wake {n} parked readers{}", t.tag());
         report.row("scale", name, "ms ↓", false, k.clone(), i.clone(), c, note);
     }
@@ -260,11 +256,7 @@ pub(crate) fn parking(report: &mut Report, env: &Env, z: &Sizes, daemons: Daemon
             if t.uring && !both {
                 continue;
             }
-            let (c, note) = if t.uring {
-                (V::Na, format!("{note}; {URING_NOTE}"))
-            } else {
-                (pick(cr, f, &c), note.to_string())
-            };
+            let (c, note) = t.ceiling_and_note(pick(cr, f, &c), note);
             report.row(
                 "scale",
                 format!("{}{}", name.replace("{n}", &n.to_string()), t.tag()),

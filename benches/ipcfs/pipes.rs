@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::Sizes;
-use crate::harness::{Env, URING_NOTE, p, pinned_note, run_group, s, span_ns};
+use crate::harness::{Env, p, pinned_note, run_group, s, span_ns};
 use crate::report::{Report, V};
 use crate::sys::{pinned_cpu, setxattr};
 
@@ -116,11 +116,7 @@ pub(crate) fn pipes(report: &mut Report, env: &Env, z: &Sizes) {
                 )
             };
             for (t, i) in ipcfs {
-                let (c, note) = if t.uring {
-                    (V::Na, format!("{note}; {URING_NOTE}"))
-                } else {
-                    (c.clone(), note.clone())
-                };
+                let (c, note) = t.ceiling_and_note(c.clone(), &note);
                 let name = format!("{what}{}", t.tag());
                 report.row(
                     "pipe throughput",

@@ -1,7 +1,7 @@
 //! Workload 2: queue message rate, one message per call or in batch mode;
 //! one message per call also on io_uring and with every process pinned.
 
-use crate::harness::{DAEMONS_UNPINNED, Env, URING_NOTE, p, pinned_note, run_group, s, span_ns};
+use crate::harness::{DAEMONS_UNPINNED, Env, p, pinned_note, run_group, s, span_ns};
 use crate::pipes::NEVER_BLOCKS;
 use crate::report::{Report, V};
 use crate::sys::allowed_cpus;
@@ -143,11 +143,7 @@ fn queue_rate(report: &mut Report, env: &Env, z: &Sizes, pairs: u64, batch: bool
         messages, env.mq_depth
     );
     for (t, i) in ipcfs {
-        let (c, note) = if t.uring {
-            (V::Na, format!("{note}; {URING_NOTE}"))
-        } else {
-            (c.clone(), note.clone())
-        };
+        let (c, note) = t.ceiling_and_note(c.clone(), &note);
         report.row(
             "queue message rate",
             format!("{what}{}", t.tag()),

@@ -4,9 +4,7 @@
 
 use std::fs::File;
 
-use crate::harness::{
-    Env, Kid, URING_NOTE, expect_ready, next_lines, p, parse_numbers, pinned_note, s,
-};
+use crate::harness::{Env, Kid, expect_ready, next_lines, p, parse_numbers, pinned_note, s};
 use crate::report::{Report, V};
 use crate::sys::{now_ns, pinned_cpu};
 use crate::{SIGNAL_WINDOW, Sizes};
@@ -132,11 +130,7 @@ pub(crate) fn signals(report: &mut Report, env: &Env, z: &Sizes) {
                 (V::Na, format!("{note}; {}; no ceiling", pinned_note(cpu)))
             };
             for (t, i) in ipcfs {
-                let (c, note) = if t.uring {
-                    (V::Na, format!("{note}; {URING_NOTE}"))
-                } else {
-                    (c.clone(), note.clone())
-                };
+                let (c, note) = t.ceiling_and_note(c.clone(), &note);
                 let row = format!("{what}{}", t.tag());
                 report.row("signals", row, "k/s ↑", true, k.clone(), i, c, note);
             }
