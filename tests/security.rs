@@ -233,13 +233,6 @@ fn a_user_cannot_bind_a_low_port_nor_reach_a_root_only_unix_socket() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// Fills a queue of the calling user with one-byte messages in batch
 /// mode, its message limit raised as far as it goes, until a write
 /// fails: prints that errno's name and the messages sent.
@@ -265,11 +258,11 @@ const FLOOD: &str = "import os, errno, struct\n\
 fn a_flood_by_one_user_stops_at_its_share_and_others_still_send() {
     let m = mount_or_skip!("--allow-other", "--max-memory", "64M");
     let user = test_user();
-    let start = rss_kib(m.pid());
+    let start = m.rss_kib();
     let flood = format!("python3 -c \"{}\"", FLOOD.replace('"', "\\\""));
     let out = as_user(&m, &user, &flood);
     assert_eq!(stdout(&out), "ENOSPC True\n", "{out:?}");
-    let flooded = rss_kib(m.pid());
+    let flooded = m.rss_kib();
     println!("daemon resident: {start} KiB at start, {flooded} KiB after the flood");
     assert!(
         flooded < start + (64 << 10),
@@ -302,7 +295,7 @@ fn a_flood_by_one_user_stops_at_its_share_and_others_still_send() {
         except BlockingIOError: pass\n\
         os.unlink(name)\"";
     assert_ok(&as_user(&m, &user, drain));
-    let drained = rss_kib(m.pid());
+    let drained = m.rss_kib();
     println!("daemon resident after draining: {drained} KiB");
     assert!(
         drained < start + (12 << 10),

@@ -208,12 +208,7 @@ fn mappings_are_coherent_through_the_page_cache() {
 #[test]
 fn passthrough_holds_one_copy() {
     let m = mount_or_skip!();
-    let rss = || -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", m.pid())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    };
-    let before = rss();
+    let before = m.rss_kib();
     let out = python(
         &m,
         "fd = os.open('shm/big', os.O_RDWR | os.O_CREAT)\n\
@@ -224,7 +219,7 @@ fn passthrough_holds_one_copy() {
         &[],
     );
     assert_eq!(out, "b'xx'\n");
-    let grown_kib = rss().saturating_sub(before);
+    let grown_kib = m.rss_kib().saturating_sub(before);
     assert!(grown_kib < 16 << 10, "daemon grew by {grown_kib} KiB");
     assert_eq!(xattr(&m, "shm/big", "size"), (64u64 << 20).to_string());
 }

@@ -507,12 +507,6 @@ fn a_burst_past_the_free_entries_parks_whole_before_any_waker() {
     assert!(wait_within(&mut callers, Duration::from_secs(10), "the callers").success());
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// A large write parked for room is copied (and charged) by the
 /// filesystem; its entry gives the request's pages back, so the daemon
 /// does not hold those bytes twice.
@@ -534,7 +528,7 @@ fn parked_large_writes_are_held_once() {
                 .unwrap()
         })
         .collect();
-    let before = rss_kib(m.pid());
+    let before = m.rss_kib();
     let mut writers: Vec<Child> = (pipes.iter())
         .map(|p| {
             Command::new("dd")
@@ -555,7 +549,7 @@ fn parked_large_writes_are_held_once() {
         "{} writers parked",
         parked()
     );
-    let grown = rss_kib(m.pid()) - before;
+    let grown = m.rss_kib() - before;
     for w in &mut writers {
         kill(w);
     }

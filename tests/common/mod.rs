@@ -141,6 +141,13 @@ impl Mount {
         self.child.as_ref().unwrap().id()
     }
 
+    /// The daemon's resident memory (VmRSS), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
     /// A `sh -c` command run in the mountpoint.
     pub fn sh(&self, script: &str) -> Command {
         let mut c = Command::new("sh");
