@@ -434,14 +434,7 @@ struct Objects {
 }
 
 fn me() -> Caller {
-    // SAFETY: getuid, getgid and gettid have no memory effects.
-    unsafe {
-        Caller {
-            uid: libc::getuid(),
-            gid: libc::getgid(),
-            pid: libc::gettid() as u32,
-        }
-    }
+    Caller::this_thread()
 }
 
 fn objects() -> &'static Objects {

@@ -58,14 +58,7 @@ mod socket;
 type TestFs = Fs<TestReplies>;
 
 fn me() -> Caller {
-    // SAFETY: getuid, getgid and gettid have no memory effects.
-    unsafe {
-        Caller {
-            uid: libc::getuid(),
-            gid: libc::getgid(),
-            pid: libc::gettid() as u32,
-        }
-    }
+    Caller::this_thread()
 }
 
 fn other_user() -> Caller {
