@@ -42,6 +42,7 @@ use std::sync::Arc;
 use std::sync::Condvar;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -372,7 +373,7 @@ struct Shared {
     /// The connection has ended (/dev/fuse read ENODEV).
     ended: AtomicBool,
     /// How many times the worker has gone to wait with its reserve full.
-    idles: std::sync::atomic::AtomicU64,
+    idles: AtomicU64,
     /// Kicks of this queue being made.
     kicks_out: AtomicUsize,
     wake_fd: OwnedFd,
@@ -790,7 +791,7 @@ impl RingQueue {
                 pending: Mutex::new(Vec::new()),
                 asleep: AtomicBool::new(false),
                 ended: AtomicBool::new(false),
-                idles: std::sync::atomic::AtomicU64::new(0),
+                idles: AtomicU64::new(0),
                 kicks_out: AtomicUsize::new(0),
                 wake_fd,
                 dev,
