@@ -92,9 +92,6 @@ pub struct Config {
     pub fsname: String,
     /// How large a write reaches the daemon whole (see limits.rs).
     pub io: IoLimits,
-    /// The kernel's cap on FUSE request pages as it was before this
-    /// daemon raised it, to put back at exit.
-    pub raised_pages_limit: Option<u32>,
 }
 
 impl Config {
@@ -117,7 +114,6 @@ impl Config {
             log_level: None,
             fsname: "ipcfs".to_string(),
             io: IoLimits::new(KERNEL_DEFAULT_PAGES),
-            raised_pages_limit: None,
         }
     }
 

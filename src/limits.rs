@@ -47,14 +47,16 @@ impl IoLimits {
         (self.max_pages as usize - 1) * PAGE_SIZE - 1
     }
 
-    /// Reads the kernel's cap and, when allowed, raises it to
-    /// [`WANTED_PAGES`]. Returns the limits this mount will have and, if
-    /// the cap was raised, its old value.
-    pub fn detect(may_raise: bool) -> (IoLimits, Option<u32>) {
-        Self::detect_at(Path::new(PAGES_LIMIT), may_raise)
+    /// Reads the kernel's cap and decides what this mount's limits will
+    /// be: [`WANTED_PAGES`] when the cap is that high already, or when it
+    /// may be raised (`may_raise`, and the setting opens for writing).
+    /// Changes nothing: [`PagesPlan::apply`] raises the cap, once every
+    /// check that can refuse the run has passed.
+    pub fn plan(may_raise: bool) -> PagesPlan {
+        Self::plan_at(Path::new(PAGES_LIMIT), may_raise)
     }
 
-    /// Puts the kernel's cap back to `old` (what [`IoLimits::detect`]
+    /// Puts the kernel's cap back to `old` (what [`PagesPlan::apply`]
     /// raised it from), at exit: mounts made meanwhile keep what they
     /// negotiated, and the machine is left as it was found.
     pub fn restore(old: u32) {
@@ -68,20 +70,66 @@ impl IoLimits {
         }
     }
 
-    fn detect_at(setting: &Path, may_raise: bool) -> (IoLimits, Option<u32>) {
-        let Some(cap) = std::fs::read_to_string(setting)
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-        else {
-            return (IoLimits::new(KERNEL_DEFAULT_PAGES), None);
+    fn plan_at(setting: &Path, may_raise: bool) -> PagesPlan {
+        let plan = |max_pages, raise| PagesPlan {
+            limits: IoLimits::new(max_pages),
+            raise,
+            setting: setting.to_path_buf(),
+        };
+        let Some(cap) = read_cap(setting) else {
+            return plan(KERNEL_DEFAULT_PAGES, false);
         };
         if cap >= WANTED_PAGES {
-            return (IoLimits::new(WANTED_PAGES), None);
+            return plan(WANTED_PAGES, false);
         }
-        if may_raise && std::fs::write(setting, WANTED_PAGES.to_string()).is_ok() {
-            return (IoLimits::new(WANTED_PAGES), Some(cap));
+        // Opening for writing is where the kernel checks the right to
+        // change a sysctl; nothing is written yet.
+        let writable = std::fs::OpenOptions::new()
+            .write(true)
+            .open(setting)
+            .is_ok();
+        if may_raise && writable {
+            return plan(WANTED_PAGES, true);
         }
-        (IoLimits::new(cap), None)
+        plan(cap, false)
+    }
+}
+
+fn read_cap(setting: &Path) -> Option<u32> {
+    std::fs::read_to_string(setting)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+}
+
+/// The limits a mount will have, and whether the kernel's cap must be
+/// raised for them: decided at start, applied only after the mountpoint
+/// and options are checked, so that a run refused for a usage error
+/// changes nothing on the machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagesPlan {
+    pub limits: IoLimits,
+    raise: bool,
+    setting: std::path::PathBuf,
+}
+
+impl PagesPlan {
+    /// Raises the cap to the planned pages if it is still lower (another
+    /// mount may have raised it meanwhile). Returns the value it had, to
+    /// set back at exit, or `None` when nothing was changed.
+    pub fn apply(&self) -> std::result::Result<Option<u32>, String> {
+        if !self.raise {
+            return Ok(None);
+        }
+        let wanted = self.limits.max_pages;
+        match read_cap(&self.setting) {
+            Some(cap) if cap >= wanted => Ok(None),
+            cap => match std::fs::write(&self.setting, wanted.to_string()) {
+                Ok(()) => Ok(cap),
+                Err(e) => Err(format!(
+                    "cannot raise fs.fuse.max_pages_limit to {wanted}: {e}"
+                )),
+            },
+        }
     }
 }
 
@@ -89,20 +137,39 @@ impl IoLimits {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_raised_cap_is_put_back() {
-        let dir = std::env::temp_dir().join(format!("ipcfs-limit-{}", std::process::id()));
+    /// A scratch copy of the setting, holding `value`.
+    fn setting(tag: &str, value: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("ipcfs-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let setting = dir.join("max_pages_limit");
-        std::fs::write(&setting, "256\n").unwrap();
-        let (io, raised) = IoLimits::detect_at(&setting, true);
-        assert_eq!((io.max_pages, raised), (WANTED_PAGES, Some(256)));
+        std::fs::write(&setting, value).unwrap();
+        (dir, setting)
+    }
+
+    #[test]
+    fn a_raised_cap_is_put_back() {
+        let (dir, setting) = setting("limit", "256\n");
+        let plan = IoLimits::plan_at(&setting, true);
+        assert_eq!(plan.limits.max_pages, WANTED_PAGES);
+        assert_eq!(plan.apply(), Ok(Some(256)));
         assert_eq!(
             std::fs::read_to_string(&setting).unwrap(),
             WANTED_PAGES.to_string()
         );
         IoLimits::restore_at(&setting, 256);
         assert_eq!(std::fs::read_to_string(&setting).unwrap(), "256");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn planning_changes_nothing_until_applied() {
+        let (dir, setting) = setting("plan", "256\n");
+        let plan = IoLimits::plan_at(&setting, true);
+        assert_eq!(std::fs::read_to_string(&setting).unwrap(), "256\n");
+        // Raised meanwhile by another mount: nothing to do, nothing to
+        // set back.
+        std::fs::write(&setting, "1024").unwrap();
+        assert_eq!(plan.apply(), Ok(None));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -117,28 +184,27 @@ mod tests {
     }
 
     #[test]
-    fn detect_raises_a_low_cap_only_when_allowed() {
-        let dir = std::env::temp_dir().join(format!("ipcfs-limits-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let setting = dir.join("max_pages_limit");
-        std::fs::write(&setting, "256\n").unwrap();
+    fn a_low_cap_is_planned_raised_only_when_allowed() {
+        let (dir, setting) = setting("limits", "256\n");
+        let plan = IoLimits::plan_at(&setting, false);
+        assert_eq!((plan.limits, plan.apply()), (IoLimits::new(256), Ok(None)));
+        assert_eq!(std::fs::read_to_string(&setting).unwrap(), "256\n");
+        let plan = IoLimits::plan_at(&setting, true);
         assert_eq!(
-            IoLimits::detect_at(&setting, false),
-            (IoLimits::new(256), None)
-        );
-        assert_eq!(
-            IoLimits::detect_at(&setting, true),
-            (IoLimits::new(WANTED_PAGES), Some(256))
+            (plan.limits, plan.apply()),
+            (IoLimits::new(WANTED_PAGES), Ok(Some(256)))
         );
         assert_eq!(std::fs::read_to_string(&setting).unwrap(), "1024");
         std::fs::write(&setting, "4096").unwrap();
+        let plan = IoLimits::plan_at(&setting, true);
         assert_eq!(
-            IoLimits::detect_at(&setting, true),
-            (IoLimits::new(WANTED_PAGES), None)
+            (plan.limits, plan.apply()),
+            (IoLimits::new(WANTED_PAGES), Ok(None))
         );
+        let plan = IoLimits::plan_at(&dir.join("absent"), true);
         assert_eq!(
-            IoLimits::detect_at(&dir.join("absent"), true),
-            (IoLimits::new(KERNEL_DEFAULT_PAGES), None)
+            (plan.limits, plan.apply()),
+            (IoLimits::new(KERNEL_DEFAULT_PAGES), Ok(None))
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -16,7 +16,7 @@ use crate::cli::{Args, mount_helper_argv};
 use crate::config::{Config, Transport};
 use crate::fuse::{Core, IpcFs};
 use crate::interrupt::Watcher;
-use crate::limits::IoLimits;
+use crate::limits::{IoLimits, PagesPlan};
 use crate::mount::{self, KernelMount};
 use crate::mountpoint;
 
@@ -56,27 +56,18 @@ pub fn main() -> ExitCode {
         Some(Ok(translated)) => Args::parse_from(translated),
         Some(Err(usage)) => return fail(&Failure::Setup(usage.clone())),
     };
-    let (io, raised_from) = IoLimits::detect(nix::unistd::geteuid().is_root());
-    let mut config = match args.into_config(io) {
+    // Nothing on the machine changes before the options and the
+    // mountpoint are checked: the plan is applied in `run`.
+    let pages = IoLimits::plan(nix::unistd::geteuid().is_root());
+    let config = match args.into_config(pages.limits) {
         Ok(c) => c,
-        Err(msg) => {
-            drop(RestorePagesLimit(raised_from));
-            return fail(&Failure::Setup(msg));
-        }
+        Err(msg) => return fail(&Failure::Setup(msg)),
     };
-    config.raised_pages_limit = raised_from;
     init_logging(&config);
-    if let Some(old) = raised_from {
-        log::info!(
-            "raised fs.fuse.max_pages_limit from {old} to {} so that {}-byte writes arrive whole",
-            io.max_pages,
-            io.max_write()
-        );
-    }
     if helper.is_some() {
-        return in_background(config);
+        return in_background(config, pages);
     }
-    match run(config, |_| {}) {
+    match run(config, &pages, |_| {}) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => fail(&f),
     }
@@ -90,7 +81,7 @@ fn fail(f: &Failure) -> ExitCode {
 /// As a mount(8) helper: the daemon goes on in a child process, and this
 /// process returns once the filesystem is mounted (or with the reason it
 /// could not be), as mount(8) expects of a helper.
-fn in_background(config: Config) -> ExitCode {
+fn in_background(config: Config, pages: PagesPlan) -> ExitCode {
     let (mut report_rx, report_tx) = match nix::unistd::pipe() {
         Ok((r, w)) => (std::fs::File::from(r), w),
         Err(e) => return fail(&Failure::Runtime(format!("cannot create a pipe: {e}"))),
@@ -125,7 +116,7 @@ fn in_background(config: Config) -> ExitCode {
                     let _ = r.write_all(text.as_bytes());
                 }
             };
-            match run(config, |_| tell("ok:".into())) {
+            match run(config, &pages, |_| tell("ok:".into())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(f) => {
                     tell(format!("{}:{}", f.code(), f.message()));
@@ -225,8 +216,6 @@ fn start_session(
     Ok((session, unmounter))
 }
 
-/// Runs the daemon until a stop signal or an unmount from outside;
-/// `mounted` is called once the filesystem is in place.
 /// Puts the kernel's page cap back when the daemon ends, however it ends.
 struct RestorePagesLimit(Option<u32>);
 
@@ -238,12 +227,24 @@ impl Drop for RestorePagesLimit {
     }
 }
 
-fn run(config: Config, mounted: impl FnOnce(&Path)) -> Result<(), Failure> {
-    let _pages_limit = RestorePagesLimit(config.raised_pages_limit);
+/// Runs the daemon until a stop signal or an unmount from outside;
+/// `mounted` is called once the filesystem is in place. The kernel's page
+/// cap is raised as `pages` planned only once the mountpoint and the
+/// transport have been checked.
+fn run(config: Config, pages: &PagesPlan, mounted: impl FnOnce(&Path)) -> Result<(), Failure> {
     let mountpoint =
         mountpoint::prepare(&config.mountpoint, config.force).map_err(Failure::Setup)?;
     if config.transport == Transport::Uring {
         uring_offered().map_err(Failure::Setup)?;
+    }
+    let raised_from = pages.apply().map_err(Failure::Runtime)?;
+    let _pages_limit = RestorePagesLimit(raised_from);
+    if let Some(old) = raised_from {
+        log::info!(
+            "raised fs.fuse.max_pages_limit from {old} to {} so that {}-byte writes arrive whole",
+            config.io.max_pages,
+            config.io.max_write()
+        );
     }
 
     // Block the stop signals before any thread starts, so that every

@@ -5,32 +5,8 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{BIN, TempDir, assert_ok, eventually, is_mounted, stdout, wait_within};
+use common::{BIN, TempDir, assert_ok, eventually, is_mounted, refuse, stdout, wait_within};
 use nix::sys::signal::Signal;
-
-/// Runs the daemon expecting it to refuse at once; returns its stderr.
-fn refuse(args: &[&str]) -> String {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = wait_within(&mut child, Duration::from_secs(10), "ipcfs refusal");
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert_eq!(status.code(), Some(2), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
-    assert!(err.starts_with("ipcfs: "), "{err}");
-    err
-}
 
 #[test]
 fn missing_and_non_directory_mountpoints_are_one_line_errors() {

@@ -353,7 +353,9 @@ pub(crate) fn ceiling_main(mountpoint: &Path) -> Result<(), String> {
     let set = stop_signals();
     // SAFETY: a valid set, before any thread starts.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    let (io, _) = IoLimits::detect(nix::unistd::geteuid().is_root());
+    let pages = IoLimits::plan(nix::unistd::geteuid().is_root());
+    pages.apply()?;
+    let io = pages.limits;
     let mut config = ipcfs::config::Config::new(mountpoint.to_path_buf());
     config.io = io;
     config.fsname = "ipcfs-ceiling".into();
