@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::caller::proc::signal_pending;
 use crate::ipc::CancelReason;
 use crate::wait::WaiterId;
 
@@ -143,44 +144,6 @@ impl Registry {
     }
 }
 
-/// True when thread `tid` has a signal pending that it does not block, or
-/// no longer exists. Reads `SigPnd`, `ShdPnd` and `SigBlk` of
-/// `/proc/<tid>/status`. Any other failure to read it (no descriptor left,
-/// say) is no sign of a signal: the call stays parked.
-pub fn signal_pending(tid: u32) -> bool {
-    if tid == 0 {
-        // A caller in another pid namespace: FUSE reports its pid as 0,
-        // and /proc cannot say anything of it. Only the kernel's
-        // interrupts end its calls.
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{tid}/status")) {
-        Ok(status) => pending_in_status(&status),
-        Err(e) => matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)),
-    }
-}
-
-fn pending_in_status(status: &str) -> bool {
-    let mut pending = 0u64;
-    let mut blocked = 0u64;
-    for line in status.lines() {
-        let Some((key, value)) = line.split_once(':') else {
-            continue;
-        };
-        let Ok(bits) = u64::from_str_radix(value.trim(), 16) else {
-            continue;
-        };
-        match key {
-            "SigPnd" | "ShdPnd" => pending |= bits,
-            "SigBlk" => blocked = bits,
-            _ => {}
-        }
-    }
-    // SIGKILL and SIGSTOP cannot be blocked, whatever SigBlk says.
-    let unblockable = (1u64 << (libc::SIGKILL - 1)) | (1u64 << (libc::SIGSTOP - 1));
-    pending & !(blocked & !unblockable) != 0
-}
-
 /// The thread that sweeps the registry.
 pub struct Watcher {
     stop: Arc<AtomicBool>,
@@ -227,33 +190,6 @@ impl Drop for Watcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_pending_minus_blocked() {
-        let status = "Name:\tcat\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000002\n\
-                      SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n";
-        assert!(pending_in_status(status), "SIGINT pending for the process");
-        let blocked = "SigPnd:\t0000000000000000\nShdPnd:\t0000000000000002\n\
-                       SigBlk:\t0000000000000002\n";
-        assert!(!pending_in_status(blocked), "SIGINT blocked");
-        let killed = "SigPnd:\t0000000000000100\nShdPnd:\t0000000000000000\n\
-                      SigBlk:\tffffffffffffffff\n";
-        assert!(pending_in_status(killed), "SIGKILL cannot be blocked");
-        let idle = "SigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
-                    SigBlk:\t0000000000000000\n";
-        assert!(!pending_in_status(idle));
-    }
-
-    #[test]
-    fn own_thread_has_nothing_pending_and_a_gone_thread_counts_as_signalled() {
-        let tid = unsafe { libc::gettid() } as u32;
-        assert!(!signal_pending(tid));
-        assert!(signal_pending(u32::MAX - 1));
-        assert!(
-            !signal_pending(0),
-            "pid 0: another pid namespace, not a gone thread"
-        );
-    }
 
     struct Recorder(Mutex<Vec<(WaiterId, CancelReason)>>);
     impl Cancel for Recorder {

@@ -7,6 +7,7 @@
 //! layer and replies; [`interrupt`] notices signalled callers; [`run`] is
 //! the daemon. ARCHITECTURE.md draws the map.
 
+pub mod caller;
 pub mod cli;
 pub mod config;
 pub mod error;

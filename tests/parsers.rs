@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use clap::Parser;
 use proptest::prelude::*;
 
+use ipcfs::caller::Caller;
 use ipcfs::cli::{ACCEPTED_NO_OPS, Args, MOUNT_OPTIONS};
 use ipcfs::config::{Config, ShmMode, parse_bytes};
 use ipcfs::error::Error;
@@ -23,7 +24,6 @@ use ipcfs::fs::attr::{FileType, Ino};
 use ipcfs::fs::{tree, xattr};
 use ipcfs::fuse::reply::FuseReplies;
 use ipcfs::ipc::compose::Framing;
-use ipcfs::ipc::policy::Caller;
 use ipcfs::ipc::records;
 use ipcfs::ipc::signal::{ALIASES, NAMES, SignalSpec, parse_request, parse_signal};
 use ipcfs::ipc::socket::command::{self, Command, Kind, Shut, Target};

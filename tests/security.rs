@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 
 use common::{assert_ok, stderr, stdout};
@@ -324,4 +325,467 @@ fn objects_per_user_are_limited_with_emfile() {
         m.log()
     );
     assert_ok(&m.run("touch queues/r1 queues/r2 queues/r3 queues/r4"));
+}
+
+/// A user in a user namespace of its own (`unshare -Ur`) holds every
+/// capability there, and none over the daemon's world: its KILL to root's
+/// process, or to that process's group, is refused and the process lives.
+/// It still signals its own processes.
+#[test]
+fn a_user_namespace_gives_no_power_over_roots_processes() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    let mut roots = Command::new("sleep")
+        .arg("60")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let script = format!(
+        "unshare -Ur sh -c '\
+         grep -q \"CapEff:.*1ff\" /proc/self/status && echo capable; \
+         /bin/echo KILL > proc/{root}/signal; echo \"signal $?\"; \
+         /bin/echo KILL > proc/{root}/pgsignal; echo \"pgsignal $?\"; \
+         sleep 60 & echo TERM > proc/$!/signal; wait $!; echo \"own $?\"'",
+        root = roots.id()
+    );
+    let out = as_user(&m, &user, &script);
+    assert_eq!(
+        stdout(&out),
+        "capable\nsignal 1\npgsignal 1\nown 143\n",
+        "{out:?}"
+    );
+    assert_eq!(
+        stderr(&out).matches("Operation not permitted").count(),
+        2,
+        "{out:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(
+        roots.try_wait().unwrap().is_none(),
+        "root's process was hit"
+    );
+    roots.kill().unwrap();
+    roots.wait().unwrap();
+}
+
+/// A signal sent through ipcfs names its sender: the receiver's siginfo
+/// has the writer's process and uid (an `SI_QUEUE` siginfo, value 0), not
+/// the daemon's.
+#[test]
+fn a_signal_names_the_writer_not_the_daemon() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    let script = "python3 -c \"import os, signal, sys\n\
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])\n\
+        r, w = os.pipe()\n\
+        child = os.fork()\n\
+        if child == 0:\n\
+        \x20   os.write(w, b'x')\n\
+        \x20   i = signal.sigwaitinfo([signal.SIGUSR1])\n\
+        \x20   print(i.si_code == -1, i.si_pid == os.getppid(), i.si_uid == os.getuid(), i.si_status)\n\
+        \x20   sys.stdout.flush(); os._exit(0)\n\
+        os.read(r, 1)\n\
+        with open('proc/%d/signal' % child, 'w') as f: f.write('USR1')\n\
+        os.waitpid(child, 0)\n\
+        \"";
+    let out = as_user(&m, &user, script);
+    assert_eq!(stdout(&out), "True True True 0\n", "{out:?}");
+}
+
+/// The daemon itself is out of a user's reach through its own files: a
+/// thread may always signal its own process, so this one case is checked
+/// by kill(2)'s rule against the daemon's ids, and refused. The mount
+/// keeps serving.
+#[test]
+fn a_user_cannot_signal_the_daemon_through_it() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    let daemon = m.pid();
+    let out = as_user(
+        &m,
+        &user,
+        &format!(
+            "echo KILL > proc/{daemon}/signal; echo \"signal $?\"; \
+             echo STOP > proc/{daemon}/pgsignal; echo \"pgsignal $?\"; \
+             echo CONT > proc/{daemon}/signal; echo \"cont $?\""
+        ),
+    );
+    assert_eq!(stdout(&out), "signal 1\npgsignal 1\ncont 1\n", "{out:?}");
+    assert_ok(&m.run("touch pipes/alive && ls pipes"));
+}
+
+/// Acting threads cannot be signalled by the user they act for: while
+/// a user's signal writes run, that user sends SIGKILL to every thread of
+/// the daemon, and the daemon lives (an acting thread's real uid is no
+/// user's).
+#[test]
+fn acting_threads_cannot_be_killed_by_their_caller() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    let script = format!(
+        "python3 -c \"import os, ctypes, threading\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         done = False\n\
+         def probes():\n\
+         \x20   fd = os.open('proc/%d/signal' % os.getpid(), os.O_WRONLY)\n\
+         \x20   for _ in range(3000): os.write(fd, b'0')\n\
+         t = threading.Thread(target=probes); t.start()\n\
+         hits = 0\n\
+         while t.is_alive():\n\
+         \x20   for tid in os.listdir('/proc/{daemon}/task'):\n\
+         \x20       if libc.syscall(234, {daemon}, int(tid), 9) == 0: hits += 1\n\
+         t.join()\n\
+         print('hits', hits)\n\
+         \"",
+        daemon = m.pid()
+    );
+    let out = as_user(&m, &user, &script);
+    assert_eq!(stdout(&out), "hits 0\n", "{out:?}");
+    assert_ok(&m.run("touch pipes/alive && ls pipes"));
+}
+
+/// A directory of this test's own that every user may use, under /tmp.
+fn shared_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ipcfs-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    dir
+}
+
+/// Root's Unix servers, one stream and one datagram, each printing who
+/// its first peer is: `SO_PEERCRED` of the stream connection, and the
+/// `SCM_CREDENTIALS` and bytes of the first datagram.
+const PEER_SERVERS: &str = "import os, socket, struct, sys\n\
+    stream_path, dgram_path = sys.argv[1], sys.argv[2]\n\
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(stream_path); s.listen()\n\
+    d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); d.bind(dgram_path)\n\
+    d.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)\n\
+    os.chmod(stream_path, 0o777); os.chmod(dgram_path, 0o777)\n\
+    print('ready', flush=True)\n\
+    c, _ = s.accept()\n\
+    pid, uid, gid = struct.unpack('3i', c.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))\n\
+    print('stream', pid, uid, gid, flush=True)\n\
+    data, anc, _, _ = d.recvmsg(100, socket.CMSG_SPACE(12))\n\
+    pid, uid, gid = struct.unpack('3i', anc[0][2])\n\
+    print('dgram', pid, uid, gid, data, flush=True)\n";
+
+/// A user's connects through a root daemon carry the user's identity: a
+/// Unix stream server's `SO_PEERCRED` and a datagram server's
+/// `SCM_CREDENTIALS` name the user and group (and the daemon's process,
+/// which made the call).
+#[test]
+fn a_unix_peer_sees_the_user_not_root() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    let dir = shared_dir("peer");
+    let (stream, dgram) = (dir.join("stream"), dir.join("dgram"));
+    let mut server = Command::new("timeout")
+        .args(["-s", "KILL", common::LIMIT, "python3", "-c", PEER_SERVERS])
+        .args([&stream, &dgram])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    use std::io::BufRead;
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let script = format!(
+        "mkdir sockets/s sockets/d && \
+         echo 'connect unix {}' > sockets/s/ctl && \
+         echo 'connect unixgram {}' > sockets/d/ctl && \
+         echo hello > sockets/d/data",
+        stream.display(),
+        dgram.display()
+    );
+    assert_ok(&as_user(&m, &user, &script));
+    let mut rest = String::new();
+    use std::io::Read;
+    out.read_to_string(&mut rest).unwrap();
+    let _ = server.wait();
+    let daemon = m.pid();
+    assert_eq!(
+        rest,
+        format!(
+            "stream {daemon} {u} {g}\ndgram {daemon} {u} {g} b'hello\\n'\n",
+            u = user.0,
+            g = user.1
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A listener a user makes through a root daemon is the user's: its
+/// clients see the user (`SO_PEERCRED`), and the socket file is theirs.
+#[test]
+fn a_listener_shows_its_clients_the_user() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    let dir = shared_dir("listen");
+    let path = dir.join("l");
+    let script = format!(
+        "mkdir sockets/l && echo 'bind unix {}' > sockets/l/ctl && echo listen > sockets/l/ctl",
+        path.display()
+    );
+    assert_ok(&as_user(&m, &user, &script));
+    let client = "import socket, struct, sys\n\
+        c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1])\n\
+        print(*struct.unpack('3i', c.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1:])\n";
+    let out = Command::new("python3")
+        .args(["-c", client])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), format!("{} {}\n", user.0, user.1), "{out:?}");
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&path).unwrap());
+    assert_eq!(owner.to_string(), user.0, "the socket file is the user's");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Root in a user namespace of its own has CAP_NET_BIND_SERVICE there,
+/// and not on the daemon's network: port 81 is refused with EACCES.
+#[test]
+fn a_user_namespace_binds_no_low_port() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    let out = as_user(
+        &m,
+        &user,
+        "unshare -Ur sh -c 'mkdir sockets/p && \
+         /bin/echo \"bind tcp 127.0.0.1:81\" > sockets/p/ctl; echo \"bind $?\"; cat sockets/p/err'",
+    );
+    assert_eq!(
+        stdout(&out),
+        "bind 1\nbind tcp 127.0.0.1:81 (a port this low needs root or CAP_NET_BIND_SERVICE): \
+         Permission denied\n",
+        "{out:?}"
+    );
+}
+
+/// A one-shot TCP server on 127.0.0.1: answers `text` to its first client.
+fn answer_once(text: &'static str) -> (u16, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        if let Ok((mut c, _)) = listener.accept() {
+            use std::io::Write;
+            let _ = c.write_all(text.as_bytes());
+        }
+    });
+    (port, t)
+}
+
+/// Sockets are made in the caller's network namespace: a caller in one
+/// of its own (`unshare -n` as root, `unshare -rn` as a user) reaches the
+/// server it runs there on 127.0.0.1, through ctl and through a dial
+/// file, and not the host's.
+#[test]
+fn a_caller_in_its_own_network_namespace_reaches_its_own_loopback() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    let (host_port, _host) = answer_once("host\n");
+    for (who, unshare) in [("root", "unshare -n"), ("user", "unshare -rn")] {
+        let script = format!(
+            "{unshare} sh -c 'ip link set lo up || exit 9
+             python3 -c \"import socket
+s = socket.socket(); s.bind((\\\"127.0.0.1\\\", 7007)); s.listen()
+for _ in range(2):
+    c, _ = s.accept(); c.sendall(b\\\"inside\\\\n\\\"); c.close()\" &
+             sleep 0.5
+             mkdir sockets/{who}1 sockets/{who}2
+             echo \"connect tcp 127.0.0.1:7007\" > sockets/{who}1/ctl && cat sockets/{who}1/data
+             cat sockets/tcp/127.0.0.1/7007
+             /bin/echo \"connect tcp 127.0.0.1:{host_port}\" > sockets/{who}2/ctl; echo \"host $?\"
+             wait'"
+        );
+        let out = if who == "root" {
+            m.run(&script)
+        } else {
+            as_user(&m, &user, &script)
+        };
+        assert_eq!(stdout(&out), "inside\ninside\nhost 1\n", "{who}: {out:?}");
+    }
+}
+
+/// No Unix path reaches into the mount itself, however it is spelled:
+/// through `/proc/self/root` (no file at all), or a symbolic link. Each is
+/// refused with the reason, decided on the file the path resolves to, and
+/// the mount keeps serving.
+#[test]
+fn no_unix_path_reaches_into_the_mount() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    let dir = shared_dir("into");
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(m.dir.join("pipes"), &link).unwrap();
+    let mount = m.dir.display();
+    let script = format!(
+        "mkdir sockets/a sockets/b sockets/c && \
+         /bin/echo 'connect unix /proc/self/root{mount}/pipes/x' > sockets/a/ctl; echo \"a $?\"; \
+         /bin/echo 'connect unix {link}/y' > sockets/b/ctl; echo \"b $?\"; \
+         /bin/echo 'bind unix {link}/z' > sockets/c/ctl; echo \"c $?\"; \
+         cat sockets/a/err sockets/b/err sockets/c/err; touch pipes/after && echo served",
+        link = link.display()
+    );
+    let out = as_user(&m, &user, &script);
+    let refused = " (a Unix path may not be inside the mount): Invalid argument";
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "a 1\nb 1\nc 1\n\
+             connect unix /proc/self/root{mount}/pipes/x{refused}\n\
+             connect unix {link}/y{refused}\n\
+             bind unix {link}/z{refused}\nserved\n",
+            link = link.display()
+        ),
+        "{out:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The daemon in a mount namespace of its own, whose /etc/resolv.conf
+/// names a name server on 127.0.0.77 that reads and never answers; the
+/// mount is seen only in that namespace, entered with nsenter. Killed
+/// (and the namespace with it) when dropped.
+struct DeafResolver {
+    daemon: std::process::Child,
+    dir: std::path::PathBuf,
+    _server: std::net::UdpSocket,
+    _tmp: common::TempDir,
+}
+
+impl DeafResolver {
+    fn start() -> Option<DeafResolver> {
+        if let Some(reason) = common::mount_unavailable() {
+            eprintln!("skipping mount test: {reason}");
+            return None;
+        }
+        let server = std::net::UdpSocket::bind("127.0.0.77:53").expect("a deaf name server");
+        let tmp = common::TempDir::new("deaf");
+        let dir = tmp.0.join("m");
+        std::fs::create_dir(&dir).unwrap();
+        let resolv = tmp.0.join("resolv.conf");
+        std::fs::write(&resolv, "nameserver 127.0.0.77\n").unwrap();
+        // On the transport the other mount tests use (tests/common).
+        let transport = std::env::var("IPCFS_TEST_TRANSPORT").unwrap_or_else(|_| "dev".into());
+        let daemon = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(
+                "mount --bind \"$1\" /etc/resolv.conf && \
+                 exec \"$2\" --allow-other --transport \"$4\" \"$3\"",
+            )
+            .args([
+                "sh".as_ref(),
+                resolv.as_os_str(),
+                common::BIN.as_ref(),
+                dir.as_os_str(),
+                transport.as_ref(),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(tmp.0.join("daemon.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let me = DeafResolver {
+            daemon,
+            dir,
+            _server: server,
+            _tmp: tmp,
+        };
+        let up = common::eventually(std::time::Duration::from_secs(10), || {
+            me.run(None, "test -e README").status.success()
+        });
+        assert!(up, "the daemon did not mount in its namespace");
+        Some(me)
+    }
+
+    /// Runs a script in the mount, in the daemon's mount namespace, as
+    /// `user` (or root).
+    fn run(&self, user: Option<&(String, String)>, script: &str) -> Output {
+        let mut c = Command::new("nsenter");
+        c.args(["-t", &self.daemon.id().to_string(), "-m", "--"]);
+        if let Some((uid, gid)) = user {
+            c.args(["setpriv", "--reuid", uid, "--regid", gid, "--clear-groups"]);
+        }
+        c.args(["timeout", "-s", "KILL", common::LIMIT, "sh", "-c"])
+            .arg(format!("cd \"$0\" && {script}"))
+            .arg(&self.dir)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for DeafResolver {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// A name server that never answers holds up no one else: while four
+/// connects to host names wait on it, parked, another user's pipe write
+/// is served at once. Each connect fails after 5 s with the reason, and a
+/// connect waiting on it is interrupted at once.
+#[test]
+fn a_name_server_that_never_answers_holds_up_no_one() {
+    let Some(deaf) = DeafResolver::start() else {
+        return;
+    };
+    let user = test_user();
+    let waiting = std::thread::spawn({
+        let user = user.clone();
+        let d = (deaf.daemon.id(), deaf.dir.clone());
+        move || {
+            let script = "for i in 1 2 3 4; do mkdir sockets/r$i; done
+                for i in 1 2 3 4; do
+                    (/bin/echo connect tcp never$i.example:80 > sockets/r$i/ctl; echo \"r$i $?\") &
+                done
+                wait; cat sockets/r1/err";
+            Command::new("nsenter")
+                .args(["-t", &d.0.to_string(), "-m", "--"])
+                .args([
+                    "setpriv",
+                    "--reuid",
+                    &user.0,
+                    "--regid",
+                    &user.1,
+                    "--clear-groups",
+                ])
+                .args(["timeout", "-s", "KILL", common::LIMIT, "sh", "-c"])
+                .arg(format!("cd \"$0\" && {script}"))
+                .arg(&d.1)
+                .output()
+                .unwrap()
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Root, meanwhile: a pipe write and a listing, timed in the shell.
+    let out = deaf.run(
+        None,
+        "cat pipes/p > /dev/null & sleep 0.2
+         a=$(date +%s%N); echo x > pipes/p; ls sockets > /dev/null; b=$(date +%s%N)
+         wait; echo $(( (b - a) / 1000000 ))",
+    );
+    let ms: u64 = stdout(&out).trim().parse().expect("milliseconds");
+    assert!(ms < 100, "a pipe write took {ms} ms while lookups waited");
+    // A connect waiting on the name server ends at once when interrupted.
+    let out = deaf.run(
+        Some(&user),
+        "mkdir sockets/i; a=$(date +%s%N)
+         timeout 1 /bin/echo connect tcp interrupted.example:80 > sockets/i/ctl; s=$?
+         b=$(date +%s%N); echo \"$s $(( (b - a) / 1000000000 ))\"",
+    );
+    assert_eq!(stdout(&out), "124 1\n", "{out:?}");
+    let out = waiting.join().unwrap();
+    let text = stdout(&out);
+    let mut lines: Vec<&str> = text.lines().collect();
+    let err = lines.pop().unwrap_or_default().to_string();
+    lines.sort_unstable();
+    assert_eq!(lines, ["r1 1", "r2 1", "r3 1", "r4 1"], "{out:?}");
+    assert_eq!(
+        err,
+        "connect tcp never1.example:80 (name resolution of never1.example gave no answer \
+         within 5 s): Connection timed out"
+    );
 }

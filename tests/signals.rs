@@ -195,6 +195,35 @@ fn pgsignal_reaches_every_process_of_a_group() {
     assert!(eventually(Duration::from_secs(3), || members() == 0));
 }
 
+/// A group whose leader has ended still takes a signal by any member's
+/// id (the kernel's kill(2) to its id), but not one with a value, which
+/// only a pidfd of the leader can carry to a group.
+#[test]
+fn pgsignal_reaches_a_group_whose_leader_has_ended() {
+    let m = mount_or_skip!();
+    let mut leader = Command::new("sh")
+        .args(["-c", "sleep 60 & echo $!"])
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pgid = leader.id();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(leader.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let member: u32 = line.trim().parse().unwrap();
+    assert!(
+        leader.wait().unwrap().success(),
+        "the leader ends and is reaped"
+    );
+    assert_eq!(group_pids(pgid), vec![member]);
+    assert_eq!(send(&m, member, "pgsignal", "USR1 5"), "EINVAL");
+    assert_eq!(send(&m, member, "pgsignal", "TERM"), "ok");
+    assert!(eventually(Duration::from_secs(3), || group_pids(pgid).is_empty()));
+}
+
 fn group_pids(pgid: u32) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()

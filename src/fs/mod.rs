@@ -36,11 +36,11 @@ use self::kinds::text::TextFile;
 use self::node::{Children, FileKind, Node, ObjectDir, OpenFile};
 use self::reply::{Call, Opened, ParkedOpen, Replies};
 use self::tree::{Entry, Tree};
+use crate::caller::{Caller, proc};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::interrupt::Registry;
-use crate::ipc::policy::{self, Caller};
-use crate::ipc::signal::supplementary_groups;
+use crate::ipc::policy;
 use crate::ipc::status::README;
 use crate::memory::MemoryBudget;
 use crate::reactor::Reactor;
@@ -444,7 +444,11 @@ impl<R: Replies> Fs<R> {
             }
         }
         if let Some(gid) = change.gid {
-            let groups = || supplementary_groups(caller.pid);
+            let groups = || {
+                proc::status(caller.pid)
+                    .map(|s| s.groups)
+                    .unwrap_or_default()
+            };
             if !policy::may_change_group(caller, owner, gid, groups) {
                 return Err(Error::NotPermitted);
             }

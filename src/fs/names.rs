@@ -8,8 +8,8 @@ use super::node::{Children, DirContext, MadeDir, Node};
 use super::reply::{Call, ParkedOpen, Replies};
 use super::tree::{self, RenameMode, Tree, validate_name};
 use super::{DirEntry, Fs, RenameFlags};
+use crate::caller::Caller;
 use crate::error::{Error, Result};
-use crate::ipc::policy::Caller;
 
 impl<R: Replies> Fs<R> {
     /// Makes a node of `file_type` named `name` in an object directory

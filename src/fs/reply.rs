@@ -10,9 +10,9 @@ use std::marker::PhantomData;
 use std::os::fd::BorrowedFd;
 
 use super::attr::{Attr, OpenStyle};
+use crate::caller::Caller;
 use crate::error::Result;
 use crate::ipc::Parking;
-use crate::ipc::policy::Caller;
 use crate::wait::WaiterId;
 
 /// The reply types of one adapter, and how each is answered.

@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::attr::{Ino, Meta};
+use crate::caller::Caller;
 use crate::error::{Error, Result};
-use crate::ipc::policy::{self, Caller};
+use crate::ipc::policy;
 use crate::memory::Account;
 
 /// The root directory's inode, as FUSE fixes it.

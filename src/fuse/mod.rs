@@ -17,12 +17,12 @@ use fuser::{
 };
 
 use self::reply::{ATTR_TTL, ENTRY_TTL, FuseReplies, OpenReply, file_attr, file_type, log_error};
+use crate::caller::Caller;
 use crate::config::{Config, ShmMode};
 use crate::error::{Error, Result};
 use crate::fs::attr::FileType;
 use crate::fs::reply::Call;
 use crate::fs::{AttrChange, Fs, ReadAt, RenameFlags as FsRenameFlags, SetHow, TimeSet};
-use crate::ipc::policy::Caller;
 
 /// The filesystem as the daemon runs it: the fs layer with fuser's replies.
 pub type Core = Fs<FuseReplies>;

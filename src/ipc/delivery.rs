@@ -1,12 +1,22 @@
 //! Delivering what was written to `proc/PID/signal` or `pgsignal`: the
-//! whole write is parsed first, each target is checked with kill(2)'s
-//! rule for the writer's real identity, and only then is anything sent,
-//! through pidfds, so that a reused PID is never hit.
+//! whole write is parsed first, then each signal is sent through a pidfd
+//! (so a reused PID is never hit) by a thread wearing the writer's
+//! identity, and the kernel's kill(2) rule decides, as if the writer had
+//! called kill(2) itself.
+//!
+//! Two parts of that rule look at the sending thread itself, not its
+//! credentials, and the acting thread is the daemon's, not the writer's:
+//! - a thread may always signal its own process: a signal that would reach
+//!   the daemon is checked here, with kill(2)'s rule against the daemon's
+//!   ids ([`policy::may_signal`]), before anything is sent;
+//! - `SIGCONT` is allowed within the sender's session: the writer's and
+//!   the target's sessions (getsid(2)) are compared here, and the acting
+//!   thread's session (the daemon's) never lets one through.
 
-use super::policy::may_kill;
-use super::signal::{
-    self, Creds, Ids, ProcStatus, ProcessHandle, SignalSpec, parse_request, read_status,
-};
+use super::policy;
+use super::signal::{self, SignalSpec, To, parse_request};
+use crate::caller::pidfd::Pidfd;
+use crate::caller::{Caller, Facets, Identity, as_caller};
 use crate::error::{Error, Result};
 
 /// Whom a signal request is for.
@@ -17,155 +27,142 @@ pub enum Target {
     GroupOf(u32),
 }
 
-/// A live process (not a thread of one) with this id.
-pub fn live_process(pid: u32) -> Result<ProcStatus> {
-    match read_status(pid) {
-        Some(s) if s.tgid == pid => Ok(s),
-        _ => Err(Error::NotFound),
+impl Target {
+    fn pid(self) -> u32 {
+        match self {
+            Target::Process(pid) | Target::GroupOf(pid) => pid,
+        }
     }
 }
 
-/// Sends the signals of `data` to `target` for the writer thread
-/// `writer_tid`. Returns the bytes consumed (all of them).
-pub fn deliver(target: Target, data: &[u8], writer_tid: u32) -> Result<usize> {
+/// Sends the signals of `data` to `target` for `caller`, the writer.
+/// Returns the bytes consumed (all of them).
+pub fn deliver(target: Target, data: &[u8], caller: &Caller) -> Result<usize> {
     let specs = parse_request(data).inspect_err(|_| {
         log::info!(
-            "signal request {:?} refused: not a signal name or number",
-            String::from_utf8_lossy(data).trim_end()
+            "signal request {:?} refused: {}",
+            String::from_utf8_lossy(data).trim_end(),
+            signal::why_not_a_request(data)
         )
     })?;
-    let mut sender = Sender::new(writer_tid)?;
-    let (pid, candidates) = match target {
-        Target::Process(pid) => (pid, vec![pid]),
+    let sender = Identity::of(caller, Facets::SIGNALS)?;
+    let pid = target.pid();
+    let uid = sender.uid.real;
+    let (held, pgid) = match target {
+        Target::Process(pid) => (Some(Pidfd::open(pid)?), None),
         Target::GroupOf(pid) => {
-            let pgid = signal::process_group(pid).ok_or(Error::NoProcess)?;
-            (pid, signal::group_members(pgid))
+            let pgid = process_group(pid)?;
+            // A group is held by its leader, while the leader lives.
+            (Pidfd::open(pgid).ok(), Some(pgid))
         }
     };
-    let mut allowed = Vec::new();
-    let mut refused = 0;
-    for candidate in candidates {
-        // Open the pidfd first, then check the process it holds: if the
-        // pid was reused in between, the pidfd's process is gone and the
-        // send fails rather than hitting the newcomer.
-        let Ok(handle) = ProcessHandle::open(candidate) else {
-            continue;
-        };
-        let creds = match handle.ids() {
-            Some(ids) => ids.creds,
-            None => match live_process(candidate) {
-                Ok(status) => status.creds,
-                Err(_) => continue,
-            },
-        };
-        if specs
-            .iter()
-            .all(|s| sender.may_signal(&creds, candidate, s))
-        {
-            allowed.push(handle);
-        } else {
-            refused += 1;
-        }
+    let to = match (&held, pgid) {
+        (Some(p), None) => To::Process(p),
+        (Some(p), Some(_)) => To::Group(p),
+        (None, Some(pgid)) => To::GroupId(pgid),
+        (None, None) => return Err(Error::NoProcess),
+    };
+    let shown = match pgid {
+        Some(pgid) => format!("the process group {pgid} of {pid}"),
+        None => pid.to_string(),
+    };
+    if reaches_the_daemon(&to) && !policy::may_signal(&sender, &daemon_ids()) {
+        log::info!("uid {uid} may not signal {shown}: it reaches the ipcfs daemon itself");
+        return Err(Error::NotPermitted);
     }
-    let group = matches!(target, Target::GroupOf(_));
-    if allowed.is_empty() {
-        let e = if refused > 0 {
-            Error::NotPermitted
-        } else {
-            Error::NoProcess
-        };
-        log::info!(
-            "uid {} may not signal {}{pid}: {e}",
-            sender.ids.creds.real_uid,
-            if group { "the process group of " } else { "" }
-        );
-        return Err(e);
-    }
-    // Every signal to every allowed target, even when one send fails (a
-    // target that exited meanwhile, a full queue of real-time signals):
-    // as kill(2) to a group, the write succeeds if any signal went, and
-    // the log says which did not.
-    let (mut sent, mut first_error) = (0, None);
-    for spec in &specs {
+    // Every signal, even when one fails (a target that exited meanwhile, a
+    // full queue of real-time signals): the write succeeds if any went,
+    // and the log says which did not.
+    let results: Vec<(SignalSpec, Result<()>)> = specs
+        .iter()
+        .map(|spec| (*spec, send_as(&sender, &to, *spec)))
+        .collect();
+    let mut first_error = None;
+    for (spec, result) in &results {
         let name = signal::signal_name(spec.signo);
-        let mut failed = Vec::new();
-        for handle in &allowed {
-            match handle.send(*spec, sender.ids.tgid, sender.ids.creds.real_uid) {
-                Ok(()) => sent += 1,
-                Err(e) => {
-                    failed.push(format!("{} ({e})", handle.pid));
-                    first_error.get_or_insert(e);
-                }
+        match result {
+            Ok(()) => log::debug!("uid {uid} sent {name} to {shown}"),
+            Err(Error::InvalidArgument) if matches!(to, To::GroupId(_)) => {
+                log::info!(
+                    "uid {uid}: {name} with a value not sent to {shown}: its leader has ended, \
+                     and only a signal without a value reaches a group by its id"
+                );
+                first_error.get_or_insert(Error::InvalidArgument);
+            }
+            Err(e) => {
+                log::info!("uid {uid} may not send {name} to {shown}: {e}");
+                first_error.get_or_insert(*e);
             }
         }
-        let uid = sender.ids.creds.real_uid;
-        let to = allowed.len();
-        if failed.is_empty() {
-            log::debug!("uid {uid} sent {name} to {to} process(es) of {pid}");
-        } else {
-            log::info!(
-                "uid {uid}: {name} reached {} of {to} process(es) of {pid}; not sent to {}",
-                to - failed.len(),
-                failed.join(", ")
-            );
-        }
     }
-    match (sent, first_error) {
-        (0, Some(e)) => Err(e),
+    match first_error {
+        Some(e) if results.iter().all(|(_, r)| r.is_err()) => Err(e),
         _ => Ok(data.len()),
     }
 }
 
-/// The writer of a signal request, as kill(2)'s rule needs it: its ids
-/// at once, through a pidfd of its thread where the kernel can say them
-/// (no `/proc` read), and its capabilities only when its ids alone do not
-/// allow a signal (from `/proc/TID/status`, which costs more).
-struct Sender {
-    tid: u32,
-    ids: Ids,
-    /// `/proc/TID/status`, once read.
-    status: Option<ProcStatus>,
+/// Sends one signal as `sender`. `SIGCONT` the uids do not allow goes
+/// only within the sender's session, which the daemon checks itself (see
+/// the module's comment).
+fn send_as(sender: &Identity, to: &To<'_>, spec: SignalSpec) -> Result<()> {
+    let send = || signal::send(to, spec, sender.tgid, sender.uid.real);
+    if spec.signo != libc::SIGCONT {
+        return as_caller(sender, send)?;
+    }
+    let probe = SignalSpec {
+        signo: 0,
+        value: None,
+    };
+    let by_ids = as_caller(sender, || signal::send(to, probe, sender.tgid, 0))?;
+    match by_ids {
+        Ok(()) => as_caller(sender, send)?,
+        Err(Error::NotPermitted) if same_session(sender.tgid, target_process(to)) => send(),
+        Err(e) => Err(e),
+    }
 }
 
-impl Sender {
-    fn new(tid: u32) -> Result<Sender> {
-        if let Some(ids) = ProcessHandle::open_thread(tid).ok().and_then(|h| h.ids()) {
-            return Ok(Sender {
-                tid,
-                ids,
-                status: None,
-            });
-        }
-        let status = read_status(tid).ok_or(Error::NoProcess)?;
-        Ok(Sender {
-            tid,
-            ids: Ids {
-                tgid: status.tgid,
-                creds: status.creds,
-            },
-            status: Some(status),
-        })
+/// A process `to` reaches (for a group, its id, which is its leader's
+/// and every member's session's).
+fn target_process(to: &To<'_>) -> u32 {
+    match to {
+        To::Process(p) | To::Group(p) => p.pid,
+        To::GroupId(pgid) => *pgid,
     }
+}
 
-    /// kill(2)'s rule ([`may_kill`]), with the facts that cost a `/proc`
-    /// read learned only when the uids refuse.
-    fn may_signal(&mut self, target: &Creds, target_pid: u32, spec: &SignalSpec) -> bool {
-        let tid = self.tid;
-        let status = &mut self.status;
-        may_kill(
-            &self.ids.creds,
-            target,
-            spec.signo,
-            || {
-                if status.is_none() {
-                    *status = read_status(tid);
-                }
-                status.as_ref().is_some_and(|s| s.creds.cap_kill)
-            },
-            || {
-                let session = signal::session(tid);
-                session.is_some() && session == signal::session(target_pid)
-            },
-        )
+/// Whether two processes are in one session (0: a process the daemon
+/// cannot see, in none it knows). A group's id names a session too: the
+/// one its members are in (getsid of a group id whose leader ended fails,
+/// and the answer is no).
+fn same_session(a: u32, b: u32) -> bool {
+    // SAFETY: getsid takes an integer and has no memory effects.
+    let sid = |pid: u32| unsafe { libc::getsid(pid as libc::pid_t) };
+    a != 0 && b != 0 && sid(a) > 0 && sid(a) == sid(b)
+}
+
+/// Whether a signal to `to` would reach the daemon's own process.
+fn reaches_the_daemon(to: &To<'_>) -> bool {
+    match to {
+        To::Process(p) => p.pid == std::process::id(),
+        // SAFETY: getpgid(0) asks for this process's group.
+        To::Group(_) | To::GroupId(_) => (unsafe { libc::getpgid(0) }) as u32 == target_process(to),
     }
+}
+
+/// The daemon's real, effective and saved uid, for kill(2)'s rule.
+fn daemon_ids() -> [u32; 3] {
+    let (mut r, mut e, mut s) = (0, 0, 0);
+    // SAFETY: three valid pointers to uid_t.
+    unsafe { libc::getresuid(&mut r, &mut e, &mut s) };
+    [r, e, s]
+}
+
+/// The process group of `pid` (getpgid(2)).
+fn process_group(pid: u32) -> Result<u32> {
+    // SAFETY: getpgid takes an integer and has no memory effects.
+    let pgid = unsafe { libc::getpgid(pid as libc::pid_t) };
+    if pgid <= 0 {
+        return Err(Error::NoProcess);
+    }
+    Ok(pgid as u32)
 }

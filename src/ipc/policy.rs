@@ -1,43 +1,12 @@
-//! Who may do what: the permission rules of the kernel objects ipcfs
-//! models, as pure functions of the ids involved. The fs layer and the
-//! signal files ask these; nothing here reads `/proc` or any state, and
-//! facts that cost a system call to learn are passed as closures that are
-//! called only when the cheaper facts do not decide.
+//! Who may do what to ipcfs's own nodes (remove, chmod, chown), as a
+//! filesystem decides it, as pure functions of the ids involved. What the
+//! kernel can decide (a signal, a socket, a bind) is never decided here:
+//! the daemon acts as the caller and lets the kernel check
+//! (caller::as_caller). Nothing here reads `/proc` or any state, and facts
+//! that cost a system call to learn are passed as closures that are called
+//! only when the cheaper facts do not decide.
 
-use super::signal::Creds;
-
-/// Who is asking: the filesystem ids FUSE reports with each request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caller {
-    pub uid: u32,
-    pub gid: u32,
-    /// The caller's thread id.
-    pub pid: u32,
-}
-
-impl Caller {
-    /// The calling thread itself, as a request from it would show it
-    /// (for driving the filesystem without a mount).
-    pub fn this_thread() -> Caller {
-        // SAFETY: getuid, getgid and gettid have no memory effects.
-        unsafe {
-            Caller {
-                uid: libc::getuid(),
-                gid: libc::getgid(),
-                pid: libc::gettid() as u32,
-            }
-        }
-    }
-
-    pub fn is_root(&self) -> bool {
-        self.uid == 0
-    }
-
-    /// The owner of a node, or root.
-    pub fn owns(&self, owner_uid: u32) -> bool {
-        self.is_root() || self.uid == owner_uid
-    }
-}
+use crate::caller::{Caller, Identity};
 
 /// Removing or renaming an entry of a sticky directory (mode 1777, like
 /// /tmp): only its owner or root.
@@ -79,42 +48,20 @@ pub fn may_set_times(caller: &Caller, owner_uid: u32, explicit: bool) -> bool {
     !explicit || caller.owns(owner_uid)
 }
 
-/// Binding an internet port: ports from `unprivileged_start`
-/// (`net.ipv4.ip_unprivileged_port_start`, 1024 by default) and port 0 are
-/// anyone's; lower ones need root or CAP_NET_BIND_SERVICE, which
-/// `cap_net_bind_service` tells (asked only then).
-pub fn may_bind_port(
-    caller: &Caller,
-    port: u16,
-    unprivileged_start: u16,
-    cap_net_bind_service: impl FnOnce() -> bool,
-) -> bool {
-    port == 0 || port >= unprivileged_start || caller.is_root() || cap_net_bind_service()
-}
+/// `CAP_KILL` in linux/capability.h.
+const CAP_KILL: u32 = 5;
 
-/// kill(2)'s uid rule: the sender's real or effective uid equals the
-/// target's real or saved uid, or the sender holds CAP_KILL.
-pub fn kill_uid_rule(sender: &Creds, target: &Creds) -> bool {
-    sender.cap_kill
-        || [sender.real_uid, sender.effective_uid]
+/// kill(2)'s rule for a target whose real, effective and saved uids are
+/// `target`: the sender's real or effective uid is the target's real or
+/// saved uid, or the sender holds CAP_KILL. Asked only for the one target
+/// the kernel cannot check for an acting thread: the daemon itself (a
+/// thread may always signal its own process).
+pub fn may_signal(sender: &Identity, target: &[u32; 3]) -> bool {
+    let [real, _, saved] = *target;
+    sender.capabilities & (1 << CAP_KILL) != 0
+        || [sender.uid.real, sender.uid.effective]
             .iter()
-            .any(|u| *u == target.real_uid || *u == target.saved_uid)
-}
-
-/// kill(2)'s whole rule: the uid rule; else CAP_KILL; else, for SIGCONT
-/// only, a target in the sender's session. `cap_kill` and `same_session`
-/// are asked only when the uids refuse (they cost a `/proc` read).
-pub fn may_kill(
-    sender: &Creds,
-    target: &Creds,
-    signo: i32,
-    cap_kill: impl FnOnce() -> bool,
-    same_session: impl FnOnce() -> bool,
-) -> bool {
-    if kill_uid_rule(sender, target) || cap_kill() {
-        return true;
-    }
-    signo == libc::SIGCONT && same_session()
+            .any(|u| *u == real || *u == saved)
 }
 
 #[cfg(test)]
@@ -136,15 +83,6 @@ mod tests {
         gid: 1001,
         pid: 3,
     };
-
-    fn creds(real: u32, effective: u32, saved: u32, cap_kill: bool) -> Creds {
-        Creds {
-            real_uid: real,
-            effective_uid: effective,
-            saved_uid: saved,
-            cap_kill,
-        }
-    }
 
     #[test]
     fn ownership_rules_table() {
@@ -202,68 +140,35 @@ mod tests {
     }
 
     #[test]
-    fn low_ports_table() {
-        // (caller, port, unprivileged start, capability) -> may bind
-        for (caller, port, start, cap, allowed) in [
-            (ALICE, 8080, 1024, false, true),
-            (ALICE, 1024, 1024, false, true),
-            (ALICE, 0, 1024, false, true),
-            (ALICE, 80, 1024, false, false),
-            (ALICE, 80, 1024, true, true),
-            (ALICE, 80, 80, false, true),
-            (ROOT, 80, 1024, false, true),
-        ] {
-            assert_eq!(
-                may_bind_port(&caller, port, start, || cap),
-                allowed,
-                "{caller:?} {port} {start} {cap}"
-            );
-        }
-    }
-
-    #[test]
-    fn kill_rule_table() {
-        let user = creds(1000, 1000, 1000, false);
-        let other = creds(1001, 1001, 1001, false);
-        let root = creds(0, 0, 0, true);
-        let setuid_child = creds(1000, 0, 0, true);
-        let seteuid_user = creds(1001, 1000, 1001, false);
-        let no = || false;
-        let yes = || true;
-        // (sender, target, signal, CAP_KILL, same session) -> allowed
-        for (sender, target, signo, cap, session, allowed) in [
-            (user, root, libc::SIGTERM, no(), no(), false),
-            (root, user, libc::SIGTERM, no(), no(), true),
-            (user, user, libc::SIGTERM, no(), no(), true),
-            (user, setuid_child, libc::SIGTERM, no(), no(), true),
-            (seteuid_user, user, libc::SIGTERM, no(), no(), true),
-            (user, other, libc::SIGTERM, yes(), no(), true),
-            (user, other, libc::SIGTERM, no(), yes(), false),
-            (user, other, libc::SIGCONT, no(), yes(), true),
-            (user, other, libc::SIGCONT, no(), no(), false),
-        ] {
-            assert_eq!(
-                may_kill(&sender, &target, signo, || cap, || session),
-                allowed,
-                "{sender:?} -> {target:?} signal {signo}"
-            );
-        }
-    }
-
-    #[test]
-    fn kill_rule_reads_capabilities_only_when_uids_refuse() {
-        let user = creds(1000, 1000, 1000, false);
-        let asked = std::cell::Cell::new(false);
-        assert!(may_kill(
-            &user,
-            &user,
-            libc::SIGTERM,
-            || {
-                asked.set(true);
-                false
+    fn who_may_signal_the_daemon() {
+        let identity = |real, effective, capabilities| Identity {
+            tgid: 1,
+            uid: crate::caller::Ids {
+                real,
+                effective,
+                saved: effective,
             },
-            || false
+            gid: crate::caller::Ids {
+                real: 0,
+                effective: 0,
+                saved: 0,
+            },
+            groups: None,
+            capabilities,
+            net: None,
+        };
+        let root_daemon = [0, 0, 0];
+        assert!(may_signal(&identity(0, 0, 0), &root_daemon));
+        assert!(!may_signal(&identity(1000, 1000, 0), &root_daemon));
+        assert!(may_signal(
+            &identity(1000, 1000, 1 << CAP_KILL),
+            &root_daemon
         ));
-        assert!(!asked.get());
+        assert!(
+            may_signal(&identity(1000, 0, 0), &root_daemon),
+            "set-uid root"
+        );
+        assert!(may_signal(&identity(1000, 1000, 0), &[1000, 1000, 1000]));
+        assert!(!may_signal(&identity(1001, 1001, 0), &[1000, 1000, 1000]));
     }
 }

@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use super::socket::{CallerPermits, endpoint_cell};
+use super::socket::{CallerDeputy, endpoint_cell};
+use crate::caller::Caller;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fs::Shared;
@@ -16,7 +17,6 @@ use crate::fs::cell::truncate_stream;
 use crate::fs::node::{Children, FileKind, Listed, Node, Synthesizer};
 use crate::fs::reply::{Call, ParkedOpen, Replies};
 use crate::ipc::Mode;
-use crate::ipc::policy::Caller;
 use crate::ipc::socket::Endpoint;
 use crate::ipc::socket::command::{Kind, Target};
 
@@ -136,14 +136,16 @@ impl<R: Replies> FileKind<R> for DialFile {
             endpoint.set_account(account);
             endpoint
         });
-        let permits = CallerPermits {
-            caller: call.caller,
-            mountpoint: &shared.config.mountpoint,
-        };
+        let deputy = CallerDeputy::for_caller(
+            call.caller,
+            &cell,
+            &shared.reactor,
+            &shared.config.mountpoint,
+        );
         let mode = Mode::from_open_flags(flags);
         let (kind, target) = (self.kind, self.target.clone());
         cell.open_with(call, |ep, wk| {
-            ep.dial(call.id, parked, mode, kind, target, &permits, wk)
+            ep.dial(call.id, parked, mode, kind, target, &deputy, wk)
         });
     }
 

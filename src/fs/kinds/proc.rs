@@ -4,15 +4,16 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::caller::Caller;
+use crate::caller::proc::{live_process, status as read_status};
 use crate::error::{Error, Result};
 use crate::fs::Shared;
 use crate::fs::attr::{FileType, Meta, OpenStyle};
 use crate::fs::kinds::text::slice_at;
 use crate::fs::node::{Children, FileKind, LinkKind, Listed, Node, OpenFile, Synthesizer};
 use crate::fs::reply::{Call, ParkedOpen, Replies};
-use crate::ipc::delivery::{self, Target, live_process};
-use crate::ipc::policy::Caller;
-use crate::ipc::signal::{self, read_status};
+use crate::ipc::delivery::{self, Target};
+use crate::ipc::signal;
 
 /// `proc/` itself.
 pub fn root<R: Replies>() -> Node<R> {
@@ -29,7 +30,7 @@ fn caller_process(caller: &Caller) -> Result<u32> {
 /// Owner and mode of a process's nodes: its real user and group.
 fn process_meta(pid: u32, perm: u16) -> Result<Meta> {
     let s = live_process(pid)?;
-    Ok(Meta::new(s.creds.real_uid, s.real_gid, perm))
+    Ok(Meta::new(s.real_uid(), s.real_gid(), perm))
 }
 
 struct ProcRoot;
@@ -41,7 +42,7 @@ const PID_OFFSET: u64 = 16;
 impl<R: Replies> Synthesizer<R> for ProcRoot {
     fn child(&self, name: &[u8], caller: &Caller) -> Result<(Node<R>, Meta)> {
         if name == b"self" {
-            let owner = read_status(caller.pid).map_or((0, 0), |s| (s.creds.real_uid, s.real_gid));
+            let owner = read_status(caller.pid).map_or((0, 0), |s| (s.real_uid(), s.real_gid()));
             let meta = Meta::new(owner.0, owner.1, 0o777);
             return Ok((Node::Link(Arc::new(SelfLink)), meta));
         }
@@ -194,6 +195,6 @@ impl<R: Replies> OpenFile<R> for OpenSignalFile {
     }
 
     fn write(&self, call: &Call, reply: R::Write, _offset: u64, data: &[u8], _nonblock: bool) {
-        R::written(reply, delivery::deliver(self.target, data, call.caller.pid));
+        R::written(reply, delivery::deliver(self.target, data, &call.caller));
     }
 }

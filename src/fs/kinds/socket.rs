@@ -3,10 +3,11 @@
 //! `status`, `local`, `remote` and `err` say how it stands. `rmdir` is
 //! `close()`.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use crate::caller::{Caller, Facets, Identity, as_caller, deputy};
 use crate::error::{Error, Result};
 use crate::fs::attr::{Ino, OpenStyle};
 use crate::fs::cell::{Cell, finish_write, truncate_stream};
@@ -17,9 +18,8 @@ use crate::fs::tree::Tree;
 use crate::fs::{Shared, insert_object_dir, lock};
 use crate::ipc::OpenRequest;
 use crate::ipc::channel::{ChannelCounters, Faults, status_column};
-use crate::ipc::policy::{self, Caller};
-use crate::ipc::signal::supplementary_groups;
-use crate::ipc::socket::{Accepted, Endpoint, EndpointStatus, Permits, Watch, sys};
+use crate::ipc::socket::sys::Credentials;
+use crate::ipc::socket::{Accepted, Deputy, Endpoint, EndpointStatus, Errand, Outcome, Watch};
 use crate::ipc::status::StatusRow;
 use crate::reactor::{Reactor, Readiness, Ready, Token};
 
@@ -36,20 +36,24 @@ pub struct Socket<R: Replies> {
 }
 
 impl<R: Replies> Socket<R> {
-    /// Deregisters and closes what the endpoint let go of, outside its
-    /// lock (see the endpoint's invariants).
     fn retire(&self) {
-        let retired = self.cell.update(|ep, _| ep.take_retired());
-        for (token, fd) in retired {
-            if let Some(token) = token {
-                self.reactor.deregister(token);
-            }
-            drop(fd);
-        }
+        retire(&self.cell, &self.reactor);
     }
 
     fn status(&self) -> EndpointStatus {
         self.cell.lock().status()
+    }
+}
+
+/// Deregisters and closes what an endpoint let go of, outside its lock
+/// (see the endpoint's invariants).
+fn retire<R: Replies>(cell: &EndpointCell<R>, reactor: &Reactor) {
+    let retired = cell.update(|ep, _| ep.take_retired());
+    for (token, fd) in retired {
+        if let Some(token) = token {
+            reactor.deregister(token);
+        }
+        drop(fd);
     }
 }
 
@@ -201,7 +205,7 @@ impl<R: Replies> Adoption<R> {
             account: account.clone(),
         };
         let made = endpoint_dir(&context, name.clone(), |watch| {
-            Endpoint::accepted(fd, kind, watch)
+            Endpoint::accepted(fd, kind, (uid, gid), watch)
         });
         let owner = (uid, gid);
         let ino = insert_object_dir(
@@ -339,12 +343,14 @@ impl<R: Replies> OpenFile<R> for CtlFile<R> {
             tid: call.caller.pid,
         };
         let cell = &self.socket.cell;
-        let permits = CallerPermits {
-            caller: call.caller,
-            mountpoint: &self.socket.mountpoint,
-        };
+        let deputy = CallerDeputy::for_caller(
+            call.caller,
+            cell,
+            &self.socket.reactor,
+            &self.socket.mountpoint,
+        );
         if let Some((w, done)) = cell.run(call, data, |ep, wk| {
-            ep.command(call.id, waiter, data, &permits, wk)
+            ep.command(call.id, waiter, data, &deputy, wk)
         }) {
             finish_write::<R>(w, done);
         }
@@ -457,64 +463,64 @@ impl<R: Replies> OpenFile<R> for AcceptFile<R> {
     }
 }
 
-/// What the writer of a `ctl` command may do: the rules of a shared mount
-/// whose daemon runs as root (ipc/policy.rs), with the facts read from
-/// `/proc` only when needed.
-pub(crate) struct CallerPermits<'a> {
-    pub(crate) caller: Caller,
-    pub(crate) mountpoint: &'a Path,
+/// Acts for the writer of a `ctl` command (or the opener of a dial file):
+/// its identity, read from its thread at the first action that needs it,
+/// worn by the thread that makes a system call for it, here or on a
+/// deputy (caller::as_caller, caller::deputy).
+pub(crate) struct CallerDeputy<R: Replies> {
+    caller: Caller,
+    identity: OnceLock<Result<Arc<Identity>>>,
+    cell: Weak<EndpointCell<R>>,
+    reactor: Arc<Reactor>,
+    mountpoint: PathBuf,
 }
 
-/// `CAP_NET_BIND_SERVICE` in linux/capability.h.
-const CAP_NET_BIND_SERVICE: u32 = 10;
-
-impl Permits for CallerPermits<'_> {
-    fn may_bind_port(&self, port: u16) -> bool {
-        let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(1024);
-        let tid = self.caller.pid;
-        let allowed = policy::may_bind_port(&self.caller, port, start, || {
-            effective_caps(tid) & (1 << CAP_NET_BIND_SERVICE) != 0
-        });
-        if !allowed {
-            log::info!("uid {} may not bind port {port}", self.caller.uid);
-        }
-        allowed
-    }
-
-    fn as_caller(&self, call: &mut dyn FnMut() -> Result<()>) -> Result<()> {
-        let c = &self.caller;
-        let groups = supplementary_groups(c.pid);
-        sys::with_fs_identity(c.uid, c.gid, &groups, call)
-    }
-
-    fn inside_mount(&self, path: &Path) -> bool {
-        // Lexically, without touching the file system: a look at a path
-        // inside the mount would be a request to this very daemon.
-        let mut clean = PathBuf::new();
-        for part in path.components() {
-            match part {
-                Component::ParentDir => {
-                    clean.pop();
-                }
-                Component::CurDir => {}
-                other => clean.push(other),
-            }
-        }
-        clean.starts_with(self.mountpoint)
-    }
-}
-
-/// The effective capabilities of thread `tid` (`CapEff` of its status).
-fn effective_caps(tid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{tid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+impl<R: Replies> CallerDeputy<R> {
+    /// The deputy of `caller` for the endpoint in `cell`.
+    pub(crate) fn for_caller(
+        caller: Caller,
+        cell: &Arc<EndpointCell<R>>,
+        reactor: &Arc<Reactor>,
+        mountpoint: &Path,
+    ) -> Arc<dyn Deputy> {
+        Arc::new(CallerDeputy {
+            caller,
+            identity: OnceLock::new(),
+            cell: Arc::downgrade(cell),
+            reactor: reactor.clone(),
+            mountpoint: mountpoint.to_path_buf(),
         })
-        .unwrap_or(0)
+    }
+
+    fn identity(&self) -> Result<Arc<Identity>> {
+        self.identity
+            .get_or_init(|| Identity::of(&self.caller, Facets::SOCKETS).map(Arc::new))
+            .clone()
+    }
+}
+
+impl<R: Replies> Deputy for CallerDeputy<R> {
+    fn act(&self, call: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        as_caller(&*self.identity()?, call)?
+    }
+
+    fn send(&self, seq: u64, errand: Errand) -> Result<()> {
+        let who = self.identity()?;
+        let cell = self.cell.clone();
+        let reactor = self.reactor.clone();
+        let mountpoint = self.mountpoint.clone();
+        deputy::spawn(move || {
+            let outcome = as_caller(&who, || errand.run(&mountpoint))
+                .unwrap_or_else(|e| Outcome::failed(e, "cannot act as the caller"));
+            if let Some(cell) = cell.upgrade() {
+                cell.update(|ep, wk| ep.errand_done(seq, outcome, wk));
+                retire(&cell, &reactor);
+            }
+        })
+    }
+
+    fn credentials(&self) -> Option<Credentials> {
+        let who = self.identity().ok()?;
+        Credentials::of_user(who.uid.real, who.gid.real)
+    }
 }

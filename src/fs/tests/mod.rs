@@ -8,8 +8,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use super::attr::{Attr, FileType, Ino, OpenStyle};
 use super::reply::{Call, Opened, Replies};
 use super::*;
+use crate::caller::Caller;
 use crate::error::Error;
-use crate::ipc::policy::Caller;
 
 /// Every answer the fs layer gives, as a test receives it.
 #[derive(Debug, PartialEq)]

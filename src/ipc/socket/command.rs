@@ -72,6 +72,17 @@ impl std::fmt::Display for Target {
 }
 
 impl Target {
+    /// An internet target whose host is an address already (no lookup).
+    pub fn numeric(&self) -> Option<SocketAddr> {
+        match self {
+            Target::Inet { host, port } => host
+                .parse::<std::net::IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, *port)),
+            Target::Path(_) => None,
+        }
+    }
+
     /// The addresses of an internet target, IPv4 and IPv6 as the resolver
     /// gives them; a numeric one needs no lookup.
     pub fn resolve(&self) -> Result<Vec<SocketAddr>> {

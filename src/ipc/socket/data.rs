@@ -138,7 +138,13 @@ impl<P: Parking> Endpoint<P> {
     /// `EMSGSIZE`, and the datagram is dropped.
     fn compose(&mut self, end: &DataEnd, data: &[u8]) -> WriteDone {
         let fd = self.fd.as_ref().expect("checked by connected_fd");
-        let mut sink = datagram::SendNow::new(fd, None, &mut self.transit, self.account.as_ref());
+        let mut sink = datagram::SendNow::new(
+            fd,
+            None,
+            self.creds,
+            &mut self.transit,
+            self.account.as_ref(),
+        );
         let state = self.datagram_ends.entry(end.id).or_default();
         let fed = compose::feed(
             Framing::Message,
@@ -159,11 +165,12 @@ impl<P: Parking> Endpoint<P> {
     fn send_some(&mut self, data: &[u8]) -> Result<Option<usize>> {
         let fd = self.connected_fd()?;
         if self.kind.is_some_and(|k| k.is_stream()) {
-            return sys::send(fd, data);
+            return sys::send(fd, data, self.creds);
         }
         let to = datagram::destination(self.state, &self.last_sender)?;
         let fd = self.fd.as_ref().expect("connected_fd found it");
-        let mut sink = datagram::SendNow::new(fd, to, &mut self.transit, self.account.as_ref());
+        let mut sink =
+            datagram::SendNow::new(fd, to, self.creds, &mut self.transit, self.account.as_ref());
         match sink.transmit(data) {
             Ok(n) => Ok(Some(n)),
             Err(Error::WouldBlock) => Ok(None),
@@ -214,12 +221,20 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
     type End = DataEnd;
 
     fn next_deadline(&self) -> Option<std::time::Instant> {
-        self.transit.next_deadline()
+        let errand = self.pending.as_ref().map(|p| p.due);
+        match (self.transit.next_deadline(), errand) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Delayed datagrams fall due: sent where the endpoint sends now (a
-    /// network would have lost them had the socket gone).
-    fn deadline(&mut self, now: std::time::Instant, _wk: &mut EndpointWakeups<P>) {
+    /// An errand that took too long fails its command; delayed datagrams
+    /// fall due: sent where the endpoint sends now (a network would have
+    /// lost them had the socket gone).
+    fn deadline(&mut self, now: std::time::Instant, wk: &mut EndpointWakeups<P>) {
+        if self.pending.as_ref().is_some_and(|p| p.due <= now) {
+            self.errand_timed_out(wk);
+        }
         let due = self.transit.due(now);
         let (Some(fd), Ok(to)) = (
             self.fd.as_ref(),
@@ -228,7 +243,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             return;
         };
         for d in due {
-            match datagram::send_one(fd, &d, to) {
+            match datagram::send_one(fd, &d, to, self.creds) {
                 Ok(n) => self.bytes_out += n as u64,
                 Err(e) => log::debug!("socket: a delayed datagram not sent: {e}"),
             }
@@ -424,6 +439,12 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             wk.writes.push((id, w.reply, done));
         } else if let Some(a) = self.accepts.remove(id) {
             wk.reads.push((id, a.reply, why.read_answer()));
+        } else if self.pending.as_ref().is_some_and(|p| p.id == id) {
+            // An interrupted errand is given up: what it brings back later
+            // is dropped, as close() after an interrupted connect(2).
+            let p = self.pending.take().expect("just seen");
+            self.errand_abandoned(&p);
+            p.asking.answer(id, Err(why.error()), wk);
         } else if let Some(c) = self.connects.remove(id) {
             // An interrupted connect gives up: the socket is dropped, as
             // close() after an interrupted connect(2) would.
@@ -437,7 +458,8 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
     }
 
     fn parked(&self) -> Vec<WaiterId> {
-        let mut ids = self.connects.ids();
+        let mut ids: Vec<WaiterId> = self.pending.iter().map(|p| p.id).collect();
+        ids.extend(self.connects.ids());
         ids.extend(self.reads.ids());
         ids.extend(self.writes.ids());
         ids.extend(self.accepts.ids());

@@ -16,7 +16,8 @@ use std::time::Instant;
 
 use nix::sys::socket::SockaddrStorage;
 
-use super::{DataEnd, Endpoint, sys};
+use super::sys::{self, Credentials};
+use super::{DataEnd, Endpoint};
 use crate::error::{Error, Result};
 use crate::ipc::Parking;
 use crate::ipc::channel::{Channel, Faults, InFlight};
@@ -118,6 +119,8 @@ impl Transit {
 pub(super) struct SendNow<'a> {
     pub(super) fd: &'a OwnedFd,
     pub(super) to: Option<&'a SockaddrStorage>,
+    /// What a Unix-domain datagram carries as its sender.
+    creds: Option<Credentials>,
     pub(super) transit: &'a mut Transit,
     /// Where a datagram being composed is charged until it is sent.
     account: Option<&'a Arc<Account>>,
@@ -130,12 +133,14 @@ impl<'a> SendNow<'a> {
     pub(super) fn new(
         fd: &'a OwnedFd,
         to: Option<&'a SockaddrStorage>,
+        creds: Option<Credentials>,
         transit: &'a mut Transit,
         account: Option<&'a Arc<Account>>,
     ) -> Self {
         SendNow {
             fd,
             to,
+            creds,
             transit,
             account,
             sent: 0,
@@ -150,10 +155,10 @@ impl<'a> SendNow<'a> {
         // Through a perfect channel it goes straight out, and the
         // socket's answer is the writer's, as for send(2).
         if self.transit.channel.is_perfect() {
-            return send_one(self.fd, datagram, self.to);
+            return send_one(self.fd, datagram, self.to, self.creds);
         }
         for d in self.transit.send(datagram.to_vec(), self.account) {
-            if let Err(e) = send_one(self.fd, &d, self.to) {
+            if let Err(e) = send_one(self.fd, &d, self.to, self.creds) {
                 log::debug!("socket: a datagram of the channel not sent: {e}");
             }
         }
@@ -206,10 +211,15 @@ pub(super) fn destination(
 /// Sends one datagram, to `to` when the socket is not connected. A full
 /// socket buffer fails it with `EAGAIN` (a datagram is never sent in
 /// part).
-pub(super) fn send_one(fd: &OwnedFd, data: &[u8], to: Option<&SockaddrStorage>) -> Result<usize> {
+pub(super) fn send_one(
+    fd: &OwnedFd,
+    data: &[u8],
+    to: Option<&SockaddrStorage>,
+    creds: Option<Credentials>,
+) -> Result<usize> {
     let sent = match to {
-        Some(to) => sys::send_to(fd, data, to)?,
-        None => sys::send(fd, data)?,
+        Some(to) => sys::send_to(fd, data, to, creds)?,
+        None => sys::send(fd, data, creds)?,
     };
     sent.ok_or(Error::WouldBlock)
 }
@@ -311,7 +321,7 @@ impl<P: Parking> Endpoint<P> {
             }
             return;
         };
-        let mut sink = SendNow::new(fd, to, &mut self.transit, self.account.as_ref());
+        let mut sink = SendNow::new(fd, to, self.creds, &mut self.transit, self.account.as_ref());
         crate::ipc::compose::end(&mut composition, &mut sink, killed);
         let (sent, error) = (sink.sent, sink.error);
         self.bytes_out += sent;

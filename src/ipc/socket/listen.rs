@@ -3,11 +3,12 @@
 //! of its own and answers with its name).
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::command::Kind;
-use super::{Endpoint, EndpointWakeups, State, sys};
+use super::{Deputy, Endpoint, EndpointWakeups, State, sys};
 use crate::error::{Error, Result};
 use crate::ipc::{Parking, Step, ready};
 use crate::reactor::Readiness;
@@ -35,13 +36,15 @@ pub(super) struct ParkedAccept<R> {
 pub const DEFAULT_BACKLOG: u32 = 128;
 
 impl<P: Parking> Endpoint<P> {
-    pub(super) fn listen(&mut self, backlog: u32) -> Result<()> {
+    /// listen(2), as the caller: a Unix listener records who listens, and
+    /// its clients see that (`SO_PEERCRED`).
+    pub(super) fn listen(&mut self, backlog: u32, deputy: &Arc<dyn Deputy>) -> Result<()> {
         let stream = self.kind.is_some_and(Kind::is_stream);
         let fd = match (&self.fd, self.state) {
             (Some(fd), State::Bound) if stream => fd,
             _ => return Err(Error::InvalidArgument),
         };
-        sys::listen(fd, backlog)?;
+        deputy.act(&mut || sys::listen(fd, backlog))?;
         self.state = State::Listening;
         Ok(())
     }

@@ -25,6 +25,7 @@
 pub mod command;
 mod data;
 mod datagram;
+pub mod errand;
 mod listen;
 pub mod sys;
 
@@ -34,6 +35,7 @@ use std::sync::Arc;
 
 use self::command::{Command, Kind, Shut, Target};
 use self::data::ended_early;
+pub use self::errand::{Errand, Outcome};
 use self::listen::ParkedAccept;
 pub use self::listen::{Accepted, DEFAULT_BACKLOG};
 use self::sys::Address;
@@ -74,35 +76,34 @@ pub trait Watch: Send {
     fn rearm(&self, token: Token, interest: Readiness) -> std::io::Result<()>;
 }
 
-/// What the caller of a command may do, and how its Unix-path system
-/// calls run: a daemon running as root must never let a user do what
-/// that user could not do itself.
-pub trait Permits {
-    /// Whether the caller may bind this internet port.
-    fn may_bind_port(&self, port: u16) -> bool;
-    /// Runs a system call on a Unix path with the caller's filesystem
-    /// identity (uid, gid, groups), so that the path's permissions are
-    /// checked against the caller, not the daemon.
-    fn as_caller(&self, call: &mut dyn FnMut() -> Result<()>) -> Result<()>;
-    /// Whether a Unix path lies inside the mount itself (refused: the
-    /// daemon would wait on itself).
-    fn inside_mount(&self, path: &std::path::Path) -> bool;
+/// Who an endpoint acts for, and how: the system calls a command makes
+/// run wearing its caller's identity (caller::as_caller), so that the
+/// kernel checks them as the caller's own, in the caller's network
+/// namespace; those that may block or walk a path run as an errand on a
+/// deputy thread, off every serving thread.
+pub trait Deputy: Send + Sync {
+    /// Runs `call` on this thread as the caller: for system calls that
+    /// neither block nor walk a path (socket, bind and connect to an
+    /// internet address, listen).
+    fn act(&self, call: &mut dyn FnMut() -> Result<()>) -> Result<()>;
+    /// Starts `errand` on a deputy thread as the caller; its outcome comes
+    /// back through [`Endpoint::errand_done`] with `seq`, from that thread.
+    fn send(&self, seq: u64, errand: Errand) -> Result<()>;
+    /// What the caller's Unix-domain messages carry as their sender
+    /// (`None`: the kernel's own, the daemon's).
+    fn credentials(&self) -> Option<sys::Credentials>;
 }
 
-/// No restriction: for the addresses a connect moves on to, which are
-/// internet addresses the caller was allowed to connect to.
-struct Unrestricted;
-
-impl Permits for Unrestricted {
-    fn may_bind_port(&self, _port: u16) -> bool {
-        true
-    }
-    fn as_caller(&self, call: &mut dyn FnMut() -> Result<()>) -> Result<()> {
-        call()
-    }
-    fn inside_mount(&self, _path: &std::path::Path) -> bool {
-        false
-    }
+/// An errand on a deputy thread, and the command that waits for it.
+pub(super) struct Pending<P: Parking> {
+    seq: u64,
+    id: WaiterId,
+    asking: Asking<P>,
+    /// What it waits on, in words (for a timeout's reason).
+    waits_on: String,
+    due: std::time::Instant,
+    /// A bind (else a connect).
+    bind: bool,
 }
 
 /// One open file description of an endpoint's `data` file.
@@ -130,12 +131,21 @@ struct ParkedWrite<W> {
     _held: Option<Held>,
 }
 
-/// A connect in progress: the command's reply, its length (the write's
-/// count when it succeeds), and the addresses left to try.
-struct ParkedConnect<P: Parking> {
+/// A connect or bind that waits for its answer: who waits (the command's
+/// reply, its length), the command in words (for `err`), who acts for its
+/// caller, and, for a connect in progress, the addresses left to try.
+struct Asking<P: Parking> {
     waiter: Connecting<P>,
     what: String,
+    deputy: Arc<dyn Deputy>,
     rest: Vec<SocketAddr>,
+}
+
+impl<P: Parking> Asking<P> {
+    /// Answers it through the wakeups.
+    fn answer(self, id: WaiterId, result: Result<()>, wk: &mut EndpointWakeups<P>) {
+        self.waiter.answer(id, result, wk);
+    }
 }
 
 /// Who waits for a connect: the `ctl` write that asked for it, or the
@@ -209,7 +219,7 @@ pub struct Endpoint<P: Parking> {
     bytes_in: u64,
     bytes_out: u64,
     error: Option<String>,
-    connects: WaitQueue<ParkedConnect<P>>,
+    connects: WaitQueue<Asking<P>>,
     reads: WaitQueue<ParkedRead<P::Read>>,
     writes: WaitQueue<ParkedWrite<P::Write>>,
     accepts: WaitQueue<ParkedAccept<P::Read>>,
@@ -235,6 +245,12 @@ pub struct Endpoint<P: Parking> {
     /// datagrams being composed or delayed (`None` in unit tests).
     account: Option<Arc<Account>>,
     shut_down: bool,
+    /// What a Unix-domain socket's messages carry as their sender: the
+    /// ids of who made the socket (connect, bind) or accepted it.
+    creds: Option<sys::Credentials>,
+    /// The errand a command waits for, if any (one at a time).
+    pending: Option<Pending<P>>,
+    next_errand: u64,
 }
 
 pub type EndpointWakeups<P> = Wakeups<P, DataEnd>;
@@ -270,16 +286,31 @@ impl<P: Parking> Endpoint<P> {
             transit: datagram::Transit::new(crate::ipc::channel::Faults::PERFECT),
             account: None,
             shut_down: false,
+            creds: None,
+            pending: None,
+            next_errand: 0,
         }
     }
 
-    /// An endpoint for a connection a listener accepted: connected.
-    pub fn accepted(fd: OwnedFd, kind: Kind, watch: Box<dyn Watch>) -> Self {
+    /// An endpoint for a connection a listener accepted for `owner` (the
+    /// reader of `accept`, whose messages it sends): connected.
+    pub fn accepted(fd: OwnedFd, kind: Kind, owner: (u32, u32), watch: Box<dyn Watch>) -> Self {
         let mut ep = Endpoint::new(watch);
         ep.kind = Some(kind);
         ep.fd = Some(fd);
+        if kind.is_unix() {
+            ep.creds = sys::Credentials::of_user(owner.0, owner.1);
+        }
         ep.connected();
         ep
+    }
+
+    /// The endpoint has a socket that `deputy`'s caller made: its Unix-
+    /// domain messages name that caller.
+    fn made_by(&mut self, deputy: &Arc<dyn Deputy>) {
+        if self.kind.is_some_and(Kind::is_unix) {
+            self.creds = deputy.credentials();
+        }
     }
 
     pub fn status(&self) -> EndpointStatus {
@@ -294,6 +325,7 @@ impl<P: Parking> Endpoint<P> {
             write_shut: self.write_shut,
             error: self.error.clone(),
             blocked: self.connects.len()
+                + usize::from(self.pending.is_some())
                 + self.reads.len()
                 + self.writes.len()
                 + self.accepts.len(),
@@ -314,13 +346,14 @@ impl<P: Parking> Endpoint<P> {
     }
 
     /// Runs one `ctl` command: `len` is the write's length, its count when
-    /// the command succeeds. A connect that goes on parks `waiter`.
+    /// the command succeeds. A connect that goes on, or a bind that waits
+    /// for its errand, parks `waiter`. `deputy` acts for the writer.
     pub fn command(
         &mut self,
         id: WaiterId,
         waiter: P::Write,
         data: &[u8],
-        permits: &dyn Permits,
+        deputy: &Arc<dyn Deputy>,
         wk: &mut EndpointWakeups<P>,
     ) -> Step<P::Write, WriteDone> {
         let len = data.len();
@@ -336,19 +369,28 @@ impl<P: Parking> Endpoint<P> {
                 return Step::Done(waiter, done(Err(e)));
             }
         };
-        if let Err((e, why)) = check(&command, permits) {
+        if let Err((e, why)) = check(&command) {
             let e = self.fail(&format!("{what} ({why})"), e);
             return Step::Done(waiter, done(Err(e)));
         }
+        // A connect or a bind is answered through the wakeups, now or when
+        // it completes.
+        let asking = |waiter, what| Asking {
+            waiter: Connecting::Ctl { reply: waiter, len },
+            what,
+            deputy: deputy.clone(),
+            rest: Vec::new(),
+        };
         let result = match command {
             Command::Connect(kind, target) => {
-                // Answered through the wakeups, now or when it completes.
-                let waiter = Connecting::Ctl { reply: waiter, len };
-                self.connect(id, waiter, what, kind, target, permits, wk);
+                self.connect(id, asking(waiter, what), kind, target, wk);
                 return Step::Parked;
             }
-            Command::Bind(kind, target) => self.bind(kind, &target, permits),
-            Command::Listen(backlog) => self.listen(backlog.unwrap_or(DEFAULT_BACKLOG)),
+            Command::Bind(kind, target) => {
+                self.bind(id, asking(waiter, what), kind, target, wk);
+                return Step::Parked;
+            }
+            Command::Listen(backlog) => self.listen(backlog.unwrap_or(DEFAULT_BACKLOG), deputy),
             Command::Shutdown(how) => self.shutdown(how, wk),
             Command::Close => {
                 self.close(wk);
@@ -370,51 +412,161 @@ impl<P: Parking> Endpoint<P> {
         }
     }
 
-    fn address(target: &Target) -> Result<Vec<Address>> {
-        match target {
-            Target::Path(path) => Ok(vec![Address::unix(path)?]),
-            Target::Inet { .. } => Ok(target.resolve()?.into_iter().map(Address::Inet).collect()),
-        }
-    }
-
-    /// Starts a connect for `waiter`, answered through `wk` — at once, or
-    /// from [`Endpoint::ready`] when the socket says how it went.
-    #[allow(clippy::too_many_arguments)]
+    /// Starts a connect, answered through `wk` — at once, or when the
+    /// errand or the socket says how it went. A numeric internet address
+    /// is connected here, as the caller; a host name or a Unix path goes to
+    /// a deputy.
     fn connect(
         &mut self,
         id: WaiterId,
-        waiter: Connecting<P>,
-        what: String,
+        asking: Asking<P>,
         kind: Kind,
         target: Target,
-        permits: &dyn Permits,
         wk: &mut EndpointWakeups<P>,
     ) {
         let result = match self.state {
+            _ if self.pending.is_some() => Err(Error::InProgress),
             State::Connected => Err(Error::AlreadyConnected),
             State::Connecting => Err(Error::InProgress),
             State::Listening | State::Closed => Err(Error::InvalidArgument),
             State::Unbound | State::Bound => self.take_kind(kind),
         };
-        let addresses = result.and_then(|()| Self::address(&target));
-        let mut addresses = match addresses {
-            Ok(a) => a,
-            Err(e) => {
-                let e = self.fail(&what, e);
-                return waiter.answer(id, Err(e), wk);
-            }
+        if let Err(e) = result {
+            let e = self.fail(&asking.what, e);
+            return asking.answer(id, Err(e), wk);
+        }
+        if let Some(address) = target.numeric() {
+            return self.try_connect(id, asking, Address::Inet(address), wk);
+        }
+        let bound = match (&self.fd, self.state) {
+            (Some(fd), State::Bound) => match fd.try_clone() {
+                Ok(copy) => Some(copy),
+                Err(e) => {
+                    let e = self.fail(&asking.what, Error::from_os(&e));
+                    return asking.answer(id, Err(e), wk);
+                }
+            },
+            _ => None,
         };
-        let rest: Vec<SocketAddr> = addresses
-            .iter()
-            .skip(1)
-            .filter_map(|a| match a {
-                Address::Inet(s) => Some(*s),
-                Address::Unix(_) => None,
-            })
-            .collect();
-        let first = addresses.remove(0);
-        let parked = ParkedConnect { waiter, what, rest };
-        self.try_connect(id, parked, first, permits, wk);
+        let waits_on = Errand::waits_on(&target);
+        let errand = Errand::Connect {
+            kind,
+            target,
+            bound,
+        };
+        self.start_errand(id, asking, waits_on, errand, wk);
+    }
+
+    /// Hands `errand` to the asker's deputy and parks it until the errand
+    /// is done ([`Endpoint::errand_done`]) or takes too long (the
+    /// deadline).
+    fn start_errand(
+        &mut self,
+        id: WaiterId,
+        asking: Asking<P>,
+        waits_on: String,
+        errand: Errand,
+        wk: &mut EndpointWakeups<P>,
+    ) {
+        let bind = matches!(errand, Errand::Bind { .. });
+        self.next_errand += 1;
+        let seq = self.next_errand;
+        if let Err(e) = asking.deputy.send(seq, errand) {
+            let e = self.fail(&asking.what, e);
+            return asking.answer(id, Err(e), wk);
+        }
+        if !bind {
+            self.state = State::Connecting;
+        }
+        self.pending = Some(Pending {
+            seq,
+            id,
+            asking,
+            waits_on,
+            due: std::time::Instant::now() + errand::ERRAND_TIMEOUT,
+            bind,
+        });
+    }
+
+    /// A deputy is done with errand `seq`: the connect goes on (or is
+    /// done), the bind is done, or the command fails with the reason. An
+    /// errand whose command was interrupted, timed out or closed meanwhile
+    /// is dropped, and its socket with it.
+    pub fn errand_done(&mut self, seq: u64, outcome: Outcome, wk: &mut EndpointWakeups<P>) {
+        let Some(p) = self.pending.take_if(|p| p.seq == seq) else {
+            log::debug!("socket: an errand ended after its command: dropped");
+            return;
+        };
+        let (id, bind) = (p.id, p.bind);
+        self.errand_abandoned(&p);
+        let mut asking = p.asking;
+        match outcome {
+            Outcome::Connecting { fd, at_once, rest } if !bind => {
+                // A copy of the bound socket comes back: the endpoint has it.
+                if self.fd.is_none() {
+                    self.fd = Some(fd);
+                    self.made_by(&asking.deputy);
+                }
+                asking.rest = rest;
+                if at_once {
+                    self.connected();
+                    self.notify(wk);
+                    asking.answer(id, Ok(()), wk);
+                } else {
+                    self.state = State::Connecting;
+                    self.connects.push(id, asking);
+                    self.arm();
+                }
+            }
+            Outcome::Bound { fd } if bind => {
+                self.fd = Some(fd);
+                self.made_by(&asking.deputy);
+                self.state = State::Bound;
+                self.local = sys::local_address(self.fd.as_ref().expect("bound"));
+                self.error = None;
+                asking.answer(id, Ok(()), wk);
+            }
+            Outcome::Failed { error, why } => {
+                let what = match why {
+                    Some(why) => format!("{} ({why})", asking.what),
+                    None => asking.what.clone(),
+                };
+                let e = self.fail(&what, error);
+                asking.answer(id, Err(e), wk);
+            }
+            other => {
+                log::warn!("socket: errand {seq} came back as {other:?}, not what it was for");
+                asking.answer(id, Err(Error::InvalidArgument), wk);
+            }
+        }
+    }
+
+    /// An errand's command ends without it: a connect leaves the endpoint
+    /// as it was before (bound, or with no socket).
+    pub(super) fn errand_abandoned(&mut self, p: &Pending<P>) {
+        if !p.bind {
+            self.state = if self.fd.is_some() {
+                State::Bound
+            } else {
+                State::Unbound
+            };
+        }
+    }
+
+    /// The pending errand took too long: its command fails with
+    /// `ETIMEDOUT` and the reason.
+    fn errand_timed_out(&mut self, wk: &mut EndpointWakeups<P>) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        self.errand_abandoned(&p);
+        let secs = errand::ERRAND_TIMEOUT.as_secs();
+        let what = format!(
+            "{} ({} gave no answer within {secs} s)",
+            p.asking.what, p.waits_on
+        );
+        let e = self.fail(&what, Error::TimedOut);
+        p.asking.answer(p.id, Err(e), wk);
     }
 
     /// A dial file's open (`sockets/tcp/HOST/PORT`): this new endpoint
@@ -428,48 +580,58 @@ impl<P: Parking> Endpoint<P> {
         mode: Mode,
         kind: Kind,
         target: Target,
-        permits: &dyn Permits,
+        deputy: &Arc<dyn Deputy>,
         wk: &mut EndpointWakeups<P>,
     ) -> Step<P::Open, Result<DataEnd>> {
         self.dialed = true;
         let what = format!("dial {} {target}", kind.name());
-        if let Err((e, why)) = check(&Command::Connect(kind, target.clone()), permits) {
+        if let Err((e, why)) = check(&Command::Connect(kind, target.clone())) {
             let e = self.fail(&format!("{what} ({why})"), e);
             return Step::Done(reply, Err(e));
         }
-        let waiter = Connecting::Dial { reply, mode };
-        self.connect(id, waiter, what, kind, target, permits, wk);
+        let asking = Asking {
+            waiter: Connecting::Dial { reply, mode },
+            what,
+            deputy: deputy.clone(),
+            rest: Vec::new(),
+        };
+        self.connect(id, asking, kind, target, wk);
         Step::Parked
     }
 
-    /// Connects to `address`, or on to the next address of `parked` when
-    /// it fails at once.
+    /// Connects to `address`, as the caller, or on to the next address of
+    /// `parked` when it fails at once.
     fn try_connect(
         &mut self,
         id: WaiterId,
-        mut parked: ParkedConnect<P>,
+        mut parked: Asking<P>,
         mut address: Address,
-        permits: &dyn Permits,
         wk: &mut EndpointWakeups<P>,
     ) {
         let kind = self.kind.expect("taken before connecting");
         loop {
-            let started = self.socket_for(kind, &address).and_then(|()| {
-                let fd = self.fd.as_ref().expect("just made");
-                let mut at_once = false;
-                permits.as_caller(&mut || {
-                    at_once = sys::connect(fd, &address)?;
-                    Ok(())
-                })?;
-                Ok(at_once)
+            let mut made = None;
+            let mut at_once = false;
+            let existing = self.fd.as_ref();
+            let started = parked.deputy.act(&mut || {
+                let fd = match existing {
+                    Some(fd) => fd,
+                    None => made.insert(sys::open(kind, &address)?),
+                };
+                at_once = sys::connect(fd, &address)?;
+                Ok(())
             });
+            if let Some(fd) = made {
+                self.fd = Some(fd);
+                self.made_by(&parked.deputy);
+            }
             match started {
-                Ok(true) => {
+                Ok(()) if at_once => {
                     self.connected();
                     self.notify(wk);
-                    return parked.waiter.answer(id, Ok(()), wk);
+                    return parked.answer(id, Ok(()), wk);
                 }
-                Ok(false) => {
+                Ok(()) => {
                     self.state = State::Connecting;
                     self.connects.push(id, parked);
                     self.arm();
@@ -485,18 +647,10 @@ impl<P: Parking> Endpoint<P> {
                         self.discard_socket();
                     }
                     let e = self.fail(&parked.what, e);
-                    return parked.waiter.answer(id, Err(e), wk);
+                    return parked.answer(id, Err(e), wk);
                 }
             }
         }
-    }
-
-    /// Makes the socket, unless a bind made it already.
-    fn socket_for(&mut self, kind: Kind, address: &Address) -> Result<()> {
-        if self.fd.is_none() {
-            self.fd = Some(sys::open(kind, address)?);
-        }
-        Ok(())
     }
 
     /// Drops a socket that never connected (a failed connect leaves an
@@ -516,21 +670,59 @@ impl<P: Parking> Endpoint<P> {
         self.error = None;
     }
 
-    fn bind(&mut self, kind: Kind, target: &Target, permits: &dyn Permits) -> Result<()> {
-        if self.state != State::Unbound {
-            return Err(Error::AlreadyConnected);
+    /// Binds, as the caller: a numeric internet address here, a host name
+    /// or a Unix path through a deputy. Answered through `wk`.
+    fn bind(
+        &mut self,
+        id: WaiterId,
+        asking: Asking<P>,
+        kind: Kind,
+        target: Target,
+        wk: &mut EndpointWakeups<P>,
+    ) {
+        let checked = match self.state {
+            _ if self.pending.is_some() => Err(Error::InProgress),
+            State::Unbound => self.take_kind(kind),
+            _ => Err(Error::AlreadyConnected),
+        };
+        if let Err(e) = checked {
+            let e = self.fail(&asking.what, e);
+            return asking.answer(id, Err(e), wk);
         }
-        self.take_kind(kind)?;
-        let address = Self::address(target)?.remove(0);
-        self.socket_for(kind, &address)?;
-        let fd = self.fd.as_ref().expect("just made");
-        if let Err(e) = permits.as_caller(&mut || sys::bind(fd, &address)) {
-            self.discard_socket();
-            return Err(e);
-        }
-        self.state = State::Bound;
-        self.local = sys::local_address(self.fd.as_ref().expect("bound"));
-        Ok(())
+        let Some(address) = target.numeric() else {
+            let waits_on = Errand::waits_on(&target);
+            let errand = Errand::Bind { kind, target };
+            return self.start_errand(id, asking, waits_on, errand, wk);
+        };
+        let address = Address::Inet(address);
+        let mut made = None;
+        let bound = asking.deputy.act(&mut || {
+            let fd = made.insert(sys::open(kind, &address)?);
+            sys::bind(fd, &address)
+        });
+        let result = match (bound, made) {
+            (Ok(()), Some(fd)) => {
+                self.local = sys::local_address(&fd);
+                self.fd = Some(fd);
+                self.state = State::Bound;
+                Ok(())
+            }
+            (Ok(()), None) => Err(Error::InvalidArgument),
+            (Err(e), made) => {
+                if let Some(fd) = made {
+                    self.retired.push((None, fd));
+                }
+                let what = match e {
+                    Error::AccessDenied => format!(
+                        "{} (a port this low needs root or CAP_NET_BIND_SERVICE)",
+                        asking.what
+                    ),
+                    _ => asking.what.clone(),
+                };
+                Err(self.fail(&what, e))
+            }
+        };
+        asking.answer(id, result, wk);
     }
 
     fn shutdown(&mut self, how: Shut, wk: &mut EndpointWakeups<P>) -> Result<()> {
@@ -569,6 +761,9 @@ impl<P: Parking> Endpoint<P> {
     }
 
     fn answer_all(&mut self, wk: &mut EndpointWakeups<P>, connect_error: Error) {
+        if let Some(p) = self.pending.take() {
+            p.asking.answer(p.id, Err(connect_error), wk);
+        }
         for (id, c) in self.connects.drain() {
             c.waiter.answer(id, Err(connect_error), wk);
         }
@@ -655,7 +850,7 @@ impl<P: Parking> Endpoint<P> {
                 log::debug!("socket {}: {e}; trying the next address", c.what);
                 self.discard_socket();
                 let next = Address::Inet(c.rest.remove(0));
-                self.try_connect(id, c, next, &Unrestricted, wk);
+                self.try_connect(id, c, next, wk);
             }
             Err(e) => {
                 self.discard_socket();
@@ -672,32 +867,18 @@ impl<P: Parking> Endpoint<P> {
     }
 }
 
-/// A command's addresses against what the caller may do: no port below
-/// the unprivileged start unless the caller may bind it (`EACCES`, as
-/// bind(2)), no relative Unix path (`EINVAL`: relative to what?), and no
-/// Unix path inside the mount (`EINVAL`).
-/// A refusal's errno and its reason in words, for `err`.
-fn check(
-    command: &Command,
-    permits: &dyn Permits,
-) -> std::result::Result<(), (Error, &'static str)> {
-    let (bind, target) = match command {
-        Command::Connect(_, t) => (false, t),
-        Command::Bind(_, t) => (true, t),
-        _ => return Ok(()),
-    };
-    match target {
-        Target::Inet { port, .. } if bind && !permits.may_bind_port(*port) => Err((
-            Error::AccessDenied,
-            "a port this low needs root or CAP_NET_BIND_SERVICE",
-        )),
-        Target::Path(path) if !path.is_absolute() => {
+/// A command's address as written: a Unix path must be absolute (`EINVAL`:
+/// relative to what?). Everything else about an address — a low port, a
+/// path the caller may not reach, a path inside the mount — is for the
+/// kernel, or the errand, to refuse. A refusal's errno and its reason in
+/// words, for `err`.
+fn check(command: &Command) -> std::result::Result<(), (Error, &'static str)> {
+    match command {
+        Command::Connect(_, Target::Path(path)) | Command::Bind(_, Target::Path(path))
+            if !path.is_absolute() =>
+        {
             Err((Error::InvalidArgument, "a Unix path must be absolute"))
         }
-        Target::Path(path) if permits.inside_mount(path) => Err((
-            Error::InvalidArgument,
-            "a Unix path may not be inside the mount",
-        )),
         _ => Ok(()),
     }
 }

@@ -104,9 +104,47 @@ pub fn accept(fd: &OwnedFd) -> Result<Option<OwnedFd>> {
     }
 }
 
-/// Sends what it can of `data`; never raises SIGPIPE in the daemon.
-pub fn send(fd: &OwnedFd, data: &[u8]) -> Result<Option<usize>> {
-    match socket::send(fd.as_raw_fd(), data, MsgFlags::MSG_NOSIGNAL) {
+/// The credentials a Unix-domain message carries (`SCM_CREDENTIALS`, for
+/// a receiver with `SO_PASSCRED`): the daemon's process, and the user and
+/// group of the caller it sends for, not the sending thread's (the
+/// daemon's). Only a daemon running as root may name another user; one
+/// that is not sends with its own, which the kernel fills in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credentials(libc::ucred);
+
+impl Credentials {
+    pub fn of_user(uid: u32, gid: u32) -> Option<Credentials> {
+        // SAFETY: geteuid and getpid have no memory effects.
+        let (root, pid) = unsafe { (libc::geteuid() == 0, libc::getpid()) };
+        root.then_some(Credentials(libc::ucred { pid, uid, gid }))
+    }
+}
+
+/// Sends what it can of `data` (with `creds`, on a Unix-domain socket);
+/// never raises SIGPIPE in the daemon.
+pub fn send(fd: &OwnedFd, data: &[u8], creds: Option<Credentials>) -> Result<Option<usize>> {
+    send_message(fd, data, None, creds)
+}
+
+fn send_message(
+    fd: &OwnedFd,
+    data: &[u8],
+    to: Option<&SockaddrStorage>,
+    creds: Option<Credentials>,
+) -> Result<Option<usize>> {
+    let sent = match creds {
+        None => match to {
+            Some(to) => socket::sendto(fd.as_raw_fd(), data, to, MsgFlags::MSG_NOSIGNAL),
+            None => socket::send(fd.as_raw_fd(), data, MsgFlags::MSG_NOSIGNAL),
+        },
+        Some(Credentials(ucred)) => {
+            let creds = socket::UnixCredentials::from(ucred);
+            let control = [socket::ControlMessage::ScmCredentials(&creds)];
+            let iov = [std::io::IoSlice::new(data)];
+            socket::sendmsg(fd.as_raw_fd(), &iov, &control, MsgFlags::MSG_NOSIGNAL, to)
+        }
+    };
+    match sent {
         Ok(n) => Ok(Some(n)),
         Err(Errno::EAGAIN) => Ok(None),
         Err(e) => Err(error(e)),
@@ -161,48 +199,6 @@ pub fn peer_address(fd: &OwnedFd) -> Option<String> {
         .and_then(|a| describe(&a))
 }
 
-/// Runs `call` on this thread with the filesystem identity `uid`, `gid`
-/// and `groups`, then takes the daemon's back. Linux keeps credentials
-/// per thread at the system-call level, so the raw calls change only this
-/// thread (glibc's setgroups() would change every thread of the daemon).
-/// A daemon that is not root cannot switch, and needs not: it can do no
-/// more than the user who mounted.
-pub fn with_fs_identity(
-    uid: u32,
-    gid: u32,
-    groups: &[u32],
-    call: &mut dyn FnMut() -> Result<()>,
-) -> Result<()> {
-    // SAFETY: geteuid has no memory effects.
-    if unsafe { libc::geteuid() } != 0 {
-        return call();
-    }
-    let own_groups = nix::unistd::getgroups().unwrap_or_default();
-    let set_groups = |list: &[libc::gid_t]| {
-        // SAFETY: the list outlives the call; the kernel copies it.
-        unsafe { libc::syscall(libc::SYS_setgroups, list.len(), list.as_ptr()) }
-    };
-    if set_groups(groups) != 0 {
-        let e = std::io::Error::last_os_error();
-        log::warn!("cannot take the caller's groups: {e}");
-        return Err(Error::NotPermitted);
-    }
-    // SAFETY: setfsgid and setfsuid only change this thread's identity.
-    unsafe {
-        libc::setfsgid(gid);
-        libc::setfsuid(uid);
-    }
-    let result = call();
-    // SAFETY: as above; the daemon's own identity back.
-    unsafe {
-        libc::setfsuid(0);
-        libc::setfsgid(0);
-    }
-    let own: Vec<libc::gid_t> = own_groups.iter().map(|g| g.as_raw()).collect();
-    set_groups(&own);
-    result
-}
-
 /// Receives one datagram of up to `size` bytes and who sent it (for a
 /// bound, unconnected datagram socket).
 pub fn recv_from(fd: &OwnedFd, size: usize) -> Result<Option<(Vec<u8>, Option<SockaddrStorage>)>> {
@@ -217,11 +213,12 @@ pub fn recv_from(fd: &OwnedFd, size: usize) -> Result<Option<(Vec<u8>, Option<So
     }
 }
 
-/// Sends one datagram to `to`.
-pub fn send_to(fd: &OwnedFd, data: &[u8], to: &SockaddrStorage) -> Result<Option<usize>> {
-    match socket::sendto(fd.as_raw_fd(), data, to, MsgFlags::MSG_NOSIGNAL) {
-        Ok(n) => Ok(Some(n)),
-        Err(Errno::EAGAIN) => Ok(None),
-        Err(e) => Err(error(e)),
-    }
+/// Sends one datagram to `to` (with `creds`, on a Unix-domain socket).
+pub fn send_to(
+    fd: &OwnedFd,
+    data: &[u8],
+    to: &SockaddrStorage,
+    creds: Option<Credentials>,
+) -> Result<Option<usize>> {
+    send_message(fd, data, Some(to), creds)
 }
