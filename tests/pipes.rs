@@ -107,9 +107,25 @@ fn reader_sees_end_of_file_after_the_last_writer_closes() {
 #[test]
 fn writer_without_reader_gets_epipe_and_dies_of_sigpipe() {
     let m = mount_or_skip!();
-    // The creating open never waits; there is no reader to write to.
-    let out = m.run("/bin/echo hi > pipes/fresh");
-    assert_eq!(out.status.code(), Some(128 + libc::SIGPIPE), "{out:?}");
+    // A writer whose reader has gone: its write dies of SIGPIPE.
+    let out = m
+        .python(
+            "import os, signal, time\n\
+             r = os.open('pipes/fresh', os.O_RDONLY | os.O_CREAT | os.O_NONBLOCK)\n\
+             w = os.open('pipes/fresh', os.O_WRONLY)\n\
+             os.close(r)\n\
+             while os.getxattr('pipes/fresh', 'user.ipcfs.readers') != b'0': time.sleep(0.01)\n\
+             child = os.fork()\n\
+             if child == 0:\n\
+             \x20   signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n\
+             \x20   os.write(w, b'x')\n\
+             \x20   os._exit(0)\n\
+             print(os.WTERMSIG(os.waitpid(child, 0)[1]))\n",
+            &[],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), format!("{}\n", libc::SIGPIPE), "{out:?}");
     // A program that ignores SIGPIPE sees EPIPE.
     let py = m
         .python(
@@ -130,6 +146,75 @@ fn writer_without_reader_gets_epipe_and_dies_of_sigpipe() {
         .unwrap();
     assert_ok(&py);
     assert_eq!(stdout(&py), "EPIPE\n");
+}
+
+/// `echo hello > pipes/new` makes the pipe and waits for its reader, as
+/// an open of a FIFO for writing would; the reader gets the line. With
+/// `O_NONBLOCK` the creating open fails with `ENXIO`, as a FIFO's, and the
+/// pipe stays.
+#[test]
+fn a_write_that_makes_a_pipe_waits_for_its_reader() {
+    let m = mount_or_skip!();
+    let writer = m
+        .sh("/bin/echo hello > pipes/new; echo \"status $?\"")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let reader = m.run("cat pipes/new");
+    assert_eq!(stdout(&reader), "hello\n");
+    let out = writer.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "status 0\n");
+    let out = m
+        .python(
+            "import os, errno\n\
+             try:\n    os.open('pipes/nb', os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK)\n\
+             except OSError as e:\n    print(errno.errorcode[e.errno], os.path.exists('pipes/nb'))\n",
+            &[],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "ENXIO True\n", "{out:?}");
+}
+
+/// A student's first typo must not end their terminal: in an interactive
+/// bash, `echo x > pipes/NEWNAME` waits for a reader (no SIGPIPE), and
+/// Ctrl-C ends the wait; the shell lives on.
+#[test]
+fn an_interactive_shell_survives_a_write_to_a_new_pipe() {
+    let m = mount_or_skip!();
+    let script = "import os, pty, select, subprocess, sys, time\n\
+        pid, fd = pty.fork()\n\
+        if pid == 0:\n\
+        \x20   os.execvp('bash', ['bash', '--norc', '--noprofile', '-i'])\n\
+        def say(text):\n\
+        \x20   os.write(fd, text.encode())\n\
+        def until(word, limit=10):\n\
+        \x20   seen = b''\n\
+        \x20   end = time.time() + limit\n\
+        \x20   while word.encode() not in seen and time.time() < end:\n\
+        \x20       if select.select([fd], [], [], 0.1)[0]:\n\
+        \x20           try: seen += os.read(fd, 4096)\n\
+        \x20           except OSError: break\n\
+        \x20   return word.encode() in seen\n\
+        say('echo x > pipes/new1; echo done-$((6*7))\\n')\n\
+        time.sleep(0.3)\n\
+        got = subprocess.run(['cat', 'pipes/new1'], capture_output=True).stdout\n\
+        print('read', got, until('done-42'))\n\
+        say('echo y > pipes/new2; echo after-$((6*7))\\n')\n\
+        time.sleep(0.3)\n\
+        say('\\x03')\n\
+        print('interrupted', until('after-42', 2) is False)\n\
+        say('echo alive-$((6*7))\\n')\n\
+        print('alive', until('alive-42'))\n\
+        say('exit\\n')\n\
+        os.waitpid(pid, 0)\n";
+    let out = m.python(script, &[]).output().unwrap();
+    assert_eq!(
+        stdout(&out),
+        "read b'x\\n' True\ninterrupted True\nalive True\n",
+        "{out:?}"
+    );
 }
 
 #[test]

@@ -35,6 +35,10 @@ pub struct PipeEnd {
     /// writer-open count at that moment. Until a writer opens, such a reader
     /// does not see `POLLHUP` (the kernel's `f_version` rule).
     hup_guard: Option<u64>,
+    /// For the writer whose open made the pipe, with no reader there: the
+    /// reader-open count at that moment. Until a reader opens, its writes
+    /// wait for one instead of failing with `EPIPE` (see [`Pipe::open`]).
+    first_reader: Option<u64>,
 }
 
 impl PipeEnd {
@@ -42,8 +46,17 @@ impl PipeEnd {
         PipeEnd {
             mode,
             hup_guard: None,
+            first_reader: None,
         }
     }
+}
+
+/// A write of the pipe's creator that waits for the first reader: the
+/// whole write, its charge held until it goes on.
+struct AwaitingWrite<W> {
+    reply: W,
+    end: PipeEnd,
+    data: Vec<u8>,
 }
 
 struct ParkedRead<R> {
@@ -90,10 +103,13 @@ pub struct Pipe<P: Parking> {
     readers: usize,
     writers: usize,
     writer_opens: u64,
+    reader_opens: u64,
     read_openers: WaitQueue<P::Open>,
     write_openers: WaitQueue<P::Open>,
     reads: WaitQueue<ParkedRead<P::Read>>,
     writes: WaitQueue<ParkedWrite<P::Write>>,
+    /// Writes of the creator, waiting for the pipe's first reader.
+    awaiting_reader: WaitQueue<AwaitingWrite<P::Write>>,
     pollers: Pollers<P::Poll>,
     shut_down: bool,
 }
@@ -109,10 +125,12 @@ impl<P: Parking> Pipe<P> {
             readers: 0,
             writers: 0,
             writer_opens: 0,
+            reader_opens: 0,
             read_openers: WaitQueue::new(),
             write_openers: WaitQueue::new(),
             reads: WaitQueue::new(),
             writes: WaitQueue::new(),
+            awaiting_reader: WaitQueue::new(),
             pollers: Pollers::default(),
             shut_down: false,
         }
@@ -136,7 +154,11 @@ impl<P: Parking> Pipe<P> {
 
     /// Callers parked in this pipe: opens, reads and writes.
     pub fn blocked(&self) -> usize {
-        self.read_openers.len() + self.write_openers.len() + self.reads.len() + self.writes.len()
+        self.read_openers.len()
+            + self.write_openers.len()
+            + self.reads.len()
+            + self.writes.len()
+            + self.awaiting_reader.len()
     }
 
     fn room(&self) -> usize {
@@ -245,6 +267,18 @@ impl<P: Parking> Pipe<P> {
     }
 
     /// Serves parked readers and writers until neither can progress.
+    /// The first reader came: the creator's writes that waited for it go
+    /// on, in order, as if they had just arrived.
+    fn resume_awaiting(&mut self, wk: &mut PipeWakeups<P>) {
+        let waiting: Vec<_> = self.awaiting_reader.drain().collect();
+        for (id, w) in waiting {
+            self.budget.release(w.data.len());
+            if let Step::Done(reply, done) = self.write(id, w.reply, w.end, &w.data, false, wk) {
+                wk.writes.push((id, reply, done));
+            }
+        }
+    }
+
     fn settle(&mut self, wk: &mut PipeWakeups<P>) {
         loop {
             let served = self.serve_readers(wk);
@@ -325,8 +359,14 @@ impl<P: Parking> Pipe<P> {
 impl<P: Parking> StreamObject<P> for Pipe<P> {
     type End = PipeEnd;
 
-    /// Opens an end. `creating` is the open that made the pipe: it never
-    /// waits for a partner (none can exist yet) and never fails for lack of one.
+    /// Opens an end. `creating` is the open that made the pipe: none can
+    /// have a partner yet, and it must not wait in open (a creating open
+    /// holds its directory's lock in the kernel, so every other name made
+    /// there would wait behind it, uninterruptibly). A creating writer
+    /// opens at once, and its writes wait for the first reader instead
+    /// (as its open would have, for a FIFO); with `O_NONBLOCK` it fails
+    /// with `ENXIO`, as a FIFO's, and the pipe stays. A creating reader
+    /// opens at once, as before any writer.
     fn open(
         &mut self,
         id: WaiterId,
@@ -344,22 +384,28 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         if mode.read && mode.write {
             // O_RDWR: both ends at once, never blocks (fifo(7)).
             self.readers += 1;
+            self.reader_opens += 1;
             self.writers += 1;
             self.writer_opens += 1;
             Self::complete_openers(&mut self.read_openers, Mode::READ, wk);
             Self::complete_openers(&mut self.write_openers, Mode::WRITE, wk);
+            self.resume_awaiting(wk);
             self.notify(wk);
             return Step::Done(waiter, Ok(end));
         }
         if mode.write {
-            if self.readers == 0 && nonblock && !creating {
+            if self.readers == 0 && nonblock {
                 return Step::Done(waiter, Err(Error::NoReader));
             }
             self.writers += 1;
             self.writer_opens += 1;
             Self::complete_openers(&mut self.read_openers, Mode::READ, wk);
             self.notify(wk);
-            if self.readers > 0 || creating {
+            if self.readers > 0 {
+                return Step::Done(waiter, Ok(end));
+            }
+            if creating {
+                end.first_reader = Some(self.reader_opens);
                 return Step::Done(waiter, Ok(end));
             }
             if self.shut_down {
@@ -370,7 +416,9 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             return Step::Parked;
         }
         self.readers += 1;
+        self.reader_opens += 1;
         Self::complete_openers(&mut self.write_openers, Mode::WRITE, wk);
+        self.resume_awaiting(wk);
         self.notify(wk);
         if self.writers > 0 || creating {
             return Step::Done(waiter, Ok(end));
@@ -428,7 +476,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         &mut self,
         id: WaiterId,
         waiter: P::Write,
-        _end: PipeEnd,
+        end: PipeEnd,
         data: &[u8],
         nonblock: bool,
         wk: &mut PipeWakeups<P>,
@@ -439,6 +487,24 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         }
         if self.shut_down {
             return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
+        }
+        if self.readers == 0 && end.first_reader == Some(self.reader_opens) {
+            // The creator, before any reader came: it waits for one.
+            if nonblock {
+                return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
+            }
+            if !self.budget.try_reserve(len) {
+                log::info!("pipe write not parked: no memory left to hold its bytes");
+                return Step::Done(waiter, WriteDone::err(Error::NoSpace));
+            }
+            let data = data.to_vec();
+            let waiting = AwaitingWrite {
+                reply: waiter,
+                end,
+                data,
+            };
+            self.awaiting_reader.push(id, waiting);
+            return Step::Parked;
         }
         if self.readers == 0 {
             return Step::Done(
@@ -549,6 +615,9 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             self.drop_writer(wk);
         } else if let Some(r) = self.reads.remove(id) {
             wk.reads.push((id, r.reply, why.read_answer()));
+        } else if let Some(w) = self.awaiting_reader.remove(id) {
+            self.budget.release(w.data.len());
+            wk.writes.push((id, w.reply, WriteDone::err(error)));
         } else if let Some(w) = self.writes.remove(id) {
             self.budget.release(w.data.len() - w.done);
             let done = w.end_early(error);
@@ -567,6 +636,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         ids.extend(self.write_openers.ids());
         ids.extend(self.reads.ids());
         ids.extend(self.writes.ids());
+        ids.extend(self.awaiting_reader.ids());
         ids
     }
 
@@ -693,13 +763,60 @@ mod tests {
     }
 
     #[test]
-    fn creating_open_never_waits() {
+    fn a_creating_writer_opens_at_once_and_its_write_waits_for_a_reader() {
+        let mut p = pipe();
+        let end = match p.open(1, 1, req(Mode::WRITE, false, true), &mut wk()) {
+            Step::Done(_, Ok(end)) => end,
+            _ => panic!("a creating open does not wait"),
+        };
+        assert_eq!(p.writers(), 1);
+        assert_eq!(
+            done_write(p.write(2, 2, end, b"hi", true, &mut wk())),
+            WriteDone::err(Error::WouldBlock),
+            "non-blocking: no reader yet"
+        );
+        assert!(matches!(
+            p.write(3, 3, end, b"hello", false, &mut wk()),
+            Step::Parked
+        ));
+        assert_eq!(p.blocked(), 1);
+        let mut w = wk();
+        let _reader = p.open(4, 4, req(Mode::READ, false, false), &mut w);
+        assert_eq!(w.writes, vec![(3, 3, WriteDone::ok(5))], "the reader came");
+        assert_eq!(
+            done_read(p.read(5, 5, ANY, 10, false, &mut wk())),
+            Ok(b"hello".to_vec())
+        );
+        // Once a reader has come and gone, no reader is EPIPE again.
+        p.release(PipeEnd::new(Mode::READ), &mut wk());
+        assert_eq!(
+            done_write(p.write(6, 6, end, b"x", false, &mut wk())),
+            WriteDone {
+                result: Err(Error::BrokenPipe),
+                sigpipe: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_non_blocking_creating_writer_is_enxio_and_a_waiting_write_is_interrupted() {
         let mut p = pipe();
         assert!(matches!(
             p.open(1, 1, req(Mode::WRITE, true, true), &mut wk()),
-            Step::Done(_, Ok(_))
+            Step::Done(_, Err(Error::NoReader))
         ));
-        assert_eq!(p.writers(), 1);
+        let end = match p.open(2, 2, req(Mode::WRITE, false, true), &mut wk()) {
+            Step::Done(_, Ok(end)) => end,
+            _ => panic!("a creating open does not wait"),
+        };
+        assert!(matches!(
+            p.write(3, 3, end, b"x", false, &mut wk()),
+            Step::Parked
+        ));
+        let mut w = wk();
+        assert!(p.cancel(3, CancelReason::Interrupted, &mut w));
+        assert_eq!(w.writes, vec![(3, 3, WriteDone::err(Error::Interrupted))]);
+        assert_eq!((p.blocked(), p.budget.held()), (0, 0));
     }
 
     #[test]
