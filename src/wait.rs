@@ -45,6 +45,11 @@ impl<T> WaitQueue<T> {
         self.entries.len()
     }
 
+    /// The id of the oldest waiter.
+    pub fn front_id(&self) -> Option<WaiterId> {
+        self.entries.front().map(|(id, _)| *id)
+    }
+
     pub fn front(&self) -> Option<&T> {
         self.entries.front().map(|(_, w)| w)
     }

@@ -453,3 +453,47 @@ fn a_batch_read_larger_than_a_fuse_read_returns_what_is_queued() {
     assert_ok(&out);
     assert_eq!(stdout(&out), "4194304 4194304\n4194304 True\n");
 }
+
+/// The bounded buffer written the obvious way: three shells run
+/// `echo item > queues/q` on a full queue of one message. Each waits in
+/// its open, for its message's place, where no lock of the kernel is held:
+/// none is in state D (the truncation of a `>` open behind a writer parked
+/// in write(2) would be), and SIGINT ends each at once. Then a reader
+/// takes the message and a new writer goes through.
+#[test]
+fn writers_of_a_full_queue_wait_where_a_signal_ends_them() {
+    let m = mount_or_skip!("--queue-max-messages", "1");
+    assert_ok(&m.run("echo first > queues/q"));
+    let mut writers: Vec<std::process::Child> = (0..3)
+        .map(|i| m.sh(&format!("echo item{i} > queues/q")).spawn().unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for w in &mut writers {
+        assert!(
+            w.try_wait().unwrap().is_none(),
+            "a writer of a full queue waits"
+        );
+        let wchan = std::fs::read_to_string(format!("/proc/{}/wchan", w.id())).unwrap_or_default();
+        assert_ne!(
+            common::proc_state(w.id()),
+            Some('D'),
+            "in state D at {wchan}"
+        );
+    }
+    assert_eq!(xattr(&m, "queues/q", "blocked"), "3");
+    for w in &mut writers {
+        let signalled = std::time::Instant::now();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(w.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+        let status = wait_within(w, Duration::from_secs(5), "a writer after SIGINT");
+        let took = signalled.elapsed();
+        assert!(!status.success(), "{status:?}");
+        assert!(took < Duration::from_millis(100), "SIGINT took {took:?}");
+    }
+    assert_eq!(xattr(&m, "queues/q", "blocked"), "0");
+    let out = m.run("cat queues/q; echo second > queues/q; cat queues/q");
+    assert_eq!(stdout(&out), "first\nsecond\n");
+}

@@ -236,6 +236,12 @@ fn add(
 pub fn end(state: &mut Composition, sink: &mut impl Sink, killed: impl FnOnce() -> bool) {
     match std::mem::take(state) {
         Composition::Idle | Composition::Dropped => {}
+        // A place taken at open that nothing was written to: given back,
+        // no message (an empty one would read as an end of file).
+        Composition::Active(message) if message.is_empty() => {
+            sink.refund(sink.overhead());
+            sink.unreserve();
+        }
         Composition::Active(message) => {
             if killed() {
                 log::info!(

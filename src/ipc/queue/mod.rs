@@ -102,6 +102,8 @@ pub struct Queue<P: Parking> {
     compositions: HashMap<u64, Composition>,
     /// Places in the queue those messages hold.
     reserved: usize,
+    /// Opens for writing waiting for a place for their first message.
+    place_openers: WaitQueue<(P::Open, QueueEnd)>,
     /// Messages dropped before they were whole (too long, writer killed).
     dropped: u64,
     shut_down: bool,
@@ -154,6 +156,7 @@ impl<P: Parking> Queue<P> {
             framing,
             compositions: HashMap::new(),
             reserved: 0,
+            place_openers: WaitQueue::new(),
             dropped: 0,
             shut_down: false,
             transit: None,
@@ -170,7 +173,7 @@ impl<P: Parking> Queue<P> {
             dropped: self.dropped,
             readers: self.readers,
             writers: self.writers,
-            blocked: self.reads.len() + self.writes.len(),
+            blocked: self.reads.len() + self.writes.len() + self.place_openers.len(),
         }
     }
 
@@ -215,6 +218,18 @@ impl<P: Parking> Queue<P> {
 
     /// Full: its messages, the places of messages in progress and the
     /// messages the channel still carries reach `max_messages`.
+    /// Reserves a place for the first message of `end`, an open for
+    /// writing, charged as a message in progress with no bytes yet (see
+    /// compose::end). Without memory for it, the open goes on without
+    /// one: its first write will find a place as any other.
+    fn take_place(&mut self, end: QueueEnd) {
+        if self.budget.try_reserve(MESSAGE_OVERHEAD) {
+            self.reserved += 1;
+            self.compositions
+                .insert(end.id, Composition::Active(Vec::new()));
+        }
+    }
+
     fn full(&self) -> bool {
         self.messages.len() + self.reserved + self.carried() >= self.max_messages
     }
@@ -303,6 +318,19 @@ impl<P: Parking> Queue<P> {
                 wk.reads.push((id, r.reply, result));
                 progressed = true;
             }
+            // Opens and writes waiting for a place take them in the order
+            // they came.
+            while !self.full() {
+                let opener = self.place_openers.front_id();
+                if opener.is_none_or(|o| self.writes.front_id().is_some_and(|w| w < o)) {
+                    break;
+                }
+                let (id, (waiter, end)) = self.place_openers.pop_front().expect("front exists");
+                self.take_place(end);
+                self.writers += 1;
+                wk.opens.push((id, waiter, Ok(end)));
+                progressed = true;
+            }
             while !self.full() && !self.writes.is_empty() {
                 let (finished, error) = self.advance_front_writer();
                 if finished {
@@ -387,7 +415,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
     /// Opening a queue never waits: a queue has no partner to wait for.
     fn open(
         &mut self,
-        _id: WaiterId,
+        id: WaiterId,
         waiter: P::Open,
         req: OpenRequest,
         _wk: &mut QueueWakeups<P>,
@@ -402,6 +430,19 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         if req.mode.read {
             self.readers += 1;
             self.receptions.insert(end.id, Reception::Idle);
+        }
+        if req.mode.write && !req.mode.read && end.composes() && !req.nonblock && !self.shut_down {
+            // A writer's open takes its first message's place, waiting here
+            // for one if the queue is full: so its writes never wait. A
+            // write that waits holds the file's lock in the kernel, and the
+            // truncation of the next `>` open of the queue would wait for
+            // it where no signal reaches (state D); an open holds no lock.
+            if !self.full() && self.writes.is_empty() && self.place_openers.is_empty() {
+                self.take_place(end);
+            } else {
+                self.place_openers.push(id, (waiter, end));
+                return Step::Parked;
+            }
         }
         if req.mode.write {
             self.writers += 1;
@@ -490,8 +531,14 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
     /// progress is whole (or dropped, if `killed` says its writer is
     /// dying of a signal).
     fn flush(&mut self, end: QueueEnd, killed: &mut dyn FnMut() -> bool, wk: &mut QueueWakeups<P>) {
-        if !self.compositions.contains_key(&end.id) {
-            return;
+        match self.compositions.get(&end.id) {
+            None => return,
+            // Nothing written yet: a shell's `>` closes its first
+            // descriptor after dup2, before the command writes; the place
+            // taken at open stays for the message to come (the release
+            // gives it back if none does).
+            Some(Composition::Active(message)) if message.is_empty() => return,
+            _ => {}
         }
         self.end_message(end, killed);
         self.settle(wk);
@@ -499,7 +546,11 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
     }
 
     fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut QueueWakeups<P>) -> bool {
-        if let Some(r) = self.reads.remove(id) {
+        if let Some((waiter, _)) = self.place_openers.remove(id) {
+            wk.opens.push((id, waiter, Err(why.error())));
+            // Writes behind it may go now.
+            self.settle(wk);
+        } else if let Some(r) = self.reads.remove(id) {
             wk.reads.push((id, r.reply, why.read_answer()));
         } else if let Some(w) = self.writes.remove(id) {
             self.budget.release(w.pending_len());
@@ -517,6 +568,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
     fn parked(&self) -> Vec<WaiterId> {
         let mut ids = self.reads.ids();
         ids.extend(self.writes.ids());
+        ids.extend(self.place_openers.ids());
         ids
     }
 
@@ -596,10 +648,13 @@ mod tests {
         open_framed(q, mode, io)
     }
 
+    /// An open that never waits (`O_NONBLOCK`): a writer's first message
+    /// takes its place when it is written, as later ones do (the tests of
+    /// places taken at open are below).
     fn open_framed(q: &mut Queue<Plain>, mode: Mode, io: IoMode) -> QueueEnd {
         let req = OpenRequest {
             mode,
-            nonblock: false,
+            nonblock: true,
             io,
             creating: false,
         };
@@ -632,6 +687,57 @@ mod tests {
         let mut w = wk();
         q.flush(end, &mut || false, &mut w);
         w
+    }
+
+    fn blocking_writer(q: &mut Queue<Plain>, id: u64) -> Step<u32, Result<QueueEnd>> {
+        let req = OpenRequest {
+            mode: Mode::WRITE,
+            nonblock: false,
+            io: IoMode::Stream,
+            creating: false,
+        };
+        q.open(id, id as u32, req, &mut wk())
+    }
+
+    #[test]
+    fn a_writers_open_takes_its_place_and_waits_for_one_when_full() {
+        let mut q = queue(1);
+        q.set_framing(Framing::Message);
+        let Step::Done(_, Ok(a)) = blocking_writer(&mut q, 1) else {
+            panic!("a place was free");
+        };
+        assert!(q.full(), "the open holds the only place");
+        assert!(matches!(blocking_writer(&mut q, 2), Step::Parked));
+        assert!(matches!(blocking_writer(&mut q, 3), Step::Parked));
+        assert_eq!(q.counters().blocked, 2);
+        // An empty flush (the shell's dup2 and close) keeps the place.
+        let w = flush(&mut q, a);
+        assert!(w.opens.is_empty() && q.full());
+        assert_eq!(send(&mut q, a, b"one"), WriteDone::ok(3), "never waits");
+        flush(&mut q, a);
+        let r = open(&mut q, Mode::READ, false);
+        let mut w = wk();
+        let Step::Done(_, Ok(message)) = q.read(4, 4, r, 10, true, &mut w) else {
+            panic!("a message was queued");
+        };
+        assert_eq!(message, b"one");
+        let _ = q.read(5, 5, r, 10, true, &mut w);
+        assert_eq!(w.opens.len(), 1, "the oldest waiting open got the place");
+        assert_eq!(w.opens[0].0, 2);
+        // The other is interrupted; a writer that closes without writing
+        // gives its place back, and no message comes of it.
+        let b = match w.opens.pop() {
+            Some((_, _, Ok(b))) => b,
+            _ => panic!("the open was answered"),
+        };
+        let mut w = wk();
+        assert!(q.cancel(3, CancelReason::Interrupted, &mut w));
+        assert_eq!(w.opens[0].2, Err(Error::Interrupted));
+        assert!(q.full(), "b holds the place");
+        q.release(b, &mut wk());
+        assert!(!q.full(), "given back at the release");
+        assert_eq!(q.counters().messages, 0, "no empty message");
+        assert_eq!(q.counters().blocked, 0);
     }
 
     #[test]
