@@ -50,7 +50,12 @@ pub fn prepare(path: &Path, force: bool) -> Result<PathBuf, String> {
 /// The filesystem type mounted exactly at `path`, if any, from
 /// `/proc/self/mountinfo`.
 pub fn mounted_at(path: &Path) -> Option<String> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    top_mount(path).map(|(_, fstype)| fstype)
+}
+
+/// The mount on top at `path`: its mount ID and filesystem type.
+fn top_mount(path: &Path) -> Option<(u64, String)> {
+    let info = std::fs::read_to_string(MOUNT_TABLE).ok()?;
     let wanted = path.to_str()?;
     info.lines().rev().find_map(|line| {
         let fields: Vec<&str> = line.split(' ').collect();
@@ -59,8 +64,55 @@ pub fn mounted_at(path: &Path) -> Option<String> {
             return None;
         }
         let dash = fields.iter().position(|f| *f == "-")?;
-        Some(fields.get(dash + 1)?.to_string())
+        Some((
+            fields.first()?.parse().ok()?,
+            fields.get(dash + 1)?.to_string(),
+        ))
     })
+}
+
+const MOUNT_TABLE: &str = "/proc/self/mountinfo";
+
+/// Watches the mount table for the end of one mount. An unmount from
+/// outside (`umount -l` while files are open, above all) ends no FUSE
+/// session: the kernel keeps the connection while open files hold the
+/// superblock and tells the daemon nothing. The mount table does: it
+/// reports `POLLPRI` on every change, and then the mount's ID is looked
+/// for.
+pub struct MountWatch {
+    table: std::fs::File,
+    id: u64,
+}
+
+impl MountWatch {
+    /// Watches the mount now on top at `mountpoint`; `None` if there is
+    /// none or the table cannot be read.
+    pub fn new(mountpoint: &Path) -> Option<MountWatch> {
+        let table = std::fs::File::open(MOUNT_TABLE).ok()?;
+        let (id, _) = top_mount(mountpoint)?;
+        Some(MountWatch { table, id })
+    }
+
+    /// Whether the mount is gone. Cheap while the table has not changed
+    /// (one poll of its descriptor).
+    pub fn gone(&self) -> bool {
+        use std::os::fd::AsFd;
+        let mut fds = [nix::poll::PollFd::new(
+            self.table.as_fd(),
+            nix::poll::PollFlags::POLLPRI,
+        )];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO) {
+            Ok(n) if n > 0 => {}
+            _ => return false,
+        }
+        let Ok(info) = std::fs::read_to_string(MOUNT_TABLE) else {
+            return false;
+        };
+        let id = self.id.to_string();
+        !info
+            .lines()
+            .any(|line| line.split(' ').next() == Some(id.as_str()))
+    }
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
@@ -98,6 +150,13 @@ mod tests {
         let dir = std::env::temp_dir();
         let err = prepare(&dir.join("ipcfs-no-such-dir"), false).unwrap_err();
         assert!(err.contains("no such directory"), "{err}");
+    }
+
+    #[test]
+    fn the_root_mount_is_watched_and_stays() {
+        let watch = MountWatch::new(Path::new("/")).expect("/ is a mount");
+        assert!(!watch.gone());
+        assert!(MountWatch::new(&std::env::temp_dir().join("ipcfs-no-such-dir")).is_none());
     }
 
     #[test]

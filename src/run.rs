@@ -287,11 +287,26 @@ fn run(config: Config, pages: &PagesPlan, mounted: impl FnOnce(&Path)) -> Result
     );
     mounted(&mountpoint);
 
-    let reason = wait_for_stop(&stop_signals, &session_thread);
+    let watch = mountpoint::MountWatch::new(&mountpoint);
+    if watch.is_none() {
+        log::warn!("cannot watch the mount table: an unmount from outside goes unnoticed");
+    }
+    let reason = wait_for_stop(&stop_signals, &session_thread, watch.as_ref());
     let answered = core.shut_down();
     log::debug!("{reason}: answered {answered} blocked callers");
-    unmounter.unmount(&mountpoint);
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    // After a lazy unmount from outside there is nothing left to unmount
+    // (and what is at the mountpoint now is someone else's), and the
+    // kernel keeps the session while files are open: it ends when this
+    // process closes /dev/fuse, at exit.
+    if reason != GONE {
+        unmounter.unmount(&mountpoint);
+    }
+    let drain = if reason == GONE {
+        Duration::ZERO
+    } else {
+        DRAIN_TIMEOUT
+    };
+    let deadline = Instant::now() + drain;
     while !session_thread.is_finished() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -351,9 +366,18 @@ fn mount_error(mountpoint: &Path, e: std::io::Error) -> String {
     format!("cannot mount {}: {e}", mountpoint.display())
 }
 
-/// Waits for SIGINT, SIGTERM or SIGHUP, or for the session to end because
-/// someone unmounted the filesystem. Returns what happened, in words.
-fn wait_for_stop(signals: &SigSet, session: &JoinHandle<std::io::Result<()>>) -> String {
+/// Why the daemon stops when the mount left the mount table while the
+/// session goes on (`umount -l` with files open).
+const GONE: &str = "unmounted from outside (the mount is gone from the mount table)";
+
+/// Waits for SIGINT, SIGTERM or SIGHUP, for the session to end because
+/// someone unmounted the filesystem, or for the mount to leave the mount
+/// table (checked every 100 ms). Returns what happened, in words.
+fn wait_for_stop(
+    signals: &SigSet,
+    session: &JoinHandle<std::io::Result<()>>,
+    watch: Option<&mountpoint::MountWatch>,
+) -> String {
     let timeout = libc::timespec {
         tv_sec: 0,
         tv_nsec: 100_000_000,
@@ -361,6 +385,9 @@ fn wait_for_stop(signals: &SigSet, session: &JoinHandle<std::io::Result<()>>) ->
     loop {
         if session.is_finished() {
             return "unmounted from outside".into();
+        }
+        if watch.is_some_and(mountpoint::MountWatch::gone) {
+            return GONE.into();
         }
         // SAFETY: the set and timeout are valid for the call; no info wanted.
         let sig = unsafe { libc::sigtimedwait(signals.as_ref(), std::ptr::null_mut(), &timeout) };

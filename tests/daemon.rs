@@ -152,3 +152,57 @@ fn a_stale_mount_is_named_and_force_clears_it() {
     assert!(err.contains("cleared a stale mount"), "{err}");
     assert!(!is_mounted(&m.dir));
 }
+
+/// `umount -l` from outside while a reader is blocked: the kernel keeps
+/// the session (the reader's file holds the mount) and tells the daemon
+/// nothing, but the mount table changes. The daemon answers the reader
+/// and exits, within a second.
+#[test]
+fn a_lazy_unmount_from_outside_answers_blocked_callers_and_ends_the_daemon() {
+    let mut m = mount_or_skip!();
+    assert_ok(&m.run("touch queues/q"));
+    let mut reader = m
+        .sh("cat queues/q; echo \"reader-done $?\"")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let blocked = || {
+        Command::new("python3")
+            .args([
+                "-c",
+                "import os,sys; print(os.getxattr(sys.argv[1], 'user.ipcfs.blocked').decode())",
+            ])
+            .arg(m.path("queues/q"))
+            .output()
+            .map(|o| stdout(&o).trim() == "1")
+            .unwrap_or(false)
+    };
+    assert!(eventually(Duration::from_secs(5), blocked));
+    assert_ok(
+        &Command::new("umount")
+            .arg("-l")
+            .arg(&m.dir)
+            .output()
+            .unwrap(),
+    );
+    let unmounted = std::time::Instant::now();
+    let status = m.wait_exit(Duration::from_secs(5)).expect("daemon exits");
+    let took = unmounted.elapsed();
+    assert_eq!(status.code(), Some(0), "log: {}", m.log());
+    assert!(took < Duration::from_secs(1), "the daemon took {took:?}");
+    assert!(
+        m.log().contains("the mount is gone from the mount table"),
+        "{}",
+        m.log()
+    );
+    let _ = wait_within(&mut reader, Duration::from_secs(5), "blocked reader");
+    let mut out = String::new();
+    use std::io::Read;
+    reader
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(out.starts_with("reader-done "), "{out:?}");
+}
