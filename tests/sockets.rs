@@ -120,6 +120,17 @@ fn ipv6_and_host_names_connect() {
     ));
     assert_ok(&out);
     assert_eq!(stdout(&out), "ABC");
+    // A dial path takes an IPv6 address bare or in brackets, as `remote`
+    // prints it; brackets around anything else name nothing.
+    for host in ["::1", "[::1]"] {
+        let out = m.run(&format!(
+            "exec 3<> sockets/tcp/{host}/{} && printf def >&3 && head -c 3 <&3",
+            v6.port()
+        ));
+        assert_eq!(stdout(&out), "DEF", "{host}: {out:?}");
+    }
+    let out = m.run("test -e 'sockets/tcp/[localhost]'");
+    assert_eq!(out.status.code(), Some(1));
     let v4 = Peer::start(ECHO, &["127.0.0.1"]);
     // localhost may resolve to ::1 first: the next address is tried.
     let out = m.run(&format!(
@@ -648,6 +659,35 @@ fn a_bound_udp_endpoint_answers_its_most_recent_sender() {
     assert_eq!(stdout(&out), "ENOTCONN\nb'ping'\nb'pong'\n");
 }
 
+/// A bound UDP server learns who sent each datagram: after a read,
+/// `remote` (and `status`) name its sender, as recvfrom(2) would; with
+/// two clients, each in turn.
+#[test]
+fn remote_names_the_sender_of_each_datagram_read() {
+    let m = mount_or_skip!();
+    let port = bound_udp_endpoint(&m, "srv");
+    assert_eq!(stdout(&m.run("cat sockets/srv/remote")), "");
+    let out = m
+        .python(
+            "import os, socket, sys\n\
+         a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(('127.0.0.1', 0))\n\
+         b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); b.bind(('127.0.0.1', 0))\n\
+         for c in (a, b, a):\n\
+         \x20   c.sendto(b'hi', ('127.0.0.1', int(sys.argv[1])))\n\
+         \x20   data = open('sockets/srv/data', 'rb').read()\n\
+         \x20   remote = open('sockets/srv/remote').read()\n\
+         \x20   print(data, remote == '127.0.0.1:%d\\n' % c.getsockname()[1])\n",
+            &[&port],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&out),
+        "b'hi' True\nb'hi' True\nb'hi' True\n",
+        "{out:?}"
+    );
+}
+
 #[test]
 fn unixgram_endpoints_exchange_datagrams_both_ways() {
     let m = mount_or_skip!();
@@ -695,4 +735,36 @@ fn poll_on_accept_reports_a_waiting_connection() {
     let out = m.python(script, &[]).output().unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "[]\nTrue b'l.1\\n'\n");
+}
+
+/// A server that closes its side, and one that resets: `status` and
+/// `ctl` say so (`peer closed`, `reset`), as `ss` would show CLOSE-WAIT
+/// and a closed connection, before and after the endpoint reads.
+#[test]
+fn status_shows_a_peer_that_closed_or_reset() {
+    let m = mount_or_skip!();
+    let server = Peer::start(
+        "import socket, struct\n\
+         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+         print(s.getsockname()[1], flush=True)\n\
+         c, _ = s.accept(); c.sendall(b'bye'); c.close()\n\
+         c, _ = s.accept(); c.recv(1)\n\
+         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); c.close()\n",
+        &[],
+    );
+    let port = server.port();
+    let out = m.run(&format!(
+        "mkdir sockets/a sockets/b && \
+         echo 'connect tcp 127.0.0.1:{port}' > sockets/a/ctl && sleep 0.3 && \
+         grep state: sockets/a/status && cat sockets/a/data && echo && \
+         grep state: sockets/a/status && \
+         echo 'connect tcp 127.0.0.1:{port}' > sockets/b/ctl && \
+         printf x > sockets/b/data && sleep 0.3 && grep state: sockets/b/status && cut -d' ' -f1 sockets/b/ctl; \
+         cat sockets/b/data; grep state: sockets/b/status"
+    ));
+    assert_eq!(
+        stdout(&out),
+        "state: peer closed\nbye\nstate: peer closed\nstate: reset\nreset\nstate: reset\n",
+        "{out:?}"
+    );
 }

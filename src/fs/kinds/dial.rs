@@ -70,6 +70,13 @@ impl<R: Replies> Synthesizer<R> for Hosts {
         if host.is_empty() || host.len() > 253 {
             return Err(Error::NotFound);
         }
+        // `[::1]`, as `local`, `remote` and `ctl` print an IPv6 address, is
+        // `::1`; brackets hold an IPv6 address and nothing else.
+        let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) if v6.parse::<std::net::Ipv6Addr>().is_ok() => v6,
+            Some(_) => return Err(Error::NotFound),
+            None => host,
+        };
         let ports = Ports {
             kind: self.kind,
             host: host.to_string(),

@@ -111,9 +111,20 @@ impl<P: Parking> Endpoint<P> {
     fn receive(&mut self, end: &DataEnd, size: usize) -> Result<Option<Vec<u8>>> {
         if self.kind.is_some_and(|k| k.is_stream()) {
             let fd = self.connected_fd()?;
-            let data = sys::recv(fd, size)?;
-            if let Some(d) = &data {
-                self.bytes_in += d.len() as u64;
+            let data = match sys::recv(fd, size) {
+                // The reset is read once; `status` keeps saying it.
+                Err(Error::ConnectionReset) => {
+                    self.peer = Some(sys::Peer::Reset);
+                    return Err(Error::ConnectionReset);
+                }
+                other => other?,
+            };
+            match &data {
+                Some(d) if d.is_empty() && size > 0 => {
+                    self.peer.get_or_insert(sys::Peer::Closed);
+                }
+                Some(d) => self.bytes_in += d.len() as u64,
+                None => {}
             }
             return Ok(data);
         }

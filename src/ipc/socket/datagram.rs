@@ -243,6 +243,9 @@ impl<P: Parking> Endpoint<P> {
         match sys::recv_from(fd, size)? {
             Some((data, from)) => {
                 if self.state != super::State::Connected {
+                    // `remote` names who sent the datagram just read, as
+                    // recvfrom(2) would tell (`-` for an unnamed sender).
+                    self.remote = from.as_ref().and_then(sys::describe);
                     self.last_sender = from;
                 }
                 self.bytes_in += data.len() as u64;

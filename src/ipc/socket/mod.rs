@@ -180,12 +180,14 @@ impl<P: Parking> Connecting<P> {
 }
 
 impl EndpointStatus {
-    /// The state in words; a connection shut down in one direction is
-    /// `half-closed`.
+    /// The state in words: a connection whose peer reset it is `reset`,
+    /// one whose peer closed its side `peer closed`, one shut down here in
+    /// one direction `half-closed`.
     pub fn state_name(&self) -> &'static str {
-        match self.state {
-            State::Connected if self.read_shut || self.write_shut => "half-closed",
-            state => state.name(),
+        match (self.state, self.peer) {
+            (State::Connected, Some(peer)) => peer.name(),
+            (State::Connected, None) if self.read_shut || self.write_shut => "half-closed",
+            (state, _) => state.name(),
         }
     }
 }
@@ -204,6 +206,8 @@ pub struct EndpointStatus {
     pub write_shut: bool,
     pub error: Option<String>,
     pub blocked: usize,
+    /// What became of a connected stream's peer, if anything.
+    pub peer: Option<sys::Peer>,
 }
 
 pub struct Endpoint<P: Parking> {
@@ -245,6 +249,9 @@ pub struct Endpoint<P: Parking> {
     /// datagrams being composed or delayed (`None` in unit tests).
     account: Option<Arc<Account>>,
     shut_down: bool,
+    /// What a read found of the peer: a reset (read once, then gone from
+    /// the socket) or the end of its stream.
+    peer: Option<sys::Peer>,
     /// What a Unix-domain socket's messages carry as their sender: the
     /// ids of who made the socket (connect, bind) or accepted it.
     creds: Option<sys::Credentials>,
@@ -286,6 +293,7 @@ impl<P: Parking> Endpoint<P> {
             transit: datagram::Transit::new(crate::ipc::channel::Faults::PERFECT),
             account: None,
             shut_down: false,
+            peer: None,
             creds: None,
             pending: None,
             next_errand: 0,
@@ -303,6 +311,17 @@ impl<P: Parking> Endpoint<P> {
         }
         ep.connected();
         ep
+    }
+
+    /// What became of a connected stream's peer: what a read found, or
+    /// what the socket says now.
+    fn peer_now(&self) -> Option<sys::Peer> {
+        match (&self.fd, self.state, self.kind) {
+            (Some(fd), State::Connected, Some(k)) if k.is_stream() => {
+                self.peer.or_else(|| sys::peer(fd))
+            }
+            _ => None,
+        }
     }
 
     /// The endpoint has a socket that `deputy`'s caller made: its Unix-
@@ -324,6 +343,7 @@ impl<P: Parking> Endpoint<P> {
             read_shut: self.read_shut,
             write_shut: self.write_shut,
             error: self.error.clone(),
+            peer: self.peer_now(),
             blocked: self.connects.len()
                 + usize::from(self.pending.is_some())
                 + self.reads.len()

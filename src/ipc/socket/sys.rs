@@ -178,6 +178,46 @@ pub fn shutdown(fd: &OwnedFd, how: libc::c_int) -> Result<()> {
     }
 }
 
+/// What became of a connected stream's peer, as `ss` would show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// It closed its side (or shut it down for writing): the end of the
+    /// stream comes after what is unread.
+    Closed,
+    /// It reset the connection.
+    Reset,
+}
+
+impl Peer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Closed => "peer closed",
+            Peer::Reset => "reset",
+        }
+    }
+}
+
+/// How a connected stream's peer stands now, without reading: a pending
+/// error is a reset, a hang-up of its side a close.
+pub fn peer(fd: &OwnedFd) -> Option<Peer> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no waiting.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } <= 0 {
+        return None;
+    }
+    if pfd.revents & libc::POLLERR != 0 {
+        Some(Peer::Reset)
+    } else if pfd.revents & (libc::POLLRDHUP | libc::POLLHUP) != 0 {
+        Some(Peer::Closed)
+    } else {
+        None
+    }
+}
+
 /// An address in words: `127.0.0.1:8080`, `[::1]:80`, a Unix path;
 /// `None` for an unnamed Unix socket (one never bound).
 pub fn describe(address: &SockaddrStorage) -> Option<String> {
