@@ -181,12 +181,14 @@ impl<P: Parking> Connecting<P> {
 
 impl EndpointStatus {
     /// The state in words: a connection whose peer reset it is `reset`,
-    /// one whose peer closed its side `peer closed`, one shut down here in
-    /// one direction `half-closed`.
+    /// one shut down here in one direction `half-closed` (the `shutdown`
+    /// line says which), one whose peer closed its side `peer closed`.
     pub fn state_name(&self) -> &'static str {
+        let shut = self.read_shut || self.write_shut;
         match (self.state, self.peer) {
+            (State::Connected, Some(sys::Peer::Reset)) => sys::Peer::Reset.name(),
+            (State::Connected, _) if shut => "half-closed",
             (State::Connected, Some(peer)) => peer.name(),
-            (State::Connected, None) if self.read_shut || self.write_shut => "half-closed",
             (state, _) => state.name(),
         }
     }
