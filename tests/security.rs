@@ -789,3 +789,112 @@ fn a_name_server_that_never_answers_holds_up_no_one() {
          within 5 s): Connection timed out"
     );
 }
+
+/// A set-user-ID root copy of `echo`, in a directory of this test's own:
+/// a program that writes what its caller chose with euid 0.
+fn setuid_echo(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = shared_dir(tag);
+    let echo = dir.join("echo");
+    std::fs::copy("/bin/echo", &echo).unwrap();
+    std::fs::set_permissions(&echo, std::os::unix::fs::PermissionsExt::from_mode(0o4755)).unwrap();
+    (dir, echo)
+}
+
+/// The rights of a write are those of the file's opener, as the kernel
+/// checks a file's at open: a user hands a signal file or a ctl file it
+/// opened to a set-user-ID root program that writes the user's words,
+/// and nothing happens that the user could not do. (With the writer's
+/// identity, the user killed root's processes and the daemon, connected
+/// to root's private sockets as root and bound port 80.)
+#[test]
+fn a_set_user_id_writer_acts_with_the_openers_rights() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    let (dir, echo) = setuid_echo("suid");
+    let mut roots = Command::new("sleep").arg("60").spawn().unwrap();
+    let daemon = m.pid();
+    let script = format!(
+        "{echo} KILL > proc/{root}/signal; echo \"root $?\"; \
+         {echo} KILL > proc/{daemon}/signal; echo \"daemon $?\"; \
+         mkdir sockets/p80 && {echo} 'bind tcp 127.0.0.1:80' > sockets/p80/ctl; echo \"bind $?\"",
+        echo = echo.display(),
+        root = roots.id()
+    );
+    let out = as_user(&m, &user, &script);
+    assert_eq!(stdout(&out), "root 1\ndaemon 1\nbind 1\n", "{out:?}");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(
+        roots.try_wait().unwrap().is_none(),
+        "root's process was hit"
+    );
+    assert_ok(&m.run("touch pipes/alive"));
+    roots.kill().unwrap();
+    roots.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An open signal file holds its process: once that process has ended
+/// and been reaped, a write is ESRCH and a read ENOENT-free ESRCH, even if
+/// another process got its id (made here with ns_last_pid).
+#[test]
+fn an_open_signal_file_never_reaches_a_later_process_with_its_id() {
+    let m = mount_or_skip!();
+    let out = m
+        .python(
+            "import os, errno, signal, time\n\
+             child = os.fork()\n\
+             if child == 0:\n    time.sleep(60); os._exit(0)\n\
+             fd = os.open('proc/%d/signal' % child, os.O_RDWR)\n\
+             os.kill(child, signal.SIGKILL); os.waitpid(child, 0)\n\
+             with open('/proc/sys/kernel/ns_last_pid', 'w') as f: f.write(str(child - 1))\n\
+             again = os.fork()\n\
+             if again == 0:\n    time.sleep(60); os._exit(0)\n\
+             def attempt(f):\n\
+             \x20   try: f(); return 'ok'\n\
+             \x20   except OSError as e: return errno.errorcode[e.errno]\n\
+             print(again == child, attempt(lambda: os.write(fd, b'KILL')), attempt(lambda: os.pread(fd, 100, 0)))\n\
+             time.sleep(0.1)\n\
+             print(os.waitpid(again, os.WNOHANG) == (0, 0))\n\
+             os.kill(again, signal.SIGKILL)\n",
+            &[],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "True ESRCH ESRCH\nTrue\n", "{out:?}");
+}
+
+/// Reading an endpoint's `data` is recv(2) on its socket and reading
+/// `accept` is accept(2): only who may write the endpoint's directory may
+/// use them. Under umask 022 (a 0755 directory) they are the owner's
+/// alone, while `status` stays readable; a directory shared with all
+/// (0777) shares them.
+#[test]
+fn another_user_cannot_read_an_endpoints_connection() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    assert_ok(&m.run(
+        "umask 022 && mkdir sockets/mine && echo 'bind tcp 127.0.0.1:0' > sockets/mine/ctl && \
+         echo listen > sockets/mine/ctl && umask 000 && mkdir sockets/shared",
+    ));
+    let out = m.run(
+        "stat -c '%n %a' sockets/mine/ctl sockets/mine/data sockets/mine/accept \
+         sockets/mine/status sockets/shared/data sockets/shared/status",
+    );
+    assert_eq!(
+        stdout(&out),
+        "sockets/mine/ctl 600\nsockets/mine/data 600\nsockets/mine/accept 600\n\
+         sockets/mine/status 444\nsockets/shared/data 666\nsockets/shared/status 444\n"
+    );
+    let out = as_user(
+        &m,
+        &user,
+        "cat sockets/mine/data; echo \"data $?\"; cat sockets/mine/accept; echo \"accept $?\"; \
+         grep -c listening sockets/mine/status",
+    );
+    assert_eq!(stdout(&out), "data 1\naccept 1\n1\n", "{out:?}");
+    assert_eq!(
+        stderr(&out).matches("Permission denied").count(),
+        2,
+        "{out:?}"
+    );
+}

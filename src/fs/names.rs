@@ -279,8 +279,56 @@ pub(crate) fn insert_object_dir<R: Replies>(
     let meta = Meta::new(uid, gid, perm);
     let ino = tree.create(parent, name, meta, Node::Dir(Children::Object(made.object)))?;
     for (file, node, file_perm) in made.files {
-        let bits = file_perm & ((perm & 0o666) | 0o600);
+        let bits = object_file_bits(file_perm, perm);
         tree.insert_fixed(ino, file, Meta::new(uid, gid, bits), node);
     }
     Ok(ino)
+}
+
+/// The mode of a file of an object directory (an endpoint's), from the
+/// directory's mode. A class of users may use the files that act on the
+/// object (`ctl`, `data`, `accept`: a read of `data` is recv(2) on the
+/// owner's socket) only if it may write the directory, as only who holds
+/// a socket may use it; it may read the files that only tell (`status`,
+/// `local`, ...) if it may read the directory. The owner always may.
+/// So `mkdir` under umask 022 (0755) gives `ctl`, `data` and `accept`
+/// 0600, and a directory shared with a group (0770) shares them (0660).
+fn object_file_bits(file_perm: u16, dir_perm: u16) -> u16 {
+    let mut bits = file_perm & 0o600;
+    for shift in [3, 0] {
+        let dir = (dir_perm >> shift) & 0o7;
+        let file = (file_perm >> shift) & 0o7;
+        let allowed = if file & 0o2 != 0 {
+            if dir & 0o2 != 0 { 0o6 } else { 0 }
+        } else if dir & 0o4 != 0 {
+            0o4
+        } else {
+            0
+        };
+        bits |= (file & allowed) << shift;
+    }
+    bits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::object_file_bits;
+
+    #[test]
+    fn an_object_directorys_files_follow_its_write_and_read_bits() {
+        // (file, directory) -> mode
+        for (file, dir, mode) in [
+            (0o666, 0o755, 0o600),
+            (0o444, 0o755, 0o444),
+            (0o666, 0o700, 0o600),
+            (0o444, 0o700, 0o400),
+            (0o666, 0o770, 0o660),
+            (0o444, 0o750, 0o440),
+            (0o666, 0o777, 0o666),
+            (0o666, 0o733, 0o666),
+            (0o444, 0o733, 0o400),
+        ] {
+            assert_eq!(object_file_bits(file, dir), mode, "{file:o} in {dir:o}");
+        }
+    }
 }

@@ -16,6 +16,7 @@
 use super::policy;
 use super::signal::{self, SignalSpec, To, parse_request};
 use crate::caller::pidfd::Pidfd;
+use crate::caller::proc::{ProcStatus, live_process};
 use crate::caller::{Caller, Facets, Identity, as_caller};
 use crate::error::{Error, Result};
 
@@ -35,9 +36,51 @@ impl Target {
     }
 }
 
-/// Sends the signals of `data` to `target` for `caller`, the writer.
-/// Returns the bytes consumed (all of them).
-pub fn deliver(target: Target, data: &[u8], caller: &Caller) -> Result<usize> {
+/// An open of a signal file, with what it was opened for: the process,
+/// held by a pidfd taken at open (a signal never reaches another process
+/// that got its id later; a process that ended since is `ESRCH`), and,
+/// for writing, the opener's identity. As the kernel checks a file's
+/// rights with the credentials of its open, a write signals with the
+/// opener's rights whoever makes it: a set-user-ID program handed the
+/// descriptor writes with its opener's, never its own.
+pub struct Opened {
+    target: Target,
+    process: Pidfd,
+    sender: Option<Identity>,
+}
+
+impl Opened {
+    /// Opens `target` for `opener` (`writing`: to send it signals).
+    pub fn open(target: Target, opener: &Caller, writing: bool) -> Result<Opened> {
+        let process = Pidfd::open(target.pid())?;
+        let sender = match writing {
+            true => Some(Identity::of(opener, Facets::SIGNALS)?),
+            false => None,
+        };
+        Ok(Opened {
+            target,
+            process,
+            sender,
+        })
+    }
+
+    /// The process's status, as long as it is still the one opened.
+    pub fn status(&self) -> Result<ProcStatus> {
+        let status = live_process(self.process.pid);
+        match self.process.alive() {
+            true => status,
+            false => Err(Error::NoProcess),
+        }
+    }
+
+    /// Sends the signals of `data`. Returns the bytes consumed (all).
+    pub fn deliver(&self, data: &[u8]) -> Result<usize> {
+        let sender = self.sender.as_ref().ok_or(Error::BadHandle)?;
+        deliver(self, sender, data)
+    }
+}
+
+fn deliver(opened: &Opened, sender: &Identity, data: &[u8]) -> Result<usize> {
     let specs = parse_request(data).inspect_err(|_| {
         log::info!(
             "signal request {:?} refused: {}",
@@ -45,29 +88,26 @@ pub fn deliver(target: Target, data: &[u8], caller: &Caller) -> Result<usize> {
             signal::why_not_a_request(data)
         )
     })?;
-    let sender = Identity::of(caller, Facets::SIGNALS)?;
-    let pid = target.pid();
-    let uid = sender.uid.real;
-    let (held, pgid) = match target {
-        Target::Process(pid) => (Some(Pidfd::open(pid)?), None),
-        Target::GroupOf(pid) => {
-            let pgid = process_group(pid)?;
+    let pid = opened.target.pid();
+    let (uid, euid) = (sender.uid.real, sender.uid.effective);
+    let leader;
+    let (to, shown) = match opened.target {
+        Target::Process(_) => (To::Process(&opened.process), pid.to_string()),
+        Target::GroupOf(_) => {
+            let pgid = process_group(&opened.process)?;
             // A group is held by its leader, while the leader lives.
-            (Pidfd::open(pgid).ok(), Some(pgid))
+            leader = Pidfd::open(pgid).ok();
+            let to = match &leader {
+                Some(p) => To::Group(p),
+                None => To::GroupId(pgid),
+            };
+            (to, format!("the process group {pgid} of {pid}"))
         }
     };
-    let to = match (&held, pgid) {
-        (Some(p), None) => To::Process(p),
-        (Some(p), Some(_)) => To::Group(p),
-        (None, Some(pgid)) => To::GroupId(pgid),
-        (None, None) => return Err(Error::NoProcess),
-    };
-    let shown = match pgid {
-        Some(pgid) => format!("the process group {pgid} of {pid}"),
-        None => pid.to_string(),
-    };
-    if reaches_the_daemon(&to) && !policy::may_signal(&sender, &daemon_ids()) {
-        log::info!("uid {uid} may not signal {shown}: it reaches the ipcfs daemon itself");
+    if reaches_the_daemon(&to) && !policy::may_signal(sender, &daemon_ids()) {
+        log::info!(
+            "uid {uid} (euid {euid}) may not signal {shown}: it reaches the ipcfs daemon itself"
+        );
         return Err(Error::NotPermitted);
     }
     // Every signal, even when one fails (a target that exited meanwhile, a
@@ -75,13 +115,13 @@ pub fn deliver(target: Target, data: &[u8], caller: &Caller) -> Result<usize> {
     // and the log says which did not.
     let results: Vec<(SignalSpec, Result<()>)> = specs
         .iter()
-        .map(|spec| (*spec, send_as(&sender, &to, *spec)))
+        .map(|spec| (*spec, send_as(sender, &to, *spec)))
         .collect();
     let mut first_error = None;
     for (spec, result) in &results {
         let name = signal::signal_name(spec.signo);
         match result {
-            Ok(()) => log::debug!("uid {uid} sent {name} to {shown}"),
+            Ok(()) => log::debug!("uid {uid} (euid {euid}) sent {name} to {shown}"),
             Err(Error::InvalidArgument) if matches!(to, To::GroupId(_)) => {
                 log::info!(
                     "uid {uid}: {name} with a value not sent to {shown}: its leader has ended, \
@@ -90,7 +130,7 @@ pub fn deliver(target: Target, data: &[u8], caller: &Caller) -> Result<usize> {
                 first_error.get_or_insert(Error::InvalidArgument);
             }
             Err(e) => {
-                log::info!("uid {uid} may not send {name} to {shown}: {e}");
+                log::info!("uid {uid} (euid {euid}) may not send {name} to {shown}: {e}");
                 first_error.get_or_insert(*e);
             }
         }
@@ -157,11 +197,15 @@ fn daemon_ids() -> [u32; 3] {
     [r, e, s]
 }
 
-/// The process group of `pid` (getpgid(2)).
-fn process_group(pid: u32) -> Result<u32> {
+/// The process group of the process held (getpgid(2)), read while it
+/// lives: alive before and after, its id was its own in between.
+fn process_group(process: &Pidfd) -> Result<u32> {
+    if !process.alive() {
+        return Err(Error::NoProcess);
+    }
     // SAFETY: getpgid takes an integer and has no memory effects.
-    let pgid = unsafe { libc::getpgid(pid as libc::pid_t) };
-    if pgid <= 0 {
+    let pgid = unsafe { libc::getpgid(process.pid as libc::pid_t) };
+    if pgid <= 0 || !process.alive() {
         return Err(Error::NoProcess);
     }
     Ok(pgid as u32)

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::socket::{CallerDeputy, endpoint_cell};
-use crate::caller::Caller;
+use crate::caller::{Caller, Facets, Identity};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fs::Shared;
@@ -143,12 +143,9 @@ impl<R: Replies> FileKind<R> for DialFile {
             endpoint.set_account(account);
             endpoint
         });
-        let deputy = CallerDeputy::for_caller(
-            call.caller,
-            &cell,
-            &shared.reactor,
-            &shared.config.mountpoint,
-        );
+        let opener = Identity::of(&call.caller, Facets::SOCKETS).map(Arc::new);
+        let deputy =
+            CallerDeputy::for_opener(opener, &cell, &shared.reactor, &shared.config.mountpoint);
         let mode = Mode::from_open_flags(flags);
         let (kind, target) = (self.kind, self.target.clone());
         cell.open_with(call, |ep, wk| {

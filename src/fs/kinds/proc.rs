@@ -12,7 +12,7 @@ use crate::fs::attr::{FileType, Meta, OpenStyle};
 use crate::fs::kinds::text::slice_at;
 use crate::fs::node::{Children, FileKind, LinkKind, Listed, Node, OpenFile, Synthesizer};
 use crate::fs::reply::{Call, ParkedOpen, Replies};
-use crate::ipc::delivery::{self, Target};
+use crate::ipc::delivery::{Opened, Target};
 use crate::ipc::signal;
 
 /// `proc/` itself.
@@ -151,12 +151,19 @@ impl<R: Replies> FileKind<R> for SignalFile {
         0
     }
 
-    fn open(&self, shared: &Arc<Shared<R>>, _call: &Call, parked: ParkedOpen<R>, _flags: i32) {
+    /// The process is held from here on, and, for writing, the opener's
+    /// identity taken (delivery::Opened).
+    fn open(&self, shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
         if let Err(e) = live_process(self.pid()) {
             return R::opened(parked.reply, Err(e));
         }
+        let writing = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        let opened = match Opened::open(self.target, &call.caller, writing) {
+            Ok(o) => o,
+            Err(e) => return R::opened(parked.reply, Err(e)),
+        };
         let file = Arc::new(OpenSignalFile {
-            target: self.target,
+            opened,
             text: Mutex::new(Vec::new()),
         });
         shared.answer_open(parked, file, OpenStyle::Generated);
@@ -172,10 +179,10 @@ impl<R: Replies> FileKind<R> for SignalFile {
     }
 }
 
-/// An open signal file: its target, and the text a read at offset 0 last
-/// produced (later offsets read on in that same text).
+/// An open signal file: what it was opened for, and the text a read at
+/// offset 0 last produced (later offsets read on in that same text).
 struct OpenSignalFile {
-    target: Target,
+    opened: Opened,
     text: Mutex<Vec<u8>>,
 }
 
@@ -183,10 +190,7 @@ impl<R: Replies> OpenFile<R> for OpenSignalFile {
     fn read(&self, _call: &Call, reply: R::Read, offset: u64, size: usize, _nonblock: bool) {
         let mut text = self.text.lock().unwrap_or_else(|e| e.into_inner());
         if offset == 0 {
-            let pid = match self.target {
-                Target::Process(pid) | Target::GroupOf(pid) => pid,
-            };
-            match live_process(pid) {
+            match self.opened.status() {
                 Ok(status) => *text = signal::describe(&status).into_bytes(),
                 Err(e) => return R::data(reply, Err(e)),
             }
@@ -194,7 +198,8 @@ impl<R: Replies> OpenFile<R> for OpenSignalFile {
         R::data(reply, Ok(slice_at(&text, offset, size)));
     }
 
-    fn write(&self, call: &Call, reply: R::Write, _offset: u64, data: &[u8], _nonblock: bool) {
-        R::written(reply, delivery::deliver(self.target, data, &call.caller));
+    /// Signals with the rights of who opened the file, not of the writer.
+    fn write(&self, _call: &Call, reply: R::Write, _offset: u64, data: &[u8], _nonblock: bool) {
+        R::written(reply, self.opened.deliver(data));
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use crate::caller::{Caller, Facets, Identity, as_caller, deputy};
+use crate::caller::{Facets, Identity, as_caller, deputy};
 use crate::error::{Error, Result};
 use crate::fs::attr::{Ino, OpenStyle};
 use crate::fs::cell::{Cell, finish_write, truncate_stream};
@@ -302,9 +302,19 @@ impl<R: Replies> FileKind<R> for Ctl<R> {
         self.0.size
     }
 
-    fn open(&self, shared: &Arc<Shared<R>>, _call: &Call, parked: ParkedOpen<R>, _flags: i32) {
+    /// An open for writing takes its opener's identity now, as the kernel
+    /// takes a file's credentials at open: its commands act with the
+    /// opener's rights, whoever writes them (a set-user-ID program handed
+    /// the descriptor acts with its opener's, never its own).
+    fn open(&self, shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
+        let socket = &self.0;
+        let deputy = (flags & libc::O_ACCMODE != libc::O_RDONLY).then(|| {
+            let opener = Identity::of(&call.caller, Facets::SOCKETS).map(Arc::new);
+            CallerDeputy::for_opener(opener, &socket.cell, &socket.reactor, &socket.mountpoint)
+        });
         let file = Arc::new(CtlFile {
-            socket: self.0.clone(),
+            socket: socket.clone(),
+            deputy,
             given: Mutex::new(None),
         });
         shared.answer_open(parked, file, OpenStyle::Stream);
@@ -318,6 +328,8 @@ impl<R: Replies> FileKind<R> for Ctl<R> {
 /// One open of `ctl`: the status line it is reading, if any.
 struct CtlFile<R: Replies> {
     socket: Arc<Socket<R>>,
+    /// Acts for the opener (an open for writing).
+    deputy: Option<Arc<dyn Deputy>>,
     /// The line being read and how much of it was read.
     given: Mutex<Option<(Vec<u8>, usize)>>,
 }
@@ -343,14 +355,11 @@ impl<R: Replies> OpenFile<R> for CtlFile<R> {
             tid: call.caller.pid,
         };
         let cell = &self.socket.cell;
-        let deputy = CallerDeputy::for_caller(
-            call.caller,
-            cell,
-            &self.socket.reactor,
-            &self.socket.mountpoint,
-        );
+        let Some(deputy) = &self.deputy else {
+            return R::written(waiter.reply, Err(Error::BadHandle));
+        };
         if let Some((w, done)) = cell.run(call, data, |ep, wk| {
-            ep.command(call.id, waiter, data, &deputy, wk)
+            ep.command(call.id, waiter, data, deputy, wk)
         }) {
             finish_write::<R>(w, done);
         }
@@ -411,11 +420,12 @@ impl<R: Replies> FileKind<R> for Accept<R> {
         self.0.size
     }
 
-    fn open(&self, shared: &Arc<Shared<R>>, _call: &Call, parked: ParkedOpen<R>, _flags: i32) {
+    fn open(&self, shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, _flags: i32) {
         let end = self.0.cell.update(|ep, _| ep.open_accept());
         let file = Arc::new(AcceptFile {
             socket: self.0.clone(),
             end,
+            owner: (call.caller.uid, call.caller.gid),
         });
         shared.answer_open(parked, file, OpenStyle::Stream);
     }
@@ -430,11 +440,13 @@ struct AcceptFile<R: Replies> {
     socket: Arc<Socket<R>>,
     /// Its key in the endpoint (which remembers a name was given).
     end: u64,
+    /// Who opened it: the connections it accepts are theirs.
+    owner: (u32, u32),
 }
 
 impl<R: Replies> OpenFile<R> for AcceptFile<R> {
     fn read(&self, call: &Call, reply: R::Read, offset: u64, _size: usize, nonblock: bool) {
-        let owner = (call.caller.uid, call.caller.gid);
+        let owner = self.owner;
         let cell = &self.socket.cell;
         let nonblock = nonblock || offset > 0;
         let step = cell.run(call, &[], |ep, wk| {
@@ -463,29 +475,28 @@ impl<R: Replies> OpenFile<R> for AcceptFile<R> {
     }
 }
 
-/// Acts for the writer of a `ctl` command (or the opener of a dial file):
-/// its identity, read from its thread at the first action that needs it,
-/// worn by the thread that makes a system call for it, here or on a
-/// deputy (caller::as_caller, caller::deputy).
+/// Acts for the opener of a `ctl` file or a dial file: its identity, read
+/// from its thread at the open, worn by the thread that makes a system
+/// call for it, here or on a deputy (caller::as_caller, caller::deputy).
 pub(crate) struct CallerDeputy<R: Replies> {
-    caller: Caller,
-    identity: OnceLock<Result<Arc<Identity>>>,
+    /// The opener's identity, or why it could not be read (then every
+    /// command that acts fails with that).
+    identity: Result<Arc<Identity>>,
     cell: Weak<EndpointCell<R>>,
     reactor: Arc<Reactor>,
     mountpoint: PathBuf,
 }
 
 impl<R: Replies> CallerDeputy<R> {
-    /// The deputy of `caller` for the endpoint in `cell`.
-    pub(crate) fn for_caller(
-        caller: Caller,
+    /// The deputy of `opener` for the endpoint in `cell`.
+    pub(crate) fn for_opener(
+        opener: Result<Arc<Identity>>,
         cell: &Arc<EndpointCell<R>>,
         reactor: &Arc<Reactor>,
         mountpoint: &Path,
     ) -> Arc<dyn Deputy> {
         Arc::new(CallerDeputy {
-            caller,
-            identity: OnceLock::new(),
+            identity: opener,
             cell: Arc::downgrade(cell),
             reactor: reactor.clone(),
             mountpoint: mountpoint.to_path_buf(),
@@ -493,9 +504,7 @@ impl<R: Replies> CallerDeputy<R> {
     }
 
     fn identity(&self) -> Result<Arc<Identity>> {
-        self.identity
-            .get_or_init(|| Identity::of(&self.caller, Facets::SOCKETS).map(Arc::new))
-            .clone()
+        self.identity.clone()
     }
 }
 
@@ -509,7 +518,7 @@ impl<R: Replies> Deputy for CallerDeputy<R> {
         let cell = self.cell.clone();
         let reactor = self.reactor.clone();
         let mountpoint = self.mountpoint.clone();
-        deputy::spawn(move || {
+        deputy::spawn(who.uid.real, move || {
             let outcome = as_caller(&who, || errand.run(&mountpoint))
                 .unwrap_or_else(|e| Outcome::failed(e, "cannot act as the caller"));
             if let Some(cell) = cell.upgrade() {

@@ -102,6 +102,9 @@ impl Errand {
 }
 
 fn connect(kind: Kind, target: &Target, bound: Option<OwnedFd>, mountpoint: &Path) -> Outcome {
+    if let Target::Path(path) = target {
+        return connect_path(kind, path, bound, mountpoint);
+    }
     let mut addresses = match addresses(target, mountpoint) {
         Ok(a) => a,
         Err(outcome) => return outcome,
@@ -141,6 +144,67 @@ fn connect(kind: Kind, target: &Target, bound: Option<OwnedFd>, mountpoint: &Pat
     Outcome::plain(last)
 }
 
+/// Connects to a Unix path with no gap between the check and the
+/// connect: the path is opened (`O_PATH`, symbolic links followed, as the
+/// caller), the file it resolves to is checked not to be in the mount,
+/// and the connect goes to that very file, through `/proc/self/fd/N`. A
+/// link changed in between cannot lead the connect elsewhere.
+fn connect_path(kind: Kind, path: &Path, bound: Option<OwnedFd>, mountpoint: &Path) -> Outcome {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path);
+    let refused = || {
+        Outcome::failed(
+            Error::InvalidArgument,
+            "a Unix path may not be inside the mount",
+        )
+    };
+    let file = match file {
+        Ok(f) => f,
+        // Nothing there to connect to; said as a path into the mount if
+        // its nearest directory lies there.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && lies_in(path, mountpoint) => {
+            return refused();
+        }
+        Err(e) => return Outcome::plain(Error::from_os(&e)),
+    };
+    let in_mount = match (file.metadata(), std::fs::metadata(mountpoint)) {
+        (Ok(meta), Ok(mount)) => meta.dev() == mount.dev(),
+        (Err(e), _) => return Outcome::plain(Error::from_os(&e)),
+        (_, Err(_)) => false,
+    };
+    if in_mount {
+        return refused();
+    }
+    use std::os::fd::AsRawFd;
+    let held = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let address = match Address::unix(Path::new(&held)) {
+        Ok(a) => a,
+        Err(e) => return Outcome::plain(e),
+    };
+    let fd = match bound {
+        Some(fd) => fd,
+        None => match sys::open(kind, &address) {
+            Ok(fd) => fd,
+            Err(e) => return Outcome::plain(e),
+        },
+    };
+    match sys::connect(&fd, &address) {
+        Ok(at_once) => Outcome::Connecting {
+            fd,
+            at_once,
+            rest: Vec::new(),
+        },
+        Err(e) => Outcome::plain(e),
+    }
+}
+
+/// Binds to a Unix path or a host name's address. (A bind makes a new
+/// name, which no descriptor can hold beforehand: a link changed between
+/// the check and the bind can lead it into the mount, where no socket can
+/// be made, and the bind fails.)
 fn bind(kind: Kind, target: &Target, mountpoint: &Path) -> Outcome {
     let address = match addresses(target, mountpoint) {
         Ok(mut a) => a.remove(0),
