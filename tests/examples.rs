@@ -179,3 +179,67 @@ fn all_scripts_at_once_on_one_mount() {
     );
     assert_eq!(objects(&m), Vec::<String>::new(), "objects left behind");
 }
+
+/// The example server is a real one: run with a port, it serves 50
+/// concurrent curl requests, each by its own handler, each answer the
+/// request's own, and exits after the 50th.
+#[test]
+fn the_example_server_serves_fifty_concurrent_curl_requests() {
+    let m = mount_or_skip!();
+    if Command::new("curl").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "curl is missing under CI (.ci/run installs it)"
+        );
+        eprintln!("skipped: needs curl");
+        return;
+    }
+    let script = examples_dir().join("tcp-server.sh");
+    let mut server = Command::new("timeout")
+        .args(["-s", "KILL", LIMIT, "sh"])
+        .arg(&script)
+        .arg(&m.dir)
+        .args(["0", "50"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut first = String::new();
+    use std::io::BufRead;
+    out.read_line(&mut first).unwrap();
+    let port = first
+        .trim()
+        .strip_prefix("serving on 127.0.0.1:")
+        .unwrap_or_else(|| panic!("the server said {first:?}"))
+        .to_string();
+    let clients: Vec<_> = (0..50)
+        .map(|i| {
+            Command::new("curl")
+                .args(["-s", "--max-time", "30"])
+                .arg(format!("http://127.0.0.1:{port}/req{i}"))
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, c) in clients.into_iter().enumerate() {
+        let answer = c.wait_with_output().unwrap();
+        let text = stdout(&answer);
+        assert!(
+            text.starts_with("hello from ")
+                && text.ends_with(&format!(": you asked for /req{i}\n")),
+            "request {i} got {text:?}"
+        );
+    }
+    let mut rest = String::new();
+    use std::io::Read;
+    out.read_to_string(&mut rest).unwrap();
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status:?}\n{rest}");
+    assert_eq!(
+        rest.lines().filter(|l| l.starts_with("served ")).count(),
+        50
+    );
+    assert_eq!(objects(&m), Vec::<String>::new(), "objects left behind");
+}
