@@ -294,3 +294,38 @@ fn shell_forms_counters_and_fallocate() {
         stdout(&out)
     );
 }
+
+/// lseek(2) with SEEK_DATA and SEEK_HOLE says where a shared-memory
+/// file's data and holes are, as on /dev/shm, and past the end ENXIO;
+/// quietly (no warning in the log); served either way.
+#[test]
+fn seek_data_and_seek_hole_find_the_holes() {
+    let passthrough = mount_or_skip!();
+    seek_data_and_holes(&passthrough);
+    let cached = mount_or_skip!("--shm-mode", "cached");
+    seek_data_and_holes(&cached);
+}
+
+fn seek_data_and_holes(m: &Mount) {
+    let out = m
+        .python(
+            "import os, errno\n\
+             fd = os.open('shm/holes', os.O_CREAT | os.O_RDWR, 0o600)\n\
+             os.pwrite(fd, b'a', 0)\n\
+             os.ftruncate(fd, 1 << 20)\n\
+             os.pwrite(fd, b'b', 1 << 19)\n\
+             print(os.lseek(fd, 0, os.SEEK_DATA), os.lseek(fd, 0, os.SEEK_HOLE))\n\
+             print(os.lseek(fd, 4096, os.SEEK_DATA), os.lseek(fd, (1 << 19) + 1, os.SEEK_HOLE))\n\
+             try: os.lseek(fd, 2 << 20, os.SEEK_DATA)\n\
+             except OSError as e: print(errno.errorcode[e.errno])\n",
+            &[],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&out),
+        format!("0 4096\n{} {}\nENXIO\n", 1 << 19, (1 << 19) + 4096),
+        "{out:?}"
+    );
+    assert!(!m.log().contains("Not Implemented"), "{}", m.log());
+}

@@ -768,3 +768,27 @@ fn status_shows_a_peer_that_closed_or_reset() {
         "{out:?}"
     );
 }
+
+/// A refused command says why in `err`, not only its errno: a command
+/// that is none, a listen on a udp endpoint, a bind of a listener.
+#[test]
+fn err_says_why_a_command_was_refused() {
+    let m = mount_or_skip!();
+    let out = m.run(
+        "mkdir sockets/u sockets/l && \
+         /bin/echo listne > sockets/u/ctl; cat sockets/u/err; \
+         echo 'bind udp 127.0.0.1:0' > sockets/u/ctl && \
+         /bin/echo listen > sockets/u/ctl; cat sockets/u/err; \
+         echo 'bind tcp 127.0.0.1:0' > sockets/l/ctl && echo listen > sockets/l/ctl && \
+         /bin/echo 'bind tcp 127.0.0.1:0' > sockets/l/ctl; cat sockets/l/err",
+    );
+    assert_eq!(
+        stdout(&out),
+        "\"listne\" (not a command: connect, bind, listen, shutdown or close): Invalid argument\n\
+         listen (a udp or unixgram endpoint does not listen: once bound it receives from anyone): \
+         Invalid argument\n\
+         bind tcp 127.0.0.1:0 (the endpoint listens already): \
+         Transport endpoint is already connected\n",
+        "{out:?}"
+    );
+}

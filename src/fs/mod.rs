@@ -583,6 +583,16 @@ impl<R: Replies> Fs<R> {
         }
     }
 
+    /// `lseek(2)` with `SEEK_DATA` or `SEEK_HOLE`.
+    pub fn seek_data(&self, ino: Ino, offset: u64, whence: i32) -> Result<u64> {
+        let node = self.tree().get(ino).map(|e| e.node.clone());
+        match node {
+            Some(Node::File(file)) => file.seek_data(offset, whence),
+            Some(_) => Err(Error::IsDirectory),
+            None => Err(Error::NotFound),
+        }
+    }
+
     pub fn statfs(&self) -> Usage {
         let budget = &self.shared.budget;
         let block = 4096u64;

@@ -205,6 +205,20 @@ pub trait FileKind<R: Replies>: Send + Sync {
         Err(Error::NotSupported)
     }
 
+    /// `lseek(2)` with `SEEK_DATA` or `SEEK_HOLE` (the kernel answers the
+    /// other whences itself): a file is all data up to its size, and a
+    /// hole after it; past the end, `ENXIO`. A file with holes of its own
+    /// (shared memory) says where they are.
+    fn seek_data(&self, offset: u64, whence: i32) -> Result<u64> {
+        let size = self.size();
+        match whence {
+            _ if offset >= size => Err(Error::NoReader),
+            libc::SEEK_DATA => Ok(offset),
+            libc::SEEK_HOLE => Ok(size),
+            _ => Err(Error::InvalidArgument),
+        }
+    }
+
     fn attribute_names(&self) -> AttributeNames {
         AttributeNames::NONE
     }

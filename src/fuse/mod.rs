@@ -12,8 +12,8 @@ use std::time::SystemTime;
 use fuser::{
     AccessFlags, Errno, FileHandle, Filesystem, Generation, INodeNo, InitFlags, KernelConfig,
     LockOwner, OpenFlags, PollEvents, PollFlags, PollNotifier, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyPoll, ReplyStatfs, ReplyWrite,
-    ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyPoll, ReplyStatfs,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use self::reply::{ATTR_TTL, ENTRY_TTL, FuseReplies, OpenReply, file_attr, file_type, log_error};
@@ -421,6 +421,22 @@ impl Filesystem for IpcFs {
     ) {
         let result = self.core.allocate(ino.0, offset, length, mode);
         reply_empty("fallocate", result, reply);
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        let offset = u64::try_from(offset).unwrap_or(u64::MAX);
+        match self.core.seek_data(ino.0, offset, whence) {
+            Ok(at) => reply.offset(at as i64),
+            Err(e) => reply.error(log_error("lseek", e)),
+        }
     }
 
     fn readdir(

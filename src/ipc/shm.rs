@@ -70,6 +70,20 @@ impl SharedMemory {
         self.file.as_fd()
     }
 
+    /// `SEEK_DATA` or `SEEK_HOLE` from `offset`, as the memory file (tmpfs)
+    /// knows its holes; past the end `ENXIO`.
+    pub fn seek_data(&self, offset: u64, whence: i32) -> Result<u64> {
+        use std::os::fd::AsRawFd;
+        let offset = i64::try_from(offset).map_err(|_| Error::NoReader)?;
+        // SAFETY: lseek on our own descriptor; its position is not used
+        // elsewhere (reads and writes give their offsets).
+        let at = unsafe { libc::lseek(self.fd().as_raw_fd(), offset, whence) };
+        if at < 0 {
+            return Err(Error::from_os(&std::io::Error::last_os_error()));
+        }
+        Ok(at as u64)
+    }
+
     pub fn size(&self) -> u64 {
         *self.lock()
     }

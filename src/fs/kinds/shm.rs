@@ -122,6 +122,10 @@ impl<R: Replies> FileKind<R> for ShmKind<R> {
         self.memory.allocate(how, offset, length)
     }
 
+    fn seek_data(&self, offset: u64, whence: i32) -> Result<u64> {
+        self.memory.seek_data(offset, whence)
+    }
+
     fn attribute_names(&self) -> AttributeNames {
         ATTRIBUTES
     }

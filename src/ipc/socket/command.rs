@@ -167,6 +167,27 @@ pub fn parse(text: &[u8]) -> Result<Command> {
     }
 }
 
+/// Why [`parse`] refused `text`, in words, for `err` and the log.
+pub fn why_not(text: &[u8]) -> &'static str {
+    let Ok(text) = std::str::from_utf8(text) else {
+        return "not text";
+    };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        [] => "no command",
+        ["connect" | "bind", kind, address] => match Kind::parse(kind) {
+            Err(_) => "not a kind: tcp, udp, unix or unixgram",
+            Ok(k) if target(k, address).is_err() => "not an address: HOST:PORT or [IPV6]:PORT",
+            Ok(_) => "a good command",
+        },
+        ["connect" | "bind", ..] => "a kind and an address: connect tcp HOST:PORT",
+        ["listen", ..] => "listen takes at most a backlog, a number",
+        ["shutdown", ..] => "shutdown takes rd, wr or rdwr",
+        ["close", ..] => "close takes nothing",
+        _ => "not a command: connect, bind, listen, shutdown or close",
+    }
+}
+
 fn target(kind: Kind, address: &str) -> Result<Target> {
     if kind.is_unix() {
         return Ok(Target::Path(PathBuf::from(address)));
@@ -247,6 +268,32 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(bad)
             );
+        }
+    }
+
+    #[test]
+    fn a_refused_command_says_why() {
+        for (text, why) in [
+            (
+                "listne",
+                "not a command: connect, bind, listen, shutdown or close",
+            ),
+            (
+                "connect tpc 1.2.3.4:5",
+                "not a kind: tcp, udp, unix or unixgram",
+            ),
+            (
+                "connect tcp nowhere",
+                "not an address: HOST:PORT or [IPV6]:PORT",
+            ),
+            ("bind tcp", "a kind and an address: connect tcp HOST:PORT"),
+            ("listen many", "listen takes at most a backlog, a number"),
+            ("shutdown up", "shutdown takes rd, wr or rdwr"),
+            ("close now", "close takes nothing"),
+            ("", "no command"),
+        ] {
+            assert!(parse(text.as_bytes()).is_err(), "{text}");
+            assert_eq!(why_not(text.as_bytes()), why, "{text}");
         }
     }
 

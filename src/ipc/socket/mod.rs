@@ -387,7 +387,7 @@ impl<P: Parking> Endpoint<P> {
         let command = match command::parse(data) {
             Ok(c) => c,
             Err(e) => {
-                let e = self.fail(&format!("{what:?}"), e);
+                let e = self.fail(&format!("{what:?} ({})", command::why_not(data)), e);
                 return Step::Done(waiter, done(Err(e)));
             }
         };
@@ -403,7 +403,7 @@ impl<P: Parking> Endpoint<P> {
             deputy: deputy.clone(),
             rest: Vec::new(),
         };
-        let result = match command {
+        let (result, why) = match command {
             Command::Connect(kind, target) => {
                 self.connect(id, asking(waiter, what), kind, target, wk);
                 return Step::Parked;
@@ -412,15 +412,37 @@ impl<P: Parking> Endpoint<P> {
                 self.bind(id, asking(waiter, what), kind, target, wk);
                 return Step::Parked;
             }
-            Command::Listen(backlog) => self.listen(backlog.unwrap_or(DEFAULT_BACKLOG), deputy),
-            Command::Shutdown(how) => self.shutdown(how, wk),
+            Command::Listen(backlog) => {
+                let why = self.why_no_listen();
+                (self.listen(backlog.unwrap_or(DEFAULT_BACKLOG), deputy), why)
+            }
+            Command::Shutdown(how) => {
+                let why = "shutdown needs a connected endpoint";
+                (self.shutdown(how, wk), why)
+            }
             Command::Close => {
                 self.close(wk);
-                Ok(())
+                (Ok(()), "")
             }
         };
-        let result = result.map_err(|e| self.fail(&what, e));
+        let result = result.map_err(|e| match e {
+            Error::InvalidArgument | Error::NotConnected => {
+                self.fail(&format!("{what} ({why})"), e)
+            }
+            _ => self.fail(&what, e),
+        });
         Step::Done(waiter, done(result))
+    }
+
+    /// Why a listen would be refused here, in words.
+    fn why_no_listen(&self) -> &'static str {
+        match (self.kind, self.state) {
+            (Some(k), _) if !k.is_stream() => {
+                "a udp or unixgram endpoint does not listen: once bound it receives from anyone"
+            }
+            (_, State::Listening) => "the endpoint listens already",
+            _ => "listen needs a bound tcp or unix endpoint: bind first",
+        }
     }
 
     /// The endpoint's kind is fixed by its first connect or bind.
@@ -703,12 +725,21 @@ impl<P: Parking> Endpoint<P> {
         wk: &mut EndpointWakeups<P>,
     ) {
         let checked = match self.state {
-            _ if self.pending.is_some() => Err(Error::InProgress),
-            State::Unbound => self.take_kind(kind),
-            _ => Err(Error::AlreadyConnected),
+            _ if self.pending.is_some() => Err((Error::InProgress, "a bind is in progress")),
+            State::Unbound => self
+                .take_kind(kind)
+                .map_err(|e| (e, "the endpoint is of another kind")),
+            State::Listening => Err((Error::AlreadyConnected, "the endpoint listens already")),
+            State::Connected | State::Connecting => {
+                Err((Error::AlreadyConnected, "the endpoint is connected"))
+            }
+            _ => Err((
+                Error::AlreadyConnected,
+                "the endpoint has its address already",
+            )),
         };
-        if let Err(e) = checked {
-            let e = self.fail(&asking.what, e);
+        if let Err((e, why)) = checked {
+            let e = self.fail(&format!("{} ({why})", asking.what), e);
             return asking.answer(id, Err(e), wk);
         }
         let Some(address) = target.numeric() else {
