@@ -784,11 +784,40 @@ fn err_says_why_a_command_was_refused() {
     );
     assert_eq!(
         stdout(&out),
-        "\"listne\" (not a command: connect, bind, listen, shutdown or close): Invalid argument\n\
+        "\"listne\" (not a command: connect, bind, listen, shutdown, close, nodelay, keepalive, \
+         reuseport or broadcast): Invalid argument\n\
          listen (a udp or unixgram endpoint does not listen: once bound it receives from anyone): \
          Invalid argument\n\
          bind tcp 127.0.0.1:0 (the endpoint listens already): \
          Transport endpoint is already connected\n",
+        "{out:?}"
+    );
+}
+
+/// Socket options are ctl commands: reuseport set before the bind lets two
+/// endpoints listen on one port (without it the bind is EADDRINUSE);
+/// options on are listed in status; one that does not fit the kind is
+/// refused, with the reason.
+#[test]
+fn socket_options_are_ctl_commands() {
+    let m = mount_or_skip!();
+    let out = m.run(
+        "cd sockets && mkdir a b c d && \
+         echo 'reuseport on' > a/ctl && echo 'bind tcp 127.0.0.1:0' > a/ctl && \
+         echo listen > a/ctl && port=$(cut -d: -f2 a/local) && \
+         echo 'reuseport on' > b/ctl && echo \"bind tcp 127.0.0.1:$port\" > b/ctl && \
+         echo listen > b/ctl && echo shared; \
+         /bin/echo \"bind tcp 127.0.0.1:$port\" > c/ctl; echo \"alone $?\"; \
+         echo 'nodelay on' > a/ctl && echo 'keepalive on' > a/ctl && \
+         echo 'reuseport off' > a/ctl && \
+         echo 'broadcast on' > d/ctl && echo 'bind udp 127.0.0.1:0' > d/ctl && \
+         grep -h options: a/status d/status c/status; \
+         /bin/echo 'nodelay on' > d/ctl; cat d/err",
+    );
+    assert_eq!(
+        stdout(&out),
+        "shared\nalone 1\noptions: nodelay keepalive\noptions: broadcast\noptions: -\n\
+         nodelay on (that option is not for this kind of endpoint): Invalid argument\n",
         "{out:?}"
     );
 }

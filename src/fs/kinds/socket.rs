@@ -239,9 +239,15 @@ fn describe(s: &EndpointStatus) -> String {
         (false, true) => "wr",
         (false, false) => "-",
     };
+    let options: Vec<&str> = s.options.iter().map(|o| o.name()).collect();
+    let options = if options.is_empty() {
+        "-".to_string()
+    } else {
+        options.join(" ")
+    };
     format!(
         "state: {}\nkind: {}\nlocal: {}\nremote: {}\nshutdown: {shut}\n\
-         bytes_in: {}\nbytes_out: {}\nblocked: {}\nerror: {}\n",
+         bytes_in: {}\nbytes_out: {}\nblocked: {}\nerror: {}\noptions: {options}\n",
         s.state_name(),
         s.kind.map_or("-", |k| k.name()),
         dash(&s.local),

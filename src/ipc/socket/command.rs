@@ -1,6 +1,6 @@
 //! What a socket endpoint's `ctl` file takes: one command per write,
 //! `connect tcp 127.0.0.1:8080`, `bind unix /tmp/s`, `listen 16`,
-//! `shutdown wr`, `close`; and the addresses in them.
+//! `shutdown wr`, `close`, `nodelay on`; and the addresses in them.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -127,6 +127,52 @@ impl Shut {
     }
 }
 
+/// The socket options users ask for, as `ctl` commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketOption {
+    /// `TCP_NODELAY`: small writes go at once (no Nagle).
+    NoDelay,
+    /// `SO_KEEPALIVE`: an idle connection is probed.
+    KeepAlive,
+    /// `SO_REUSEPORT`: several sockets bind one port (set before bind).
+    ReusePort,
+    /// `SO_BROADCAST`: a udp endpoint may send to a broadcast address.
+    Broadcast,
+}
+
+impl SocketOption {
+    pub const ALL: [SocketOption; 4] = [
+        SocketOption::NoDelay,
+        SocketOption::KeepAlive,
+        SocketOption::ReusePort,
+        SocketOption::Broadcast,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SocketOption::NoDelay => "nodelay",
+            SocketOption::KeepAlive => "keepalive",
+            SocketOption::ReusePort => "reuseport",
+            SocketOption::Broadcast => "broadcast",
+        }
+    }
+
+    fn parse(word: &str) -> Option<SocketOption> {
+        Self::ALL.into_iter().find(|o| o.name() == word)
+    }
+
+    /// Whether an endpoint of `kind` can have it (`None`: any kind).
+    pub fn fits(self, kind: Option<Kind>) -> bool {
+        match (self, kind) {
+            (_, None) => true,
+            (SocketOption::NoDelay, Some(k)) => k == Kind::Tcp,
+            (SocketOption::KeepAlive, Some(k)) => k.is_stream(),
+            (SocketOption::ReusePort, Some(k)) => !k.is_unix(),
+            (SocketOption::Broadcast, Some(k)) => k == Kind::Udp,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Connect(Kind, Target),
@@ -134,6 +180,8 @@ pub enum Command {
     Listen(Option<u32>),
     Shutdown(Shut),
     Close,
+    /// A socket option on or off.
+    Set(SocketOption, bool),
 }
 
 /// Parses one command; a trailing newline is allowed. Bad syntax is
@@ -163,6 +211,14 @@ pub fn parse(text: &[u8]) -> Result<Command> {
             _ => return Err(Error::InvalidArgument),
         })),
         ["close"] => Ok(Command::Close),
+        [option, on_off] if SocketOption::parse(option).is_some() => {
+            let option = SocketOption::parse(option).expect("just parsed");
+            match *on_off {
+                "on" => Ok(Command::Set(option, true)),
+                "off" => Ok(Command::Set(option, false)),
+                _ => Err(Error::InvalidArgument),
+            }
+        }
         _ => Err(Error::InvalidArgument),
     }
 }
@@ -184,7 +240,11 @@ pub fn why_not(text: &[u8]) -> &'static str {
         ["listen", ..] => "listen takes at most a backlog, a number",
         ["shutdown", ..] => "shutdown takes rd, wr or rdwr",
         ["close", ..] => "close takes nothing",
-        _ => "not a command: connect, bind, listen, shutdown or close",
+        [option, ..] if SocketOption::parse(option).is_some() => "an option takes on or off",
+        _ => {
+            "not a command: connect, bind, listen, shutdown, close, \
+             nodelay, keepalive, reuseport or broadcast"
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::command::{Kind, Target};
+use super::command::{Kind, SocketOption, Target};
 use super::sys::{self, Address};
 use crate::error::Error;
 
@@ -37,9 +37,15 @@ pub enum Errand {
         kind: Kind,
         target: Target,
         bound: Option<OwnedFd>,
+        options: Vec<(SocketOption, bool)>,
     },
-    /// Resolve `target`, make a socket of `kind` and bind it.
-    Bind { kind: Kind, target: Target },
+    /// Resolve `target`, make a socket of `kind` (with `options`) and
+    /// bind it.
+    Bind {
+        kind: Kind,
+        target: Target,
+        options: Vec<(SocketOption, bool)>,
+    },
 }
 
 /// How it went.
@@ -95,15 +101,26 @@ impl Errand {
                 kind,
                 target,
                 bound,
-            } => connect(kind, &target, bound, mountpoint),
-            Errand::Bind { kind, target } => bind(kind, &target, mountpoint),
+                options,
+            } => connect(kind, &target, bound, &options, mountpoint),
+            Errand::Bind {
+                kind,
+                target,
+                options,
+            } => bind(kind, &target, &options, mountpoint),
         }
     }
 }
 
-fn connect(kind: Kind, target: &Target, bound: Option<OwnedFd>, mountpoint: &Path) -> Outcome {
+fn connect(
+    kind: Kind,
+    target: &Target,
+    bound: Option<OwnedFd>,
+    options: &[(SocketOption, bool)],
+    mountpoint: &Path,
+) -> Outcome {
     if let Target::Path(path) = target {
-        return connect_path(kind, path, bound, mountpoint);
+        return connect_path(kind, path, bound, options, mountpoint);
     }
     let mut addresses = match addresses(target, mountpoint) {
         Ok(a) => a,
@@ -118,7 +135,7 @@ fn connect(kind: Kind, target: &Target, bound: Option<OwnedFd>, mountpoint: &Pat
         let retry = bound.is_none();
         let fd = match bound.take() {
             Some(fd) => fd,
-            None => match sys::open(kind, &address) {
+            None => match sys::open_with(kind, &address, options) {
                 Ok(fd) => fd,
                 Err(e) => return Outcome::plain(e),
             },
@@ -149,7 +166,13 @@ fn connect(kind: Kind, target: &Target, bound: Option<OwnedFd>, mountpoint: &Pat
 /// caller), the file it resolves to is checked not to be in the mount,
 /// and the connect goes to that very file, through `/proc/self/fd/N`. A
 /// link changed in between cannot lead the connect elsewhere.
-fn connect_path(kind: Kind, path: &Path, bound: Option<OwnedFd>, mountpoint: &Path) -> Outcome {
+fn connect_path(
+    kind: Kind,
+    path: &Path,
+    bound: Option<OwnedFd>,
+    options: &[(SocketOption, bool)],
+    mountpoint: &Path,
+) -> Outcome {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -186,7 +209,7 @@ fn connect_path(kind: Kind, path: &Path, bound: Option<OwnedFd>, mountpoint: &Pa
     };
     let fd = match bound {
         Some(fd) => fd,
-        None => match sys::open(kind, &address) {
+        None => match sys::open_with(kind, &address, options) {
             Ok(fd) => fd,
             Err(e) => return Outcome::plain(e),
         },
@@ -205,12 +228,17 @@ fn connect_path(kind: Kind, path: &Path, bound: Option<OwnedFd>, mountpoint: &Pa
 /// name, which no descriptor can hold beforehand: a link changed between
 /// the check and the bind can lead it into the mount, where no socket can
 /// be made, and the bind fails.)
-fn bind(kind: Kind, target: &Target, mountpoint: &Path) -> Outcome {
+fn bind(
+    kind: Kind,
+    target: &Target,
+    options: &[(SocketOption, bool)],
+    mountpoint: &Path,
+) -> Outcome {
     let address = match addresses(target, mountpoint) {
         Ok(mut a) => a.remove(0),
         Err(outcome) => return outcome,
     };
-    let fd = match sys::open(kind, &address) {
+    let fd = match sys::open_with(kind, &address, options) {
         Ok(fd) => fd,
         Err(e) => return Outcome::plain(e),
     };
@@ -296,6 +324,7 @@ mod tests {
                 port,
             },
             bound: None,
+            options: Vec::new(),
         };
         match errand.run(Path::new("/nonexistent")) {
             Outcome::Connecting { at_once: false, .. } | Outcome::Failed { .. } => {}
@@ -304,6 +333,7 @@ mod tests {
         let errand = Errand::Bind {
             kind: Kind::Unix,
             target: Target::Path("/proc/self/sock".into()),
+            options: Vec::new(),
         };
         match errand.run(Path::new("/proc")) {
             Outcome::Failed {

@@ -33,7 +33,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
-use self::command::{Command, Kind, Shut, Target};
+use self::command::{Command, Kind, Shut, SocketOption, Target};
 use self::data::ended_early;
 pub use self::errand::{Errand, Outcome};
 use self::listen::ParkedAccept;
@@ -210,6 +210,8 @@ pub struct EndpointStatus {
     pub blocked: usize,
     /// What became of a connected stream's peer, if anything.
     pub peer: Option<sys::Peer>,
+    /// The socket options that are on.
+    pub options: Vec<SocketOption>,
 }
 
 pub struct Endpoint<P: Parking> {
@@ -254,6 +256,9 @@ pub struct Endpoint<P: Parking> {
     /// What a read found of the peer: a reset (read once, then gone from
     /// the socket) or the end of its stream.
     peer: Option<sys::Peer>,
+    /// The socket options set by `ctl` commands, in the order set: applied
+    /// to the socket now, or when it is made.
+    options: Vec<(SocketOption, bool)>,
     /// What a Unix-domain socket's messages carry as their sender: the
     /// ids of who made the socket (connect, bind) or accepted it.
     creds: Option<sys::Credentials>,
@@ -296,6 +301,7 @@ impl<P: Parking> Endpoint<P> {
             account: None,
             shut_down: false,
             peer: None,
+            options: Vec::new(),
             creds: None,
             pending: None,
             next_errand: 0,
@@ -346,6 +352,12 @@ impl<P: Parking> Endpoint<P> {
             write_shut: self.write_shut,
             error: self.error.clone(),
             peer: self.peer_now(),
+            options: self
+                .options
+                .iter()
+                .filter(|(_, on)| *on)
+                .map(|(o, _)| *o)
+                .collect(),
             blocked: self.connects.len()
                 + usize::from(self.pending.is_some())
                 + self.reads.len()
@@ -424,6 +436,10 @@ impl<P: Parking> Endpoint<P> {
                 self.close(wk);
                 (Ok(()), "")
             }
+            Command::Set(option, on) => (
+                self.set_option(option, on),
+                "that option is not for this kind of endpoint",
+            ),
         };
         let result = result.map_err(|e| match e {
             Error::InvalidArgument | Error::NotConnected => {
@@ -432,6 +448,20 @@ impl<P: Parking> Endpoint<P> {
             _ => self.fail(&what, e),
         });
         Step::Done(waiter, done(result))
+    }
+
+    /// Sets a socket option: on the socket now if it has one, and on any
+    /// socket it makes later (reuseport must be set before bind).
+    fn set_option(&mut self, option: SocketOption, on: bool) -> Result<()> {
+        if !option.fits(self.kind) {
+            return Err(Error::InvalidArgument);
+        }
+        if let Some(fd) = &self.fd {
+            sys::set_option(fd, option, on)?;
+        }
+        self.options.retain(|(o, _)| *o != option);
+        self.options.push((option, on));
+        Ok(())
     }
 
     /// Why a listen would be refused here, in words.
@@ -497,6 +527,7 @@ impl<P: Parking> Endpoint<P> {
             kind,
             target,
             bound,
+            options: self.options.clone(),
         };
         self.start_errand(id, asking, waits_on, errand, wk);
     }
@@ -657,10 +688,11 @@ impl<P: Parking> Endpoint<P> {
             let mut made = None;
             let mut at_once = false;
             let existing = self.fd.as_ref();
+            let options = &self.options;
             let started = parked.deputy.act(&mut || {
                 let fd = match existing {
                     Some(fd) => fd,
-                    None => made.insert(sys::open(kind, &address)?),
+                    None => made.insert(sys::open_with(kind, &address, options)?),
                 };
                 at_once = sys::connect(fd, &address)?;
                 Ok(())
@@ -744,13 +776,18 @@ impl<P: Parking> Endpoint<P> {
         }
         let Some(address) = target.numeric() else {
             let waits_on = Errand::waits_on(&target);
-            let errand = Errand::Bind { kind, target };
+            let errand = Errand::Bind {
+                kind,
+                target,
+                options: self.options.clone(),
+            };
             return self.start_errand(id, asking, waits_on, errand, wk);
         };
         let address = Address::Inet(address);
         let mut made = None;
+        let options = &self.options;
         let bound = asking.deputy.act(&mut || {
-            let fd = made.insert(sys::open(kind, &address)?);
+            let fd = made.insert(sys::open_with(kind, &address, options)?);
             sys::bind(fd, &address)
         });
         let result = match (bound, made) {

@@ -11,7 +11,7 @@ use nix::sys::socket::{
     UnixAddr, sockopt,
 };
 
-use super::command::Kind;
+use super::command::{Kind, SocketOption};
 use crate::error::{Error, Result};
 
 fn error(e: Errno) -> Error {
@@ -216,6 +216,31 @@ pub fn peer(fd: &OwnedFd) -> Option<Peer> {
     } else {
         None
     }
+}
+
+/// A new socket of `kind` for `address` (see [`open`]) with `options`
+/// set, in order.
+pub fn open_with(
+    kind: Kind,
+    address: &Address,
+    options: &[(SocketOption, bool)],
+) -> Result<OwnedFd> {
+    let fd = open(kind, address)?;
+    for (option, on) in options {
+        set_option(&fd, *option, *on)?;
+    }
+    Ok(fd)
+}
+
+/// Sets a socket option on or off.
+pub fn set_option(fd: &OwnedFd, option: SocketOption, on: bool) -> Result<()> {
+    let set = match option {
+        SocketOption::NoDelay => socket::setsockopt(fd, sockopt::TcpNoDelay, &on),
+        SocketOption::KeepAlive => socket::setsockopt(fd, sockopt::KeepAlive, &on),
+        SocketOption::ReusePort => socket::setsockopt(fd, sockopt::ReusePort, &on),
+        SocketOption::Broadcast => socket::setsockopt(fd, sockopt::Broadcast, &on),
+    };
+    set.map_err(error)
 }
 
 /// An address in words: `127.0.0.1:8080`, `[::1]:80`, a Unix path;
