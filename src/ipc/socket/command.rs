@@ -336,8 +336,10 @@ mod tests {
         for (text, why) in [
             (
                 "listne",
-                "not a command: connect, bind, listen, shutdown or close",
+                "not a command: connect, bind, listen, shutdown, close, nodelay, keepalive, \
+                 reuseport or broadcast",
             ),
+            ("nodelay yes", "an option takes on or off"),
             (
                 "connect tpc 1.2.3.4:5",
                 "not a kind: tcp, udp, unix or unixgram",
