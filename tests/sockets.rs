@@ -821,3 +821,42 @@ fn socket_options_are_ctl_commands() {
         "{out:?}"
     );
 }
+
+/// A listener's `autoclose on`: each connection it accepts closes, and its
+/// directory goes, with the last descriptor of its `data`, also when its
+/// handler is killed mid-way; without it, a connection stays until rmdir.
+#[test]
+fn autoclose_connections_go_with_their_last_descriptor() {
+    let m = mount_or_skip!();
+    assert_ok(&m.run(
+        "mkdir sockets/srv && echo 'bind tcp 127.0.0.1:0' > sockets/srv/ctl && \
+         echo listen > sockets/srv/ctl && echo 'autoclose on' > sockets/srv/ctl",
+    ));
+    let port = stdout(&m.run("cut -d: -f2 sockets/srv/local"))
+        .trim()
+        .to_string();
+    let mut clients = m
+        .python(
+            "import socket, sys, time\n\
+             for i in range(3):\n\
+             \x20   c = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n\
+             \x20   c.sendall(b'hi'); time.sleep(0.5)\n",
+            &[&port],
+        )
+        .spawn()
+        .unwrap();
+    let out = m.run(
+        "a=$(cat sockets/srv/accept) && exec 3<>sockets/$a/data && head -c 2 <&3 && echo && \
+         exec 3>&- && sleep 0.2; test -e sockets/$a || echo \"$a gone\"; \
+         b=$(cat sockets/srv/accept) && sh -c 'exec 4<>sockets/$0/data; kill -9 $$' $b; \
+         sleep 0.2; test -e sockets/$b || echo \"$b gone\"; \
+         echo 'autoclose off' > sockets/srv/ctl && c=$(cat sockets/srv/accept) && \
+         exec 3<>sockets/$c/data && exec 3>&- && sleep 0.2 && ls sockets",
+    );
+    let _ = clients.wait();
+    assert_eq!(
+        stdout(&out),
+        "hi\nsrv.1 gone\nsrv.2 gone\nsrv\nsrv.3\n",
+        "{out:?}"
+    );
+}

@@ -38,6 +38,9 @@ pub struct Cell<T, R: Replies> {
     /// Set for a socket endpoint's cell; called after the object's lock is
     /// released, so it may take the tree's.
     adopter: OnceLock<Adopter>,
+    /// What the cell does when its object closed itself (takes its name
+    /// away); called after the object's lock is released.
+    on_closed: OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// Armed for the object's next deadline, after every call; made with
     /// the first deadline (most objects never have one).
     timer: OnceLock<Box<CellTimer<T, R>>>,
@@ -57,6 +60,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
             object: Mutex::new(object),
             me: me.clone(),
             adopter: OnceLock::new(),
+            on_closed: OnceLock::new(),
             timer: OnceLock::new(),
             shared,
         });
@@ -106,6 +110,11 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     /// Sets what the cell does with accepted connections (once).
     pub fn set_adopter(&self, adopter: Adopter) {
         let _ = self.adopter.set(adopter);
+    }
+
+    /// Sets what the cell does when its object closes itself (once).
+    pub fn set_on_closed(&self, on_closed: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.on_closed.set(on_closed);
     }
 
     /// Makes an accepted connection an endpoint: its name and a newline.
@@ -213,6 +222,11 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         }
         for poller in wk.polls {
             R::notify(poller);
+        }
+        if wk.closed_itself {
+            if let Some(on_closed) = self.on_closed.get() {
+                on_closed();
+            }
         }
     }
 }

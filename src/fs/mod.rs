@@ -333,11 +333,13 @@ impl<R: Replies> Fs<R> {
                     if reference {
                         tree.add_lookup(ino);
                     }
-                    let attr = self.attr(tree.get(ino).expect("just found"), caller)?;
-                    return Ok(Found {
-                        attr,
-                        cacheable: true,
-                    });
+                    let entry = tree.get(ino).expect("just found");
+                    // An object directory (an endpoint) can lose its name
+                    // by itself (an autoclose connection): the kernel must
+                    // ask again rather than keep the name.
+                    let cacheable = !matches!(entry.node, Node::Dir(Children::Object(_)));
+                    let attr = self.attr(entry, caller)?;
+                    return Ok(Found { attr, cacheable });
                 }
                 // Not stored: a name the directory reserves, if any.
                 match children {

@@ -247,6 +247,23 @@ impl<N: Clone> Tree<N> {
         Ok(node)
     }
 
+    /// Takes the name of object directory `ino` away, wherever it is now
+    /// (it may have been renamed), with its files' names; the daemon's own
+    /// doing, when the object closed itself. Nothing if it has no name.
+    pub fn unlink_object_dir(&mut self, ino: Ino) {
+        if !self.entries.get(&ino).is_some_and(|e| e.linked) {
+            return;
+        }
+        let inside: Vec<Ino> = self
+            .child_inos(ino)
+            .filter(|c| self.entries[c].linked)
+            .collect();
+        for child in inside {
+            self.detach(child);
+        }
+        self.detach(ino);
+    }
+
     fn may_remove(&self, ino: Ino, caller: &Caller) -> Result<()> {
         if policy::may_remove(caller, self.entries[&ino].meta.uid) {
             Ok(())

@@ -110,6 +110,9 @@ pub struct Wakeups<P: Parking, E> {
     /// answers the read with its name.
     pub accepted: Vec<(WaiterId, P::Read, socket::Accepted)>,
     pub polls: Vec<P::Poll>,
+    /// The object closed itself (an endpoint whose last descriptor
+    /// closed): the adapter's side takes its name away.
+    pub closed_itself: bool,
 }
 
 impl<P: Parking, E> Default for Wakeups<P, E> {
@@ -121,6 +124,7 @@ impl<P: Parking, E> Default for Wakeups<P, E> {
             writes: Vec::new(),
             accepted: Vec::new(),
             polls: Vec::new(),
+            closed_itself: false,
         }
     }
 }
@@ -133,6 +137,7 @@ impl<P: Parking, E> Wakeups<P, E> {
             && self.writes.is_empty()
             && self.accepted.is_empty()
             && self.polls.is_empty()
+            && !self.closed_itself
     }
 }
 

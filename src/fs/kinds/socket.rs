@@ -91,7 +91,7 @@ impl<R: Replies> Ready for EndpointCell<R> {
 /// A new endpoint directory (`mkdir sockets/NAME`) and its files.
 pub fn make<R: Replies>(context: &DirContext<'_, R>) -> MadeDir<R> {
     let base = String::from_utf8_lossy(context.name).into_owned();
-    endpoint_dir(context, base, Endpoint::new)
+    endpoint_dir(context, base, Endpoint::new).0
 }
 
 /// An endpoint's cell, linked to the reactor: `new` makes the endpoint
@@ -118,7 +118,7 @@ fn endpoint_dir<R: Replies>(
     context: &DirContext<'_, R>,
     base: String,
     new: impl FnOnce(Box<dyn Watch>) -> Endpoint<FsParking<R>>,
-) -> MadeDir<R> {
+) -> (MadeDir<R>, Arc<Socket<R>>) {
     let shared = context.shared;
     let account = context.account.clone();
     let cell = endpoint_cell(shared, |watch| {
@@ -158,10 +158,11 @@ fn endpoint_dir<R: Replies>(
         ("remote", text(|s| line(&s.remote)), 0o444),
         ("err", text(|s| line(&s.error)), 0o444),
     ];
-    MadeDir {
-        object: socket,
+    let made = MadeDir {
+        object: socket.clone(),
         files,
-    }
+    };
+    (made, socket)
 }
 
 /// Makes the connections a listener accepts endpoints of their own, next
@@ -181,7 +182,12 @@ impl<R: Replies> Adoption<R> {
     fn adopt(&self, accepted: Accepted) -> Result<Vec<u8>> {
         let tree = self.tree.upgrade().ok_or(Error::ShuttingDown)?;
         let Accepted {
-            fd, kind, uid, gid, ..
+            fd,
+            kind,
+            uid,
+            gid,
+            autoclose,
+            ..
         } = accepted;
         let mut tree = lock(&tree);
         // The next number whose name is free.
@@ -204,8 +210,8 @@ impl<R: Replies> Adoption<R> {
             perm: self.perm,
             account: account.clone(),
         };
-        let made = endpoint_dir(&context, name.clone(), |watch| {
-            Endpoint::accepted(fd, kind, (uid, gid), watch)
+        let (made, socket) = endpoint_dir(&context, name.clone(), |watch| {
+            Endpoint::accepted(fd, kind, (uid, gid), autoclose, watch)
         });
         let owner = (uid, gid);
         let ino = insert_object_dir(
@@ -218,6 +224,21 @@ impl<R: Replies> Adoption<R> {
         )?;
         if let Some(e) = tree.get_mut(ino) {
             e.charge = Some(account);
+        }
+        if autoclose {
+            // Closed with its last descriptor: its name goes with it, and
+            // its socket's registration, as at rmdir.
+            let tree = self.tree.clone();
+            let cell = Arc::downgrade(&socket.cell);
+            let reactor = socket.reactor.clone();
+            socket.cell.set_on_closed(Box::new(move || {
+                if let Some(tree) = tree.upgrade() {
+                    lock(&tree).unlink_object_dir(ino);
+                }
+                if let Some(cell) = cell.upgrade() {
+                    retire(&cell, &reactor);
+                }
+            }));
         }
         log::debug!("accepted connection {name} for uid {uid}");
         Ok(format!("{name}\n").into_bytes())

@@ -182,6 +182,9 @@ pub enum Command {
     Close,
     /// A socket option on or off.
     Set(SocketOption, bool),
+    /// Whether the connections a listener accepts from now on close, and
+    /// leave the tree, with the last descriptor of their `data`.
+    AutoClose(bool),
 }
 
 /// Parses one command; a trailing newline is allowed. Bad syntax is
@@ -211,6 +214,8 @@ pub fn parse(text: &[u8]) -> Result<Command> {
             _ => return Err(Error::InvalidArgument),
         })),
         ["close"] => Ok(Command::Close),
+        ["autoclose", "on"] => Ok(Command::AutoClose(true)),
+        ["autoclose", "off"] => Ok(Command::AutoClose(false)),
         [option, on_off] if SocketOption::parse(option).is_some() => {
             let option = SocketOption::parse(option).expect("just parsed");
             match *on_off {
@@ -240,10 +245,11 @@ pub fn why_not(text: &[u8]) -> &'static str {
         ["listen", ..] => "listen takes at most a backlog, a number",
         ["shutdown", ..] => "shutdown takes rd, wr or rdwr",
         ["close", ..] => "close takes nothing",
+        ["autoclose", ..] => "autoclose takes on or off",
         [option, ..] if SocketOption::parse(option).is_some() => "an option takes on or off",
         _ => {
             "not a command: connect, bind, listen, shutdown, close, \
-             nodelay, keepalive, reuseport or broadcast"
+             nodelay, keepalive, reuseport, broadcast or autoclose"
         }
     }
 }
@@ -337,7 +343,7 @@ mod tests {
             (
                 "listne",
                 "not a command: connect, bind, listen, shutdown, close, nodelay, keepalive, \
-                 reuseport or broadcast",
+                 reuseport, broadcast or autoclose",
             ),
             ("nodelay yes", "an option takes on or off"),
             (

@@ -30,6 +30,7 @@ impl<P: Parking> Endpoint<P> {
                     let (id, a) = self.accepts.pop_front().expect("front exists");
                     self.given.insert(a.end);
                     let accepted = Accepted {
+                        autoclose: self.autoclose_accepted,
                         fd: conn,
                         kind: self.kind.expect("a listener has a kind"),
                         uid: a.uid,
@@ -274,6 +275,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             id: self.next_data_end,
             packet: req.io != IoMode::Stream,
         };
+        self.data_held += 1;
         Step::Done(waiter, Ok(end))
     }
 
@@ -424,6 +426,12 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             self.fd = None;
             self.state = State::Closed;
             self.answer_all(wk, Error::ConnectionReset);
+        }
+        self.data_held = self.data_held.saturating_sub(1);
+        if self.autoclose && self.data_held == 0 && self.state != State::Closed {
+            log::debug!("socket: the last descriptor of an autoclose endpoint closed");
+            self.close(wk);
+            wk.closed_itself = true;
         }
         self.notify(wk);
     }

@@ -23,6 +23,9 @@ pub struct Accepted {
     pub uid: u32,
     pub gid: u32,
     pub end: u64,
+    /// It closes with the last descriptor of its `data` (the listener's
+    /// `autoclose`).
+    pub autoclose: bool,
 }
 
 pub(super) struct ParkedAccept<R> {
@@ -89,6 +92,7 @@ impl<P: Parking> Endpoint<P> {
                     let (uid, gid) = owner;
                     let accepted = Accepted {
                         fd,
+                        autoclose: self.autoclose_accepted,
                         kind,
                         uid,
                         gid,

@@ -241,6 +241,13 @@ pub struct Endpoint<P: Parking> {
     retired: Vec<(Option<Token>, OwnedFd)>,
     /// Made by a dial file's open: the last close of it closes the socket.
     dialed: bool,
+    /// Closes itself with the last descriptor of its `data` (an accepted
+    /// connection of an `autoclose` listener).
+    autoclose: bool,
+    /// A listener's `autoclose`: what its accepted connections get.
+    autoclose_accepted: bool,
+    /// Open descriptions of its `data`.
+    data_held: usize,
     /// The datagram being written and read through each open of `data`.
     datagram_ends: std::collections::HashMap<u64, datagram::DatagramEnd>,
     next_data_end: u64,
@@ -294,6 +301,9 @@ impl<P: Parking> Endpoint<P> {
             poll_interest: Readiness::EMPTY,
             retired: Vec::new(),
             dialed: false,
+            autoclose: false,
+            autoclose_accepted: false,
+            data_held: 0,
             datagram_ends: std::collections::HashMap::new(),
             next_data_end: 0,
             last_sender: None,
@@ -310,10 +320,17 @@ impl<P: Parking> Endpoint<P> {
 
     /// An endpoint for a connection a listener accepted for `owner` (the
     /// reader of `accept`, whose messages it sends): connected.
-    pub fn accepted(fd: OwnedFd, kind: Kind, owner: (u32, u32), watch: Box<dyn Watch>) -> Self {
+    pub fn accepted(
+        fd: OwnedFd,
+        kind: Kind,
+        owner: (u32, u32),
+        autoclose: bool,
+        watch: Box<dyn Watch>,
+    ) -> Self {
         let mut ep = Endpoint::new(watch);
         ep.kind = Some(kind);
         ep.fd = Some(fd);
+        ep.autoclose = autoclose;
         if kind.is_unix() {
             ep.creds = sys::Credentials::of_user(owner.0, owner.1);
         }
@@ -440,6 +457,17 @@ impl<P: Parking> Endpoint<P> {
                 self.set_option(option, on),
                 "that option is not for this kind of endpoint",
             ),
+            Command::AutoClose(on) => {
+                let stream = self.kind.is_none_or(Kind::is_stream);
+                let result = match stream {
+                    true => {
+                        self.autoclose_accepted = on;
+                        Ok(())
+                    }
+                    false => Err(Error::InvalidArgument),
+                };
+                (result, "a udp or unixgram endpoint accepts no connections")
+            }
         };
         let result = result.map_err(|e| match e {
             Error::InvalidArgument | Error::NotConnected => {
