@@ -785,7 +785,7 @@ fn err_says_why_a_command_was_refused() {
     assert_eq!(
         stdout(&out),
         "\"listne\" (not a command: connect, bind, listen, shutdown, close, nodelay, keepalive, \
-         reuseport or broadcast): Invalid argument\n\
+         reuseport, broadcast or autoclose): Invalid argument\n\
          listen (a udp or unixgram endpoint does not listen: once bound it receives from anyone): \
          Invalid argument\n\
          bind tcp 127.0.0.1:0 (the endpoint listens already): \
