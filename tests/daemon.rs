@@ -206,3 +206,19 @@ fn a_lazy_unmount_from_outside_answers_blocked_callers_and_ends_the_daemon() {
         .unwrap();
     assert!(out.starts_with("reader-done "), "{out:?}");
 }
+
+/// Every refused call says where in its log line: the path in the mount.
+#[test]
+fn a_refused_call_logs_its_path() {
+    let m = mount_or_skip!();
+    let _ = m.run("echo x > README; mknod pipes/dev c 1 1; ln -s x pipes/link; rmdir proc");
+    let log = m.log();
+    for line in [
+        "open README: Permission denied",
+        "mknod pipes/dev: Operation not permitted",
+        "symlink pipes/link: Operation not permitted",
+        "rmdir proc: Operation not permitted",
+    ] {
+        assert!(log.contains(line), "no {line:?} in the log:\n{log}");
+    }
+}

@@ -585,6 +585,11 @@ impl<R: Replies> Fs<R> {
         }
     }
 
+    /// The path of `ino` in the mount, for logs.
+    pub fn path_of(&self, ino: Ino) -> String {
+        self.tree().path(ino)
+    }
+
     /// `lseek(2)` with `SEEK_DATA` or `SEEK_HOLE`.
     pub fn seek_data(&self, ino: Ino, offset: u64, whence: i32) -> Result<u64> {
         let node = self.tree().get(ino).map(|e| e.node.clone());

@@ -247,6 +247,28 @@ impl<N: Clone> Tree<N> {
         Ok(node)
     }
 
+    /// The path of `ino` from the mount's root (`pipes/x`), for logs;
+    /// an entry that lost its name shows as such.
+    pub fn path(&self, ino: Ino) -> String {
+        let mut parts = Vec::new();
+        let mut at = ino;
+        while at != ROOT {
+            let Some(e) = self.entries.get(&at) else {
+                return format!("inode {ino}");
+            };
+            parts.push(String::from_utf8_lossy(&e.name).into_owned());
+            if !e.linked {
+                parts.push("(removed)".into());
+            }
+            at = e.parent;
+        }
+        if parts.is_empty() {
+            return ".".into();
+        }
+        parts.reverse();
+        parts.join("/")
+    }
+
     /// Takes the name of object directory `ino` away, wherever it is now
     /// (it may have been renamed), with its files' names; the daemon's own
     /// doing, when the object closed itself. Nothing if it has no name.

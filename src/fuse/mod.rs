@@ -16,13 +16,17 @@ use fuser::{
     ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use self::reply::{ATTR_TTL, ENTRY_TTL, FuseReplies, OpenReply, file_attr, file_type, log_error};
+use self::reply::{
+    ATTR_TTL, At, DataReply, ENTRY_TTL, FuseReplies, OpenReply, Paths, WriteReply, file_attr,
+    file_type, log_error,
+};
 use crate::caller::Caller;
 use crate::config::{Config, ShmMode};
 use crate::error::{Error, Result};
 use crate::fs::attr::FileType;
 use crate::fs::reply::Call;
 use crate::fs::{AttrChange, Fs, ReadAt, RenameFlags as FsRenameFlags, SetHow, TimeSet};
+use std::fmt::Display;
 
 /// The filesystem as the daemon runs it: the fs layer with fuser's replies.
 pub type Core = Fs<FuseReplies>;
@@ -41,11 +45,42 @@ impl Fs<FuseReplies> {
 /// The `fuser::Filesystem` of ipcfs: a thin handle on the shared [`Core`].
 pub struct IpcFs {
     core: Arc<Core>,
+    /// Names an inode in log lines by its path in the mount.
+    paths: Paths,
 }
 
 impl IpcFs {
     pub fn new(core: Arc<Core>) -> Self {
-        IpcFs { core }
+        let weak = Arc::downgrade(&core);
+        let paths: Paths = Arc::new(move |ino| match weak.upgrade() {
+            Some(core) => core.path_of(ino),
+            None => format!("inode {ino}"),
+        });
+        IpcFs { core, paths }
+    }
+
+    /// Where a call on `ino` is made, for its failure's log line.
+    fn at(&self, ino: INodeNo) -> At {
+        At::new(&self.paths, ino.0)
+    }
+
+    /// Where a call on `name` in `parent` is made.
+    fn named<'a>(&self, parent: INodeNo, name: &'a OsStr) -> Named<'a> {
+        Named(self.at(parent), name)
+    }
+}
+
+/// A name in a directory, for log lines: `pipes/x`.
+struct Named<'a>(At, &'a OsStr);
+
+impl std::fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dir = self.0.to_string();
+        let name = self.1.to_string_lossy();
+        match dir.as_str() {
+            "." => f.write_str(&name),
+            _ => write!(f, "{dir}/{name}"),
+        }
     }
 }
 
@@ -71,28 +106,28 @@ fn time_set(t: TimeOrNow) -> TimeSet {
     }
 }
 
-fn reply_empty(op: &str, result: Result<()>, reply: ReplyEmpty) {
+fn reply_empty(op: &str, at: &dyn Display, result: Result<()>, reply: ReplyEmpty) {
     match result {
         Ok(()) => reply.ok(),
-        Err(e) => reply.error(log_error(op, e)),
+        Err(e) => reply.error(log_error(op, at, e)),
     }
 }
 
-fn reply_attr(op: &str, result: Result<crate::fs::attr::Attr>, reply: ReplyAttr) {
+fn reply_attr(op: &str, at: &dyn Display, result: Result<crate::fs::attr::Attr>, reply: ReplyAttr) {
     match result {
         Ok(a) => reply.attr(&ATTR_TTL, &file_attr(&a)),
-        Err(e) => reply.error(log_error(op, e)),
+        Err(e) => reply.error(log_error(op, at, e)),
     }
 }
 
 /// An xattr value or list: its size when asked with 0, `ERANGE` when the
 /// caller's buffer is too small.
-fn reply_xattr(op: &str, result: Result<Vec<u8>>, size: u32, reply: ReplyXattr) {
+fn reply_xattr(op: &str, at: &dyn Display, result: Result<Vec<u8>>, size: u32, reply: ReplyXattr) {
     match result {
         Ok(value) if size == 0 => reply.size(value.len() as u32),
-        Ok(value) if (size as usize) < value.len() => reply.error(log_error(op, Error::Range)),
+        Ok(value) if (size as usize) < value.len() => reply.error(log_error(op, at, Error::Range)),
         Ok(value) => reply.data(&value),
-        Err(e) => reply.error(log_error(op, e)),
+        Err(e) => reply.error(log_error(op, at, e)),
     }
 }
 
@@ -145,7 +180,7 @@ impl Filesystem for IpcFs {
                 let attr = file_attr(&found.attr);
                 reply.entry_with_ttls(&ATTR_TTL, &entry_ttl, &attr, Generation(0))
             }
-            Err(e) => reply.error(log_error("lookup", e)),
+            Err(e) => reply.error(log_error("lookup", &self.named(parent, name), e)),
         }
     }
 
@@ -160,7 +195,8 @@ impl Filesystem for IpcFs {
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        reply_attr("getattr", self.core.getattr(&caller(req), ino.0), reply);
+        let result = self.core.getattr(&caller(req), ino.0);
+        reply_attr("getattr", &self.at(ino), result, reply);
     }
 
     fn setattr(
@@ -189,11 +225,8 @@ impl Filesystem for IpcFs {
             atime: atime.map(time_set),
             mtime: mtime.map(time_set),
         };
-        reply_attr(
-            "setattr",
-            self.core.setattr(&caller(req), ino.0, change),
-            reply,
-        );
+        let result = self.core.setattr(&caller(req), ino.0, change);
+        reply_attr("setattr", &self.at(ino), result, reply);
     }
 
     fn mknod(
@@ -219,7 +252,7 @@ impl Filesystem for IpcFs {
         });
         match made {
             Ok(a) => reply.entry_with_ttls(&ATTR_TTL, &ENTRY_TTL, &file_attr(&a), Generation(0)),
-            Err(e) => reply.error(log_error("mknod", e)),
+            Err(e) => reply.error(log_error("mknod", &self.named(parent, name), e)),
         }
     }
 
@@ -238,40 +271,41 @@ impl Filesystem for IpcFs {
             .mkdir(&caller(req), parent.0, name.as_bytes(), perm)
         {
             Ok(a) => reply.entry_with_ttls(&ATTR_TTL, &ENTRY_TTL, &file_attr(&a), Generation(0)),
-            Err(e) => reply.error(log_error("mkdir", e)),
+            Err(e) => reply.error(log_error("mkdir", &self.named(parent, name), e)),
         }
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let result = self.core.unlink(&caller(req), parent.0, name.as_bytes());
-        reply_empty("unlink", result, reply);
+        reply_empty("unlink", &self.named(parent, name), result, reply);
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let result = self.core.rmdir(&caller(req), parent.0, name.as_bytes());
-        reply_empty("rmdir", result, reply);
+        reply_empty("rmdir", &self.named(parent, name), result, reply);
     }
 
     fn symlink(
         &self,
         _req: &Request,
-        _parent: INodeNo,
-        _link_name: &OsStr,
+        parent: INodeNo,
+        link_name: &OsStr,
         _target: &std::path::Path,
         reply: ReplyEntry,
     ) {
-        reply.error(log_error("symlink", Error::NotPermitted));
+        let at = self.named(parent, link_name);
+        reply.error(log_error("symlink", &at, Error::NotPermitted));
     }
 
     fn link(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _newparent: INodeNo,
         _newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        reply.error(log_error("link", Error::NotPermitted));
+        reply.error(log_error("link", &self.at(ino), Error::NotPermitted));
     }
 
     fn rename(
@@ -298,18 +332,22 @@ impl Filesystem for IpcFs {
             (newparent.0, newname.as_bytes()),
             flags,
         );
-        reply_empty("rename", result, reply);
+        reply_empty("rename", &self.named(parent, name), result, reply);
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        self.core
-            .open(&call(req), ino.0, flags.0, OpenReply::Open(reply));
+        self.core.open(
+            &call(req),
+            ino.0,
+            flags.0,
+            OpenReply::Open(reply, self.at(ino)),
+        );
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
         match self.core.readlink(&caller(req), ino.0) {
             Ok(target) => reply.data(&target),
-            Err(e) => reply.error(log_error("readlink", e)),
+            Err(e) => reply.error(log_error("readlink", &self.at(ino), e)),
         }
     }
 
@@ -325,9 +363,10 @@ impl Filesystem for IpcFs {
     ) {
         let perm = (mode & !umask & 0o7777) as u16;
         if mode & libc::S_IFMT != libc::S_IFREG {
-            return reply.error(log_error("create", Error::NotPermitted));
+            let at = self.named(parent, name);
+            return reply.error(log_error("create", &at, Error::NotPermitted));
         }
-        let reply = OpenReply::Create(reply);
+        let reply = OpenReply::Create(reply, self.at(parent));
         self.core
             .create(&call(req), parent.0, name.as_bytes(), perm, flags, reply);
     }
@@ -335,7 +374,7 @@ impl Filesystem for IpcFs {
     fn read(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -353,13 +392,14 @@ impl Filesystem for IpcFs {
             nonblock: flags.0 & libc::O_NONBLOCK != 0,
             via_page_cache: lock_owner.is_none(),
         };
+        let reply = DataReply(reply, self.at(ino));
         self.core.read(&call(req), fh.0, at, reply);
     }
 
     fn write(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
@@ -369,6 +409,7 @@ impl Filesystem for IpcFs {
         reply: ReplyWrite,
     ) {
         let nonblock = flags.0 & libc::O_NONBLOCK != 0;
+        let reply = WriteReply(reply, self.at(ino));
         self.core
             .write(&call(req), fh.0, offset, data, nonblock, reply);
     }
@@ -376,12 +417,13 @@ impl Filesystem for IpcFs {
     fn flush(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply_empty("flush", self.core.flush(&call(req), fh.0), reply);
+        let result = self.core.flush(&call(req), fh.0);
+        reply_empty("flush", &self.at(ino), result, reply);
     }
 
     fn release(
@@ -401,12 +443,13 @@ impl Filesystem for IpcFs {
     fn fsync(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        reply_empty("fsync", self.core.flush(&call(req), fh.0), reply);
+        let result = self.core.flush(&call(req), fh.0);
+        reply_empty("fsync", &self.at(ino), result, reply);
     }
 
     fn fallocate(
@@ -420,7 +463,7 @@ impl Filesystem for IpcFs {
         reply: ReplyEmpty,
     ) {
         let result = self.core.allocate(ino.0, offset, length, mode);
-        reply_empty("fallocate", result, reply);
+        reply_empty("fallocate", &self.at(ino), result, reply);
     }
 
     fn lseek(
@@ -435,7 +478,7 @@ impl Filesystem for IpcFs {
         let offset = u64::try_from(offset).unwrap_or(u64::MAX);
         match self.core.seek_data(ino.0, offset, whence) {
             Ok(at) => reply.offset(at as i64),
-            Err(e) => reply.error(log_error("lseek", e)),
+            Err(e) => reply.error(log_error("lseek", &self.at(ino), e)),
         }
     }
 
@@ -453,7 +496,7 @@ impl Filesystem for IpcFs {
         });
         match result {
             Ok(()) => reply.ok(),
-            Err(e) => reply.error(log_error("readdir", e)),
+            Err(e) => reply.error(log_error("readdir", &self.at(ino), e)),
         }
     }
 
@@ -493,21 +536,24 @@ impl Filesystem for IpcFs {
         let result = self
             .core
             .setxattr_how(&caller(req), ino.0, &name, value, how);
-        reply_empty("setxattr", result, reply);
+        reply_empty("setxattr", &self.at(ino), result, reply);
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let name = name.to_string_lossy();
-        reply_xattr("getxattr", self.core.getxattr(ino.0, &name), size, reply);
+        let result = self.core.getxattr(ino.0, &name);
+        reply_xattr("getxattr", &self.at(ino), result, size, reply);
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        reply_xattr("listxattr", self.core.listxattr(ino.0), size, reply);
+        let result = self.core.listxattr(ino.0);
+        reply_xattr("listxattr", &self.at(ino), result, size, reply);
     }
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let name = name.to_string_lossy();
-        reply_empty("removexattr", self.core.removexattr(ino.0, &name), reply);
+        let result = self.core.removexattr(ino.0, &name);
+        reply_empty("removexattr", &self.at(ino), result, reply);
     }
 
     fn access(&self, _req: &Request, _ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
@@ -536,7 +582,7 @@ impl Filesystem for IpcFs {
     fn poll(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         ph: PollNotifier,
         _events: PollEvents,
@@ -548,7 +594,7 @@ impl Filesystem for IpcFs {
             .then(|| (ph.handle().0, ph));
         match self.core.poll(fh.0, notify) {
             Ok(mask) => reply.poll(PollEvents::from_bits_truncate(mask)),
-            Err(e) => reply.error(log_error("poll", e)),
+            Err(e) => reply.error(log_error("poll", &self.at(ino), e)),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! fuser's reply objects as the fs layer's [`Replies`]: how each answer
 //! is sent, and the one place a failed call is logged.
 
-use std::time::Duration;
-
+use std::fmt;
 use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+use std::time::Duration;
 
 use fuser::{
     BackingId, Errno, FileAttr, FileHandle, FopenFlags, Generation, INodeNo, PollNotifier,
@@ -19,19 +20,59 @@ pub const ENTRY_TTL: Duration = Duration::from_secs(1);
 /// Attributes change (owner, mode, counters): never cached.
 pub const ATTR_TTL: Duration = Duration::ZERO;
 
+/// How the adapter names an inode in a log line: its path in the mount.
+pub type Paths = Arc<dyn Fn(u64) -> String + Send + Sync>;
+
+/// Where a call was made, for the log line of its failure: the path of its
+/// inode, looked up only if it fails.
+#[derive(Clone)]
+pub struct At {
+    paths: Paths,
+    ino: u64,
+}
+
+impl At {
+    pub fn new(paths: &Paths, ino: u64) -> At {
+        At {
+            paths: paths.clone(),
+            ino,
+        }
+    }
+}
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&(self.paths)(self.ino))
+    }
+}
+
 /// The reply an open waits to send: a plain open, or the open half of a
 /// create (which also carries the new entry's attributes).
 pub enum OpenReply {
-    Open(ReplyOpen),
-    Create(ReplyCreate),
+    Open(ReplyOpen, At),
+    Create(ReplyCreate, At),
 }
+
+impl OpenReply {
+    fn at(&self) -> &At {
+        match self {
+            OpenReply::Open(_, at) | OpenReply::Create(_, at) => at,
+        }
+    }
+}
+
+/// A read's reply, and where it was made.
+pub struct DataReply(pub ReplyData, pub At);
+
+/// A write's reply, and where it was made.
+pub struct WriteReply(pub ReplyWrite, pub At);
 
 pub struct FuseReplies;
 
 impl Replies for FuseReplies {
     type Open = OpenReply;
-    type Read = ReplyData;
-    type Write = ReplyWrite;
+    type Read = DataReply;
+    type Write = WriteReply;
     type Poll = PollNotifier;
     type Backing = BackingId;
 
@@ -39,37 +80,39 @@ impl Replies for FuseReplies {
         let opened = match result {
             Ok(o) => o,
             Err(e) => {
-                let errno = log_error("open", e);
+                let errno = log_error("open", reply.at(), e);
                 return match reply {
-                    OpenReply::Open(r) => r.error(errno),
-                    OpenReply::Create(r) => r.error(errno),
+                    OpenReply::Open(r, _) => r.error(errno),
+                    OpenReply::Create(r, _) => r.error(errno),
                 };
             }
         };
         let fh = FileHandle(opened.fh);
         let flags = open_flags(opened.style);
         match (reply, opened.created) {
-            (OpenReply::Open(r), _) => r.opened(fh, flags),
-            (OpenReply::Create(r), Some(attr)) => {
+            (OpenReply::Open(r, _), _) => r.opened(fh, flags),
+            (OpenReply::Create(r, _), Some(attr)) => {
                 r.created(&ATTR_TTL, &file_attr(&attr), Generation(0), fh, flags)
             }
             // The fs layer gives every create its attributes; were one
             // missing, the kernel must still get an answer.
-            (OpenReply::Create(r), None) => r.error(log_error("create", Error::NotFound)),
+            (OpenReply::Create(r, at), None) => r.error(log_error("create", &at, Error::NotFound)),
         }
     }
 
-    fn data(reply: ReplyData, result: Result<&[u8]>) {
+    fn data(reply: DataReply, result: Result<&[u8]>) {
+        let DataReply(reply, at) = reply;
         match result {
             Ok(data) => reply.data(data),
-            Err(e) => reply.error(log_error("read", e)),
+            Err(e) => reply.error(log_error("read", &at, e)),
         }
     }
 
-    fn written(reply: ReplyWrite, result: Result<usize>) {
+    fn written(reply: WriteReply, result: Result<usize>) {
+        let WriteReply(reply, at) = reply;
         match result {
             Ok(n) => reply.written(n as u32),
-            Err(e) => reply.error(log_error("write", e)),
+            Err(e) => reply.error(log_error("write", &at, e)),
         }
     }
 
@@ -81,8 +124,8 @@ impl Replies for FuseReplies {
 
     fn open_backing(reply: &OpenReply, file: BorrowedFd<'_>) -> std::io::Result<BackingId> {
         match reply {
-            OpenReply::Open(r) => r.open_backing(file),
-            OpenReply::Create(r) => r.open_backing(file),
+            OpenReply::Open(r, _) => r.open_backing(file),
+            OpenReply::Create(r, _) => r.open_backing(file),
         }
     }
 
@@ -90,8 +133,8 @@ impl Replies for FuseReplies {
         let fh = FileHandle(opened.fh);
         let flags = open_flags(opened.style);
         match (reply, opened.created) {
-            (OpenReply::Open(r), _) => r.opened_passthrough(fh, flags, backing),
-            (OpenReply::Create(r), Some(attr)) => r.created_passthrough(
+            (OpenReply::Open(r, _), _) => r.opened_passthrough(fh, flags, backing),
+            (OpenReply::Create(r, _), Some(attr)) => r.created_passthrough(
                 &ATTR_TTL,
                 &file_attr(&attr),
                 Generation(0),
@@ -99,20 +142,21 @@ impl Replies for FuseReplies {
                 flags,
                 backing,
             ),
-            (OpenReply::Create(r), None) => r.error(log_error("create", Error::NotFound)),
+            (OpenReply::Create(r, at), None) => r.error(log_error("create", &at, Error::NotFound)),
         }
     }
 }
 
-/// Logs a failed call once, at the boundary, and gives its errno. Errors
-/// that programs meet in normal use (a name that is not there, a
-/// non-blocking call that would block, an interrupted wait) log at debug.
-pub fn log_error(op: &str, e: Error) -> Errno {
+/// Logs a failed call once, at the boundary, with where it was made (a
+/// path in the mount), and gives its errno. Errors that programs meet in
+/// normal use (a name that is not there, a non-blocking call that would
+/// block, an interrupted wait) log at debug.
+pub fn log_error(op: &str, at: &dyn fmt::Display, e: Error) -> Errno {
     match e {
         Error::NotFound | Error::WouldBlock | Error::Interrupted | Error::NoAttribute => {
-            log::debug!("{op}: {e}")
+            log::debug!("{op} {at}: {e}")
         }
-        _ => log::info!("{op}: {e}"),
+        _ => log::info!("{op} {at}: {e}"),
     }
     Errno::from_i32(e.errno())
 }
