@@ -785,7 +785,7 @@ fn err_says_why_a_command_was_refused() {
     assert_eq!(
         stdout(&out),
         "\"listne\" (not a command: connect, bind, listen, shutdown, close, nodelay, keepalive, \
-         reuseport, broadcast or autoclose): Invalid argument\n\
+         reuseport, broadcast, autoclose or headers): Invalid argument\n\
          listen (a udp or unixgram endpoint does not listen: once bound it receives from anyone): \
          Invalid argument\n\
          bind tcp 127.0.0.1:0 (the endpoint listens already): \
@@ -857,6 +857,38 @@ fn autoclose_connections_go_with_their_last_descriptor() {
     assert_eq!(
         stdout(&out),
         "hi\nsrv.1 gone\nsrv.2 gone\nsrv\nsrv.3\n",
+        "{out:?}"
+    );
+}
+
+/// `headers on`: a datagram server of many clients reads each datagram
+/// with its sender's address on a first line, and answers any client by
+/// writing that address first: no race between reading `data` and
+/// `remote`.
+#[test]
+fn headers_carry_each_datagrams_sender_and_destination() {
+    let m = mount_or_skip!();
+    let port = bound_udp_endpoint(&m, "srv");
+    assert_ok(&m.run("echo 'headers on' > sockets/srv/ctl"));
+    let out = m
+        .python(
+            "import os, socket, sys\n\
+         a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(('127.0.0.1', 0))\n\
+         b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); b.bind(('127.0.0.1', 0))\n\
+         a.sendto(b'from a', ('127.0.0.1', int(sys.argv[1])))\n\
+         b.sendto(b'from b', ('127.0.0.1', int(sys.argv[1])))\n\
+         got = [open('sockets/srv/data', 'rb').read() for _ in range(2)]\n\
+         for g in got:\n\
+         \x20   head, body = g.split(b'\\n', 1)\n\
+         \x20   with open('sockets/srv/data', 'wb') as f: f.write(head + b'\\nre: ' + body)\n\
+         print(got[0] == b'127.0.0.1:%d\\nfrom a' % a.getsockname()[1], a.recv(100), b.recv(100))\n",
+            &[&port],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&out),
+        "True b're: from a' b're: from b'\n",
         "{out:?}"
     );
 }

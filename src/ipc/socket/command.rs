@@ -182,6 +182,9 @@ pub enum Command {
     Close,
     /// A socket option on or off.
     Set(SocketOption, bool),
+    /// Whether each datagram read starts with its sender's address and a
+    /// newline, and each written with the address it goes to.
+    Headers(bool),
     /// Whether the connections a listener accepts from now on close, and
     /// leave the tree, with the last descriptor of their `data`.
     AutoClose(bool),
@@ -214,6 +217,8 @@ pub fn parse(text: &[u8]) -> Result<Command> {
             _ => return Err(Error::InvalidArgument),
         })),
         ["close"] => Ok(Command::Close),
+        ["headers", "on"] => Ok(Command::Headers(true)),
+        ["headers", "off"] => Ok(Command::Headers(false)),
         ["autoclose", "on"] => Ok(Command::AutoClose(true)),
         ["autoclose", "off"] => Ok(Command::AutoClose(false)),
         [option, on_off] if SocketOption::parse(option).is_some() => {
@@ -246,10 +251,11 @@ pub fn why_not(text: &[u8]) -> &'static str {
         ["shutdown", ..] => "shutdown takes rd, wr or rdwr",
         ["close", ..] => "close takes nothing",
         ["autoclose", ..] => "autoclose takes on or off",
+        ["headers", ..] => "headers takes on or off",
         [option, ..] if SocketOption::parse(option).is_some() => "an option takes on or off",
         _ => {
             "not a command: connect, bind, listen, shutdown, close, \
-             nodelay, keepalive, reuseport, broadcast or autoclose"
+             nodelay, keepalive, reuseport, broadcast, autoclose or headers"
         }
     }
 }
@@ -343,7 +349,7 @@ mod tests {
             (
                 "listne",
                 "not a command: connect, bind, listen, shutdown, close, nodelay, keepalive, \
-                 reuseport, broadcast or autoclose",
+                 reuseport, broadcast, autoclose or headers",
             ),
             ("nodelay yes", "an option takes on or off"),
             (

@@ -154,6 +154,7 @@ impl<P: Parking> Endpoint<P> {
             fd,
             None,
             self.creds,
+            self.headers,
             &mut self.transit,
             self.account.as_ref(),
         );
@@ -179,10 +180,16 @@ impl<P: Parking> Endpoint<P> {
         if self.kind.is_some_and(|k| k.is_stream()) {
             return sys::send(fd, data, self.creds);
         }
-        let to = datagram::destination(self.state, &self.last_sender)?;
+        let to = datagram::destination(self.state, &self.last_sender, self.headers)?;
         let fd = self.fd.as_ref().expect("connected_fd found it");
-        let mut sink =
-            datagram::SendNow::new(fd, to, self.creds, &mut self.transit, self.account.as_ref());
+        let mut sink = datagram::SendNow::new(
+            fd,
+            to,
+            self.creds,
+            self.headers,
+            &mut self.transit,
+            self.account.as_ref(),
+        );
         match sink.transmit(data) {
             Ok(n) => Ok(Some(n)),
             Err(Error::WouldBlock) => Ok(None),
@@ -250,12 +257,12 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         let due = self.transit.due(now);
         let (Some(fd), Ok(to)) = (
             self.fd.as_ref(),
-            datagram::destination(self.state, &self.last_sender),
+            datagram::destination(self.state, &self.last_sender, self.headers),
         ) else {
             return;
         };
         for d in due {
-            match datagram::send_one(fd, &d, to, self.creds) {
+            match datagram::send_one(fd, &d, to, self.creds, self.headers) {
                 Ok(n) => self.bytes_out += n as u64,
                 Err(e) => log::debug!("socket: a delayed datagram not sent: {e}"),
             }

@@ -121,6 +121,8 @@ pub(super) struct SendNow<'a> {
     pub(super) to: Option<&'a SockaddrStorage>,
     /// What a Unix-domain datagram carries as its sender.
     creds: Option<Credentials>,
+    /// Each datagram starts with a header line naming where it goes.
+    headers: bool,
     pub(super) transit: &'a mut Transit,
     /// Where a datagram being composed is charged until it is sent.
     account: Option<&'a Arc<Account>>,
@@ -134,6 +136,7 @@ impl<'a> SendNow<'a> {
         fd: &'a OwnedFd,
         to: Option<&'a SockaddrStorage>,
         creds: Option<Credentials>,
+        headers: bool,
         transit: &'a mut Transit,
         account: Option<&'a Arc<Account>>,
     ) -> Self {
@@ -141,6 +144,7 @@ impl<'a> SendNow<'a> {
             fd,
             to,
             creds,
+            headers,
             transit,
             account,
             sent: 0,
@@ -155,10 +159,10 @@ impl<'a> SendNow<'a> {
         // Through a perfect channel it goes straight out, and the
         // socket's answer is the writer's, as for send(2).
         if self.transit.channel.is_perfect() {
-            return send_one(self.fd, datagram, self.to, self.creds);
+            return send_one(self.fd, datagram, self.to, self.creds, self.headers);
         }
         for d in self.transit.send(datagram.to_vec(), self.account) {
-            if let Err(e) = send_one(self.fd, &d, self.to, self.creds) {
+            if let Err(e) = send_one(self.fd, &d, self.to, self.creds, self.headers) {
                 log::debug!("socket: a datagram of the channel not sent: {e}");
             }
         }
@@ -201,11 +205,36 @@ impl Sink for SendNow<'_> {
 pub(super) fn destination(
     state: super::State,
     last_sender: &Option<SockaddrStorage>,
+    headers: bool,
 ) -> Result<Option<&SockaddrStorage>> {
     match state {
+        // Each datagram's header line says where it goes.
+        _ if headers => Ok(None),
         super::State::Connected => Ok(None),
         _ => last_sender.as_ref().map(Some).ok_or(Error::NotConnected),
     }
+}
+
+/// A datagram's header (`headers on`): its first line is an address, as
+/// `remote` prints one (`127.0.0.1:5353`, `[::1]:5353`, a path); the
+/// address and the datagram after it.
+fn split_header(datagram: &[u8]) -> Result<(SockaddrStorage, &[u8])> {
+    let end = datagram
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or(Error::InvalidArgument)?;
+    let text = std::str::from_utf8(&datagram[..end]).map_err(|_| Error::InvalidArgument)?;
+    let address = if text.starts_with('/') {
+        use nix::sys::socket::SockaddrLike;
+        let unix = nix::sys::socket::UnixAddr::new(text).map_err(|_| Error::InvalidArgument)?;
+        // SAFETY: a valid sockaddr_un of the length it says.
+        unsafe { SockaddrStorage::from_raw(unix.as_ptr().cast(), Some(unix.len())) }
+            .ok_or(Error::InvalidArgument)?
+    } else {
+        let inet: std::net::SocketAddr = text.parse().map_err(|_| Error::InvalidArgument)?;
+        SockaddrStorage::from(inet)
+    };
+    Ok((address, &datagram[end + 1..]))
 }
 
 /// Sends one datagram, to `to` when the socket is not connected. A full
@@ -216,7 +245,16 @@ pub(super) fn send_one(
     data: &[u8],
     to: Option<&SockaddrStorage>,
     creds: Option<Credentials>,
+    headers: bool,
 ) -> Result<usize> {
+    if headers {
+        let (to, payload) = split_header(data).inspect_err(|_| {
+            log::info!("socket: a datagram's header is not an address: not sent")
+        })?;
+        return sys::send_to(fd, payload, &to, creds)?
+            .map(|_| data.len())
+            .ok_or(Error::WouldBlock);
+    }
     let sent = match to {
         Some(to) => sys::send_to(fd, data, to, creds)?,
         None => sys::send(fd, data, creds)?,
@@ -234,7 +272,7 @@ impl<P: Parking> Endpoint<P> {
     /// Where datagrams go: the connected peer, or the most recent sender
     /// of a bound endpoint (`ENOTCONN` before anyone sent).
     pub(super) fn destination(&self) -> Result<Option<&SockaddrStorage>> {
-        destination(self.state, &self.last_sender)
+        destination(self.state, &self.last_sender, self.headers)
     }
 
     /// Receives one datagram of up to `size` bytes, noting its sender.
@@ -242,13 +280,25 @@ impl<P: Parking> Endpoint<P> {
         let fd = self.fd.as_ref().ok_or(Error::NotConnected)?;
         match sys::recv_from(fd, size)? {
             Some((data, from)) => {
+                self.bytes_in += data.len() as u64;
+                let sender = from.as_ref().and_then(sys::describe);
+                let data = match self.headers {
+                    // Sender and datagram together: its address, a newline,
+                    // then the datagram.
+                    true => {
+                        let mut with =
+                            format!("{}\n", sender.as_deref().unwrap_or("-")).into_bytes();
+                        with.extend_from_slice(&data);
+                        with
+                    }
+                    false => data,
+                };
                 if self.state != super::State::Connected {
                     // `remote` names who sent the datagram just read, as
-                    // recvfrom(2) would tell (`-` for an unnamed sender).
-                    self.remote = from.as_ref().and_then(sys::describe);
+                    // recvfrom(2) would tell (nothing for an unnamed one).
+                    self.remote = sender;
                     self.last_sender = from;
                 }
-                self.bytes_in += data.len() as u64;
                 Ok(Some(data))
             }
             None => Ok(None),
@@ -317,14 +367,21 @@ impl<P: Parking> Endpoint<P> {
             return;
         };
         let mut composition = std::mem::take(&mut state.composition);
-        let (Some(fd), Ok(to)) = (self.fd.as_ref(), destination(self.state, &self.last_sender))
-        else {
+        let destination = destination(self.state, &self.last_sender, self.headers);
+        let (Some(fd), Ok(to)) = (self.fd.as_ref(), destination) else {
             if composition != Composition::Idle {
                 self.error = Some("send: no peer to send the datagram to".into());
             }
             return;
         };
-        let mut sink = SendNow::new(fd, to, self.creds, &mut self.transit, self.account.as_ref());
+        let mut sink = SendNow::new(
+            fd,
+            to,
+            self.creds,
+            self.headers,
+            &mut self.transit,
+            self.account.as_ref(),
+        );
         crate::ipc::compose::end(&mut composition, &mut sink, killed);
         let (sent, error) = (sink.sent, sink.error);
         self.bytes_out += sent;

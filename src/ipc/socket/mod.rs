@@ -248,6 +248,9 @@ pub struct Endpoint<P: Parking> {
     autoclose_accepted: bool,
     /// Open descriptions of its `data`.
     data_held: usize,
+    /// `headers on` (datagrams): each datagram read starts with its
+    /// sender's address and a newline, each written with where it goes.
+    headers: bool,
     /// The datagram being written and read through each open of `data`.
     datagram_ends: std::collections::HashMap<u64, datagram::DatagramEnd>,
     next_data_end: u64,
@@ -304,6 +307,7 @@ impl<P: Parking> Endpoint<P> {
             autoclose: false,
             autoclose_accepted: false,
             data_held: 0,
+            headers: false,
             datagram_ends: std::collections::HashMap::new(),
             next_data_end: 0,
             last_sender: None,
@@ -457,6 +461,20 @@ impl<P: Parking> Endpoint<P> {
                 self.set_option(option, on),
                 "that option is not for this kind of endpoint",
             ),
+            Command::Headers(on) => {
+                let datagrams = self.kind.is_none_or(|k| !k.is_stream());
+                let result = match datagrams {
+                    true => {
+                        self.headers = on;
+                        Ok(())
+                    }
+                    false => Err(Error::InvalidArgument),
+                };
+                (
+                    result,
+                    "a tcp or unix endpoint has a peer, and no datagrams",
+                )
+            }
             Command::AutoClose(on) => {
                 let stream = self.kind.is_none_or(Kind::is_stream);
                 let result = match stream {
