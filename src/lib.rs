@@ -16,6 +16,7 @@ pub mod fuse;
 pub mod interrupt;
 pub mod ipc;
 pub mod limits;
+pub mod logging;
 pub mod memory;
 pub mod mount;
 pub mod mountpoint;

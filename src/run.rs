@@ -158,7 +158,11 @@ fn init_logging(config: &Config) {
     if let Some(level) = config.log_level {
         builder.filter_level(level);
     }
-    builder.target(env_logger::Target::Stderr).init();
+    let logger = builder.target(env_logger::Target::Stderr).build();
+    let max_level = logger.filter();
+    if log::set_boxed_logger(Box::new(crate::logging::RateLimited::new(logger))).is_ok() {
+        log::set_max_level(max_level);
+    }
 }
 
 /// What undoes the mount: our own mount(2), or fuser's (fusermount3).

@@ -222,3 +222,35 @@ fn a_refused_call_logs_its_path() {
         assert!(log.contains(line), "no {line:?} in the log:\n{log}");
     }
 }
+
+/// A caller that makes thousands of refused calls cannot flood the log:
+/// one kind of line is written at most 50 times a second, and the next
+/// says how many were left out.
+#[test]
+fn a_flood_of_refused_calls_does_not_flood_the_log() {
+    let m = mount_or_skip!();
+    let out = m
+        .python(
+            "import os, time\n\
+             end = time.time() + 1.5\n\
+             n = 0\n\
+             while time.time() < end:\n\
+             \x20   try: os.open('README', os.O_WRONLY)\n\
+             \x20   except OSError: n += 1\n\
+             time.sleep(1.1)\n\
+             try: os.open('README', os.O_WRONLY)\n\
+             except OSError: n += 1\n\
+             print(n > 2000)\n",
+            &[],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "True\n", "{out:?}");
+    let log = m.log();
+    assert!(log.len() < 1 << 20, "the log grew to {} bytes", log.len());
+    assert!(
+        log.contains("more lines like the next were left out (at most 50 a second)"),
+        "{}",
+        &log[log.len().saturating_sub(2000)..]
+    );
+}
