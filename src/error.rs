@@ -78,6 +78,8 @@ pub enum Error {
     /// The user has as many objects as `--max-objects-per-user` allows,
     /// or the daemon is out of descriptors (`EMFILE`).
     TooManyObjects,
+    /// A rename onto a directory that has entries (`ENOTEMPTY`).
+    NotEmpty,
 }
 
 impl Error {
@@ -119,12 +121,13 @@ impl Error {
             Error::NoSuchHost => libc::EHOSTDOWN,
             Error::NotATerminal => libc::ENOTTY,
             Error::TooManyObjects => libc::EMFILE,
+            Error::NotEmpty => libc::ENOTEMPTY,
         }
     }
 
     /// Every error, for the tables of the docs: ipcfs(7) documents each
     /// errno (tests/man.rs checks it against this list).
-    pub const ALL: [Error; 34] = [
+    pub const ALL: [Error; 35] = [
         Error::NotFound,
         Error::Exists,
         Error::NotPermitted,
@@ -159,6 +162,7 @@ impl Error {
         Error::NoSuchHost,
         Error::NotATerminal,
         Error::TooManyObjects,
+        Error::NotEmpty,
     ];
 
     /// The errno's symbolic name (`ENOENT`), as the man page lists it.
@@ -198,6 +202,7 @@ impl Error {
             Error::NoSuchHost => "EHOSTDOWN",
             Error::NotATerminal => "ENOTTY",
             Error::TooManyObjects => "EMFILE",
+            Error::NotEmpty => "ENOTEMPTY",
         }
     }
 }

@@ -898,3 +898,35 @@ fn another_user_cannot_read_an_endpoints_connection() {
         "{out:?}"
     );
 }
+
+/// Names no rename may take: the dial directories (`sockets/tcp`), which
+/// root's next dial would then miss, and a live endpoint, which would be
+/// left nameless with its callers (rename(2): ENOTEMPTY). The listener
+/// renamed over still listens, and dials still work.
+#[test]
+fn renames_take_no_reserved_name_and_no_live_endpoint() {
+    let m = mount_or_skip!("--allow-other");
+    let user = test_user();
+    assert_ok(&m.run(
+        "mkdir -m 777 sockets/srv && echo 'bind tcp 127.0.0.1:0' > sockets/srv/ctl && \
+         echo listen > sockets/srv/ctl",
+    ));
+    let out = as_user(
+        &m,
+        &user,
+        "mkdir sockets/evil sockets/own && echo 'bind tcp 127.0.0.1:0' > sockets/own/ctl && \
+         echo listen > sockets/own/ctl; \
+         mv -T sockets/evil sockets/tcp; echo \"tcp $?\"; \
+         mv -T sockets/evil sockets/own; echo \"own $?\"; \
+         mv -T sockets/evil sockets/srv; echo \"srv $?\"; \
+         cut -d' ' -f1 sockets/own/ctl",
+    );
+    assert_eq!(stdout(&out), "tcp 1\nown 1\nsrv 1\nlistening\n", "{out:?}");
+    let err = stderr(&out);
+    assert!(err.contains("File exists"), "{err}");
+    assert!(err.contains("Directory not empty"), "{err}");
+    // Root's, in the sticky sockets/: the kernel refuses it first.
+    assert!(err.contains("Operation not permitted"), "{err}");
+    let out = m.run("cut -d' ' -f1 sockets/srv/ctl; test -d sockets/tcp/127.0.0.1 && echo dial");
+    assert_eq!(stdout(&out), "listening\ndial\n");
+}

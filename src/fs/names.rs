@@ -178,6 +178,13 @@ impl<R: Replies> Fs<R> {
         if !listed(from.0) || !listed(to.0) {
             return Err(Error::NotPermitted);
         }
+        // A name the directory keeps for itself (`sockets/tcp`) is no
+        // one's to take, by mkdir or by rename.
+        if let Ok(Children::Listed(dir)) = self.children_of(to.0) {
+            if Self::reserved(&dir, to.1, caller) {
+                return Err(Error::Exists);
+            }
+        }
         let mode = match flags {
             RenameFlags::Plain => RenameMode::Replace,
             RenameFlags::NoReplace => RenameMode::NoReplace,

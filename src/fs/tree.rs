@@ -333,6 +333,16 @@ impl<N: Clone> Tree<N> {
             if mode == RenameMode::NoReplace {
                 return Err(Error::Exists);
             }
+            // As rename(2): a directory (an entry with entries: no object
+            // directory is ever empty) replaces no file and no directory
+            // that has entries, and a file no directory.
+            let is_dir = |ino| self.child_inos(ino).any(|c| self.entries[&c].linked);
+            match (is_dir(ino), is_dir(target)) {
+                (true, true) => return Err(Error::NotEmpty),
+                (false, true) => return Err(Error::IsDirectory),
+                (true, false) => return Err(Error::NotDirectory),
+                (false, false) => {}
+            }
             self.may_remove(target, caller)?;
             self.detach(target);
         }
