@@ -897,6 +897,14 @@ fn another_user_cannot_read_an_endpoints_connection() {
         2,
         "{out:?}"
     );
+    // The owner shares a file by chmod: the user's accept then waits.
+    assert_ok(&m.run("chmod 666 sockets/mine/accept"));
+    let out = as_user(
+        &m,
+        &user,
+        "timeout 0.3 cat sockets/mine/accept; echo \"accept $?\"",
+    );
+    assert_eq!(stdout(&out), "accept 124\n", "{out:?}");
 }
 
 /// Names no rename may take: the dial directories (`sockets/tcp`), which

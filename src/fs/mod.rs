@@ -141,6 +141,18 @@ pub struct AttrChange {
     pub mtime: Option<TimeSet>,
 }
 
+impl AttrChange {
+    /// A chmod and nothing else.
+    fn is_mode_only(&self) -> bool {
+        self.mode.is_some()
+            && self.uid.is_none()
+            && self.gid.is_none()
+            && self.size.is_none()
+            && self.atime.is_none()
+            && self.mtime.is_none()
+    }
+}
+
 /// setxattr(2)'s flags: `XATTR_CREATE` fails on a name that exists,
 /// `XATTR_REPLACE` on one that does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,6 +420,13 @@ impl<R: Replies> Fs<R> {
 
     /// Whether users made `ino` (it lives in an object directory), and so
     /// own it.
+    /// Whether `ino` is a file of an object directory (an endpoint's).
+    fn in_object_dir(tree: &Tree<Node<R>>, ino: Ino) -> bool {
+        tree.get(ino)
+            .and_then(|e| tree.get(e.parent))
+            .is_some_and(|p| matches!(p.node, Node::Dir(Children::Object(_))))
+    }
+
     fn made_by_users(&self, tree: &Tree<Node<R>>, ino: Ino) -> bool {
         tree.get(ino)
             .and_then(|e| tree.get(e.parent))
@@ -417,6 +436,18 @@ impl<R: Replies> Fs<R> {
 
     pub fn setattr(&self, caller: &Caller, ino: Ino, change: AttrChange) -> Result<Attr> {
         let mut tree = self.tree();
+        if Self::in_object_dir(&tree, ino) && change.is_mode_only() {
+            // An endpoint's files are its owner's to share: chmod, by the
+            // owner or root, and nothing else.
+            let e = tree.get_mut(ino).ok_or(Error::NotFound)?;
+            if !policy::may_change_mode(caller, e.meta.uid) {
+                return Err(Error::NotPermitted);
+            }
+            e.meta.perm = (change.mode.unwrap_or(0) & 0o7777) as u16;
+            e.meta.ctime = SystemTime::now();
+            let e = tree.get(ino).expect("just changed");
+            return self.attr(e, caller);
+        }
         if !self.made_by_users(&tree, ino) {
             // The daemon's own files take only the truncation of an
             // `O_TRUNC` open, and only where it means something
