@@ -327,6 +327,33 @@ fn objects_per_user_are_limited_with_emfile() {
     assert_ok(&m.run("touch queues/r1 queues/r2 queues/r3 queues/r4"));
 }
 
+/// A dial file's connection is an object of its opener's: past their
+/// limit the open is EMFILE, a closed one gives its place back, and root
+/// still dials.
+#[test]
+fn dial_connections_count_as_objects() {
+    let m = mount_or_skip!("--allow-other", "--max-objects-per-user", "3");
+    let user = test_user();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let out = as_user(
+        &m,
+        &user,
+        &format!(
+            "python3 -c \"import os, errno\n\
+             held = [os.open('sockets/tcp/127.0.0.1/{port}', os.O_RDWR) for _ in range(3)]\n\
+             try: os.open('sockets/tcp/127.0.0.1/{port}', os.O_RDWR)\n\
+             except OSError as e: print(errno.errorcode[e.errno])\n\
+             os.close(held.pop())\n\
+             import time; time.sleep(0.2)\n\
+             os.close(os.open('sockets/tcp/127.0.0.1/{port}', os.O_RDWR)); print('again')\n\""
+        ),
+    );
+    assert_eq!(stdout(&out), "EMFILE\nagain\n", "{out:?}");
+    assert_ok(&m.run(&format!("exec 3<> sockets/tcp/127.0.0.1/{port}")));
+    drop(listener);
+}
+
 /// A user in a user namespace of its own (`unshare -Ur`) holds every
 /// capability there, and none over the daemon's world: its KILL to root's
 /// process, or to that process's group, is refused and the process lives.

@@ -135,9 +135,14 @@ impl<R: Replies> FileKind<R> for DialFile {
     }
 
     fn open(&self, shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
-        // A dial file's connection is its opener's: what it holds for
-        // them is charged to them.
-        let account = shared.budget.account(call.caller.uid);
+        // A dial file's connection is its opener's: one of their objects
+        // (EMFILE past their --max-objects-per-user, as a descriptor
+        // socket(2) makes counts against their own limit), and what it
+        // holds for them is charged to them.
+        let account = match shared.budget.object_account(call.caller.uid, 0) {
+            Ok(account) => account,
+            Err(e) => return R::opened(parked.reply, Err(e)),
+        };
         let cell = endpoint_cell(shared, |watch| {
             let mut endpoint = Endpoint::new(watch);
             endpoint.set_account(account);
