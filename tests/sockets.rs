@@ -892,3 +892,44 @@ fn headers_carry_each_datagrams_sender_and_destination() {
         "{out:?}"
     );
 }
+
+/// The daemon's descriptors.
+fn daemon_fds(m: &Mount) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", m.pid()))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Sockets let go of — a dial file's at its last close, a failed
+/// connect's — are closed at once, their reactor registration first: the
+/// daemon's descriptors come back to where they were.
+#[test]
+fn sockets_let_go_of_are_closed_at_once() {
+    let m = mount_or_skip!();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    // A first dial: what the daemon opens once for good (its own network
+    // namespace, to come back to after acting) is not counted.
+    assert_ok(&m.run(&format!(
+        "mkdir sockets/f && exec 3<> sockets/tcp/127.0.0.1/{port}"
+    )));
+    let before = daemon_fds(&m);
+    assert_ok(&m.run(&format!(
+        "i=0; while [ $i -lt 50 ]; do exec 3<> sockets/tcp/127.0.0.1/{port}; exec 3<&-; \
+         i=$((i + 1)); done; \
+         i=0; while [ $i -lt 20 ]; do \
+         echo 'connect tcp 127.0.0.1:{closed}' > sockets/f/ctl 2>/dev/null; i=$((i + 1)); done; \
+         true"
+    )));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let after = daemon_fds(&m);
+    assert!(
+        after <= before,
+        "{before} descriptors before, {after} after"
+    );
+    drop(listener);
+}

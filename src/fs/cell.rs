@@ -112,6 +112,11 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         let _ = self.adopter.set(adopter);
     }
 
+    /// The reactor that watches the object's descriptors.
+    pub fn reactor(&self) -> &Arc<crate::reactor::Reactor> {
+        &self.shared.reactor
+    }
+
     /// Sets what the cell does when its object closes itself (once).
     pub fn set_on_closed(&self, on_closed: Box<dyn Fn() + Send + Sync>) {
         let _ = self.on_closed.set(on_closed);

@@ -58,7 +58,8 @@ pub fn set<R: Replies>(
         return Err(Error::NotPermitted);
     }
     let text = std::str::from_utf8(value).map_err(|_| Error::InvalidArgument)?;
-    let text = text.trim_end_matches('\n');
+    // One trailing newline, as `echo` writes it; `line\n\n` is no value.
+    let text = text.strip_suffix('\n').unwrap_or(text);
     kind.set_attribute(field, text)
         .inspect_err(|e| log::info!("setxattr {name}={text:?}: {e}"))
 }

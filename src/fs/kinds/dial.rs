@@ -148,6 +148,14 @@ impl<R: Replies> FileKind<R> for DialFile {
             endpoint.set_account(account);
             endpoint
         });
+        // Its socket is retired when the last descriptor closes it.
+        let weak = Arc::downgrade(&cell);
+        let reactor = shared.reactor.clone();
+        cell.set_on_closed(Box::new(move || {
+            if let Some(cell) = weak.upgrade() {
+                super::socket::retire(&cell, &reactor);
+            }
+        }));
         let opener = Identity::of(&call.caller, Facets::SOCKETS).map(Arc::new);
         let deputy =
             CallerDeputy::for_opener(opener, &cell, &shared.reactor, &shared.config.mountpoint);

@@ -47,7 +47,7 @@ impl<R: Replies> Socket<R> {
 
 /// Deregisters and closes what an endpoint let go of, outside its lock
 /// (see the endpoint's invariants).
-fn retire<R: Replies>(cell: &EndpointCell<R>, reactor: &Reactor) {
+pub(crate) fn retire<R: Replies>(cell: &EndpointCell<R>, reactor: &Reactor) {
     let retired = cell.update(|ep, _| ep.take_retired());
     for (token, fd) in retired {
         if let Some(token) = token {
@@ -83,8 +83,21 @@ impl<R: Replies> Watch for CellWatch<R> {
 }
 
 impl<R: Replies> Ready for EndpointCell<R> {
+    /// A report for the endpoint's socket; a socket it let go of meanwhile
+    /// (a connect that failed) is retired at once, not at the next `ctl`
+    /// write.
     fn ready(&self, token: Token, events: Readiness) {
-        self.update(|ep, wk| ep.ready(token, events, wk));
+        let retired = self.update(|ep, wk| {
+            ep.ready(token, events, wk);
+            ep.take_retired()
+        });
+        let reactor = self.reactor();
+        for (token, fd) in retired {
+            if let Some(token) = token {
+                reactor.deregister(token);
+            }
+            drop(fd);
+        }
     }
 }
 

@@ -68,6 +68,11 @@ fn a_queue_framing_is_a_setting_new_opens_follow() {
     let set = |v: &[u8]| fs.setxattr(&me(), q, "user.ipcfs.framing", v);
     assert_eq!(set(b"lines"), Err(Error::InvalidArgument));
     assert_eq!(
+        set(b"line\n\n"),
+        Err(Error::InvalidArgument),
+        "one newline, as echo's"
+    );
+    assert_eq!(
         fs.setxattr(&other_user(), q, "user.ipcfs.framing", b"line"),
         Err(Error::NotPermitted)
     );

@@ -429,10 +429,15 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         }
         self.datagram_ends.remove(&end.id);
         if self.dialed {
-            self.token = None;
-            self.fd = None;
+            // Its socket goes with its last descriptor: retired (the
+            // registration dropped before the descriptor is closed), by
+            // the cell's on-closed hook.
+            if let Some(fd) = self.fd.take() {
+                self.retired.push((self.token.take(), fd));
+            }
             self.state = State::Closed;
             self.answer_all(wk, Error::ConnectionReset);
+            wk.closed_itself = true;
         }
         self.data_held = self.data_held.saturating_sub(1);
         if self.autoclose && self.data_held == 0 && self.state != State::Closed {
