@@ -241,8 +241,15 @@ impl Account {
         let owner = self.lock_owner();
         let (uid, usage) = (&owner.0, &owner.1);
         let share = self.budget.user_limits.bytes;
-        let held = usage.bytes.load(Ordering::Relaxed);
-        if *uid != 0 && held.checked_add(bytes).is_none_or(|n| n > share) {
+        // The user's share is checked and taken in one atomic step: two
+        // objects of one user reserving at once cannot both pass a check
+        // only one of them fits.
+        let took = usage
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                held.checked_add(bytes).filter(|n| *uid == 0 || *n <= share)
+            });
+        if let Err(held) = took {
             log::warn!(
                 "uid {uid} refused {bytes} more bytes: it holds {held} of its \
                  {share} (--max-memory-per-user)"
@@ -250,6 +257,7 @@ impl Account {
             return false;
         }
         if !self.budget.try_reserve(bytes) {
+            usage.bytes.fetch_sub(bytes, Ordering::Relaxed);
             log::warn!(
                 "uid {uid} refused {bytes} more bytes: the mount holds {} of its \
                  {} (--max-memory)",
@@ -258,7 +266,6 @@ impl Account {
             );
             return false;
         }
-        usage.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.held.fetch_add(bytes, Ordering::Relaxed);
         true
     }
@@ -393,6 +400,35 @@ mod tests {
         assert!(b.hold(1).is_none(), "past uid 1001's share");
         drop(b);
         assert_eq!(budget.used(), 2_000);
+    }
+
+    #[test]
+    fn a_share_is_never_overrun_by_reserves_at_once() {
+        let budget = MemoryBudget::with_user_limits(
+            1 << 30,
+            UserLimits {
+                bytes: 1000,
+                objects: 100,
+            },
+        );
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let account = budget.account(1000);
+                std::thread::spawn(move || {
+                    let mut taken = 0;
+                    for _ in 0..200 {
+                        if account.try_reserve(10) {
+                            taken += 10;
+                        }
+                    }
+                    (account, taken)
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let total: usize = results.iter().map(|(_, t)| t).sum();
+        assert_eq!(total, 1000, "the whole share, and not a byte more");
+        assert_eq!(budget.used(), 1000);
     }
 
     #[test]
