@@ -293,7 +293,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         end: DataEnd,
         size: usize,
         nonblock: bool,
-        _wk: &mut EndpointWakeups<P>,
+        wk: &mut EndpointWakeups<P>,
     ) -> Step<P::Read, Result<Vec<u8>>> {
         if self.state == State::Closed || self.read_shut || size == 0 {
             return Step::Done(waiter, Ok(Vec::new()));
@@ -332,7 +332,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
                 end,
             },
         );
-        self.arm();
+        self.arm_or_answer(wk);
         Step::Parked
     }
 
@@ -343,7 +343,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         end: DataEnd,
         data: &[u8],
         nonblock: bool,
-        _wk: &mut EndpointWakeups<P>,
+        wk: &mut EndpointWakeups<P>,
     ) -> Step<P::Write, WriteDone> {
         if self.write_shut || self.state == State::Closed {
             let done = WriteDone {
@@ -415,7 +415,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
                 _held: held,
             },
         );
-        self.arm();
+        self.arm_or_answer(wk);
         Step::Parked
     }
 
@@ -539,7 +539,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             if end.mode.write && mask & ready::OUT == 0 {
                 self.poll_interest |= Readiness::WRITABLE;
             }
-            self.arm();
+            let _ = self.arm();
         }
         mask
     }

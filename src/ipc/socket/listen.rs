@@ -73,7 +73,7 @@ impl<P: Parking> Endpoint<P> {
         end: u64,
         owner: (u32, u32),
         nonblock: bool,
-        _wk: &mut EndpointWakeups<P>,
+        wk: &mut EndpointWakeups<P>,
     ) -> Step<P::Read, Result<Option<Accepted>>> {
         if self.given.remove(&end) {
             return Step::Done(waiter, Ok(None));
@@ -115,7 +115,7 @@ impl<P: Parking> Endpoint<P> {
             end,
         };
         self.accepts.push(id, parked);
-        self.arm();
+        self.arm_or_answer(wk);
         Step::Parked
     }
 
@@ -138,7 +138,7 @@ impl<P: Parking> Endpoint<P> {
             self.pollers.register(kh, handle);
             if mask & ready::IN == 0 {
                 self.poll_interest |= Readiness::READABLE;
-                self.arm();
+                let _ = self.arm();
             }
         }
         mask

@@ -636,7 +636,7 @@ impl<P: Parking> Endpoint<P> {
                 } else {
                     self.state = State::Connecting;
                     self.connects.push(id, asking);
-                    self.arm();
+                    self.arm_or_answer(wk);
                 }
             }
             Outcome::Bound { fd } if bind => {
@@ -756,7 +756,7 @@ impl<P: Parking> Endpoint<P> {
                 Ok(()) => {
                     self.state = State::Connecting;
                     self.connects.push(id, parked);
-                    self.arm();
+                    self.arm_or_answer(wk);
                     return;
                 }
                 Err(e) if !parked.rest.is_empty() && self.state != State::Bound => {
@@ -930,13 +930,15 @@ impl<P: Parking> Endpoint<P> {
 
     /// Arms the socket for what the parked callers wait for (one-shot:
     /// after a report it is disarmed until armed again).
-    fn arm(&mut self) {
+    /// False when the reactor refused to watch the socket (see
+    /// [`Endpoint::arm_or_answer`]).
+    fn arm(&mut self) -> bool {
         let interest = self.interest();
         if interest.is_empty() {
-            return;
+            return true;
         }
         let Some(fd) = &self.fd else {
-            return;
+            return true;
         };
         let armed = match self.token {
             Some(token) => self.watch.rearm(token, interest),
@@ -945,10 +947,38 @@ impl<P: Parking> Endpoint<P> {
             }),
         };
         if let Err(e) = armed {
-            // Without the reactor nothing would wake them: answer now.
             log::warn!("socket: cannot watch the descriptor: {e}");
             self.error = Some(format!("reactor: {e}"));
+            return false;
         }
+        true
+    }
+
+    /// Arms the socket for its parked callers; if the reactor refuses
+    /// (no memory for one more watch), nothing would ever wake them: they
+    /// are answered now, with `ENOSPC`.
+    fn arm_or_answer(&mut self, wk: &mut EndpointWakeups<P>) {
+        if self.arm() {
+            return;
+        }
+        let e = Error::NoSpace;
+        if let Some(p) = self.pending.take() {
+            p.asking.answer(p.id, Err(e), wk);
+        }
+        for (id, c) in self.connects.drain() {
+            c.waiter.answer(id, Err(e), wk);
+        }
+        for (id, r) in self.reads.drain() {
+            wk.reads.push((id, r.reply, Err(e)));
+        }
+        for (id, w) in self.writes.drain() {
+            let done = ended_early(&w, e);
+            wk.writes.push((id, w.reply, done));
+        }
+        for (id, a) in self.accepts.drain() {
+            wk.reads.push((id, a.reply, Err(e)));
+        }
+        self.notify(wk);
     }
 
     /// The reactor reports the socket ready: finish a connect, serve
@@ -965,7 +995,7 @@ impl<P: Parking> Endpoint<P> {
             // Whatever a poller waited for may have come.
             self.notify(wk);
         }
-        self.arm();
+        self.arm_or_answer(wk);
     }
 
     fn finish_connect(&mut self, wk: &mut EndpointWakeups<P>) {
@@ -1016,5 +1046,52 @@ fn check(command: &Command) -> std::result::Result<(), (Error, &'static str)> {
             Err((Error::InvalidArgument, "a Unix path must be absolute"))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipc::Parking;
+
+    struct Plain;
+    impl Parking for Plain {
+        type Open = u32;
+        type Read = u32;
+        type Write = u32;
+        type Poll = u32;
+    }
+
+    /// A reactor with no room for one more watch.
+    struct Full;
+    impl Watch for Full {
+        fn watch(&self, _fd: BorrowedFd<'_>, _interest: Readiness) -> std::io::Result<Token> {
+            Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+        }
+        fn rearm(&self, _token: Token, _interest: Readiness) -> std::io::Result<()> {
+            Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+        }
+    }
+
+    #[test]
+    fn a_call_the_reactor_cannot_watch_for_is_answered_at_once() {
+        let (ours, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let fd = OwnedFd::from(ours);
+        let mut ep: Endpoint<Plain> =
+            Endpoint::accepted(fd, Kind::Unix, (0, 0), false, Box::new(Full));
+        let end = DataEnd {
+            mode: Mode::READ,
+            id: 1,
+            packet: false,
+        };
+        let mut wk = Wakeups::default();
+        let step = crate::ipc::StreamObject::read(&mut ep, 7, 70, end, 10, false, &mut wk);
+        assert!(matches!(step, Step::Parked));
+        assert_eq!(wk.reads.len(), 1, "answered, not left waiting for ever");
+        assert_eq!(wk.reads[0].0, 7);
+        assert_eq!(wk.reads[0].2, Err(Error::NoSpace));
+        assert_eq!(ep.status().blocked, 0);
+        assert!(ep.status().error.is_some_and(|e| e.starts_with("reactor:")));
     }
 }
