@@ -327,6 +327,28 @@ fn objects_per_user_are_limited_with_emfile() {
     assert_ok(&m.run("touch queues/r1 queues/r2 queues/r3 queues/r4"));
 }
 
+/// An open signal file holds a descriptor of the daemon's (its pidfd): it
+/// counts as an object of its opener's, so that one user holding
+/// thousands cannot take the descriptors everyone's signals need.
+#[test]
+fn open_signal_files_count_as_objects() {
+    let m = mount_or_skip!("--allow-other", "--max-objects-per-user", "3");
+    let user = test_user();
+    let out = as_user(
+        &m,
+        &user,
+        "python3 -c \"import os, errno\n\
+         p = 'proc/%d/signal' % os.getpid()\n\
+         held = [os.open(p, os.O_RDONLY) for _ in range(3)]\n\
+         try: os.open(p, os.O_RDONLY)\n\
+         except OSError as e: print(errno.errorcode[e.errno])\n\
+         os.close(held.pop())\n\
+         import time; time.sleep(0.2)\n\
+         os.close(os.open(p, os.O_RDONLY)); print('again')\n\"",
+    );
+    assert_eq!(stdout(&out), "EMFILE\nagain\n", "{out:?}");
+}
+
 /// A dial file's connection is an object of its opener's: past their
 /// limit the open is EMFILE, a closed one gives its place back, and root
 /// still dials.
@@ -952,11 +974,16 @@ fn renames_take_no_reserved_name_and_no_live_endpoint() {
         "mkdir sockets/evil sockets/own && echo 'bind tcp 127.0.0.1:0' > sockets/own/ctl && \
          echo listen > sockets/own/ctl; \
          mv -T sockets/evil sockets/tcp; echo \"tcp $?\"; \
+         mv -T sockets/evil sockets/udp; echo \"udp $?\"; \
          mv -T sockets/evil sockets/own; echo \"own $?\"; \
          mv -T sockets/evil sockets/srv; echo \"srv $?\"; \
          cut -d' ' -f1 sockets/own/ctl",
     );
-    assert_eq!(stdout(&out), "tcp 1\nown 1\nsrv 1\nlistening\n", "{out:?}");
+    assert_eq!(
+        stdout(&out),
+        "tcp 1\nudp 1\nown 1\nsrv 1\nlistening\n",
+        "{out:?}"
+    );
     let err = stderr(&out);
     assert!(err.contains("File exists"), "{err}");
     assert!(err.contains("Directory not empty"), "{err}");

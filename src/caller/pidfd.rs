@@ -71,6 +71,12 @@ impl Pidfd {
             return Err(match std::io::Error::last_os_error().raw_os_error() {
                 // A thread's id, where a process was asked for.
                 Some(libc::EINVAL) => Error::NotFound,
+                // The daemon is out of descriptors: said as such, not as
+                // a process that is gone.
+                Some(libc::EMFILE | libc::ENFILE) => {
+                    log::warn!("no descriptor left for a pidfd");
+                    Error::TooManyObjects
+                }
                 _ => Error::NoProcess,
             });
         }

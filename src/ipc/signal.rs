@@ -83,6 +83,9 @@ pub fn parse_signal(word: &str) -> Result<i32> {
     Err(Error::InvalidArgument)
 }
 
+/// Signals one write may carry: more is `EINVAL`, and nothing is sent.
+pub const MAX_SIGNALS_PER_WRITE: usize = 64;
+
 /// Parses a whole write: one signal per line, each optionally followed by
 /// an integer to queue with it. Any bad line fails the whole write, so
 /// that nothing is sent.
@@ -90,6 +93,11 @@ pub fn parse_request(text: &[u8]) -> Result<Vec<SignalSpec>> {
     let text = std::str::from_utf8(text).map_err(|_| Error::InvalidArgument)?;
     let mut specs = Vec::new();
     for line in text.lines() {
+        if specs.len() == MAX_SIGNALS_PER_WRITE {
+            // Each signal is a system call or three of the daemon's: a
+            // write of millions of lines would hold a thread for seconds.
+            return Err(Error::InvalidArgument);
+        }
         let mut words = line.split_whitespace();
         let Some(first) = words.next() else {
             continue;
@@ -115,6 +123,10 @@ pub fn why_not_a_request(text: &[u8]) -> String {
     let Ok(text) = std::str::from_utf8(text) else {
         return "not text".into();
     };
+    let signals = text.lines().filter(|l| !l.trim().is_empty()).count();
+    if signals > MAX_SIGNALS_PER_WRITE {
+        return format!("{signals} signals in one write: at most {MAX_SIGNALS_PER_WRITE}");
+    }
     for line in text.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         let Some(first) = words.first() else {
@@ -354,6 +366,14 @@ mod tests {
             "\"USR1 1 2\": one signal and at most one value per line"
         );
         assert_eq!(why_not_a_request(b"\n"), "no signal named");
+        let many = "0\n".repeat(MAX_SIGNALS_PER_WRITE + 1);
+        assert_eq!(parse_request(many.as_bytes()), Err(Error::InvalidArgument));
+        assert_eq!(
+            why_not_a_request(many.as_bytes()),
+            format!("65 signals in one write: at most {MAX_SIGNALS_PER_WRITE}")
+        );
+        let enough = "0\n".repeat(MAX_SIGNALS_PER_WRITE);
+        assert_eq!(parse_request(enough.as_bytes()).map(|s| s.len()), Ok(64));
         assert_eq!(why_not_a_request(b"\xff"), "not text");
     }
 

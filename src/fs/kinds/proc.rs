@@ -158,12 +158,21 @@ impl<R: Replies> FileKind<R> for SignalFile {
             return R::opened(parked.reply, Err(e));
         }
         let writing = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        // An open signal file holds a pidfd, one of the daemon's
+        // descriptors: it counts as one of its opener's objects (EMFILE
+        // past their --max-objects-per-user), so that no user can take the
+        // descriptors everyone's signals and sockets need.
+        let counted = match shared.budget.object_account(call.caller.uid, 0) {
+            Ok(account) => account,
+            Err(e) => return R::opened(parked.reply, Err(e)),
+        };
         let opened = match Opened::open(self.target, &call.caller, writing) {
             Ok(o) => o,
             Err(e) => return R::opened(parked.reply, Err(e)),
         };
         let file = Arc::new(OpenSignalFile {
             opened,
+            _counted: counted,
             text: Mutex::new(Vec::new()),
         });
         shared.answer_open(parked, file, OpenStyle::Generated);
@@ -183,6 +192,8 @@ impl<R: Replies> FileKind<R> for SignalFile {
 /// offset 0 last produced (later offsets read on in that same text).
 struct OpenSignalFile {
     opened: Opened,
+    /// Its place among its opener's objects, given back at its release.
+    _counted: Arc<crate::memory::Account>,
     text: Mutex<Vec<u8>>,
 }
 
