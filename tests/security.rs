@@ -992,3 +992,56 @@ fn renames_take_no_reserved_name_and_no_live_endpoint() {
     let out = m.run("cut -d' ' -f1 sockets/srv/ctl; test -d sockets/tcp/127.0.0.1 && echo dial");
     assert_eq!(stdout(&out), "listening\ndial\n");
 }
+
+/// Another user's writes blocked on a pipe one may write are theirs to
+/// pay for: their bytes count against the writer's share while they wait
+/// (ENOSPC at that share), and the pipe's owner keeps all of its own.
+#[test]
+fn blocked_writers_pay_for_their_own_bytes() {
+    let m = mount_or_skip!(
+        "--allow-other",
+        "--max-memory",
+        "64M",
+        "--max-memory-per-user",
+        "8M"
+    );
+    let owner = test_user();
+    assert_ok(&as_user(
+        &m,
+        &owner,
+        "touch pipes/box && chmod 666 pipes/box",
+    ));
+    let nobody = ("65534".to_string(), "65534".to_string());
+    let flood = std::thread::spawn({
+        let dir = m.dir.clone();
+        move || {
+            Command::new("setpriv")
+                .args(["--reuid", &nobody.0, "--regid", &nobody.1, "--clear-groups"])
+                .args(["timeout", "-s", "KILL", common::LIMIT, "python3", "-c"])
+                .arg(
+                    "import os, errno, threading, time\n\
+                     fd = os.open('pipes/box', os.O_RDWR)\n\
+                     seen = []\n\
+                     def write():\n\
+                     \x20   try: os.write(fd, b'A' * (2 << 20))\n\
+                     \x20   except OSError as e: seen.append(errno.errorcode[e.errno])\n\
+                     for _ in range(6): threading.Thread(target=write, daemon=True).start()\n\
+                     time.sleep(2.5)\n\
+                     print(sorted(set(seen)))\n\
+                     os._exit(0)\n",
+                )
+                .current_dir(&dir)
+                .output()
+                .unwrap()
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let out = as_user(&m, &owner, "truncate -s 7M shm/mine && echo kept");
+    let flood = flood.join().unwrap();
+    assert_eq!(
+        stdout(&out),
+        "kept\n",
+        "the owner's share was taken: {out:?}"
+    );
+    assert_eq!(stdout(&flood), "['ENOSPC']\n", "{flood:?}");
+}

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use super::Shared;
 use super::attr::OpenStyle;
 use super::node::OpenFile;
-use super::reply::{Call, FsParking, ParkedOpen, ParkedWrite, Replies};
+use super::reply::{Call, FsParking, ParkedOpen, ParkedWrite, Payer, Replies};
 use super::timer::DeadlineTimer;
 use crate::caller::proc::killed_by_signal;
 use crate::error::Result;
@@ -286,6 +286,10 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
         let waiter = ParkedWrite {
             reply,
             tid: call.caller.pid,
+            payer: Some(Payer {
+                budget: self.cell.shared.budget.clone(),
+                uid: call.caller.uid,
+            }),
         };
         let end = self.end;
         if let Some((w, done)) = self.cell.run(call, data, |o, wk| {

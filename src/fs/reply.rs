@@ -73,6 +73,15 @@ pub struct ParkedOpen<R: Replies> {
 pub struct ParkedWrite<W> {
     pub reply: W,
     pub tid: u32,
+    /// Who pays for the bytes of the write while it waits: the writer.
+    pub payer: Option<Payer>,
+}
+
+/// A writer, as the memory budget knows it: its account is made only if
+/// its write waits.
+pub struct Payer {
+    pub budget: std::sync::Arc<crate::memory::MemoryBudget>,
+    pub uid: u32,
 }
 
 /// The core objects' view of an adapter's replies: what they park.
@@ -83,4 +92,10 @@ impl<R: Replies> Parking for FsParking<R> {
     type Read = R::Read;
     type Write = ParkedWrite<R::Write>;
     type Poll = R::Poll;
+
+    fn writer_account(
+        waiter: &ParkedWrite<R::Write>,
+    ) -> Option<std::sync::Arc<crate::memory::Account>> {
+        waiter.payer.as_ref().map(|p| p.budget.account(p.uid))
+    }
 }

@@ -28,6 +28,13 @@ pub trait Parking: 'static {
     type Read: Send;
     type Write: Send;
     type Poll: Send;
+
+    /// The account a parked write's bytes are charged to while it waits:
+    /// its writer's, who holds them in the daemon (`None`: the object's
+    /// owner's, as when the writer is not known).
+    fn writer_account(_waiter: &Self::Write) -> Option<std::sync::Arc<crate::memory::Account>> {
+        None
+    }
 }
 
 /// How a file description was opened.

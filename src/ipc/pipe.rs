@@ -57,6 +57,8 @@ struct AwaitingWrite<W> {
     reply: W,
     end: PipeEnd,
     data: Vec<u8>,
+    /// Who pays for `data` while it waits.
+    payer: Arc<Account>,
 }
 
 struct ParkedRead<R> {
@@ -66,6 +68,9 @@ struct ParkedRead<R> {
 
 struct ParkedWrite<W> {
     reply: W,
+    /// Who pays for its bytes while they wait (its writer's account, else
+    /// the pipe's); once in the buffer they are the pipe's.
+    payer: Arc<Account>,
     /// The bytes not handed straight to readers when the write arrived.
     data: Vec<u8>,
     /// How many of `data` are in the pipe (or taken by readers) so far.
@@ -179,7 +184,7 @@ impl<P: Parking> Pipe<P> {
             // No reader is left: every parked writer ends with EPIPE and
             // SIGPIPE, keeping the count of what it already handed over.
             for (id, w) in self.writes.drain() {
-                self.budget.release(w.data.len() - w.done);
+                w.payer.release(w.data.len() - w.done);
                 let done = WriteDone {
                     sigpipe: true,
                     ..w.end_early(Error::BrokenPipe)
@@ -254,8 +259,9 @@ impl<P: Parking> Pipe<P> {
             let k = (size - out.len()).min(w.data.len() - w.done);
             out.extend_from_slice(&w.data[w.done..w.done + k]);
             w.done += k;
-            // Straight from a parked write's bytes, charged while it waited.
-            self.budget.release(k);
+            // Straight from a parked write's bytes, charged to its payer
+            // while it waited.
+            w.payer.release(k);
             if w.done < w.data.len() {
                 break;
             }
@@ -266,19 +272,19 @@ impl<P: Parking> Pipe<P> {
         out
     }
 
-    /// Serves parked readers and writers until neither can progress.
     /// The first reader came: the creator's writes that waited for it go
     /// on, in order, as if they had just arrived.
     fn resume_awaiting(&mut self, wk: &mut PipeWakeups<P>) {
         let waiting: Vec<_> = self.awaiting_reader.drain().collect();
         for (id, w) in waiting {
-            self.budget.release(w.data.len());
+            w.payer.release(w.data.len());
             if let Step::Done(reply, done) = self.write(id, w.reply, w.end, &w.data, false, wk) {
                 wk.writes.push((id, reply, done));
             }
         }
     }
 
+    /// Serves parked readers and writers until neither can progress.
     fn settle(&mut self, wk: &mut PipeWakeups<P>) {
         loop {
             let served = self.serve_readers(wk);
@@ -321,8 +327,15 @@ impl<P: Parking> Pipe<P> {
             if chunk == 0 {
                 break;
             }
-            // Its bytes were charged when it parked: they move, still
-            // charged, into the buffer.
+            // Into the buffer, its bytes become the pipe's: charged to its
+            // owner now, given back to the writer that paid while they
+            // waited. With no memory left in the owner's share they wait on.
+            if !Arc::ptr_eq(&w.payer, &self.budget) {
+                if !self.budget.try_reserve(chunk) {
+                    break;
+                }
+                w.payer.release(chunk);
+            }
             self.buf.extend(&w.data[w.done..w.done + chunk]);
             w.done += chunk;
             progressed = true;
@@ -448,7 +461,9 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         if size == 0 {
             return Step::Done(waiter, Ok(Vec::new()));
         }
-        if !self.buf.is_empty() {
+        // Bytes of parked writes count too: a write whose bytes could not
+        // enter the buffer (its owner's share was full) is read straight.
+        if !self.buf.is_empty() || !self.writes.is_empty() {
             let data = self.take(size, wk);
             self.settle(wk);
             self.notify(wk);
@@ -493,7 +508,8 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             if nonblock {
                 return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
             }
-            if !self.budget.try_reserve(len) {
+            let payer = P::writer_account(&waiter).unwrap_or_else(|| self.budget.clone());
+            if !payer.try_reserve(len) {
                 log::info!("pipe write not parked: no memory left to hold its bytes");
                 return Step::Done(waiter, WriteDone::err(Error::NoSpace));
             }
@@ -502,6 +518,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
                 reply: waiter,
                 end,
                 data,
+                payer,
             };
             self.awaiting_reader.push(id, waiting);
             return Step::Parked;
@@ -565,8 +582,11 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         if nonblock {
             return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
         }
-        // The bytes a parked write holds are charged while it waits.
-        if !self.budget.try_reserve(rest.len() - chunk) {
+        // The bytes a parked write holds are charged while it waits, to
+        // its writer: another user's blocked writes into a pipe one may
+        // write are theirs to pay for, not the pipe owner's.
+        let payer = P::writer_account(&waiter).unwrap_or_else(|| self.budget.clone());
+        if !payer.try_reserve(rest.len() - chunk) {
             log::info!("pipe write not parked: no memory left to hold its bytes");
             self.settle(wk);
             self.notify(wk);
@@ -580,6 +600,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             id,
             ParkedWrite {
                 reply: waiter,
+                payer,
                 data: rest.to_vec(),
                 done: chunk,
                 handed,
@@ -616,10 +637,10 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         } else if let Some(r) = self.reads.remove(id) {
             wk.reads.push((id, r.reply, why.read_answer()));
         } else if let Some(w) = self.awaiting_reader.remove(id) {
-            self.budget.release(w.data.len());
+            w.payer.release(w.data.len());
             wk.writes.push((id, w.reply, WriteDone::err(error)));
         } else if let Some(w) = self.writes.remove(id) {
-            self.budget.release(w.data.len() - w.done);
+            w.payer.release(w.data.len() - w.done);
             let done = w.end_early(error);
             wk.writes.push((id, w.reply, done));
             // The cancelled writer may have been the one at the front.

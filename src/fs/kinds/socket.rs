@@ -390,9 +390,11 @@ impl<R: Replies> OpenFile<R> for CtlFile<R> {
     }
 
     fn write(&self, call: &Call, reply: R::Write, _offset: u64, data: &[u8], _nonblock: bool) {
+        // A command's bytes are not held while it waits: no one to charge.
         let waiter = ParkedWrite {
             reply,
             tid: call.caller.pid,
+            payer: None,
         };
         let cell = &self.socket.cell;
         let Some(deputy) = &self.deputy else {
