@@ -1045,3 +1045,57 @@ fn blocked_writers_pay_for_their_own_bytes() {
     );
     assert_eq!(stdout(&flood), "['ENOSPC']\n", "{flood:?}");
 }
+
+/// The same for a queue: batches blocked on another user's full queue are
+/// charged to their writer while they wait.
+#[test]
+fn blocked_queue_writers_pay_for_their_own_bytes() {
+    let m = mount_or_skip!(
+        "--allow-other",
+        "--max-memory",
+        "64M",
+        "--max-memory-per-user",
+        "8M"
+    );
+    let owner = test_user();
+    assert_ok(&as_user(
+        &m,
+        &owner,
+        "touch queues/box && chmod 666 queues/box && \
+         python3 -c \"import os; os.setxattr('queues/box', 'user.ipcfs.max_messages', b'1')\"",
+    ));
+    let nobody = ("65534".to_string(), "65534".to_string());
+    let flood = std::thread::spawn({
+        let dir = m.dir.clone();
+        move || {
+            Command::new("setpriv")
+                .args(["--reuid", &nobody.0, "--regid", &nobody.1, "--clear-groups"])
+                .args(["timeout", "-s", "KILL", common::LIMIT, "python3", "-c"])
+                .arg(
+                    "import os, errno, struct, threading, time\n\
+                     fd = os.open('queues/box', os.O_WRONLY | os.O_DIRECT | os.O_DSYNC)\n\
+                     batch = (struct.pack('<I', 1000) + b'x' * 1000) * 2000\n\
+                     seen = []\n\
+                     def write():\n\
+                     \x20   try: os.write(fd, batch)\n\
+                     \x20   except OSError as e: seen.append(errno.errorcode[e.errno])\n\
+                     for _ in range(6): threading.Thread(target=write, daemon=True).start()\n\
+                     time.sleep(2.5)\n\
+                     print(sorted(set(seen)))\n\
+                     os._exit(0)\n",
+                )
+                .current_dir(&dir)
+                .output()
+                .unwrap()
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let out = as_user(&m, &owner, "truncate -s 7M shm/mine && echo kept");
+    let flood = flood.join().unwrap();
+    assert_eq!(
+        stdout(&out),
+        "kept\n",
+        "the owner's share was taken: {out:?}"
+    );
+    assert_eq!(stdout(&flood), "['ENOSPC']\n", "{flood:?}");
+}

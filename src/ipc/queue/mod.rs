@@ -553,7 +553,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         } else if let Some(r) = self.reads.remove(id) {
             wk.reads.push((id, r.reply, why.read_answer()));
         } else if let Some(w) = self.writes.remove(id) {
-            self.budget.release(w.pending_len());
+            w.payer.release(w.pending_len());
             let done = w.end_early(why.error());
             wk.writes.push((id, w.reply, done));
             // The cancelled writer may have held back those behind it.

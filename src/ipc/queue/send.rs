@@ -9,12 +9,16 @@ use crate::error::{Error, Result};
 use crate::ipc::compose::{self, Composition, Framing, Sink, Stop};
 use crate::ipc::records;
 use crate::ipc::{Parking, Step, WriteDone};
-use crate::memory::MESSAGE_OVERHEAD;
+use crate::memory::{Account, MESSAGE_OVERHEAD};
 use crate::wait::WaiterId;
+use std::sync::Arc;
 
 /// A write waiting for room.
 pub(super) struct ParkedWrite<W> {
     pub(super) reply: W,
+    /// Who pays for its bytes while they wait: its writer (else the
+    /// queue's owner); queued, they are the owner's.
+    pub(super) payer: Arc<Account>,
     pending: Pending,
     /// Bytes of the write already in: its count so far.
     pub(super) accepted: usize,
@@ -133,8 +137,10 @@ impl<P: Parking> Queue<P> {
             messages: rest.map(<[u8]>::to_vec).collect(),
             overhead,
         };
-        // The bytes a parked write holds are charged while it waits.
-        if !self.budget.try_reserve(pending.len()) {
+        // The bytes a parked write holds are charged while it waits, to
+        // its writer.
+        let payer = P::writer_account(&waiter).unwrap_or_else(|| self.budget.clone());
+        if !payer.try_reserve(pending.len()) {
             log::info!("queue write not parked: no memory left to hold its bytes");
             let done = match accepted {
                 0 => WriteDone::err(Error::NoSpace),
@@ -150,6 +156,7 @@ impl<P: Parking> Queue<P> {
             id,
             ParkedWrite {
                 reply: waiter,
+                payer,
                 pending,
                 accepted,
             },
@@ -166,6 +173,7 @@ impl<P: Parking> Queue<P> {
     /// finished, and the error that finished it early.
     pub(super) fn advance_front_writer(&mut self) -> (bool, Option<Error>) {
         let front = self.writes.front_mut().expect("a parked write");
+        let payer = front.payer.clone();
         let none = Pending::Messages {
             messages: VecDeque::new(),
             overhead: 0,
@@ -178,9 +186,9 @@ impl<P: Parking> Queue<P> {
                 let message = messages
                     .pop_front()
                     .expect("a parked write has a message left");
-                // Its charge as a parked write's bytes becomes its charge
-                // as a queued message's.
-                self.budget.release(message.len());
+                // Its charge as a parked write's bytes (its writer's)
+                // becomes its charge as a queued message's (the owner's).
+                payer.release(message.len());
                 let queued = self.enqueue(message);
                 let w = self.writes.front_mut().expect("still the front");
                 match queued {
@@ -191,18 +199,19 @@ impl<P: Parking> Queue<P> {
                         (finished, None)
                     }
                     Err(e) => {
-                        self.budget.release(messages.iter().map(Vec::len).sum());
+                        payer.release(messages.iter().map(Vec::len).sum());
                         (true, Some(e))
                     }
                 }
             }
             Pending::Bytes { end, data } => {
-                // Fed bytes are charged as a message's; what is left is
-                // charged again as the parked write's.
-                self.budget.release(data.len());
+                // Fed bytes are charged as a message's (the owner's); what
+                // is left is charged again as the parked write's (its
+                // writer's).
+                payer.release(data.len());
                 let fed = self.feed(end, &data);
                 let rest = data.len() - fed.consumed;
-                let held = matches!(fed.stop, Some(Stop::Full)) && self.budget.try_reserve(rest);
+                let held = matches!(fed.stop, Some(Stop::Full)) && payer.try_reserve(rest);
                 let w = self.writes.front_mut().expect("still the front");
                 w.accepted += fed.consumed;
                 match fed.stop {
@@ -303,15 +312,17 @@ impl<P: Parking> Queue<P> {
             None => Step::Done(waiter, WriteDone::ok(accepted)),
             Some(Stop::Failed(e)) => Step::Done(waiter, early(e)),
             Some(Stop::Full) if nonblock => Step::Done(waiter, early(Error::WouldBlock)),
-            Some(Stop::Full) if !self.budget.try_reserve(data.len() - accepted) => {
-                log::info!("queue write not parked: no memory left to hold its bytes");
-                Step::Done(waiter, early(Error::NoSpace))
-            }
             Some(Stop::Full) => {
+                let payer = P::writer_account(&waiter).unwrap_or_else(|| self.budget.clone());
+                if !payer.try_reserve(data.len() - accepted) {
+                    log::info!("queue write not parked: no memory left to hold its bytes");
+                    return Step::Done(waiter, early(Error::NoSpace));
+                }
                 let data = data[accepted..].to_vec();
                 let pending = Pending::Bytes { end, data };
                 let w = ParkedWrite {
                     reply: waiter,
+                    payer,
                     pending,
                     accepted,
                 };

@@ -391,8 +391,10 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             };
             return Step::Done(waiter, done);
         }
-        // The bytes a parked write holds are charged while it waits.
-        let held = match &self.account {
+        // The bytes a parked write holds are charged while it waits, to
+        // its writer (else the endpoint's owner).
+        let payer = P::writer_account(&waiter).or_else(|| self.account.clone());
+        let held = match &payer {
             Some(account) => match account.hold(data.len()) {
                 Some(held) => Some(held),
                 None => {
