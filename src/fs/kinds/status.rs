@@ -11,12 +11,32 @@ use crate::ipc::status::{StatusRow, escape_name, render};
 
 /// The text of `status`: one row per object of the object directories,
 /// sorted by kind and name.
+///
+/// The tree's lock is held only to copy out each entry's name, owner and
+/// node (reference counts); each object's counters are read after it is
+/// let go, so that a user looping `cat status` takes each object's own
+/// lock in turn and never holds every other call on the tree meanwhile.
 pub fn text<R: Replies>(tree: &Weak<Mutex<Tree<Node<R>>>>) -> String {
     let Some(tree) = tree.upgrade() else {
         return render(&[]);
     };
-    let tree = lock(&tree);
-    let mut rows: Vec<StatusRow> = Vec::new();
+    let objects = objects(&lock(&tree));
+    let mut rows: Vec<StatusRow> = objects
+        .into_iter()
+        .filter_map(|(base, node)| match node {
+            Node::File(f) => f.status(base),
+            Node::Dir(Children::Object(o)) => Some(o.status(base)),
+            _ => None,
+        })
+        .collect();
+    rows.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    render(&rows)
+}
+
+/// Each linked entry of the object directories: its row without the
+/// object's counters, and its node.
+fn objects<R: Replies>(tree: &Tree<Node<R>>) -> Vec<(StatusRow, Node<R>)> {
+    let mut objects = Vec::new();
     for dir in tree.list(tree::ROOT, 0) {
         if !matches!(dir.node, Node::Dir(Children::Listed(_))) {
             continue;
@@ -38,14 +58,8 @@ pub fn text<R: Replies>(tree: &Weak<Mutex<Tree<Node<R>>>>) -> String {
                 served_by: "daemon",
                 channel: None,
             };
-            let row = match &e.node {
-                Node::File(f) => f.status(base),
-                Node::Dir(Children::Object(o)) => Some(o.status(base)),
-                _ => None,
-            };
-            rows.extend(row);
+            objects.push((base, e.node.clone()));
         }
     }
-    rows.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
-    render(&rows)
+    objects
 }

@@ -54,6 +54,7 @@ impl Replies for TestReplies {
 mod queue;
 mod shm;
 mod socket;
+mod status;
 
 type TestFs = Fs<TestReplies>;
 
