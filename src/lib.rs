@@ -10,6 +10,7 @@
 pub mod caller;
 pub mod cli;
 pub mod config;
+pub mod descriptors;
 pub mod error;
 pub mod fs;
 pub mod fuse;

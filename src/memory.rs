@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::descriptors;
 use crate::error::{Error, Result};
 
 /// What one object's record costs beyond its name, charged at creation:
@@ -192,6 +193,14 @@ impl MemoryBudget {
             log::warn!(
                 "uid {uid} may not make another object: it has {limit} \
                  (--max-objects-per-user)"
+            );
+            return Err(Error::TooManyObjects);
+        }
+        if uid != 0 && !descriptors::room_for_users() {
+            usage.objects.fetch_sub(1, Ordering::Relaxed);
+            log::warn!(
+                "uid {uid} may not make another object: the daemon's last \
+                 descriptors are kept for root"
             );
             return Err(Error::TooManyObjects);
         }

@@ -327,6 +327,47 @@ fn objects_per_user_are_limited_with_emfile() {
     assert_ok(&m.run("touch queues/r1 queues/r2 queues/r3 queues/r4"));
 }
 
+/// Users together cannot fill the daemon's descriptor table: with its
+/// open-file limit lowered to 600 more than it holds, a user's flood of
+/// shared-memory files (a memfd each) stops with EMFILE while root's
+/// reserve is left, and root still makes 100 more.
+#[test]
+fn the_last_descriptors_are_kept_for_root() {
+    let m = mount_or_skip!("--allow-other", "--max-objects-per-user", "100000");
+    let user = test_user();
+    let held = std::fs::read_dir(format!("/proc/{}/fd", m.pid()))
+        .unwrap()
+        .count() as u64;
+    let limit = libc::rlimit {
+        rlim_cur: held + 600,
+        rlim_max: held + 600,
+    };
+    // SAFETY: prlimit reads the struct given and writes nothing back.
+    let rc = unsafe {
+        libc::prlimit(
+            m.pid() as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    let flood = "python3 -c \"import errno\n\
+                 n = 0\n\
+                 try:\n\
+                 \x20   while True: open(f'shm/u{n}', 'w').close(); n += 1\n\
+                 except OSError as e: print(errno.errorcode[e.errno], n > 300)\n\"";
+    let out = as_user(&m, &user, flood);
+    assert_eq!(stdout(&out), "EMFILE True\n", "{out:?}");
+    assert!(
+        m.log().contains("descriptors are kept for root"),
+        "{}",
+        m.log()
+    );
+    let out = m.run("for i in $(seq 100); do touch shm/r$i || exit 1; done; echo made");
+    assert_eq!(stdout(&out), "made\n", "{out:?}");
+}
+
 /// An open signal file holds a descriptor of the daemon's (its pidfd): it
 /// counts as an object of its opener's, so that one user holding
 /// thousands cannot take the descriptors everyone's signals need.
