@@ -236,14 +236,7 @@ impl<N: Clone> Tree<N> {
             .ok_or(Error::NotFound)?;
         self.may_remove(ino, caller)?;
         let node = self.entries[&ino].node.clone();
-        let inside: Vec<Ino> = self
-            .child_inos(ino)
-            .filter(|c| self.entries[c].linked)
-            .collect();
-        for child in inside {
-            self.detach(child);
-        }
-        self.detach(ino);
+        self.detach_dir(ino);
         Ok(node)
     }
 
@@ -276,6 +269,11 @@ impl<N: Clone> Tree<N> {
         if !self.entries.get(&ino).is_some_and(|e| e.linked) {
             return;
         }
+        self.detach_dir(ino);
+    }
+
+    /// Takes the names of directory `ino` and of the files in it.
+    fn detach_dir(&mut self, ino: Ino) {
         let inside: Vec<Ino> = self
             .child_inos(ino)
             .filter(|c| self.entries[c].linked)
