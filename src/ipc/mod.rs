@@ -35,6 +35,31 @@ pub trait Parking: 'static {
     fn writer_account(_waiter: &Self::Write) -> Option<std::sync::Arc<crate::memory::Account>> {
         None
     }
+
+    /// Reserves a parked write's `bytes` on the account that pays for
+    /// them while it waits — its writer's, else `owner`'s — and gives that
+    /// account back; `None` when it has no room for them (`ENOSPC`).
+    fn charge_parked(
+        waiter: &Self::Write,
+        owner: &std::sync::Arc<crate::memory::Account>,
+        bytes: usize,
+    ) -> Option<std::sync::Arc<crate::memory::Account>> {
+        let payer = Self::writer_account(waiter).unwrap_or_else(|| owner.clone());
+        payer.try_reserve(bytes).then_some(payer)
+    }
+}
+
+/// Parks plain ids, for the IPC core's own tests: they look at which
+/// waiter got which result.
+#[cfg(test)]
+pub(crate) struct Plain;
+
+#[cfg(test)]
+impl Parking for Plain {
+    type Open = u32;
+    type Read = u32;
+    type Write = u32;
+    type Poll = u32;
 }
 
 /// How a file description was opened.

@@ -508,11 +508,10 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             if nonblock {
                 return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
             }
-            let payer = P::writer_account(&waiter).unwrap_or_else(|| self.budget.clone());
-            if !payer.try_reserve(len) {
+            let Some(payer) = P::charge_parked(&waiter, &self.budget, len) else {
                 log::info!("pipe write not parked: no memory left to hold its bytes");
                 return Step::Done(waiter, WriteDone::err(Error::NoSpace));
-            }
+            };
             let data = data.to_vec();
             let waiting = AwaitingWrite {
                 reply: waiter,
@@ -585,8 +584,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         // The bytes a parked write holds are charged while it waits, to
         // its writer: another user's blocked writes into a pipe one may
         // write are theirs to pay for, not the pipe owner's.
-        let payer = P::writer_account(&waiter).unwrap_or_else(|| self.budget.clone());
-        if !payer.try_reserve(rest.len() - chunk) {
+        let Some(payer) = P::charge_parked(&waiter, &self.budget, rest.len() - chunk) else {
             log::info!("pipe write not parked: no memory left to hold its bytes");
             self.settle(wk);
             self.notify(wk);
@@ -595,7 +593,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
                 n => WriteDone::ok(n),
             };
             return Step::Done(waiter, done);
-        }
+        };
         self.writes.push(
             id,
             ParkedWrite {
@@ -703,6 +701,7 @@ impl<P: Parking> Drop for Pipe<P> {
 mod tests {
     use super::*;
     use crate::ipc::IoMode;
+    use crate::ipc::Plain;
     use crate::memory::MemoryBudget;
 
     const ANY: PipeEnd = PipeEnd::new(Mode::READ_WRITE);
@@ -714,15 +713,6 @@ mod tests {
             io: IoMode::Stream,
             creating,
         }
-    }
-
-    /// Parks plain ids: the tests look at which waiter got which result.
-    struct Plain;
-    impl Parking for Plain {
-        type Open = u32;
-        type Read = u32;
-        type Write = u32;
-        type Poll = u32;
     }
 
     fn pipe() -> Pipe<Plain> {

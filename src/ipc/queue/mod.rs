@@ -615,15 +615,8 @@ impl<P: Parking> Drop for Queue<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipc::Plain;
     use crate::memory::MemoryBudget;
-
-    struct Plain;
-    impl Parking for Plain {
-        type Open = u32;
-        type Read = u32;
-        type Write = u32;
-        type Poll = u32;
-    }
 
     fn queue(max_messages: usize) -> Queue<Plain> {
         Queue::new(

@@ -139,8 +139,7 @@ impl<P: Parking> Queue<P> {
         };
         // The bytes a parked write holds are charged while it waits, to
         // its writer.
-        let payer = P::writer_account(&waiter).unwrap_or_else(|| self.budget.clone());
-        if !payer.try_reserve(pending.len()) {
+        let Some(payer) = P::charge_parked(&waiter, &self.budget, pending.len()) else {
             log::info!("queue write not parked: no memory left to hold its bytes");
             let done = match accepted {
                 0 => WriteDone::err(Error::NoSpace),
@@ -151,7 +150,7 @@ impl<P: Parking> Queue<P> {
                 self.notify(wk);
             }
             return Step::Done(waiter, done);
-        }
+        };
         self.writes.push(
             id,
             ParkedWrite {
@@ -313,11 +312,11 @@ impl<P: Parking> Queue<P> {
             Some(Stop::Failed(e)) => Step::Done(waiter, early(e)),
             Some(Stop::Full) if nonblock => Step::Done(waiter, early(Error::WouldBlock)),
             Some(Stop::Full) => {
-                let payer = P::writer_account(&waiter).unwrap_or_else(|| self.budget.clone());
-                if !payer.try_reserve(data.len() - accepted) {
+                let Some(payer) = P::charge_parked(&waiter, &self.budget, data.len() - accepted)
+                else {
                     log::info!("queue write not parked: no memory left to hold its bytes");
                     return Step::Done(waiter, early(Error::NoSpace));
-                }
+                };
                 let data = data[accepted..].to_vec();
                 let pending = Pending::Bytes { end, data };
                 let w = ParkedWrite {

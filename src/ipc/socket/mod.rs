@@ -1052,15 +1052,7 @@ fn check(command: &Command) -> std::result::Result<(), (Error, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipc::Parking;
-
-    struct Plain;
-    impl Parking for Plain {
-        type Open = u32;
-        type Read = u32;
-        type Write = u32;
-        type Poll = u32;
-    }
+    use crate::ipc::Plain;
 
     /// A reactor with no room for one more watch.
     struct Full;
