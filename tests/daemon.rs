@@ -5,7 +5,9 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{BIN, TempDir, assert_ok, eventually, is_mounted, refuse, stdout, wait_within};
+use common::{
+    BIN, TempDir, assert_ok, eventually, is_mounted, read_all, refuse, stdout, wait_within, xattr,
+};
 use nix::sys::signal::Signal;
 
 #[test]
@@ -73,31 +75,15 @@ fn sigterm_with_a_blocked_reader_unmounts_and_exits_0() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let q = m.path("pipes/q");
     assert!(eventually(Duration::from_secs(5), || {
-        Command::new("python3")
-            .args([
-                "-c",
-                "import os,sys; print(os.getxattr(sys.argv[1], 'user.ipcfs.blocked').decode())",
-            ])
-            .arg(&q)
-            .output()
-            .map(|o| stdout(&o).trim() == "1")
-            .unwrap_or(false)
+        xattr(&m, "pipes/q", "blocked") == "1"
     }));
     m.signal(Signal::SIGTERM);
     let status = m.wait_exit(Duration::from_secs(5)).expect("daemon exits");
     assert_eq!(status.code(), Some(0), "log: {}", m.log());
     assert!(!is_mounted(&m.dir));
     let status = wait_within(&mut reader, Duration::from_secs(5), "blocked reader");
-    let mut out = String::new();
-    use std::io::Read;
-    reader
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    let out = read_all(reader.stdout.take().unwrap());
     assert!(status.success());
     assert_eq!(
         out, "reader-done 0\n",
@@ -140,14 +126,7 @@ fn a_stale_mount_is_named_and_force_clears_it() {
     )
     .unwrap();
     let status = wait_within(&mut again, Duration::from_secs(5), "forced daemon");
-    let mut err = String::new();
-    use std::io::Read;
-    again
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = read_all(again.stderr.take().unwrap());
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.contains("cleared a stale mount"), "{err}");
     assert!(!is_mounted(&m.dir));
@@ -166,18 +145,9 @@ fn a_lazy_unmount_from_outside_answers_blocked_callers_and_ends_the_daemon() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let blocked = || {
-        Command::new("python3")
-            .args([
-                "-c",
-                "import os,sys; print(os.getxattr(sys.argv[1], 'user.ipcfs.blocked').decode())",
-            ])
-            .arg(m.path("queues/q"))
-            .output()
-            .map(|o| stdout(&o).trim() == "1")
-            .unwrap_or(false)
-    };
-    assert!(eventually(Duration::from_secs(5), blocked));
+    assert!(eventually(Duration::from_secs(5), || {
+        xattr(&m, "queues/q", "blocked") == "1"
+    }));
     assert_ok(
         &Command::new("umount")
             .arg("-l")
@@ -196,14 +166,7 @@ fn a_lazy_unmount_from_outside_answers_blocked_callers_and_ends_the_daemon() {
         m.log()
     );
     let _ = wait_within(&mut reader, Duration::from_secs(5), "blocked reader");
-    let mut out = String::new();
-    use std::io::Read;
-    reader
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    let out = read_all(reader.stdout.take().unwrap());
     assert!(out.starts_with("reader-done "), "{out:?}");
 }
 

@@ -1039,58 +1039,30 @@ fn renames_take_no_reserved_name_and_no_live_endpoint() {
 /// (ENOSPC at that share), and the pipe's owner keeps all of its own.
 #[test]
 fn blocked_writers_pay_for_their_own_bytes() {
-    let m = mount_or_skip!(
-        "--allow-other",
-        "--max-memory",
-        "64M",
-        "--max-memory-per-user",
-        "8M"
-    );
-    let owner = test_user();
-    assert_ok(&as_user(
-        &m,
-        &owner,
+    blocked_writers_leave_the_owners_share(
         "touch pipes/box && chmod 666 pipes/box",
-    ));
-    let nobody = ("65534".to_string(), "65534".to_string());
-    let flood = std::thread::spawn({
-        let dir = m.dir.clone();
-        move || {
-            Command::new("setpriv")
-                .args(["--reuid", &nobody.0, "--regid", &nobody.1, "--clear-groups"])
-                .args(["timeout", "-s", "KILL", common::LIMIT, "python3", "-c"])
-                .arg(
-                    "import os, errno, threading, time\n\
-                     fd = os.open('pipes/box', os.O_RDWR)\n\
-                     seen = []\n\
-                     def write():\n\
-                     \x20   try: os.write(fd, b'A' * (2 << 20))\n\
-                     \x20   except OSError as e: seen.append(errno.errorcode[e.errno])\n\
-                     for _ in range(6): threading.Thread(target=write, daemon=True).start()\n\
-                     time.sleep(2.5)\n\
-                     print(sorted(set(seen)))\n\
-                     os._exit(0)\n",
-                )
-                .current_dir(&dir)
-                .output()
-                .unwrap()
-        }
-    });
-    std::thread::sleep(std::time::Duration::from_millis(1200));
-    let out = as_user(&m, &owner, "truncate -s 7M shm/mine && echo kept");
-    let flood = flood.join().unwrap();
-    assert_eq!(
-        stdout(&out),
-        "kept\n",
-        "the owner's share was taken: {out:?}"
+        "fd = os.open('pipes/box', os.O_RDWR)\n\
+         data = b'A' * (2 << 20)\n",
     );
-    assert_eq!(stdout(&flood), "['ENOSPC']\n", "{flood:?}");
 }
 
 /// The same for a queue: batches blocked on another user's full queue are
 /// charged to their writer while they wait.
 #[test]
 fn blocked_queue_writers_pay_for_their_own_bytes() {
+    blocked_writers_leave_the_owners_share(
+        "touch queues/box && chmod 666 queues/box && \
+         python3 -c \"import os; os.setxattr('queues/box', 'user.ipcfs.max_messages', b'1')\"",
+        "fd = os.open('queues/box', os.O_WRONLY | os.O_DIRECT | os.O_DSYNC)\n\
+         data = (struct.pack('<I', 1000) + b'x' * 1000) * 2000\n",
+    );
+}
+
+/// The test user makes an object everyone may write (`make`); nobody
+/// opens it and sets `fd` and `data` (`open`: Python), then blocks six
+/// writes of `data` on it. Those writes stop with ENOSPC at nobody's
+/// 8 MiB share, and the owner can still take 7 MiB of its own.
+fn blocked_writers_leave_the_owners_share(make: &str, open: &str) {
     let m = mount_or_skip!(
         "--allow-other",
         "--max-memory",
@@ -1099,32 +1071,27 @@ fn blocked_queue_writers_pay_for_their_own_bytes() {
         "8M"
     );
     let owner = test_user();
-    assert_ok(&as_user(
-        &m,
-        &owner,
-        "touch queues/box && chmod 666 queues/box && \
-         python3 -c \"import os; os.setxattr('queues/box', 'user.ipcfs.max_messages', b'1')\"",
-    ));
+    assert_ok(&as_user(&m, &owner, make));
     let nobody = ("65534".to_string(), "65534".to_string());
+    let script = format!(
+        "import os, errno, struct, threading, time\n\
+         {open}\
+         seen = []\n\
+         def write():\n\
+         \x20   try: os.write(fd, data)\n\
+         \x20   except OSError as e: seen.append(errno.errorcode[e.errno])\n\
+         for _ in range(6): threading.Thread(target=write, daemon=True).start()\n\
+         time.sleep(2.5)\n\
+         print(sorted(set(seen)))\n\
+         os._exit(0)\n"
+    );
     let flood = std::thread::spawn({
         let dir = m.dir.clone();
         move || {
             Command::new("setpriv")
                 .args(["--reuid", &nobody.0, "--regid", &nobody.1, "--clear-groups"])
                 .args(["timeout", "-s", "KILL", common::LIMIT, "python3", "-c"])
-                .arg(
-                    "import os, errno, struct, threading, time\n\
-                     fd = os.open('queues/box', os.O_WRONLY | os.O_DIRECT | os.O_DSYNC)\n\
-                     batch = (struct.pack('<I', 1000) + b'x' * 1000) * 2000\n\
-                     seen = []\n\
-                     def write():\n\
-                     \x20   try: os.write(fd, batch)\n\
-                     \x20   except OSError as e: seen.append(errno.errorcode[e.errno])\n\
-                     for _ in range(6): threading.Thread(target=write, daemon=True).start()\n\
-                     time.sleep(2.5)\n\
-                     print(sorted(set(seen)))\n\
-                     os._exit(0)\n",
-                )
+                .arg(script)
                 .current_dir(&dir)
                 .output()
                 .unwrap()

@@ -239,6 +239,13 @@ pub fn wait_within(child: &mut Child, limit: Duration, what: &str) -> ExitStatus
     }
 }
 
+/// Everything a child's pipe gives until it closes, as text.
+pub fn read_all(mut pipe: impl std::io::Read) -> String {
+    let mut text = String::new();
+    pipe.read_to_string(&mut text).unwrap();
+    text
+}
+
 /// Runs the daemon expecting it to refuse at once, with status 2 and one
 /// line; returns that line.
 pub fn refuse(args: &[&str]) -> String {
@@ -250,14 +257,7 @@ pub fn refuse(args: &[&str]) -> String {
         .spawn()
         .unwrap();
     let status = wait_within(&mut child, Duration::from_secs(10), "ipcfs refusal");
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = read_all(child.stderr.take().unwrap());
     assert_eq!(status.code(), Some(2), "stderr: {err}");
     assert_eq!(err.lines().count(), 1, "one line expected: {err}");
     assert!(err.starts_with("ipcfs: "), "{err}");
