@@ -302,14 +302,21 @@ pub fn proc_state(pid: u32) -> Option<char> {
     after.trim_start().chars().next()
 }
 
-/// The `st_size` of pipes and queues on a mount made by root: the largest
-/// write, `max_pages` pages of 4 KiB, with the page cap raised to 1024.
+/// The `st_size` of pipes and queues on a mount made here: the largest
+/// write, `max_pages` pages of 4 KiB. A daemon run by root raises the page
+/// cap to 1024 (or finds it raised), so root's mounts have 1024 whatever
+/// the cap reads now: another test's daemon may have set it back at its
+/// exit meanwhile. Others get the cap as it is, and kernels without it 256.
 pub fn stream_size() -> u64 {
-    let cap: u64 = std::fs::read_to_string("/proc/sys/fs/fuse/max_pages_limit")
+    let cap: Option<u64> = std::fs::read_to_string("/proc/sys/fs/fuse/max_pages_limit")
         .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(256);
-    cap.min(1024) * 4096
+        .and_then(|s| s.trim().parse().ok());
+    let pages = match cap {
+        None => 256,
+        Some(_) if nix::unistd::geteuid().is_root() => 1024,
+        Some(cap) => cap.min(1024),
+    };
+    pages * 4096
 }
 
 /// An attribute of an object of the mount (`user.ipcfs.NAME`), as text,
