@@ -954,41 +954,43 @@ fn an_open_signal_file_never_reaches_a_later_process_with_its_id() {
 }
 
 /// Reading an endpoint's `data` is recv(2) on its socket and reading
-/// `accept` is accept(2): only who may write the endpoint's directory may
-/// use them. Under umask 022 (a 0755 directory) they are the owner's
-/// alone, while `status` stays readable; a directory shared with all
-/// (0777) shares them.
+/// `accept` is accept(2): an endpoint is its owner's alone, as a socket is
+/// its process's. Whatever the umask (022 or 000) its directory is 0700,
+/// `ctl`, `data` and `accept` 0600 and the files that only tell 0400;
+/// another user gets EACCES on all of them, and the owner's `chmod`
+/// shares them.
 #[test]
 fn another_user_cannot_read_an_endpoints_connection() {
     let m = mount_or_skip!("--allow-other");
     let user = test_user();
     assert_ok(&m.run(
         "umask 022 && mkdir sockets/mine && echo 'bind tcp 127.0.0.1:0' > sockets/mine/ctl && \
-         echo listen > sockets/mine/ctl && umask 000 && mkdir sockets/shared",
+         echo listen > sockets/mine/ctl && umask 000 && mkdir sockets/open",
     ));
     let out = m.run(
-        "stat -c '%n %a' sockets/mine/ctl sockets/mine/data sockets/mine/accept \
-         sockets/mine/status sockets/shared/data sockets/shared/status",
+        "stat -c '%n %a' sockets/mine sockets/mine/ctl sockets/mine/data sockets/mine/accept \
+         sockets/mine/status sockets/open sockets/open/data sockets/open/status",
     );
     assert_eq!(
         stdout(&out),
-        "sockets/mine/ctl 600\nsockets/mine/data 600\nsockets/mine/accept 600\n\
-         sockets/mine/status 444\nsockets/shared/data 666\nsockets/shared/status 444\n"
+        "sockets/mine 700\nsockets/mine/ctl 600\nsockets/mine/data 600\n\
+         sockets/mine/accept 600\nsockets/mine/status 400\nsockets/open 700\n\
+         sockets/open/data 600\nsockets/open/status 400\n"
     );
     let out = as_user(
         &m,
         &user,
         "cat sockets/mine/data; echo \"data $?\"; cat sockets/mine/accept; echo \"accept $?\"; \
-         grep -c listening sockets/mine/status",
+         cat sockets/mine/status; echo \"status $?\"",
     );
-    assert_eq!(stdout(&out), "data 1\naccept 1\n1\n", "{out:?}");
+    assert_eq!(stdout(&out), "data 1\naccept 1\nstatus 1\n", "{out:?}");
     assert_eq!(
         stderr(&out).matches("Permission denied").count(),
-        2,
+        3,
         "{out:?}"
     );
-    // The owner shares a file by chmod: the user's accept then waits.
-    assert_ok(&m.run("chmod 666 sockets/mine/accept"));
+    // The owner shares by chmod: the user's accept then waits.
+    assert_ok(&m.run("chmod 711 sockets/mine && chmod 666 sockets/mine/accept"));
     let out = as_user(
         &m,
         &user,

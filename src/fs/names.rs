@@ -81,7 +81,11 @@ impl<R: Replies> Fs<R> {
     /// endpoint in `sockets/`): the directory and its files, owned by the
     /// caller. Elsewhere `EEXIST` for a name that exists, `EPERM`
     /// otherwise.
-    pub fn mkdir(&self, caller: &Caller, parent: Ino, name: &[u8], perm: u16) -> Result<Attr> {
+    /// The directory is 0700 whatever the mode asked (the umask's or
+    /// `mkdir -m`'s), as a socket is its process's alone: the owner may
+    /// `chmod` it to share.
+    pub fn mkdir(&self, caller: &Caller, parent: Ino, name: &[u8], _perm: u16) -> Result<Attr> {
+        let perm = OBJECT_DIR_PERM;
         let make = match self.children_of(parent)? {
             Children::Listed(dir) => dir.dir,
             _ => None,
@@ -271,6 +275,9 @@ impl<R: Replies> Fs<R> {
     }
 }
 
+/// The mode of a directory object when made: its owner's alone.
+const OBJECT_DIR_PERM: u16 = 0o700;
+
 /// Adds a directory object and its files to the tree, owned by `owner`.
 /// The files take the directory's read and write bits where theirs allow
 /// them (a private endpoint has private files); the owner keeps its own.
@@ -298,8 +305,8 @@ pub(crate) fn insert_object_dir<R: Replies>(
 /// owner's socket) only if it may write the directory, as only who holds
 /// a socket may use it; it may read the files that only tell (`status`,
 /// `local`, ...) if it may read the directory. The owner always may.
-/// So `mkdir` under umask 022 (0755) gives `ctl`, `data` and `accept`
-/// 0600, and a directory shared with a group (0770) shares them (0660).
+/// An endpoint is made 0700 ([`OBJECT_DIR_PERM`]), so its files start as
+/// its owner's alone: `ctl`, `data` and `accept` 0600, the rest 0400.
 fn object_file_bits(file_perm: u16, dir_perm: u16) -> u16 {
     let mut bits = file_perm & 0o600;
     for shift in [3, 0] {
