@@ -105,59 +105,83 @@ fn without_allow_other_other_users_cannot_reach_the_mount() {
     assert!(stderr(&out).contains("Permission denied"), "{out:?}");
 }
 
+/// Root's process, killed when the test ends however it ends.
+struct RootsProcess(u32);
+
+impl RootsProcess {
+    /// Alive and not hit: running or asleep, not stopped, ended or a zombie.
+    fn untouched(&self) -> bool {
+        matches!(common::proc_state(self.0), Some('S' | 'R'))
+    }
+}
+
+impl Drop for RootsProcess {
+    fn drop(&mut self) {
+        // SAFETY: kill takes integers; the pid is the test's own child's.
+        unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGKILL) };
+    }
+}
+
 #[test]
 fn a_user_may_signal_its_own_processes_and_not_roots() {
     let m = mount_or_skip!("--allow-other");
     let user = test_user();
-    let mut roots = Command::new("sleep").arg("60").spawn().unwrap();
-    let script = format!(
-        "python3 -c \"import os, errno\n\
+    let python = "import os, sys, errno\n\
          def send(pid, text):\n\
          \x20   try:\n\
          \x20       fd = os.open('proc/%d/signal' % pid, os.O_WRONLY)\n\
          \x20       os.write(fd, text); return 'ok'\n\
          \x20   except OSError as e:\n\
          \x20       return errno.errorcode[e.errno]\n\
+         root = int(sys.argv[1])\n\
          mine = os.fork()\n\
          if mine == 0:\n\
          \x20   import time; time.sleep(60); os._exit(0)\n\
-         print(send({root}, b'TERM'), send({root}, b'0'), send({root}, b'CONT'))\n\
-         print(send(mine, b'TERM'), os.waitpid(mine, 0)[1] & 0x7f)\n\
-         \"",
-        root = roots.id()
-    );
-    let out = as_user(&m, &user, &script);
-    // SIGCONT is the one exception of kill(2): allowed within a session,
-    // and the test's processes share one.
+         print(send(root, b'TERM'), send(root, b'0'), send(root, b'CONT'))\n\
+         print(send(mine, b'TERM'), os.waitpid(mine, 0)[1] & 0x7f)\n";
+    // Root's process and the user's writer share a session the daemon can
+    // see: it is made here. (A CI runner's session may be led from outside
+    // its pid namespace, where getsid(2) answers 0 and ipcfs refuses.)
+    let out = Command::new("setsid")
+        .args(["-w", "sh", "-c"])
+        .arg(format!(
+            "sleep 60 >/dev/null 2>&1 & echo $!; exec setpriv --reuid {} --regid {} --clear-groups \
+             timeout -s KILL {} python3 -c \"$PYTHON\" $!",
+            user.0,
+            user.1,
+            common::LIMIT
+        ))
+        .env("PYTHON", python)
+        .current_dir(&m.dir)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let (pid, said) = text.split_once('\n').expect("a pid, then the results");
+    let roots = RootsProcess(pid.parse().unwrap());
+    // SIGCONT is the one exception of kill(2): allowed within a session.
     assert_eq!(
-        stdout(&out),
+        said,
         format!("EPERM EPERM ok\nok {}\n", libc::SIGTERM),
         "{out:?}"
     );
+    assert!(roots.untouched(), "root's process was hit");
+    // From another session, SIGCONT is refused like any other signal.
     let out = as_user(
         &m,
         &user,
-        &format!(
-            "setsid -w sh -c '/bin/echo CONT > proc/{}/signal'",
-            roots.id()
-        ),
+        &format!("setsid -w sh -c '/bin/echo CONT > proc/{}/signal'", roots.0),
     );
     assert!(stderr(&out).contains("Operation not permitted"), "{out:?}");
     std::thread::sleep(std::time::Duration::from_millis(100));
-    assert!(
-        roots.try_wait().unwrap().is_none(),
-        "root's process was hit"
-    );
+    assert!(roots.untouched(), "root's process was hit");
     // The group of root's process is out of reach too.
     let out = as_user(
         &m,
         &user,
-        &format!("/bin/echo TERM > proc/{}/pgsignal", roots.id()),
+        &format!("/bin/echo TERM > proc/{}/pgsignal", roots.0),
     );
     assert!(stderr(&out).contains("Operation not permitted"), "{out:?}");
-    assert!(roots.try_wait().unwrap().is_none());
-    roots.kill().unwrap();
-    roots.wait().unwrap();
+    assert!(roots.untouched(), "root's process was hit");
 }
 
 /// Under a root daemon, a user's socket endpoint does only what the user

@@ -173,7 +173,8 @@ fn target_process(to: &To<'_>) -> u32 {
 /// Whether two processes are in one session (0: a process the daemon
 /// cannot see, in none it knows). A group's id names a session too: the
 /// one its members are in (getsid of a group id whose leader ended fails,
-/// and the answer is no).
+/// and the answer is no). getsid answers 0 for a session led from outside
+/// the daemon's pid namespace: two such may differ, and the answer is no.
 fn same_session(a: u32, b: u32) -> bool {
     // SAFETY: getsid takes an integer and has no memory effects.
     let sid = |pid: u32| unsafe { libc::getsid(pid as libc::pid_t) };
