@@ -69,6 +69,28 @@ impl<T> WaitQueue<T> {
         self.entries.remove(index).map(|(_, w)| w)
     }
 
+    /// The id of the oldest waiter for which `pred` holds.
+    pub fn first_id_where(&self, pred: impl Fn(&T) -> bool) -> Option<WaiterId> {
+        self.entries
+            .iter()
+            .find(|(_, w)| pred(w))
+            .map(|(id, _)| *id)
+    }
+
+    /// Moves the waiter with this id to the front (the object serves it
+    /// before those it passes); nothing if it is not parked here.
+    pub fn to_front(&mut self, id: WaiterId) {
+        if let Some(index) = self.entries.iter().position(|(i, _)| *i == id) {
+            let entry = self.entries.remove(index).expect("the index is in range");
+            self.entries.push_front(entry);
+        }
+    }
+
+    /// The waiters, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter().map(|(_, w)| w)
+    }
+
     /// The ids parked here, oldest first.
     pub fn ids(&self) -> Vec<WaiterId> {
         self.entries.iter().map(|(id, _)| *id).collect()

@@ -1133,3 +1133,65 @@ fn blocked_writers_leave_the_owners_share(make: &str, open: &str) {
     );
     assert_eq!(stdout(&flood), "['ENOSPC']\n", "{flood:?}");
 }
+
+/// A user whose writers start messages and never end them holds at most
+/// half of another's queue: its next open waits, and another user's
+/// message still reaches a reader. (Before, 8 such writers held all 8
+/// places, and every other writer waited until they closed.)
+#[test]
+fn a_user_holding_messages_in_progress_does_not_hold_a_queue_shut() {
+    use std::io::{BufRead, Write};
+    let m = mount_or_skip!("--allow-other");
+    assert_ok(&m.run(
+        "touch queues/box && chmod 666 queues/box && \
+         python3 -c \"import os; os.setxattr('queues/box', 'user.ipcfs.max_messages', b'8')\"",
+    ));
+    let user = test_user();
+    let holder = "import os, sys\n\
+        fds = [os.open('queues/box', os.O_WRONLY) for _ in range(4)]\n\
+        for fd in fds: os.write(fd, b'x')\n\
+        print('held', flush=True)\n\
+        sys.stdin.readline()\n\
+        for fd in fds: os.close(fd)\n";
+    let mut held = Command::new("setpriv")
+        .args(["--reuid", &user.0, "--regid", &user.1, "--clear-groups"])
+        .args([
+            "timeout",
+            "-s",
+            "KILL",
+            common::LIMIT,
+            "python3",
+            "-c",
+            holder,
+        ])
+        .current_dir(&m.dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(held.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "held\n");
+    // Its fifth waits for one of its four to end, interruptibly.
+    let out = as_user(&m, &user, "timeout 1 sh -c 'exec 3>queues/box'; echo $?");
+    assert_eq!(stdout(&out), "124\n", "{out:?}");
+    // Another user's message goes in and is read.
+    let nobody = ("65534".to_string(), "65534".to_string());
+    let out = as_user(
+        &m,
+        &nobody,
+        "timeout 5 sh -c 'echo hi > queues/box' && echo sent",
+    );
+    assert_eq!(stdout(&out), "sent\n", "{out:?}");
+    assert_eq!(stdout(&m.run("cat queues/box")), "hi\n");
+    // The holder's messages end whole when it closes.
+    held.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(held.wait().unwrap().success());
+    assert_eq!(common::xattr(&m, "queues/box", "messages"), "4");
+    assert!(
+        m.log()
+            .contains("its next message waits for one of them to end")
+    );
+}

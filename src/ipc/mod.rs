@@ -239,16 +239,21 @@ pub struct OpenRequest {
     pub io: IoMode,
     /// This open made the object (`O_CREAT` of a new name).
     pub creating: bool,
+    /// The user who opens: what it holds through this open (a queue's
+    /// messages in progress) counts against that user's share.
+    pub opener: u32,
 }
 
 impl OpenRequest {
-    /// From `open(2)` flags; `creating` is whether this open made the object.
-    pub fn from_open_flags(flags: i32, creating: bool) -> OpenRequest {
+    /// From `open(2)` flags; `creating` is whether this open made the
+    /// object, `opener` the uid of who opens.
+    pub fn from_open_flags(flags: i32, creating: bool, opener: u32) -> OpenRequest {
         OpenRequest {
             mode: Mode::from_open_flags(flags),
             nonblock: flags & libc::O_NONBLOCK != 0,
             io: IoMode::from_open_flags(flags),
             creating,
+            opener,
         }
     }
 }

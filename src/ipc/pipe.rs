@@ -712,6 +712,7 @@ mod tests {
             nonblock,
             io: IoMode::Stream,
             creating,
+            opener: 1,
         }
     }
 

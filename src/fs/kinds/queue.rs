@@ -75,7 +75,7 @@ impl<R: Replies> FileKind<R> for QueueKind<R> {
 
     fn open(&self, _shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
         let creating = parked.created.is_some();
-        let request = OpenRequest::from_open_flags(flags, creating);
+        let request = OpenRequest::from_open_flags(flags, creating, call.caller.uid);
         self.cell.open(call, parked, request);
     }
 

@@ -418,7 +418,7 @@ impl<R: Replies> FileKind<R> for Data<R> {
     }
 
     fn open(&self, _shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
-        let request = OpenRequest::from_open_flags(flags, false);
+        let request = OpenRequest::from_open_flags(flags, false, call.caller.uid);
         self.0.cell.open(call, parked, request);
     }
 

@@ -15,11 +15,14 @@
 //!
 //! Invariants, true between any two calls:
 //! - parked reads exist only while no message is queued;
-//! - parked writes exist only while the queue is full (or was, and they
-//!   keep their order behind the oldest of them);
+//! - parked writes and opens exist only while the queue is full, or their
+//!   writer holds its share of places in messages in progress
+//!   (places.rs); those waiting for room keep their order;
 //! - a queue is full when its messages and the places reserved by
 //!   messages in progress (one per composing file description) reach
 //!   `max_messages`;
+//! - the places a user other than the owner holds in messages in
+//!   progress are at most half the queue's (places.rs);
 //! - every queued byte and its slot's overhead, every byte of a message
 //!   in progress, of a parked write and of an unread rest of a received
 //!   message is charged to the queue owner's account.
@@ -28,10 +31,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+mod places;
 mod send;
 mod transit;
 
-use self::send::ParkedWrite;
+use self::send::{Composer, ParkedWrite};
 use super::compose::{self, Composition, Framing};
 use super::records::{self, record_len};
 use super::{
@@ -52,6 +56,9 @@ pub struct QueueEnd {
     /// The queue's framing when this description was opened: where its
     /// stream-mode messages end.
     pub framing: Framing,
+    /// The uid that opened it: its messages in progress hold places of
+    /// that user's share (places.rs).
+    pub opener: u32,
 }
 
 impl QueueEnd {
@@ -102,6 +109,8 @@ pub struct Queue<P: Parking> {
     compositions: HashMap<u64, Composition>,
     /// Places in the queue those messages hold.
     reserved: usize,
+    /// The same places, by the uid that opened their description.
+    places_held: HashMap<u32, usize>,
     /// Opens for writing waiting for a place for their first message.
     place_openers: WaitQueue<(P::Open, QueueEnd)>,
     /// Messages dropped before they were whole (too long, writer killed).
@@ -156,6 +165,7 @@ impl<P: Parking> Queue<P> {
             framing,
             compositions: HashMap::new(),
             reserved: 0,
+            places_held: HashMap::new(),
             place_openers: WaitQueue::new(),
             dropped: 0,
             shut_down: false,
@@ -224,7 +234,7 @@ impl<P: Parking> Queue<P> {
     /// one: its first write will find a place as any other.
     fn take_place(&mut self, end: QueueEnd) {
         if self.budget.try_reserve(MESSAGE_OVERHEAD) {
-            self.reserved += 1;
+            self.hold_place(end.opener);
             self.compositions
                 .insert(end.id, Composition::Active(Vec::new()));
         }
@@ -319,27 +329,37 @@ impl<P: Parking> Queue<P> {
                 progressed = true;
             }
             // Opens and writes waiting for a place take them in the order
-            // they came.
+            // they came, passing those that wait for their writer's share
+            // (places.rs).
             while !self.full() {
-                let opener = self.place_openers.front_id();
-                if opener.is_none_or(|o| self.writes.front_id().is_some_and(|w| w < o)) {
-                    break;
-                }
-                let (id, (waiter, end)) = self.place_openers.pop_front().expect("front exists");
-                self.take_place(end);
-                self.writers += 1;
-                wk.opens.push((id, waiter, Ok(end)));
-                progressed = true;
-            }
-            while !self.full() && !self.writes.is_empty() {
-                let (finished, error) = self.advance_front_writer();
-                if finished {
-                    let (id, w) = self.writes.pop_front().expect("front exists");
-                    let done = match error {
-                        Some(e) => w.end_early(e),
-                        None => WriteDone::ok(w.accepted),
-                    };
-                    wk.writes.push((id, w.reply, done));
+                let opener = self
+                    .place_openers
+                    .first_id_where(|(_, end)| !self.past_share(end.opener));
+                let write = self.writes.first_id_where(|w| !self.waits_for_share(w));
+                let opener_first = match (opener, write) {
+                    (None, None) => break,
+                    (Some(o), Some(w)) => o < w,
+                    (o, _) => o.is_some(),
+                };
+                if opener_first {
+                    let id = opener.expect("an opener goes first");
+                    let (waiter, end) = self.place_openers.remove(id).expect("it is parked");
+                    self.take_place(end);
+                    self.writers += 1;
+                    wk.opens.push((id, waiter, Ok(end)));
+                } else {
+                    // Those it passes wait for their share: the order of
+                    // those waiting for room is kept.
+                    self.writes.to_front(write.expect("a write goes first"));
+                    let (finished, error) = self.advance_front_writer();
+                    if finished {
+                        let (id, w) = self.writes.pop_front().expect("front exists");
+                        let done = match error {
+                            Some(e) => w.end_early(e),
+                            None => WriteDone::ok(w.accepted),
+                        };
+                        wk.writes.push((id, w.reply, done));
+                    }
                 }
                 progressed = true;
             }
@@ -426,6 +446,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
             mode: req.mode,
             io: req.io,
             framing: self.framing,
+            opener: req.opener,
         };
         if req.mode.read {
             self.readers += 1;
@@ -437,9 +458,12 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
             // write that waits holds the file's lock in the kernel, and the
             // truncation of the next `>` open of the queue would wait for
             // it where no signal reaches (state D); an open holds no lock.
-            if !self.full() && self.writes.is_empty() && self.place_openers.is_empty() {
+            if self.room_for(end.opener) && !self.waiting_in_turn() {
                 self.take_place(end);
             } else {
+                if self.past_share(end.opener) {
+                    self.log_past_share(end.opener);
+                }
                 self.place_openers.push(id, (waiter, end));
                 return Step::Parked;
             }
@@ -591,7 +615,11 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         // A description with a message in progress has its place: its
         // writes never wait for room.
         let has_place = matches!(self.compositions.get(&end.id), Some(Composition::Active(_)));
-        if end.mode.write && (!self.full() || has_place) && self.writes.is_empty() {
+        let room = match end.composes() {
+            true => self.room_for(end.opener),
+            false => !self.full(),
+        };
+        if end.mode.write && (room || has_place) && !self.waiting_in_turn() {
             mask |= ready::OUT;
         }
         if let Some((kh, handle)) = notify {
@@ -605,9 +633,12 @@ impl<P: Parking> Drop for Queue<P> {
     fn drop(&mut self) {
         // The account gives back the rest (queued bytes, unread rests,
         // parked writes) when the object's last holder drops it; the
-        // compositions are discarded for their places' bookkeeping.
+        // compositions are discarded for their places' bookkeeping, and
+        // who held those places no longer matters.
+        self.places_held.clear();
+        let owner = self.budget.uid();
         for (_, mut state) in std::mem::take(&mut self.compositions) {
-            compose::discard(&mut state, self);
+            compose::discard(&mut state, &mut Composer::new(self, owner));
         }
     }
 }
@@ -645,11 +676,21 @@ mod tests {
     /// takes its place when it is written, as later ones do (the tests of
     /// places taken at open are below).
     fn open_framed(q: &mut Queue<Plain>, mode: Mode, io: IoMode) -> QueueEnd {
+        open_as(q, mode, io, 1)
+    }
+
+    /// A stream open that never waits, by `uid`.
+    fn open_framed_by(q: &mut Queue<Plain>, mode: Mode, uid: u32) -> QueueEnd {
+        open_as(q, mode, IoMode::Stream, uid)
+    }
+
+    fn open_as(q: &mut Queue<Plain>, mode: Mode, io: IoMode, uid: u32) -> QueueEnd {
         let req = OpenRequest {
             mode,
             nonblock: true,
             io,
             creating: false,
+            opener: uid,
         };
         match q.open(0, 0, req, &mut wk()) {
             Step::Done(_, Ok(end)) => end,
@@ -683,13 +724,79 @@ mod tests {
     }
 
     fn blocking_writer(q: &mut Queue<Plain>, id: u64) -> Step<u32, Result<QueueEnd>> {
+        blocking_writer_of(q, id, 1)
+    }
+
+    /// A shell's `>` open of the queue by `uid` (the queue's owner is 1).
+    fn blocking_writer_of(q: &mut Queue<Plain>, id: u64, uid: u32) -> Step<u32, Result<QueueEnd>> {
         let req = OpenRequest {
             mode: Mode::WRITE,
             nonblock: false,
             io: IoMode::Stream,
             creating: false,
+            opener: uid,
         };
         q.open(id, id as u32, req, &mut wk())
+    }
+
+    fn opened(step: Step<u32, Result<QueueEnd>>) -> QueueEnd {
+        match step {
+            Step::Done(_, Ok(end)) => end,
+            _ => panic!("the open did not finish"),
+        }
+    }
+
+    #[test]
+    fn a_user_holds_at_most_half_the_places_and_others_go_past_its_wait() {
+        let mut q = queue(4);
+        q.set_framing(Framing::Message);
+        let a1 = opened(blocking_writer_of(&mut q, 1, 2));
+        let a2 = opened(blocking_writer_of(&mut q, 2, 2));
+        assert_eq!(send(&mut q, a1, b"x"), WriteDone::ok(1));
+        assert!(
+            matches!(blocking_writer_of(&mut q, 3, 2), Step::Parked),
+            "user 2 holds its share: 2 of 4 places"
+        );
+        assert!(!q.full());
+        // Another user goes past it, and its message reaches a reader
+        // while user 2's are in progress.
+        let b = opened(blocking_writer_of(&mut q, 4, 3));
+        assert_eq!(send(&mut q, b, b"b"), WriteDone::ok(1));
+        assert!(flush(&mut q, b).opens.is_empty(), "user 2 still holds two");
+        let r = open(&mut q, Mode::READ, true);
+        assert_eq!(recv(&mut q, r, 64), Ok(b"b".to_vec()));
+        // A write of user 2 that needs a new place waits too, and a
+        // newcomer's write does not wait behind it.
+        let c = open_framed_by(&mut q, Mode::WRITE, 2);
+        assert!(matches!(
+            q.write(5, 5, c, b"c", false, &mut wk()),
+            Step::Parked
+        ));
+        let d = open_framed_by(&mut q, Mode::WRITE, 3);
+        assert_eq!(send(&mut q, d, b"d"), WriteDone::ok(1));
+        assert!(flush(&mut q, d).opens.is_empty());
+        assert_eq!(recv(&mut q, r, 64), Ok(b"d".to_vec()));
+        // One of user 2's messages ends: the oldest of its waiters, the
+        // open, takes the place.
+        let w = flush(&mut q, a1);
+        assert_eq!(w.opens.len(), 1);
+        assert_eq!(w.opens[0].0, 3);
+        assert!(w.writes.is_empty(), "its write waits for the next");
+        // Another ends with no message: the write takes its place.
+        let mut w = wk();
+        q.release(a2, &mut w);
+        assert_eq!(w.writes, vec![(5, 5, WriteDone::ok(1))]);
+    }
+
+    #[test]
+    fn the_owner_may_hold_every_place() {
+        let mut q = queue(4);
+        q.set_framing(Framing::Message);
+        for id in 1..=4 {
+            opened(blocking_writer_of(&mut q, id, 1));
+        }
+        assert!(q.full());
+        assert!(matches!(blocking_writer_of(&mut q, 5, 1), Step::Parked));
     }
 
     #[test]

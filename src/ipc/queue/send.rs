@@ -1,6 +1,6 @@
 //! The sending half of a queue: a write's messages queued whole — at once,
 //! or as room comes for a parked writer — and, under `message` and `line`
-//! framing, the queue as the [`Sink`] of compose.rs.
+//! framing, the queue as the [`Sink`] of compose.rs ([`Composer`]).
 
 use std::collections::VecDeque;
 
@@ -49,6 +49,15 @@ impl Pending {
 }
 
 impl<W> ParkedWrite<W> {
+    /// The uid whose message in progress the rest of this write goes
+    /// into, for a composed write; `None` for whole messages.
+    pub(super) fn composer(&self) -> Option<u32> {
+        match &self.pending {
+            Pending::Bytes { end, .. } => Some(end.opener),
+            Pending::Messages { .. } => None,
+        }
+    }
+
     /// The bytes it holds, charged to the queue's account.
     pub(super) fn pending_len(&self) -> usize {
         self.pending.len()
@@ -107,9 +116,10 @@ impl<P: Parking> Queue<P> {
         let mut accepted = 0;
         let mut capped = false;
         let mut rest = messages.into_iter().peekable();
-        // Writers already parked go first, so that no message overtakes
-        // theirs.
-        while self.writes.is_empty() && !self.full() {
+        // Writers already waiting in turn go first, so that no message
+        // overtakes theirs.
+        let behind = self.waiting_in_turn();
+        while !behind && !self.full() {
             let Some(message) = rest.peek() else {
                 break;
             };
@@ -230,7 +240,9 @@ impl<P: Parking> Queue<P> {
     /// Feeds bytes of a write into its description's message in progress.
     fn feed(&mut self, end: QueueEnd, data: &[u8]) -> compose::Fed {
         let mut state = self.compositions.remove(&end.id).unwrap_or_default();
-        let fed = compose::feed(end.framing, &mut state, data, self.max_message_size, self);
+        let max = self.max_message_size;
+        let sink = &mut Composer::new(self, end.opener);
+        let fed = compose::feed(end.framing, &mut state, data, max, sink);
         if state != Composition::Idle {
             self.compositions.insert(end.id, state);
         }
@@ -240,7 +252,7 @@ impl<P: Parking> Queue<P> {
     /// Ends the message in progress of `end`, if any (see compose::end).
     pub(super) fn end_message(&mut self, end: QueueEnd, killed: &mut dyn FnMut() -> bool) {
         if let Some(mut state) = self.compositions.remove(&end.id) {
-            compose::end(&mut state, self, killed);
+            compose::end(&mut state, &mut Composer::new(self, end.opener), killed);
         }
     }
 
@@ -283,12 +295,12 @@ impl<P: Parking> Queue<P> {
         nonblock: bool,
         wk: &mut QueueWakeups<P>,
     ) -> Step<P::Write, WriteDone> {
-        // Writers already parked go first, so that no new message
-        // overtakes theirs. But bytes that continue this description's
-        // message in progress take no new place and go in at once: behind
-        // a writer that waits for the very place this message holds, they
-        // would wait for ever.
-        let fed = if self.writes.is_empty() {
+        // Writers already waiting in turn go first, so that no new
+        // message overtakes theirs. But bytes that continue this
+        // description's message in progress take no new place and go in
+        // at once: behind a writer that waits for the very place this
+        // message holds, they would wait for ever.
+        let fed = if !self.waiting_in_turn() {
             self.feed(end, data)
         } else {
             let continuing = self.continuing(end, data);
@@ -307,6 +319,9 @@ impl<P: Parking> Queue<P> {
             0 => WriteDone::err(e),
             n => WriteDone::ok(n),
         };
+        if fed.stop == Some(Stop::Full) && self.past_share(end.opener) {
+            self.log_past_share(end.opener);
+        }
         match fed.stop {
             None => Step::Done(waiter, WriteDone::ok(accepted)),
             Some(Stop::Failed(e)) => Step::Done(waiter, early(e)),
@@ -332,28 +347,40 @@ impl<P: Parking> Queue<P> {
     }
 }
 
-/// The queue as the place composed messages go.
-impl<P: Parking> Sink for Queue<P> {
+/// The queue as the place one description's composed messages go: their
+/// places are its opener's (places.rs).
+pub(super) struct Composer<'q, P: Parking> {
+    queue: &'q mut Queue<P>,
+    opener: u32,
+}
+
+impl<'q, P: Parking> Composer<'q, P> {
+    pub(super) fn new(queue: &'q mut Queue<P>, opener: u32) -> Self {
+        Composer { queue, opener }
+    }
+}
+
+impl<P: Parking> Sink for Composer<'_, P> {
     fn reserve(&mut self) -> bool {
-        if self.full() {
+        if !self.queue.room_for(self.opener) {
             return false;
         }
-        self.reserved += 1;
+        self.queue.hold_place(self.opener);
         true
     }
 
     fn unreserve(&mut self) {
-        self.reserved -= 1;
+        self.queue.free_place(self.opener);
     }
 
     fn commit(&mut self, message: Vec<u8>) {
-        self.reserved -= 1;
-        self.sent += 1;
-        self.transmit(message);
+        self.queue.free_place(self.opener);
+        self.queue.sent += 1;
+        self.queue.transmit(message);
     }
 
     fn charge(&mut self, bytes: usize) -> Result<()> {
-        if self.budget.try_reserve(bytes) {
+        if self.queue.budget.try_reserve(bytes) {
             return Ok(());
         }
         log::info!("queue message refused: no memory left for it");
@@ -365,10 +392,10 @@ impl<P: Parking> Sink for Queue<P> {
     }
 
     fn refund(&mut self, bytes: usize) {
-        self.budget.release(bytes);
+        self.queue.budget.release(bytes);
     }
 
     fn dropped(&mut self) {
-        self.dropped += 1;
+        self.queue.dropped += 1;
     }
 }

@@ -1,0 +1,78 @@
+//! Who holds a queue's places: a message in progress holds one from its
+//! first byte (or from its writer's open) until it ends, and no user but
+//! the queue's owner may hold more than half of them that way. So one
+//! user's writers that start messages and never end them cannot hold the
+//! queue shut: another user's message always finds a place once the
+//! queued messages are read.
+//!
+//! A writer past its share waits (its open, or its write) as on a full
+//! queue, and the writers behind it that are not past theirs go ahead:
+//! "in turn" below means among those that may take a place.
+
+use super::send::ParkedWrite;
+use super::{Parking, Queue};
+
+impl<P: Parking> Queue<P> {
+    /// The most places one user other than the owner may hold in
+    /// messages in progress: half the queue's, rounded up.
+    pub(super) fn share(&self) -> usize {
+        self.max_messages.div_ceil(2)
+    }
+
+    /// Whether `uid` holds its share of places in messages in progress,
+    /// so that its next message waits for one of them to end.
+    pub(super) fn past_share(&self, uid: u32) -> bool {
+        uid != self.budget.uid() && self.places_held.get(&uid).copied().unwrap_or(0) >= self.share()
+    }
+
+    /// Whether a new message of `uid` has a place now (waiters aside).
+    pub(super) fn room_for(&self, uid: u32) -> bool {
+        !self.full() && !self.past_share(uid)
+    }
+
+    /// A message in progress of `uid` takes a place.
+    pub(super) fn hold_place(&mut self, uid: u32) {
+        self.reserved += 1;
+        *self.places_held.entry(uid).or_default() += 1;
+    }
+
+    /// A message in progress of `uid` ended (queued or dropped): its
+    /// place is free.
+    pub(super) fn free_place(&mut self, uid: u32) {
+        self.reserved -= 1;
+        if let Some(n) = self.places_held.get_mut(&uid) {
+            *n -= 1;
+            if *n == 0 {
+                self.places_held.remove(&uid);
+            }
+        }
+    }
+
+    /// Whether a parked write waits for its writer's share rather than
+    /// for room: the rest of a composed write, whose next message needs a
+    /// place its writer may not take yet.
+    pub(super) fn waits_for_share(&self, w: &ParkedWrite<P::Write>) -> bool {
+        w.composer().is_some_and(|uid| self.past_share(uid))
+    }
+
+    /// Whether an open or a write waits in turn for a place, so that a
+    /// newcomer must wait behind it (those waiting for their own share
+    /// are passed).
+    pub(super) fn waiting_in_turn(&self) -> bool {
+        self.writes.iter().any(|w| !self.waits_for_share(w))
+            || self
+                .place_openers
+                .iter()
+                .any(|(_, end)| !self.past_share(end.opener))
+    }
+
+    /// Logs that `uid`'s next message waits for its share.
+    pub(super) fn log_past_share(&self, uid: u32) {
+        log::info!(
+            "queue: uid {uid} holds {} places in messages in progress, its share of {}; \
+             its next message waits for one of them to end",
+            self.share(),
+            self.max_messages
+        );
+    }
+}
