@@ -301,6 +301,33 @@ impl Account {
         self.budget.release(bytes);
     }
 
+    /// An account of the same budget charged to `uid`, not one of its
+    /// objects: for what `uid` holds in another's object (its messages
+    /// in progress in a queue).
+    pub fn of_user(&self, uid: u32) -> Arc<Account> {
+        self.budget.account(uid)
+    }
+
+    /// Moves `bytes` held through this account to `to` (a message in
+    /// progress, whole, becomes its queue's). The mount holds what it
+    /// held: only who is charged changes, and `to`'s owner's share may be
+    /// passed by it, as by a chown. The two accounts are changed one
+    /// after the other, never both locked.
+    pub fn transfer(&self, to: &Account, bytes: usize) {
+        if bytes == 0 || std::ptr::eq(self, to) {
+            return;
+        }
+        {
+            let owner = self.lock_owner();
+            owner.1.bytes.fetch_sub(bytes, Ordering::Relaxed);
+            let before = self.held.fetch_sub(bytes, Ordering::Relaxed);
+            debug_assert!(before >= bytes, "moved more than held");
+        }
+        let owner = to.lock_owner();
+        owner.1.bytes.fetch_add(bytes, Ordering::Relaxed);
+        to.held.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     /// The mount's cap, for log lines.
     pub fn limit(&self) -> usize {
         self.budget.limit
@@ -460,6 +487,24 @@ mod tests {
         assert_eq!(budget.held_by(1001), (OBJECT_RECORD + 110, 1));
         drop(two);
         assert_eq!(budget.held_by(1001), (0, 0));
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_transfer_moves_the_charge_and_not_the_total() {
+        let budget = limited();
+        let queue = budget.account(1000);
+        assert!(queue.try_reserve(4_000), "the owner's whole share");
+        let writer = queue.of_user(1001);
+        assert!(writer.try_reserve(500));
+        writer.transfer(&queue, 500);
+        assert_eq!(budget.held_by(1001), (0, 0));
+        assert_eq!(budget.held_by(1000), (4_500, 0), "past its share");
+        assert_eq!(budget.used(), 4_500);
+        queue.transfer(&queue, 100);
+        assert_eq!(queue.held(), 4_500, "to itself, nothing moves");
+        drop(writer);
+        drop(queue);
         assert_eq!(budget.used(), 0);
     }
 }

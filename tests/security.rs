@@ -37,6 +37,11 @@ fn test_user() -> (String, String) {
     (uid, gid)
 }
 
+/// uid and gid of `nobody`, a second unprivileged user.
+fn nobody() -> (String, String) {
+    ("65534".to_string(), "65534".to_string())
+}
+
 /// Runs a shell script in the mountpoint as the test user.
 fn as_user(m: &common::Mount, user: &(String, String), script: &str) -> Output {
     Command::new("setpriv")
@@ -1084,21 +1089,28 @@ fn blocked_queue_writers_pay_for_their_own_bytes() {
     );
 }
 
+/// A shared mount where each user has an 8 MiB share of 64 MiB.
+macro_rules! mount_with_shares {
+    () => {
+        mount_or_skip!(
+            "--allow-other",
+            "--max-memory",
+            "64M",
+            "--max-memory-per-user",
+            "8M"
+        )
+    };
+}
+
 /// The test user makes an object everyone may write (`make`); nobody
 /// opens it and sets `fd` and `data` (`open`: Python), then blocks six
 /// writes of `data` on it. Those writes stop with ENOSPC at nobody's
 /// 8 MiB share, and the owner can still take 7 MiB of its own.
 fn blocked_writers_leave_the_owners_share(make: &str, open: &str) {
-    let m = mount_or_skip!(
-        "--allow-other",
-        "--max-memory",
-        "64M",
-        "--max-memory-per-user",
-        "8M"
-    );
+    let m = mount_with_shares!();
     let owner = test_user();
     assert_ok(&as_user(&m, &owner, make));
-    let nobody = ("65534".to_string(), "65534".to_string());
+    let nobody = nobody();
     let script = format!(
         "import os, errno, struct, threading, time\n\
          {open}\
@@ -1134,13 +1146,54 @@ fn blocked_writers_leave_the_owners_share(make: &str, open: &str) {
     assert_eq!(stdout(&flood), "['ENOSPC']\n", "{flood:?}");
 }
 
+/// A Python script run as a user in the mountpoint that takes hold of
+/// something, prints lines ending with `held`, and lets go (its script
+/// goes on) when told to.
+struct Holding {
+    child: std::process::Child,
+    /// What it printed, up to and with `held`.
+    said: String,
+}
+
+impl Holding {
+    fn start(m: &common::Mount, user: &(String, String), script: &str) -> Holding {
+        use std::io::BufRead;
+        let mut child = Command::new("setpriv")
+            .args(["--reuid", &user.0, "--regid", &user.1, "--clear-groups"])
+            .args([
+                "timeout",
+                "-s",
+                "KILL",
+                common::LIMIT,
+                "python3",
+                "-c",
+                script,
+            ])
+            .current_dir(&m.dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut said = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        while !said.ends_with("held\n") && out.read_line(&mut said).unwrap() > 0 {}
+        Holding { child, said }
+    }
+
+    /// Tells it to go on, and waits for its end: whether it succeeded.
+    fn finish(mut self) -> bool {
+        use std::io::Write;
+        let told = self.child.stdin.take().unwrap().write_all(b"\n");
+        told.is_ok() && self.child.wait().unwrap().success()
+    }
+}
+
 /// A user whose writers start messages and never end them holds at most
 /// half of another's queue: its next open waits, and another user's
 /// message still reaches a reader. (Before, 8 such writers held all 8
 /// places, and every other writer waited until they closed.)
 #[test]
 fn a_user_holding_messages_in_progress_does_not_hold_a_queue_shut() {
-    use std::io::{BufRead, Write};
     let m = mount_or_skip!("--allow-other");
     assert_ok(&m.run(
         "touch queues/box && chmod 666 queues/box && \
@@ -1153,32 +1206,13 @@ fn a_user_holding_messages_in_progress_does_not_hold_a_queue_shut() {
         print('held', flush=True)\n\
         sys.stdin.readline()\n\
         for fd in fds: os.close(fd)\n";
-    let mut held = Command::new("setpriv")
-        .args(["--reuid", &user.0, "--regid", &user.1, "--clear-groups"])
-        .args([
-            "timeout",
-            "-s",
-            "KILL",
-            common::LIMIT,
-            "python3",
-            "-c",
-            holder,
-        ])
-        .current_dir(&m.dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(held.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "held\n");
+    let held = Holding::start(&m, &user, holder);
+    assert_eq!(held.said, "held\n");
     // Its fifth waits for one of its four to end, interruptibly.
     let out = as_user(&m, &user, "timeout 1 sh -c 'exec 3>queues/box'; echo $?");
     assert_eq!(stdout(&out), "124\n", "{out:?}");
     // Another user's message goes in and is read.
-    let nobody = ("65534".to_string(), "65534".to_string());
+    let nobody = nobody();
     let out = as_user(
         &m,
         &nobody,
@@ -1187,11 +1221,48 @@ fn a_user_holding_messages_in_progress_does_not_hold_a_queue_shut() {
     assert_eq!(stdout(&out), "sent\n", "{out:?}");
     assert_eq!(stdout(&m.run("cat queues/box")), "hi\n");
     // The holder's messages end whole when it closes.
-    held.stdin.take().unwrap().write_all(b"\n").unwrap();
-    assert!(held.wait().unwrap().success());
+    assert!(held.finish());
     assert_eq!(common::xattr(&m, "queues/box", "messages"), "4");
     assert!(
         m.log()
             .contains("its next message waits for one of them to end")
     );
+}
+
+/// Messages in progress in another user's queue are their writer's to
+/// pay for until they are whole: a writer past its share gets ENOSPC, and
+/// the owner keeps its own share meanwhile. (Before, they were charged to
+/// the queue's owner, whose own allocation then failed.)
+#[test]
+fn messages_in_progress_are_charged_to_their_writer() {
+    let m = mount_with_shares!();
+    let owner = test_user();
+    assert_ok(&as_user(
+        &m,
+        &owner,
+        "touch queues/box && chmod 666 queues/box && \
+         python3 -c \"import os; os.setxattr('queues/box', 'user.ipcfs.max_message_size', b'3000000')\"",
+    ));
+    let writer = "import os, sys, errno\n\
+        fds = [os.open('queues/box', os.O_WRONLY) for _ in range(3)]\n\
+        data = b'x' * 3000000\n\
+        print(os.write(fds[0], data), os.write(fds[1], data))\n\
+        try: os.write(fds[2], data); print('third')\n\
+        except OSError as e: print(errno.errorcode[e.errno])\n\
+        print('held', flush=True)\n\
+        sys.stdin.readline()\n\
+        for fd in fds: os.close(fd)\n";
+    let nobody = nobody();
+    let held = Holding::start(&m, &nobody, writer);
+    assert_eq!(held.said, "3000000 3000000\nENOSPC\nheld\n");
+    let out = as_user(&m, &owner, "truncate -s 7M shm/mine && echo kept");
+    assert_eq!(
+        stdout(&out),
+        "kept\n",
+        "the owner's share was taken: {out:?}"
+    );
+    // Whole, they are the queue's, and nothing of them is lost.
+    assert!(held.finish());
+    assert_eq!(common::xattr(&m, "queues/box", "messages"), "2");
+    assert_eq!(common::xattr(&m, "queues/box", "bytes"), "6000000");
 }

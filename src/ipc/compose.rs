@@ -258,15 +258,6 @@ pub fn end(state: &mut Composition, sink: &mut impl Sink, killed: impl FnOnce() 
     }
 }
 
-/// Drops the message in progress without storing it (the object goes
-/// away): its place and bytes are given back.
-pub fn discard(state: &mut Composition, sink: &mut impl Sink) {
-    if let Composition::Active(message) = std::mem::take(state) {
-        sink.refund(sink.overhead() + message.len());
-        sink.unreserve();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,14 +458,5 @@ mod tests {
         let fed = feed(Framing::Message, &mut c, b"xyz", 100, &mut s);
         assert_eq!(fed.stop, Some(Stop::Failed(Error::NoSpace)));
         assert_eq!(s.reserved, 0, "no place kept for a message refused");
-    }
-
-    #[test]
-    fn discard_gives_everything_back() {
-        let mut s = sink(4);
-        let mut c = Composition::Idle;
-        feed(Framing::Message, &mut c, b"abc", 100, &mut s);
-        discard(&mut c, &mut s);
-        assert_eq!((s.reserved, s.charged, s.dropped), (0, 0, 0));
     }
 }

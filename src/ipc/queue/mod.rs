@@ -23,9 +23,11 @@
 //!   `max_messages`;
 //! - the places a user other than the owner holds in messages in
 //!   progress are at most half the queue's (places.rs);
-//! - every queued byte and its slot's overhead, every byte of a message
-//!   in progress, of a parked write and of an unread rest of a received
-//!   message is charged to the queue owner's account.
+//! - every queued byte and its slot's overhead, and every byte of an
+//!   unread rest of a received message is charged to the queue owner's
+//!   account; a message in progress, its slot included, to the account
+//!   of the user who opened its description (places.rs) until it is
+//!   whole; a parked write's bytes to its writer's (send.rs).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -35,8 +37,8 @@ mod places;
 mod send;
 mod transit;
 
-use self::send::{Composer, ParkedWrite};
-use super::compose::{self, Composition, Framing};
+use self::send::ParkedWrite;
+use super::compose::{Composition, Framing};
 use super::records::{self, record_len};
 use super::{
     CancelReason, IoMode, Mode, OpenRequest, Parking, Pollers, Step, StreamObject, Wakeups,
@@ -109,8 +111,9 @@ pub struct Queue<P: Parking> {
     compositions: HashMap<u64, Composition>,
     /// Places in the queue those messages hold.
     reserved: usize,
-    /// The same places, by the uid that opened their description.
-    places_held: HashMap<u32, usize>,
+    /// The same places, by the uid that opened their description, with
+    /// the account that pays for them.
+    places_held: HashMap<u32, places::Holder>,
     /// Opens for writing waiting for a place for their first message.
     place_openers: WaitQueue<(P::Open, QueueEnd)>,
     /// Messages dropped before they were whole (too long, writer killed).
@@ -229,14 +232,16 @@ impl<P: Parking> Queue<P> {
     /// Full: its messages, the places of messages in progress and the
     /// messages the channel still carries reach `max_messages`.
     /// Reserves a place for the first message of `end`, an open for
-    /// writing, charged as a message in progress with no bytes yet (see
-    /// compose::end). Without memory for it, the open goes on without
-    /// one: its first write will find a place as any other.
+    /// writing, charged to its opener as a message in progress with no
+    /// bytes yet (see compose::end). Without memory for it, the open goes
+    /// on without one: its first write will find a place as any other.
     fn take_place(&mut self, end: QueueEnd) {
-        if self.budget.try_reserve(MESSAGE_OVERHEAD) {
-            self.hold_place(end.opener);
+        self.hold_place(end.opener);
+        if self.payer(end.opener).try_reserve(MESSAGE_OVERHEAD) {
             self.compositions
                 .insert(end.id, Composition::Active(Vec::new()));
+        } else {
+            self.free_place(end.opener);
         }
     }
 
@@ -629,20 +634,6 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
     }
 }
 
-impl<P: Parking> Drop for Queue<P> {
-    fn drop(&mut self) {
-        // The account gives back the rest (queued bytes, unread rests,
-        // parked writes) when the object's last holder drops it; the
-        // compositions are discarded for their places' bookkeeping, and
-        // who held those places no longer matters.
-        self.places_held.clear();
-        let owner = self.budget.uid();
-        for (_, mut state) in std::mem::take(&mut self.compositions) {
-            compose::discard(&mut state, &mut Composer::new(self, owner));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -786,6 +777,35 @@ mod tests {
         let mut w = wk();
         q.release(a2, &mut w);
         assert_eq!(w.writes, vec![(5, 5, WriteDone::ok(1))]);
+    }
+
+    #[test]
+    fn a_message_in_progress_is_its_writers_until_it_is_whole() {
+        let budget = MemoryBudget::new(1 << 30);
+        let mut q = Queue::new(4, 8192, 1 << 20, Framing::Message, budget.account(1));
+        let a = opened(blocking_writer_of(&mut q, 1, 2));
+        assert_eq!(budget.held_by(2).0, MESSAGE_OVERHEAD, "the place at open");
+        assert_eq!(send(&mut q, a, b"hello"), WriteDone::ok(5));
+        assert_eq!(budget.held_by(2).0, MESSAGE_OVERHEAD + 5);
+        assert_eq!(budget.held_by(1).0, 0);
+        flush(&mut q, a);
+        assert_eq!(budget.held_by(2).0, 0);
+        assert_eq!(
+            budget.held_by(1).0,
+            MESSAGE_OVERHEAD + 5,
+            "queued: the owner's"
+        );
+        // A message dropped unfinished gives its writer's charge back.
+        let b = opened(blocking_writer_of(&mut q, 2, 2));
+        assert_eq!(send(&mut q, b, b"part"), WriteDone::ok(4));
+        q.flush(b, &mut || true, &mut wk());
+        assert_eq!(budget.held_by(2).0, 0);
+        // And so does a queue dropped with one in progress.
+        let c = opened(blocking_writer_of(&mut q, 3, 2));
+        assert_eq!(send(&mut q, c, b"left"), WriteDone::ok(4));
+        drop(q);
+        assert_eq!(budget.held_by(2).0, 0);
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

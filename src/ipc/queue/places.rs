@@ -1,16 +1,29 @@
-//! Who holds a queue's places: a message in progress holds one from its
-//! first byte (or from its writer's open) until it ends, and no user but
-//! the queue's owner may hold more than half of them that way. So one
-//! user's writers that start messages and never end them cannot hold the
-//! queue shut: another user's message always finds a place once the
-//! queued messages are read.
+//! Who holds a queue's places, and pays for them: a message in progress
+//! holds one from its first byte (or from its writer's open) until it
+//! ends, and its bytes and slot are charged to the user who opened its
+//! file description until then; whole, they are the queue owner's.
 //!
-//! A writer past its share waits (its open, or its write) as on a full
-//! queue, and the writers behind it that are not past theirs go ahead:
-//! "in turn" below means among those that may take a place.
+//! No user but the queue's owner may hold more than half of the places
+//! that way. So one user's writers that start messages and never end
+//! them cannot hold the queue shut: another user's message always finds
+//! a place once the queued messages are read. A writer past its share
+//! waits (its open, or its write) as on a full queue, and the writers
+//! behind it that are not past theirs go ahead: "in turn" below means
+//! among those that may take a place.
+
+use std::sync::Arc;
 
 use super::send::ParkedWrite;
 use super::{Parking, Queue};
+use crate::memory::Account;
+
+/// What one user holds in a queue's messages in progress.
+pub(super) struct Holder {
+    places: usize,
+    /// Charged for their bytes and slots: the user's own account (the
+    /// queue's, for its owner).
+    account: Arc<Account>,
+}
 
 impl<P: Parking> Queue<P> {
     /// The most places one user other than the owner may hold in
@@ -22,7 +35,8 @@ impl<P: Parking> Queue<P> {
     /// Whether `uid` holds its share of places in messages in progress,
     /// so that its next message waits for one of them to end.
     pub(super) fn past_share(&self, uid: u32) -> bool {
-        uid != self.budget.uid() && self.places_held.get(&uid).copied().unwrap_or(0) >= self.share()
+        uid != self.budget.uid()
+            && self.places_held.get(&uid).map_or(0, |h| h.places) >= self.share()
     }
 
     /// Whether a new message of `uid` has a place now (waiters aside).
@@ -33,19 +47,36 @@ impl<P: Parking> Queue<P> {
     /// A message in progress of `uid` takes a place.
     pub(super) fn hold_place(&mut self, uid: u32) {
         self.reserved += 1;
-        *self.places_held.entry(uid).or_default() += 1;
+        let owner = &self.budget;
+        let holder = self.places_held.entry(uid).or_insert_with(|| Holder {
+            places: 0,
+            account: match owner.uid() == uid {
+                true => owner.clone(),
+                false => owner.of_user(uid),
+            },
+        });
+        holder.places += 1;
     }
 
-    /// A message in progress of `uid` ended (queued or dropped): its
-    /// place is free.
+    /// A message in progress of `uid` ended (queued or dropped, its
+    /// charge moved or given back): its place is free.
     pub(super) fn free_place(&mut self, uid: u32) {
         self.reserved -= 1;
-        if let Some(n) = self.places_held.get_mut(&uid) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(holder) = self.places_held.get_mut(&uid) {
+            holder.places -= 1;
+            if holder.places == 0 {
                 self.places_held.remove(&uid);
             }
         }
+    }
+
+    /// The account that pays for `uid`'s messages in progress, asked
+    /// only while `uid` holds a place (the owner's otherwise: never a
+    /// panic, and a debug build's accounts catch the slip).
+    pub(super) fn payer(&self, uid: u32) -> &Arc<Account> {
+        self.places_held
+            .get(&uid)
+            .map_or(&self.budget, |h| &h.account)
     }
 
     /// Whether a parked write waits for its writer's share rather than

@@ -214,9 +214,9 @@ impl<P: Parking> Queue<P> {
                 }
             }
             Pending::Bytes { end, data } => {
-                // Fed bytes are charged as a message's (the owner's); what
-                // is left is charged again as the parked write's (its
-                // writer's).
+                // Fed bytes are charged as a message in progress's (its
+                // opener's, then the owner's when whole); what is left is
+                // charged again as the parked write's (its writer's).
                 payer.release(data.len());
                 let fed = self.feed(end, &data);
                 let rest = data.len() - fed.consumed;
@@ -348,7 +348,7 @@ impl<P: Parking> Queue<P> {
 }
 
 /// The queue as the place one description's composed messages go: their
-/// places are its opener's (places.rs).
+/// places and charges are its opener's until they are whole (places.rs).
 pub(super) struct Composer<'q, P: Parking> {
     queue: &'q mut Queue<P>,
     opener: u32,
@@ -373,14 +373,20 @@ impl<P: Parking> Sink for Composer<'_, P> {
         self.queue.free_place(self.opener);
     }
 
+    /// Whole, the message and its slot are the queue's: their charge
+    /// moves from its writer to the owner (see Account::transfer).
     fn commit(&mut self, message: Vec<u8>) {
+        let charged = message.len() + MESSAGE_OVERHEAD;
+        self.queue
+            .payer(self.opener)
+            .transfer(&self.queue.budget, charged);
         self.queue.free_place(self.opener);
         self.queue.sent += 1;
         self.queue.transmit(message);
     }
 
     fn charge(&mut self, bytes: usize) -> Result<()> {
-        if self.queue.budget.try_reserve(bytes) {
+        if self.queue.payer(self.opener).try_reserve(bytes) {
             return Ok(());
         }
         log::info!("queue message refused: no memory left for it");
@@ -392,7 +398,7 @@ impl<P: Parking> Sink for Composer<'_, P> {
     }
 
     fn refund(&mut self, bytes: usize) {
-        self.queue.budget.release(bytes);
+        self.queue.payer(self.opener).release(bytes);
     }
 
     fn dropped(&mut self) {
