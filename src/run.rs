@@ -270,6 +270,8 @@ fn run(config: Config, pages: &PagesPlan, mounted: impl FnOnce(&Path)) -> Result
     let core = Core::for_mount(resolved)
         .map_err(|e| Failure::Runtime(format!("cannot start the reactor: {e}")))?;
     let (session, mut unmounter) = start_session(&core, &mountpoint, &config)?;
+    core.start_forgetting(session.notifier())
+        .map_err(|e| Failure::Runtime(format!("cannot start the entry forgetter: {e}")))?;
     match (session.uring_queues(), config.transport) {
         (Some(n), _) => log::info!("transport: io_uring, {n} queues"),
         (None, Transport::Auto) => {

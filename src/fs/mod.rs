@@ -12,6 +12,7 @@
 
 pub mod attr;
 pub mod cell;
+pub mod forgetting;
 pub mod handles;
 pub mod kinds;
 mod names;
@@ -31,6 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use self::attr::{Attr, FileType, Ino, Meta, OpenStyle};
+use self::forgetting::{Forgetting, HELD_SYNTHESIZED};
 use self::handles::HandleTable;
 use self::kinds::text::TextFile;
 use self::node::{Children, FileKind, Node, ObjectDir, OpenFile};
@@ -215,6 +217,9 @@ pub const FREE_FILES: u64 = u32::MAX as u64;
 pub struct Fs<R: Replies> {
     pub shared: Arc<Shared<R>>,
     tree: Arc<Mutex<Tree<Node<R>>>>,
+    /// Asks the kernel to drop synthesized entries it no longer uses
+    /// (forgetting.rs); started by the FUSE session.
+    pub forgetting: Forgetting,
 }
 
 pub(crate) fn lock<R: Replies>(tree: &Mutex<Tree<Node<R>>>) -> MutexGuard<'_, Tree<Node<R>>> {
@@ -256,7 +261,11 @@ impl<R: Replies> Fs<R> {
             }
             t.insert_fixed(root, "proc", meta(0o555), kinds::proc::root());
         }
-        Ok(Fs { shared, tree })
+        Ok(Fs {
+            shared,
+            tree,
+            forgetting: Forgetting::default(),
+        })
     }
 
     fn tree(&self) -> MutexGuard<'_, Tree<Node<R>>> {
@@ -373,6 +382,7 @@ impl<R: Replies> Fs<R> {
         let ino = tree.synthesized(parent, name, meta, node);
         if reference {
             tree.add_lookup(ino);
+            tree.drop_stale(HELD_SYNTHESIZED, |stale| self.forgetting.try_ask(stale));
         }
         let attr = self.attr(tree.get(ino).expect("just made"), caller)?;
         Ok(Found {

@@ -11,13 +11,17 @@
 //! - `children` holds (parent, child) for every entry that has a parent,
 //!   in creation order (inode numbers only grow), for stable `readdir`
 //!   offsets;
-//! - inode numbers are never reused while the daemon runs.
+//! - inode numbers are never reused while the daemon runs;
+//! - `recency` tracks the synthesized entries the kernel holds lookups
+//!   on, except those it was asked to drop since their last lookup
+//!   (forgetting.rs).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::attr::{Ino, Meta};
+use super::forgetting::{Recency, Stale};
 use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ipc::policy;
@@ -37,6 +41,10 @@ pub struct Entry<N> {
     pub charge: Option<Arc<Account>>,
     linked: bool,
     lookups: u64,
+    /// Made by a synthesized directory (never linked).
+    synthesized: bool,
+    /// Its place in the tree's `recency` (0: none).
+    stamp: u64,
 }
 
 impl<N> Entry<N> {
@@ -57,6 +65,7 @@ pub struct Tree<N> {
     names: HashMap<(Ino, Vec<u8>), Ino>,
     children: BTreeSet<(Ino, Ino)>,
     next_ino: Ino,
+    recency: Recency,
 }
 
 impl<N: Clone> Tree<N> {
@@ -67,6 +76,7 @@ impl<N: Clone> Tree<N> {
             names: HashMap::new(),
             children: BTreeSet::new(),
             next_ino: ROOT,
+            recency: Recency::default(),
         };
         let ino = tree.allocate();
         tree.entries.insert(
@@ -80,6 +90,8 @@ impl<N: Clone> Tree<N> {
                 charge: None,
                 linked: true,
                 lookups: 0,
+                synthesized: false,
+                stamp: 0,
             },
         );
         tree
@@ -110,6 +122,34 @@ impl<N: Clone> Tree<N> {
     pub fn add_lookup(&mut self, ino: Ino) {
         if let Some(e) = self.entries.get_mut(&ino) {
             e.lookups += 1;
+            if e.synthesized {
+                self.recency.used(ino, &mut e.stamp);
+            }
+        }
+    }
+
+    /// Hands the least recently looked-up synthesized entries the kernel
+    /// holds to `ask` (which asks the kernel to drop them) until at most
+    /// `keep` are left; stops at the first `ask` refuses, which stays
+    /// tracked.
+    pub fn drop_stale(&mut self, keep: usize, mut ask: impl FnMut(Stale) -> bool) {
+        while self.recency.count() > keep {
+            let Some((mut stamp, ino)) = self.recency.oldest() else {
+                return;
+            };
+            let Some(e) = self.entries.get_mut(&ino) else {
+                self.recency.gone(&mut stamp);
+                continue;
+            };
+            let stale = Stale {
+                parent: e.parent,
+                ino,
+                name: e.name.clone(),
+            };
+            if !ask(stale) {
+                return;
+            }
+            self.recency.gone(&mut e.stamp);
         }
     }
 
@@ -145,6 +185,8 @@ impl<N: Clone> Tree<N> {
                 charge: None,
                 linked,
                 lookups: 0,
+                synthesized: !linked,
+                stamp: 0,
             },
         );
         ino
@@ -197,9 +239,10 @@ impl<N: Clone> Tree<N> {
     /// Takes an entry out of the tree, and with it the children nothing
     /// holds (a synthesized directory's listed files).
     fn remove(&mut self, ino: Ino) {
-        let Some(e) = self.entries.remove(&ino) else {
+        let Some(mut e) = self.entries.remove(&ino) else {
             return;
         };
+        self.recency.gone(&mut e.stamp);
         let key = (e.parent, e.name);
         if self.names.get(&key) == Some(&ino) {
             self.names.remove(&key);
@@ -519,5 +562,37 @@ mod tests {
         assert!(t.get(two).is_some(), "still listed");
         t.prune(a, |_| false);
         assert!(t.get(two).is_none(), "no longer listed");
+    }
+
+    #[test]
+    fn the_least_recently_looked_up_synthesized_entries_are_dropped_first() {
+        let (mut t, a, _) = tree();
+        let [one, two, three] = [b"1", b"2", b"3"].map(|n| {
+            let ino = t.synthesized(a, n, meta(&ALICE), dir());
+            t.add_lookup(ino);
+            ino
+        });
+        t.add_lookup(one);
+        let mut asked = Vec::new();
+        t.drop_stale(1, |s| {
+            asked.push((s.parent, s.ino, s.name));
+            true
+        });
+        assert_eq!(asked, [(a, two, b"2".to_vec()), (a, three, b"3".to_vec())]);
+        assert!(t.get(two).is_some(), "kept until the kernel forgets it");
+        t.drop_stale(1, |_| panic!("asked once: one is left"));
+        // A refused request stays tracked, and is asked again.
+        t.drop_stale(0, |_| false);
+        let mut again = Vec::new();
+        t.drop_stale(0, |s| {
+            again.push(s.ino);
+            true
+        });
+        assert_eq!(again, [one]);
+        // Looked up again, an entry is tracked again; forgotten, it is not.
+        t.add_lookup(two);
+        t.forget(two, 2);
+        assert!(t.get(two).is_none());
+        t.drop_stale(0, |_| panic!("nothing held is tracked"));
     }
 }

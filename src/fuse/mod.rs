@@ -40,6 +40,16 @@ impl Fs<FuseReplies> {
         );
         Ok(Arc::new(Fs::new(config, owner)?))
     }
+
+    /// Starts asking the kernel, through `notifier`, to drop the
+    /// synthesized entries past the tree's bound (fs/forgetting.rs).
+    pub fn start_forgetting(&self, notifier: fuser::Notifier) -> std::io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        self.forgetting.start(Box::new(move |stale| {
+            let name = std::ffi::OsStr::from_bytes(&stale.name);
+            notifier.inval_entry(INodeNo(stale.parent), name)
+        }))
+    }
 }
 
 /// The `fuser::Filesystem` of ipcfs: a thin handle on the shared [`Core`].
