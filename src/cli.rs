@@ -57,6 +57,12 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub max_objects_per_user: Option<usize>,
 
+    /// How many calls of one user may wait in the daemon at once (blocked
+    /// reads, writes and opens); past it a call that would wait fails with
+    /// EAGAIN. Root and the mount's owner have no limit [default: 4096]
+    #[arg(long, value_name = "N")]
+    pub max_waiting_per_user: Option<usize>,
+
     /// The channel every new queue and socket endpoint starts with, for
     /// labs: a comma-separated list of loss=P, duplicate=P, reorder=P,
     /// corrupt=P (probabilities 0 to 1), delay_ms=MS, jitter_ms=MS and
@@ -158,6 +164,7 @@ pub const MOUNT_OPTIONS: &[&str] = crate::ipc::channel::with_fault_settings![
     "max_memory",
     "max_memory_per_user",
     "max_objects_per_user",
+    "max_waiting_per_user",
     "shm_mode",
     "transport",
     "fsname",
@@ -197,6 +204,9 @@ impl Args {
         }
         if let Some(v) = self.max_objects_per_user {
             c.max_objects_per_user = v;
+        }
+        if let Some(v) = self.max_waiting_per_user {
+            c.max_waiting_per_user = v;
         }
         if let Some(v) = self.shm_mode {
             c.shm_mode = v;
@@ -272,6 +282,11 @@ fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
             c.max_objects_per_user = value
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| format!("-o {option}: needs a whole number of objects"))?
+        }
+        "max_waiting_per_user" => {
+            c.max_waiting_per_user = value
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("-o {option}: needs a whole number of calls"))?
         }
         "loss" | "duplicate" | "reorder" | "corrupt" | "delay_ms" | "jitter_ms" | "seed" => {
             parse_faults(option, &mut c.faults).map_err(|e| format!("-o {e}"))?
@@ -423,6 +438,13 @@ mod tests {
             (1 << 20, 7)
         );
         assert!(config(&["--max-objects-per-user", "0", "m"]).is_err());
+        assert_eq!(config(&["m"]).unwrap().max_waiting_per_user, 4096);
+        let c = config(&["-o", "max_waiting_per_user=9", "m"]).unwrap();
+        assert_eq!(c.max_waiting_per_user, 9);
+        let c = config(&["--max-waiting-per-user", "12", "m"]).unwrap();
+        assert_eq!(c.max_waiting_per_user, 12);
+        assert!(config(&["--max-waiting-per-user", "0", "m"]).is_err());
+        assert!(config(&["-o", "max_waiting_per_user=x", "m"]).is_err());
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub const DEFAULT_MAX_MEMORY: usize = 256 << 20;
 /// A user's share of `--max-memory` when not given: a quarter of it.
 pub const DEFAULT_USER_SHARE_DIVISOR: usize = 4;
 pub const DEFAULT_MAX_OBJECTS_PER_USER: usize = 1024;
+/// Calls one user may have waiting at once: a quarter of an io_uring
+/// queue's entries (vendor/fuser's MAX_ENTRIES), so that one user's
+/// waiting calls never hold every entry of a CPU's queue.
+pub const DEFAULT_MAX_WAITING_PER_USER: usize = 4096;
 
 /// How the kernel is to serve `shm/` files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +82,9 @@ pub struct Config {
     pub max_memory_per_user: Option<usize>,
     /// How many objects one user may have (root: no limit).
     pub max_objects_per_user: usize,
+    /// How many calls of one user may be parked at once (root and the
+    /// mount's owner: no limit).
+    pub max_waiting_per_user: usize,
     pub shm_mode: ShmMode,
     /// How requests reach the daemon.
     pub transport: Transport,
@@ -107,6 +114,7 @@ impl Config {
             max_memory: DEFAULT_MAX_MEMORY,
             max_memory_per_user: None,
             max_objects_per_user: DEFAULT_MAX_OBJECTS_PER_USER,
+            max_waiting_per_user: DEFAULT_MAX_WAITING_PER_USER,
             shm_mode: ShmMode::Auto,
             transport: Transport::Dev,
             faults: Faults::PERFECT,
@@ -145,6 +153,9 @@ impl Config {
         }
         if self.max_objects_per_user == 0 {
             return Err("--max-objects-per-user must be at least 1".into());
+        }
+        if self.max_waiting_per_user == 0 {
+            return Err("--max-waiting-per-user must be at least 1".into());
         }
         Ok(())
     }

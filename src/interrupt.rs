@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::caller::Caller;
 use crate::caller::proc::signal_pending;
 use crate::ipc::CancelReason;
 use crate::wait::WaiterId;
@@ -35,19 +36,53 @@ pub trait Cancel: Send + Sync {
 
 struct Parked {
     tid: u32,
+    uid: u32,
     target: Arc<dyn Cancel>,
+}
+
+/// How many calls one user may have parked at once, and who is not
+/// limited (root, and the mount's owner).
+#[derive(Debug, Clone, Copy)]
+pub struct WaitLimit {
+    pub per_user: usize,
+    pub unlimited: [u32; 2],
+}
+
+impl WaitLimit {
+    pub const NONE: WaitLimit = WaitLimit {
+        per_user: usize::MAX,
+        unlimited: [0, 0],
+    };
+
+    fn applies_to(&self, uid: u32) -> bool {
+        !self.unlimited.contains(&uid)
+    }
+}
+
+/// What became of a call that parked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    /// It waits.
+    Parked,
+    /// Its caller was interrupted already: cancel it for that.
+    Interrupted,
+    /// Its caller has as many calls waiting as it may: cancel it for
+    /// that. It was not recorded.
+    TooMany,
 }
 
 /// Every parked call of the daemon, with its caller's thread id, and the
 /// interrupts that came for calls not parked (yet).
-#[derive(Default)]
 pub struct Registry {
     state: Mutex<State>,
+    limit: WaitLimit,
 }
 
 #[derive(Default)]
 struct State {
     parked: HashMap<WaiterId, Parked>,
+    /// How many calls each limited user has parked.
+    waiting: HashMap<u32, usize>,
     /// Interrupts for calls that were not parked when they came: the call
     /// may still be on its way to parking on another dispatch thread.
     early: HashMap<WaiterId, Instant>,
@@ -58,22 +93,51 @@ struct State {
 const EARLY_INTERRUPT_MEMORY: Duration = Duration::from_secs(2);
 
 impl Registry {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    pub fn new(limit: WaitLimit) -> Arc<Self> {
+        Arc::new(Registry {
+            state: Mutex::default(),
+            limit,
+        })
     }
 
-    /// Records a call that just parked. True if its caller was already
-    /// interrupted: the caller of `register` must then cancel it (once it
-    /// has let go of the object's lock).
+    /// Records a call of `caller` that just parked. Unless it is
+    /// [`Registered::Parked`], the caller of `register` must cancel it
+    /// for what it says (once it has let go of the object's lock).
     #[must_use]
-    pub fn register(&self, id: WaiterId, tid: u32, target: Arc<dyn Cancel>) -> bool {
+    pub fn register(&self, id: WaiterId, caller: &Caller, target: Arc<dyn Cancel>) -> Registered {
         let mut state = self.lock();
-        state.parked.insert(id, Parked { tid, target });
-        state.early.remove(&id).is_some()
+        if self.limit.applies_to(caller.uid) {
+            let waiting = state.waiting.entry(caller.uid).or_default();
+            if *waiting >= self.limit.per_user {
+                log::warn!(
+                    "uid {} has {} calls waiting, as many as it may \
+                     (--max-waiting-per-user): one more fails with EAGAIN",
+                    caller.uid,
+                    *waiting
+                );
+                return Registered::TooMany;
+            }
+            *waiting += 1;
+        }
+        let (tid, uid) = (caller.pid, caller.uid);
+        state.parked.insert(id, Parked { tid, uid, target });
+        match state.early.remove(&id) {
+            Some(_) => Registered::Interrupted,
+            None => Registered::Parked,
+        }
     }
 
     pub fn deregister(&self, id: WaiterId) {
-        self.lock().parked.remove(&id);
+        let mut state = self.lock();
+        let Some(parked) = state.parked.remove(&id) else {
+            return;
+        };
+        if let Some(n) = state.waiting.get_mut(&parked.uid) {
+            *n -= 1;
+            if *n == 0 {
+                state.waiting.remove(&parked.uid);
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -199,16 +263,27 @@ mod tests {
         }
     }
 
+    /// A caller of `uid` whose thread is `tid`.
+    fn caller(uid: u32, tid: u32) -> Caller {
+        Caller {
+            uid,
+            gid: uid,
+            pid: tid,
+        }
+    }
+
     #[test]
     fn an_interrupt_before_parking_is_kept_for_the_call() {
-        let registry = Registry::new();
+        let registry = Registry::new(WaitLimit::NONE);
         let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
         assert!(!registry.interrupt(7), "nothing parked to cancel yet");
-        assert!(
-            registry.register(7, 1, recorder.clone()),
+        assert_eq!(
+            registry.register(7, &caller(0, 1), recorder.clone()),
+            Registered::Interrupted,
             "interrupted first"
         );
-        assert!(!registry.register(8, 1, recorder.clone()));
+        let parked = registry.register(8, &caller(0, 1), recorder.clone());
+        assert_eq!(parked, Registered::Parked);
         assert!(registry.interrupt(8));
         assert_eq!(
             *recorder.0.lock().unwrap(),
@@ -218,11 +293,12 @@ mod tests {
 
     #[test]
     fn sweep_cancels_only_signalled_callers() {
-        let registry = Registry::new();
+        let registry = Registry::new(WaitLimit::NONE);
         let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
         let me = unsafe { libc::gettid() } as u32;
-        assert!(!registry.register(1, me, recorder.clone()));
-        assert!(!registry.register(2, u32::MAX - 1, recorder.clone()));
+        let one = registry.register(1, &caller(0, me), recorder.clone());
+        let two = registry.register(2, &caller(0, u32::MAX - 1), recorder.clone());
+        assert_eq!([one, two], [Registered::Parked; 2]);
         assert_eq!(registry.sweep(), 1);
         assert_eq!(
             *recorder.0.lock().unwrap(),
@@ -234,5 +310,26 @@ mod tests {
             recorder.0.lock().unwrap()[1],
             (1, CancelReason::ShuttingDown)
         );
+    }
+
+    #[test]
+    fn a_user_waits_in_as_many_calls_as_it_may_and_others_are_not_held() {
+        let registry = Registry::new(WaitLimit {
+            per_user: 2,
+            unlimited: [0, 500],
+        });
+        let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
+        let park = |id, uid| registry.register(id, &caller(uid, 1), recorder.clone());
+        assert_eq!([park(1, 1000), park(2, 1000)], [Registered::Parked; 2]);
+        assert_eq!(park(3, 1000), Registered::TooMany);
+        assert_eq!(park(4, 1001), Registered::Parked, "another user");
+        for id in 5..10 {
+            assert_eq!(park(id, 0), Registered::Parked, "root");
+            assert_eq!(park(id + 10, 500), Registered::Parked, "the owner");
+        }
+        registry.deregister(3);
+        assert_eq!(park(6, 1000), Registered::TooMany, "3 never waited");
+        registry.deregister(1);
+        assert_eq!(park(7, 1000), Registered::Parked, "1 was answered");
     }
 }

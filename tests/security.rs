@@ -1291,3 +1291,47 @@ fn lookups_keep_the_daemon_within_its_cap() {
     // A path looked up long ago is found again.
     assert_ok(&m.run("test -f sockets/tcp/10.0.0.0/80"));
 }
+
+/// One user may have `--max-waiting-per-user` calls waiting: past it a
+/// call that would wait fails with EAGAIN, and another user's calls still
+/// wait and are served. (Before, a user's waiting calls had no bound, and
+/// over io_uring they could take every entry of a CPU's ring.)
+#[test]
+fn a_user_waits_in_as_many_calls_as_it_may_and_no_more() {
+    let m = mount_or_skip!("--allow-other", "--max-waiting-per-user", "32");
+    assert_ok(&m.run("touch queues/box queues/other && chmod 666 queues/box queues/other"));
+    let user = test_user();
+    let waiter = "import os, sys, errno, threading, time\n\
+        def wait():\n\
+        \x20   os.read(os.open('queues/box', os.O_RDONLY), 100)\n\
+        for _ in range(32): threading.Thread(target=wait, daemon=True).start()\n\
+        while os.getxattr('queues/box', 'user.ipcfs.blocked') != b'32': time.sleep(0.01)\n\
+        try: os.read(os.open('queues/box', os.O_RDONLY), 100); print('read')\n\
+        except OSError as e: print(errno.errorcode[e.errno])\n\
+        print('held', flush=True)\n\
+        sys.stdin.readline()\n\
+        os._exit(0)\n";
+    let held = Holding::start(&m, &user, waiter);
+    assert_eq!(held.said, "EAGAIN\nheld\n");
+    // Another user's read waits, and is served.
+    let reader = std::thread::spawn({
+        let dir = m.dir.clone();
+        move || {
+            Command::new("setpriv")
+                .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+                .args(["timeout", "5", "cat", "queues/other"])
+                .current_dir(dir)
+                .output()
+                .unwrap()
+        }
+    });
+    let waiting = || common::xattr(&m, "queues/other", "blocked") == "1";
+    assert!(common::eventually(
+        std::time::Duration::from_secs(5),
+        waiting
+    ));
+    assert_ok(&m.run("echo hi > queues/other"));
+    assert_eq!(stdout(&reader.join().unwrap()), "hi\n");
+    assert!(held.finish());
+    assert!(m.log().contains("(--max-waiting-per-user)"));
+}

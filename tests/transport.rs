@@ -557,3 +557,64 @@ fn parked_large_writes_are_held_once() {
     // held once; in the entries as well, they were 32 MiB.
     assert!(grown < 24 * 1024, "the daemon grew by {grown} KiB");
 }
+
+/// When the system refuses a ring entry's memory (here the daemon's
+/// address space is capped with prlimit), the queue goes on with the
+/// entries it has: callers past them wait until a parked call is
+/// answered, and all are served. (Before, the failed mapping ended the
+/// queue's worker, and every caller from its CPU hung.)
+#[test]
+fn a_ring_that_cannot_map_another_entry_keeps_serving() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("skipped: the waker must run on a CPU of its own");
+        return;
+    }
+    let m = uring_mount_or_skip!();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", m.pid())).unwrap();
+    let vm_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    // Room for a dozen more entries of 4 MiB, not for the 300 callers.
+    let cap = (vm_kib + 60 * 1024) * 1024;
+    let out = Command::new("prlimit")
+        .args(["--pid", &m.pid().to_string(), &format!("--as={cap}")])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert_ok(&m.run("touch queues/q"));
+    let readers = "import os, threading\n\
+        threading.stack_size(65536)\n\
+        got = []\n\
+        def wait():\n\
+        \x20   got.append(os.read(os.open('queues/q', os.O_RDONLY), 100))\n\
+        ts = [threading.Thread(target=wait, daemon=True) for _ in range(300)]\n\
+        for t in ts: t.start()\n\
+        for t in ts: t.join(60)\n\
+        print(len(got), len(set(got)))\n";
+    let readers = Command::new("taskset")
+        .args([
+            "-c", "0", "timeout", "-s", "KILL", "90", "python3", "-c", readers,
+        ])
+        .current_dir(&m.dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let refused = || m.log().contains("cannot map another entry");
+    assert!(eventually(Duration::from_secs(30), refused), "{}", m.log());
+    let writer = "import os\n\
+        fd = os.open('queues/q', os.O_WRONLY | os.O_DIRECT)\n\
+        for i in range(300): os.write(fd, b'm%d' % i)\n";
+    let out = Command::new("taskset")
+        .args([
+            "-c", "1", "timeout", "-s", "KILL", "90", "python3", "-c", writer,
+        ])
+        .current_dir(&m.dir)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let out = readers.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "300 300\n");
+    assert_ok(&m.run("touch pipes/alive"));
+}

@@ -17,7 +17,7 @@ use super::reply::{Call, FsParking, ParkedOpen, ParkedWrite, Payer, Replies};
 use super::timer::DeadlineTimer;
 use crate::caller::proc::killed_by_signal;
 use crate::error::Result;
-use crate::interrupt::Cancel;
+use crate::interrupt::{Cancel, Registered};
 use crate::ipc::signal::send_sigpipe;
 use crate::ipc::socket::Accepted;
 use crate::ipc::{CancelReason, OpenRequest, Step, StreamObject, Wakeups, WriteDone};
@@ -146,24 +146,30 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         op: impl FnOnce(&mut T, &mut CellWakeups<T, R>) -> Step<W, X>,
     ) -> Option<(W, X)> {
         let mut wk = Wakeups::default();
-        let mut interrupted_already = false;
+        let mut registered = Registered::Parked;
         let step = {
             let mut object = self.lock();
             let step = op(&mut object, &mut wk);
             self.arm(&object);
             if let Step::Parked = step {
-                interrupted_already = self.shared.registry.register(
+                registered = self.shared.registry.register(
                     call.id,
-                    call.caller.pid,
+                    &call.caller,
                     self.clone() as Arc<dyn Cancel>,
                 );
             }
             step
         };
         self.deliver(wk, input);
-        if interrupted_already {
+        match registered {
+            Registered::Parked => {}
             // The kernel's interrupt overtook the call on its way to parking.
-            self.cancel(call.id, CancelReason::Interrupted);
+            Registered::Interrupted => {
+                self.cancel(call.id, CancelReason::Interrupted);
+            }
+            Registered::TooMany => {
+                self.cancel(call.id, CancelReason::TooManyWaiting);
+            }
         }
         match step {
             Step::Done(w, x) => Some((w, x)),

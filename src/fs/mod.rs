@@ -41,7 +41,7 @@ use self::tree::{Entry, Tree};
 use crate::caller::{Caller, proc};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::interrupt::Registry;
+use crate::interrupt::{Registry, WaitLimit};
 use crate::ipc::policy;
 use crate::ipc::status::README;
 use crate::memory::MemoryBudget;
@@ -233,8 +233,12 @@ impl<R: Replies> Fs<R> {
     /// `README`, `status`, the object directories and `proc/`. It starts
     /// the reactor's thread; [`Fs::shut_down`] stops it.
     pub fn new(config: Config, owner: (u32, u32)) -> std::io::Result<Fs<R>> {
+        let waiting = WaitLimit {
+            per_user: config.max_waiting_per_user,
+            unlimited: [0, owner.0],
+        };
         let shared = Arc::new(Shared {
-            registry: Registry::new(),
+            registry: Registry::new(waiting),
             handles: HandleTable::default(),
             budget: MemoryBudget::with_user_limits(config.max_memory, config.user_limits()),
             config,

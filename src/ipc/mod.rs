@@ -180,6 +180,9 @@ pub enum CancelReason {
     Interrupted,
     /// The daemon is unmounting.
     ShuttingDown,
+    /// Its caller has as many calls waiting as it may
+    /// (`--max-waiting-per-user`).
+    TooManyWaiting,
 }
 
 impl CancelReason {
@@ -188,6 +191,7 @@ impl CancelReason {
         match self {
             CancelReason::Interrupted => Error::Interrupted,
             CancelReason::ShuttingDown => Error::ShuttingDown,
+            CancelReason::TooManyWaiting => Error::WouldBlock,
         }
     }
 
@@ -197,6 +201,7 @@ impl CancelReason {
         match self {
             CancelReason::Interrupted => Err(Error::Interrupted),
             CancelReason::ShuttingDown => Ok(Vec::new()),
+            CancelReason::TooManyWaiting => Err(Error::WouldBlock),
         }
     }
 }

@@ -485,6 +485,8 @@ pub(crate) struct RingQueue {
     payload_cap: usize,
     wake_buf: Box<u64>,
     warned_full: bool,
+    /// Whether the failure to map an entry was logged.
+    warned_memory: bool,
     /// The slab the next entries' header slots come from, and how many of
     /// its slots are taken.
     slab: Option<(Arc<Mapping>, usize)>,
@@ -801,6 +803,7 @@ impl RingQueue {
             payload_cap,
             wake_buf: Box::new(0),
             warned_full: false,
+            warned_memory: false,
             slab: None,
             kicker: None,
             parked_since_kick: false,
@@ -841,19 +844,32 @@ impl RingQueue {
         cmd
     }
 
+    /// Registers one more entry. False, and the queue goes on with the
+    /// entries it has, at the cap or when the system refuses the entry's
+    /// memory (no memory, or the process's mappings at
+    /// `vm.max_map_count`): a worker never ends for want of an entry.
     fn register(&mut self) -> io::Result<bool> {
         if self.entries.len() >= MAX_ENTRIES {
             return Ok(false);
         }
         let idx = self.entries.len() as u32;
-        let (slab, slot) = match self.slab.take() {
-            Some((slab, used)) if used < SLOTS_PER_SLAB => (slab, used),
-            _ => (Arc::new(Mapping::new(SLOTS_PER_SLAB * SLOT_SIZE)?), 0),
+        let mem = match self.entry_memory() {
+            Ok(mem) => mem,
+            Err(e) => {
+                if !self.warned_memory {
+                    warn!(
+                        "io_uring queue {}: cannot map another entry ({e}); new calls from \
+                         CPU {} wait, uninterruptibly, until a parked one is answered",
+                        self.shared.qid, self.shared.qid
+                    );
+                    self.warned_memory = true;
+                }
+                return Ok(false);
+            }
         };
-        self.slab = Some((slab.clone(), slot + 1));
         let entry = Arc::new(RingEntry {
             idx,
-            mem: EntryMem::new(slab, slot, self.payload_cap)?,
+            mem,
             state: Mutex::new(State::InKernel),
         });
         let sqe = register_sqe(self.cmd(0), entry.mem.iovecs(), u64::from(idx));
@@ -869,6 +885,17 @@ impl RingQueue {
             );
         }
         Ok(true)
+    }
+
+    /// The memory of a new entry: a slot of the current slab (a new slab
+    /// when it is full) and a buffer of its own.
+    fn entry_memory(&mut self) -> io::Result<EntryMem> {
+        let (slab, slot) = match self.slab.take() {
+            Some((slab, used)) if used < SLOTS_PER_SLAB => (slab, used),
+            _ => (Arc::new(Mapping::new(SLOTS_PER_SLAB * SLOT_SIZE)?), 0),
+        };
+        self.slab = Some((slab.clone(), slot + 1));
+        EntryMem::new(slab, slot, self.payload_cap)
     }
 
     fn commit(&mut self, entry: &Arc<RingEntry>, commit_id: u64) -> io::Result<()> {
@@ -898,7 +925,7 @@ impl RingQueue {
     fn top_up(&mut self) -> io::Result<()> {
         while self.in_kernel < RESERVE {
             if !self.register()? {
-                if !self.warned_full {
+                if self.entries.len() >= MAX_ENTRIES && !self.warned_full {
                     warn!(
                         "io_uring queue {}: all {} entries are held by parked calls; new calls \
                          from CPU {} wait, uninterruptibly, until one is answered",
