@@ -148,8 +148,6 @@ pub fn mount_helper_argv(argv: &[OsString]) -> Option<Result<Vec<OsString>, Stri
     Some(Ok(out))
 }
 
-/// `-o` options that mount(8), fstab and mount.fuse pass along and that
-/// mean nothing more to ipcfs than the defaults it already has.
 /// The `-o` options ipcfs acts on (or refuses with a reason, as `ro`):
 /// the table ipcfs(1) documents, kept equal to `apply_mount_option` by a
 /// unit test.
@@ -171,6 +169,8 @@ pub const MOUNT_OPTIONS: &[&str] = crate::ipc::channel::with_fault_settings![
     "ro",
 ];
 
+/// `-o` options that mount(8), fstab and mount.fuse pass along and that
+/// mean nothing more to ipcfs than the defaults it already has.
 pub const ACCEPTED_NO_OPS: &[&str] = &[
     "rw", "defaults", "auto", "noauto", "user", "users", "nouser", "nofail", "_netdev", "dev",
     "nodev", "suid", "nosuid", "exec", "noexec", "atime", "noatime", "relatime", "async",

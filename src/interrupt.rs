@@ -202,9 +202,7 @@ impl Registry {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic while holding this lock cannot leave the maps half-updated
-        // (each operation is an insert or a remove), so poisoning is ignored.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::locks::lock(&self.state)
     }
 }
 

@@ -17,6 +17,7 @@ pub mod fuse;
 pub mod interrupt;
 pub mod ipc;
 pub mod limits;
+pub mod locks;
 pub mod logging;
 pub mod memory;
 pub mod mount;

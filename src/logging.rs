@@ -44,7 +44,7 @@ impl<L: Log> RateLimited<L> {
             record.file_static().unwrap_or(""),
             record.line().unwrap_or(0),
         );
-        let mut sites = self.sites.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sites = crate::locks::lock(&self.sites);
         let site = sites.entry(key).or_insert(Site {
             since: now,
             logged: 0,

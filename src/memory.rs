@@ -223,8 +223,7 @@ impl MemoryBudget {
     }
 
     fn lock_users(&self) -> MutexGuard<'_, HashMap<u32, Arc<Usage>>> {
-        // Inserts only: a poisoned map is still consistent.
-        self.users.lock().unwrap_or_else(|e| e.into_inner())
+        crate::locks::lock(&self.users)
     }
 }
 
@@ -361,8 +360,7 @@ impl Account {
     }
 
     fn lock_owner(&self) -> MutexGuard<'_, (u32, Arc<Usage>)> {
-        // Each change is one statement: a poisoned lock is consistent.
-        self.owner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::locks::lock(&self.owner)
     }
 }
 

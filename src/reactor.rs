@@ -384,7 +384,7 @@ impl Reactor {
                     .shared
                     .call_ended
                     .wait(state)
-                    .unwrap_or_else(|e| e.into_inner());
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
         }
         log::trace!("reactor: {token:?} deregistered");
@@ -412,7 +412,7 @@ impl Reactor {
         }
         // Held while joining, so that a concurrent shutdown also returns
         // only once the thread has ended.
-        let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        let mut thread = crate::locks::lock(&self.thread);
         if let Some(handle) = thread.take() {
             if handle.join().is_err() {
                 log::debug!("reactor: the thread had panicked");
@@ -428,11 +428,7 @@ impl Reactor {
 impl Drop for Reactor {
     fn drop(&mut self) {
         self.shared.stop();
-        let handle = self
-            .thread
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let handle = crate::locks::get_mut(&mut self.thread).take();
         // The last reference can go inside a `ready` call (an owner that
         // held it was dropped there): then the thread is left to end alone.
         if let Some(handle) = handle.filter(|_| !self.on_reactor_thread()) {
@@ -445,10 +441,7 @@ impl Drop for Reactor {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // No owner code runs under this lock, and each change to the
-        // table is complete before anything can fail, so a poisoned lock
-        // holds a consistent table.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::locks::lock(&self.state)
     }
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
@@ -648,7 +641,7 @@ mod tests {
     /// test's reactor thread. A failed test must not fail the others.
     fn serial() -> MutexGuard<'static, ()> {
         static LOCK: Mutex<()> = Mutex::new(());
-        LOCK.lock().unwrap_or_else(|e| e.into_inner())
+        crate::locks::lock(&LOCK)
     }
 
     /// An owner that reports every call on a channel.

@@ -27,7 +27,7 @@ pub const MAX_DEPUTIES_PER_USER: usize = 8;
 static ALIVE: Mutex<Option<HashMap<u32, usize>>> = Mutex::new(None);
 
 fn alive() -> std::sync::MutexGuard<'static, Option<HashMap<u32, usize>>> {
-    ALIVE.lock().unwrap_or_else(|e| e.into_inner())
+    crate::locks::lock(&ALIVE)
 }
 
 /// Takes a place for a deputy of `uid`, if one is free.

@@ -71,9 +71,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        // Every core operation finishes its state change before it could
-        // panic on a logic error; a poisoned lock still guards valid state.
-        self.object.lock().unwrap_or_else(|e| e.into_inner())
+        crate::locks::lock(&self.object)
     }
 
     /// Runs a change that may finish parked calls (a new setting, say) and

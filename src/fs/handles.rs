@@ -55,7 +55,6 @@ impl<R: Replies> HandleTable<R> {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Handle<R>>> {
-        // Single inserts and removes cannot leave the map inconsistent.
-        self.open.lock().unwrap_or_else(|e| e.into_inner())
+        crate::locks::lock(&self.open)
     }
 }

@@ -1,5 +1,5 @@
 //! The filesystem's operations, in plain types: every FUSE request but
-//! the decoding and the reply. Unit-tested without a mount (tests.rs).
+//! the decoding and the reply. Unit-tested without a mount (`tests/`).
 //!
 //! Calls that finish at once return a `Result`. Calls that may wait
 //! (open, read, write) take the adapter's reply object and answer it
@@ -223,9 +223,7 @@ pub struct Fs<R: Replies> {
 }
 
 pub(crate) fn lock<R: Replies>(tree: &Mutex<Tree<Node<R>>>) -> MutexGuard<'_, Tree<Node<R>>> {
-    // Tree operations validate before they mutate; a panic cannot leave
-    // it half-changed, so a poisoned lock is still usable.
-    tree.lock().unwrap_or_else(|e| e.into_inner())
+    crate::locks::lock(tree)
 }
 
 impl<R: Replies> Fs<R> {

@@ -105,15 +105,14 @@ impl DeadlineTimer {
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<Armed>> {
-        // Each change is one assignment: a poisoned lock is consistent.
-        self.armed.lock().unwrap_or_else(|e| e.into_inner())
+        crate::locks::lock(&self.armed)
     }
 }
 
 impl Drop for DeadlineTimer {
     fn drop(&mut self) {
         // Deregistered before the timerfd closes (the reactor's rule).
-        let armed = self.armed.get_mut().unwrap_or_else(|e| e.into_inner());
+        let armed = crate::locks::get_mut(&mut self.armed);
         if let Some(a) = armed.take() {
             self.reactor.deregister(a.token);
         }

@@ -212,10 +212,7 @@ impl SharedMemory {
     }
 
     fn lock(&self) -> MutexGuard<'_, u64> {
-        // Nothing between a change of the file and the size's update can
-        // panic (both are plain calls whose errors are returned), so a
-        // poisoned lock still guards the right size.
-        self.size.lock().unwrap_or_else(|e| e.into_inner())
+        crate::locks::lock(&self.size)
     }
 }
 

@@ -199,7 +199,7 @@ struct OpenSignalFile {
 
 impl<R: Replies> OpenFile<R> for OpenSignalFile {
     fn read(&self, _call: &Call, reply: R::Read, offset: u64, size: usize, _nonblock: bool) {
-        let mut text = self.text.lock().unwrap_or_else(|e| e.into_inner());
+        let mut text = crate::locks::lock(&self.text);
         if offset == 0 {
             match self.opened.status() {
                 Ok(status) => *text = signal::describe(&status).into_bytes(),

@@ -56,8 +56,7 @@ pub fn make<R: Replies>(
 }
 
 fn lock<R: Replies>(opens: &Mutex<Opens<R>>) -> MutexGuard<'_, Opens<R>> {
-    // Counts change in one statement each: a poisoned lock is consistent.
-    opens.lock().unwrap_or_else(|e| e.into_inner())
+    crate::locks::lock(opens)
 }
 
 impl<R: Replies> ShmKind<R> {

@@ -378,7 +378,7 @@ impl<R: Replies> OpenFile<R> for CtlFile<R> {
     /// One status line, then end of file; the read after that gives a
     /// fresh line.
     fn read(&self, _call: &Call, reply: R::Read, _offset: u64, size: usize, _nonblock: bool) {
-        let mut given = self.given.lock().unwrap_or_else(|e| e.into_inner());
+        let mut given = crate::locks::lock(&self.given);
         let (text, at) =
             given.get_or_insert_with(|| (ctl_line(&self.socket.status()).into_bytes(), 0));
         let piece = slice_at(text, *at as u64, size).to_vec();

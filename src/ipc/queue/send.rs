@@ -256,8 +256,9 @@ impl<P: Parking> Queue<P> {
         }
     }
 
-    /// Queues a whole message, charging its bytes and its slot (the
-    /// charge of a parked write's message is already held: `charged`).
+    /// Queues a whole message, charging its bytes and its slot to the
+    /// queue's owner (a parked write's message was its writer's until
+    /// now: the caller gave that charge back).
     fn enqueue(&mut self, message: Vec<u8>) -> Result<usize> {
         let len = message.len();
         if !self.budget.try_reserve(len + MESSAGE_OVERHEAD) {
@@ -269,9 +270,6 @@ impl<P: Parking> Queue<P> {
         Ok(len)
     }
 
-    /// A write under `message` or `line` framing: fed into its
-    /// description's message in progress, parking (or `EAGAIN`) only when
-    /// a new message needs a place and there is none.
     /// How many of `data`'s first bytes continue the message `end` has
     /// in progress (none if it has none): all of them under `message`, up
     /// to the next newline under `line`.
@@ -286,6 +284,9 @@ impl<P: Parking> Queue<P> {
         }
     }
 
+    /// A write under `message` or `line` framing: fed into its
+    /// description's message in progress, parking (or `EAGAIN`) only when
+    /// a new message needs a place and there is none.
     fn write_composed(
         &mut self,
         id: WaiterId,
