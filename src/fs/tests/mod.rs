@@ -3,7 +3,7 @@
 //! removed while open — with channels standing in for the kernel's
 //! replies.
 
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 
 use super::attr::{Attr, FileType, Ino, OpenStyle};
 use super::reply::{Call, Opened, Replies};
@@ -23,31 +23,62 @@ pub enum Answer {
 /// Replies that are channels: a test keeps the receiving end.
 pub struct TestReplies;
 
+/// A reply that must be answered exactly once, as a fuser reply must (one
+/// dropped unanswered sends EIO, which no code path may do). Answering
+/// takes it by value, so twice does not compile; dropped unanswered, it
+/// fails the test: at once when that happens on the test's thread, and
+/// wherever it happened at the test's next look at the answer
+/// ([`now`]).
+pub struct TestReply(Option<Sender<Answer>>);
+
+impl TestReply {
+    fn answer(mut self, answer: Answer) {
+        let tx = self.0.take().expect("a reply is answered once");
+        let _ = tx.send(answer);
+    }
+}
+
+impl Drop for TestReply {
+    fn drop(&mut self) {
+        if self.0.is_some() && !std::thread::panicking() {
+            panic!("a reply was dropped unanswered");
+        }
+    }
+}
+
+/// A reply and where its answer arrives.
+fn reply() -> (TestReply, Receiver<Answer>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    (TestReply(Some(tx)), rx)
+}
+
 impl Replies for TestReplies {
-    type Open = Sender<Answer>;
-    type Read = Sender<Answer>;
-    type Write = Sender<Answer>;
+    type Open = TestReply;
+    type Read = TestReply;
+    type Write = TestReply;
+    /// A poll handle may be dropped without a notification (a newer poll
+    /// replaces it), as fuser's may.
     type Poll = Sender<Answer>;
     /// Unit tests have no kernel to register files with.
     type Backing = ();
 
-    fn opened(reply: Sender<Answer>, result: Result<Opened>) {
-        let _ = reply.send(Answer::Opened(result));
+    fn opened(reply: TestReply, result: Result<Opened>) {
+        reply.answer(Answer::Opened(result));
     }
-    fn data(reply: Sender<Answer>, result: Result<&[u8]>) {
-        let _ = reply.send(Answer::Data(result.map(<[u8]>::to_vec)));
+    fn data(reply: TestReply, result: Result<&[u8]>) {
+        reply.answer(Answer::Data(result.map(<[u8]>::to_vec)));
     }
-    fn written(reply: Sender<Answer>, result: Result<usize>) {
-        let _ = reply.send(Answer::Written(result));
+    fn written(reply: TestReply, result: Result<usize>) {
+        reply.answer(Answer::Written(result));
     }
     fn notify(poll: Sender<Answer>) {
         let _ = poll.send(Answer::Notified);
     }
-    fn open_backing(_: &Sender<Answer>, _: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+    fn open_backing(_: &TestReply, _: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
         Err(std::io::Error::from_raw_os_error(libc::EPERM))
     }
-    fn opened_with_backing(reply: Sender<Answer>, opened: Opened, _: &()) {
-        let _ = reply.send(Answer::Opened(Ok(opened)));
+    fn opened_with_backing(reply: TestReply, opened: Opened, _: &()) {
+        reply.answer(Answer::Opened(Ok(opened)));
     }
 }
 
@@ -56,7 +87,22 @@ mod shm;
 mod socket;
 mod status;
 
-type TestFs = Fs<TestReplies>;
+/// The filesystem under test. Dropped, it shuts down first, as the
+/// daemon does at unmount, so that every call still parked is answered.
+struct TestFs(Fs<TestReplies>);
+
+impl std::ops::Deref for TestFs {
+    type Target = Fs<TestReplies>;
+    fn deref(&self) -> &Fs<TestReplies> {
+        &self.0
+    }
+}
+
+impl Drop for TestFs {
+    fn drop(&mut self) {
+        self.0.shut_down();
+    }
+}
 
 fn me() -> Caller {
     Caller::this_thread()
@@ -72,7 +118,7 @@ fn other_user() -> Caller {
 
 fn fs() -> TestFs {
     let c = me();
-    Fs::new(Config::new("/nonexistent".into()), (c.uid, c.gid)).unwrap()
+    TestFs(Fs::new(Config::new("/nonexistent".into()), (c.uid, c.gid)).unwrap())
 }
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -91,9 +137,14 @@ fn dir(fs: &TestFs, name: &str) -> Ino {
         .ino
 }
 
-/// An answer that came at once, or `None` when the call parked.
+/// An answer that came at once, or `None` when the call parked. A reply
+/// dropped unanswered (its channel closed with no answer) fails the test.
 fn now(rx: &Receiver<Answer>) -> Option<Answer> {
-    rx.try_recv().ok()
+    match rx.try_recv() {
+        Ok(answer) => Some(answer),
+        Err(TryRecvError::Empty) => None,
+        Err(TryRecvError::Disconnected) => panic!("a reply was dropped unanswered"),
+    }
 }
 
 fn opened(answer: Option<Answer>) -> Opened {
@@ -104,7 +155,7 @@ fn opened(answer: Option<Answer>) -> Opened {
 }
 
 fn open(fs: &TestFs, ino: Ino, flags: i32) -> Option<Answer> {
-    let (tx, rx) = channel();
+    let (tx, rx) = reply();
     fs.open(&call(), ino, flags, tx);
     now(&rx)
 }
@@ -120,13 +171,13 @@ fn at(offset: u64, size: usize) -> ReadAt {
 }
 
 fn read(fs: &TestFs, fh: u64, size: usize) -> Option<Answer> {
-    let (tx, rx) = channel();
+    let (tx, rx) = reply();
     fs.read(&call(), fh, at(0, size), tx);
     now(&rx)
 }
 
 fn write(fs: &TestFs, fh: u64, data: &[u8]) -> Option<Answer> {
-    let (tx, rx) = channel();
+    let (tx, rx) = reply();
     fs.write(&call(), fh, 0, data, false, tx);
     now(&rx)
 }
@@ -244,7 +295,7 @@ fn a_pipe_is_made_looked_up_listed_and_carries_its_attributes() {
 fn a_pipe_open_parks_until_its_partner_comes() {
     let fs = fs();
     let p = make(&fs, "pipes", "p", FileType::Regular).unwrap().ino;
-    let (tx, reader) = channel();
+    let (tx, reader) = reply();
     fs.open(&call(), p, libc::O_RDONLY, tx);
     assert_eq!(now(&reader), None, "a reader waits for a writer");
     assert_eq!(fs.parked(), 1);

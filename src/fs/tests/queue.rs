@@ -1,15 +1,13 @@
 //! Queues in the fs layer: made by create, framing as a setting, parked
 //! reads at shutdown, xattr flags, and the memory a status snapshot holds.
 
-use std::sync::mpsc::channel;
-
 use super::*;
 
 #[test]
 fn a_queue_is_created_open_and_keeps_messages_whole() {
     let fs = fs();
     let queues = dir(&fs, "queues");
-    let (tx, rx) = channel();
+    let (tx, rx) = reply();
     fs.create(&call(), queues, b"q", 0o600, libc::O_RDWR, tx);
     let o = opened(now(&rx));
     let created = o.created.expect("a create carries its attributes");
@@ -127,10 +125,10 @@ fn a_parked_read_is_answered_at_shutdown() {
     let fs = fs();
     let q = make(&fs, "queues", "q", FileType::Regular).unwrap().ino;
     let o = opened(open(&fs, q, libc::O_RDWR));
-    let (tx, rx) = channel();
+    let (tx, rx) = reply();
     fs.read(&call(), o.fh, at(0, 64), tx);
     assert_eq!(now(&rx), None, "an empty queue parks its reader");
-    let (tx, rx2) = channel();
+    let (tx, rx2) = reply();
     fs.read(&call(), o.fh, at(4096, 64), tx);
     assert_eq!(
         now(&rx2),
@@ -169,7 +167,7 @@ fn a_status_snapshot_counts_against_the_memory_cap_while_open() {
     let records = 5 * (crate::memory::OBJECT_RECORD + "queue-0".len());
     config.max_memory = records + 600;
     config.max_memory_per_user = Some(config.max_memory);
-    let fs: TestFs = Fs::new(config, (c.uid, c.gid)).unwrap();
+    let fs = TestFs(Fs::new(config, (c.uid, c.gid)).unwrap());
     for i in 0..5 {
         make(&fs, "queues", &format!("queue-{i}"), FileType::Regular).unwrap();
     }

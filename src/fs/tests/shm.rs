@@ -3,19 +3,17 @@
 //! removal, and served through the page cache when the kernel cannot
 //! pass them through (as here: the test replies register no backing).
 
-use std::sync::mpsc::channel;
-
 use super::*;
 use crate::fs::AttrChange;
 
 fn read_at(fs: &TestFs, fh: u64, offset: u64, size: usize) -> Option<Answer> {
-    let (tx, rx) = channel();
+    let (tx, rx) = reply();
     fs.read(&call(), fh, at(offset, size), tx);
     now(&rx)
 }
 
 fn write_at(fs: &TestFs, fh: u64, offset: u64, data: &[u8]) -> Option<Answer> {
-    let (tx, rx) = channel();
+    let (tx, rx) = reply();
     fs.write(&call(), fh, offset, data, false, tx);
     now(&rx)
 }
@@ -33,7 +31,7 @@ fn a_shm_file_is_seekable_sized_and_charged() {
     let fs = fs();
     let shm = dir(&fs, "shm");
     let before = fs.shared.budget.used();
-    let (tx, rx) = channel();
+    let (tx, rx) = reply();
     fs.create(&call(), shm, b"m", 0o600, libc::O_RDWR, tx);
     let o = opened(now(&rx));
     let ino = o.created.expect("a create carries its attributes").ino;

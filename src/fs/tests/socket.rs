@@ -1,7 +1,6 @@
 //! Socket endpoints in the fs layer: the directory and its files, a
 //! connect and reads answered from the reactor's thread, and close.
 
-use std::sync::mpsc::channel;
 use std::time::Duration;
 
 use super::*;
@@ -32,7 +31,7 @@ fn an_endpoint_is_a_directory_of_files_and_rmdir_closes_it() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let ctl_open = opened(open(&fs, ctl.ino, libc::O_RDWR));
-    let (tx, rx) = channel();
+    let (tx, rx) = reply();
     let command = format!("connect tcp 127.0.0.1:{port}\n");
     fs.write(&call(), ctl_open.fh, 0, command.as_bytes(), false, tx);
     let answer = rx
@@ -53,7 +52,7 @@ fn an_endpoint_is_a_directory_of_files_and_rmdir_closes_it() {
     assert_eq!(&got, b"ping");
 
     // A read with nothing to read parks; the peer's bytes answer it.
-    let (tx, rx) = channel();
+    let (tx, rx) = reply();
     fs.read(&call(), d.fh, at(0, 64), tx);
     assert_eq!(now(&rx), None);
     std::io::Write::write_all(&mut peer, b"pong").unwrap();
@@ -76,7 +75,7 @@ fn an_endpoint_is_a_directory_of_files_and_rmdir_closes_it() {
     );
 
     // rmdir is close(): a parked read sees the end, the peer sees EOF.
-    let (tx, rx) = channel();
+    let (tx, rx) = reply();
     fs.read(&call(), d.fh, at(0, 64), tx);
     assert_eq!(now(&rx), None);
     assert_eq!(
@@ -146,7 +145,7 @@ fn dial_files_are_found_for_any_host_and_port_and_never_listed() {
         .lookup(&me(), local.ino, port.to_string().as_bytes())
         .unwrap()
         .attr;
-    let (tx, rx) = channel();
+    let (tx, rx) = reply();
     fs.open(&call(), closed.ino, libc::O_RDWR, tx);
     let answer = rx
         .recv_timeout(Duration::from_secs(5))
