@@ -160,7 +160,9 @@ fn a_write_that_makes_a_pipe_waits_for_its_reader() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // It waits, parked, before any reader comes.
+    let parked = || common::xattr(&m, "pipes/new", "blocked") == "1";
+    assert!(eventually(Duration::from_secs(5), parked));
     let reader = m.run("cat pipes/new");
     assert_eq!(stdout(&reader), "hello\n");
     let out = writer.wait_with_output().unwrap();
@@ -625,8 +627,12 @@ fn o_trunc_open_and_append_write_proceed_once_the_parked_writer_is_done() {
         &path, "blocked"
     ) == "1"));
     let mut append = m.sh("printf x >> pipes/full").spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(append.try_wait().unwrap(), None, "the append did not wait");
+    // It waits in the kernel, for the lock the parked write holds.
+    let waits = || proc_state(append.id()) == Some('D');
+    assert!(
+        eventually(Duration::from_secs(5), waits),
+        "the append did not wait behind the parked writer"
+    );
     assert_ok(&m.run("head -c 65636 pipes/full > /dev/null"));
     assert!(wait_within(&mut parked, Duration::from_secs(3), "served writer").success());
     assert!(wait_within(&mut append, Duration::from_secs(3), "append").success());
@@ -643,10 +649,10 @@ fn o_trunc_open_and_append_write_proceed_once_the_parked_writer_is_done() {
         &path, "blocked"
     ) == "1"));
     let mut truncating = m.sh("exec sh -c ': > pipes/full'").spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        truncating.try_wait().unwrap(),
-        None,
+    // It waits in the kernel, for the lock the parked write holds.
+    let waits = || proc_state(truncating.id()) == Some('D');
+    assert!(
+        eventually(Duration::from_secs(5), waits),
         "the open did not wait"
     );
     truncating.kill().unwrap();

@@ -467,7 +467,8 @@ fn writers_of_a_full_queue_wait_where_a_signal_ends_them() {
     let mut writers: Vec<std::process::Child> = (0..3)
         .map(|i| m.sh(&format!("echo item{i} > queues/q")).spawn().unwrap())
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    let parked = || xattr(&m, "queues/q", "blocked") == "3";
+    assert!(eventually(Duration::from_secs(5), parked), "the opens park");
     for w in &mut writers {
         assert!(
             w.try_wait().unwrap().is_none(),

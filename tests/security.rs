@@ -114,9 +114,8 @@ fn without_allow_other_other_users_cannot_reach_the_mount() {
 struct RootsProcess(u32);
 
 impl RootsProcess {
-    /// Alive and not hit: running or asleep, not stopped, ended or a zombie.
     fn untouched(&self) -> bool {
-        matches!(common::proc_state(self.0), Some('S' | 'R'))
+        common::untouched_by_earlier_signals(self.0)
     }
 }
 
@@ -177,7 +176,6 @@ fn a_user_may_signal_its_own_processes_and_not_roots() {
         &format!("setsid -w sh -c '/bin/echo CONT > proc/{}/signal'", roots.0),
     );
     assert!(stderr(&out).contains("Operation not permitted"), "{out:?}");
-    std::thread::sleep(std::time::Duration::from_millis(100));
     assert!(roots.untouched(), "root's process was hit");
     // The group of root's process is out of reach too.
     let out = as_user(
@@ -478,9 +476,8 @@ fn a_user_namespace_gives_no_power_over_roots_processes() {
         2,
         "{out:?}"
     );
-    std::thread::sleep(std::time::Duration::from_millis(100));
     assert!(
-        roots.try_wait().unwrap().is_none(),
+        common::untouched_by_earlier_signals(roots.id()),
         "root's process was hit"
     );
     roots.kill().unwrap();
@@ -941,9 +938,8 @@ fn a_set_user_id_writer_acts_with_the_openers_rights() {
     );
     let out = as_user(&m, &user, &script);
     assert_eq!(stdout(&out), "root 1\ndaemon 1\nbind 1\n", "{out:?}");
-    std::thread::sleep(std::time::Duration::from_millis(100));
     assert!(
-        roots.try_wait().unwrap().is_none(),
+        common::untouched_by_earlier_signals(roots.id()),
         "root's process was hit"
     );
     assert_ok(&m.run("touch pipes/alive"));
@@ -1071,6 +1067,7 @@ fn renames_take_no_reserved_name_and_no_live_endpoint() {
 #[test]
 fn blocked_writers_pay_for_their_own_bytes() {
     blocked_writers_leave_the_owners_share(
+        "pipes/box",
         "touch pipes/box && chmod 666 pipes/box",
         "fd = os.open('pipes/box', os.O_RDWR)\n\
          data = b'A' * (2 << 20)\n",
@@ -1082,6 +1079,7 @@ fn blocked_writers_pay_for_their_own_bytes() {
 #[test]
 fn blocked_queue_writers_pay_for_their_own_bytes() {
     blocked_writers_leave_the_owners_share(
+        "queues/box",
         "touch queues/box && chmod 666 queues/box && \
          python3 -c \"import os; os.setxattr('queues/box', 'user.ipcfs.max_messages', b'1')\"",
         "fd = os.open('queues/box', os.O_WRONLY | os.O_DIRECT | os.O_DSYNC)\n\
@@ -1102,11 +1100,11 @@ macro_rules! mount_with_shares {
     };
 }
 
-/// The test user makes an object everyone may write (`make`); nobody
-/// opens it and sets `fd` and `data` (`open`: Python), then blocks six
+/// The test user makes `object`, which everyone may write (`make`);
+/// nobody opens it and sets `fd` and `data` (`open`: Python), then blocks six
 /// writes of `data` on it. Those writes stop with ENOSPC at nobody's
 /// 8 MiB share, and the owner can still take 7 MiB of its own.
-fn blocked_writers_leave_the_owners_share(make: &str, open: &str) {
+fn blocked_writers_leave_the_owners_share(object: &str, make: &str, open: &str) {
     let m = mount_with_shares!();
     let owner = test_user();
     assert_ok(&as_user(&m, &owner, make));
@@ -1135,7 +1133,9 @@ fn blocked_writers_leave_the_owners_share(make: &str, open: &str) {
                 .unwrap()
         }
     });
-    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let blocked = || !matches!(common::xattr(&m, object, "blocked").as_str(), "" | "0");
+    let five = std::time::Duration::from_secs(5);
+    assert!(common::eventually(five, blocked), "nobody's writes park");
     let out = as_user(&m, &owner, "truncate -s 7M shm/mine && echo kept");
     let flood = flood.join().unwrap();
     assert_eq!(

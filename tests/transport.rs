@@ -277,7 +277,15 @@ fn poll_is_woken_by_a_write_on_uring() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The poll sleeps before the write comes (else it would not test a
+    // wake-up). The child is the `timeout` that guards Python.
+    let guard = child.id();
+    let wchan = || {
+        let python = std::fs::read_to_string(format!("/proc/{guard}/task/{guard}/children"))?;
+        std::fs::read_to_string(format!("/proc/{}/wchan", python.trim()))
+    };
+    let polling = || wchan().is_ok_and(|w| w.contains("poll"));
+    assert!(eventually(Duration::from_secs(5), polling), "{:?}", wchan());
     assert_ok(&m.run("echo wake > queues/q"));
     let out = child.wait_with_output().unwrap();
     assert_ok(&out);

@@ -296,6 +296,24 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// Thread state letter (R, S, D, ...) of a process, from /proc.
+/// Whether `pid` was hit by no fatal signal sent before now: it is told
+/// to stop (SIGSTOP), seen stopped, and let go on (SIGCONT). A signal
+/// sent earlier is delivered first (the kernel takes pending signals
+/// lowest number first, and the fatal ones the tests send — HUP, INT,
+/// KILL, USR1, TERM — are below SIGSTOP's 19), so a process hit by one
+/// ends instead of stopping. The positive control of a check that
+/// nothing happened: the stop shows that a signal would have landed.
+pub fn untouched_by_earlier_signals(pid: u32) -> bool {
+    // SAFETY: kill takes integers; the pid is the test's own process.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) };
+    let settled = || !matches!(proc_state(pid), Some('R' | 'S' | 'D'));
+    eventually(Duration::from_secs(5), settled);
+    let stopped = proc_state(pid) == Some('T');
+    // SAFETY: as above.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+    stopped
+}
+
 pub fn proc_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = stat.rsplit_once(')')?.1;
