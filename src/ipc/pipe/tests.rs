@@ -1,0 +1,532 @@
+//! The pipe state machine driven alone, with plain values for replies.
+
+use super::*;
+use crate::ipc::IoMode;
+use crate::ipc::Plain;
+use crate::memory::MemoryBudget;
+
+const ANY: PipeEnd = PipeEnd::new(Mode::READ_WRITE);
+
+fn req(mode: Mode, nonblock: bool, creating: bool) -> OpenRequest {
+    OpenRequest {
+        mode,
+        nonblock,
+        io: IoMode::Stream,
+        creating,
+        opener: 1,
+    }
+}
+
+fn pipe() -> Pipe<Plain> {
+    Pipe::new(65536, MemoryBudget::new(1 << 30).account(1))
+}
+
+fn wk() -> PipeWakeups<Plain> {
+    Wakeups::default()
+}
+
+/// Opens without waiting: readers open non-blocking, writers need a
+/// reader to be there already.
+fn open(p: &mut Pipe<Plain>, mode: Mode) -> PipeEnd {
+    match p.open(0, 0, req(mode, mode == Mode::READ, false), &mut wk()) {
+        Step::Done(_, Ok(end)) => end,
+        other => panic!("open did not finish: {:?}", matches!(other, Step::Parked)),
+    }
+}
+
+fn done_read(step: Step<u32, Result<Vec<u8>>>) -> Result<Vec<u8>> {
+    match step {
+        Step::Done(_, r) => r,
+        Step::Parked => panic!("read parked"),
+    }
+}
+
+fn done_write(step: Step<u32, WriteDone>) -> WriteDone {
+    match step {
+        Step::Done(_, r) => r,
+        Step::Parked => panic!("write parked"),
+    }
+}
+
+#[test]
+fn reader_open_parks_until_a_writer_opens() {
+    let mut p = pipe();
+    let mut w = wk();
+    assert!(matches!(
+        p.open(1, 10, req(Mode::READ, false, false), &mut w),
+        Step::Parked
+    ));
+    assert_eq!(p.readers(), 1, "a parked reader counts, as in the kernel");
+    assert!(matches!(
+        p.open(2, 20, req(Mode::WRITE, false, false), &mut w),
+        Step::Done(20, Ok(_))
+    ));
+    assert_eq!(w.opens.len(), 1);
+    assert_eq!(w.opens[0].1, 10);
+}
+
+#[test]
+fn nonblocking_writer_without_reader_gets_enxio_and_counts_nothing() {
+    let mut p = pipe();
+    assert!(matches!(
+        p.open(1, 1, req(Mode::WRITE, true, false), &mut wk()),
+        Step::Done(_, Err(Error::NoReader))
+    ));
+    assert_eq!(p.writers(), 0);
+}
+
+#[test]
+fn a_creating_writer_opens_at_once_and_its_write_waits_for_a_reader() {
+    let mut p = pipe();
+    let end = match p.open(1, 1, req(Mode::WRITE, false, true), &mut wk()) {
+        Step::Done(_, Ok(end)) => end,
+        _ => panic!("a creating open does not wait"),
+    };
+    assert_eq!(p.writers(), 1);
+    assert_eq!(
+        done_write(p.write(2, 2, end, b"hi", true, &mut wk())),
+        WriteDone::err(Error::WouldBlock),
+        "non-blocking: no reader yet"
+    );
+    assert!(matches!(
+        p.write(3, 3, end, b"hello", false, &mut wk()),
+        Step::Parked
+    ));
+    assert_eq!(p.blocked(), 1);
+    let mut w = wk();
+    let _reader = p.open(4, 4, req(Mode::READ, false, false), &mut w);
+    assert_eq!(w.writes, vec![(3, 3, WriteDone::ok(5))], "the reader came");
+    assert_eq!(
+        done_read(p.read(5, 5, ANY, 10, false, &mut wk())),
+        Ok(b"hello".to_vec())
+    );
+    // Once a reader has come and gone, no reader is EPIPE again.
+    p.release(PipeEnd::new(Mode::READ), &mut wk());
+    assert_eq!(
+        done_write(p.write(6, 6, end, b"x", false, &mut wk())),
+        WriteDone {
+            result: Err(Error::BrokenPipe),
+            sigpipe: true
+        }
+    );
+}
+
+#[test]
+fn a_non_blocking_creating_writer_is_enxio_and_a_waiting_write_is_interrupted() {
+    let mut p = pipe();
+    assert!(matches!(
+        p.open(1, 1, req(Mode::WRITE, true, true), &mut wk()),
+        Step::Done(_, Err(Error::NoReader))
+    ));
+    let end = match p.open(2, 2, req(Mode::WRITE, false, true), &mut wk()) {
+        Step::Done(_, Ok(end)) => end,
+        _ => panic!("a creating open does not wait"),
+    };
+    assert!(matches!(
+        p.write(3, 3, end, b"x", false, &mut wk()),
+        Step::Parked
+    ));
+    let mut w = wk();
+    assert!(p.cancel(3, CancelReason::Interrupted, &mut w));
+    assert_eq!(w.writes, vec![(3, 3, WriteDone::err(Error::Interrupted))]);
+    assert_eq!((p.blocked(), p.budget.held()), (0, 0));
+}
+
+#[test]
+fn bytes_flow_and_eof_after_last_writer() {
+    let mut p = pipe();
+    let r = open(&mut p, Mode::READ_WRITE);
+    let w = open(&mut p, Mode::WRITE);
+    assert_eq!(
+        done_write(p.write(1, 1, ANY, b"hello", false, &mut wk())),
+        WriteDone::ok(5)
+    );
+    assert_eq!(
+        done_read(p.read(2, 2, ANY, 3, false, &mut wk())),
+        Ok(b"hel".to_vec())
+    );
+    assert_eq!(
+        done_read(p.read(3, 3, ANY, 100, false, &mut wk())),
+        Ok(b"lo".to_vec())
+    );
+    let mut w1 = wk();
+    assert!(matches!(
+        p.read(4, 4, ANY, 10, false, &mut w1),
+        Step::Parked
+    ));
+    p.release(w, &mut w1);
+    assert!(w1.reads.is_empty(), "the O_RDWR end still writes");
+    let mut w2 = wk();
+    p.release(PipeEnd::new(Mode::WRITE), &mut w2);
+    assert_eq!(w2.reads.len(), 1);
+    assert_eq!(w2.reads[0].2, Ok(Vec::new()), "end of file");
+    let _ = r;
+}
+
+#[test]
+fn parked_reader_is_served_by_a_write() {
+    let mut p = pipe();
+    open(&mut p, Mode::READ);
+    open(&mut p, Mode::WRITE);
+    assert!(matches!(
+        p.read(5, 50, ANY, 100, false, &mut wk()),
+        Step::Parked
+    ));
+    let mut w = wk();
+    assert_eq!(
+        done_write(p.write(6, 60, ANY, b"abc", false, &mut w)),
+        WriteDone::ok(3)
+    );
+    assert!(w.reads.is_empty());
+    assert_eq!(w.handed, vec![(5, 50, 0..3)], "all of the write's bytes");
+    assert_eq!(p.bytes(), 0);
+}
+
+#[test]
+fn nonblocking_read_of_empty_pipe_is_eagain() {
+    let mut p = pipe();
+    open(&mut p, Mode::READ);
+    open(&mut p, Mode::WRITE);
+    assert_eq!(
+        done_read(p.read(1, 1, ANY, 10, true, &mut wk())),
+        Err(Error::WouldBlock)
+    );
+}
+
+#[test]
+fn write_without_reader_is_epipe_with_sigpipe() {
+    let mut p = pipe();
+    let r = open(&mut p, Mode::READ);
+    open(&mut p, Mode::WRITE);
+    p.release(r, &mut wk());
+    assert_eq!(
+        done_write(p.write(1, 1, ANY, b"x", false, &mut wk())),
+        WriteDone {
+            result: Err(Error::BrokenPipe),
+            sigpipe: true
+        }
+    );
+}
+
+#[test]
+fn small_writes_are_atomic_and_large_ones_park_with_progress() {
+    let mut p: Pipe<Plain> = Pipe::new(8192, MemoryBudget::new(1 << 30).account(1));
+    open(&mut p, Mode::READ);
+    open(&mut p, Mode::WRITE);
+    assert_eq!(
+        done_write(p.write(1, 1, ANY, &[1; 6000], false, &mut wk())),
+        WriteDone::ok(6000)
+    );
+    // 2192 bytes of room: a 4096-byte write must not go in partly.
+    assert!(matches!(
+        p.write(2, 2, ANY, &[2; 4096], false, &mut wk()),
+        Step::Parked
+    ));
+    assert_eq!(p.bytes(), 6000);
+    assert_eq!(
+        done_write(p.write(3, 3, ANY, &[3; 4096], true, &mut wk())),
+        WriteDone::err(Error::WouldBlock)
+    );
+    // A read of 1904 bytes makes room for the parked record exactly.
+    let mut w = wk();
+    done_read(p.read(4, 4, ANY, 1904, false, &mut w)).unwrap();
+    assert_eq!(w.writes.len(), 1);
+    assert_eq!(w.writes[0].2, WriteDone::ok(4096));
+    assert_eq!(p.bytes(), 8192);
+    let all = done_read(p.read(5, 5, ANY, 8192, false, &mut wk())).unwrap();
+    assert_eq!(&all[..4096], &[1; 4096][..]);
+    assert_eq!(&all[4096..], &[2; 4096][..]);
+    // A large write fills what it can and parks with the rest.
+    assert!(matches!(
+        p.write(6, 6, ANY, &[7; 10000], false, &mut wk()),
+        Step::Parked
+    ));
+    assert_eq!(p.bytes(), 8192);
+    let mut w = wk();
+    assert_eq!(
+        done_read(p.read(7, 7, ANY, 8192, false, &mut w))
+            .unwrap()
+            .len(),
+        8192
+    );
+    assert_eq!(w.writes.len(), 1);
+    assert_eq!(w.writes[0].2, WriteDone::ok(10000));
+    assert_eq!(p.bytes(), 1808);
+}
+
+#[test]
+fn a_large_read_takes_a_parked_writers_bytes_straight() {
+    let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
+    open(&mut p, Mode::READ);
+    open(&mut p, Mode::WRITE);
+    let data: Vec<u8> = (0..20000u32).map(|i| i as u8).collect();
+    assert!(matches!(
+        p.write(1, 1, ANY, &data, false, &mut wk()),
+        Step::Parked
+    ));
+    assert_eq!(p.bytes(), 4096);
+    let mut w = wk();
+    let got = done_read(p.read(2, 2, ANY, 1 << 20, false, &mut w)).unwrap();
+    assert_eq!(got, data, "one read, whole and in order");
+    assert_eq!(w.writes.len(), 1);
+    assert_eq!(w.writes[0].2, WriteDone::ok(20000));
+    assert_eq!(p.bytes(), 0);
+    assert_eq!(p.budget.held(), 0);
+    // A read smaller than what is parked leaves the rest parked, and an
+    // atomic record started by a read is finished without interleaving.
+    assert!(matches!(
+        p.write(3, 3, ANY, &[7; 6000], false, &mut wk()),
+        Step::Parked
+    ));
+    assert!(matches!(
+        p.write(4, 4, ANY, &[9; 3000], false, &mut wk()),
+        Step::Parked
+    ));
+    let mut w = wk();
+    let got = done_read(p.read(5, 5, ANY, 7000, false, &mut w)).unwrap();
+    assert_eq!(got[..6000], [7; 6000][..]);
+    assert_eq!(got[6000..], [9; 1000][..]);
+    // The rest of the record fits the buffer: it goes in whole.
+    let done: Vec<_> = w.writes.iter().map(|(id, _, d)| (*id, *d)).collect();
+    assert_eq!(
+        done,
+        vec![(3, WriteDone::ok(6000)), (4, WriteDone::ok(3000))]
+    );
+    let got = done_read(p.read(6, 6, ANY, 7000, false, &mut wk())).unwrap();
+    assert_eq!(got, vec![9; 2000]);
+}
+
+#[test]
+fn a_write_hands_its_bytes_straight_to_waiting_readers() {
+    let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
+    open(&mut p, Mode::READ);
+    open(&mut p, Mode::WRITE);
+    assert!(matches!(
+        p.read(1, 1, ANY, 3000, false, &mut wk()),
+        Step::Parked
+    ));
+    assert!(matches!(
+        p.read(2, 2, ANY, 3000, false, &mut wk()),
+        Step::Parked
+    ));
+    let data: Vec<u8> = (0..10000u32).map(|i| i as u8).collect();
+    let mut w = wk();
+    // 6000 bytes go to the readers, the other 4000 fit the buffer.
+    assert_eq!(
+        done_write(p.write(3, 3, ANY, &data, false, &mut w)),
+        WriteDone::ok(10000)
+    );
+    assert!(w.reads.is_empty());
+    assert_eq!(w.handed, vec![(1, 1, 0..3000), (2, 2, 3000..6000)]);
+    assert_eq!(p.bytes(), 4000);
+    assert_eq!(
+        done_read(p.read(4, 4, ANY, 8192, false, &mut wk())),
+        Ok(data[6000..].to_vec())
+    );
+    // Interrupted after a hand-over: the count includes it.
+    assert!(matches!(
+        p.read(5, 5, ANY, 100, false, &mut wk()),
+        Step::Parked
+    ));
+    assert!(matches!(
+        p.write(6, 6, ANY, &[1; 9000], false, &mut wk()),
+        Step::Parked
+    ));
+    let mut w = wk();
+    assert!(p.cancel(6, CancelReason::Interrupted, &mut w));
+    assert_eq!(w.writes[0].2, WriteDone::ok(100 + 4096));
+}
+
+#[test]
+fn interrupted_writer_reports_what_it_handed_over() {
+    let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
+    open(&mut p, Mode::READ);
+    open(&mut p, Mode::WRITE);
+    assert!(matches!(
+        p.write(1, 1, ANY, &[0; 5000], false, &mut wk()),
+        Step::Parked
+    ));
+    assert!(matches!(
+        p.write(2, 2, ANY, &[0; 100], false, &mut wk()),
+        Step::Parked
+    ));
+    let mut w = wk();
+    assert!(p.cancel(2, CancelReason::Interrupted, &mut w));
+    assert_eq!(w.writes[0].2, WriteDone::err(Error::Interrupted));
+    let mut w = wk();
+    assert!(p.cancel(1, CancelReason::Interrupted, &mut w));
+    assert_eq!(w.writes[0].2, WriteDone::ok(4096));
+    assert!(!p.cancel(1, CancelReason::Interrupted, &mut wk()));
+    assert_eq!(p.blocked(), 0);
+}
+
+#[test]
+fn second_parked_writer_is_cancelled_alone() {
+    let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
+    open(&mut p, Mode::READ);
+    open(&mut p, Mode::WRITE);
+    done_write(p.write(1, 1, ANY, &[0; 4096], false, &mut wk()));
+    assert!(matches!(
+        p.write(2, 2, ANY, &[1; 10], false, &mut wk()),
+        Step::Parked
+    ));
+    assert!(matches!(
+        p.write(3, 3, ANY, &[2; 10], false, &mut wk()),
+        Step::Parked
+    ));
+    let mut w = wk();
+    assert!(p.cancel(3, CancelReason::Interrupted, &mut w));
+    assert_eq!(w.writes.len(), 1);
+    assert_eq!(w.writes[0].0, 3);
+    assert_eq!(p.blocked(), 1);
+}
+
+#[test]
+fn interrupted_reader_open_drops_its_count() {
+    let mut p = pipe();
+    assert!(matches!(
+        p.open(1, 1, req(Mode::READ, false, false), &mut wk()),
+        Step::Parked
+    ));
+    let mut w = wk();
+    assert!(p.cancel(1, CancelReason::Interrupted, &mut w));
+    assert_eq!(w.opens[0].2.unwrap_err(), Error::Interrupted);
+    assert_eq!(p.readers(), 0);
+}
+
+#[test]
+fn last_reader_leaving_ends_parked_writers_with_epipe() {
+    let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
+    let r = open(&mut p, Mode::READ);
+    open(&mut p, Mode::WRITE);
+    assert!(matches!(
+        p.write(1, 1, ANY, &[0; 6000], false, &mut wk()),
+        Step::Parked
+    ));
+    let mut w = wk();
+    p.release(r, &mut w);
+    assert_eq!(
+        w.writes[0].2,
+        WriteDone {
+            result: Ok(4096),
+            sigpipe: true
+        }
+    );
+}
+
+#[test]
+fn memory_cap_gives_enospc_and_keeps_what_was_stored() {
+    let mut p: Pipe<Plain> = Pipe::new(65536, MemoryBudget::new(100).account(1));
+    open(&mut p, Mode::READ);
+    open(&mut p, Mode::WRITE);
+    assert_eq!(
+        done_write(p.write(1, 1, ANY, &[1; 80], false, &mut wk())),
+        WriteDone::ok(80)
+    );
+    assert_eq!(
+        done_write(p.write(2, 2, ANY, &[2; 30], false, &mut wk())),
+        WriteDone::err(Error::NoSpace)
+    );
+    assert_eq!(p.bytes(), 80);
+    assert_eq!(
+        done_read(p.read(3, 3, ANY, 1000, false, &mut wk())),
+        Ok(vec![1; 80])
+    );
+}
+
+#[test]
+fn poll_reports_in_out_hup_and_err() {
+    let mut p = pipe();
+    let r = match p.open(1, 1, req(Mode::READ, true, false), &mut wk()) {
+        Step::Done(_, Ok(end)) => end,
+        _ => panic!(),
+    };
+    assert_eq!(p.poll(r, None), 0, "no POLLHUP before any writer");
+    let w = open(&mut p, Mode::WRITE);
+    assert_eq!(p.poll(w, None), ready::OUT);
+    assert_eq!(p.poll(r, Some((9, 90))), 0);
+    let mut wks = wk();
+    done_write(p.write(2, 2, ANY, b"x", false, &mut wks));
+    assert_eq!(wks.polls, vec![90], "the registered poller is notified");
+    assert_eq!(p.poll(r, None), ready::IN);
+    p.release(w, &mut wk());
+    assert_eq!(p.poll(r, None), ready::IN | ready::HUP);
+    let w2 = open(&mut p, Mode::WRITE);
+    p.release(r, &mut wk());
+    assert_eq!(p.poll(w2, None), ready::OUT | ready::ERR, "no reader left");
+}
+
+#[test]
+fn capacity_cannot_shrink_below_content() {
+    let mut p = pipe();
+    open(&mut p, Mode::READ_WRITE);
+    done_write(p.write(1, 1, ANY, &[0; 5000], false, &mut wk()));
+    assert_eq!(p.set_capacity(4096, &mut wk()), Err(Error::Busy));
+    assert_eq!(p.set_capacity(100, &mut wk()), Err(Error::InvalidArgument));
+    assert_eq!(p.set_capacity(8192, &mut wk()), Ok(()));
+    assert_eq!(p.capacity(), 8192);
+}
+
+#[test]
+fn data_goes_when_the_last_reader_and_writer_close() {
+    let budget = MemoryBudget::new(1 << 30);
+    let mut p: Pipe<Plain> = Pipe::new(4096, budget.account(1));
+    let both = open(&mut p, Mode::READ_WRITE);
+    done_write(p.write(1, 1, ANY, b"OLD", false, &mut wk()));
+    assert_eq!(budget.used(), 3);
+    p.release(both, &mut wk());
+    assert_eq!((p.bytes(), budget.used()), (0, 0));
+    // One end still open keeps the data.
+    let r = open(&mut p, Mode::READ_WRITE);
+    let w = open(&mut p, Mode::WRITE);
+    done_write(p.write(2, 2, ANY, b"kept", false, &mut wk()));
+    p.release(w, &mut wk());
+    assert_eq!(p.bytes(), 4);
+    p.release(r, &mut wk());
+    assert_eq!(p.bytes(), 0);
+}
+
+#[test]
+fn a_parked_writes_bytes_are_charged_until_they_leave() {
+    let budget = MemoryBudget::new(1 << 20);
+    let mut p: Pipe<Plain> = Pipe::new(4096, budget.account(1));
+    let _r = open(&mut p, Mode::READ);
+    let w = open(&mut p, Mode::WRITE);
+    let big = vec![7u8; 10_000];
+    assert!(matches!(
+        p.write(1, 1, w, &big, false, &mut wk()),
+        Step::Parked
+    ));
+    assert_eq!(budget.used(), 10_000, "4096 in the buffer, the rest parked");
+    let mut w1 = wk();
+    assert!(p.cancel(1, CancelReason::Interrupted, &mut w1));
+    assert_eq!(
+        budget.used(),
+        4096,
+        "the cancelled write's rest is given back"
+    );
+    // Refused at once when its bytes cannot be held.
+    let small = MemoryBudget::new(5000);
+    let mut q: Pipe<Plain> = Pipe::new(4096, small.account(1));
+    let _r = open(&mut q, Mode::READ);
+    let w = open(&mut q, Mode::WRITE);
+    assert_eq!(
+        done_write(q.write(2, 2, w, &big, false, &mut wk())),
+        WriteDone::ok(4096),
+        "what fit stays; the writer gets its count"
+    );
+    assert_eq!(small.used(), 4096);
+}
+
+#[test]
+fn shut_down_answers_everyone() {
+    let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
+    assert!(matches!(
+        p.open(1, 1, req(Mode::READ, false, false), &mut wk()),
+        Step::Parked
+    ));
+    let mut w = wk();
+    p.shut_down(&mut w);
+    assert_eq!(w.opens[0].2.unwrap_err(), Error::ShuttingDown);
+    assert_eq!(p.blocked(), 0);
+}

@@ -1,0 +1,687 @@
+//! The queue state machine driven alone, with plain values for replies.
+
+use super::*;
+use crate::ipc::Plain;
+use crate::memory::MemoryBudget;
+
+fn queue(max_messages: usize) -> Queue<Plain> {
+    Queue::new(
+        max_messages,
+        8192,
+        1 << 20,
+        Framing::Write,
+        MemoryBudget::new(1 << 30).account(1),
+    )
+}
+
+fn wk() -> QueueWakeups<Plain> {
+    Wakeups::default()
+}
+
+fn open(q: &mut Queue<Plain>, mode: Mode, packet: bool) -> QueueEnd {
+    let io = if packet {
+        IoMode::Packet
+    } else {
+        IoMode::Stream
+    };
+    open_framed(q, mode, io)
+}
+
+/// An open that never waits (`O_NONBLOCK`): a writer's first message
+/// takes its place when it is written, as later ones do (the tests of
+/// places taken at open are below).
+fn open_framed(q: &mut Queue<Plain>, mode: Mode, io: IoMode) -> QueueEnd {
+    open_as(q, mode, io, 1)
+}
+
+/// A stream open that never waits, by `uid`.
+fn open_framed_by(q: &mut Queue<Plain>, mode: Mode, uid: u32) -> QueueEnd {
+    open_as(q, mode, IoMode::Stream, uid)
+}
+
+fn open_as(q: &mut Queue<Plain>, mode: Mode, io: IoMode, uid: u32) -> QueueEnd {
+    let req = OpenRequest {
+        mode,
+        nonblock: true,
+        io,
+        creating: false,
+        opener: uid,
+    };
+    match q.open(0, 0, req, &mut wk()) {
+        Step::Done(_, Ok(end)) => end,
+        _ => panic!("queue open did not finish"),
+    }
+}
+
+fn send(q: &mut Queue<Plain>, end: QueueEnd, data: &[u8]) -> WriteDone {
+    match q.write(1, 1, end, data, true, &mut wk()) {
+        Step::Done(_, done) => done,
+        Step::Parked => panic!("write parked"),
+    }
+}
+
+fn recv(q: &mut Queue<Plain>, end: QueueEnd, size: usize) -> Result<Vec<u8>> {
+    match q.read(2, 2, end, size, true, &mut wk()) {
+        Step::Done(_, r) => r,
+        Step::Parked => panic!("read parked"),
+    }
+}
+
+fn composing(q: &mut Queue<Plain>, framing: Framing) -> QueueEnd {
+    q.set_framing(framing);
+    open(q, Mode::WRITE, false)
+}
+
+fn flush(q: &mut Queue<Plain>, end: QueueEnd) -> QueueWakeups<Plain> {
+    let mut w = wk();
+    q.flush(end, &mut || false, &mut w);
+    w
+}
+
+fn blocking_writer(q: &mut Queue<Plain>, id: u64) -> Step<u32, Result<QueueEnd>> {
+    blocking_writer_of(q, id, 1)
+}
+
+/// A shell's `>` open of the queue by `uid` (the queue's owner is 1).
+fn blocking_writer_of(q: &mut Queue<Plain>, id: u64, uid: u32) -> Step<u32, Result<QueueEnd>> {
+    let req = OpenRequest {
+        mode: Mode::WRITE,
+        nonblock: false,
+        io: IoMode::Stream,
+        creating: false,
+        opener: uid,
+    };
+    q.open(id, id as u32, req, &mut wk())
+}
+
+fn opened(step: Step<u32, Result<QueueEnd>>) -> QueueEnd {
+    match step {
+        Step::Done(_, Ok(end)) => end,
+        _ => panic!("the open did not finish"),
+    }
+}
+
+#[test]
+fn a_user_holds_at_most_half_the_places_and_others_go_past_its_wait() {
+    let mut q = queue(4);
+    q.set_framing(Framing::Message);
+    let a1 = opened(blocking_writer_of(&mut q, 1, 2));
+    let a2 = opened(blocking_writer_of(&mut q, 2, 2));
+    assert_eq!(send(&mut q, a1, b"x"), WriteDone::ok(1));
+    assert!(
+        matches!(blocking_writer_of(&mut q, 3, 2), Step::Parked),
+        "user 2 holds its share: 2 of 4 places"
+    );
+    assert!(!q.full());
+    // Another user goes past it, and its message reaches a reader
+    // while user 2's are in progress.
+    let b = opened(blocking_writer_of(&mut q, 4, 3));
+    assert_eq!(send(&mut q, b, b"b"), WriteDone::ok(1));
+    assert!(flush(&mut q, b).opens.is_empty(), "user 2 still holds two");
+    let r = open(&mut q, Mode::READ, true);
+    assert_eq!(recv(&mut q, r, 64), Ok(b"b".to_vec()));
+    // A write of user 2 that needs a new place waits too, and a
+    // newcomer's write does not wait behind it.
+    let c = open_framed_by(&mut q, Mode::WRITE, 2);
+    assert!(matches!(
+        q.write(5, 5, c, b"c", false, &mut wk()),
+        Step::Parked
+    ));
+    let d = open_framed_by(&mut q, Mode::WRITE, 3);
+    assert_eq!(send(&mut q, d, b"d"), WriteDone::ok(1));
+    assert!(flush(&mut q, d).opens.is_empty());
+    assert_eq!(recv(&mut q, r, 64), Ok(b"d".to_vec()));
+    // One of user 2's messages ends: the oldest of its waiters, the
+    // open, takes the place.
+    let w = flush(&mut q, a1);
+    assert_eq!(w.opens.len(), 1);
+    assert_eq!(w.opens[0].0, 3);
+    assert!(w.writes.is_empty(), "its write waits for the next");
+    // Another ends with no message: the write takes its place.
+    let mut w = wk();
+    q.release(a2, &mut w);
+    assert_eq!(w.writes, vec![(5, 5, WriteDone::ok(1))]);
+}
+
+#[test]
+fn a_message_in_progress_is_its_writers_until_it_is_whole() {
+    let budget = MemoryBudget::new(1 << 30);
+    let mut q = Queue::new(4, 8192, 1 << 20, Framing::Message, budget.account(1));
+    let a = opened(blocking_writer_of(&mut q, 1, 2));
+    assert_eq!(budget.held_by(2).0, MESSAGE_OVERHEAD, "the place at open");
+    assert_eq!(send(&mut q, a, b"hello"), WriteDone::ok(5));
+    assert_eq!(budget.held_by(2).0, MESSAGE_OVERHEAD + 5);
+    assert_eq!(budget.held_by(1).0, 0);
+    flush(&mut q, a);
+    assert_eq!(budget.held_by(2).0, 0);
+    assert_eq!(
+        budget.held_by(1).0,
+        MESSAGE_OVERHEAD + 5,
+        "queued: the owner's"
+    );
+    // A message dropped unfinished gives its writer's charge back.
+    let b = opened(blocking_writer_of(&mut q, 2, 2));
+    assert_eq!(send(&mut q, b, b"part"), WriteDone::ok(4));
+    q.flush(b, &mut || true, &mut wk());
+    assert_eq!(budget.held_by(2).0, 0);
+    // And so does a queue dropped with one in progress.
+    let c = opened(blocking_writer_of(&mut q, 3, 2));
+    assert_eq!(send(&mut q, c, b"left"), WriteDone::ok(4));
+    drop(q);
+    assert_eq!(budget.held_by(2).0, 0);
+    assert_eq!(budget.used(), 0);
+}
+
+#[test]
+fn the_owner_may_hold_every_place() {
+    let mut q = queue(4);
+    q.set_framing(Framing::Message);
+    for id in 1..=4 {
+        opened(blocking_writer_of(&mut q, id, 1));
+    }
+    assert!(q.full());
+    assert!(matches!(blocking_writer_of(&mut q, 5, 1), Step::Parked));
+}
+
+#[test]
+fn a_writers_open_takes_its_place_and_waits_for_one_when_full() {
+    let mut q = queue(1);
+    q.set_framing(Framing::Message);
+    let Step::Done(_, Ok(a)) = blocking_writer(&mut q, 1) else {
+        panic!("a place was free");
+    };
+    assert!(q.full(), "the open holds the only place");
+    assert!(matches!(blocking_writer(&mut q, 2), Step::Parked));
+    assert!(matches!(blocking_writer(&mut q, 3), Step::Parked));
+    assert_eq!(q.counters().blocked, 2);
+    // An empty flush (the shell's dup2 and close) keeps the place.
+    let w = flush(&mut q, a);
+    assert!(w.opens.is_empty() && q.full());
+    assert_eq!(send(&mut q, a, b"one"), WriteDone::ok(3), "never waits");
+    flush(&mut q, a);
+    let r = open(&mut q, Mode::READ, false);
+    let mut w = wk();
+    let Step::Done(_, Ok(message)) = q.read(4, 4, r, 10, true, &mut w) else {
+        panic!("a message was queued");
+    };
+    assert_eq!(message, b"one");
+    let _ = q.read(5, 5, r, 10, true, &mut w);
+    assert_eq!(w.opens.len(), 1, "the oldest waiting open got the place");
+    assert_eq!(w.opens[0].0, 2);
+    // The other is interrupted; a writer that closes without writing
+    // gives its place back, and no message comes of it.
+    let b = match w.opens.pop() {
+        Some((_, _, Ok(b))) => b,
+        _ => panic!("the open was answered"),
+    };
+    let mut w = wk();
+    assert!(q.cancel(3, CancelReason::Interrupted, &mut w));
+    assert_eq!(w.opens[0].2, Err(Error::Interrupted));
+    assert!(q.full(), "b holds the place");
+    q.release(b, &mut wk());
+    assert!(!q.full(), "given back at the release");
+    assert_eq!(q.counters().messages, 0, "no empty message");
+    assert_eq!(q.counters().blocked, 0);
+}
+
+#[test]
+fn a_message_in_progress_goes_on_while_a_new_one_waits_for_its_place() {
+    let mut q = queue(1);
+    let a = composing(&mut q, Framing::Message);
+    let b = composing(&mut q, Framing::Message);
+    assert_eq!(send(&mut q, a, b"a"), WriteDone::ok(1));
+    assert!(
+        matches!(q.write(7, 7, b, b"x", false, &mut wk()), Step::Parked),
+        "b's first write waits: a holds the only place"
+    );
+    assert_eq!(
+        send(&mut q, a, b"b"),
+        WriteDone::ok(1),
+        "a does not wait behind b"
+    );
+    assert_eq!(q.counters().messages, 0, "nothing is seen before the end");
+    let w = flush(&mut q, a);
+    assert!(w.writes.is_empty(), "the queue is full with a's message");
+    assert_eq!(q.counters().messages, 1);
+    let r = open(&mut q, Mode::READ, true);
+    let mut w = wk();
+    assert!(matches!(q.read(8, 8, r, 64, true, &mut w), Step::Done(_, Ok(m)) if m == b"ab"));
+    assert_eq!(w.writes, vec![(7, 7, WriteDone::ok(1))], "b got the place");
+    flush(&mut q, b);
+    assert!(matches!(q.read(9, 9, r, 64, true, &mut wk()), Step::Done(_, Ok(m)) if m == b"x"));
+}
+
+#[test]
+fn a_line_writer_parks_only_for_the_lines_that_need_a_place() {
+    let mut q = queue(2);
+    let w = composing(&mut q, Framing::Line);
+    match q.write(1, 1, w, b"1\n2\n3\n", false, &mut wk()) {
+        Step::Parked => {}
+        Step::Done(..) => panic!("the third line has no place"),
+    }
+    assert_eq!(q.counters().messages, 2);
+    let r = open(&mut q, Mode::READ, true);
+    let mut wks = wk();
+    assert!(matches!(q.read(2, 2, r, 64, true, &mut wks), Step::Done(_, Ok(m)) if m == b"1\n"));
+    assert_eq!(wks.writes, vec![(1, 1, WriteDone::ok(6))]);
+    assert_eq!(q.counters().messages, 2);
+    assert_eq!(q.counters().sent, 3);
+}
+
+#[test]
+fn a_queue_dropped_with_a_message_in_progress_gives_its_memory_back() {
+    let budget = MemoryBudget::new(1 << 20);
+    {
+        let mut q: Queue<Plain> = Queue::new(4, 8192, 8192, Framing::Message, budget.account(1));
+        let w = open(&mut q, Mode::WRITE, false);
+        assert_eq!(send(&mut q, w, b"held"), WriteDone::ok(4));
+        assert_eq!(
+            budget.used(),
+            MESSAGE_OVERHEAD + 4,
+            "its bytes and its slot"
+        );
+    }
+    assert_eq!(budget.used(), 0);
+}
+
+#[test]
+fn a_received_rest_stays_charged_until_read_or_dropped() {
+    let budget = MemoryBudget::new(1 << 20);
+    let mut q: Queue<Plain> = Queue::new(4, 8192, 8192, Framing::Write, budget.account(1));
+    let w = open(&mut q, Mode::WRITE, false);
+    let r = open(&mut q, Mode::READ, false);
+    assert_eq!(send(&mut q, w, b"0123456789"), WriteDone::ok(10));
+    assert_eq!(budget.used(), MESSAGE_OVERHEAD + 10);
+    assert_eq!(recv(&mut q, r, 4), Ok(b"0123".to_vec()));
+    assert_eq!(budget.used(), 6, "the slot and the bytes read went");
+    assert_eq!(recv(&mut q, r, 4), Ok(b"4567".to_vec()));
+    assert_eq!(budget.used(), 2);
+    q.release(r, &mut wk());
+    assert_eq!(budget.used(), 0, "an unread rest goes with its reader");
+}
+
+#[test]
+fn a_faulty_channel_charges_only_what_it_delivers_and_holds() {
+    let budget = MemoryBudget::new(1 << 20);
+    let mut q: Queue<Plain> = Queue::new(3, 8192, 8192, Framing::Write, budget.account(1));
+    let w = open(&mut q, Mode::WRITE, false);
+    q.set_fault("loss", "1").unwrap();
+    assert_eq!(
+        send(&mut q, w, b"gone"),
+        WriteDone::ok(4),
+        "a loss is no error"
+    );
+    assert_eq!((budget.used(), q.channel_counters().lost), (0, 1));
+    q.set_fault("loss", "0").unwrap();
+    q.set_fault("delay_ms", "1000").unwrap();
+    assert_eq!(send(&mut q, w, b"later"), WriteDone::ok(5));
+    assert_eq!(q.counters().messages, 0, "not arrived yet");
+    assert_eq!(budget.used(), MESSAGE_OVERHEAD + 5, "but charged");
+    let due = q.next_arrival().expect("a deadline");
+    send(&mut q, w, b"b");
+    send(&mut q, w, b"c");
+    assert_eq!(
+        send(&mut q, w, b"d"),
+        WriteDone::err(Error::WouldBlock),
+        "messages in flight take places"
+    );
+    let mut w1 = wk();
+    q.arrivals(due, &mut w1);
+    assert_eq!(q.counters().messages, 1);
+    let r = open(&mut q, Mode::READ, true);
+    assert_eq!(recv(&mut q, r, 100), Ok(b"later".to_vec()));
+}
+
+#[test]
+fn two_parked_reads_of_one_description_share_its_message() {
+    let mut q = queue(4);
+    let r = open(&mut q, Mode::READ, false);
+    for id in [1, 2] {
+        assert!(matches!(
+            q.read(id, id as u32, r, 3, false, &mut wk()),
+            Step::Parked
+        ));
+    }
+    let w = open(&mut q, Mode::WRITE, false);
+    let mut wks = wk();
+    assert!(matches!(
+        q.write(3, 3, w, b"abcdef", false, &mut wks),
+        Step::Done(..)
+    ));
+    assert_eq!(
+        wks.reads,
+        vec![(1, 1, Ok(b"abc".to_vec())), (2, 2, Ok(b"def".to_vec()))],
+        "the second read goes on with the first's message"
+    );
+    assert_eq!(q.counters().truncated, 0);
+    assert_eq!(recv(&mut q, r, 10), Ok(Vec::new()), "then its end");
+}
+
+#[test]
+fn one_open_receives_one_message_then_end_of_file() {
+    let mut q = queue(10);
+    let w = open(&mut q, Mode::WRITE, false);
+    assert_eq!(send(&mut q, w, b"a\n"), WriteDone::ok(2));
+    assert_eq!(send(&mut q, w, b"b\n"), WriteDone::ok(2));
+    let r = open(&mut q, Mode::READ, false);
+    assert_eq!(recv(&mut q, r, 100), Ok(b"a\n".to_vec()));
+    assert_eq!(recv(&mut q, r, 100), Ok(vec![]), "end of the message");
+    assert_eq!(recv(&mut q, r, 100), Ok(b"b\n".to_vec()), "next receive");
+    assert_eq!(q.counters().messages, 0);
+    assert_eq!(q.counters().received, 2);
+}
+
+#[test]
+fn small_reads_walk_through_one_message() {
+    let mut q = queue(10);
+    let w = open(&mut q, Mode::WRITE, false);
+    send(&mut q, w, b"hello");
+    send(&mut q, w, b"next");
+    let r = open(&mut q, Mode::READ, false);
+    assert_eq!(recv(&mut q, r, 2), Ok(b"he".to_vec()));
+    assert_eq!(recv(&mut q, r, 2), Ok(b"ll".to_vec()));
+    assert_eq!(recv(&mut q, r, 2), Ok(b"o".to_vec()));
+    assert_eq!(recv(&mut q, r, 2), Ok(vec![]));
+    assert_eq!(q.counters().messages, 1, "the next message stays queued");
+}
+
+#[test]
+fn unread_rest_is_dropped_at_close_and_counted() {
+    let mut q = queue(10);
+    let w = open(&mut q, Mode::WRITE, false);
+    send(&mut q, w, b"a\nb\n");
+    let r = open(&mut q, Mode::READ, false);
+    assert_eq!(recv(&mut q, r, 2), Ok(b"a\n".to_vec()));
+    q.release(r, &mut wk());
+    assert_eq!(q.counters().truncated, 1);
+    let r2 = open(&mut q, Mode::READ, false);
+    assert_eq!(recv(&mut q, r2, 10), Err(Error::WouldBlock));
+}
+
+#[test]
+fn oversized_write_is_emsgsize_and_queues_nothing() {
+    let mut q = queue(10);
+    let w = open(&mut q, Mode::WRITE, false);
+    assert_eq!(
+        send(&mut q, w, &[0; 9000]),
+        WriteDone::err(Error::MessageTooLong)
+    );
+    assert_eq!(q.counters().messages, 0);
+    assert_eq!(q.set_max_message_size(0), Err(Error::InvalidArgument));
+    assert_eq!(
+        q.set_max_message_size((1 << 20) + 1),
+        Err(Error::InvalidArgument)
+    );
+    assert_eq!(q.set_max_message_size(1 << 20), Ok(()));
+    assert_eq!(send(&mut q, w, &[0; 9000]), WriteDone::ok(9000));
+}
+
+#[test]
+fn packet_mode_reads_whole_messages_and_keeps_one_too_big() {
+    let mut q = queue(10);
+    let w = open(&mut q, Mode::WRITE, false);
+    send(&mut q, w, b"0123456789");
+    send(&mut q, w, b"xy");
+    let r = open(&mut q, Mode::READ, true);
+    assert_eq!(recv(&mut q, r, 4), Err(Error::MessageTooLong));
+    assert_eq!(q.counters().messages, 2, "the message stays queued");
+    assert_eq!(recv(&mut q, r, 10), Ok(b"0123456789".to_vec()));
+    assert_eq!(
+        recv(&mut q, r, 10),
+        Ok(b"xy".to_vec()),
+        "no end-of-file marks"
+    );
+}
+
+#[test]
+fn full_queue_blocks_writers_in_order_and_readers_free_them() {
+    let mut q = queue(1);
+    let w = open(&mut q, Mode::WRITE, false);
+    send(&mut q, w, b"1");
+    assert_eq!(send(&mut q, w, b"2"), WriteDone::err(Error::WouldBlock));
+    assert!(matches!(
+        q.write(10, 10, w, b"2", false, &mut wk()),
+        Step::Parked
+    ));
+    assert!(matches!(
+        q.write(11, 11, w, b"3", false, &mut wk()),
+        Step::Parked
+    ));
+    let r = open(&mut q, Mode::READ, true);
+    let mut w1 = wk();
+    assert!(matches!(q.read(3, 3, r, 10, false, &mut w1), Step::Done(_, Ok(ref m)) if m == b"1"));
+    assert_eq!(w1.writes.len(), 1);
+    assert_eq!(w1.writes[0].0, 10);
+    assert_eq!(recv(&mut q, r, 10), Ok(b"2".to_vec()));
+    assert_eq!(recv(&mut q, r, 10), Ok(b"3".to_vec()));
+}
+
+#[test]
+fn parked_readers_are_served_in_arrival_order_one_message_each() {
+    let mut q = queue(10);
+    let w = open(&mut q, Mode::WRITE, false);
+    let r1 = open(&mut q, Mode::READ, false);
+    let r2 = open(&mut q, Mode::READ, true);
+    assert!(matches!(
+        q.read(5, 50, r1, 100, false, &mut wk()),
+        Step::Parked
+    ));
+    assert!(matches!(
+        q.read(6, 60, r2, 100, false, &mut wk()),
+        Step::Parked
+    ));
+    let mut w1 = wk();
+    assert!(matches!(
+        q.write(7, 70, w, b"first", false, &mut w1),
+        Step::Done(_, _)
+    ));
+    assert_eq!(w1.reads.len(), 1);
+    assert_eq!(
+        (w1.reads[0].0, w1.reads[0].2.clone()),
+        (5, Ok(b"first".to_vec()))
+    );
+    let mut w2 = wk();
+    q.write(8, 80, w, b"second", false, &mut w2);
+    assert_eq!(
+        (w2.reads[0].0, w2.reads[0].2.clone()),
+        (6, Ok(b"second".to_vec()))
+    );
+    assert_eq!(recv(&mut q, r1, 100), Ok(vec![]), "r1 ends its message");
+}
+
+#[test]
+fn memory_cap_refuses_with_enospc_and_keeps_the_queue() {
+    let mut q: Queue<Plain> = Queue::new(
+        10,
+        8192,
+        8192,
+        Framing::Write,
+        MemoryBudget::new(MESSAGE_OVERHEAD + 10).account(1),
+    );
+    let w = open(&mut q, Mode::WRITE, false);
+    assert_eq!(send(&mut q, w, b"12345678"), WriteDone::ok(8));
+    assert_eq!(send(&mut q, w, b"abc"), WriteDone::err(Error::NoSpace));
+    let r = open(&mut q, Mode::READ, true);
+    assert_eq!(recv(&mut q, r, 100), Ok(b"12345678".to_vec()));
+}
+
+#[test]
+fn interrupted_and_shut_down_waiters() {
+    let mut q = queue(1);
+    let r = open(&mut q, Mode::READ, false);
+    assert!(matches!(
+        q.read(1, 1, r, 10, false, &mut wk()),
+        Step::Parked
+    ));
+    let mut w = wk();
+    assert!(q.cancel(1, CancelReason::Interrupted, &mut w));
+    assert_eq!(w.reads[0].2, Err(Error::Interrupted));
+    assert!(matches!(
+        q.read(2, 2, r, 10, false, &mut wk()),
+        Step::Parked
+    ));
+    let mut w = wk();
+    q.shut_down(&mut w);
+    assert_eq!(w.reads[0].2, Ok(vec![]));
+    assert_eq!(q.counters().blocked, 0);
+}
+
+#[test]
+fn poll_in_with_a_message_out_with_room() {
+    let mut q = queue(1);
+    let r = open(&mut q, Mode::READ, false);
+    let w = open(&mut q, Mode::WRITE, false);
+    assert_eq!(q.poll(r, None), 0);
+    assert_eq!(q.poll(w, None), ready::OUT);
+    assert_eq!(q.poll(r, Some((1, 9))), 0);
+    let mut wks = wk();
+    q.write(1, 1, w, b"m", true, &mut wks);
+    assert_eq!(wks.polls, vec![9]);
+    assert_eq!(q.poll(r, None), ready::IN);
+    assert_eq!(q.poll(w, None), 0, "full");
+}
+
+fn batch(messages: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in messages {
+        records::append(&mut out, m);
+    }
+    out
+}
+
+#[test]
+fn batch_write_queues_each_record_as_one_message() {
+    let mut q = queue(10);
+    let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
+    let data = batch(&[b"one", b"two\n", b"3"]);
+    assert_eq!(send(&mut q, w, &data), WriteDone::ok(data.len()));
+    assert_eq!(q.counters().messages, 3);
+    assert_eq!(q.counters().bytes, 8);
+    let r = open(&mut q, Mode::READ, true);
+    assert_eq!(recv(&mut q, r, 100), Ok(b"one".to_vec()));
+    assert_eq!(recv(&mut q, r, 100), Ok(b"two\n".to_vec()));
+    // A plain write to a batch reader arrives as one record.
+    let plain = open(&mut q, Mode::WRITE, false);
+    send(&mut q, plain, b"four");
+    let br = open_framed(&mut q, Mode::READ, IoMode::Batch);
+    assert_eq!(recv(&mut q, br, 100), Ok(batch(&[b"3", b"four"])));
+    assert_eq!(recv(&mut q, br, 100), Err(Error::WouldBlock));
+}
+
+#[test]
+fn batch_read_returns_the_whole_records_that_fit() {
+    let mut q = queue(10);
+    let w = open(&mut q, Mode::WRITE, false);
+    for m in [&b"aaaa"[..], b"bb", b"cccccc"] {
+        send(&mut q, w, m);
+    }
+    let r = open_framed(&mut q, Mode::READ, IoMode::Batch);
+    assert_eq!(recv(&mut q, r, 7), Err(Error::MessageTooLong), "8 needed");
+    assert_eq!(q.counters().messages, 3, "the message stays");
+    assert_eq!(recv(&mut q, r, 8 + 6 + 9), Ok(batch(&[b"aaaa", b"bb"])));
+    assert_eq!(recv(&mut q, r, 1000), Ok(batch(&[b"cccccc"])));
+    assert_eq!(q.counters().received, 3);
+}
+
+#[test]
+fn batch_write_refuses_bad_records_whole_and_counts_a_short_one() {
+    let mut q = queue(10);
+    let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
+    let mut data = batch(&[b"ok"]);
+    data.extend_from_slice(&9000u32.to_le_bytes());
+    assert_eq!(
+        send(&mut q, w, &data),
+        WriteDone::err(Error::MessageTooLong)
+    );
+    assert_eq!(
+        send(&mut q, w, b"\x05\0\0\0hel"),
+        WriteDone::err(Error::InvalidArgument)
+    );
+    assert_eq!(q.counters().messages, 0);
+    // Ending inside the second record: the first goes in, and the count
+    // says so.
+    let data = batch(&[b"ok", b"cut"]);
+    assert_eq!(send(&mut q, w, &data[..10]), WriteDone::ok(6));
+    assert_eq!(q.counters().messages, 1);
+}
+
+#[test]
+fn batch_write_fills_a_full_queue_as_room_comes() {
+    let mut q = queue(2);
+    let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
+    let data = batch(&[b"1", b"2", b"3", b"4"]);
+    // Non-blocking: what fits goes in, the count says how much.
+    assert_eq!(send(&mut q, w, &data), WriteDone::ok(10));
+    assert_eq!(
+        send(&mut q, w, &data[10..]),
+        WriteDone::err(Error::WouldBlock)
+    );
+    // Blocking: parks with the rest until readers make room.
+    assert!(matches!(
+        q.write(7, 7, w, &data[10..], false, &mut wk()),
+        Step::Parked
+    ));
+    let r = open(&mut q, Mode::READ, true);
+    let mut w1 = wk();
+    assert!(matches!(q.read(8, 8, r, 10, false, &mut w1), Step::Done(_, Ok(ref m)) if m == b"1"));
+    assert!(w1.writes.is_empty(), "one of two messages queued");
+    let mut w2 = wk();
+    assert!(matches!(q.read(9, 9, r, 10, false, &mut w2), Step::Done(_, Ok(ref m)) if m == b"2"));
+    assert_eq!(w2.writes.len(), 1);
+    assert_eq!((w2.writes[0].0, w2.writes[0].2), (7, WriteDone::ok(10)));
+    assert_eq!(recv(&mut q, r, 10), Ok(b"3".to_vec()));
+    assert_eq!(recv(&mut q, r, 10), Ok(b"4".to_vec()));
+}
+
+#[test]
+fn interrupted_batch_write_reports_what_was_queued() {
+    let mut q = queue(1);
+    let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
+    let data = batch(&[b"1", b"22", b"333"]);
+    assert!(matches!(
+        q.write(7, 7, w, &data, false, &mut wk()),
+        Step::Parked
+    ));
+    let mut wks = wk();
+    assert!(q.cancel(7, CancelReason::Interrupted, &mut wks));
+    assert_eq!(
+        wks.writes[0].2,
+        WriteDone::ok(5),
+        "the first record went in"
+    );
+    assert_eq!(q.counters().messages, 1);
+    let r = open(&mut q, Mode::READ, true);
+    assert_eq!(recv(&mut q, r, 10), Ok(b"1".to_vec()));
+    assert_eq!(
+        send(&mut q, w, &data[5..]),
+        WriteDone::ok(6),
+        "room for one"
+    );
+    assert!(matches!(
+        q.write(9, 9, w, &data[11..], false, &mut wk()),
+        Step::Parked
+    ));
+    let mut wks = wk();
+    assert!(q.cancel(9, CancelReason::Interrupted, &mut wks));
+    assert_eq!(
+        wks.writes[0].2,
+        WriteDone::err(Error::Interrupted),
+        "nothing went in"
+    );
+}
+
+#[test]
+fn batch_write_under_the_memory_cap_keeps_what_fit() {
+    let mut q: Queue<Plain> = Queue::new(
+        10,
+        8192,
+        8192,
+        Framing::Write,
+        MemoryBudget::new(2 * MESSAGE_OVERHEAD + 5).account(1),
+    );
+    let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
+    let data = batch(&[b"abc", b"de", b"f"]);
+    assert_eq!(send(&mut q, w, &data), WriteDone::ok(13));
+    assert_eq!(send(&mut q, w, &data[13..]), WriteDone::err(Error::NoSpace));
+    assert_eq!(q.counters().messages, 2);
+}
