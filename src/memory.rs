@@ -288,6 +288,16 @@ impl Account {
         })
     }
 
+    /// A guard for `bytes` already reserved through this account, given
+    /// back when it is dropped (a queued message's charge, kept while a
+    /// reader holds the message).
+    pub fn adopt(self: &Arc<Self>, bytes: usize) -> Held {
+        Held {
+            account: self.clone(),
+            bytes,
+        }
+    }
+
     /// Gives back bytes reserved earlier through this account.
     pub fn release(&self, bytes: usize) {
         if bytes == 0 {

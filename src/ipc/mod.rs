@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod pipe;
 pub mod policy;
 pub mod queue;
+pub mod reception;
 pub mod records;
 pub mod shm;
 pub mod signal;

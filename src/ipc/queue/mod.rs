@@ -23,9 +23,9 @@
 //!   `max_messages`;
 //! - the places a user other than the owner holds in messages in
 //!   progress are at most half the queue's (places.rs);
-//! - every queued byte and its slot's overhead, and every byte of an
-//!   unread rest of a received message is charged to the queue owner's
-//!   account; a message in progress, its slot included, to the account
+//! - every queued byte and its slot's overhead, and every byte of a
+//!   received message a stream reader has not read to its end
+//!   (reception.rs), is charged to the queue owner's account; a message in progress, its slot included, to the account
 //!   of the user who opened its description (places.rs) until it is
 //!   whole; a parked write's bytes to its writer's (send.rs).
 
@@ -39,6 +39,7 @@ mod transit;
 
 use self::send::ParkedWrite;
 use super::compose::{Composition, Framing};
+use super::reception::Reception;
 use super::records::{self, record_len};
 use super::{
     CancelReason, IoMode, Mode, OpenRequest, Parking, Pollers, Step, StreamObject, Wakeups,
@@ -69,16 +70,6 @@ impl QueueEnd {
     fn composes(&self) -> bool {
         self.io == IoMode::Stream && self.framing.composes()
     }
-}
-
-/// Where a stream-mode reader is in its current message.
-enum Reception {
-    /// No message: the next read receives one.
-    Idle,
-    /// Part of a message is still to be read.
-    Partial { message: Vec<u8>, offset: usize },
-    /// The message is used up: the next read returns end of file.
-    Drained,
 }
 
 struct ParkedRead<R> {
@@ -251,7 +242,8 @@ impl<P: Parking> Queue<P> {
 
     /// Takes the oldest message out. Its slot's overhead is given back;
     /// its bytes stay charged until they leave the daemon (see
-    /// [`Queue::delivered`]): a stream reader may keep its rest.
+    /// [`Queue::delivered`]; a stream reader keeps the message, and its
+    /// charge, until it has read it all).
     fn pop_message(&mut self) -> Vec<u8> {
         let message = self.messages.pop_front().expect("a message is queued");
         self.bytes -= message.len();
@@ -275,19 +267,11 @@ impl<P: Parking> Queue<P> {
     }
 
     /// Hands `message`'s first bytes to a stream-mode reader and keeps the
-    /// rest for its next reads (still charged).
-    fn start_reception(&mut self, end: QueueEnd, mut message: Vec<u8>, size: usize) -> Vec<u8> {
-        let state = if message.len() <= size {
-            Reception::Drained
-        } else {
-            Reception::Partial {
-                message: message.split_off(size),
-                offset: 0,
-            }
-        };
-        self.receptions.insert(end.id, state);
-        self.delivered(message.len());
-        message
+    /// rest for its next reads, with the charge it was queued with.
+    fn start_reception(&mut self, end: QueueEnd, message: Vec<u8>, size: usize) -> Vec<u8> {
+        let charge = self.budget.adopt(message.len());
+        let reception = self.receptions.entry(end.id).or_default();
+        reception.start(message, size, Some(charge))
     }
 
     /// A stream-mode read of a description that is mid-message: the rest
@@ -296,24 +280,7 @@ impl<P: Parking> Queue<P> {
         if end.io != IoMode::Stream {
             return None;
         }
-        match self.receptions.get_mut(&end.id) {
-            Some(Reception::Partial { message, offset }) => {
-                let n = size.min(message.len() - *offset);
-                let data = message[*offset..*offset + n].to_vec();
-                *offset += n;
-                if *offset == message.len() {
-                    self.receptions.insert(end.id, Reception::Drained);
-                }
-                self.delivered(n);
-                Some(data)
-            }
-            Some(Reception::Drained) => {
-                // End of this message; the next read receives anew.
-                self.receptions.insert(end.id, Reception::Idle);
-                Some(Vec::new())
-            }
-            Some(Reception::Idle) | None => None,
-        }
+        self.receptions.get_mut(&end.id)?.read_on(size)
     }
 
     /// Serves parked readers and writers until neither can progress.
@@ -540,10 +507,14 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
     fn release(&mut self, end: QueueEnd, wk: &mut QueueWakeups<P>) {
         if end.mode.read {
             self.readers -= 1;
-            if let Some(Reception::Partial { message, offset }) = self.receptions.remove(&end.id) {
-                // The unread rest of a received message is dropped.
+            if self
+                .receptions
+                .remove(&end.id)
+                .is_some_and(|r| r.unread() > 0)
+            {
+                // The unread rest of a received message is dropped, and its
+                // charge with it.
                 self.truncated += 1;
-                self.delivered(message.len() - offset);
             }
         }
         if end.mode.write {
@@ -609,10 +580,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
     fn poll(&mut self, end: QueueEnd, notify: Option<(u64, P::Poll)>) -> u32 {
         let mut mask = 0;
         if end.mode.read {
-            let mid_message = matches!(
-                self.receptions.get(&end.id),
-                Some(Reception::Partial { .. } | Reception::Drained)
-            );
+            let mid_message = (self.receptions.get(&end.id)).is_some_and(Reception::mid_message);
             if (mid_message && end.io == IoMode::Stream) || !self.messages.is_empty() {
                 mask |= ready::IN;
             }

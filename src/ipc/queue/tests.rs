@@ -285,7 +285,7 @@ fn a_queue_dropped_with_a_message_in_progress_gives_its_memory_back() {
 }
 
 #[test]
-fn a_received_rest_stays_charged_until_read_or_dropped() {
+fn a_received_message_stays_charged_until_read_or_dropped() {
     let budget = MemoryBudget::new(1 << 20);
     let mut q: Queue<Plain> = Queue::new(4, 8192, 8192, Framing::Write, budget.account(1));
     let w = open(&mut q, Mode::WRITE, false);
@@ -293,9 +293,13 @@ fn a_received_rest_stays_charged_until_read_or_dropped() {
     assert_eq!(send(&mut q, w, b"0123456789"), WriteDone::ok(10));
     assert_eq!(budget.used(), MESSAGE_OVERHEAD + 10);
     assert_eq!(recv(&mut q, r, 4), Ok(b"0123".to_vec()));
-    assert_eq!(budget.used(), 6, "the slot and the bytes read went");
+    assert_eq!(budget.used(), 10, "the slot went; the message is kept");
     assert_eq!(recv(&mut q, r, 4), Ok(b"4567".to_vec()));
-    assert_eq!(budget.used(), 2);
+    assert_eq!(recv(&mut q, r, 4), Ok(b"89".to_vec()));
+    assert_eq!(budget.used(), 0, "read to its end");
+    assert_eq!(recv(&mut q, r, 4), Ok(Vec::new()), "then end of file");
+    assert_eq!(send(&mut q, w, b"0123456789"), WriteDone::ok(10));
+    assert_eq!(recv(&mut q, r, 4), Ok(b"0123".to_vec()));
     q.release(r, &mut wk());
     assert_eq!(budget.used(), 0, "an unread rest goes with its reader");
 }

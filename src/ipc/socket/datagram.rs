@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::ipc::Parking;
 use crate::ipc::channel::{Channel, Faults, InFlight};
 use crate::ipc::compose::{Composition, Sink};
+use crate::ipc::reception::Reception;
 use crate::memory::{Account, Held};
 
 /// The largest datagram received or composed: UDP's largest payload.
@@ -34,23 +35,6 @@ pub(super) struct DatagramEnd {
     pub(super) composition: Composition,
     /// The datagram being read through it, and how far.
     pub(super) reception: Reception,
-}
-
-#[derive(Debug, Default)]
-pub(super) enum Reception {
-    /// None: the next read receives one.
-    #[default]
-    Idle,
-    /// Being read: the datagram, how far, and its charge while it waits
-    /// for the next reads (`None` for an endpoint charged to no one),
-    /// given back when the reception ends.
-    Partial {
-        data: Vec<u8>,
-        at: usize,
-        _charge: Option<Held>,
-    },
-    /// Read to its end: the next read returns end of file.
-    Drained,
 }
 
 /// The channel an endpoint's datagrams go out through (labs): what it
@@ -309,22 +293,7 @@ impl<P: Parking> Endpoint<P> {
     /// has one (or has finished one): `None` when it must receive anew.
     pub(super) fn read_on(&mut self, end: &DataEnd, size: usize) -> Option<Vec<u8>> {
         let state = self.datagram_ends.entry(end.id).or_default();
-        match &mut state.reception {
-            Reception::Idle => None,
-            Reception::Drained => {
-                state.reception = Reception::Idle;
-                Some(Vec::new())
-            }
-            Reception::Partial { data, at, .. } => {
-                let n = size.min(data.len() - *at);
-                let piece = data[*at..*at + n].to_vec();
-                *at += n;
-                if *at == data.len() {
-                    state.reception = Reception::Drained;
-                }
-                Some(piece)
-            }
-        }
+        state.reception.read_on(size)
     }
 
     /// Starts reading a received datagram through `end`: its first
@@ -352,12 +321,7 @@ impl<P: Parking> Endpoint<P> {
             }
         }
         let state = self.datagram_ends.entry(end.id).or_default();
-        state.reception = Reception::Partial {
-            data: datagram,
-            at: 0,
-            _charge: charge,
-        };
-        self.read_on(end, size).unwrap_or_default()
+        state.reception.start(datagram, size, charge)
     }
 
     /// Ends the datagram `end` is writing: sent whole, unless `killed`
