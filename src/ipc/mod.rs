@@ -162,6 +162,16 @@ impl<P: Parking, E> Default for Wakeups<P, E> {
     }
 }
 
+/// A read waiting for data: its reply, how many bytes it asked for, and
+/// the file description it reads through where the object keeps state
+/// per description (a queue's or an endpoint's reception; `()` for a
+/// pipe).
+pub struct ParkedRead<R, E = ()> {
+    pub reply: R,
+    pub size: usize,
+    pub end: E,
+}
+
 impl<P: Parking, E> Wakeups<P, E> {
     pub fn is_empty(&self) -> bool {
         self.opens.is_empty()

@@ -14,8 +14,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::{
-    CancelReason, Mode, OpenRequest, Parking, Pollers, Step, StreamObject, Wakeups, WriteDone,
-    ready,
+    CancelReason, Mode, OpenRequest, ParkedRead, Parking, Pollers, Step, StreamObject, Wakeups,
+    WriteDone, ready,
 };
 use crate::error::{Error, Result};
 use crate::memory::Account;
@@ -59,11 +59,6 @@ struct AwaitingWrite<W> {
     data: Vec<u8>,
     /// Who pays for `data` while it waits.
     payer: Arc<Account>,
-}
-
-struct ParkedRead<R> {
-    reply: R,
-    size: usize,
 }
 
 struct ParkedWrite<W> {
@@ -480,6 +475,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             ParkedRead {
                 reply: waiter,
                 size,
+                end: (),
             },
         );
         Step::Parked

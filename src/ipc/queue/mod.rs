@@ -42,8 +42,8 @@ use super::compose::{Composition, Framing};
 use super::reception::Reception;
 use super::records::{self, record_len};
 use super::{
-    CancelReason, IoMode, Mode, OpenRequest, Parking, Pollers, Step, StreamObject, Wakeups,
-    WriteDone, ready,
+    CancelReason, IoMode, Mode, OpenRequest, ParkedRead, Parking, Pollers, Step, StreamObject,
+    Wakeups, WriteDone, ready,
 };
 use crate::error::{Error, Result};
 use crate::memory::{Account, MESSAGE_OVERHEAD};
@@ -72,12 +72,6 @@ impl QueueEnd {
     }
 }
 
-struct ParkedRead<R> {
-    reply: R,
-    end: QueueEnd,
-    size: usize,
-}
-
 pub struct Queue<P: Parking> {
     messages: VecDeque<Vec<u8>>,
     bytes: usize,
@@ -90,7 +84,7 @@ pub struct Queue<P: Parking> {
     next_end: u64,
     readers: usize,
     writers: usize,
-    reads: WaitQueue<ParkedRead<P::Read>>,
+    reads: WaitQueue<ParkedRead<P::Read, QueueEnd>>,
     writes: WaitQueue<ParkedWrite<P::Write>>,
     pollers: Pollers<P::Poll>,
     sent: u64,

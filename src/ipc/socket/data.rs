@@ -5,10 +5,9 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use super::{
-    Accepted, DataEnd, Endpoint, EndpointWakeups, ParkedRead, ParkedWrite, State, datagram, sys,
-};
+use super::{Accepted, DataEnd, Endpoint, EndpointWakeups, ParkedWrite, State, datagram, sys};
 use crate::error::{Error, Result};
+use crate::ipc::ParkedRead;
 use crate::ipc::compose::{self, Framing, Stop};
 use crate::ipc::{
     CancelReason, IoMode, OpenRequest, Parking, Step, StreamObject, WriteDone, ready,

@@ -40,7 +40,7 @@ pub use self::errand::{Errand, Outcome};
 use self::listen::ParkedAccept;
 pub use self::listen::{Accepted, DEFAULT_BACKLOG};
 use self::sys::Address;
-use super::{Mode, Parking, Pollers, Step, Wakeups, WriteDone};
+use super::{Mode, ParkedRead, Parking, Pollers, Step, Wakeups, WriteDone};
 use crate::error::{Error, Result};
 use crate::memory::{Account, Held};
 use crate::reactor::{Readiness, Token};
@@ -115,12 +115,6 @@ pub struct DataEnd {
     pub id: u64,
     /// Opened with `O_DIRECT`: each read and write one datagram.
     pub packet: bool,
-}
-
-struct ParkedRead<R> {
-    reply: R,
-    size: usize,
-    end: DataEnd,
 }
 
 struct ParkedWrite<W> {
@@ -229,7 +223,7 @@ pub struct Endpoint<P: Parking> {
     bytes_out: u64,
     error: Option<String>,
     connects: WaitQueue<Asking<P>>,
-    reads: WaitQueue<ParkedRead<P::Read>>,
+    reads: WaitQueue<ParkedRead<P::Read, DataEnd>>,
     writes: WaitQueue<ParkedWrite<P::Write>>,
     accepts: WaitQueue<ParkedAccept<P::Read>>,
     /// `accept` file descriptions that were given a name: their next read
