@@ -381,6 +381,42 @@ pub struct Held {
     bytes: usize,
 }
 
+impl Held {
+    /// Gives back `n` of its bytes (at most all): they left, or another
+    /// charge took them.
+    pub fn give_back(&mut self, n: usize) {
+        let n = n.min(self.bytes);
+        self.account.release(n);
+        self.bytes -= n;
+    }
+
+    /// Reserves `n` more on the same account; false, and nothing taken,
+    /// past a limit.
+    pub fn grow(&mut self, n: usize) -> bool {
+        let took = self.account.try_reserve(n);
+        if took {
+            self.bytes += n;
+        }
+        took
+    }
+
+    /// Moves `n` of its bytes (at most all) to `to`, which pays for them
+    /// from now on (they went into an object of `to`'s): on the same
+    /// account the charge only changes holder; else `to` reserves them
+    /// first, and false (nothing moved) when it cannot.
+    pub fn move_to(&mut self, to: &Arc<Account>, n: usize) -> bool {
+        let n = n.min(self.bytes);
+        if !Arc::ptr_eq(&self.account, to) {
+            if !to.try_reserve(n) {
+                return false;
+            }
+            self.account.release(n);
+        }
+        self.bytes -= n;
+        true
+    }
+}
+
 impl Drop for Held {
     fn drop(&mut self) {
         self.account.release(self.bytes);

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use super::Shared;
 use super::attr::OpenStyle;
 use super::node::OpenFile;
-use super::reply::{Call, FsParking, ParkedOpen, ParkedWrite, Payer, Replies};
+use super::reply::{Call, FsParking, ParkedOpen, Payer, Replies, WriteReply};
 use super::timer::DeadlineTimer;
 use crate::caller::proc::killed_by_signal;
 use crate::error::Result;
@@ -287,7 +287,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
     }
 
     fn write(&self, call: &Call, reply: R::Write, _offset: u64, data: &[u8], nonblock: bool) {
-        let waiter = ParkedWrite {
+        let waiter = WriteReply {
             reply,
             tid: call.caller.pid,
             payer: Some(Payer {
@@ -319,7 +319,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
 }
 
 /// Answers a write the core finished, with `SIGPIPE` first where it asks.
-pub fn finish_write<R: Replies>(w: ParkedWrite<R::Write>, done: WriteDone) {
+pub fn finish_write<R: Replies>(w: WriteReply<R::Write>, done: WriteDone) {
     if done.sigpipe {
         send_sigpipe(w.tid);
     }

@@ -68,9 +68,10 @@ pub struct ParkedOpen<R: Replies> {
     pub created: Option<Attr>,
 }
 
-/// A write waiting to be answered, with the thread that gets `SIGPIPE`
-/// if the pipe loses its last reader.
-pub struct ParkedWrite<W> {
+/// A write's reply as the fs layer parks it in the core (the core's
+/// `Parking::Write`): the kernel's reply, the thread that gets `SIGPIPE`
+/// if the pipe loses its last reader, and who pays while it waits.
+pub struct WriteReply<W> {
     pub reply: W,
     pub tid: u32,
     /// Who pays for the bytes of the write while it waits: the writer.
@@ -90,11 +91,11 @@ pub struct FsParking<R>(PhantomData<R>);
 impl<R: Replies> Parking for FsParking<R> {
     type Open = ParkedOpen<R>;
     type Read = R::Read;
-    type Write = ParkedWrite<R::Write>;
+    type Write = WriteReply<R::Write>;
     type Poll = R::Poll;
 
     fn writer_account(
-        waiter: &ParkedWrite<R::Write>,
+        waiter: &WriteReply<R::Write>,
     ) -> Option<std::sync::Arc<crate::memory::Account>> {
         waiter.payer.as_ref().map(|p| p.budget.account(p.uid))
     }

@@ -38,15 +38,15 @@ pub trait Parking: 'static {
     }
 
     /// Reserves a parked write's `bytes` on the account that pays for
-    /// them while it waits — its writer's, else `owner`'s — and gives that
-    /// account back; `None` when it has no room for them (`ENOSPC`).
+    /// them while it waits — its writer's, else `owner`'s; `None` when it
+    /// has no room for them (`ENOSPC`).
     fn charge_parked(
         waiter: &Self::Write,
         owner: &std::sync::Arc<crate::memory::Account>,
         bytes: usize,
-    ) -> Option<std::sync::Arc<crate::memory::Account>> {
+    ) -> Option<crate::memory::Held> {
         let payer = Self::writer_account(waiter).unwrap_or_else(|| owner.clone());
-        payer.try_reserve(bytes).then_some(payer)
+        payer.hold(bytes)
     }
 }
 
@@ -159,6 +159,52 @@ impl<P: Parking, E> Default for Wakeups<P, E> {
             polls: Vec::new(),
             closed_itself: false,
         }
+    }
+}
+
+/// A write waiting for room, whatever it writes into: its reply, what of
+/// it is still to go in (`rest`: [`Unwritten`] bytes for a pipe or an
+/// endpoint, whole messages or the rest of a composed one for a queue),
+/// its count so far (its answer if it ends now), and the charge of what
+/// it holds — its writer's while it waits — which shrinks as its bytes
+/// go in and is given back whole however it leaves (`None`: charged to
+/// no one).
+pub struct ParkedWrite<W, Rest> {
+    pub reply: W,
+    pub rest: Rest,
+    pub accepted: usize,
+    pub charge: Option<crate::memory::Held>,
+}
+
+impl<W, Rest> ParkedWrite<W, Rest> {
+    /// Its answer when it ends before all is in: its count so far, or
+    /// `error` when nothing went in.
+    pub fn end_early(&self, error: Error) -> WriteDone {
+        match self.accepted {
+            0 => WriteDone::err(error),
+            n => WriteDone::ok(n),
+        }
+    }
+
+    /// `n` of its bytes went in: they count, and their charge as a
+    /// parked write goes back (the object charges them its own way).
+    pub fn went_in(&mut self, n: usize) {
+        self.accepted += n;
+        if let Some(charge) = &mut self.charge {
+            charge.give_back(n);
+        }
+    }
+}
+
+/// The bytes of a write not in yet: `data[at..]`.
+pub struct Unwritten {
+    pub data: Vec<u8>,
+    pub at: usize,
+}
+
+impl Unwritten {
+    pub fn left(&self) -> &[u8] {
+        &self.data[self.at..]
     }
 }
 

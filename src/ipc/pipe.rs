@@ -14,11 +14,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::{
-    CancelReason, Mode, OpenRequest, ParkedRead, Parking, Pollers, Step, StreamObject, Wakeups,
-    WriteDone, ready,
+    CancelReason, Mode, OpenRequest, ParkedRead, ParkedWrite, Parking, Pollers, Step, StreamObject,
+    Unwritten, Wakeups, WriteDone, ready,
 };
 use crate::error::{Error, Result};
-use crate::memory::Account;
+use crate::memory::{Account, Held};
 use crate::wait::{WaitQueue, WaiterId};
 
 /// Writes of at most this many bytes are atomic (never interleaved).
@@ -57,44 +57,13 @@ struct AwaitingWrite<W> {
     reply: W,
     end: PipeEnd,
     data: Vec<u8>,
-    /// Who pays for `data` while it waits.
-    payer: Arc<Account>,
+    /// `data`'s charge while it waits (its writer's).
+    _charge: Held,
 }
 
-struct ParkedWrite<W> {
-    reply: W,
-    /// Who pays for its bytes while they wait (its writer's account, else
-    /// the pipe's); once in the buffer they are the pipe's.
-    payer: Arc<Account>,
-    /// The bytes not handed straight to readers when the write arrived.
-    data: Vec<u8>,
-    /// How many of `data` are in the pipe (or taken by readers) so far.
-    done: usize,
-    /// Bytes handed straight to waiting readers before it parked.
-    handed: usize,
-}
-
-impl<W> ParkedWrite<W> {
-    /// Bytes of this write that readers have or can have: its count if it
-    /// ends now.
-    fn written(&self) -> usize {
-        self.handed + self.done
-    }
-
-    /// The whole write's length: its count once it is all in.
-    fn len(&self) -> usize {
-        self.handed + self.data.len()
-    }
-
-    /// Its answer when it must end before all is in: the count so far, or
-    /// `error` when nothing went in.
-    fn end_early(&self, error: Error) -> WriteDone {
-        match self.written() {
-            0 => WriteDone::err(error),
-            n => WriteDone::ok(n),
-        }
-    }
-}
+/// A write waiting for room: the bytes handed straight to readers when
+/// it came count in `accepted`; `rest` holds the others.
+type PipeWrite<W> = ParkedWrite<W, Unwritten>;
 
 pub struct Pipe<P: Parking> {
     buf: VecDeque<u8>,
@@ -107,7 +76,7 @@ pub struct Pipe<P: Parking> {
     read_openers: WaitQueue<P::Open>,
     write_openers: WaitQueue<P::Open>,
     reads: WaitQueue<ParkedRead<P::Read>>,
-    writes: WaitQueue<ParkedWrite<P::Write>>,
+    writes: WaitQueue<PipeWrite<P::Write>>,
     /// Writes of the creator, waiting for the pipe's first reader.
     awaiting_reader: WaitQueue<AwaitingWrite<P::Write>>,
     pollers: Pollers<P::Poll>,
@@ -179,7 +148,6 @@ impl<P: Parking> Pipe<P> {
             // No reader is left: every parked writer ends with EPIPE and
             // SIGPIPE, keeping the count of what it already handed over.
             for (id, w) in self.writes.drain() {
-                w.payer.release(w.data.len() - w.done);
                 let done = WriteDone {
                     sigpipe: true,
                     ..w.end_early(Error::BrokenPipe)
@@ -251,17 +219,18 @@ impl<P: Parking> Pipe<P> {
             let Some(w) = self.writes.front_mut() else {
                 break;
             };
-            let k = (size - out.len()).min(w.data.len() - w.done);
-            out.extend_from_slice(&w.data[w.done..w.done + k]);
-            w.done += k;
-            // Straight from a parked write's bytes, charged to its payer
-            // while it waited.
-            w.payer.release(k);
-            if w.done < w.data.len() {
+            let left = w.rest.left();
+            let k = (size - out.len()).min(left.len());
+            out.extend_from_slice(&left[..k]);
+            w.rest.at += k;
+            // Straight from a parked write's bytes: their charge as such
+            // goes back.
+            w.went_in(k);
+            if !w.rest.left().is_empty() {
                 break;
             }
             let (id, w) = self.writes.pop_front().expect("front exists");
-            let done = WriteDone::ok(w.len());
+            let done = WriteDone::ok(w.accepted);
             wk.writes.push((id, w.reply, done));
         }
         out
@@ -272,8 +241,10 @@ impl<P: Parking> Pipe<P> {
     fn resume_awaiting(&mut self, wk: &mut PipeWakeups<P>) {
         let waiting: Vec<_> = self.awaiting_reader.drain().collect();
         for (id, w) in waiting {
-            w.payer.release(w.data.len());
-            if let Step::Done(reply, done) = self.write(id, w.reply, w.end, &w.data, false, wk) {
+            let AwaitingWrite {
+                reply, end, data, ..
+            } = w;
+            if let Step::Done(reply, done) = self.write(id, reply, end, &data, false, wk) {
                 wk.writes.push((id, reply, done));
             }
         }
@@ -306,8 +277,8 @@ impl<P: Parking> Pipe<P> {
     fn pump_writers(&mut self, wk: &mut PipeWakeups<P>) -> bool {
         let mut progressed = false;
         while let Some(w) = self.writes.front_mut() {
-            let len = w.data.len();
-            let remaining = len - w.done;
+            let len = w.rest.data.len();
+            let remaining = w.rest.left().len();
             let room = self.capacity.saturating_sub(self.buf.len());
             // An atomic write goes in whole (what is left of it, if a read
             // took its start straight from it); a large one in pieces.
@@ -325,20 +296,20 @@ impl<P: Parking> Pipe<P> {
             // Into the buffer, its bytes become the pipe's: charged to its
             // owner now, given back to the writer that paid while they
             // waited. With no memory left in the owner's share they wait on.
-            if !Arc::ptr_eq(&w.payer, &self.budget) {
-                if !self.budget.try_reserve(chunk) {
-                    break;
-                }
-                w.payer.release(chunk);
+            if let Some(charge) = &mut w.charge
+                && !charge.move_to(&self.budget, chunk)
+            {
+                break;
             }
-            self.buf.extend(&w.data[w.done..w.done + chunk]);
-            w.done += chunk;
+            self.buf.extend(&w.rest.left()[..chunk]);
+            w.rest.at += chunk;
+            w.accepted += chunk;
             progressed = true;
-            if w.done < len {
+            if !w.rest.left().is_empty() {
                 break;
             }
             let (id, w) = self.writes.pop_front().expect("front exists");
-            let done = WriteDone::ok(w.len());
+            let done = WriteDone::ok(w.accepted);
             wk.writes.push((id, w.reply, done));
         }
         progressed
@@ -504,7 +475,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             if nonblock {
                 return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
             }
-            let Some(payer) = P::charge_parked(&waiter, &self.budget, len) else {
+            let Some(charge) = P::charge_parked(&waiter, &self.budget, len) else {
                 log::info!("pipe write not parked: no memory left to hold its bytes");
                 return Step::Done(waiter, WriteDone::err(Error::NoSpace));
             };
@@ -513,7 +484,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
                 reply: waiter,
                 end,
                 data,
-                payer,
+                _charge: charge,
             };
             self.awaiting_reader.push(id, waiting);
             return Step::Parked;
@@ -580,7 +551,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         // The bytes a parked write holds are charged while it waits, to
         // its writer: another user's blocked writes into a pipe one may
         // write are theirs to pay for, not the pipe owner's.
-        let Some(payer) = P::charge_parked(&waiter, &self.budget, rest.len() - chunk) else {
+        let Some(charge) = P::charge_parked(&waiter, &self.budget, rest.len() - chunk) else {
             log::info!("pipe write not parked: no memory left to hold its bytes");
             self.settle(wk);
             self.notify(wk);
@@ -594,10 +565,12 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             id,
             ParkedWrite {
                 reply: waiter,
-                payer,
-                data: rest.to_vec(),
-                done: chunk,
-                handed,
+                rest: Unwritten {
+                    data: rest.to_vec(),
+                    at: chunk,
+                },
+                accepted: handed + chunk,
+                charge: Some(charge),
             },
         );
         if chunk > 0 || handed > 0 {
@@ -631,10 +604,8 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         } else if let Some(r) = self.reads.remove(id) {
             wk.reads.push((id, r.reply, why.read_answer()));
         } else if let Some(w) = self.awaiting_reader.remove(id) {
-            w.payer.release(w.data.len());
             wk.writes.push((id, w.reply, WriteDone::err(error)));
         } else if let Some(w) = self.writes.remove(id) {
-            w.payer.release(w.data.len() - w.done);
             let done = w.end_early(error);
             wk.writes.push((id, w.reply, done));
             // The cancelled writer may have been the one at the front.

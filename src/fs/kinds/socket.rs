@@ -13,7 +13,7 @@ use crate::fs::attr::{Ino, OpenStyle};
 use crate::fs::cell::{Cell, finish_write, truncate_stream};
 use crate::fs::kinds::text::{TextFile, slice_at};
 use crate::fs::node::{AttributeNames, DirContext, DirObject, FileKind, MadeDir, Node, OpenFile};
-use crate::fs::reply::{Call, FsParking, ParkedOpen, ParkedWrite, Replies};
+use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies, WriteReply};
 use crate::fs::tree::Tree;
 use crate::fs::{Shared, insert_object_dir, lock};
 use crate::ipc::OpenRequest;
@@ -391,7 +391,7 @@ impl<R: Replies> OpenFile<R> for CtlFile<R> {
 
     fn write(&self, call: &Call, reply: R::Write, _offset: u64, data: &[u8], _nonblock: bool) {
         // A command's bytes are not held while it waits: no one to charge.
-        let waiter = ParkedWrite {
+        let waiter = WriteReply {
             reply,
             tid: call.caller.pid,
             payer: None,

@@ -37,7 +37,7 @@ mod places;
 mod send;
 mod transit;
 
-use self::send::ParkedWrite;
+use self::send::QueueWrite;
 use super::compose::{Composition, Framing};
 use super::reception::Reception;
 use super::records::{self, record_len};
@@ -85,7 +85,7 @@ pub struct Queue<P: Parking> {
     readers: usize,
     writers: usize,
     reads: WaitQueue<ParkedRead<P::Read, QueueEnd>>,
-    writes: WaitQueue<ParkedWrite<P::Write>>,
+    writes: WaitQueue<QueueWrite<P::Write>>,
     pollers: Pollers<P::Poll>,
     sent: u64,
     received: u64,
@@ -547,7 +547,6 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         } else if let Some(r) = self.reads.remove(id) {
             wk.reads.push((id, r.reply, why.read_answer()));
         } else if let Some(w) = self.writes.remove(id) {
-            w.payer.release(w.pending_len());
             let done = w.end_early(why.error());
             wk.writes.push((id, w.reply, done));
             // The cancelled writer may have held back those behind it.

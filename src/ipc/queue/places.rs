@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use super::send::ParkedWrite;
+use super::send::QueueWrite;
 use super::{Parking, Queue};
 use crate::memory::Account;
 
@@ -82,8 +82,8 @@ impl<P: Parking> Queue<P> {
     /// Whether a parked write waits for its writer's share rather than
     /// for room: the rest of a composed write, whose next message needs a
     /// place its writer may not take yet.
-    pub(super) fn waits_for_share(&self, w: &ParkedWrite<P::Write>) -> bool {
-        w.composer().is_some_and(|uid| self.past_share(uid))
+    pub(super) fn waits_for_share(&self, w: &QueueWrite<P::Write>) -> bool {
+        w.rest.composer().is_some_and(|uid| self.past_share(uid))
     }
 
     /// Whether an open or a write waits in turn for a place, so that a

@@ -8,21 +8,13 @@ use super::{IoMode, Queue, QueueEnd, QueueWakeups};
 use crate::error::{Error, Result};
 use crate::ipc::compose::{self, Composition, Framing, Sink, Stop};
 use crate::ipc::records;
-use crate::ipc::{Parking, Step, WriteDone};
-use crate::memory::{Account, MESSAGE_OVERHEAD};
+use crate::ipc::{ParkedWrite, Parking, Step, WriteDone};
+use crate::memory::MESSAGE_OVERHEAD;
 use crate::wait::WaiterId;
-use std::sync::Arc;
 
-/// A write waiting for room.
-pub(super) struct ParkedWrite<W> {
-    pub(super) reply: W,
-    /// Who pays for its bytes while they wait: its writer (else the
-    /// queue's owner); queued, they are the owner's.
-    pub(super) payer: Arc<Account>,
-    pending: Pending,
-    /// Bytes of the write already in: its count so far.
-    pub(super) accepted: usize,
-}
+/// A write waiting for room: its bytes are its writer's to pay for while
+/// they wait (else the queue owner's); queued, they are the owner's.
+pub(super) type QueueWrite<W> = ParkedWrite<W, Pending>;
 
 /// What of a parked write is not in yet.
 pub(super) enum Pending {
@@ -39,36 +31,12 @@ pub(super) enum Pending {
 }
 
 impl Pending {
-    /// Its bytes, which are charged while it waits.
-    fn len(&self) -> usize {
-        match self {
-            Pending::Messages { messages, .. } => messages.iter().map(Vec::len).sum(),
-            Pending::Bytes { data, .. } => data.len(),
-        }
-    }
-}
-
-impl<W> ParkedWrite<W> {
     /// The uid whose message in progress the rest of this write goes
     /// into, for a composed write; `None` for whole messages.
     pub(super) fn composer(&self) -> Option<u32> {
-        match &self.pending {
+        match self {
             Pending::Bytes { end, .. } => Some(end.opener),
             Pending::Messages { .. } => None,
-        }
-    }
-
-    /// The bytes it holds, charged to the queue's account.
-    pub(super) fn pending_len(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Its answer when it ends before all is queued: the count of what
-    /// was, or `error` when nothing was.
-    pub(super) fn end_early(&self, error: Error) -> WriteDone {
-        match self.accepted {
-            0 => WriteDone::err(error),
-            n => WriteDone::ok(n),
         }
     }
 }
@@ -143,13 +111,12 @@ impl<P: Parking> Queue<P> {
         if nonblock {
             return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
         }
-        let pending = Pending::Messages {
-            messages: rest.map(<[u8]>::to_vec).collect(),
-            overhead,
-        };
+        let messages: VecDeque<Vec<u8>> = rest.map(<[u8]>::to_vec).collect();
+        let bytes = messages.iter().map(Vec::len).sum();
+        let pending = Pending::Messages { messages, overhead };
         // The bytes a parked write holds are charged while it waits, to
         // its writer.
-        let Some(payer) = P::charge_parked(&waiter, &self.budget, pending.len()) else {
+        let Some(charge) = P::charge_parked(&waiter, &self.budget, bytes) else {
             log::info!("queue write not parked: no memory left to hold its bytes");
             let done = match accepted {
                 0 => WriteDone::err(Error::NoSpace),
@@ -165,9 +132,9 @@ impl<P: Parking> Queue<P> {
             id,
             ParkedWrite {
                 reply: waiter,
-                payer,
-                pending,
+                rest: pending,
                 accepted,
+                charge: Some(charge),
             },
         );
         if accepted > 0 {
@@ -182,12 +149,11 @@ impl<P: Parking> Queue<P> {
     /// finished, and the error that finished it early.
     pub(super) fn advance_front_writer(&mut self) -> (bool, Option<Error>) {
         let front = self.writes.front_mut().expect("a parked write");
-        let payer = front.payer.clone();
         let none = Pending::Messages {
             messages: VecDeque::new(),
             overhead: 0,
         };
-        match std::mem::replace(&mut front.pending, none) {
+        match std::mem::replace(&mut front.rest, none) {
             Pending::Messages {
                 mut messages,
                 overhead,
@@ -197,31 +163,34 @@ impl<P: Parking> Queue<P> {
                     .expect("a parked write has a message left");
                 // Its charge as a parked write's bytes (its writer's)
                 // becomes its charge as a queued message's (the owner's).
-                payer.release(message.len());
+                if let Some(charge) = &mut front.charge {
+                    charge.give_back(message.len());
+                }
                 let queued = self.enqueue(message);
                 let w = self.writes.front_mut().expect("still the front");
                 match queued {
                     Ok(len) => {
                         w.accepted += len + overhead;
                         let finished = messages.is_empty();
-                        w.pending = Pending::Messages { messages, overhead };
+                        w.rest = Pending::Messages { messages, overhead };
                         (finished, None)
                     }
-                    Err(e) => {
-                        payer.release(messages.iter().map(Vec::len).sum());
-                        (true, Some(e))
-                    }
+                    // The rest's charge goes with the write, answered now.
+                    Err(e) => (true, Some(e)),
                 }
             }
             Pending::Bytes { end, data } => {
                 // Fed bytes are charged as a message in progress's (its
                 // opener's, then the owner's when whole); what is left is
                 // charged again as the parked write's (its writer's).
-                payer.release(data.len());
+                if let Some(charge) = &mut front.charge {
+                    charge.give_back(data.len());
+                }
                 let fed = self.feed(end, &data);
                 let rest = data.len() - fed.consumed;
-                let held = matches!(fed.stop, Some(Stop::Full)) && payer.try_reserve(rest);
                 let w = self.writes.front_mut().expect("still the front");
+                let held = matches!(fed.stop, Some(Stop::Full))
+                    && w.charge.as_mut().is_none_or(|c| c.grow(rest));
                 w.accepted += fed.consumed;
                 match fed.stop {
                     None => (true, None),
@@ -229,7 +198,7 @@ impl<P: Parking> Queue<P> {
                     Some(Stop::Full) if !held => (true, Some(Error::NoSpace)),
                     Some(Stop::Full) => {
                         let data = data[fed.consumed..].to_vec();
-                        w.pending = Pending::Bytes { end, data };
+                        w.rest = Pending::Bytes { end, data };
                         (false, None)
                     }
                 }
@@ -328,7 +297,7 @@ impl<P: Parking> Queue<P> {
             Some(Stop::Failed(e)) => Step::Done(waiter, early(e)),
             Some(Stop::Full) if nonblock => Step::Done(waiter, early(Error::WouldBlock)),
             Some(Stop::Full) => {
-                let Some(payer) = P::charge_parked(&waiter, &self.budget, data.len() - accepted)
+                let Some(charge) = P::charge_parked(&waiter, &self.budget, data.len() - accepted)
                 else {
                     log::info!("queue write not parked: no memory left to hold its bytes");
                     return Step::Done(waiter, early(Error::NoSpace));
@@ -337,9 +306,9 @@ impl<P: Parking> Queue<P> {
                 let pending = Pending::Bytes { end, data };
                 let w = ParkedWrite {
                     reply: waiter,
-                    payer,
-                    pending,
+                    rest: pending,
                     accepted,
+                    charge: Some(charge),
                 };
                 self.writes.push(id, w);
                 Step::Parked

@@ -5,13 +5,13 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use super::{Accepted, DataEnd, Endpoint, EndpointWakeups, ParkedWrite, State, datagram, sys};
+use super::{Accepted, DataEnd, Endpoint, EndpointWakeups, State, datagram, sys};
 use crate::error::{Error, Result};
-use crate::ipc::ParkedRead;
 use crate::ipc::compose::{self, Framing, Stop};
 use crate::ipc::{
     CancelReason, IoMode, OpenRequest, Parking, Step, StreamObject, WriteDone, ready,
 };
+use crate::ipc::{ParkedRead, ParkedWrite, Unwritten};
 use crate::reactor::Readiness;
 use crate::wait::WaiterId;
 
@@ -65,24 +65,25 @@ impl<P: Parking> Endpoint<P> {
         while let Some(front) = self.writes.front_mut() {
             // The bytes are lent out for the send, which needs the whole
             // endpoint, and put back: no copy of a parked write per try.
-            let (data, from) = (std::mem::take(&mut front.data), front.sent);
+            let (data, from) = (std::mem::take(&mut front.rest.data), front.rest.at);
             let sent = self.send_some(&data[from..]);
             let front = self.writes.front_mut().expect("front exists");
-            front.data = data;
+            front.rest.data = data;
             match sent {
                 Ok(None) => break,
                 Ok(Some(n)) => {
-                    front.sent += n;
+                    front.rest.at += n;
+                    front.accepted += n;
                     self.bytes_out += n as u64;
-                    if front.sent == front.data.len() {
+                    if front.rest.left().is_empty() {
                         let (id, w) = self.writes.pop_front().expect("front exists");
-                        wk.writes.push((id, w.reply, WriteDone::ok(w.sent)));
+                        wk.writes.push((id, w.reply, WriteDone::ok(w.accepted)));
                     }
                 }
                 Err(e) => {
                     let (id, w) = self.writes.pop_front().expect("front exists");
-                    let mut done = ended_early(&w, e);
-                    done.sigpipe = e == Error::BrokenPipe && w.sent == 0;
+                    let mut done = w.end_early(e);
+                    done.sigpipe = e == Error::BrokenPipe && w.accepted == 0;
                     wk.writes.push((id, w.reply, done));
                     self.error = Some(format!("send: {e}"));
                 }
@@ -194,14 +195,6 @@ impl<P: Parking> Endpoint<P> {
             Err(Error::WouldBlock) => Ok(None),
             Err(e) => Err(e),
         }
-    }
-}
-
-/// A write's answer when it ends before all is sent.
-pub(super) fn ended_early<W>(w: &ParkedWrite<W>, e: Error) -> WriteDone {
-    match w.sent {
-        0 => WriteDone::err(e),
-        n => WriteDone::ok(n),
     }
 }
 
@@ -411,9 +404,12 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             id,
             ParkedWrite {
                 reply: waiter,
-                data: data.to_vec(),
-                sent,
-                _held: held,
+                rest: Unwritten {
+                    data: data.to_vec(),
+                    at: sent,
+                },
+                accepted: sent,
+                charge: held,
             },
         );
         self.arm_or_answer(wk);
@@ -467,7 +463,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         if let Some(r) = self.reads.remove(id) {
             wk.reads.push((id, r.reply, why.read_answer()));
         } else if let Some(w) = self.writes.remove(id) {
-            let done = ended_early(&w, why.error());
+            let done = w.end_early(why.error());
             wk.writes.push((id, w.reply, done));
         } else if let Some(a) = self.accepts.remove(id) {
             wk.reads.push((id, a.reply, why.read_answer()));

@@ -35,14 +35,13 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use self::command::{Command, Kind, Shut, SocketOption, Target};
-use self::data::ended_early;
 pub use self::errand::{Errand, Outcome};
 use self::listen::ParkedAccept;
 pub use self::listen::{Accepted, DEFAULT_BACKLOG};
 use self::sys::Address;
-use super::{Mode, ParkedRead, Parking, Pollers, Step, Wakeups, WriteDone};
+use super::{Mode, ParkedRead, ParkedWrite, Parking, Pollers, Step, Unwritten, Wakeups, WriteDone};
 use crate::error::{Error, Result};
-use crate::memory::{Account, Held};
+use crate::memory::Account;
 use crate::reactor::{Readiness, Token};
 use crate::wait::{WaitQueue, WaiterId};
 
@@ -117,14 +116,9 @@ pub struct DataEnd {
     pub packet: bool,
 }
 
-struct ParkedWrite<W> {
-    reply: W,
-    data: Vec<u8>,
-    /// Bytes of `data` sent so far.
-    sent: usize,
-    /// `data`'s charge, given back when the write leaves, however it does.
-    _held: Option<Held>,
-}
+/// A write waiting for the socket to take its bytes: all of them stay
+/// charged (its writer's) until it leaves.
+type EndpointWrite<W> = ParkedWrite<W, Unwritten>;
 
 /// A connect or bind that waits for its answer: who waits (the command's
 /// reply, its length), the command in words (for `err`), who acts for its
@@ -224,7 +218,7 @@ pub struct Endpoint<P: Parking> {
     error: Option<String>,
     connects: WaitQueue<Asking<P>>,
     reads: WaitQueue<ParkedRead<P::Read, DataEnd>>,
-    writes: WaitQueue<ParkedWrite<P::Write>>,
+    writes: WaitQueue<EndpointWrite<P::Write>>,
     accepts: WaitQueue<ParkedAccept<P::Read>>,
     /// `accept` file descriptions that were given a name: their next read
     /// is the end of file.
@@ -543,7 +537,7 @@ impl<P: Parking> Endpoint<P> {
         if how != Shut::Read {
             self.write_shut = true;
             for (id, w) in self.writes.drain() {
-                let done = ended_early(&w, Error::BrokenPipe);
+                let done = w.end_early(Error::BrokenPipe);
                 wk.writes.push((id, w.reply, done));
             }
         }
@@ -573,7 +567,7 @@ impl<P: Parking> Endpoint<P> {
             wk.reads.push((id, r.reply, Ok(Vec::new())));
         }
         for (id, w) in self.writes.drain() {
-            let done = ended_early(&w, Error::BrokenPipe);
+            let done = w.end_early(Error::BrokenPipe);
             wk.writes.push((id, w.reply, done));
         }
         for (id, a) in self.accepts.drain() {
@@ -638,7 +632,7 @@ impl<P: Parking> Endpoint<P> {
             wk.reads.push((id, r.reply, Err(e)));
         }
         for (id, w) in self.writes.drain() {
-            let done = ended_early(&w, e);
+            let done = w.end_early(e);
             wk.writes.push((id, w.reply, done));
         }
         for (id, a) in self.accepts.drain() {
