@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::interrupt::{Cancel, Registered};
 use crate::ipc::signal::send_sigpipe;
 use crate::ipc::socket::Accepted;
-use crate::ipc::{CancelReason, OpenRequest, Step, StreamObject, Wakeups, WriteDone};
+use crate::ipc::{CancelReason, OpenRequest, ReadDone, Step, StreamObject, Wakeups, WriteDone};
 use crate::reactor::{Readiness, Ready, Token};
 use crate::wait::WaiterId;
 
@@ -213,21 +213,19 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
             registry.deregister(id);
             self.finish_open(parked, result);
         }
-        for (id, reply, result) in wk.reads {
+        for (id, reply, done) in wk.reads {
             registry.deregister(id);
-            R::data(reply, result.as_deref().map_err(|&e| e));
-        }
-        for (id, reply, range) in wk.handed {
-            registry.deregister(id);
-            R::data(reply, Ok(&input[range]));
+            match done {
+                ReadDone::Data(result) => R::data(reply, result.as_deref().map_err(|&e| e)),
+                ReadDone::Handed(range) => R::data(reply, Ok(&input[range])),
+                ReadDone::Accepted(accepted) => {
+                    R::data(reply, self.adopt(accepted).as_deref().map_err(|&e| e))
+                }
+            }
         }
         for (id, w, done) in wk.writes {
             registry.deregister(id);
             finish_write::<R>(w, done);
-        }
-        for (id, reply, accepted) in wk.accepted {
-            registry.deregister(id);
-            R::data(reply, self.adopt(accepted).as_deref().map_err(|&e| e));
         }
         for poller in wk.polls {
             R::notify(poller);

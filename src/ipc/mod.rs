@@ -131,17 +131,8 @@ pub enum Step<W, T> {
 /// The adapter answers each after releasing the object's lock.
 pub struct Wakeups<P: Parking, E> {
     pub opens: Vec<(WaiterId, P::Open, Result<E>)>,
-    pub reads: Vec<(WaiterId, P::Read, Result<Vec<u8>>)>,
-    /// Reads finished with bytes `range` of the data of the write that
-    /// produced these wakeups (only a write's own wakeups have any): the
-    /// adapter answers them from the write's buffer, so those bytes are
-    /// never copied inside the daemon.
-    pub handed: Vec<(WaiterId, P::Read, std::ops::Range<usize>)>,
+    pub reads: Vec<(WaiterId, P::Read, ReadDone)>,
     pub writes: Vec<(WaiterId, P::Write, WriteDone)>,
-    /// Reads of a listening socket's `accept` file finished with a new
-    /// connection, which the adapter's side makes an endpoint of before it
-    /// answers the read with its name.
-    pub accepted: Vec<(WaiterId, P::Read, socket::Accepted)>,
     pub polls: Vec<P::Poll>,
     /// The object closed itself (an endpoint whose last descriptor
     /// closed): the adapter's side takes its name away.
@@ -153,11 +144,36 @@ impl<P: Parking, E> Default for Wakeups<P, E> {
         Wakeups {
             opens: Vec::new(),
             reads: Vec::new(),
-            handed: Vec::new(),
             writes: Vec::new(),
-            accepted: Vec::new(),
             polls: Vec::new(),
             closed_itself: false,
+        }
+    }
+}
+
+/// How a finished read is answered.
+#[derive(Debug)]
+pub enum ReadDone {
+    /// With these bytes, or this error.
+    Data(Result<Vec<u8>>),
+    /// With bytes `range` of the data of the write that finished it (only
+    /// a write's own wakeups have any): the adapter answers from the
+    /// write's buffer, so those bytes are never copied inside the daemon.
+    Handed(std::ops::Range<usize>),
+    /// (A listening socket's `accept` file.) With a new connection, which
+    /// the adapter's side makes an endpoint of before it answers with its
+    /// name.
+    Accepted(socket::Accepted),
+}
+
+/// For the core's tests: a connection equals no other answer.
+#[cfg(test)]
+impl PartialEq for ReadDone {
+    fn eq(&self, other: &ReadDone) -> bool {
+        match (self, other) {
+            (ReadDone::Data(a), ReadDone::Data(b)) => a == b,
+            (ReadDone::Handed(a), ReadDone::Handed(b)) => a == b,
+            _ => false,
         }
     }
 }
@@ -222,9 +238,7 @@ impl<P: Parking, E> Wakeups<P, E> {
     pub fn is_empty(&self) -> bool {
         self.opens.is_empty()
             && self.reads.is_empty()
-            && self.handed.is_empty()
             && self.writes.is_empty()
-            && self.accepted.is_empty()
             && self.polls.is_empty()
             && !self.closed_itself
     }

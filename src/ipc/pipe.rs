@@ -14,8 +14,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::{
-    CancelReason, Mode, OpenRequest, ParkedRead, ParkedWrite, Parking, Pollers, Step, StreamObject,
-    Unwritten, Wakeups, WriteDone, ready,
+    CancelReason, Mode, OpenRequest, ParkedRead, ParkedWrite, Parking, Pollers, ReadDone, Step,
+    StreamObject, Unwritten, Wakeups, WriteDone, ready,
 };
 use crate::error::{Error, Result};
 use crate::memory::{Account, Held};
@@ -163,7 +163,7 @@ impl<P: Parking> Pipe<P> {
         if self.writers == 0 {
             // Parked readers exist only on an empty buffer: end of file.
             for (id, r) in self.reads.drain() {
-                wk.reads.push((id, r.reply, Ok(Vec::new())));
+                wk.reads.push((id, r.reply, ReadDone::Data(Ok(Vec::new()))));
             }
         }
         self.discard_if_unused();
@@ -268,7 +268,7 @@ impl<P: Parking> Pipe<P> {
                 break;
             };
             let data = self.take(r.size, wk);
-            wk.reads.push((id, r.reply, Ok(data)));
+            wk.reads.push((id, r.reply, ReadDone::Data(Ok(data))));
             progressed = true;
         }
         progressed
@@ -507,7 +507,8 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
                 break;
             };
             let n = r.size.min(len - handed);
-            wk.handed.push((rid, r.reply, handed..handed + n));
+            wk.reads
+                .push((rid, r.reply, ReadDone::Handed(handed..handed + n)));
             handed += n;
         }
         let rest = &data[handed..];
@@ -602,7 +603,8 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             wk.opens.push((id, waiter, Err(error)));
             self.drop_writer(wk);
         } else if let Some(r) = self.reads.remove(id) {
-            wk.reads.push((id, r.reply, why.read_answer()));
+            wk.reads
+                .push((id, r.reply, ReadDone::Data(why.read_answer())));
         } else if let Some(w) = self.awaiting_reader.remove(id) {
             wk.writes.push((id, w.reply, WriteDone::err(error)));
         } else if let Some(w) = self.writes.remove(id) {

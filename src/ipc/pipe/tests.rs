@@ -159,7 +159,7 @@ fn bytes_flow_and_eof_after_last_writer() {
     let mut w2 = wk();
     p.release(PipeEnd::new(Mode::WRITE), &mut w2);
     assert_eq!(w2.reads.len(), 1);
-    assert_eq!(w2.reads[0].2, Ok(Vec::new()), "end of file");
+    assert_eq!(w2.reads[0].2, ReadDone::Data(Ok(Vec::new())), "end of file");
     let _ = r;
 }
 
@@ -177,8 +177,11 @@ fn parked_reader_is_served_by_a_write() {
         done_write(p.write(6, 60, ANY, b"abc", false, &mut w)),
         WriteDone::ok(3)
     );
-    assert!(w.reads.is_empty());
-    assert_eq!(w.handed, vec![(5, 50, 0..3)], "all of the write's bytes");
+    assert_eq!(
+        w.reads,
+        vec![(5, 50, ReadDone::Handed(0..3))],
+        "all of the write's bytes"
+    );
     assert_eq!(p.bytes(), 0);
 }
 
@@ -316,8 +319,11 @@ fn a_write_hands_its_bytes_straight_to_waiting_readers() {
         done_write(p.write(3, 3, ANY, &data, false, &mut w)),
         WriteDone::ok(10000)
     );
-    assert!(w.reads.is_empty());
-    assert_eq!(w.handed, vec![(1, 1, 0..3000), (2, 2, 3000..6000)]);
+    let handed = vec![
+        (1, 1, ReadDone::Handed(0..3000)),
+        (2, 2, ReadDone::Handed(3000..6000)),
+    ];
+    assert_eq!(w.reads, handed);
     assert_eq!(p.bytes(), 4000);
     assert_eq!(
         done_read(p.read(4, 4, ANY, 8192, false, &mut wk())),

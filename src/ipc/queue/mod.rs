@@ -42,8 +42,8 @@ use super::compose::{Composition, Framing};
 use super::reception::Reception;
 use super::records::{self, record_len};
 use super::{
-    CancelReason, IoMode, Mode, OpenRequest, ParkedRead, Parking, Pollers, Step, StreamObject,
-    Wakeups, WriteDone, ready,
+    CancelReason, IoMode, Mode, OpenRequest, ParkedRead, Parking, Pollers, ReadDone, Step,
+    StreamObject, Wakeups, WriteDone, ready,
 };
 use crate::error::{Error, Result};
 use crate::memory::{Account, MESSAGE_OVERHEAD};
@@ -291,7 +291,7 @@ impl<P: Parking> Queue<P> {
                     None => self.receive(end, size),
                 };
                 let (id, r) = self.reads.pop_front().expect("front exists");
-                wk.reads.push((id, r.reply, result));
+                wk.reads.push((id, r.reply, ReadDone::Data(result)));
                 progressed = true;
             }
             // Opens and writes waiting for a place take them in the order
@@ -545,7 +545,8 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
             // Writes behind it may go now.
             self.settle(wk);
         } else if let Some(r) = self.reads.remove(id) {
-            wk.reads.push((id, r.reply, why.read_answer()));
+            wk.reads
+                .push((id, r.reply, ReadDone::Data(why.read_answer())));
         } else if let Some(w) = self.writes.remove(id) {
             let done = w.end_early(why.error());
             wk.writes.push((id, w.reply, done));

@@ -11,7 +11,7 @@ use crate::ipc::compose::{self, Framing, Stop};
 use crate::ipc::{
     CancelReason, IoMode, OpenRequest, Parking, Step, StreamObject, WriteDone, ready,
 };
-use crate::ipc::{ParkedRead, ParkedWrite, Unwritten};
+use crate::ipc::{ParkedRead, ParkedWrite, ReadDone, Unwritten};
 use crate::reactor::Readiness;
 use crate::wait::WaiterId;
 
@@ -36,11 +36,11 @@ impl<P: Parking> Endpoint<P> {
                         gid: a.gid,
                         end: a.end,
                     };
-                    wk.accepted.push((id, a.reply, accepted));
+                    wk.reads.push((id, a.reply, ReadDone::Accepted(accepted)));
                 }
                 Err(e) => {
                     let (id, a) = self.accepts.pop_front().expect("front exists");
-                    wk.reads.push((id, a.reply, Err(e)));
+                    wk.reads.push((id, a.reply, ReadDone::Data(Err(e))));
                     self.error = Some(format!("accept: {e}"));
                 }
             }
@@ -52,11 +52,11 @@ impl<P: Parking> Endpoint<P> {
                 Ok(None) => break,
                 Ok(Some(data)) => {
                     let (id, r) = self.reads.pop_front().expect("front exists");
-                    wk.reads.push((id, r.reply, Ok(data)));
+                    wk.reads.push((id, r.reply, ReadDone::Data(Ok(data))));
                 }
                 Err(e) => {
                     let (id, r) = self.reads.pop_front().expect("front exists");
-                    wk.reads.push((id, r.reply, Err(e)));
+                    wk.reads.push((id, r.reply, ReadDone::Data(Err(e))));
                     self.error = Some(format!("receive: {e}"));
                 }
             }
@@ -461,12 +461,14 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
 
     fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut EndpointWakeups<P>) -> bool {
         if let Some(r) = self.reads.remove(id) {
-            wk.reads.push((id, r.reply, why.read_answer()));
+            wk.reads
+                .push((id, r.reply, ReadDone::Data(why.read_answer())));
         } else if let Some(w) = self.writes.remove(id) {
             let done = w.end_early(why.error());
             wk.writes.push((id, w.reply, done));
         } else if let Some(a) = self.accepts.remove(id) {
-            wk.reads.push((id, a.reply, why.read_answer()));
+            wk.reads
+                .push((id, a.reply, ReadDone::Data(why.read_answer())));
         } else if self.pending.as_ref().is_some_and(|p| p.id == id) {
             // An interrupted errand is given up: what it brings back later
             // is dropped, as close() after an interrupted connect(2).

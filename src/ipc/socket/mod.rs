@@ -39,7 +39,9 @@ pub use self::errand::{Errand, Outcome};
 use self::listen::ParkedAccept;
 pub use self::listen::{Accepted, DEFAULT_BACKLOG};
 use self::sys::Address;
-use super::{Mode, ParkedRead, ParkedWrite, Parking, Pollers, Step, Unwritten, Wakeups, WriteDone};
+use super::{
+    Mode, ParkedRead, ParkedWrite, Parking, Pollers, ReadDone, Step, Unwritten, Wakeups, WriteDone,
+};
 use crate::error::{Error, Result};
 use crate::memory::Account;
 use crate::reactor::{Readiness, Token};
@@ -531,7 +533,7 @@ impl<P: Parking> Endpoint<P> {
             self.read_shut = true;
             // Readers waiting see the end of the stream.
             for (id, r) in self.reads.drain() {
-                wk.reads.push((id, r.reply, Ok(Vec::new())));
+                wk.reads.push((id, r.reply, ReadDone::Data(Ok(Vec::new()))));
             }
         }
         if how != Shut::Read {
@@ -564,14 +566,14 @@ impl<P: Parking> Endpoint<P> {
             c.waiter.answer(id, Err(connect_error), wk);
         }
         for (id, r) in self.reads.drain() {
-            wk.reads.push((id, r.reply, Ok(Vec::new())));
+            wk.reads.push((id, r.reply, ReadDone::Data(Ok(Vec::new()))));
         }
         for (id, w) in self.writes.drain() {
             let done = w.end_early(Error::BrokenPipe);
             wk.writes.push((id, w.reply, done));
         }
         for (id, a) in self.accepts.drain() {
-            wk.reads.push((id, a.reply, Ok(Vec::new())));
+            wk.reads.push((id, a.reply, ReadDone::Data(Ok(Vec::new()))));
         }
         self.notify(wk);
     }
@@ -629,14 +631,14 @@ impl<P: Parking> Endpoint<P> {
             c.waiter.answer(id, Err(e), wk);
         }
         for (id, r) in self.reads.drain() {
-            wk.reads.push((id, r.reply, Err(e)));
+            wk.reads.push((id, r.reply, ReadDone::Data(Err(e))));
         }
         for (id, w) in self.writes.drain() {
             let done = w.end_early(e);
             wk.writes.push((id, w.reply, done));
         }
         for (id, a) in self.accepts.drain() {
-            wk.reads.push((id, a.reply, Err(e)));
+            wk.reads.push((id, a.reply, ReadDone::Data(Err(e))));
         }
         self.notify(wk);
     }
@@ -713,7 +715,7 @@ mod tests {
         assert!(matches!(step, Step::Parked));
         assert_eq!(wk.reads.len(), 1, "answered, not left waiting for ever");
         assert_eq!(wk.reads[0].0, 7);
-        assert_eq!(wk.reads[0].2, Err(Error::NoSpace));
+        assert_eq!(wk.reads[0].2, ReadDone::Data(Err(Error::NoSpace)));
         assert_eq!(ep.status().blocked, 0);
         assert!(ep.status().error.is_some_and(|e| e.starts_with("reactor:")));
     }
