@@ -149,8 +149,10 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: our own mapping; no command of an entry in it is in the
-        // kernel any more (the ring is gone or the entry is dead).
+        // SAFETY: our own mapping, and no command of an entry in it is in
+        // the kernel: a mapping is dropped with the last reference to its
+        // entries, and a queue that ends with entries in the kernel keeps
+        // them for ever (`RingQueue`'s `Drop`).
         unsafe { libc::munmap(self.base.cast(), self.len) };
     }
 }
@@ -400,7 +402,7 @@ pub(crate) struct RingOrigin {
 
 impl RingOrigin {
     pub(crate) fn sender(&self) -> RingSender {
-        if let State::Dispatching { sender_made, .. } = &mut *self.entry.state.lock().unwrap() {
+        if let State::Dispatching { sender_made, .. } = &mut *lock(&self.entry.state) {
             *sender_made = true;
         }
         RingSender {
@@ -431,7 +433,7 @@ impl RingSender {
             .split_first()
             .ok_or_else(|| io::Error::other("empty reply"))?;
         let payload: Vec<&[u8]> = payload.iter().map(|s| &s[..]).collect();
-        let mut state = self.entry.state.lock().unwrap();
+        let mut state = lock(&self.entry.state);
         match &mut *state {
             State::Dispatching {
                 commit_id,
@@ -455,7 +457,7 @@ impl RingSender {
                 self.entry.mem.write_reply(header, &payload);
                 *state = State::Pending;
                 drop(state);
-                self.shared.pending.lock().unwrap().push(self.entry.clone());
+                lock(&self.shared.pending).push(self.entry.clone());
                 self.shared.wake();
                 Ok(())
             }
@@ -472,6 +474,15 @@ impl RingSender {
             ))),
         }
     }
+}
+
+/// Takes `mutex`, poisoned or not. Each holder here sets an entry's
+/// state, or pushes to or takes a list, in one step, so a poisoned lock
+/// guards consistent data; and a reply dropped while its thread unwinds
+/// from a panic must not panic again inside `Drop` (that would abort the
+/// daemon).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// One kernel queue: its ring, its entries, and the worker that runs it.
@@ -495,6 +506,26 @@ pub(crate) struct RingQueue {
     parked_since_kick: bool,
     /// The unique id of the request each entry last answered.
     answered: Vec<u64>,
+}
+
+impl Drop for RingQueue {
+    /// A queue that ends with entries still in the kernel (the connection
+    /// did not return them within 2 s of its end, or the worker failed)
+    /// never unmaps their memory, nor the wake read's buffer: the kernel
+    /// could still write a request there, into memory reused for
+    /// something else. The session is ending: the process's end frees it.
+    fn drop(&mut self) {
+        if self.in_kernel > 0 {
+            warn!(
+                "io_uring queue {}: {} entries still in the kernel at its end; their memory \
+                 is kept until the daemon exits",
+                self.shared.qid, self.in_kernel
+            );
+            std::mem::forget(std::mem::take(&mut self.entries));
+            std::mem::forget(self.slab.take());
+            std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+        }
+    }
 }
 
 impl std::fmt::Debug for RingQueue {
@@ -634,7 +665,7 @@ impl Kicker {
     }
 
     fn attach(&self, shared: &Arc<Shared>) {
-        if let Some(q) = self.state.lock().unwrap().queues.get_mut(usize::from(shared.qid)) {
+        if let Some(q) = lock(&self.state).queues.get_mut(usize::from(shared.qid)) {
             q.shared = Some(shared.clone());
         }
     }
@@ -642,7 +673,7 @@ impl Kicker {
     /// Asks for a kick of `qid`: `now`, or once `KICK_INTERVAL` has passed
     /// since its last one.
     fn want(&self, qid: u16, now: bool) {
-        let mut state = self.state.lock().unwrap();
+        let mut state = lock(&self.state);
         let Some(q) = state.queues.get_mut(usize::from(qid)) else {
             return;
         };
@@ -656,7 +687,7 @@ impl Kicker {
 
     fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
-        let _guard = self.state.lock().unwrap();
+        let _guard = lock(&self.state);
         self.cond.notify_all();
     }
 
@@ -664,7 +695,7 @@ impl Kicker {
     /// an extra thread that had nothing to do for `KICKER_IDLE`. Leaves a
     /// thread free to watch for the next, starting one if need be.
     fn next_kick(self: &Arc<Self>) -> Option<(usize, Instant)> {
-        let mut state = self.state.lock().unwrap();
+        let mut state = lock(&self.state);
         let mut idle_since = Instant::now();
         loop {
             if self.stopped.load(Ordering::SeqCst) {
@@ -712,13 +743,15 @@ impl Kicker {
                 None => Duration::from_secs(3600),
             };
             state.idle += 1;
-            state = self.cond.wait_timeout(state, wait).unwrap().0;
+            state = (self.cond.wait_timeout(state, wait))
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
             state.idle -= 1;
         }
     }
 
     fn kick_done(&self, qid: usize, made: Instant) {
-        let mut state = self.state.lock().unwrap();
+        let mut state = lock(&self.state);
         let q = &mut state.queues[qid];
         if let Some(at) = q.in_flight.iter().position(|&(m, _)| m == made) {
             q.in_flight.remove(at);
@@ -734,7 +767,7 @@ impl Kicker {
     /// it if every kicker is in a kick.
     fn kick_stuck(self: &Arc<Self>, qid: u16) {
         self.want(qid, true);
-        let mut state = self.state.lock().unwrap();
+        let mut state = lock(&self.state);
         if state.idle == 0 && state.threads < MAX_KICKERS {
             state.threads += 1;
             if let Err(e) = Kicker::spawn(self) {
@@ -900,7 +933,7 @@ impl RingQueue {
 
     fn commit(&mut self, entry: &Arc<RingEntry>, commit_id: u64) -> io::Result<()> {
         self.answered[entry.idx as usize] = commit_id;
-        *entry.state.lock().unwrap() = State::InKernel;
+        *lock(&entry.state) = State::InKernel;
         let sqe = opcode::UringCmd80::new(types::Fixed(0), CMD_COMMIT_AND_FETCH)
             .cmd(self.cmd(commit_id))
             .build()
@@ -952,7 +985,7 @@ impl RingQueue {
         let mut ended_at: Option<Instant> = None;
         loop {
             // Commits of replies made elsewhere, then the reserve.
-            let pending = std::mem::take(&mut *self.shared.pending.lock().unwrap());
+            let pending = std::mem::take(&mut *lock(&self.shared.pending));
             for entry in pending {
                 let id = entry.mem.read_u64(8); // the out header's unique
                 self.commit(&entry, id)?;
@@ -971,7 +1004,7 @@ impl RingQueue {
                 }
             }
             self.shared.asleep.store(true, Ordering::SeqCst);
-            if !self.shared.pending.lock().unwrap().is_empty() {
+            if !lock(&self.shared.pending).is_empty() {
                 self.shared.asleep.store(false, Ordering::SeqCst);
                 continue;
             }
@@ -1036,7 +1069,7 @@ impl RingQueue {
                         io::Error::from_raw_os_error(-res)
                     ),
                 }
-                *entry.state.lock().unwrap() = State::Dead;
+                *lock(&entry.state) = State::Dead;
                 if -res == libc::ENOTCONN || -res == libc::ECONNABORTED {
                     self.shared.ended.store(true, Ordering::SeqCst);
                 }
@@ -1046,7 +1079,7 @@ impl RingQueue {
             }
         }
         for e in &self.entries {
-            *e.state.lock().unwrap() = State::Dead;
+            *lock(&e.state) = State::Dead;
         }
         debug!(
             "queue {}: done ({} entries)",
@@ -1121,7 +1154,7 @@ impl RingQueue {
             return false;
         };
         mem.touch(payload_sz);
-        *entry.state.lock().unwrap() = State::Dispatching {
+        *lock(&entry.state) = State::Dispatching {
             commit_id,
             in_place_ok: payload_sz == 0,
             sender_made: false,
@@ -1175,7 +1208,7 @@ impl RingQueue {
             };
             dispatch(image, origin);
         }
-        let mut state = entry.state.lock().unwrap();
+        let mut state = lock(&entry.state);
         let next = match std::mem::replace(&mut *state, State::InKernel) {
             State::Dispatching {
                 reply: Some(Deferred::InPlace),
@@ -1236,14 +1269,25 @@ fn register_sqe(cmd: [u8; 80], iovecs: u64, user_data: u64) -> Entry128 {
 }
 
 /// io-uring's `UringCmd80` has no setter for the SQE's `len` (a u32 at
-/// byte 24), which REGISTER needs; `Entry128` is `repr(C)` over the
-/// kernel's 128-byte SQE.
+/// byte 24), which REGISTER needs.
+///
+/// The layout relied on: io-uring 0.7 declares `#[repr(C)] struct
+/// Entry128(Entry, [u8; 64])` and `#[repr(C)] struct Entry(io_uring_sqe)`,
+/// the kernel's 64-byte SQE, whose fields are integers and unions of
+/// integers with no padding (its size is asserted below, and its ABI is
+/// the kernel's). So an `Entry128` is 128 initialized bytes, and the
+/// kernel's SQE layout puts `len` at byte 24. A change of the crate's
+/// layout would break REGISTER (the kernel refuses a `len` other than
+/// 2), which every io_uring mount test of ipcfs makes; the unit test
+/// `register_sqe_bytes` reads the bytes back.
 fn set_sqe_len(sqe: Entry128, len: u32) -> Entry128 {
     const _: () = assert!(std::mem::size_of::<Entry128>() == 128);
-    // SAFETY: Entry128 is repr(C), 128 plain bytes.
+    const _: () = assert!(std::mem::size_of::<io_uring::squeue::Entry>() == 64);
+    // SAFETY: 128 initialized bytes with no padding (see above).
     let mut bytes: [u8; 128] = unsafe { std::mem::transmute(sqe) };
     bytes[24..28].copy_from_slice(&len.to_ne_bytes());
-    // SAFETY: as above; every bit pattern is a valid SQE.
+    // SAFETY: every bit pattern of those bytes is a valid `Entry128`: its
+    // fields are integers.
     unsafe { std::mem::transmute(bytes) }
 }
 
