@@ -179,6 +179,14 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         self.open_with(call, |o, wk| o.open(call.id, parked, req, wk));
     }
 
+    /// An open(2) of the object's file with `flags` by `call`'s caller
+    /// (creating the object, for the open of a create).
+    pub fn open_with_flags(self: &Arc<Self>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
+        let creating = parked.created.is_some();
+        let req = OpenRequest::from_open_flags(flags, creating, call.caller.uid);
+        self.open(call, parked, req);
+    }
+
     /// An open that the object finishes its own way (a dial file's open,
     /// which waits for its connect).
     pub fn open_with(

@@ -118,6 +118,15 @@ impl WriteDone {
             sigpipe: false,
         }
     }
+
+    /// A write that stops before all of it went in: its count, as write(2)
+    /// answers, or `error` when nothing went in.
+    pub fn stopped(accepted: usize, error: crate::error::Error) -> Self {
+        match accepted {
+            0 => WriteDone::err(error),
+            n => WriteDone::ok(n),
+        }
+    }
 }
 
 /// The outcome of one call: finished now, or parked in the object.
@@ -196,10 +205,7 @@ impl<W, Rest> ParkedWrite<W, Rest> {
     /// Its answer when it ends before all is in: its count so far, or
     /// `error` when nothing went in.
     pub fn end_early(&self, error: Error) -> WriteDone {
-        match self.accepted {
-            0 => WriteDone::err(error),
-            n => WriteDone::ok(n),
-        }
+        WriteDone::stopped(self.accepted, error)
     }
 
     /// `n` of its bytes went in: they count, and their charge as a

@@ -535,10 +535,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         };
         if chunk > 0 && !self.put(&rest[..chunk]) {
             self.notify(wk);
-            let done = match handed {
-                0 => WriteDone::err(Error::NoSpace),
-                n => WriteDone::ok(n),
-            };
+            let done = WriteDone::stopped(handed, Error::NoSpace);
             return Step::Done(waiter, done);
         }
         if chunk == rest.len() || (nonblock && handed + chunk > 0) {
@@ -556,10 +553,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             log::info!("pipe write not parked: no memory left to hold its bytes");
             self.settle(wk);
             self.notify(wk);
-            let done = match handed + chunk {
-                0 => WriteDone::err(Error::NoSpace),
-                n => WriteDone::ok(n),
-            };
+            let done = WriteDone::stopped(handed + chunk, Error::NoSpace);
             return Step::Done(waiter, done);
         };
         self.writes.push(

@@ -9,7 +9,6 @@ use crate::fs::cell::{Cell, truncate_stream};
 use crate::fs::node::{AttributeNames, FileKind, Node};
 use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies};
 use crate::fs::xattr;
-use crate::ipc::OpenRequest;
 use crate::ipc::channel::{Faults, status_column};
 use crate::ipc::compose::Framing;
 use crate::ipc::queue::Queue;
@@ -74,9 +73,7 @@ impl<R: Replies> FileKind<R> for QueueKind<R> {
     }
 
     fn open(&self, _shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
-        let creating = parked.created.is_some();
-        let request = OpenRequest::from_open_flags(flags, creating, call.caller.uid);
-        self.cell.open(call, parked, request);
+        self.cell.open_with_flags(call, parked, flags);
     }
 
     fn truncate(&self, size: u64) -> Result<()> {

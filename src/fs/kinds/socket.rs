@@ -16,7 +16,6 @@ use crate::fs::node::{AttributeNames, DirContext, DirObject, FileKind, MadeDir, 
 use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies, WriteReply};
 use crate::fs::tree::Tree;
 use crate::fs::{Shared, insert_object_dir, lock};
-use crate::ipc::OpenRequest;
 use crate::ipc::channel::{ChannelCounters, Faults, status_column};
 use crate::ipc::socket::sys::Credentials;
 use crate::ipc::socket::{Accepted, Deputy, Endpoint, EndpointStatus, Errand, Outcome, Watch};
@@ -418,8 +417,7 @@ impl<R: Replies> FileKind<R> for Data<R> {
     }
 
     fn open(&self, _shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
-        let request = OpenRequest::from_open_flags(flags, false, call.caller.uid);
-        self.0.cell.open(call, parked, request);
+        self.0.cell.open_with_flags(call, parked, flags);
     }
 
     fn truncate(&self, size: u64) -> Result<()> {

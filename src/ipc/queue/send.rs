@@ -118,10 +118,7 @@ impl<P: Parking> Queue<P> {
         // its writer.
         let Some(charge) = P::charge_parked(&waiter, &self.budget, bytes) else {
             log::info!("queue write not parked: no memory left to hold its bytes");
-            let done = match accepted {
-                0 => WriteDone::err(Error::NoSpace),
-                n => WriteDone::ok(n),
-            };
+            let done = WriteDone::stopped(accepted, Error::NoSpace);
             if accepted > 0 {
                 self.settle(wk);
                 self.notify(wk);
@@ -285,10 +282,7 @@ impl<P: Parking> Queue<P> {
             self.notify(wk);
         }
         let accepted = fed.consumed;
-        let early = |e| match accepted {
-            0 => WriteDone::err(e),
-            n => WriteDone::ok(n),
-        };
+        let early = |e| WriteDone::stopped(accepted, e);
         if fed.stop == Some(Stop::Full) && self.past_share(end.opener) {
             self.log_past_share(end.opener);
         }

@@ -359,13 +359,8 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
                     Err(e) => {
                         self.bytes_out += sent as u64;
                         self.error = Some(format!("send: {e}"));
-                        let done = match sent {
-                            0 => WriteDone {
-                                result: Err(e),
-                                sigpipe: e == Error::BrokenPipe,
-                            },
-                            n => WriteDone::ok(n),
-                        };
+                        let mut done = WriteDone::stopped(sent, e);
+                        done.sigpipe = e == Error::BrokenPipe && sent == 0;
                         return Step::Done(waiter, done);
                     }
                 }
@@ -376,11 +371,11 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             return Step::Done(waiter, WriteDone::ok(sent));
         }
         if nonblock || self.shut_down {
-            let done = match sent {
-                0 if self.shut_down => WriteDone::err(Error::ShuttingDown),
-                0 => WriteDone::err(Error::WouldBlock),
-                n => WriteDone::ok(n),
+            let why = match self.shut_down {
+                true => Error::ShuttingDown,
+                false => Error::WouldBlock,
             };
+            let done = WriteDone::stopped(sent, why);
             return Step::Done(waiter, done);
         }
         // The bytes a parked write holds are charged while it waits, to
@@ -391,10 +386,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
                 Some(held) => Some(held),
                 None => {
                     log::info!("socket write not parked: no memory left to hold its bytes");
-                    let done = match sent {
-                        0 => WriteDone::err(Error::NoSpace),
-                        n => WriteDone::ok(n),
-                    };
+                    let done = WriteDone::stopped(sent, Error::NoSpace);
                     return Step::Done(waiter, done);
                 }
             },
