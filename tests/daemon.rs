@@ -193,19 +193,7 @@ fn a_refused_call_logs_its_path() {
 fn a_flood_of_refused_calls_does_not_flood_the_log() {
     let m = mount_or_skip!();
     let out = m
-        .python(
-            "import os, time\n\
-             end = time.time() + 1.5\n\
-             n = 0\n\
-             while time.time() < end:\n\
-             \x20   try: os.open('README', os.O_WRONLY)\n\
-             \x20   except OSError: n += 1\n\
-             time.sleep(1.1)\n\
-             try: os.open('README', os.O_WRONLY)\n\
-             except OSError: n += 1\n\
-             print(n > 2000)\n",
-            &[],
-        )
+        .python_file("refused_open_flood.py", &[])
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "True\n", "{out:?}");

@@ -25,14 +25,7 @@ fn set_xattr(m: &common::Mount, file: &str, name: &str, value: &str) {
 /// Receives every message queued, each whole (an `O_DIRECT` read is one
 /// message), as Python's repr of the list of them.
 fn receive_all(m: &common::Mount, file: &str) -> String {
-    let script = "import os, sys\n\
-        q = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT | os.O_NONBLOCK)\n\
-        got = []\n\
-        while True:\n\
-        \x20   try: got.append(os.read(q, 1 << 20))\n\
-        \x20   except BlockingIOError: break\n\
-        print(got)\n";
-    stdout(&m.python(script, &[file]).output().unwrap())
+    stdout(&m.python_file("receive_all.py", &[file]).output().unwrap())
         .trim_end()
         .to_string()
 }
@@ -82,14 +75,7 @@ fn seq_and_cat_of_a_large_file_are_one_message_each_byte_exact() {
 fn a_python_writer_with_many_prints_sends_one_message() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch queues/q"));
-    let out = m
-        .python(
-            "import sys\nwith open('queues/q', 'w') as f:\n\
-             \x20   for i in range(100):\n        print('line', i, file=f, flush=True)\n",
-            &[],
-        )
-        .output()
-        .unwrap();
+    let out = m.python_file("many_prints.py", &[]).output().unwrap();
     assert_ok(&out);
     let expected: String = (0..100).map(|i| format!("line {i}\n")).collect();
     assert_eq!(stdout(&m.run("cat queues/q")), expected);
@@ -126,15 +112,10 @@ fn fsync_ends_a_message_and_an_open_with_nothing_written_sends_nothing() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch queues/q; : > queues/q; exec 3> queues/q; exec 3>&-"));
     assert_eq!(xattr(&m, "queues/q", "sent"), "0");
-    let script = "import os\n\
-        fd = os.open('queues/q', os.O_WRONLY)\n\
-        os.write(fd, b'one'); os.write(fd, b'+')\n\
-        print(os.getxattr('queues/q', 'user.ipcfs.messages'))\n\
-        os.fsync(fd)\n\
-        print(os.getxattr('queues/q', 'user.ipcfs.messages'))\n\
-        os.write(fd, b'two')\n\
-        os.close(fd)\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m
+        .python_file("fsync_ends_a_message.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "b'0'\nb'1'\n");
     assert_eq!(receive_all(&m, "queues/q"), "[b'one+', b'two']");
@@ -194,14 +175,7 @@ fn a_full_queue_blocks_the_first_write_and_timeout_leaves_nothing_queued() {
     assert!(wait_within(&mut writer, Duration::from_secs(5), "writer").success());
     assert_eq!(receive_all(&m, "queues/q"), "[b'onetwo']");
     let nonblocking = m
-        .python(
-            "import os\nw = os.open('queues/q', os.O_WRONLY | os.O_NONBLOCK)\n\
-             os.write(w, b'x'); os.close(w)\n\
-             w = os.open('queues/q', os.O_WRONLY | os.O_NONBLOCK)\n\
-             try: os.write(w, b'y')\n\
-             except BlockingIOError: print('EAGAIN')\n",
-            &[],
-        )
+        .python_file("nonblocking_write_to_a_full_queue.py", &[])
         .output()
         .unwrap();
     assert_eq!(stdout(&nonblocking), "EAGAIN\n");
@@ -212,11 +186,7 @@ fn a_writer_killed_mid_message_sends_nothing_and_the_drop_is_counted() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch queues/q"));
     let mut writer = m
-        .python(
-            "import os, sys, time\nfd = os.open('queues/q', os.O_WRONLY)\n\
-             os.write(fd, b'half a message')\nprint(os.getpid(), flush=True)\ntime.sleep(60)\n",
-            &[],
-        )
+        .python_file("half_a_message.py", &[])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -239,13 +209,7 @@ fn a_writer_killed_mid_message_sends_nothing_and_the_drop_is_counted() {
     assert_eq!(xattr(&m, "queues/q", "sent"), "0");
     // One that exits without closing, but not by a signal, sends its
     // message.
-    let status = m
-        .python(
-            "import os\nfd = os.open('queues/q', os.O_WRONLY)\nos.write(fd, b'whole')\nos._exit(3)\n",
-            &[],
-        )
-        .status()
-        .unwrap();
+    let status = m.python_file("exit_mid_message.py", &[]).status().unwrap();
     assert_eq!(status.code(), Some(3));
     assert_eq!(receive_all(&m, "queues/q"), "[b'whole']");
 }
@@ -254,15 +218,10 @@ fn a_writer_killed_mid_message_sends_nothing_and_the_drop_is_counted() {
 fn too_large_a_message_fails_the_crossing_write_and_is_dropped_whole() {
     let m = mount_or_skip!("--queue-max-message-size", "10");
     assert_ok(&m.run("touch queues/q"));
-    let script = "import os, errno\n\
-        fd = os.open('queues/q', os.O_WRONLY)\n\
-        print(os.write(fd, b'123456'))\n\
-        for chunk in (b'78901', b'x'):\n\
-        \x20   try: os.write(fd, chunk)\n\
-        \x20   except OSError as e: print(errno.errorcode[e.errno])\n\
-        os.close(fd)\n\
-        print(os.getxattr('queues/q', 'user.ipcfs.dropped'))\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m
+        .python_file("too_large_a_message.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "6\nEMSGSIZE\nEMSGSIZE\nb'1'\n");
     assert_eq!(receive_all(&m, "queues/q"), "[]");
@@ -273,67 +232,10 @@ fn too_large_a_message_fails_the_crossing_write_and_is_dropped_whole() {
 fn many_writers_and_readers(framing: &str) {
     let m = mount_or_skip!("--queue-framing", framing);
     assert_ok(&m.run("touch queues/q"));
-    let script = "import os, sys\n\
-        framing = sys.argv[1]\n\
-        W, R, N = 16, 16, 150\n\
-        readers = []\n\
-        for k in range(R):\n\
-        \x20   rfd, wfd = os.pipe()\n\
-        \x20   pid = os.fork()\n\
-        \x20   if pid == 0:\n\
-        \x20       os.close(rfd)\n\
-        \x20       q = os.open('queues/q', os.O_RDONLY | os.O_DIRECT)\n\
-        \x20       got = []\n\
-        \x20       while True:\n\
-        \x20           m = os.read(q, 4096)\n\
-        \x20           if m == b'stop': break\n\
-        \x20           got.append(m)\n\
-        \x20       os.write(wfd, repr(got).encode()); os._exit(0)\n\
-        \x20   os.close(wfd); readers.append((pid, rfd))\n\
-        def body(w, i):\n\
-        \x20   return b'%d:%d:' % (w, i) + b'x' * (i % 50) + b'\\n'\n\
-        writers = []\n\
-        for w in range(W):\n\
-        \x20   pid = os.fork()\n\
-        \x20   if pid == 0:\n\
-        \x20       if framing == 'message':\n\
-        \x20           for i in range(N):\n\
-        \x20               fd = os.open('queues/q', os.O_WRONLY)\n\
-        \x20               b = body(w, i)\n\
-        \x20               os.write(fd, b[:3]); os.write(fd, b[3:]); os.close(fd)\n\
-        \x20       else:\n\
-        \x20           fd = os.open('queues/q', os.O_WRONLY)\n\
-        \x20           if framing == 'line':\n\
-        \x20               data = b''.join(body(w, i) for i in range(N))\n\
-        \x20               for s in range(0, len(data), 777): os.write(fd, data[s:s + 777])\n\
-        \x20           else:\n\
-        \x20               for i in range(N): os.write(fd, body(w, i))\n\
-        \x20           os.close(fd)\n\
-        \x20       os._exit(0)\n\
-        \x20   writers.append(pid)\n\
-        for pid in writers: os.waitpid(pid, 0)\n\
-        for _ in readers:\n\
-        \x20   fd = os.open('queues/q', os.O_WRONLY | os.O_DIRECT)\n\
-        \x20   os.write(fd, b'stop'); os.close(fd)\n\
-        seen = []\n\
-        for pid, rfd in readers:\n\
-        \x20   data = b''\n\
-        \x20   while True:\n\
-        \x20       c = os.read(rfd, 1 << 20)\n\
-        \x20       if not c: break\n\
-        \x20       data += c\n\
-        \x20   os.waitpid(pid, 0)\n\
-        \x20   got = eval(data.decode())\n\
-        \x20   last = {}\n\
-        \x20   for m in got:\n\
-        \x20       w, i, _ = m.split(b':', 2)\n\
-        \x20       w, i = int(w), int(i)\n\
-        \x20       assert m == body(w, i), 'torn: %r' % m\n\
-        \x20       assert last.get(w, -1) < i, 'writer %d out of order' % w\n\
-        \x20       last[w] = i\n\
-        \x20   seen += got\n\
-        print(len(seen), len(set(seen)))\n";
-    let out = m.python(script, &[framing]).output().unwrap();
+    let out = m
+        .python_file("framing_writers_and_readers.py", &[framing])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "2400 2400\n", "{framing}");
     assert_eq!(xattr(&m, "queues/q", "messages"), "0");

@@ -9,12 +9,10 @@ use common::{assert_ok, stdout};
 #[test]
 fn status_escapes_names_so_a_row_is_one_object() {
     let m = mount_or_skip!();
-    let script = "import os\n\
-        for name in (b'row\\nqueue x 0 0 0644 1 1 0 0 0 daemon', b'tab\\tand space', \
-                     b'back\\\\slash', b'esc\\x1b[31m', b'\\xff', b'\\xfe'):\n\
-        \x20   os.close(os.open(b'queues/' + name, os.O_CREAT | os.O_WRONLY))\n\
-        print(open('status').read(), end='')\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m
+        .python_file("status_escapes_names.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     let text = stdout(&out);
     let names: Vec<&str> = text
@@ -74,18 +72,10 @@ fn pipe_data_goes_with_the_last_descriptor() {
 #[test]
 fn setxattr_flags_and_statfs_counts() {
     let m = mount_or_skip!();
-    let script = "import os, errno\n\
-        for n in ('a', 'b', 'c'): open('queues/' + n, 'w').close()\n\
-        def attempt(f):\n\
-        \x20   try: f(); return 'ok'\n\
-        \x20   except OSError as e: return errno.errorcode[e.errno]\n\
-        q = 'queues/a'\n\
-        print(attempt(lambda: os.setxattr(q, 'user.ipcfs.max_messages', b'5', os.XATTR_CREATE)))\n\
-        print(attempt(lambda: os.setxattr(q, 'user.ipcfs.max_messages', b'5', os.XATTR_REPLACE)))\n\
-        print(attempt(lambda: os.setxattr(q, 'user.other', b'5', os.XATTR_REPLACE)))\n\
-        s = os.statvfs('.')\n\
-        print(s.f_files - s.f_ffree, s.f_ffree > 0)\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m
+        .python_file("setxattr_flags_and_statfs.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "EEXIST\nok\nENODATA\n3 True\n");
 }
@@ -114,14 +104,10 @@ fn status_snapshots_count_against_the_memory_cap() {
     // 100 queues' records (1024 bytes and a 4-byte name each) and about
     // 16 KiB more: room for one or two snapshots of their status.
     let m = mount_or_skip!("--max-memory", "116K");
-    let script = "import os, errno\n\
-        for i in range(100): open('queues/q%03d' % i, 'w').close()\n\
-        held = []\n\
-        try:\n\
-        \x20   while len(held) < 100: held.append(os.open('status', os.O_RDONLY))\n\
-        except OSError as e: print(errno.errorcode[e.errno], len(held))\n\
-        for fd in held: os.close(fd)\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m
+        .python_file("hold_status_snapshots.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     let text = stdout(&out);
     let (errno, held) = text.trim().split_once(' ').unwrap();
@@ -139,25 +125,10 @@ fn status_snapshots_count_against_the_memory_cap() {
 #[test]
 fn parked_socket_writes_are_charged() {
     let m = mount_or_skip!("--max-memory", "1536K");
-    let script = "import os, socket, threading, time, errno\n\
-        srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)\n\
-        os.mkdir('sockets/c')\n\
-        with open('sockets/c/ctl', 'w') as c: c.write('connect tcp 127.0.0.1:%d\\n' % srv.getsockname()[1])\n\
-        peer, _ = srv.accept()\n\
-        fd = os.open('sockets/c/data', os.O_WRONLY | os.O_NONBLOCK)\n\
-        try:\n\
-        \x20   while True: os.write(fd, b'x' * 65536)\n\
-        except BlockingIOError: pass\n\
-        out = []\n\
-        def write():\n\
-        \x20   try: out.append(os.write(os.open('sockets/c/data', os.O_WRONLY), b'y' * (1 << 20)))\n\
-        \x20   except OSError as e: out.append(errno.errorcode[e.errno])\n\
-        first = threading.Thread(target=write); first.start(); time.sleep(0.5)\n\
-        write()\n\
-        print(out)\n\
-        os.rmdir('sockets/c'); first.join(5); peer.close()\n\
-        print(out[1:], first.is_alive())\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m
+        .python_file("parked_socket_writes.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     let text = stdout(&out);
     let mut lines = text.lines();

@@ -109,39 +109,13 @@ fn writer_without_reader_gets_epipe_and_dies_of_sigpipe() {
     let m = mount_or_skip!();
     // A writer whose reader has gone: its write dies of SIGPIPE.
     let out = m
-        .python(
-            "import os, signal, time\n\
-             r = os.open('pipes/fresh', os.O_RDONLY | os.O_CREAT | os.O_NONBLOCK)\n\
-             w = os.open('pipes/fresh', os.O_WRONLY)\n\
-             os.close(r)\n\
-             while os.getxattr('pipes/fresh', 'user.ipcfs.readers') != b'0': time.sleep(0.01)\n\
-             child = os.fork()\n\
-             if child == 0:\n\
-             \x20   signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n\
-             \x20   os.write(w, b'x')\n\
-             \x20   os._exit(0)\n\
-             print(os.WTERMSIG(os.waitpid(child, 0)[1]))\n",
-            &[],
-        )
+        .python_file("pipe_writer_dies_of_sigpipe.py", &[])
         .output()
         .unwrap();
     assert_eq!(stdout(&out), format!("{}\n", libc::SIGPIPE), "{out:?}");
     // A program that ignores SIGPIPE sees EPIPE.
     let py = m
-        .python(
-            "import os, errno\n\
-             fd = os.open('pipes/fresh', os.O_RDWR)\n\
-             os.close(fd)\n\
-             r = os.open('pipes/fresh', os.O_RDONLY | os.O_NONBLOCK)\n\
-             w = os.open('pipes/fresh', os.O_WRONLY)\n\
-             os.close(r)\n\
-             # FUSE sends the release of a closed file after close() returns.\n\
-             import time\n\
-             while os.getxattr('pipes/fresh', 'user.ipcfs.readers') != b'0': time.sleep(0.01)\n\
-             try:\n    os.write(w, b'x')\n    print('wrote')\n\
-             except OSError as e:\n    print(errno.errorcode[e.errno])\n",
-            &[],
-        )
+        .python_file("pipe_write_without_reader_is_epipe.py", &[])
         .output()
         .unwrap();
     assert_ok(&py);
@@ -168,12 +142,7 @@ fn a_write_that_makes_a_pipe_waits_for_its_reader() {
     let out = writer.wait_with_output().unwrap();
     assert_eq!(stdout(&out), "status 0\n");
     let out = m
-        .python(
-            "import os, errno\n\
-             try:\n    os.open('pipes/nb', os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK)\n\
-             except OSError as e:\n    print(errno.errorcode[e.errno], os.path.exists('pipes/nb'))\n",
-            &[],
-        )
+        .python_file("pipe_nonblocking_create_is_enxio.py", &[])
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "ENXIO True\n", "{out:?}");
@@ -185,33 +154,10 @@ fn a_write_that_makes_a_pipe_waits_for_its_reader() {
 #[test]
 fn an_interactive_shell_survives_a_write_to_a_new_pipe() {
     let m = mount_or_skip!();
-    let script = "import os, pty, select, subprocess, sys, time\n\
-        pid, fd = pty.fork()\n\
-        if pid == 0:\n\
-        \x20   os.execvp('bash', ['bash', '--norc', '--noprofile', '-i'])\n\
-        def say(text):\n\
-        \x20   os.write(fd, text.encode())\n\
-        def until(word, limit=10):\n\
-        \x20   seen = b''\n\
-        \x20   end = time.time() + limit\n\
-        \x20   while word.encode() not in seen and time.time() < end:\n\
-        \x20       if select.select([fd], [], [], 0.1)[0]:\n\
-        \x20           try: seen += os.read(fd, 4096)\n\
-        \x20           except OSError: break\n\
-        \x20   return word.encode() in seen\n\
-        say('echo x > pipes/new1; echo done-$((6*7))\\n')\n\
-        time.sleep(0.3)\n\
-        got = subprocess.run(['cat', 'pipes/new1'], capture_output=True).stdout\n\
-        print('read', got, until('done-42'))\n\
-        say('echo y > pipes/new2; echo after-$((6*7))\\n')\n\
-        time.sleep(0.3)\n\
-        say('\\x03')\n\
-        print('interrupted', until('after-42', 2) is False)\n\
-        say('echo alive-$((6*7))\\n')\n\
-        print('alive', until('alive-42'))\n\
-        say('exit\\n')\n\
-        os.waitpid(pid, 0)\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m
+        .python_file("interactive_shell_writes_a_new_pipe.py", &[])
+        .output()
+        .unwrap();
     assert_eq!(
         stdout(&out),
         "read b'x\\n' True\ninterrupted True\nalive True\n",
@@ -224,20 +170,7 @@ fn nonblocking_read_is_eagain_and_nonblocking_writer_without_reader_is_enxio() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch pipes/p"));
     let out = m
-        .python(
-            "import os, errno\n\
-             def attempt(f):\n\
-             \x20   try:\n        return repr(f())\n\
-             \x20   except OSError as e:\n        return errno.errorcode[e.errno]\n\
-             print(attempt(lambda: os.open('pipes/p', os.O_WRONLY | os.O_NONBLOCK)))\n\
-             r = os.open('pipes/p', os.O_RDONLY | os.O_NONBLOCK)\n\
-             print(attempt(lambda: os.read(r, 10)))\n\
-             w = os.open('pipes/p', os.O_WRONLY | os.O_NONBLOCK)\n\
-             print(attempt(lambda: os.read(r, 10)))\n\
-             os.write(w, b'abc')\n\
-             print(attempt(lambda: os.read(r, 10)))\n",
-            &[],
-        )
+        .python_file("pipe_nonblocking_open_and_read.py", &[])
         .output()
         .unwrap();
     assert_ok(&out);
@@ -249,32 +182,10 @@ fn nonblocking_read_is_eagain_and_nonblocking_writer_without_reader_is_enxio() {
 fn four_writers_of_4096_byte_records_never_tear_a_record() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch pipes/rec"));
-    let script = "import os, sys\n\
-        N = 400\n\
-        kids = []\n\
-        r = os.open('pipes/rec', os.O_RDONLY | os.O_NONBLOCK)\n\
-        keep = os.open('pipes/rec', os.O_WRONLY)\n\
-        for k in range(4):\n\
-        \x20   pid = os.fork()\n\
-        \x20   if pid == 0:\n\
-        \x20       w = os.open('pipes/rec', os.O_WRONLY)\n\
-        \x20       rec = bytes([65 + k]) * 4096\n\
-        \x20       for _ in range(N):\n\
-        \x20           assert os.write(w, rec) == 4096\n\
-        \x20       os._exit(0)\n\
-        \x20   kids.append(pid)\n\
-        os.set_blocking(r, True)\n\
-        data = bytearray()\n\
-        while len(data) < 4 * N * 4096:\n\
-        \x20   data += os.read(r, 65536)\n\
-        for pid in kids: os.waitpid(pid, 0)\n\
-        counts = {}\n\
-        for i in range(0, len(data), 4096):\n\
-        \x20   rec = bytes(data[i:i+4096])\n\
-        \x20   assert rec == rec[:1] * 4096, 'torn record at %d' % i\n\
-        \x20   counts[rec[:1]] = counts.get(rec[:1], 0) + 1\n\
-        print(len(data), sorted(counts.values()))\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m
+        .python_file("pipe_records_never_tear.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "6553600 [400, 400, 400, 400]\n");
 }
@@ -364,22 +275,7 @@ fn two_writers_blocked_on_a_full_pipe_are_each_ended_alone() {
 fn poll_reports_pollin_when_data_arrives_and_pollhup_at_the_end() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch pipes/p"));
-    let script = "import os, select, time\n\
-        r = os.open('pipes/p', os.O_RDONLY | os.O_NONBLOCK)\n\
-        w = os.open('pipes/p', os.O_WRONLY)\n\
-        p = select.poll(); p.register(r, select.POLLIN)\n\
-        print('idle', p.poll(200))\n\
-        if os.fork() == 0:\n\
-        \x20   time.sleep(0.3); os.write(w, b'x'); os._exit(0)\n\
-        t = time.time(); ev = p.poll(5000)\n\
-        print('data', [e & select.POLLIN for _, e in ev], time.time() - t < 4)\n\
-        q = select.poll(); q.register(w, select.POLLOUT)\n\
-        print('out', [e & select.POLLOUT for _, e in q.poll(0)])\n\
-        os.read(r, 1); os.wait(); os.close(w)\n\
-        print('hup', [e & select.POLLHUP for _, e in p.poll(5000)])\n\
-        s = select.select([r], [], [], 5)\n\
-        print('select', len(s[0]))\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m.python_file("pipe_poll.py", &[]).output().unwrap();
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
@@ -423,14 +319,7 @@ fn touch_and_redirect_create_daemon_pipes_with_owner_mode_and_fixed_size() {
         format!("regular file 640 0 0 {size}\nregular file 640 0 0 {size}\n")
     );
     // O_EXCL on an existing name.
-    let out = m
-        .python(
-            "import os\ntry:\n    os.open('pipes/a', os.O_CREAT | os.O_EXCL | os.O_WRONLY)\n\
-             except FileExistsError:\n    print('EEXIST')\n",
-            &[],
-        )
-        .output()
-        .unwrap();
+    let out = m.python_file("pipe_o_excl.py", &[]).output().unwrap();
     assert_eq!(stdout(&out), "EEXIST\n");
     let listing = stdout(&m.run("ls pipes"));
     assert_eq!(listing, "a\nb\n");
@@ -440,21 +329,10 @@ fn touch_and_redirect_create_daemon_pipes_with_owner_mode_and_fixed_size() {
 fn wrong_kinds_of_node_are_eperm() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch pipes/p"));
-    let script = "import os, errno\n\
-        def attempt(f):\n\
-        \x20   try:\n        f(); return 'ok'\n\
-        \x20   except OSError as e:\n        return errno.errorcode[e.errno]\n\
-        print(attempt(lambda: os.open('newfile', os.O_CREAT | os.O_WRONLY)))\n\
-        print(attempt(lambda: os.mkdir('pipes/d')))\n\
-        print(attempt(lambda: os.symlink('p', 'pipes/s')))\n\
-        print(attempt(lambda: os.link('pipes/p', 'pipes/h')))\n\
-        print(attempt(lambda: os.mknod('pipes/c', 0o600 | 0o020000, os.makedev(1, 3))))\n\
-        print(attempt(lambda: os.rename('pipes/p', 'queues/p')))\n\
-        print(attempt(lambda: os.unlink('README')))\n\
-        print(attempt(lambda: os.open('proc/x', os.O_CREAT | os.O_WRONLY)))\n\
-        print(attempt(lambda: os.truncate('pipes/p', 5)))\n\
-        print(attempt(lambda: os.truncate('pipes/p', 0)))\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m
+        .python_file("wrong_kinds_of_node.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
@@ -497,25 +375,7 @@ fn o_trunc_is_a_no_op_and_data_stays() {
 fn capacity_xattr_is_settable_and_counters_are_read_only() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch pipes/p"));
-    let script = "import os, errno\n\
-        p = 'pipes/p'\n\
-        def attempt(f):\n\
-        \x20   try:\n        r = f(); return 'ok' if r is None else r.decode()\n\
-        \x20   except OSError as e:\n        return errno.errorcode[e.errno]\n\
-        print(sorted(os.listxattr(p)))\n\
-        print(attempt(lambda: os.getxattr(p, 'user.ipcfs.capacity')))\n\
-        print(attempt(lambda: os.setxattr(p, 'user.ipcfs.capacity', b'8192')))\n\
-        print(attempt(lambda: os.getxattr(p, 'user.ipcfs.capacity')))\n\
-        print(attempt(lambda: os.setxattr(p, 'user.ipcfs.capacity', b'abc')))\n\
-        print(attempt(lambda: os.setxattr(p, 'user.ipcfs.capacity', b'100')))\n\
-        print(attempt(lambda: os.setxattr(p, 'user.ipcfs.bytes', b'1')))\n\
-        print(attempt(lambda: os.getxattr(p, 'user.ipcfs.nothing')))\n\
-        fd = os.open(p, os.O_RDWR); os.write(fd, b'x' * 5000)\n\
-        print(attempt(lambda: os.setxattr(p, 'user.ipcfs.capacity', b'4096')))\n\
-        print(attempt(lambda: os.getxattr(p, 'user.ipcfs.bytes')), \
-              attempt(lambda: os.getxattr(p, 'user.ipcfs.readers')), \
-              attempt(lambda: os.getxattr(p, 'user.ipcfs.writers')))\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m.python_file("pipe_xattrs.py", &[]).output().unwrap();
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
@@ -679,17 +539,10 @@ fn o_trunc_open_and_append_write_proceed_once_the_parked_writer_is_done() {
 #[test]
 fn a_read_larger_than_a_fuse_read_returns_what_the_pipe_holds() {
     let m = mount_or_skip!();
-    let script = "import os, mmap, signal\n\
-        signal.alarm(10)\n\
-        os.close(os.open('pipes/big', os.O_CREAT | os.O_WRONLY, 0o600))\n\
-        os.setxattr('pipes/big', 'user.ipcfs.capacity', b'16M')\n\
-        fd = os.open('pipes/big', os.O_RDWR)\n\
-        data = bytes(range(256)) * (1 << 16)\n\
-        print(os.write(fd, data))\n\
-        buf = mmap.mmap(-1, 32 << 20)\n\
-        n = os.readv(fd, [buf])\n\
-        print(n, buf[:n] == data)\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m
+        .python_file("pipe_read_larger_than_a_fuse_read.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "16777216\n16777216 True\n");
 }

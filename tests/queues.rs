@@ -8,12 +8,6 @@ use std::time::Duration;
 
 use common::{assert_ok, eventually, stdout, timed, wait_within, xattr};
 
-/// Python prelude: `attempt(f)` prints a result or the errno's name.
-const ATTEMPT: &str = "import os, errno, sys\n\
-    def attempt(f):\n\
-    \x20   try:\n        return repr(f())\n\
-    \x20   except OSError as e:\n        return errno.errorcode[e.errno]\n";
-
 #[test]
 fn each_cat_receives_one_message() {
     let m = mount_or_skip!();
@@ -67,21 +61,10 @@ fn cat_blocks_on_an_empty_queue_until_a_message_arrives() {
 fn oversized_message_is_emsgsize_and_a_raised_limit_takes_1_mib_whole() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch queues/q"));
-    let script = format!(
-        "{ATTEMPT}\
-         os.setxattr('queues/q', 'user.ipcfs.framing', b'write')\n\
-         fd = os.open('queues/q', os.O_RDWR)\n\
-         print(attempt(lambda: os.write(fd, b'x' * 9000)))\n\
-         print(os.getxattr('queues/q', 'user.ipcfs.messages'))\n\
-         os.setxattr('queues/q', 'user.ipcfs.max_message_size', b'1048576')\n\
-         big = bytes(range(256)) * 4096\n\
-         print(attempt(lambda: os.write(fd, big)))\n\
-         print(attempt(lambda: os.write(fd, big + b'!')))\n\
-         got = os.read(fd, 4 << 20)\n\
-         print(len(got), got == big)\n\
-         print(os.read(fd, 10))\n"
-    );
-    let out = m.python(&script, &[]).output().unwrap();
+    let out = m
+        .python_file("queue_message_size_limit.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
@@ -93,14 +76,10 @@ fn oversized_message_is_emsgsize_and_a_raised_limit_takes_1_mib_whole() {
 fn full_queue_is_eagain_nonblocking_and_blocks_a_blocking_writer() {
     let m = mount_or_skip!("--queue-max-messages", "2");
     assert_ok(&m.run("touch queues/q"));
-    let script = format!(
-        "{ATTEMPT}\
-         os.setxattr('queues/q', 'user.ipcfs.framing', b'write')\n\
-         w = os.open('queues/q', os.O_WRONLY | os.O_NONBLOCK)\n\
-         print(attempt(lambda: os.write(w, b'1')), attempt(lambda: os.write(w, b'2')))\n\
-         print(attempt(lambda: os.write(w, b'3')))\n"
-    );
-    let out = m.python(&script, &[]).output().unwrap();
+    let out = m
+        .python_file("queue_full_nonblocking.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "1 1\nEAGAIN\n");
     let mut writer = m.sh("echo third > queues/q").spawn().unwrap();
@@ -142,16 +121,7 @@ fn blocked_writers_of_a_full_queue_are_each_ended_alone() {
 fn packet_mode_returns_whole_messages_and_emsgsize_for_a_short_buffer() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch queues/q; printf hello > queues/q; printf ab > queues/q"));
-    let script = format!(
-        "{ATTEMPT}\
-         r = os.open('queues/q', os.O_RDONLY | os.O_DIRECT | os.O_NONBLOCK)\n\
-         print(attempt(lambda: os.read(r, 3)))\n\
-         print(os.getxattr('queues/q', 'user.ipcfs.messages'))\n\
-         print(attempt(lambda: os.read(r, 100)))\n\
-         print(attempt(lambda: os.read(r, 100)))\n\
-         print(attempt(lambda: os.read(r, 100)))\n"
-    );
-    let out = m.python(&script, &[]).output().unwrap();
+    let out = m.python_file("queue_packet_mode.py", &[]).output().unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "EMSGSIZE\nb'2'\nb'hello'\nb'ab'\nEAGAIN\n");
 }
@@ -160,52 +130,10 @@ fn packet_mode_returns_whole_messages_and_emsgsize_for_a_short_buffer() {
 fn four_writers_and_four_readers_each_message_once_and_in_order() {
     let m = mount_or_skip!("--queue-framing", "write");
     assert_ok(&m.run("touch queues/jobs"));
-    let script = "import os, sys\n\
-        N = 5000\n\
-        results = []\n\
-        readers = []\n\
-        for k in range(4):\n\
-        \x20   rfd, wfd = os.pipe()\n\
-        \x20   pid = os.fork()\n\
-        \x20   if pid == 0:\n\
-        \x20       os.close(rfd)\n\
-        \x20       q = os.open('queues/jobs', os.O_RDONLY | os.O_DIRECT)\n\
-        \x20       got = []\n\
-        \x20       while True:\n\
-        \x20           m = os.read(q, 64)\n\
-        \x20           if m == b'stop': break\n\
-        \x20           got.append(m.decode())\n\
-        \x20       os.write(wfd, ('\\n'.join(got) + '\\n').encode()); os._exit(0)\n\
-        \x20   os.close(wfd); readers.append((pid, rfd))\n\
-        writers = []\n\
-        for k in range(4):\n\
-        \x20   pid = os.fork()\n\
-        \x20   if pid == 0:\n\
-        \x20       q = os.open('queues/jobs', os.O_WRONLY)\n\
-        \x20       for i in range(N):\n\
-        \x20           os.write(q, b'%d:%d' % (k, i))\n\
-        \x20       os._exit(0)\n\
-        \x20   writers.append(pid)\n\
-        for pid in writers: os.waitpid(pid, 0)\n\
-        q = os.open('queues/jobs', os.O_WRONLY)\n\
-        for _ in readers: os.write(q, b'stop')\n\
-        seen = []\n\
-        for pid, rfd in readers:\n\
-        \x20   data = b''\n\
-        \x20   while True:\n\
-        \x20       c = os.read(rfd, 1 << 20)\n\
-        \x20       if not c: break\n\
-        \x20       data += c\n\
-        \x20   os.waitpid(pid, 0)\n\
-        \x20   got = [l for l in data.decode().split('\\n') if l]\n\
-        \x20   last = {}\n\
-        \x20   for item in got:\n\
-        \x20       w, i = map(int, item.split(':'))\n\
-        \x20       assert last.get(w, -1) < i, 'writer %d out of order' % w\n\
-        \x20       last[w] = i\n\
-        \x20   seen += got\n\
-        print(len(seen), len(set(seen)) == 4 * N)\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m
+        .python_file("queue_writers_and_readers.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "20000 True\n");
 }
@@ -214,20 +142,7 @@ fn four_writers_and_four_readers_each_message_once_and_in_order() {
 fn memory_cap_gives_enospc_and_keeps_what_was_queued() {
     let m = mount_or_skip!("--max-memory", "64K", "-o", "queue_framing=write");
     assert_ok(&m.run("touch queues/q"));
-    let script = format!(
-        "{ATTEMPT}\
-         w = os.open('queues/q', os.O_WRONLY)\n\
-         n = 0\n\
-         while True:\n\
-         \x20   r = attempt(lambda: os.write(w, b'%04d' % n + b'.' * 4092))\n\
-         \x20   if r != '4096': break\n\
-         \x20   n += 1\n\
-         print(n, r)\n\
-         q = os.open('queues/q', os.O_RDONLY | os.O_DIRECT | os.O_NONBLOCK)\n\
-         got = [os.read(q, 8192)[:4] for _ in range(n)]\n\
-         print(got == [b'%04d' % i for i in range(n)], attempt(lambda: os.read(q, 8192)))\n"
-    );
-    let out = m.python(&script, &[]).output().unwrap();
+    let out = m.python_file("queue_memory_cap.py", &[]).output().unwrap();
     assert_ok(&out);
     // 15 messages of 4096 bytes and 64 of slot each, and the queue's
     // record (1024 bytes and its name): a 16th would pass 64 KiB.
@@ -238,18 +153,7 @@ fn memory_cap_gives_enospc_and_keeps_what_was_queued() {
 fn poll_reports_pollin_for_a_message_and_pollout_for_room() {
     let m = mount_or_skip!("--queue-max-messages", "1");
     assert_ok(&m.run("touch queues/q"));
-    let script = "import os, select, time\n\
-        r = os.open('queues/q', os.O_RDONLY | os.O_NONBLOCK)\n\
-        w = os.open('queues/q', os.O_WRONLY | os.O_NONBLOCK)\n\
-        p = select.poll(); p.register(r, select.POLLIN)\n\
-        o = select.poll(); o.register(w, select.POLLOUT)\n\
-        print(p.poll(100), len(o.poll(0)))\n\
-        if os.fork() == 0:\n\
-        \x20   time.sleep(0.3); os.write(w, b'm'); os._exit(0)\n\
-        print([e for _, e in p.poll(5000)] == [select.POLLIN])\n\
-        os.wait()\n\
-        print(o.poll(100))\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m.python_file("queue_poll.py", &[]).output().unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "[] 1\nTrue\n[]\n");
 }
@@ -258,18 +162,7 @@ fn poll_reports_pollin_for_a_message_and_pollout_for_room() {
 fn xattrs_and_status_line() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch queues/q; echo hi > queues/q"));
-    let script = format!(
-        "{ATTEMPT}\
-         p = 'queues/q'\n\
-         print(sorted(os.listxattr(p)))\n\
-         print(attempt(lambda: os.setxattr(p, 'user.ipcfs.max_messages', b'0')))\n\
-         print(attempt(lambda: os.setxattr(p, 'user.ipcfs.max_messages', b'3')))\n\
-         print(attempt(lambda: os.setxattr(p, 'user.ipcfs.max_message_size', b'99999999')))\n\
-         print(attempt(lambda: os.setxattr(p, 'user.ipcfs.sent', b'5')))\n\
-         print([os.getxattr(p, 'user.ipcfs.' + n) for n in \
-                ['max_messages', 'max_message_size', 'messages', 'bytes']])\n"
-    );
-    let out = m.python(&script, &[]).output().unwrap();
+    let out = m.python_file("queue_xattrs.py", &[]).output().unwrap();
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
@@ -335,44 +228,11 @@ fn wrong_kinds_in_queues_are_eperm() {
     assert_eq!(text.matches("Operation not permitted").count(), 2, "{text}");
 }
 
-/// Python prelude for batch mode: `records(msgs)` encodes, `messages(data)`
-/// decodes, `BATCH` opens in batch mode.
-const RECORDS: &str = "import struct\n\
-    BATCH = os.O_DIRECT | os.O_DSYNC\n\
-    def records(msgs):\n\
-    \x20   return b''.join(struct.pack('<I', len(m)) + m for m in msgs)\n\
-    def messages(data):\n\
-    \x20   out = []\n\
-    \x20   while data:\n\
-    \x20       n = struct.unpack('<I', data[:4])[0]\n\
-    \x20       assert len(data) >= 4 + n, 'a record was cut'\n\
-    \x20       out.append(data[4:4 + n]); data = data[4 + n:]\n\
-    \x20   return out\n";
-
 #[test]
 fn batch_mode_moves_many_whole_messages_per_call() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch queues/q"));
-    let script = format!(
-        "{ATTEMPT}{RECORDS}\
-         w = os.open('queues/q', os.O_WRONLY | BATCH)\n\
-         msgs = [b'm%d' % i * (i % 7 + 1) for i in range(100)]\n\
-         data = records(msgs)\n\
-         print(os.write(w, data) == len(data), os.getxattr('queues/q', 'user.ipcfs.messages'))\n\
-         r = os.open('queues/q', os.O_RDONLY | BATCH | os.O_NONBLOCK)\n\
-         print(attempt(lambda: os.read(r, 4 + len(msgs[0]) - 1)))\n\
-         first = os.read(r, 4 + len(msgs[0]) + 4 + len(msgs[1]) + 3)\n\
-         print(first == records(msgs[:2]))\n\
-         rest = os.read(r, 1 << 16)\n\
-         print(messages(rest) == msgs[2:], os.getxattr('queues/q', 'user.ipcfs.received'))\n\
-         print(attempt(lambda: os.read(r, 1 << 16)))\n\
-         print(attempt(lambda: os.write(w, b'\\x05\\0\\0\\0hel')))\n\
-         print(attempt(lambda: os.write(w, records([b'ok']) + b'\\0\\0\\0\\0')))\n\
-         print(attempt(lambda: os.write(w, records([b'x' * 8193]))))\n\
-         print(attempt(lambda: os.write(w, records([b'ok', b'cut'])[:10])))\n\
-         print(os.getxattr('queues/q', 'user.ipcfs.messages'))\n"
-    );
-    let out = m.python(&script, &[]).output().unwrap();
+    let out = m.python_file("queue_batch_mode.py", &[]).output().unwrap();
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
@@ -402,20 +262,10 @@ fn batch_records_from_the_shell_and_plain_messages_to_a_batch_reader() {
 fn a_blocked_batch_write_keeps_what_went_in_when_interrupted() {
     let m = mount_or_skip!("--queue-max-messages", "2");
     assert_ok(&m.run("touch queues/q"));
-    let script = format!(
-        "{ATTEMPT}{RECORDS}\
-         import signal\n\
-         signal.signal(signal.SIGALRM, lambda *a: None)\n\
-         w = os.open('queues/q', os.O_WRONLY | BATCH)\n\
-         signal.setitimer(signal.ITIMER_REAL, 0.3)\n\
-         print(os.write(w, records([b'a', b'bb', b'ccc', b'dddd'])))\n\
-         print(os.getxattr('queues/q', 'user.ipcfs.messages'))\n\
-         def intr(*a): raise InterruptedError(errno.EINTR, 'interrupted')\n\
-         signal.signal(signal.SIGALRM, intr)\n\
-         signal.setitimer(signal.ITIMER_REAL, 0.3)\n\
-         print(attempt(lambda: os.write(w, records([b'late']))))\n"
-    );
-    let out = m.python(&script, &[]).output().unwrap();
+    let out = m
+        .python_file("queue_batch_write_interrupted.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     // Two records (5 + 6 bytes) went in before the queue was full: the
     // interrupted write returns their count, and they stay queued. A write
@@ -434,22 +284,10 @@ fn a_batch_read_larger_than_a_fuse_read_returns_what_is_queued() {
         "touch queues/q && python3 -c \"import os; \
              os.setxattr('queues/q', 'user.ipcfs.max_message_size', b'16380')\"",
     ));
-    let script = format!(
-        "{ATTEMPT}{RECORDS}\
-         import mmap, signal\n\
-         signal.alarm(10)\n\
-         w = os.open('queues/q', os.O_WRONLY | BATCH)\n\
-         msgs = [bytes([i]) * 16380 for i in range(256)]\n\
-         data = records(msgs)\n\
-         done = 0\n\
-         while done < len(data): done += os.write(w, data[done:])\n\
-         print(len(data), done)\n\
-         r = os.open('queues/q', os.O_RDONLY | BATCH)\n\
-         buf = mmap.mmap(-1, 8 << 20)\n\
-         n = os.readv(r, [buf])\n\
-         print(n, messages(buf[:n]) == msgs)\n"
-    );
-    let out = m.python(&script, &[]).output().unwrap();
+    let out = m
+        .python_file("queue_batch_read_larger_than_a_fuse_read.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "4194304 4194304\n4194304 True\n");
 }

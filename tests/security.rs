@@ -42,6 +42,17 @@ fn nobody() -> (String, String) {
     ("65534".to_string(), "65534".to_string())
 }
 
+/// A shell command that runs the Python program `tests/py/NAME` with
+/// `args`, for a script run as a user (the programs are world-readable).
+fn py_cmd(name: &str, args: &[&str]) -> String {
+    let mut cmd = format!("python3 '{}'", common::py(name).display());
+    for arg in args {
+        cmd.push(' ');
+        cmd.push_str(arg);
+    }
+    cmd
+}
+
 /// Runs a shell script in the mountpoint as the test user.
 fn as_user(m: &common::Mount, user: &(String, String), script: &str) -> Output {
     Command::new("setpriv")
@@ -69,12 +80,7 @@ fn a_user_cannot_open_a_private_pipe_of_root_nor_remove_it() {
     assert!(stderr(&out).contains("Operation not permitted"), "{out:?}");
     // A world-writable pipe of root: the kernel lets the user write it,
     // but its settings stay root's.
-    let out = as_user(
-        &m,
-        &user,
-        "python3 -c \"import os\ntry:\n os.setxattr('pipes/open', 'user.ipcfs.capacity', b'8192')\n\
-         except PermissionError as e:\n print(e.errno)\"",
-    );
+    let out = as_user(&m, &user, &py_cmd("setxattr_of_roots_pipe.py", &[]));
     assert_eq!(stdout(&out), format!("{}\n", libc::EPERM), "{out:?}");
     assert_ok(&m.run("test -e pipes/open && test -e pipes/secret"));
 }
@@ -130,19 +136,6 @@ impl Drop for RootsProcess {
 fn a_user_may_signal_its_own_processes_and_not_roots() {
     let m = mount_or_skip!("--allow-other");
     let user = test_user();
-    let python = "import os, sys, errno\n\
-         def send(pid, text):\n\
-         \x20   try:\n\
-         \x20       fd = os.open('proc/%d/signal' % pid, os.O_WRONLY)\n\
-         \x20       os.write(fd, text); return 'ok'\n\
-         \x20   except OSError as e:\n\
-         \x20       return errno.errorcode[e.errno]\n\
-         root = int(sys.argv[1])\n\
-         mine = os.fork()\n\
-         if mine == 0:\n\
-         \x20   import time; time.sleep(60); os._exit(0)\n\
-         print(send(root, b'TERM'), send(root, b'0'), send(root, b'CONT'))\n\
-         print(send(mine, b'TERM'), os.waitpid(mine, 0)[1] & 0x7f)\n";
     // Root's process and the user's writer share a session the daemon can
     // see: it is made here. (A CI runner's session may be led from outside
     // its pid namespace, where getsid(2) answers 0 and ipcfs refuses.)
@@ -150,12 +143,12 @@ fn a_user_may_signal_its_own_processes_and_not_roots() {
         .args(["-w", "sh", "-c"])
         .arg(format!(
             "sleep 60 >/dev/null 2>&1 & echo $!; exec setpriv --reuid {} --regid {} --clear-groups \
-             timeout -s KILL {} python3 -c \"$PYTHON\" $!",
+             timeout -s KILL {} python3 '{}' $!",
             user.0,
             user.1,
-            common::LIMIT
+            common::LIMIT,
+            common::py("signal_own_not_roots.py").display()
         ))
-        .env("PYTHON", python)
         .current_dir(&m.dir)
         .output()
         .unwrap();
@@ -261,22 +254,6 @@ fn a_user_cannot_bind_a_low_port_nor_reach_a_root_only_unix_socket() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Fills a queue of the calling user with one-byte messages in batch
-/// mode, its message limit raised as far as it goes, until a write
-/// fails: prints that errno's name and the messages sent.
-const FLOOD: &str = "import os, errno, struct\n\
-    name = 'queues/flood-%d' % os.getuid()\n\
-    os.close(os.open(name, os.O_CREAT | os.O_WRONLY, 0o600))\n\
-    os.setxattr(name, 'user.ipcfs.max_messages', str(2**64 - 1).encode())\n\
-    fd = os.open(name, os.O_WRONLY | os.O_DIRECT | os.O_DSYNC)\n\
-    batch = (struct.pack('<I', 1) + b'x') * 50000\n\
-    sent = 0\n\
-    try:\n\
-    \x20   while True:\n\
-    \x20       sent += os.write(fd, batch) // 5\n\
-    except OSError as e:\n\
-    \x20   print(errno.errorcode[e.errno], sent > 200000)\n";
-
 /// A flood of one-byte messages by one user (each message costs the
 /// daemon its bytes and a slot, both charged) stops at that user's share
 /// of --max-memory with ENOSPC; the daemon's resident memory stays under
@@ -287,7 +264,7 @@ fn a_flood_by_one_user_stops_at_its_share_and_others_still_send() {
     let m = mount_or_skip!("--allow-other", "--max-memory", "64M");
     let user = test_user();
     let start = m.rss_kib();
-    let flood = format!("python3 -c \"{}\"", FLOOD.replace('"', "\\\""));
+    let flood = py_cmd("queue_flood.py", &[]);
     let out = as_user(&m, &user, &flood);
     assert_eq!(stdout(&out), "ENOSPC True\n", "{out:?}");
     let flooded = m.rss_kib();
@@ -316,13 +293,8 @@ fn a_flood_by_one_user_stops_at_its_share_and_others_still_send() {
         .unwrap();
     assert_eq!(stdout(&other), "two\n", "{other:?}");
     // Drained and removed: the memory goes back to the system.
-    let drain = "python3 -c \"import os\n\
-        name = 'queues/flood-%d' % os.getuid()\n\
-        fd = os.open(name, os.O_RDONLY | os.O_DIRECT | os.O_DSYNC | os.O_NONBLOCK)\n\
-        try:\n    while os.read(fd, 1 << 20): pass\n\
-        except BlockingIOError: pass\n\
-        os.unlink(name)\"";
-    assert_ok(&as_user(&m, &user, drain));
+    let drain = py_cmd("drain_flood.py", &[]);
+    assert_ok(&as_user(&m, &user, &drain));
     let drained = m.rss_kib();
     println!("daemon resident after draining: {drained} KiB");
     assert!(
@@ -379,12 +351,8 @@ fn the_last_descriptors_are_kept_for_root() {
         )
     };
     assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
-    let flood = "python3 -c \"import errno\n\
-                 n = 0\n\
-                 try:\n\
-                 \x20   while True: open(f'shm/u{n}', 'w').close(); n += 1\n\
-                 except OSError as e: print(errno.errorcode[e.errno], n > 300)\n\"";
-    let out = as_user(&m, &user, flood);
+    let flood = py_cmd("shm_flood.py", &[]);
+    let out = as_user(&m, &user, &flood);
     assert_eq!(stdout(&out), "EMFILE True\n", "{out:?}");
     assert!(
         m.log().contains("descriptors are kept for root"),
@@ -402,18 +370,7 @@ fn the_last_descriptors_are_kept_for_root() {
 fn open_signal_files_count_as_objects() {
     let m = mount_or_skip!("--allow-other", "--max-objects-per-user", "3");
     let user = test_user();
-    let out = as_user(
-        &m,
-        &user,
-        "python3 -c \"import os, errno\n\
-         p = 'proc/%d/signal' % os.getpid()\n\
-         held = [os.open(p, os.O_RDONLY) for _ in range(3)]\n\
-         try: os.open(p, os.O_RDONLY)\n\
-         except OSError as e: print(errno.errorcode[e.errno])\n\
-         os.close(held.pop())\n\
-         import time; time.sleep(0.2)\n\
-         os.close(os.open(p, os.O_RDONLY)); print('again')\n\"",
-    );
+    let out = as_user(&m, &user, &py_cmd("hold_signal_files.py", &[]));
     assert_eq!(stdout(&out), "EMFILE\nagain\n", "{out:?}");
 }
 
@@ -429,15 +386,7 @@ fn dial_connections_count_as_objects() {
     let out = as_user(
         &m,
         &user,
-        &format!(
-            "python3 -c \"import os, errno\n\
-             held = [os.open('sockets/tcp/127.0.0.1/{port}', os.O_RDWR) for _ in range(3)]\n\
-             try: os.open('sockets/tcp/127.0.0.1/{port}', os.O_RDWR)\n\
-             except OSError as e: print(errno.errorcode[e.errno])\n\
-             os.close(held.pop())\n\
-             import time; time.sleep(0.2)\n\
-             os.close(os.open('sockets/tcp/127.0.0.1/{port}', os.O_RDWR)); print('again')\n\""
-        ),
+        &py_cmd("hold_dial_connections.py", &[&port.to_string()]),
     );
     assert_eq!(stdout(&out), "EMFILE\nagain\n", "{out:?}");
     assert_ok(&m.run(&format!("exec 3<> sockets/tcp/127.0.0.1/{port}")));
@@ -491,20 +440,8 @@ fn a_user_namespace_gives_no_power_over_roots_processes() {
 fn a_signal_names_the_writer_not_the_daemon() {
     let m = mount_or_skip!("--allow-other");
     let user = test_user();
-    let script = "python3 -c \"import os, signal, sys\n\
-        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])\n\
-        r, w = os.pipe()\n\
-        child = os.fork()\n\
-        if child == 0:\n\
-        \x20   os.write(w, b'x')\n\
-        \x20   i = signal.sigwaitinfo([signal.SIGUSR1])\n\
-        \x20   print(i.si_code == -1, i.si_pid == os.getppid(), i.si_uid == os.getuid(), i.si_status)\n\
-        \x20   sys.stdout.flush(); os._exit(0)\n\
-        os.read(r, 1)\n\
-        with open('proc/%d/signal' % child, 'w') as f: f.write('USR1')\n\
-        os.waitpid(child, 0)\n\
-        \"";
-    let out = as_user(&m, &user, script);
+    let script = py_cmd("signal_names_its_sender.py", &[]);
+    let out = as_user(&m, &user, &script);
     assert_eq!(stdout(&out), "True True True 0\n", "{out:?}");
 }
 
@@ -538,23 +475,7 @@ fn a_user_cannot_signal_the_daemon_through_it() {
 fn acting_threads_cannot_be_killed_by_their_caller() {
     let m = mount_or_skip!("--allow-other");
     let user = test_user();
-    let script = format!(
-        "python3 -c \"import os, ctypes, threading\n\
-         libc = ctypes.CDLL(None, use_errno=True)\n\
-         done = False\n\
-         def probes():\n\
-         \x20   fd = os.open('proc/%d/signal' % os.getpid(), os.O_WRONLY)\n\
-         \x20   for _ in range(3000): os.write(fd, b'0')\n\
-         t = threading.Thread(target=probes); t.start()\n\
-         hits = 0\n\
-         while t.is_alive():\n\
-         \x20   for tid in os.listdir('/proc/{daemon}/task'):\n\
-         \x20       if libc.syscall(234, {daemon}, int(tid), 9) == 0: hits += 1\n\
-         t.join()\n\
-         print('hits', hits)\n\
-         \"",
-        daemon = m.pid()
-    );
+    let script = py_cmd("kill_acting_threads.py", &[&m.pid().to_string()]);
     let out = as_user(&m, &user, &script);
     assert_eq!(stdout(&out), "hits 0\n", "{out:?}");
     assert_ok(&m.run("touch pipes/alive && ls pipes"));
@@ -569,23 +490,6 @@ fn shared_dir(tag: &str) -> std::path::PathBuf {
     dir
 }
 
-/// Root's Unix servers, one stream and one datagram, each printing who
-/// its first peer is: `SO_PEERCRED` of the stream connection, and the
-/// `SCM_CREDENTIALS` and bytes of the first datagram.
-const PEER_SERVERS: &str = "import os, socket, struct, sys\n\
-    stream_path, dgram_path = sys.argv[1], sys.argv[2]\n\
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(stream_path); s.listen()\n\
-    d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); d.bind(dgram_path)\n\
-    d.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)\n\
-    os.chmod(stream_path, 0o777); os.chmod(dgram_path, 0o777)\n\
-    print('ready', flush=True)\n\
-    c, _ = s.accept()\n\
-    pid, uid, gid = struct.unpack('3i', c.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))\n\
-    print('stream', pid, uid, gid, flush=True)\n\
-    data, anc, _, _ = d.recvmsg(100, socket.CMSG_SPACE(12))\n\
-    pid, uid, gid = struct.unpack('3i', anc[0][2])\n\
-    print('dgram', pid, uid, gid, data, flush=True)\n";
-
 /// A user's connects through a root daemon carry the user's identity: a
 /// Unix stream server's `SO_PEERCRED` and a datagram server's
 /// `SCM_CREDENTIALS` name the user and group (and the daemon's process,
@@ -597,7 +501,10 @@ fn a_unix_peer_sees_the_user_not_root() {
     let dir = shared_dir("peer");
     let (stream, dgram) = (dir.join("stream"), dir.join("dgram"));
     let mut server = Command::new("timeout")
-        .args(["-s", "KILL", common::LIMIT, "python3", "-c", PEER_SERVERS])
+        // Root's Unix servers, one stream and one datagram, each printing
+        // who its first peer is.
+        .args(["-s", "KILL", common::LIMIT, "python3"])
+        .arg(common::py("unix_peer_servers.py"))
         .args([&stream, &dgram])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -701,13 +608,13 @@ fn a_caller_in_its_own_network_namespace_reaches_its_own_loopback() {
     let m = mount_or_skip!("--allow-other");
     let user = test_user();
     let (host_port, _host) = answer_once("host\n");
+    // A server on 127.0.0.1:7007 that answers `inside` twice.
+    let server = common::py("loopback_server.py");
+    let server = server.display();
     for (who, unshare) in [("root", "unshare -n"), ("user", "unshare -rn")] {
         let script = format!(
             "{unshare} sh -c 'ip link set lo up || exit 9
-             python3 -c \"import socket
-s = socket.socket(); s.bind((\\\"127.0.0.1\\\", 7007)); s.listen()
-for _ in range(2):
-    c, _ = s.accept(); c.sendall(b\\\"inside\\\\n\\\"); c.close()\" &
+             python3 \"{server}\" &
              sleep 0.5
              mkdir sockets/{who}1 sockets/{who}2
              echo \"connect tcp 127.0.0.1:7007\" > sockets/{who}1/ctl && cat sockets/{who}1/data
@@ -955,24 +862,7 @@ fn a_set_user_id_writer_acts_with_the_openers_rights() {
 fn an_open_signal_file_never_reaches_a_later_process_with_its_id() {
     let m = mount_or_skip!();
     let out = m
-        .python(
-            "import os, errno, signal, time\n\
-             child = os.fork()\n\
-             if child == 0:\n    time.sleep(60); os._exit(0)\n\
-             fd = os.open('proc/%d/signal' % child, os.O_RDWR)\n\
-             os.kill(child, signal.SIGKILL); os.waitpid(child, 0)\n\
-             with open('/proc/sys/kernel/ns_last_pid', 'w') as f: f.write(str(child - 1))\n\
-             again = os.fork()\n\
-             if again == 0:\n    time.sleep(60); os._exit(0)\n\
-             def attempt(f):\n\
-             \x20   try: f(); return 'ok'\n\
-             \x20   except OSError as e: return errno.errorcode[e.errno]\n\
-             print(again == child, attempt(lambda: os.write(fd, b'KILL')), attempt(lambda: os.pread(fd, 100, 0)))\n\
-             time.sleep(0.1)\n\
-             print(os.waitpid(again, os.WNOHANG) == (0, 0))\n\
-             os.kill(again, signal.SIGKILL)\n",
-            &[],
-        )
+        .python_file("signal_file_outlives_its_process.py", &[])
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "True ESRCH ESRCH\nTrue\n", "{out:?}");
@@ -1066,12 +956,7 @@ fn renames_take_no_reserved_name_and_no_live_endpoint() {
 /// (ENOSPC at that share), and the pipe's owner keeps all of its own.
 #[test]
 fn blocked_writers_pay_for_their_own_bytes() {
-    blocked_writers_leave_the_owners_share(
-        "pipes/box",
-        "touch pipes/box && chmod 666 pipes/box",
-        "fd = os.open('pipes/box', os.O_RDWR)\n\
-         data = b'A' * (2 << 20)\n",
-    );
+    blocked_writers_leave_the_owners_share("pipes/box", "touch pipes/box && chmod 666 pipes/box");
 }
 
 /// The same for a queue: batches blocked on another user's full queue are
@@ -1082,8 +967,6 @@ fn blocked_queue_writers_pay_for_their_own_bytes() {
         "queues/box",
         "touch queues/box && chmod 666 queues/box && \
          python3 -c \"import os; os.setxattr('queues/box', 'user.ipcfs.max_messages', b'1')\"",
-        "fd = os.open('queues/box', os.O_WRONLY | os.O_DIRECT | os.O_DSYNC)\n\
-         data = (struct.pack('<I', 1000) + b'x' * 1000) * 2000\n",
     );
 }
 
@@ -1101,33 +984,23 @@ macro_rules! mount_with_shares {
 }
 
 /// The test user makes `object`, which everyone may write (`make`);
-/// nobody opens it and sets `fd` and `data` (`open`: Python), then blocks six
-/// writes of `data` on it. Those writes stop with ENOSPC at nobody's
-/// 8 MiB share, and the owner can still take 7 MiB of its own.
-fn blocked_writers_leave_the_owners_share(object: &str, make: &str, open: &str) {
+/// nobody opens it and blocks six writes on it (blocked_writers_flood.py
+/// in tests/py). Those writes stop with ENOSPC at nobody's 8 MiB share,
+/// and the owner can still take 7 MiB of its own.
+fn blocked_writers_leave_the_owners_share(object: &str, make: &str) {
     let m = mount_with_shares!();
     let owner = test_user();
     assert_ok(&as_user(&m, &owner, make));
     let nobody = nobody();
-    let script = format!(
-        "import os, errno, struct, threading, time\n\
-         {open}\
-         seen = []\n\
-         def write():\n\
-         \x20   try: os.write(fd, data)\n\
-         \x20   except OSError as e: seen.append(errno.errorcode[e.errno])\n\
-         for _ in range(6): threading.Thread(target=write, daemon=True).start()\n\
-         time.sleep(2.5)\n\
-         print(sorted(set(seen)))\n\
-         os._exit(0)\n"
-    );
+    let object_arg = object.to_string();
     let flood = std::thread::spawn({
         let dir = m.dir.clone();
         move || {
             Command::new("setpriv")
                 .args(["--reuid", &nobody.0, "--regid", &nobody.1, "--clear-groups"])
-                .args(["timeout", "-s", "KILL", common::LIMIT, "python3", "-c"])
-                .arg(script)
+                .args(["timeout", "-s", "KILL", common::LIMIT, "python3"])
+                .arg(common::py("blocked_writers_flood.py"))
+                .arg(object_arg)
                 .current_dir(&dir)
                 .output()
                 .unwrap()
@@ -1146,9 +1019,9 @@ fn blocked_writers_leave_the_owners_share(object: &str, make: &str, open: &str) 
     assert_eq!(stdout(&flood), "['ENOSPC']\n", "{flood:?}");
 }
 
-/// A Python script run as a user in the mountpoint that takes hold of
-/// something, prints lines ending with `held`, and lets go (its script
-/// goes on) when told to.
+/// A Python program, `tests/py/NAME`, run as a user in the mountpoint,
+/// that takes hold of something, prints lines ending with `held`, and lets
+/// go (its program goes on) when told to.
 struct Holding {
     child: std::process::Child,
     /// What it printed, up to and with `held`.
@@ -1156,19 +1029,12 @@ struct Holding {
 }
 
 impl Holding {
-    fn start(m: &common::Mount, user: &(String, String), script: &str) -> Holding {
+    fn start(m: &common::Mount, user: &(String, String), name: &str) -> Holding {
         use std::io::BufRead;
         let mut child = Command::new("setpriv")
             .args(["--reuid", &user.0, "--regid", &user.1, "--clear-groups"])
-            .args([
-                "timeout",
-                "-s",
-                "KILL",
-                common::LIMIT,
-                "python3",
-                "-c",
-                script,
-            ])
+            .args(["timeout", "-s", "KILL", common::LIMIT, "python3"])
+            .arg(common::py(name))
             .current_dir(&m.dir)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -1200,13 +1066,7 @@ fn a_user_holding_messages_in_progress_does_not_hold_a_queue_shut() {
          python3 -c \"import os; os.setxattr('queues/box', 'user.ipcfs.max_messages', b'8')\"",
     ));
     let user = test_user();
-    let holder = "import os, sys\n\
-        fds = [os.open('queues/box', os.O_WRONLY) for _ in range(4)]\n\
-        for fd in fds: os.write(fd, b'x')\n\
-        print('held', flush=True)\n\
-        sys.stdin.readline()\n\
-        for fd in fds: os.close(fd)\n";
-    let held = Holding::start(&m, &user, holder);
+    let held = Holding::start(&m, &user, "hold_messages_in_progress.py");
     assert_eq!(held.said, "held\n");
     // Its fifth waits for one of its four to end, interruptibly.
     let out = as_user(&m, &user, "timeout 1 sh -c 'exec 3>queues/box'; echo $?");
@@ -1243,17 +1103,8 @@ fn messages_in_progress_are_charged_to_their_writer() {
         "touch queues/box && chmod 666 queues/box && \
          python3 -c \"import os; os.setxattr('queues/box', 'user.ipcfs.max_message_size', b'3000000')\"",
     ));
-    let writer = "import os, sys, errno\n\
-        fds = [os.open('queues/box', os.O_WRONLY) for _ in range(3)]\n\
-        data = b'x' * 3000000\n\
-        print(os.write(fds[0], data), os.write(fds[1], data))\n\
-        try: os.write(fds[2], data); print('third')\n\
-        except OSError as e: print(errno.errorcode[e.errno])\n\
-        print('held', flush=True)\n\
-        sys.stdin.readline()\n\
-        for fd in fds: os.close(fd)\n";
     let nobody = nobody();
-    let held = Holding::start(&m, &nobody, writer);
+    let held = Holding::start(&m, &nobody, "hold_large_messages_in_progress.py");
     assert_eq!(held.said, "3000000 3000000\nENOSPC\nheld\n");
     let out = as_user(&m, &owner, "truncate -s 7M shm/mine && echo kept");
     assert_eq!(
@@ -1276,14 +1127,7 @@ fn messages_in_progress_are_charged_to_their_writer() {
 fn lookups_keep_the_daemon_within_its_cap() {
     let m = mount_or_skip!("--allow-other", "--max-memory", "16M");
     let user = test_user();
-    let out = as_user(
-        &m,
-        &user,
-        "python3 -c \"import os\n\
-         for i in range(100000):\n\
-         \x20   os.stat('sockets/tcp/10.%d.%d.%d/80' % (i // 62500, i // 250 % 250, i % 250))\n\
-         print('looked up')\"",
-    );
+    let out = as_user(&m, &user, &py_cmd("stat_many_dial_paths.py", &[]));
     assert_eq!(stdout(&out), "looked up\n", "{out:?}");
     let rss = m.rss_kib();
     eprintln!("daemon resident after 100,000 lookups: {rss} KiB");
@@ -1301,17 +1145,7 @@ fn a_user_waits_in_as_many_calls_as_it_may_and_no_more() {
     let m = mount_or_skip!("--allow-other", "--max-waiting-per-user", "32");
     assert_ok(&m.run("touch queues/box queues/other && chmod 666 queues/box queues/other"));
     let user = test_user();
-    let waiter = "import os, sys, errno, threading, time\n\
-        def wait():\n\
-        \x20   os.read(os.open('queues/box', os.O_RDONLY), 100)\n\
-        for _ in range(32): threading.Thread(target=wait, daemon=True).start()\n\
-        while os.getxattr('queues/box', 'user.ipcfs.blocked') != b'32': time.sleep(0.01)\n\
-        try: os.read(os.open('queues/box', os.O_RDONLY), 100); print('read')\n\
-        except OSError as e: print(errno.errorcode[e.errno])\n\
-        print('held', flush=True)\n\
-        sys.stdin.readline()\n\
-        os._exit(0)\n";
-    let held = Holding::start(&m, &user, waiter);
+    let held = Holding::start(&m, &user, "hold_waiting_reads.py");
     assert_eq!(held.said, "EAGAIN\nheld\n");
     // Another user's read waits, and is served.
     let reader = std::thread::spawn({

@@ -13,14 +13,7 @@ use common::{assert_ok, eventually, stdout, wait_within};
 /// `ok` or the errno's name (ENOENT when the open itself fails).
 fn send(m: &common::Mount, pid: u32, file: &str, text: &str) -> String {
     let out = m
-        .python(
-            "import os, errno, sys\n\
-             try:\n\
-             \x20   fd = os.open('proc/%s/%s' % (sys.argv[1], sys.argv[2]), os.O_WRONLY)\n\
-             \x20   os.write(fd, sys.argv[3].encode()); print('ok')\n\
-             except OSError as e:\n    print(errno.errorcode[e.errno])\n",
-            &[&pid.to_string(), file, text],
-        )
+        .python_file("send_signal.py", &[&pid.to_string(), file, text])
         .output()
         .unwrap();
     stdout(&out).trim().to_string()
@@ -30,13 +23,12 @@ fn sleeper() -> Child {
     Command::new("sleep").arg("60").spawn().unwrap()
 }
 
-/// Starts a Python program that prints "ready" once set up; returns it,
-/// its output and the Python process's own pid (the child is the
-/// `timeout` that guards it).
-fn python_receiver(m: &common::Mount, script: &str) -> (Child, BufReader<ChildStdout>, u32) {
-    let script = format!("import os\nprint(os.getpid(), flush=True)\n{script}");
+/// Starts `tests/py/NAME`, a Python program that prints its pid, then
+/// "ready" once set up; returns it, its output and the Python process's
+/// own pid (the child is the `timeout` that guards it).
+fn python_receiver(m: &common::Mount, name: &str) -> (Child, BufReader<ChildStdout>, u32) {
     let mut child = m
-        .python(&script, &[])
+        .python_file(name, &[])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -86,16 +78,7 @@ fn a_value_queued_with_usr1_reaches_si_value() {
     let m = mount_or_skip!();
     // Python's siginfo has no si_value field; for SI_QUEUE signals its
     // si_status is read from the same bytes, so it shows sival_int.
-    let (mut child, mut lines, pid) = python_receiver(
-        &m,
-        "import signal, os\n\
-         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGRTMIN + 2})\n\
-         print('ready', flush=True)\n\
-         i = signal.sigwaitinfo({signal.SIGUSR1})\n\
-         print(i.si_signo == signal.SIGUSR1, i.si_code, i.si_status, i.si_pid > 0, flush=True)\n\
-         i = signal.sigwaitinfo({signal.SIGRTMIN + 2})\n\
-         print(i.si_signo - signal.SIGRTMIN, flush=True)\n",
-    );
+    let (mut child, mut lines, pid) = python_receiver(&m, "sigwaitinfo_receiver.py");
     assert_eq!(send(&m, pid, "signal", "USR1 42"), "ok");
     assert_eq!(
         next_line(&mut lines),
@@ -134,16 +117,7 @@ fn a_dead_process_is_enoent_or_esrch() {
     // Opened while alive, written after it died and was reaped: ESRCH.
     // (A zombie, like for kill(2), still takes signals.)
     let out = m
-        .python(
-            "import os, errno, signal, time\n\
-             pid = os.fork()\n\
-             if pid == 0:\n    time.sleep(60); os._exit(0)\n\
-             fd = os.open('proc/%d/signal' % pid, os.O_WRONLY)\n\
-             os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)\n\
-             try:\n    os.write(fd, b'TERM'); print('ok')\n\
-             except OSError as e:\n    print(errno.errorcode[e.errno])\n",
-            &[],
-        )
+        .python_file("signal_file_of_a_reaped_process.py", &[])
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "ESRCH\n");
@@ -157,14 +131,7 @@ fn proc_self_is_the_callers_process() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0], lines[1]);
     let out = m
-        .python(
-            "import os, threading\n\
-             r = []\n\
-             t = threading.Thread(target=lambda: r.append(os.readlink('proc/self')))\n\
-             t.start(); t.join()\n\
-             print(r[0] == str(os.getpid()), os.path.isdir('proc/self'))\n",
-            &[],
-        )
+        .python_file("proc_self_in_a_thread.py", &[])
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "True True\n", "a thread sees its process");
@@ -247,14 +214,7 @@ fn ipcfs_group_members(pgid: u32) -> usize {
 #[test]
 fn reading_signal_shows_caught_and_blocked_signals() {
     let m = mount_or_skip!();
-    let (mut child, _lines, pid) = python_receiver(
-        &m,
-        "import signal, time\n\
-         signal.signal(signal.SIGUSR1, lambda *a: None)\n\
-         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})\n\
-         print('ready', flush=True)\n\
-         time.sleep(60)\n",
-    );
+    let (mut child, _lines, pid) = python_receiver(&m, "caught_and_blocked.py");
     assert_eq!(send(&m, pid, "signal", "USR2"), "ok");
     let text = std::fs::read_to_string(m.path(&format!("proc/{pid}/signal"))).unwrap();
     let line = |key: &str| {

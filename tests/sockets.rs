@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::{Mount, assert_ok, eventually, stdout, timed, wait_within};
 
-/// A Python server that prints its port (or "ready") on its first line,
-/// killed when dropped.
+/// A Python server, `tests/py/NAME`, that prints its port (or "ready") on
+/// its first line, killed when dropped.
 struct Peer {
     child: Child,
     /// What the server printed first: its port.
@@ -18,12 +18,13 @@ struct Peer {
 }
 
 impl Peer {
-    fn start(script: &str, args: &[&str]) -> Peer {
+    fn start(name: &str, args: &[&str]) -> Peer {
         // Not under timeout(1), whose death would leave python holding
-        // the test's pipes: python ends itself after two minutes.
-        let script = format!("import signal; signal.alarm(120)\n{script}");
+        // the test's pipes: each peer program ends itself after two
+        // minutes (signal.alarm).
         let mut child = Command::new("python3")
-            .args(["-c", &script])
+            .arg("-B")
+            .arg(common::py(name))
             .args(args)
             .stdout(Stdio::piped())
             .stdin(Stdio::null())
@@ -61,24 +62,10 @@ impl Drop for Peer {
     }
 }
 
-/// Echoes each connection's bytes back in upper case, forever.
-const ECHO: &str = "import socket, sys, threading\n\
-    family = socket.AF_INET6 if sys.argv[1] == '::1' else socket.AF_INET\n\
-    s = socket.socket(family); s.bind((sys.argv[1], 0)); s.listen()\n\
-    print(s.getsockname()[1], flush=True)\n\
-    def serve(c):\n\
-    \x20   while True:\n\
-    \x20       d = c.recv(65536)\n\
-    \x20       if not d: break\n\
-    \x20       c.sendall(d.upper())\n\
-    \x20   c.close()\n\
-    while True:\n\
-    \x20   c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()\n";
-
 #[test]
 fn a_shell_tcp_client_gets_an_echo_servers_reply() {
     let m = mount_or_skip!();
-    let peer = Peer::start(ECHO, &["127.0.0.1"]);
+    let peer = Peer::start("upper_echo_server.py", &["127.0.0.1"]);
     let out = m.run(&format!(
         "mkdir sockets/c && echo 'connect tcp 127.0.0.1:{}' > sockets/c/ctl && \
          exec 3<> sockets/c/data && echo hello >&3 && head -c 6 <&3 && \
@@ -112,7 +99,7 @@ fn a_shell_tcp_client_gets_an_echo_servers_reply() {
 #[test]
 fn ipv6_and_host_names_connect() {
     let m = mount_or_skip!();
-    let v6 = Peer::start(ECHO, &["::1"]);
+    let v6 = Peer::start("upper_echo_server.py", &["::1"]);
     let out = m.run(&format!(
         "mkdir sockets/six && echo 'connect tcp [::1]:{}' > sockets/six/ctl && \
          exec 3<> sockets/six/data && printf abc >&3 && head -c 3 <&3",
@@ -131,7 +118,7 @@ fn ipv6_and_host_names_connect() {
     }
     let out = m.run("test -e 'sockets/tcp/[localhost]'");
     assert_eq!(out.status.code(), Some(1));
-    let v4 = Peer::start(ECHO, &["127.0.0.1"]);
+    let v4 = Peer::start("upper_echo_server.py", &["127.0.0.1"]);
     // localhost may resolve to ::1 first: the next address is tried.
     let out = m.run(&format!(
         "mkdir sockets/named && echo 'connect tcp localhost:{}' > sockets/named/ctl && \
@@ -145,19 +132,7 @@ fn ipv6_and_host_names_connect() {
 #[test]
 fn a_connect_to_a_closed_port_is_econnrefused_and_err_says_so() {
     let m = mount_or_skip!();
-    let script = "import os, errno\n\
-        os.mkdir('sockets/c')\n\
-        fd = os.open('sockets/c/ctl', os.O_WRONLY)\n\
-        try: os.write(fd, b'connect tcp 127.0.0.1:1\\n')\n\
-        except OSError as e: print(errno.errorcode[e.errno])\n\
-        for bad in (b'connect sctp 1.2.3.4:5', b'connect tcp nowhere', b'listen x'):\n\
-        \x20   try: os.write(fd, bad)\n\
-        \x20   except OSError as e: print(errno.errorcode[e.errno])\n\
-        d = os.open('sockets/c/data', os.O_RDWR)\n\
-        for f in (lambda: os.read(d, 10), lambda: os.write(d, b'x')):\n\
-        \x20   try: f()\n\
-        \x20   except OSError as e: print(errno.errorcode[e.errno])\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m.python_file("connect_errors.py", &[]).output().unwrap();
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
@@ -176,24 +151,7 @@ fn sixteen_mib_each_way_with_equal_checksums() {
     let m = mount_or_skip!();
     // The peer sends 16 MiB while it receives 16 MiB, then prints the
     // digest of what it received.
-    let peer = Peer::start(
-        "import socket, hashlib, threading\n\
-         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-         print(s.getsockname()[1], flush=True)\n\
-         c, _ = s.accept()\n\
-         data = bytes(range(251)) * (16 * 1024 * 1024 // 251 + 1)\n\
-         data = data[:16 * 1024 * 1024]\n\
-         t = threading.Thread(target=lambda: (c.sendall(data), c.shutdown(socket.SHUT_WR)))\n\
-         t.start()\n\
-         h = hashlib.sha256(); n = 0\n\
-         while True:\n\
-         \x20   d = c.recv(1 << 20)\n\
-         \x20   if not d: break\n\
-         \x20   h.update(d); n += len(d)\n\
-         t.join()\n\
-         print(n, h.hexdigest())\n",
-        &[],
-    );
+    let peer = Peer::start("sha256_peer.py", &[]);
     let out = m.run(&format!(
         "mkdir sockets/big && echo 'connect tcp 127.0.0.1:{}' > sockets/big/ctl && \
          {{ head -c 16777216 /dev/urandom > /tmp/ipcfs-16m-$$; \
@@ -232,18 +190,7 @@ fn sixteen_mib_each_way_with_equal_checksums() {
 #[test]
 fn shutdown_wr_gives_the_peer_eof_and_the_reply_still_comes() {
     let m = mount_or_skip!();
-    let peer = Peer::start(
-        "import socket\n\
-         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-         print(s.getsockname()[1], flush=True)\n\
-         c, _ = s.accept(); got = b''\n\
-         while True:\n\
-         \x20   d = c.recv(100)\n\
-         \x20   if not d: break\n\
-         \x20   got += d\n\
-         c.sendall(b'got %d bytes' % len(got)); c.close()\n",
-        &[],
-    );
+    let peer = Peer::start("count_bytes_peer.py", &[]);
     let out = m.run(&format!(
         "mkdir sockets/h && echo 'connect tcp 127.0.0.1:{}' > sockets/h/ctl && \
          printf 'twelve bytes' > sockets/h/data && echo 'shutdown wr' > sockets/h/ctl && \
@@ -264,14 +211,7 @@ fn shutdown_wr_gives_the_peer_eof_and_the_reply_still_comes() {
 #[test]
 fn a_blocked_read_ends_with_timeout_and_rmdir_closes_the_connection() {
     let m = mount_or_skip!();
-    let peer = Peer::start(
-        "import socket\n\
-         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-         print(s.getsockname()[1], flush=True)\n\
-         c, _ = s.accept()\n\
-         print('eof' if c.recv(10) == b'' else 'data', flush=True)\n",
-        &[],
-    );
+    let peer = Peer::start("eof_or_data_peer.py", &[]);
     assert_ok(&m.run(&format!(
         "mkdir sockets/w && echo 'connect tcp 127.0.0.1:{}' > sockets/w/ctl",
         peer.port()
@@ -296,13 +236,7 @@ fn a_unix_stream_endpoint_talks_to_a_unix_server() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("s.sock");
     let path = path.to_str().unwrap();
-    let peer = Peer::start(
-        "import socket, sys, os\n\
-         s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen()\n\
-         print('ready', flush=True)\n\
-         c, _ = s.accept(); c.sendall(c.recv(100)[::-1]); c.close()\n",
-        &[path],
-    );
+    let peer = Peer::start("reverse_unix_peer.py", &[path]);
     let out = m.run(&format!(
         "mkdir sockets/u && echo 'connect unix {path}' > sockets/u/ctl && \
          exec 3<> sockets/u/data && printf stressed >&3 && cat <&3; echo; \
@@ -317,15 +251,11 @@ fn a_unix_stream_endpoint_talks_to_a_unix_server() {
 #[test]
 fn a_bind_to_a_port_in_use_is_eaddrinuse() {
     let m = mount_or_skip!();
-    let peer = Peer::start(ECHO, &["127.0.0.1"]);
-    let script = "import os, errno, sys\n\
-        os.mkdir('sockets/b')\n\
-        fd = os.open('sockets/b/ctl', os.O_WRONLY)\n\
-        try: os.write(fd, ('bind tcp 127.0.0.1:%s' % sys.argv[1]).encode())\n\
-        except OSError as e: print(errno.errorcode[e.errno])\n\
-        print(os.write(fd, b'bind tcp 127.0.0.1:0'))\n\
-        print(open('sockets/b/ctl').read().split()[:2])\n";
-    let out = m.python(script, &[peer.port()]).output().unwrap();
+    let peer = Peer::start("upper_echo_server.py", &["127.0.0.1"]);
+    let out = m
+        .python_file("bind_in_use.py", &[peer.port()])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "EADDRINUSE\n20\n['bound', 'tcp']\n");
 }
@@ -333,22 +263,11 @@ fn a_bind_to_a_port_in_use_is_eaddrinuse() {
 #[test]
 fn poll_on_data_reports_pollin_when_the_peer_sends() {
     let m = mount_or_skip!();
-    let peer = Peer::start(
-        "import socket, time\n\
-         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-         print(s.getsockname()[1], flush=True)\n\
-         c, _ = s.accept(); time.sleep(0.5); c.sendall(b'late'); time.sleep(5)\n",
-        &[],
-    );
-    let script = "import os, select, sys\n\
-        os.mkdir('sockets/p')\n\
-        with open('sockets/p/ctl', 'w') as f: f.write('connect tcp 127.0.0.1:%s' % sys.argv[1])\n\
-        d = os.open('sockets/p/data', os.O_RDWR | os.O_NONBLOCK)\n\
-        p = select.poll(); p.register(d, select.POLLIN)\n\
-        print(p.poll(0))\n\
-        ev = p.poll(5000)\n\
-        print([e & select.POLLIN for _, e in ev] == [select.POLLIN], os.read(d, 10))\n";
-    let out = m.python(script, &[peer.port()]).output().unwrap();
+    let peer = Peer::start("late_sender_peer.py", &[]);
+    let out = m
+        .python_file("socket_poll_data.py", &[peer.port()])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "[]\nTrue b'late'\n");
 }
@@ -388,21 +307,7 @@ fn a_shell_tcp_server_serves_a_python_client() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let client = m
-        .python(
-            "import socket, sys\n\
-             c = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n\
-             c.sendall(b'python\\n')\n\
-             got = b''\n\
-             while True:\n\
-             \x20   d = c.recv(100)\n\
-             \x20   if not d: break\n\
-             \x20   got += d\n\
-             print(got.decode(), end='')\n",
-            &[&port],
-        )
-        .output()
-        .unwrap();
+    let client = m.python_file("line_client.py", &[&port]).output().unwrap();
     assert_ok(&client);
     assert_eq!(stdout(&client), "hello python\n");
     let out = server.wait_with_output().unwrap();
@@ -415,24 +320,7 @@ fn a_shell_tcp_server_serves_a_python_client() {
 #[test]
 fn accept_names_each_connection_and_is_owned_by_its_reader() {
     let m = mount_or_skip!();
-    let script = "import os, socket, errno\n\
-        os.mkdir('sockets/l')\n\
-        ctl = os.open('sockets/l/ctl', os.O_WRONLY)\n\
-        a = os.open('sockets/l/accept', os.O_RDONLY)\n\
-        try: os.read(a, 100)\n\
-        except OSError as e: print(errno.errorcode[e.errno])\n\
-        os.write(ctl, b'bind tcp 127.0.0.1:0'); os.write(ctl, b'listen 4')\n\
-        port = int(open('sockets/l/local').read().split(':')[1])\n\
-        clients = [socket.create_connection(('127.0.0.1', port)) for _ in range(2)]\n\
-        print(os.read(a, 100), os.read(a, 100), os.read(a, 100))\n\
-        os.mkdir('sockets/l.3')\n\
-        c3 = socket.create_connection(('127.0.0.1', port))\n\
-        print(os.read(a, 100), os.read(a, 100))\n\
-        print(sorted(os.listdir('sockets')))\n\
-        print(open('sockets/l.2/ctl').read().split()[:2])\n\
-        os.write(os.open('sockets/l.1/data', os.O_WRONLY), b'to one')\n\
-        print(clients[0].recv(10))\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m.python_file("accept_names.py", &[]).output().unwrap();
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
@@ -464,22 +352,12 @@ fn threads(pid: u32) -> usize {
 #[test]
 fn a_thousand_idle_connections_add_no_daemon_threads() {
     let m = mount_or_skip!();
-    let peer = Peer::start(
-        "import socket, time\n\
-         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(2048)\n\
-         print(s.getsockname()[1], flush=True)\n\
-         conns = []\n\
-         while len(conns) < 1000: conns.append(s.accept()[0])\n\
-         time.sleep(60)\n",
-        &[],
-    );
+    let peer = Peer::start("thousand_connections_peer.py", &[]);
     let before = threads(m.pid());
-    let script = "import os, sys\n\
-        for i in range(1000):\n\
-        \x20   os.mkdir('sockets/c%d' % i)\n\
-        \x20   with open('sockets/c%d/ctl' % i, 'w') as f: f.write('connect tcp 127.0.0.1:' + sys.argv[1])\n\
-        print(sum(open('sockets/c%d/ctl' % i).read().startswith('connected') for i in range(1000)))\n";
-    let out = m.python(script, &[peer.port()]).output().unwrap();
+    let out = m
+        .python_file("thousand_connects.py", &[peer.port()])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "1000\n");
     assert_eq!(
@@ -495,16 +373,7 @@ fn a_dial_file_fetches_a_page_from_http_server() {
     let dir = std::env::temp_dir().join(format!("ipcfs-www-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("index.html"), "<p>served by python</p>\n").unwrap();
-    let server = Peer::start(
-        "import http.server, socketserver, sys, os\n\
-         os.chdir(sys.argv[1])\n\
-         class Quiet(http.server.SimpleHTTPRequestHandler):\n\
-         \x20   def log_message(self, *a): pass\n\
-         s = socketserver.TCPServer(('127.0.0.1', 0), Quiet)\n\
-         print(s.server_address[1], flush=True)\n\
-         s.serve_forever()\n",
-        &[dir.to_str().unwrap()],
-    );
+    let server = Peer::start("http_server.py", &[dir.to_str().unwrap()]);
     let out = m.run(&format!(
         "exec 3<> sockets/tcp/127.0.0.1/{port} && \
          printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3",
@@ -525,15 +394,7 @@ fn a_dial_file_fetches_a_page_from_http_server() {
 #[test]
 fn dial_files_fail_with_the_connects_errno_and_keep_their_names() {
     let m = mount_or_skip!();
-    let script = "import os, errno\n\
-        for path in ('sockets/tcp/127.0.0.1/1', 'sockets/tcp/no-such-host.invalid/80'):\n\
-        \x20   try: os.open(path, os.O_RDWR)\n\
-        \x20   except OSError as e: print(errno.errorcode[e.errno])\n\
-        for name in ('tcp', 'udp'):\n\
-        \x20   try: os.mkdir('sockets/' + name)\n\
-        \x20   except OSError as e: print(errno.errorcode[e.errno])\n\
-        print(os.path.isdir('sockets/udp/example'), os.path.exists('sockets/tcp/h/0'))\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m.python_file("dial_errors.py", &[]).output().unwrap();
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
@@ -544,21 +405,11 @@ fn dial_files_fail_with_the_connects_errno_and_keep_their_names() {
 #[test]
 fn a_udp_dial_file_keeps_datagram_boundaries() {
     let m = mount_or_skip!();
-    let peer = Peer::start(
-        "import socket\n\
-         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0))\n\
-         print(s.getsockname()[1], flush=True)\n\
-         got = []\n\
-         for _ in range(2):\n\
-         \x20   d, a = s.recvfrom(100); got.append(d); s.sendto(d[::-1], a)\n\
-         print(got, flush=True)\n",
-        &[],
-    );
-    let script = "import os, sys\n\
-        fd = os.open('sockets/udp/127.0.0.1/' + sys.argv[1], os.O_RDWR)\n\
-        os.write(fd, b'one'); os.write(fd, b'second')\n\
-        print(os.read(fd, 100), os.read(fd, 100))\n";
-    let out = m.python(script, &[peer.port()]).output().unwrap();
+    let peer = Peer::start("udp_reverse_peer.py", &[]);
+    let out = m
+        .python_file("udp_dial.py", &[peer.port()])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "b'eno' b'dnoces'\n");
     assert_eq!(peer.output(), "[b'one', b'second']\n");
@@ -567,17 +418,7 @@ fn a_udp_dial_file_keeps_datagram_boundaries() {
 #[test]
 fn udp_endpoints_keep_boundaries_one_open_one_datagram() {
     let m = mount_or_skip!();
-    let peer = Peer::start(
-        "import socket\n\
-         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0))\n\
-         print(s.getsockname()[1], flush=True)\n\
-         got = []\n\
-         for _ in range(3):\n\
-         \x20   d, a = s.recvfrom(65536); got.append(d)\n\
-         s.sendto(b'first reply', a); s.sendto(b'second', a)\n\
-         print(got, flush=True)\n",
-        &[],
-    );
+    let peer = Peer::start("udp_collect_peer.py", &[]);
     // bash writes printf's lines one by one: still one datagram. An
     // O_DIRECT write is one datagram by itself.
     let out = m.run(&format!(
@@ -612,16 +453,7 @@ fn a_datagram_rest_past_the_memory_cap_is_dropped() {
     let m = mount_or_skip!("--max-memory", "48K");
     let port = bound_udp_endpoint(&m, "srv");
     let out = m
-        .python(
-            "import os, socket, sys\n\
-         c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
-         for size in (1000, 60000):\n\
-         \x20   c.sendto(b'x' * size, ('127.0.0.1', int(sys.argv[1])))\n\
-         \x20   fd = os.open('sockets/srv/data', os.O_RDONLY)\n\
-         \x20   print(len(os.read(fd, 600)), len(os.read(fd, 65536)))\n\
-         \x20   os.close(fd)\n",
-            &[&port],
-        )
+        .python_file("datagram_rest_past_the_cap.py", &[&port])
         .output()
         .unwrap();
     assert_ok(&out);
@@ -641,18 +473,7 @@ fn a_bound_udp_endpoint_answers_its_most_recent_sender() {
     let m = mount_or_skip!();
     let port = bound_udp_endpoint(&m, "srv");
     let out = m
-        .python(
-            "import os, socket, errno, sys\n\
-         fd = os.open('sockets/srv/data', os.O_WRONLY)\n\
-         try: os.write(fd, b'to nobody')\n\
-         except OSError as e: print(errno.errorcode[e.errno])\n\
-         c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
-         c.sendto(b'ping', ('127.0.0.1', int(sys.argv[1])))\n\
-         print(open('sockets/srv/data', 'rb').read())\n\
-         with open('sockets/srv/data', 'wb') as f: f.write(b'pong')\n\
-         print(c.recvfrom(100)[0])\n",
-            &[&port],
-        )
+        .python_file("udp_answers_its_sender.py", &[&port])
         .output()
         .unwrap();
     assert_ok(&out);
@@ -668,17 +489,7 @@ fn remote_names_the_sender_of_each_datagram_read() {
     let port = bound_udp_endpoint(&m, "srv");
     assert_eq!(stdout(&m.run("cat sockets/srv/remote")), "");
     let out = m
-        .python(
-            "import os, socket, sys\n\
-         a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(('127.0.0.1', 0))\n\
-         b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); b.bind(('127.0.0.1', 0))\n\
-         for c in (a, b, a):\n\
-         \x20   c.sendto(b'hi', ('127.0.0.1', int(sys.argv[1])))\n\
-         \x20   data = open('sockets/srv/data', 'rb').read()\n\
-         \x20   remote = open('sockets/srv/remote').read()\n\
-         \x20   print(data, remote == '127.0.0.1:%d\\n' % c.getsockname()[1])\n",
-            &[&port],
-        )
+        .python_file("udp_remote_names_the_sender.py", &[&port])
         .output()
         .unwrap();
     assert_eq!(
@@ -696,17 +507,7 @@ fn unixgram_endpoints_exchange_datagrams_both_ways() {
     let server = dir.join("d.sock");
     let client = dir.join("c.sock");
     let (server, client) = (server.to_str().unwrap(), client.to_str().unwrap());
-    let peer = Peer::start(
-        "import socket, sys\n\
-         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])\n\
-         print('ready', flush=True)\n\
-         got = []\n\
-         for _ in range(2):\n\
-         \x20   d, a = s.recvfrom(100); got.append(d)\n\
-         s.sendto(b'reply one', a); s.sendto(b'reply two', a)\n\
-         print(got, flush=True)\n",
-        &[server],
-    );
+    let peer = Peer::start("unixgram_peer.py", &[server]);
     let out = m.run(&format!(
         "mkdir sockets/g && echo 'bind unixgram {client}' > sockets/g/ctl && \
          echo 'connect unixgram {server}' > sockets/g/ctl && \
@@ -722,17 +523,10 @@ fn unixgram_endpoints_exchange_datagrams_both_ways() {
 #[test]
 fn poll_on_accept_reports_a_waiting_connection() {
     let m = mount_or_skip!();
-    let script = "import os, select, socket, threading, time\n\
-        os.mkdir('sockets/l')\n\
-        with open('sockets/l/ctl', 'w') as f: f.write('bind tcp 127.0.0.1:0')\n\
-        with open('sockets/l/ctl', 'w') as f: f.write('listen')\n\
-        port = int(open('sockets/l/local').read().split(':')[1])\n\
-        a = os.open('sockets/l/accept', os.O_RDONLY)\n\
-        p = select.poll(); p.register(a, select.POLLIN)\n\
-        print(p.poll(0))\n\
-        threading.Thread(target=lambda: (time.sleep(0.3), socket.create_connection(('127.0.0.1', port)))).start()\n\
-        print([e for _, e in p.poll(5000)] == [select.POLLIN], os.read(a, 100))\n";
-    let out = m.python(script, &[]).output().unwrap();
+    let out = m
+        .python_file("socket_poll_accept.py", &[])
+        .output()
+        .unwrap();
     assert_ok(&out);
     assert_eq!(stdout(&out), "[]\nTrue b'l.1\\n'\n");
 }
@@ -743,15 +537,7 @@ fn poll_on_accept_reports_a_waiting_connection() {
 #[test]
 fn status_shows_a_peer_that_closed_or_reset() {
     let m = mount_or_skip!();
-    let server = Peer::start(
-        "import socket, struct\n\
-         s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
-         print(s.getsockname()[1], flush=True)\n\
-         c, _ = s.accept(); c.sendall(b'bye'); c.close()\n\
-         c, _ = s.accept(); c.recv(1)\n\
-         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); c.close()\n",
-        &[],
-    );
+    let server = Peer::start("close_then_reset_peer.py", &[]);
     let port = server.port();
     let out = m.run(&format!(
         "mkdir sockets/a sockets/b && \
@@ -835,16 +621,7 @@ fn autoclose_connections_go_with_their_last_descriptor() {
     let port = stdout(&m.run("cut -d: -f2 sockets/srv/local"))
         .trim()
         .to_string();
-    let mut clients = m
-        .python(
-            "import socket, sys, time\n\
-             for i in range(3):\n\
-             \x20   c = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n\
-             \x20   c.sendall(b'hi'); time.sleep(0.5)\n",
-            &[&port],
-        )
-        .spawn()
-        .unwrap();
+    let mut clients = m.python_file("three_clients.py", &[&port]).spawn().unwrap();
     let out = m.run(
         "a=$(cat sockets/srv/accept) && exec 3<>sockets/$a/data && head -c 2 <&3 && echo && \
          exec 3>&- && sleep 0.2; test -e sockets/$a || echo \"$a gone\"; \
@@ -870,22 +647,7 @@ fn headers_carry_each_datagrams_sender_and_destination() {
     let m = mount_or_skip!();
     let port = bound_udp_endpoint(&m, "srv");
     assert_ok(&m.run("echo 'headers on' > sockets/srv/ctl"));
-    let out = m
-        .python(
-            "import os, socket, sys\n\
-         a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(('127.0.0.1', 0))\n\
-         b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); b.bind(('127.0.0.1', 0))\n\
-         a.sendto(b'from a', ('127.0.0.1', int(sys.argv[1])))\n\
-         b.sendto(b'from b', ('127.0.0.1', int(sys.argv[1])))\n\
-         got = [open('sockets/srv/data', 'rb').read() for _ in range(2)]\n\
-         for g in got:\n\
-         \x20   head, body = g.split(b'\\n', 1)\n\
-         \x20   with open('sockets/srv/data', 'wb') as f: f.write(head + b'\\nre: ' + body)\n\
-         print(got[0] == b'127.0.0.1:%d\\nfrom a' % a.getsockname()[1], a.recv(100), b.recv(100))\n",
-            &[&port],
-        )
-        .output()
-        .unwrap();
+    let out = m.python_file("udp_headers.py", &[&port]).output().unwrap();
     assert_eq!(
         stdout(&out),
         "True b're: from a' b're: from b'\n",

@@ -13,17 +13,9 @@ use std::time::Duration;
 
 use common::{Mount, assert_ok, stdout, wait_within};
 
-/// Python prelude: `attempt(f)` prints a result or the errno's name.
-const ATTEMPT: &str = "import os, errno, sys, mmap\n\
-    def attempt(f):\n\
-    \x20   try:\n        return repr(f())\n\
-    \x20   except OSError as e:\n        return errno.errorcode[e.errno]\n";
-
-fn python(m: &Mount, script: &str) -> String {
-    let out = m
-        .python(&format!("{ATTEMPT}{script}"), &[])
-        .output()
-        .unwrap();
+/// Runs `tests/py/NAME`; what it printed.
+fn python(m: &Mount, name: &str) -> String {
+    let out = m.python_file(name, &[]).output().unwrap();
     assert_ok(&out);
     stdout(&out)
 }
@@ -32,21 +24,7 @@ fn python(m: &Mount, script: &str) -> String {
 fn splice_and_sendfile_of_a_pipe_fail_at_once_and_take_nothing() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch pipes/p"));
-    let out = python(
-        &m,
-        "w = os.open('pipes/p', os.O_RDWR)\n\
-        data = bytes(range(256)) * 200\n\
-        os.write(w, data)\n\
-        r = os.open('pipes/p', os.O_RDONLY)\n\
-        pr, pw = os.pipe()\n\
-        print(attempt(lambda: os.splice(r, pw, 65536)))\n\
-        out = os.open('/dev/null', os.O_WRONLY)\n\
-        print(attempt(lambda: os.sendfile(out, r, None, 65536)))\n\
-        got = b''\n\
-        while len(got) < len(data):\n\
-        \x20   got += os.read(r, 1 << 20)\n\
-        print(got == data)\n",
-    );
+    let out = python(&m, "splice_and_sendfile_of_a_pipe.py");
     assert_eq!(out, "EINVAL\nEINVAL\nTrue\n");
     assert!(m.log().contains("through the page cache"), "{}", m.log());
 }
@@ -55,13 +33,7 @@ fn splice_and_sendfile_of_a_pipe_fail_at_once_and_take_nothing() {
 fn splice_of_a_queue_fails_and_keeps_the_message() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch queues/q; echo kept > queues/q"));
-    let out = python(
-        &m,
-        "r = os.open('queues/q', os.O_RDONLY)\n\
-        pr, pw = os.pipe()\n\
-        print(attempt(lambda: os.splice(r, pw, 4096)))\n\
-        print(os.read(r, 4096))\n",
-    );
+    let out = python(&m, "splice_of_a_queue.py");
     assert_eq!(out, "EINVAL\nb'kept\\n'\n");
 }
 
@@ -72,18 +44,7 @@ fn splice_of_a_queue_fails_and_keeps_the_message() {
 fn a_mapping_of_a_pipe_takes_nothing() {
     let m = mount_or_skip!();
     assert_ok(&m.run("touch pipes/p"));
-    let out = python(
-        &m,
-        "fd = os.open('pipes/p', os.O_RDWR)\n\
-        os.write(fd, b'abc')\n\
-        print(attempt(lambda: mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ)))\n\
-        mm = mmap.mmap(fd, 4096, mmap.MAP_PRIVATE, mmap.PROT_READ)\n\
-        pid = os.fork()\n\
-        if pid == 0:\n\
-        \x20   mm[0]\n\
-        \x20   os._exit(0)\n\
-        print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), os.read(fd, 10))\n",
-    );
+    let out = python(&m, "mmap_of_a_pipe.py");
     assert_eq!(out, format!("ENODEV\n{} b'abc'\n", -libc::SIGBUS));
 }
 

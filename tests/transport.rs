@@ -263,17 +263,8 @@ fn signals_end_parked_calls_on_uring() {
 fn poll_is_woken_by_a_write_on_uring() {
     let m = uring_mount_or_skip!();
     assert_ok(&m.run("touch queues/q"));
-    let script = "import os, select, time\n\
-        r = os.open('queues/q', os.O_RDONLY | os.O_NONBLOCK)\n\
-        p = select.poll(); p.register(r, select.POLLIN)\n\
-        print(p.poll(0))\n\
-        print('waiting', flush=True)\n\
-        t = time.monotonic()\n\
-        ev = p.poll(10000)\n\
-        print([e for _, e in ev] == [select.POLLIN], time.monotonic() - t < 5)\n\
-        print(os.read(r, 100))\n";
     let child = m
-        .python(script, &[])
+        .python_file("poll_woken_by_a_write.py", &[])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -362,26 +353,9 @@ fn three_hundred_parked_readers_grow_the_entries_not_the_threads() {
 fn fifteen_hundred_parked_on_one_cpu_leave_room_for_their_waker() {
     let m = uring_mount_or_skip!();
     assert_ok(&m.run("touch queues/q"));
-    let script = "import os, threading, time\n\
-        N = 1500\n\
-        got = []\n\
-        def reader():\n\
-        \x20   fd = os.open('queues/q', os.O_RDONLY | os.O_DIRECT)\n\
-        \x20   got.append(os.read(fd, 100))\n\
-        threads = [threading.Thread(target=reader) for _ in range(N)]\n\
-        for t in threads: t.start()\n\
-        blocked = lambda: int(os.getxattr('queues/q', 'user.ipcfs.blocked'))\n\
-        t0 = time.monotonic()\n\
-        while blocked() < N and time.monotonic() - t0 < 60: time.sleep(0.1)\n\
-        print(blocked())\n\
-        w = os.open('queues/q', os.O_WRONLY | os.O_DIRECT)\n\
-        for i in range(N): os.write(w, b'%d' % i)\n\
-        for t in threads: t.join(30)\n\
-        print(len(got), len(set(got)))\n";
     let out = Command::new("taskset")
-        .args([
-            "-c", "0", "timeout", "-s", "KILL", "120", "python3", "-c", script,
-        ])
+        .args(["-c", "0", "timeout", "-s", "KILL", "120", "python3", "-B"])
+        .arg(common::py("fifteen_hundred_readers.py"))
         .current_dir(&m.dir)
         .output()
         .unwrap();
@@ -450,30 +424,10 @@ fn a_burst_past_the_free_entries_parks_whole_before_any_waker() {
     assert_ok(&m.run("touch queues/q"));
     // Opens first (each is answered at once), then the reads, all on CPU 0,
     // while the test holds the daemon stopped.
-    let script = format!(
-        "import os, sys, threading\n\
-         N = {N}\n\
-         fds = [os.open('queues/q', os.O_RDONLY | os.O_DIRECT) for _ in range(N)]\n\
-         print('opened', flush=True)\n\
-         sys.stdin.readline()\n\
-         got = []\n\
-         ts = [threading.Thread(target=lambda fd=fd: got.append(os.read(fd, 100))) for fd in fds]\n\
-         for t in ts: t.start()\n\
-         def in_read():\n\
-         \x20   n = 0\n\
-         \x20   for tid in os.listdir('/proc/self/task'):\n\
-         \x20       try: n += open('/proc/self/task/%s/syscall' % tid).read().split()[0] == '0'\n\
-         \x20       except OSError: pass\n\
-         \x20   return n\n\
-         while in_read() < N: pass\n\
-         print('reading', flush=True)\n\
-         for t in ts: t.join(30)\n\
-         print(len(got), len(set(got)), flush=True)\n"
-    );
     let mut callers = Command::new("taskset")
-        .args([
-            "-c", "0", "timeout", "-s", "KILL", "120", "python3", "-c", &script,
-        ])
+        .args(["-c", "0", "timeout", "-s", "KILL", "120", "python3", "-B"])
+        .arg(common::py("burst_of_readers.py"))
+        .arg(N.to_string())
         .current_dir(&m.dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -489,28 +443,34 @@ fn a_burst_past_the_free_entries_parks_whole_before_any_waker() {
     m.signal(nix::sys::signal::Signal::SIGCONT);
     // Every checking call runs on CPU 1, so no answer on CPU 0's ring
     // fetches a waiting caller as a side effect.
-    let on_cpu1 = |script: &str| {
+    let on_cpu1 = |script: &str, args: &[&str]| {
         let out = Command::new("taskset")
             .args(["-c", "1", "python3", "-c", script])
+            .args(args)
             .current_dir(&m.dir)
             .output()
             .unwrap();
         assert_ok(&out);
         stdout(&out).trim().to_string()
     };
-    let blocked =
-        || on_cpu1("import os; print(os.getxattr('queues/q', 'user.ipcfs.blocked').decode())");
+    let blocked = || {
+        on_cpu1(
+            "import os; print(os.getxattr('queues/q', 'user.ipcfs.blocked').decode())",
+            &[],
+        )
+    };
     assert!(
         eventually(Duration::from_secs(10), || blocked() == N.to_string()),
         "{} of {N} callers parked: {}",
         blocked(),
         m.log()
     );
-    on_cpu1(&format!(
-        "import os\n\
+    on_cpu1(
+        "import os, sys\n\
          w = os.open('queues/q', os.O_WRONLY | os.O_DIRECT)\n\
-         for i in range({N}): os.write(w, b'%d' % i)\n"
-    ));
+         for i in range(int(sys.argv[1])): os.write(w, b'%d' % i)\n",
+        &[&N.to_string()],
+    );
     assert_eq!(lines.next().unwrap().unwrap(), format!("{N} {N}"));
     assert!(wait_within(&mut callers, Duration::from_secs(10), "the callers").success());
 }
@@ -592,19 +552,9 @@ fn a_ring_that_cannot_map_another_entry_keeps_serving() {
         .unwrap();
     assert_ok(&out);
     assert_ok(&m.run("touch queues/q"));
-    let readers = "import os, threading\n\
-        threading.stack_size(65536)\n\
-        got = []\n\
-        def wait():\n\
-        \x20   got.append(os.read(os.open('queues/q', os.O_RDONLY), 100))\n\
-        ts = [threading.Thread(target=wait, daemon=True) for _ in range(300)]\n\
-        for t in ts: t.start()\n\
-        for t in ts: t.join(60)\n\
-        print(len(got), len(set(got)))\n";
     let readers = Command::new("taskset")
-        .args([
-            "-c", "0", "timeout", "-s", "KILL", "90", "python3", "-c", readers,
-        ])
+        .args(["-c", "0", "timeout", "-s", "KILL", "90", "python3", "-B"])
+        .arg(common::py("readers_past_the_ring.py"))
         .current_dir(&m.dir)
         .stdout(Stdio::piped())
         .spawn()

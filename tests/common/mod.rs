@@ -177,6 +177,17 @@ impl Mount {
         c
     }
 
+    /// The program `tests/py/NAME` (see [`py`]) run like [`Mount::python`]:
+    /// in the mountpoint, with `sys.argv[1:] = args`, killed after [`LIMIT`].
+    pub fn python_file(&self, name: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("timeout");
+        c.args(["-s", "KILL", LIMIT, "python3", "-B"])
+            .arg(py(name))
+            .args(args)
+            .current_dir(&self.dir);
+        c
+    }
+
     /// Sends a signal to the daemon.
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), sig).unwrap();
@@ -214,6 +225,45 @@ impl Drop for Mount {
             let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
         }
     }
+}
+
+/// The path of `tests/py/NAME`, one of the tests' Python programs. They
+/// are world-readable, so that a test may run one as another user; run by
+/// root, `python3 -B` keeps them from writing `__pycache__` next to them.
+pub fn py(name: &str) -> PathBuf {
+    py_dir().join(name)
+}
+
+/// A copy of tests/py that every user can read: tests run programs as
+/// unprivileged users, and the checkout may sit where they cannot go (a
+/// home directory of 0700). One per test process, in the temporary
+/// directory; copies left by processes that ended are removed.
+fn py_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = std::env::temp_dir();
+        for old in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = old.file_name().to_string_lossy().into_owned();
+            let ended = name
+                .strip_prefix("ipcfs-py-")
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+            if ended {
+                let _ = std::fs::remove_dir_all(old.path());
+            }
+        }
+        let dir = tmp.join(format!("ipcfs-py-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+        for file in std::fs::read_dir(source).unwrap().flatten() {
+            let to = dir.join(file.file_name());
+            std::fs::copy(file.path(), &to).unwrap();
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        dir
+    })
 }
 
 /// Runs `cmd`, returning its status and how long it took.
