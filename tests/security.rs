@@ -1066,20 +1066,26 @@ fn a_user_holding_messages_in_progress_does_not_hold_a_queue_shut() {
          python3 -c \"import os; os.setxattr('queues/box', 'user.ipcfs.max_messages', b'8')\"",
     ));
     let user = test_user();
+    // Its write through a description without a place does not wait in
+    // write(2), where it would hold the file's lock and every other
+    // writer would wait behind it, uninterruptibly: EAGAIN.
     let held = Holding::start(&m, &user, "hold_messages_in_progress.py");
-    assert_eq!(held.said, "held\n");
-    // Its fifth waits for one of its four to end, interruptibly.
+    assert_eq!(held.said, "EAGAIN\nheld\n");
+    // Its fifth open waits for one of its four to end, interruptibly.
     let out = as_user(&m, &user, "timeout 1 sh -c 'exec 3>queues/box'; echo $?");
     assert_eq!(stdout(&out), "124\n", "{out:?}");
-    // Another user's message goes in and is read.
+    // Another user's messages go in, by `>` and by `>>`, and are read.
     let nobody = nobody();
     let out = as_user(
         &m,
         &nobody,
-        "timeout 5 sh -c 'echo hi > queues/box' && echo sent",
+        "timeout 5 sh -c 'echo hi > queues/box; echo there >> queues/box' && echo sent",
     );
     assert_eq!(stdout(&out), "sent\n", "{out:?}");
-    assert_eq!(stdout(&m.run("cat queues/box")), "hi\n");
+    assert_eq!(
+        stdout(&m.run("cat queues/box; cat queues/box")),
+        "hi\nthere\n"
+    );
     // The holder's messages end whole when it closes.
     assert!(held.finish());
     assert_eq!(common::xattr(&m, "queues/box", "messages"), "4");

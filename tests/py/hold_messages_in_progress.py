@@ -1,11 +1,22 @@
-"""Starts four messages in queues/box and leaves them unfinished: prints
-`held`, and ends them when a line comes on stdin.
+"""Starts four messages in queues/box and leaves them unfinished, then
+tries a blocking write through a description that holds no place (opened
+O_NONBLOCK, then made blocking) and prints its outcome; prints `held`,
+and ends the four messages when a line comes on stdin.
 
 Run in an ipcfs mountpoint (tests/security.rs).
 """
-import os, sys
+import errno, fcntl, os, sys
 fds = [os.open('queues/box', os.O_WRONLY) for _ in range(4)]
-for fd in fds: os.write(fd, b'x')
+for fd in fds:
+    os.write(fd, b'x')
+extra = os.open('queues/box', os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+fcntl.fcntl(extra, fcntl.F_SETFL, os.O_APPEND)
+try:
+    os.write(extra, b'y')
+    print('wrote')
+except OSError as e:
+    print(errno.errorcode[e.errno])
 print('held', flush=True)
 sys.stdin.readline()
-for fd in fds: os.close(fd)
+for fd in fds + [extra]:
+    os.close(fd)

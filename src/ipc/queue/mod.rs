@@ -280,6 +280,7 @@ impl<P: Parking> Queue<P> {
     /// Serves parked readers and writers until neither can progress.
     fn settle(&mut self, wk: &mut QueueWakeups<P>) {
         loop {
+            self.end_writes_past_share(wk);
             let mut progressed = false;
             while let Some(front) = self.reads.front() {
                 let (end, size) = (front.end, front.size);
@@ -332,6 +333,19 @@ impl<P: Parking> Queue<P> {
             if !progressed {
                 break;
             }
+        }
+    }
+
+    /// A parked write whose writer has come to hold its share (its opens
+    /// took places meanwhile) waits no more: see write_composed.
+    fn end_writes_past_share(&mut self, wk: &mut QueueWakeups<P>) {
+        while let Some(id) = self.writes.first_id_where(|w| self.waits_for_share(w)) {
+            let w = self.writes.remove(id).expect("it is parked");
+            if let Some(uid) = w.rest.composer() {
+                self.log_past_share(uid);
+            }
+            let done = w.end_early(Error::WouldBlock);
+            wk.writes.push((id, w.reply, done));
         }
     }
 

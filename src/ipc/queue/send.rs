@@ -283,13 +283,20 @@ impl<P: Parking> Queue<P> {
         }
         let accepted = fed.consumed;
         let early = |e| WriteDone::stopped(accepted, e);
-        if fed.stop == Some(Stop::Full) && self.past_share(end.opener) {
+        // A writer past its share never waits in write(2): the kernel holds
+        // the file's lock for a write that waits, every other writer of the
+        // queue would wait behind it where no signal reaches, and only this
+        // writer could end the wait (places.rs).
+        let past_share = fed.stop == Some(Stop::Full) && self.past_share(end.opener);
+        if past_share {
             self.log_past_share(end.opener);
         }
         match fed.stop {
             None => Step::Done(waiter, WriteDone::ok(accepted)),
             Some(Stop::Failed(e)) => Step::Done(waiter, early(e)),
-            Some(Stop::Full) if nonblock => Step::Done(waiter, early(Error::WouldBlock)),
+            Some(Stop::Full) if nonblock || past_share => {
+                Step::Done(waiter, early(Error::WouldBlock))
+            }
             Some(Stop::Full) => {
                 let Some(charge) = P::charge_parked(&waiter, &self.budget, data.len() - accepted)
                 else {

@@ -120,27 +120,50 @@ fn a_user_holds_at_most_half_the_places_and_others_go_past_its_wait() {
     assert!(flush(&mut q, b).opens.is_empty(), "user 2 still holds two");
     let r = open(&mut q, Mode::READ, true);
     assert_eq!(recv(&mut q, r, 64), Ok(b"b".to_vec()));
-    // A write of user 2 that needs a new place waits too, and a
-    // newcomer's write does not wait behind it.
+    // A write of user 2 that needs a new place does not wait (it would
+    // wait in write(2), holding the file's lock): EAGAIN, even blocking.
     let c = open_framed_by(&mut q, Mode::WRITE, 2);
     assert!(matches!(
         q.write(5, 5, c, b"c", false, &mut wk()),
-        Step::Parked
+        Step::Done(5, done) if done == WriteDone::err(Error::WouldBlock)
     ));
     let d = open_framed_by(&mut q, Mode::WRITE, 3);
     assert_eq!(send(&mut q, d, b"d"), WriteDone::ok(1));
     assert!(flush(&mut q, d).opens.is_empty());
     assert_eq!(recv(&mut q, r, 64), Ok(b"d".to_vec()));
-    // One of user 2's messages ends: the oldest of its waiters, the
-    // open, takes the place.
+    // One of user 2's messages ends: its waiting open takes the place.
     let w = flush(&mut q, a1);
     assert_eq!(w.opens.len(), 1);
     assert_eq!(w.opens[0].0, 3);
-    assert!(w.writes.is_empty(), "its write waits for the next");
-    // Another ends with no message: the write takes its place.
+    // Another ends with no message: now a write of user 2 goes in.
+    q.release(a2, &mut wk());
+    assert_eq!(send(&mut q, c, b"c"), WriteDone::ok(1));
+}
+
+#[test]
+fn a_parked_write_whose_writer_came_to_hold_its_share_waits_no_more() {
+    let mut q = queue(4);
+    q.set_framing(Framing::Message);
+    // The queue is full (the owner's three places and user 2's one):
+    // user 2's next open waits, then its write through a description
+    // without a place parks for room.
+    let o = opened(blocking_writer_of(&mut q, 1, 1));
+    opened(blocking_writer_of(&mut q, 2, 1));
+    opened(blocking_writer_of(&mut q, 3, 1));
+    opened(blocking_writer_of(&mut q, 4, 2));
+    assert!(matches!(blocking_writer_of(&mut q, 5, 2), Step::Parked));
+    let c = open_framed_by(&mut q, Mode::WRITE, 2);
+    assert!(matches!(
+        q.write(6, 6, c, b"c", false, &mut wk()),
+        Step::Parked
+    ));
+    // A place comes free: the open, older, takes it, and user 2 holds its
+    // share (2 of 4). Its write is answered, not left holding the file's
+    // lock.
     let mut w = wk();
-    q.release(a2, &mut w);
-    assert_eq!(w.writes, vec![(5, 5, WriteDone::ok(1))]);
+    q.release(o, &mut w);
+    assert_eq!(w.opens.len(), 1);
+    assert_eq!(w.writes, vec![(6, 6, WriteDone::err(Error::WouldBlock))]);
 }
 
 #[test]
