@@ -1175,3 +1175,55 @@ fn a_user_waits_in_as_many_calls_as_it_may_and_no_more() {
     assert!(held.finish());
     assert!(m.log().contains("(--max-waiting-per-user)"));
 }
+
+/// A message a reader keeps (it read part of it) is the reader's to pay
+/// for: a reader that keeps one byte's read of each message cannot fill
+/// the owner's share past the queue's `max_messages`; it stops at its own
+/// share with ENOSPC, the message left queued. (Before, the owner paid:
+/// one user filled the whole cap at another's expense.)
+#[test]
+fn a_reader_pays_for_the_messages_it_keeps() {
+    use std::io::{BufRead, Write};
+    let m = mount_or_skip!(
+        "--allow-other",
+        "--max-memory",
+        "16M",
+        "--max-memory-per-user",
+        "1M"
+    );
+    let owner = test_user();
+    let send = format!(
+        "touch queues/box && chmod 666 queues/box && {}",
+        py_cmd("send_messages.py", &["queues/box", "100", "8000"])
+    );
+    let out = as_user(&m, &owner, &send);
+    assert_eq!(stdout(&out), "100 none\n", "{out:?}");
+    let nobody = nobody();
+    let mut reader = Command::new("setpriv")
+        .args(["--reuid", &nobody.0, "--regid", &nobody.1, "--clear-groups"])
+        .args(["timeout", "-s", "KILL", common::LIMIT, "python3"])
+        .arg(common::py("keep_received_messages.py"))
+        .args(["100", "100"])
+        .current_dir(&m.dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(reader.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().unwrap().unwrap();
+    assert_eq!(next(), "100 none");
+    assert_eq!(next(), "held");
+    // The owner's share has room again: what the reader keeps is its own.
+    let out = as_user(
+        &m,
+        &owner,
+        &py_cmd("send_messages.py", &["queues/box", "100", "8000"]),
+    );
+    assert_eq!(stdout(&out), "100 none\n", "{out:?}");
+    // The reader stops at its own share: 1 MiB holds 131 messages of
+    // 8,000 bytes.
+    reader.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert_eq!(next(), "31 ENOSPC");
+    assert!(reader.wait().unwrap().success());
+    assert_eq!(common::xattr(&m, "queues/box", "messages"), "69");
+}

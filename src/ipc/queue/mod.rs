@@ -23,11 +23,12 @@
 //!   `max_messages`;
 //! - the places a user other than the owner holds in messages in
 //!   progress are at most half the queue's (places.rs);
-//! - every queued byte and its slot's overhead, and every byte of a
-//!   received message a stream reader has not read to its end
-//!   (reception.rs), is charged to the queue owner's account; a message in progress, its slot included, to the account
-//!   of the user who opened its description (places.rs) until it is
-//!   whole; a parked write's bytes to its writer's (send.rs).
+//! - every queued byte and its slot's overhead is charged to the queue
+//!   owner's account; a received message a stream reader keeps
+//!   (reception.rs) to the reader's (the owner's own, if the owner
+//!   reads); a message in progress, its slot included, to the account of
+//!   the user who opened its description (places.rs) until it is whole;
+//!   a parked write's bytes to its writer's (send.rs).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -46,7 +47,7 @@ use super::{
     StreamObject, Wakeups, WriteDone, ready,
 };
 use crate::error::{Error, Result};
-use crate::memory::{Account, MESSAGE_OVERHEAD};
+use crate::memory::{Account, Held, MESSAGE_OVERHEAD};
 use crate::wait::{WaitQueue, WaiterId};
 
 /// One open file description of a queue.
@@ -260,12 +261,48 @@ impl<P: Parking> Queue<P> {
         }
     }
 
+    /// The charge of a message of `len` bytes a stream read of `size`
+    /// bytes through `end` receives. One longer than the read stays with
+    /// its reader for the next reads, and is its reader's to pay for (a
+    /// reader that kept one byte's read of each message could otherwise
+    /// hold, at the owner's expense, far more than the queue's
+    /// `max_messages`): `ENOSPC`, and the message stays queued, past the
+    /// reader's share. The owner keeps the charge the message has.
+    fn reception_charge(&self, end: QueueEnd, len: usize, size: usize) -> Result<Option<Held>> {
+        if len <= size {
+            return Ok(None);
+        }
+        if end.opener == self.budget.uid() {
+            return Ok(Some(self.budget.adopt(len)));
+        }
+        match self.budget.of_user(end.opener).hold(len) {
+            Some(held) => Ok(Some(held)),
+            None => {
+                log::info!(
+                    "queue read refused: uid {} has no room left to keep a message of {len} bytes",
+                    end.opener
+                );
+                Err(Error::NoSpace)
+            }
+        }
+    }
+
     /// Hands `message`'s first bytes to a stream-mode reader and keeps the
-    /// rest for its next reads, with the charge it was queued with.
-    fn start_reception(&mut self, end: QueueEnd, message: Vec<u8>, size: usize) -> Vec<u8> {
-        let charge = self.budget.adopt(message.len());
+    /// rest for its next reads, with `charge` (see reception_charge). The
+    /// queue's charge for it goes, unless the owner keeps it as its own.
+    fn start_reception(
+        &mut self,
+        end: QueueEnd,
+        message: Vec<u8>,
+        size: usize,
+        charge: Option<Held>,
+    ) -> Vec<u8> {
+        let adopted = charge.is_some() && end.opener == self.budget.uid();
+        if !adopted {
+            self.delivered(message.len());
+        }
         let reception = self.receptions.entry(end.id).or_default();
-        reception.start(message, size, Some(charge))
+        reception.start(message, size, charge)
     }
 
     /// A stream-mode read of a description that is mid-message: the rest
@@ -357,8 +394,9 @@ impl<P: Parking> Queue<P> {
         let front = self.messages.front().expect("a message is queued");
         match end.io {
             IoMode::Stream => {
+                let charge = self.reception_charge(end, front.len(), size)?;
                 let message = self.pop_message();
-                Ok(self.start_reception(end, message, size))
+                Ok(self.start_reception(end, message, size, charge))
             }
             IoMode::Packet if front.len() > size => {
                 log::debug!(

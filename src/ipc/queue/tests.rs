@@ -711,3 +711,35 @@ fn batch_write_under_the_memory_cap_keeps_what_fit() {
     assert_eq!(send(&mut q, w, &data[13..]), WriteDone::err(Error::NoSpace));
     assert_eq!(q.counters().messages, 2);
 }
+
+#[test]
+fn a_message_a_reader_keeps_is_the_readers_to_pay_for() {
+    let budget = MemoryBudget::with_user_limits(
+        1 << 20,
+        crate::memory::UserLimits {
+            bytes: 50,
+            objects: 10,
+        },
+    );
+    let mut q: Queue<Plain> = Queue::new(8, 8192, 8192, Framing::Write, budget.account(0));
+    // Root's queue: root has no share, the reader one of 50 bytes.
+    let w = open(&mut q, Mode::WRITE, false);
+    for _ in 0..2 {
+        assert_eq!(send(&mut q, w, &[b'x'; 30]), WriteDone::ok(30));
+    }
+    assert_eq!(budget.held_by(0).0, 2 * (MESSAGE_OVERHEAD + 30));
+    // Another user reads one byte: it keeps the message, and pays for it.
+    let r = open_as(&mut q, Mode::READ, IoMode::Stream, 2);
+    assert_eq!(recv(&mut q, r, 1), Ok(b"x".to_vec()));
+    assert_eq!(budget.held_by(2).0, 30);
+    assert_eq!(budget.held_by(0).0, MESSAGE_OVERHEAD + 30);
+    // A second kept message would pass its share: ENOSPC, and it stays.
+    let r2 = open_as(&mut q, Mode::READ, IoMode::Stream, 2);
+    assert_eq!(recv(&mut q, r2, 1), Err(Error::NoSpace));
+    assert_eq!(q.counters().messages, 1);
+    // A read that takes all of it keeps nothing, and needs no share.
+    assert_eq!(recv(&mut q, r2, 64), Ok(vec![b'x'; 30]));
+    q.release(r, &mut wk());
+    assert_eq!(budget.held_by(2).0, 0);
+    assert_eq!(budget.held_by(0).0, 0);
+}
