@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use self::attr::{Attr, FileType, Ino, Meta, OpenStyle};
-use self::forgetting::{Forgetting, HELD_SYNTHESIZED};
+use self::forgetting::{ENTRY_COST, Forgetting, HELD_SYNTHESIZED};
 use self::handles::HandleTable;
 use self::kinds::text::TextFile;
 use self::node::{Children, FileKind, Node, ObjectDir, OpenFile};
@@ -381,10 +381,27 @@ impl<R: Replies> Fs<R> {
                 return Err(e);
             }
         };
+        // A name the kernel will hold is charged to the user whose lookup
+        // made it, from its share (forgetting.rs).
+        let known = tree.child(parent, name).map(|e| e.ino);
+        let cost = match known.is_some_and(|ino| tree.has_maker(ino)) || !reference {
+            true => None,
+            false => match self.shared.budget.account(caller.uid).hold(ENTRY_COST) {
+                Some(cost) => Some(cost),
+                None => {
+                    log::info!("lookup of a made-up name refused: no memory left for its entry");
+                    return Err(Error::NoSpace);
+                }
+            },
+        };
         let ino = tree.synthesized(parent, name, meta, node);
         if reference {
+            if let Some(cost) = cost {
+                tree.set_maker(ino, caller.uid, cost);
+            }
             tree.add_lookup(ino);
-            tree.drop_stale(HELD_SYNTHESIZED, |stale| self.forgetting.try_ask(stale));
+            let mut ask = |stale| self.forgetting.try_ask(stale);
+            tree.drop_stale(caller.uid, HELD_SYNTHESIZED, &mut ask);
         }
         let attr = self.attr(tree.get(ino).expect("just made"), caller)?;
         Ok(Found {

@@ -25,7 +25,7 @@ use super::forgetting::{Recency, Stale};
 use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ipc::policy;
-use crate::memory::Account;
+use crate::memory::{Account, Held};
 
 /// The root directory's inode, as FUSE fixes it.
 pub const ROOT: Ino = 1;
@@ -43,7 +43,10 @@ pub struct Entry<N> {
     lookups: u64,
     /// Made by a synthesized directory (never linked).
     synthesized: bool,
-    /// Its place in the tree's `recency` (0: none).
+    /// Who pays for a synthesized entry while the kernel holds it: the
+    /// user whose lookup made it, and the charge (forgetting.rs).
+    maker: Option<(u32, Held)>,
+    /// Its place in the tree's `recency`, under its maker (0: none).
     stamp: u64,
 }
 
@@ -91,6 +94,7 @@ impl<N: Clone> Tree<N> {
                 linked: true,
                 lookups: 0,
                 synthesized: false,
+                maker: None,
                 stamp: 0,
             },
         );
@@ -122,23 +126,40 @@ impl<N: Clone> Tree<N> {
     pub fn add_lookup(&mut self, ino: Ino) {
         if let Some(e) = self.entries.get_mut(&ino) {
             e.lookups += 1;
-            if e.synthesized {
-                self.recency.used(ino, &mut e.stamp);
+            if let (true, Some((uid, _))) = (e.synthesized, &e.maker) {
+                self.recency.used(*uid, ino, &mut e.stamp);
             }
         }
     }
 
-    /// Hands the least recently looked-up synthesized entries the kernel
-    /// holds to `ask` (which asks the kernel to drop them) until at most
-    /// `keep` are left; stops at the first `ask` refuses, which stays
-    /// tracked.
-    pub fn drop_stale(&mut self, keep: usize, mut ask: impl FnMut(Stale) -> bool) {
-        while self.recency.count() > keep {
-            let Some((mut stamp, ino)) = self.recency.oldest() else {
+    /// Whether the synthesized entry `ino` has a user who pays for it.
+    pub fn has_maker(&self, ino: Ino) -> bool {
+        self.entries.get(&ino).is_some_and(|e| e.maker.is_some())
+    }
+
+    /// Charges the synthesized entry `ino` to `uid`, whose lookup made it
+    /// (`cost`, held while the entry lives); its lookups count among that
+    /// user's from now on.
+    pub fn set_maker(&mut self, ino: Ino, uid: u32, cost: Held) {
+        if let Some(e) = self.entries.get_mut(&ino) {
+            if let Some((old, _)) = &e.maker {
+                self.recency.gone(*old, &mut e.stamp);
+            }
+            e.maker = Some((uid, cost));
+        }
+    }
+
+    /// Hands `uid`'s least recently looked-up synthesized entries the
+    /// kernel holds to `ask` (which asks the kernel to drop them) until at
+    /// most `keep` of that user's are left; stops at the first `ask`
+    /// refuses, which stays tracked.
+    pub fn drop_stale(&mut self, uid: u32, keep: usize, mut ask: impl FnMut(Stale) -> bool) {
+        while self.recency.count(uid) > keep {
+            let Some((mut stamp, ino)) = self.recency.oldest(uid) else {
                 return;
             };
             let Some(e) = self.entries.get_mut(&ino) else {
-                self.recency.gone(&mut stamp);
+                self.recency.gone(uid, &mut stamp);
                 continue;
             };
             let stale = Stale {
@@ -149,7 +170,7 @@ impl<N: Clone> Tree<N> {
             if !ask(stale) {
                 return;
             }
-            self.recency.gone(&mut e.stamp);
+            self.recency.gone(uid, &mut e.stamp);
         }
     }
 
@@ -186,6 +207,7 @@ impl<N: Clone> Tree<N> {
                 linked,
                 lookups: 0,
                 synthesized: !linked,
+                maker: None,
                 stamp: 0,
             },
         );
@@ -242,7 +264,9 @@ impl<N: Clone> Tree<N> {
         let Some(mut e) = self.entries.remove(&ino) else {
             return;
         };
-        self.recency.gone(&mut e.stamp);
+        if let Some((uid, _)) = &e.maker {
+            self.recency.gone(*uid, &mut e.stamp);
+        }
         let key = (e.parent, e.name);
         if self.names.get(&key) == Some(&ino) {
             self.names.remove(&key);
@@ -567,32 +591,39 @@ mod tests {
     #[test]
     fn the_least_recently_looked_up_synthesized_entries_are_dropped_first() {
         let (mut t, a, _) = tree();
+        let budget = crate::memory::MemoryBudget::new(1 << 20);
+        let cost = || budget.account(7).hold(100).unwrap();
         let [one, two, three] = [b"1", b"2", b"3"].map(|n| {
             let ino = t.synthesized(a, n, meta(&ALICE), dir());
+            t.set_maker(ino, 7, cost());
             t.add_lookup(ino);
             ino
         });
+        assert_eq!(budget.held_by(7).0, 300, "each charged to its maker");
         t.add_lookup(one);
         let mut asked = Vec::new();
-        t.drop_stale(1, |s| {
+        t.drop_stale(7, 1, |s| {
             asked.push((s.parent, s.ino, s.name));
             true
         });
         assert_eq!(asked, [(a, two, b"2".to_vec()), (a, three, b"3".to_vec())]);
         assert!(t.get(two).is_some(), "kept until the kernel forgets it");
-        t.drop_stale(1, |_| panic!("asked once: one is left"));
+        t.drop_stale(7, 1, |_| panic!("asked once: one is left"));
+        t.drop_stale(8, 0, |_| panic!("another user's are not touched"));
         // A refused request stays tracked, and is asked again.
-        t.drop_stale(0, |_| false);
+        t.drop_stale(7, 0, |_| false);
         let mut again = Vec::new();
-        t.drop_stale(0, |s| {
+        t.drop_stale(7, 0, |s| {
             again.push(s.ino);
             true
         });
         assert_eq!(again, [one]);
-        // Looked up again, an entry is tracked again; forgotten, it is not.
+        // Looked up again, an entry is tracked again; forgotten, it is not,
+        // and its charge goes.
         t.add_lookup(two);
         t.forget(two, 2);
         assert!(t.get(two).is_none());
-        t.drop_stale(0, |_| panic!("nothing held is tracked"));
+        assert_eq!(budget.held_by(7).0, 200);
+        t.drop_stale(7, 0, |_| panic!("nothing held is tracked"));
     }
 }
