@@ -970,6 +970,19 @@ fn blocked_queue_writers_pay_for_their_own_bytes() {
     );
 }
 
+/// A shared mount where each user has a 1 MiB share of 16 MiB.
+macro_rules! mount_with_small_shares {
+    () => {
+        mount_or_skip!(
+            "--allow-other",
+            "--max-memory",
+            "16M",
+            "--max-memory-per-user",
+            "1M"
+        )
+    };
+}
+
 /// A shared mount where each user has an 8 MiB share of 64 MiB.
 macro_rules! mount_with_shares {
     () => {
@@ -1149,13 +1162,7 @@ fn lookups_keep_the_daemon_within_its_cap() {
 /// names took the daemon from 8 to 95 MB, charged to no one.)
 #[test]
 fn names_a_user_pins_are_charged_to_it() {
-    let m = mount_or_skip!(
-        "--allow-other",
-        "--max-memory",
-        "16M",
-        "--max-memory-per-user",
-        "1M"
-    );
+    let m = mount_with_small_shares!();
     let out = as_user(&m, &nobody(), &py_cmd("pin_dial_names.py", &["5000"]));
     // 1 MiB holds 1,024 entries of 1 KiB; each pin makes two (its host's
     // directory and its port), and `tcp` is one.
@@ -1223,13 +1230,7 @@ fn a_user_waits_in_as_many_calls_as_it_may_and_no_more() {
 #[test]
 fn a_reader_pays_for_the_messages_it_keeps() {
     use std::io::{BufRead, Write};
-    let m = mount_or_skip!(
-        "--allow-other",
-        "--max-memory",
-        "16M",
-        "--max-memory-per-user",
-        "1M"
-    );
+    let m = mount_with_small_shares!();
     let owner = test_user();
     let send = format!(
         "touch queues/box && chmod 666 queues/box && {}",
