@@ -1267,3 +1267,17 @@ fn a_reader_pays_for_the_messages_it_keeps() {
     assert!(reader.wait().unwrap().success());
     assert_eq!(common::xattr(&m, "queues/box", "messages"), "69");
 }
+
+/// Names the kernel can drop never fill a user's share: with 1 MiB (room
+/// for 1,024 names), 3,000 `stat`s of distinct made-up names all succeed,
+/// as the kernel is asked to drop the oldest once half the share is
+/// taken. (Before, the 1,025th failed with ENOSPC, and every create of the
+/// user after it, until the kernel dropped its cache.)
+#[test]
+fn names_the_kernel_can_drop_never_fill_a_share() {
+    let m = mount_with_small_shares!();
+    let user = test_user();
+    let out = as_user(&m, &user, &py_cmd("stat_dial_hosts.py", &["3000"]));
+    assert_eq!(stdout(&out), "{'ok': 3000}\n", "{out:?}");
+    assert_ok(&as_user(&m, &user, "touch pipes/mine"));
+}

@@ -27,7 +27,7 @@ use super::attr::Ino;
 
 /// How many synthesized entries the kernel may hold for one user's
 /// lookups before it is asked to drop that user's least recently looked
-/// up.
+/// up (fewer when half the user's share holds fewer).
 pub const HELD_SYNTHESIZED: usize = 1024;
 
 /// What a synthesized entry costs the daemon (its record, its name, its

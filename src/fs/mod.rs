@@ -400,8 +400,12 @@ impl<R: Replies> Fs<R> {
                 tree.set_maker(ino, caller.uid, cost);
             }
             tree.add_lookup(ino);
+            // At most half the user's share, so that the names the kernel
+            // has yet to forget leave room for new ones.
+            let share = self.shared.budget.user_limits().bytes;
+            let keep = HELD_SYNTHESIZED.min(share / ENTRY_COST / 2);
             let mut ask = |stale| self.forgetting.try_ask(stale);
-            tree.drop_stale(caller.uid, HELD_SYNTHESIZED, &mut ask);
+            tree.drop_stale(caller.uid, keep, &mut ask);
         }
         let attr = self.attr(tree.get(ino).expect("just made"), caller)?;
         Ok(Found {

@@ -378,9 +378,7 @@ impl<P: Parking> Queue<P> {
     fn end_writes_past_share(&mut self, wk: &mut QueueWakeups<P>) {
         while let Some(id) = self.writes.first_id_where(|w| self.waits_for_share(w)) {
             let w = self.writes.remove(id).expect("it is parked");
-            if let Some(uid) = w.rest.composer() {
-                self.log_past_share(uid);
-            }
+            self.log_past_share(w.rest.writer());
             let done = w.end_early(Error::WouldBlock);
             wk.writes.push((id, w.reply, done));
         }

@@ -79,11 +79,12 @@ impl<P: Parking> Queue<P> {
             .map_or(&self.budget, |h| &h.account)
     }
 
-    /// Whether a parked write waits for its writer's share rather than
-    /// for room: the rest of a composed write, whose next message needs a
-    /// place its writer may not take yet.
+    /// Whether a parked write's writer holds its share of places: then it
+    /// must not wait (the kernel holds the file's lock while a write
+    /// waits, and the queue may be full of the writer's own messages in
+    /// progress).
     pub(super) fn waits_for_share(&self, w: &QueueWrite<P::Write>) -> bool {
-        w.rest.composer().is_some_and(|uid| self.past_share(uid))
+        self.past_share(w.rest.writer())
     }
 
     /// Whether an open or a write waits in turn for a place, so that a

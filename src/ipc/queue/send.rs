@@ -24,6 +24,8 @@ pub(super) enum Pending {
     Messages {
         messages: VecDeque<Vec<u8>>,
         overhead: usize,
+        /// The uid that opened the description written through.
+        writer: u32,
     },
     /// The rest of a write to a message in progress (`message` and `line`
     /// framings), which waits for a place for its next message.
@@ -31,12 +33,11 @@ pub(super) enum Pending {
 }
 
 impl Pending {
-    /// The uid whose message in progress the rest of this write goes
-    /// into, for a composed write; `None` for whole messages.
-    pub(super) fn composer(&self) -> Option<u32> {
+    /// The uid that opened the description the write goes through.
+    pub(super) fn writer(&self) -> u32 {
         match self {
-            Pending::Bytes { end, .. } => Some(end.opener),
-            Pending::Messages { .. } => None,
+            Pending::Bytes { end, .. } => end.opener,
+            Pending::Messages { writer, .. } => *writer,
         }
     }
 }
@@ -108,12 +109,23 @@ impl<P: Parking> Queue<P> {
             self.notify(wk);
             return Step::Done(waiter, WriteDone::ok(accepted));
         }
-        if nonblock {
+        // A writer past its share of places does not wait in write(2)
+        // either (see write_composed): the queue may be full of its own
+        // messages in progress.
+        if nonblock || self.past_share(end.opener) {
+            if !nonblock {
+                self.log_past_share(end.opener);
+            }
             return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
         }
         let messages: VecDeque<Vec<u8>> = rest.map(<[u8]>::to_vec).collect();
         let bytes = messages.iter().map(Vec::len).sum();
-        let pending = Pending::Messages { messages, overhead };
+        let writer = end.opener;
+        let pending = Pending::Messages {
+            messages,
+            overhead,
+            writer,
+        };
         // The bytes a parked write holds are charged while it waits, to
         // its writer.
         let Some(charge) = P::charge_parked(&waiter, &self.budget, bytes) else {
@@ -149,11 +161,13 @@ impl<P: Parking> Queue<P> {
         let none = Pending::Messages {
             messages: VecDeque::new(),
             overhead: 0,
+            writer: 0,
         };
         match std::mem::replace(&mut front.rest, none) {
             Pending::Messages {
                 mut messages,
                 overhead,
+                writer,
             } => {
                 let message = messages
                     .pop_front()
@@ -169,7 +183,11 @@ impl<P: Parking> Queue<P> {
                     Ok(len) => {
                         w.accepted += len + overhead;
                         let finished = messages.is_empty();
-                        w.rest = Pending::Messages { messages, overhead };
+                        w.rest = Pending::Messages {
+                            messages,
+                            overhead,
+                            writer,
+                        };
                         (finished, None)
                     }
                     // The rest's charge goes with the write, answered now.

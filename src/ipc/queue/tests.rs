@@ -743,3 +743,25 @@ fn a_message_a_reader_keeps_is_the_readers_to_pay_for() {
     assert_eq!(budget.held_by(2).0, 0);
     assert_eq!(budget.held_by(0).0, 0);
 }
+
+#[test]
+fn a_whole_message_of_a_writer_at_its_share_does_not_wait_either() {
+    let mut q = queue(4);
+    q.set_framing(Framing::Message);
+    opened(blocking_writer_of(&mut q, 1, 1));
+    opened(blocking_writer_of(&mut q, 2, 1));
+    opened(blocking_writer_of(&mut q, 3, 2));
+    opened(blocking_writer_of(&mut q, 4, 2));
+    assert!(q.full(), "user 2 holds its share, the owner the rest");
+    let packet = open_as(&mut q, Mode::WRITE, IoMode::Packet, 2);
+    assert!(matches!(
+        q.write(5, 5, packet, b"p", false, &mut wk()),
+        Step::Done(5, done) if done == WriteDone::err(Error::WouldBlock)
+    ));
+    // The owner's own waits for room, as on any full queue.
+    let owners = open_as(&mut q, Mode::WRITE, IoMode::Packet, 1);
+    assert!(matches!(
+        q.write(6, 6, owners, b"o", false, &mut wk()),
+        Step::Parked
+    ));
+}
