@@ -241,6 +241,23 @@ pub struct ParkedRead<R, E = ()> {
 }
 
 impl<P: Parking, E> Wakeups<P, E> {
+    /// Answers a parked read taken out for `why`.
+    pub fn read_cancelled(&mut self, id: WaiterId, reply: P::Read, why: CancelReason) {
+        self.reads.push((id, reply, ReadDone::Data(why.read_answer())));
+    }
+
+    /// Answers a parked write taken out for `why`: its count, if any of it
+    /// went in.
+    pub fn write_cancelled<Rest>(
+        &mut self,
+        id: WaiterId,
+        w: ParkedWrite<P::Write, Rest>,
+        why: CancelReason,
+    ) {
+        let done = w.end_early(why.error());
+        self.writes.push((id, w.reply, done));
+    }
+
     pub fn is_empty(&self) -> bool {
         self.opens.is_empty()
             && self.reads.is_empty()

@@ -597,13 +597,11 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             wk.opens.push((id, waiter, Err(error)));
             self.drop_writer(wk);
         } else if let Some(r) = self.reads.remove(id) {
-            wk.reads
-                .push((id, r.reply, ReadDone::Data(why.read_answer())));
+            wk.read_cancelled(id, r.reply, why);
         } else if let Some(w) = self.awaiting_reader.remove(id) {
             wk.writes.push((id, w.reply, WriteDone::err(error)));
         } else if let Some(w) = self.writes.remove(id) {
-            let done = w.end_early(error);
-            wk.writes.push((id, w.reply, done));
+            wk.write_cancelled(id, w, why);
             // The cancelled writer may have been the one at the front.
             self.settle(wk);
         } else {

@@ -595,11 +595,9 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
             // Writes behind it may go now.
             self.settle(wk);
         } else if let Some(r) = self.reads.remove(id) {
-            wk.reads
-                .push((id, r.reply, ReadDone::Data(why.read_answer())));
+            wk.read_cancelled(id, r.reply, why);
         } else if let Some(w) = self.writes.remove(id) {
-            let done = w.end_early(why.error());
-            wk.writes.push((id, w.reply, done));
+            wk.write_cancelled(id, w, why);
             // The cancelled writer may have held back those behind it.
             self.settle(wk);
         } else {

@@ -453,14 +453,11 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
 
     fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut EndpointWakeups<P>) -> bool {
         if let Some(r) = self.reads.remove(id) {
-            wk.reads
-                .push((id, r.reply, ReadDone::Data(why.read_answer())));
+            wk.read_cancelled(id, r.reply, why);
         } else if let Some(w) = self.writes.remove(id) {
-            let done = w.end_early(why.error());
-            wk.writes.push((id, w.reply, done));
+            wk.write_cancelled(id, w, why);
         } else if let Some(a) = self.accepts.remove(id) {
-            wk.reads
-                .push((id, a.reply, ReadDone::Data(why.read_answer())));
+            wk.read_cancelled(id, a.reply, why);
         } else if self.pending.as_ref().is_some_and(|p| p.id == id) {
             // An interrupted errand is given up: what it brings back later
             // is dropped, as close() after an interrupted connect(2).
