@@ -1281,3 +1281,22 @@ fn names_the_kernel_can_drop_never_fill_a_share() {
     assert_eq!(stdout(&out), "{'ok': 3000}\n", "{out:?}");
     assert_ok(&as_user(&m, &user, "touch pipes/mine"));
 }
+
+/// A packet-mode write of a user at its share of places, on a queue full
+/// of that user's messages, fails with EAGAIN instead of waiting in
+/// write(2) with the kernel's file lock held (where root's `>>` sat in
+/// state D, SIGKILL included, until the user let go).
+#[test]
+fn a_packet_write_at_its_writers_share_does_not_wait() {
+    let m = mount_or_skip!("--allow-other");
+    assert_ok(&m.run(
+        "touch queues/box && chmod 666 queues/box && \
+         python3 -c \"import os; os.setxattr('queues/box', 'user.ipcfs.max_messages', b'4')\"",
+    ));
+    let held = Holding::start(&m, &test_user(), "packet_write_at_share.py");
+    assert_eq!(held.said, "EAGAIN\nheld\n");
+    let out = m.run("timeout 5 cat queues/box; echo; timeout 5 sh -c 'echo more >> queues/box'");
+    assert_eq!(stdout(&out), "one\n", "{out:?}");
+    assert!(out.status.success(), "{out:?}");
+    assert!(held.finish());
+}

@@ -243,7 +243,8 @@ pub struct ParkedRead<R, E = ()> {
 impl<P: Parking, E> Wakeups<P, E> {
     /// Answers a parked read taken out for `why`.
     pub fn read_cancelled(&mut self, id: WaiterId, reply: P::Read, why: CancelReason) {
-        self.reads.push((id, reply, ReadDone::Data(why.read_answer())));
+        self.reads
+            .push((id, reply, ReadDone::Data(why.read_answer())));
     }
 
     /// Answers a parked write taken out for `why`: its count, if any of it

@@ -1,0 +1,24 @@
+"""Fills queues/box (four places): two whole messages in packet mode,
+then two messages left in progress (the writer's share of places); then
+tries a blocking packet write and prints its outcome, then `held`; ends
+its messages at a line on stdin.
+
+Run in an ipcfs mountpoint (tests/security.rs).
+"""
+import errno, os, sys
+
+packet = os.open('queues/box', os.O_WRONLY | os.O_DIRECT | os.O_APPEND)
+for m in (b'one', b'two'):
+    os.write(packet, m)
+fds = [os.open('queues/box', os.O_WRONLY) for _ in range(2)]
+for fd in fds:
+    os.write(fd, b'x')
+try:
+    os.write(packet, b'three')
+    print('wrote')
+except OSError as e:
+    print(errno.errorcode[e.errno])
+print('held', flush=True)
+sys.stdin.readline()
+for fd in fds + [packet]:
+    os.close(fd)
