@@ -237,7 +237,9 @@ pub fn py(name: &str) -> PathBuf {
 /// A copy of tests/py that every user can read: tests run programs as
 /// unprivileged users, and the checkout may sit where they cannot go (a
 /// home directory of 0700). One per test process, in the temporary
-/// directory; copies left by processes that ended are removed.
+/// directory; copies left by processes that ended are removed once a day
+/// old (a test process of another pid namespace that shares the
+/// directory is not in our /proc, and must keep its copy).
 fn py_dir() -> &'static Path {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
@@ -249,7 +251,10 @@ fn py_dir() -> &'static Path {
                 .strip_prefix("ipcfs-py-")
                 .and_then(|pid| pid.parse::<u32>().ok())
                 .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
-            if ended {
+            let day_old = (old.metadata().and_then(|m| m.modified()).ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(24 * 3600));
+            if ended && day_old {
                 let _ = std::fs::remove_dir_all(old.path());
             }
         }
