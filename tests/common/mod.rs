@@ -236,36 +236,50 @@ pub fn py(name: &str) -> PathBuf {
 
 /// A copy of tests/py that every user can read: tests run programs as
 /// unprivileged users, and the checkout may sit where they cannot go (a
-/// home directory of 0700). One per test process, in the temporary
-/// directory; copies left by processes that ended are removed once a day
-/// old (a test process of another pid namespace that shares the
-/// directory is not in our /proc, and must keep its copy).
+/// home directory of 0700). In the temporary directory, named by a hash
+/// of the programs, so that every test process (of any pid namespace)
+/// shares one copy of each version: made aside and renamed into place,
+/// the first rename wins. Copies of other versions a day old go.
 fn py_dir() -> &'static Path {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
+        use std::hash::{Hash, Hasher};
         use std::os::unix::fs::PermissionsExt;
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
+        let mut files: Vec<(std::ffi::OsString, Vec<u8>)> = std::fs::read_dir(&source)
+            .unwrap()
+            .flatten()
+            .map(|f| (f.file_name(), std::fs::read(f.path()).unwrap()))
+            .collect();
+        files.sort();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        files.hash(&mut hasher);
+        let name = format!("ipcfs-py-{:016x}", hasher.finish());
         let tmp = std::env::temp_dir();
+        let dir = tmp.join(&name);
+        if dir.is_dir() {
+            return dir;
+        }
         for old in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
-            let name = old.file_name().to_string_lossy().into_owned();
-            let ended = name
-                .strip_prefix("ipcfs-py-")
-                .and_then(|pid| pid.parse::<u32>().ok())
-                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+            let other = old.file_name().to_string_lossy().starts_with("ipcfs-py-");
             let day_old = (old.metadata().and_then(|m| m.modified()).ok())
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age > Duration::from_secs(24 * 3600));
-            if ended && day_old {
+            if other && day_old {
                 let _ = std::fs::remove_dir_all(old.path());
             }
         }
-        let dir = tmp.join(format!("ipcfs-py-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py");
-        for file in std::fs::read_dir(source).unwrap().flatten() {
-            let to = dir.join(file.file_name());
-            std::fs::copy(file.path(), &to).unwrap();
+        let aside = tmp.join(format!("{name}.{}", std::process::id()));
+        std::fs::create_dir_all(&aside).unwrap();
+        std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for (file, text) in &files {
+            let to = aside.join(file);
+            std::fs::write(&to, text).unwrap();
             std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        if std::fs::rename(&aside, &dir).is_err() {
+            // Another process put the same copy in place first.
+            let _ = std::fs::remove_dir_all(&aside);
         }
         dir
     })
