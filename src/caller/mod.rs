@@ -54,3 +54,25 @@ impl Caller {
         self.is_root() || self.uid == owner_uid
     }
 }
+
+/// Callers for the unit tests: root and two users.
+#[cfg(test)]
+pub(crate) mod examples {
+    use super::Caller;
+
+    pub const ROOT: Caller = Caller {
+        uid: 0,
+        gid: 0,
+        pid: 1,
+    };
+    pub const ALICE: Caller = Caller {
+        uid: 1000,
+        gid: 1000,
+        pid: 2,
+    };
+    pub const BOB: Caller = Caller {
+        uid: 1001,
+        gid: 1001,
+        pid: 3,
+    };
+}

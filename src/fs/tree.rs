@@ -459,21 +459,7 @@ mod tests {
     /// Nodes as the tree sees them: anything; here a word.
     type T = Tree<&'static str>;
 
-    const ROOT_CALLER: Caller = Caller {
-        uid: 0,
-        gid: 0,
-        pid: 1,
-    };
-    const ALICE: Caller = Caller {
-        uid: 1000,
-        gid: 1000,
-        pid: 2,
-    };
-    const BOB: Caller = Caller {
-        uid: 1001,
-        gid: 1001,
-        pid: 3,
-    };
+    use crate::caller::examples::{ALICE, BOB, ROOT as ROOT_CALLER};
 
     fn dir() -> &'static str {
         "dir"

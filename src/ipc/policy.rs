@@ -68,21 +68,7 @@ pub fn may_signal(sender: &Identity, target: &[u32; 3]) -> bool {
 mod tests {
     use super::*;
 
-    const ROOT: Caller = Caller {
-        uid: 0,
-        gid: 0,
-        pid: 1,
-    };
-    const ALICE: Caller = Caller {
-        uid: 1000,
-        gid: 1000,
-        pid: 2,
-    };
-    const BOB: Caller = Caller {
-        uid: 1001,
-        gid: 1001,
-        pid: 3,
-    };
+    use crate::caller::examples::{ALICE, BOB, ROOT};
 
     #[test]
     fn ownership_rules_table() {

@@ -56,6 +56,28 @@ pub struct StatusRow {
     pub channel: Option<String>,
 }
 
+impl StatusRow {
+    /// A row of `name`, with its owner and mode, served by `served_by`,
+    /// and no counters yet (each kind fills in its own).
+    pub fn new(name: String, uid: u32, gid: u32, perm: u16, served_by: &'static str) -> Self {
+        StatusRow {
+            kind: "",
+            name,
+            uid,
+            gid,
+            perm,
+            bytes: None,
+            messages: None,
+            framing: None,
+            readers: None,
+            writers: None,
+            blocked: None,
+            served_by,
+            channel: None,
+        }
+    }
+}
+
 /// The columns. `framing` and `channel` come last, in the order they
 /// were added, so that scripts that pick columns by number from before
 /// find theirs.
@@ -146,18 +168,7 @@ mod tests {
             },
             StatusRow {
                 kind: "fifo",
-                name: "k".into(),
-                uid: 1000,
-                gid: 1000,
-                perm: 0o600,
-                bytes: None,
-                messages: None,
-                framing: None,
-                readers: None,
-                writers: None,
-                blocked: None,
-                served_by: "kernel",
-                channel: None,
+                ..StatusRow::new("k".into(), 1000, 1000, 0o600, "kernel")
             },
         ];
         assert_eq!(

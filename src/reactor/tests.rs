@@ -31,6 +31,16 @@ fn probe() -> (Arc<Probe>, Receiver<(Token, Readiness)>) {
     (Arc::new(Probe(tx)), rx)
 }
 
+/// An eventfd registered for readable, with the probe that owns it.
+fn watched(reactor: &Reactor) -> (OwnedFd, Arc<Probe>, Receiver<(Token, Readiness)>, Token) {
+    let fd = eventfd(0);
+    let (owner, rx) = probe();
+    let token = reactor
+        .register(fd.as_fd(), Readiness::READABLE, &owner)
+        .unwrap();
+    (fd, owner, rx, token)
+}
+
 fn eventfd(initial: u32) -> OwnedFd {
     // SAFETY: a plain system call whose result is checked and owned.
     let fd = os_result(unsafe { libc::eventfd(initial, libc::EFD_CLOEXEC) }).unwrap();
@@ -101,11 +111,7 @@ fn readable_fires_after_a_write_on_the_other_end() {
 fn one_shot_does_not_fire_again_until_rearmed() {
     let _serial = serial();
     let reactor = Reactor::start().unwrap();
-    let fd = eventfd(0);
-    let (owner, rx) = probe();
-    let token = reactor
-        .register(fd.as_fd(), Readiness::READABLE, &owner)
-        .unwrap();
+    let (fd, _owner, rx, token) = watched(&reactor);
     bump(&fd);
     assert_eq!(rx.recv_timeout(WAIT).unwrap().0, token);
     // Still readable (never read), and written again: level- or
@@ -151,11 +157,7 @@ fn hangup_when_the_peer_closes() {
 fn deregister_stops_events() {
     let _serial = serial();
     let reactor = Reactor::start().unwrap();
-    let fd = eventfd(0);
-    let (owner, rx) = probe();
-    let token = reactor
-        .register(fd.as_fd(), Readiness::READABLE, &owner)
-        .unwrap();
+    let (fd, owner, rx, token) = watched(&reactor);
     assert_eq!(reactor.len(), 1);
     assert!(reactor.deregister(token));
     assert!(!reactor.deregister(token), "only once");
@@ -344,11 +346,7 @@ fn a_panicking_owner_loses_its_registration_and_the_reactor_goes_on() {
 fn shutdown_joins_the_thread_and_is_idempotent() {
     let _serial = serial();
     let reactor = Reactor::start().unwrap();
-    let fd = eventfd(0);
-    let (owner, rx) = probe();
-    let token = reactor
-        .register(fd.as_fd(), Readiness::READABLE, &owner)
-        .unwrap();
+    let (fd, owner, rx, token) = watched(&reactor);
     reactor.shutdown();
     assert!(reactor.thread.lock().unwrap().is_none(), "joined");
     reactor.shutdown();

@@ -43,21 +43,9 @@ fn objects<R: Replies>(tree: &Tree<Node<R>>) -> Vec<(StatusRow, Node<R>)> {
         }
         let dir_name = escape_name(&dir.name);
         for e in tree.list(dir.ino, 0) {
-            let base = StatusRow {
-                kind: "",
-                name: format!("{dir_name}/{}", escape_name(&e.name)),
-                uid: e.meta.uid,
-                gid: e.meta.gid,
-                perm: e.meta.perm,
-                bytes: None,
-                messages: None,
-                framing: None,
-                readers: None,
-                writers: None,
-                blocked: None,
-                served_by: "daemon",
-                channel: None,
-            };
+            let name = format!("{dir_name}/{}", escape_name(&e.name));
+            let m = &e.meta;
+            let base = StatusRow::new(name, m.uid, m.gid, m.perm, "daemon");
             objects.push((base, e.node.clone()));
         }
     }
