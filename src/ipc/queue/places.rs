@@ -7,9 +7,11 @@
 //! that way. So one user's writers that start messages and never end
 //! them cannot hold the queue shut: another user's message always finds
 //! a place once the queued messages are read. A writer past its share
-//! waits (its open, or its write) as on a full queue, and the writers
-//! behind it that are not past theirs go ahead: "in turn" below means
-//! among those that may take a place.
+//! waits in its open (which holds no lock of the kernel) as on a full
+//! queue, and the writers behind it that are not past theirs go ahead:
+//! "in turn" below means among those that may take a place. Its writes
+//! never wait: one that would fails with `EAGAIN` (send.rs), since the
+//! kernel holds the file's lock while a write waits.
 
 use std::sync::Arc;
 
