@@ -112,11 +112,16 @@ impl<P: Parking> Queue<P> {
         // A writer past its share of places does not wait in write(2)
         // either (see write_composed): the queue may be full of its own
         // messages in progress.
-        if nonblock || self.past_share(end.opener) {
-            if !nonblock {
-                self.log_past_share(end.opener);
-            }
+        if nonblock {
             return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
+        }
+        if self.past_share(end.opener) {
+            self.log_past_share(end.opener);
+            if accepted > 0 {
+                self.settle(wk);
+                self.notify(wk);
+            }
+            return Step::Done(waiter, WriteDone::stopped(accepted, Error::WouldBlock));
         }
         let messages: VecDeque<Vec<u8>> = rest.map(<[u8]>::to_vec).collect();
         let bytes = messages.iter().map(Vec::len).sum();

@@ -765,3 +765,26 @@ fn a_whole_message_of_a_writer_at_its_share_does_not_wait_either() {
         Step::Parked
     ));
 }
+
+#[test]
+fn a_batch_of_a_writer_at_its_share_answers_what_went_in() {
+    let mut q = queue(4);
+    q.set_framing(Framing::Message);
+    opened(blocking_writer_of(&mut q, 1, 2));
+    opened(blocking_writer_of(&mut q, 2, 2));
+    let batch = open_as(&mut q, Mode::WRITE, IoMode::Batch, 2);
+    let records = [b"a".as_slice(), b"b", b"c"]
+        .iter()
+        .flat_map(|m| {
+            let mut r = (m.len() as u32).to_le_bytes().to_vec();
+            r.extend_from_slice(m);
+            r
+        })
+        .collect::<Vec<u8>>();
+    // Two places are free: two records go in, and the third would wait.
+    assert!(matches!(
+        q.write(3, 3, batch, &records, false, &mut wk()),
+        Step::Done(3, done) if done == WriteDone::ok(10)
+    ));
+    assert_eq!(q.counters().messages, 2);
+}
