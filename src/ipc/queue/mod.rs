@@ -376,6 +376,9 @@ impl<P: Parking> Queue<P> {
     /// A parked write whose writer has come to hold its share (its opens
     /// took places meanwhile) waits no more: see write_composed.
     fn end_writes_past_share(&mut self, wk: &mut QueueWakeups<P>) {
+        if !self.anyone_past_share() {
+            return;
+        }
         while let Some(id) = self.writes.first_id_where(|w| self.waits_for_share(w)) {
             let w = self.writes.remove(id).expect("it is parked");
             self.log_past_share(w.rest.writer());

@@ -41,6 +41,18 @@ impl<P: Parking> Queue<P> {
             && self.places_held.get(&uid).map_or(0, |h| h.places) >= self.share()
     }
 
+    /// Whether any user other than the owner holds its share: only then
+    /// is a waiter passed, or a write refused, for its share. Cheap (one
+    /// entry per user holding places), so that the scans of the waiters
+    /// below are made only then, not on every call.
+    pub(super) fn anyone_past_share(&self) -> bool {
+        let owner = self.budget.uid();
+        let share = self.share();
+        self.places_held
+            .iter()
+            .any(|(&uid, h)| uid != owner && h.places >= share)
+    }
+
     /// Whether a new message of `uid` has a place now (waiters aside).
     pub(super) fn room_for(&self, uid: u32) -> bool {
         !self.full() && !self.past_share(uid)
@@ -93,6 +105,9 @@ impl<P: Parking> Queue<P> {
     /// newcomer must wait behind it (those waiting for their own share
     /// are passed).
     pub(super) fn waiting_in_turn(&self) -> bool {
+        if !self.anyone_past_share() {
+            return !self.writes.is_empty() || !self.place_openers.is_empty();
+        }
         self.writes.iter().any(|w| !self.waits_for_share(w))
             || self
                 .place_openers
