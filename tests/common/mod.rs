@@ -249,6 +249,8 @@ fn py_dir() -> &'static Path {
         let mut files: Vec<(std::ffi::OsString, Vec<u8>)> = std::fs::read_dir(&source)
             .unwrap()
             .flatten()
+            // The programs, not a __pycache__ a hand run left.
+            .filter(|f| f.path().extension().is_some_and(|e| e == "py"))
             .map(|f| (f.file_name(), std::fs::read(f.path()).unwrap()))
             .collect();
         files.sort();

@@ -4,12 +4,10 @@ reading a byte.
 
 (tests/sockets.rs)
 """
-import signal
-signal.alarm(120)  # the test kills it; else it ends itself after two minutes
-
-import socket, struct
-s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()
-print(s.getsockname()[1], flush=True)
+import struct
+import socket
+from helpers import local_peer
+s = local_peer()
 c, _ = s.accept(); c.sendall(b'bye'); c.close()
 c, _ = s.accept(); c.recv(1)
 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); c.close()

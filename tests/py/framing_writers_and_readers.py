@@ -6,6 +6,7 @@ were received and how many distinct.
 Usage: framing_writers_and_readers.py message|line|write (tests/framing.rs)
 """
 import os, sys
+from helpers import report
 framing = sys.argv[1]
 W, R, N = 16, 16, 150
 readers = []
@@ -49,12 +50,7 @@ for _ in readers:
     os.write(fd, b'stop'); os.close(fd)
 seen = []
 for pid, rfd in readers:
-    data = b''
-    while True:
-        c = os.read(rfd, 1 << 20)
-        if not c: break
-        data += c
-    os.waitpid(pid, 0)
+    data, _ = report(pid, rfd)
     got = eval(data.decode())
     last = {}
     for m in got:

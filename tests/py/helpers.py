@@ -4,7 +4,10 @@ this module is found wherever they are run from.)
 """
 import errno
 import os
+import signal
+import socket
 import struct
+import sys
 import time
 import zlib
 
@@ -82,3 +85,36 @@ def numbered(n):
 def intact(m):
     """Whether a message of numbered() still matches its checksum."""
     return struct.unpack('<I', m[-4:])[0] == zlib.crc32(m[:-4])
+
+
+def report(pid, fd):
+    """What the child pid wrote on its pipe (fd, the read end) until it
+    closed it, and the child's wait status once it ended."""
+    chunks = []
+    while True:
+        c = os.read(fd, 1 << 20)
+        if not c:
+            break
+        chunks.append(c)
+    return b''.join(chunks), os.waitpid(pid, 0)[1]
+
+
+def hold_until_told(fds):
+    """Prints `held`, waits for a line on stdin, then closes fds."""
+    print('held', flush=True)
+    sys.stdin.readline()
+    for fd in fds:
+        os.close(fd)
+
+
+def local_peer(kind=socket.SOCK_STREAM, backlog=128):
+    """A peer for a test: a socket of kind on 127.0.0.1 (listening, for a
+    stream), whose port is printed first. The test kills the program; else
+    it ends itself after two minutes."""
+    signal.alarm(120)
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(('127.0.0.1', 0))
+    if kind == socket.SOCK_STREAM:
+        s.listen(backlog)
+    print(s.getsockname()[1], flush=True)
+    return s

@@ -4,12 +4,10 @@ user's share), then `held`, and ends them when a line comes on stdin.
 
 Run in an ipcfs mountpoint (tests/security.rs).
 """
-import os, sys, errno
+import os
+from helpers import attempt, hold_until_told
 fds = [os.open('queues/box', os.O_WRONLY) for _ in range(3)]
 data = b'x' * 3000000
 print(os.write(fds[0], data), os.write(fds[1], data))
-try: os.write(fds[2], data); print('third')
-except OSError as e: print(errno.errorcode[e.errno])
-print('held', flush=True)
-sys.stdin.readline()
-for fd in fds: os.close(fd)
+print(attempt(lambda: os.write(fds[2], data)))
+hold_until_told(fds)

@@ -5,18 +5,12 @@ and ends the four messages when a line comes on stdin.
 
 Run in an ipcfs mountpoint (tests/security.rs).
 """
-import errno, fcntl, os, sys
+import fcntl, os
+from helpers import attempt, hold_until_told
 fds = [os.open('queues/box', os.O_WRONLY) for _ in range(4)]
 for fd in fds:
     os.write(fd, b'x')
 extra = os.open('queues/box', os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
 fcntl.fcntl(extra, fcntl.F_SETFL, os.O_APPEND)
-try:
-    os.write(extra, b'y')
-    print('wrote')
-except OSError as e:
-    print(errno.errorcode[e.errno])
-print('held', flush=True)
-sys.stdin.readline()
-for fd in fds + [extra]:
-    os.close(fd)
+print(attempt(lambda: os.write(extra, b'y')))
+hold_until_told(fds + [extra])

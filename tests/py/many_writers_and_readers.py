@@ -15,6 +15,7 @@ Usage: many_writers_and_readers.py pipe|queue PATH W R N, in an ipcfs
 mountpoint (tests/stress.rs).
 """
 import array, os, struct, sys, traceback, zlib
+from helpers import report
 kind, path = sys.argv[1], sys.argv[2]
 W, R, N = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 HEAD = struct.Struct('<HI')    # writer, sequence number
@@ -152,14 +153,8 @@ keys = array.array('Q')
 torn = disorder = 0
 shares = []
 for pid, rfd in readers:
-    chunks = []
-    while True:
-        c = os.read(rfd, 1 << 20)
-        if not c:
-            break
-        chunks.append(c)
-    data = b''.join(chunks)
-    failed += os.waitpid(pid, 0)[1] != 0
+    data, status = report(pid, rfd)
+    failed += status != 0
     if len(data) < 24:
         continue
     n, t, d = struct.unpack_from('<QQQ', data)

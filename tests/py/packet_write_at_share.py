@@ -5,7 +5,8 @@ its messages at a line on stdin.
 
 Run in an ipcfs mountpoint (tests/security.rs).
 """
-import errno, os, sys
+import os
+from helpers import attempt, hold_until_told
 
 packet = os.open('queues/box', os.O_WRONLY | os.O_DIRECT | os.O_APPEND)
 for m in (b'one', b'two'):
@@ -13,12 +14,5 @@ for m in (b'one', b'two'):
 fds = [os.open('queues/box', os.O_WRONLY) for _ in range(2)]
 for fd in fds:
     os.write(fd, b'x')
-try:
-    os.write(packet, b'three')
-    print('wrote')
-except OSError as e:
-    print(errno.errorcode[e.errno])
-print('held', flush=True)
-sys.stdin.readline()
-for fd in fds + [packet]:
-    os.close(fd)
+print(attempt(lambda: os.write(packet, b'three')))
+hold_until_told(fds + [packet])

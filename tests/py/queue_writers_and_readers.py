@@ -5,6 +5,7 @@ in order. Prints how many were received and whether each came once.
 Run in an ipcfs mountpoint (tests/queues.rs).
 """
 import os
+from helpers import report
 N = 5000
 readers = []
 for k in range(4):
@@ -34,12 +35,7 @@ q = os.open('queues/jobs', os.O_WRONLY)
 for _ in readers: os.write(q, b'stop')
 seen = []
 for pid, rfd in readers:
-    data = b''
-    while True:
-        c = os.read(rfd, 1 << 20)
-        if not c: break
-        data += c
-    os.waitpid(pid, 0)
+    data, _ = report(pid, rfd)
     got = [l for l in data.decode().split('\n') if l]
     last = {}
     for item in got:

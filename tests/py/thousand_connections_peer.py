@@ -3,12 +3,9 @@ connections and holds them a minute.
 
 (tests/sockets.rs)
 """
-import signal
-signal.alarm(120)  # the test kills it; else it ends itself after two minutes
-
-import socket, time
-s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(2048)
-print(s.getsockname()[1], flush=True)
+import time
+from helpers import local_peer
+s = local_peer(backlog=2048)
 conns = []
 while len(conns) < 1000: conns.append(s.accept()[0])
 time.sleep(60)
