@@ -226,13 +226,18 @@ mod tests {
 
     #[test]
     fn byte_counts_with_units() {
-        assert_eq!(parse_bytes("65536"), Ok(65536));
-        assert_eq!(parse_bytes("64K"), Ok(65536));
-        assert_eq!(parse_bytes("1MiB"), Ok(1 << 20));
-        assert_eq!(parse_bytes("256m"), Ok(256 << 20));
-        assert!(parse_bytes("12Q").is_err());
-        assert!(parse_bytes("").is_err());
-        assert!(parse_bytes("-1").is_err());
+        let counts = [
+            ("65536", 65536),
+            ("64K", 65536),
+            ("1MiB", 1 << 20),
+            ("256m", 256 << 20),
+        ];
+        for (text, bytes) in counts {
+            assert_eq!(parse_bytes(text), Ok(bytes), "{text}");
+        }
+        for bad in ["12Q", "", "-1"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -106,24 +106,29 @@ impl<T> WaitQueue<T> {
 mod tests {
     use super::*;
 
+    /// A queue of `entries` parked in that order.
+    fn parked<T>(entries: &[(WaiterId, T)]) -> WaitQueue<T>
+    where
+        T: Copy,
+    {
+        let mut q = WaitQueue::new();
+        for &(id, waiter) in entries {
+            q.push(id, waiter);
+        }
+        q
+    }
+
     #[test]
     fn serves_in_arrival_order() {
-        let mut q = WaitQueue::new();
-        q.push(7, "a");
-        q.push(3, "b");
-        q.push(9, "c");
-        assert_eq!(q.pop_front(), Some((7, "a")));
-        assert_eq!(q.pop_front(), Some((3, "b")));
-        assert_eq!(q.pop_front(), Some((9, "c")));
+        let mut q = parked(&[(7, "a"), (3, "b"), (9, "c")]);
+        let served: Vec<_> = std::iter::from_fn(|| q.pop_front()).collect();
+        assert_eq!(served, [(7, "a"), (3, "b"), (9, "c")]);
         assert_eq!(q.pop_front(), None);
     }
 
     #[test]
     fn remove_takes_one_from_the_middle_and_keeps_order() {
-        let mut q = WaitQueue::new();
-        q.push(1, 'x');
-        q.push(2, 'y');
-        q.push(3, 'z');
+        let mut q = parked(&[(1, 'x'), (2, 'y'), (3, 'z')]);
         assert_eq!(q.remove(2), Some('y'));
         assert_eq!(q.remove(2), None);
         assert_eq!(q.len(), 2);

@@ -305,20 +305,26 @@ mod tests {
 
     #[test]
     fn names_numbers_and_realtime() {
-        assert_eq!(parse_signal("TERM"), Ok(15));
-        assert_eq!(parse_signal("SIGTERM"), Ok(15));
-        assert_eq!(parse_signal("term"), Ok(15));
-        assert_eq!(parse_signal("15"), Ok(15));
-        assert_eq!(parse_signal("0"), Ok(0));
-        assert_eq!(parse_signal("RTMIN+3"), Ok(libc::SIGRTMIN() + 3));
-        assert_eq!(parse_signal("rtmax-1"), Ok(libc::SIGRTMAX() - 1));
-        assert_eq!(parse_signal("RTMIN"), Ok(libc::SIGRTMIN()));
+        let (rtmin, rtmax) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+        let names = [
+            ("TERM", 15),
+            ("SIGTERM", 15),
+            ("term", 15),
+            ("15", 15),
+            ("0", 0),
+            ("RTMIN+3", rtmin + 3),
+            ("rtmax-1", rtmax - 1),
+            ("RTMIN", rtmin),
+            ("IOT", libc::SIGABRT),
+        ];
+        for (name, signo) in names {
+            assert_eq!(parse_signal(name), Ok(signo), "{name}");
+        }
         assert_eq!(
             parse_signal("RTMIN+2147483647"),
             Err(Error::InvalidArgument),
             "an offset that would overflow the sum"
         );
-        assert_eq!(parse_signal("IOT"), Ok(libc::SIGABRT));
         for bad in [
             "FOO", "99", "32", "RTMIN+99", "RTMIN-1", "RTMIN+", "", "-1", "SIG",
         ] {

@@ -149,23 +149,18 @@ impl<P: Parking> Endpoint<P> {
     /// sent whole at the close. One over the largest datagram is
     /// `EMSGSIZE`, and the datagram is dropped.
     fn compose(&mut self, end: &DataEnd, data: &[u8]) -> WriteDone {
-        let fd = self.fd.as_ref().expect("checked by connected_fd");
-        let mut sink = datagram::SendNow::new(
-            fd,
-            None,
-            self.creds,
-            self.headers,
-            &mut self.transit,
-            self.account.as_ref(),
-        );
+        // The composition is taken out while the sink holds the endpoint.
         let state = self.datagram_ends.entry(end.id).or_default();
-        let fed = compose::feed(
-            Framing::Message,
-            &mut state.composition,
-            data,
-            datagram::MAX_DATAGRAM,
-            &mut sink,
-        );
+        let mut composition = std::mem::take(&mut state.composition);
+        let fed = self.send_now(false).map(|mut sink| {
+            let max = datagram::MAX_DATAGRAM;
+            compose::feed(Framing::Message, &mut composition, data, max, &mut sink)
+        });
+        self.datagram_ends.entry(end.id).or_default().composition = composition;
+        let fed = match fed {
+            Ok(fed) => fed,
+            Err(e) => return WriteDone::err(e),
+        };
         match fed.stop {
             None => WriteDone::ok(fed.consumed),
             Some(Stop::Failed(e)) => WriteDone::err(e),
@@ -180,17 +175,7 @@ impl<P: Parking> Endpoint<P> {
         if self.kind.is_some_and(|k| k.is_stream()) {
             return sys::send(fd, data, self.creds);
         }
-        let to = datagram::destination(self.state, &self.last_sender, self.headers)?;
-        let fd = self.fd.as_ref().expect("connected_fd found it");
-        let mut sink = datagram::SendNow::new(
-            fd,
-            to,
-            self.creds,
-            self.headers,
-            &mut self.transit,
-            self.account.as_ref(),
-        );
-        match sink.transmit(data) {
+        match self.send_now(true)?.transmit(data) {
             Ok(n) => Ok(Some(n)),
             Err(Error::WouldBlock) => Ok(None),
             Err(e) => Err(e),

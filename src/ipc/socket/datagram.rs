@@ -115,28 +115,7 @@ pub(super) struct SendNow<'a> {
     pub(super) dropped: u64,
 }
 
-impl<'a> SendNow<'a> {
-    pub(super) fn new(
-        fd: &'a OwnedFd,
-        to: Option<&'a SockaddrStorage>,
-        creds: Option<Credentials>,
-        headers: bool,
-        transit: &'a mut Transit,
-        account: Option<&'a Arc<Account>>,
-    ) -> Self {
-        SendNow {
-            fd,
-            to,
-            creds,
-            headers,
-            transit,
-            account,
-            sent: 0,
-            error: None,
-            dropped: 0,
-        }
-    }
-
+impl SendNow<'_> {
     /// Sends a whole datagram through the channel: its bytes count as
     /// sent whatever the channel does with them, as a network's would.
     pub(super) fn transmit(&mut self, datagram: &[u8]) -> Result<usize> {
@@ -259,6 +238,27 @@ impl<P: Parking> Endpoint<P> {
         destination(self.state, &self.last_sender, self.headers)
     }
 
+    /// What sends this endpoint's datagrams now: to its destination
+    /// (`addressed`), or where the socket itself sends them (`None`, a
+    /// connected socket). `ENOTCONN` without a socket or a destination.
+    pub(super) fn send_now(&mut self, addressed: bool) -> Result<SendNow<'_>> {
+        let to = match addressed {
+            true => destination(self.state, &self.last_sender, self.headers)?,
+            false => None,
+        };
+        Ok(SendNow {
+            fd: self.fd.as_ref().ok_or(Error::NotConnected)?,
+            to,
+            creds: self.creds,
+            headers: self.headers,
+            transit: &mut self.transit,
+            account: self.account.as_ref(),
+            sent: 0,
+            error: None,
+            dropped: 0,
+        })
+    }
+
     /// Receives one datagram of up to `size` bytes, noting its sender.
     pub(super) fn receive_one(&mut self, size: usize) -> Result<Option<Vec<u8>>> {
         let fd = self.fd.as_ref().ok_or(Error::NotConnected)?;
@@ -331,21 +331,15 @@ impl<P: Parking> Endpoint<P> {
             return;
         };
         let mut composition = std::mem::take(&mut state.composition);
-        let destination = destination(self.state, &self.last_sender, self.headers);
-        let (Some(fd), Ok(to)) = (self.fd.as_ref(), destination) else {
-            if composition != Composition::Idle {
-                self.error = Some("send: no peer to send the datagram to".into());
+        let mut sink = match self.send_now(true) {
+            Ok(sink) => sink,
+            Err(_) => {
+                if composition != Composition::Idle {
+                    self.error = Some("send: no peer to send the datagram to".into());
+                }
+                return;
             }
-            return;
         };
-        let mut sink = SendNow::new(
-            fd,
-            to,
-            self.creds,
-            self.headers,
-            &mut self.transit,
-            self.account.as_ref(),
-        );
         crate::ipc::compose::end(&mut composition, &mut sink, killed);
         let (sent, error) = (sink.sent, sink.error);
         self.bytes_out += sent;
