@@ -1300,3 +1300,39 @@ fn a_packet_write_at_its_writers_share_does_not_wait() {
     assert!(out.status.success(), "{out:?}");
     assert!(held.finish());
 }
+
+/// One user's flood of refused calls does not silence another's: the log
+/// keeps each caller's lines apart (at most 50 a second from one place
+/// for one caller). The second user's refusal comes while the first's
+/// lines are being left out.
+#[test]
+fn a_users_flood_of_refusals_leaves_anothers_in_the_log() {
+    let m = mount_or_skip!("--allow-other");
+    let flooding = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .args(["timeout", "-s", "KILL", common::LIMIT, "python3"])
+        .arg(common::py("refused_open_flood.py"))
+        .args(["4", "signal"])
+        .current_dir(&m.dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let left_out = "more lines like the next were left out";
+    assert!(
+        common::eventually(std::time::Duration::from_secs(10), || m
+            .log()
+            .contains(left_out)),
+        "the flood was never cut:\n{}",
+        m.log()
+    );
+    let out = as_user(&m, &test_user(), "mkdir queues/refused");
+    assert!(stderr(&out).contains("Operation not permitted"), "{out:?}");
+    let flood = flooding.wait_with_output().unwrap();
+    assert_eq!(stdout(&flood), "True\n", "{flood:?}");
+    let log = m.log();
+    assert!(
+        log.contains("mkdir queues/refused"),
+        "{}",
+        &log[log.len().saturating_sub(3000)..]
+    );
+}

@@ -102,6 +102,12 @@ fn caller(req: &Request) -> Caller {
     }
 }
 
+/// Marks the serving thread with the caller whose request it serves, so
+/// that the log's rate limit counts that caller's lines apart.
+fn serving(req: &Request) -> crate::logging::Serving {
+    crate::logging::serving(req.uid())
+}
+
 fn call(req: &Request) -> Call {
     Call {
         id: req.unique().0,
@@ -184,6 +190,7 @@ impl Filesystem for IpcFs {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let _log = serving(req);
         match self.core.lookup(&caller(req), parent.0, name.as_bytes()) {
             Ok(found) => {
                 let entry_ttl = if found.cacheable { ENTRY_TTL } else { ATTR_TTL };
@@ -205,6 +212,7 @@ impl Filesystem for IpcFs {
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let _log = serving(req);
         let result = self.core.getattr(&caller(req), ino.0);
         reply_attr("getattr", &self.at(ino), result, reply);
     }
@@ -227,6 +235,7 @@ impl Filesystem for IpcFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        let _log = serving(req);
         let change = AttrChange {
             mode,
             uid,
@@ -249,6 +258,7 @@ impl Filesystem for IpcFs {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
+        let _log = serving(req);
         let perm = (mode & !umask & 0o7777) as u16;
         let made = match mode & libc::S_IFMT {
             libc::S_IFREG => Ok(FileType::Regular),
@@ -275,6 +285,7 @@ impl Filesystem for IpcFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
+        let _log = serving(req);
         let perm = (mode & !umask & 0o7777) as u16;
         match self
             .core
@@ -286,35 +297,39 @@ impl Filesystem for IpcFs {
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let _log = serving(req);
         let result = self.core.unlink(&caller(req), parent.0, name.as_bytes());
         reply_empty("unlink", &self.named(parent, name), result, reply);
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let _log = serving(req);
         let result = self.core.rmdir(&caller(req), parent.0, name.as_bytes());
         reply_empty("rmdir", &self.named(parent, name), result, reply);
     }
 
     fn symlink(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         link_name: &OsStr,
         _target: &std::path::Path,
         reply: ReplyEntry,
     ) {
+        let _log = serving(req);
         let at = self.named(parent, link_name);
         reply.error(log_error("symlink", &at, Error::NotPermitted));
     }
 
     fn link(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _newparent: INodeNo,
         _newname: &OsStr,
         reply: ReplyEntry,
     ) {
+        let _log = serving(req);
         reply.error(log_error("link", &self.at(ino), Error::NotPermitted));
     }
 
@@ -328,6 +343,7 @@ impl Filesystem for IpcFs {
         flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
+        let _log = serving(req);
         use fuser::RenameFlags as F;
         let flags = if flags.intersects(F::RENAME_EXCHANGE | F::RENAME_WHITEOUT) {
             FsRenameFlags::Other
@@ -346,6 +362,7 @@ impl Filesystem for IpcFs {
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let _log = serving(req);
         self.core.open(
             &call(req),
             ino.0,
@@ -355,6 +372,7 @@ impl Filesystem for IpcFs {
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        let _log = serving(req);
         match self.core.readlink(&caller(req), ino.0) {
             Ok(target) => reply.data(&target),
             Err(e) => reply.error(log_error("readlink", &self.at(ino), e)),
@@ -371,6 +389,7 @@ impl Filesystem for IpcFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
+        let _log = serving(req);
         let perm = (mode & !umask & 0o7777) as u16;
         if mode & libc::S_IFMT != libc::S_IFREG {
             let at = self.named(parent, name);
@@ -392,6 +411,7 @@ impl Filesystem for IpcFs {
         lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let _log = serving(req);
         // The kernel names the reading task's lock owner on the reads a
         // caller makes (direct I/O) and on none of those that fill its
         // page cache (read-ahead and page faults, which serve splice,
@@ -418,6 +438,7 @@ impl Filesystem for IpcFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        let _log = serving(req);
         let nonblock = flags.0 & libc::O_NONBLOCK != 0;
         let reply = WriteReply(reply, self.at(ino));
         self.core
@@ -432,13 +453,14 @@ impl Filesystem for IpcFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        let _log = serving(req);
         let result = self.core.flush(&call(req), fh.0);
         reply_empty("flush", &self.at(ino), result, reply);
     }
 
     fn release(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
@@ -446,6 +468,7 @@ impl Filesystem for IpcFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        let _log = serving(req);
         self.core.release(fh.0);
         reply.ok();
     }
@@ -458,13 +481,14 @@ impl Filesystem for IpcFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        let _log = serving(req);
         let result = self.core.flush(&call(req), fh.0);
         reply_empty("fsync", &self.at(ino), result, reply);
     }
 
     fn fallocate(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
@@ -472,19 +496,21 @@ impl Filesystem for IpcFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
+        let _log = serving(req);
         let result = self.core.allocate(ino.0, offset, length, mode);
         reply_empty("fallocate", &self.at(ino), result, reply);
     }
 
     fn lseek(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _fh: FileHandle,
         offset: i64,
         whence: i32,
         reply: ReplyLseek,
     ) {
+        let _log = serving(req);
         let offset = u64::try_from(offset).unwrap_or(u64::MAX);
         match self.core.seek_data(ino.0, offset, whence) {
             Ok(at) => reply.offset(at as i64),
@@ -500,6 +526,7 @@ impl Filesystem for IpcFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        let _log = serving(req);
         let result = self.core.readdir(&caller(req), ino.0, offset, |e| {
             let name = OsStr::from_bytes(e.name);
             reply.add(INodeNo(e.ino), e.offset, file_type(e.file_type), name)
@@ -510,7 +537,8 @@ impl Filesystem for IpcFs {
         }
     }
 
-    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+    fn statfs(&self, req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let _log = serving(req);
         let u = self.core.statfs();
         let (block, names, frsize) = (4096, 255, 4096);
         reply.statfs(
@@ -535,6 +563,7 @@ impl Filesystem for IpcFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
+        let _log = serving(req);
         let name = name.to_string_lossy();
         let how = if flags & libc::XATTR_CREATE != 0 {
             SetHow::Create
@@ -549,24 +578,28 @@ impl Filesystem for IpcFs {
         reply_empty("setxattr", &self.at(ino), result, reply);
     }
 
-    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+    fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let _log = serving(req);
         let name = name.to_string_lossy();
         let result = self.core.getxattr(ino.0, &name);
         reply_xattr("getxattr", &self.at(ino), result, size, reply);
     }
 
-    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+    fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let _log = serving(req);
         let result = self.core.listxattr(ino.0);
         reply_xattr("listxattr", &self.at(ino), result, size, reply);
     }
 
-    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let _log = serving(req);
         let name = name.to_string_lossy();
         let result = self.core.removexattr(ino.0, &name);
         reply_empty("removexattr", &self.at(ino), result, reply);
     }
 
-    fn access(&self, _req: &Request, _ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
+    fn access(&self, req: &Request, _ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
+        let _log = serving(req);
         // Without --allow-other only the mounting user reaches the mount;
         // with it, the kernel checks mode bits itself (default_permissions).
         reply.ok();
@@ -574,7 +607,7 @@ impl Filesystem for IpcFs {
 
     fn ioctl(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         _fh: FileHandle,
         _flags: fuser::IoctlFlags,
@@ -583,6 +616,7 @@ impl Filesystem for IpcFs {
         _out_size: u32,
         reply: fuser::ReplyIoctl,
     ) {
+        let _log = serving(req);
         // No ioctl is supported: programs asking whether a file is a
         // terminal (TCGETS, as Python's open() does) get ENOTTY.
         log::trace!("ioctl {cmd:#x}: not supported");
@@ -591,7 +625,7 @@ impl Filesystem for IpcFs {
 
     fn poll(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         ph: PollNotifier,
@@ -599,6 +633,7 @@ impl Filesystem for IpcFs {
         flags: PollFlags,
         reply: ReplyPoll,
     ) {
+        let _log = serving(req);
         let notify = flags
             .contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY)
             .then(|| (ph.handle().0, ph));
