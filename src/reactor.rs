@@ -31,6 +31,16 @@
 //! Hang-up and error are reported whenever a registration is armed,
 //! whatever its interest, because the kernel always reports them.
 //!
+//! # Timers
+//!
+//! A registration may be a timer instead of a descriptor
+//! ([`Reactor::add_timer`]): set for an instant ([`Reactor::set_timer`]),
+//! it is reported once, as readable, when that instant has come, and is
+//! then unset until set again — one-shot, as descriptors are. The due
+//! timers are kept in a heap whose earliest instant is the timeout of the
+//! thread's `epoll_wait`, so a delayed object costs no descriptor; a timer
+//! set earlier than the thread's wait wakes it through its eventfd.
+//!
 //! # Invariants
 //!
 //! - **The owner owns the descriptor.** The reactor never closes it and
@@ -61,15 +71,17 @@
 //!   its registration dropped; a panic inside `ready` is caught, and that
 //!   registration dropped, so one faulty owner does not stop the others.
 
-use std::collections::HashSet;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::ops::{BitOr, BitOrAssign};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::{JoinHandle, ThreadId};
+use std::time::Instant;
 
 /// The object behind a registration. Called on the reactor thread, with no
 /// lock of the reactor's held; it must not block (it takes its own lock,
@@ -85,7 +97,7 @@ pub trait Ready: Send + Sync {
 /// the high half that slot's generation, bumped at each removal, so that a
 /// report meant for an earlier registration in the same slot is recognized
 /// (a token comes back only after 2^32 removals from its slot).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Token(u64);
 
 impl Token {
@@ -203,6 +215,10 @@ impl fmt::Debug for Readiness {
 /// The epoll data of the internal eventfd. No token has it: that would
 /// take a slot index of `u32::MAX`, and the table stops short of it.
 const WAKER: u64 = u64::MAX;
+/// The heap of timers is rebuilt from the table once it holds this many
+/// more instants than there are timers set (each `set_timer` pushes one;
+/// the ones overtaken are dropped only when they come to the top).
+const HEAP_SLACK: usize = 64;
 /// Reports taken from the kernel per `epoll_wait`.
 const BATCH: usize = 256;
 /// The table is not swept for dead owners before it has this many slots.
@@ -219,7 +235,8 @@ pub struct Reactor {
 
 struct Shared {
     epoll: OwnedFd,
-    /// An eventfd, watched level-triggered, written once by shutdown.
+    /// An eventfd, watched level-triggered, written by shutdown and by a
+    /// timer set earlier than the thread's wait; the thread drains it.
     waker: File,
     state: Mutex<State>,
     /// Notified whenever a call to `ready` has ended.
@@ -237,6 +254,14 @@ struct State {
     /// The registration whose `ready` the thread is running.
     calling: Option<Token>,
     shut: bool,
+    /// When each timer set is due (with instants of timers set again or
+    /// deregistered since, which are passed over).
+    timers: BinaryHeap<Reverse<(Instant, Token)>>,
+    /// Timers set.
+    timers_set: usize,
+    /// Until when the thread waits, if it waits for a timer; a timer due
+    /// sooner must wake it.
+    sleeping_until: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -246,8 +271,11 @@ struct Slot {
 }
 
 struct Entry {
-    /// Borrowed from the owner, who keeps it open while registered.
-    fd: RawFd,
+    /// Borrowed from the owner, who keeps it open while registered;
+    /// `None` for a timer.
+    fd: Option<RawFd>,
+    /// A timer's instant, while it is set.
+    due: Option<Instant>,
     owner: Weak<dyn Ready>,
 }
 
@@ -327,7 +355,11 @@ impl Reactor {
         if state.free.is_empty() && state.slots.len() >= state.sweep_at {
             self.shared.sweep(&mut state);
         }
-        let token = state.insert(Entry { fd, owner })?;
+        let token = state.insert(Entry {
+            fd: Some(fd),
+            due: None,
+            owner,
+        })?;
         // Added under the lock, after the entry: an event that fires at
         // once finds it (with one-shot, a dropped event would be lost).
         if let Err(e) = self
@@ -341,6 +373,53 @@ impl Reactor {
         Ok(token)
     }
 
+    /// A timer on behalf of `owner` (held weakly), not set: see
+    /// [`set_timer`](Self::set_timer). Deregistered as a descriptor is.
+    pub fn add_timer<O: Ready + 'static>(&self, owner: &Arc<O>) -> io::Result<Token> {
+        let owner: Weak<dyn Ready> = Arc::downgrade(owner) as Weak<O>;
+        let mut state = self.shared.lock();
+        if state.shut {
+            return Err(shut_down());
+        }
+        if state.free.is_empty() && state.slots.len() >= state.sweep_at {
+            self.shared.sweep(&mut state);
+        }
+        state.insert(Entry {
+            fd: None,
+            due: None,
+            owner,
+        })
+    }
+
+    /// Sets timer `token` to be reported (readable) once at `at`, or
+    /// unsets it (`None`). An instant already past is reported at once.
+    /// `ENOENT` if `token` is not a timer registered here, `ESHUTDOWN`
+    /// after shutdown.
+    pub fn set_timer(&self, token: Token, at: Option<Instant>) -> io::Result<()> {
+        let mut state = self.shared.lock();
+        if state.shut {
+            return Err(shut_down());
+        }
+        let entry = state.entry_mut(token).filter(|e| e.fd.is_none());
+        let entry = entry.ok_or_else(not_registered)?;
+        let was_set = std::mem::replace(&mut entry.due, at).is_some();
+        state.timers_set = state.timers_set + usize::from(at.is_some()) - usize::from(was_set);
+        let Some(at) = at else {
+            return Ok(());
+        };
+        state.timers.push(Reverse((at, token)));
+        if state.timers.len() > 2 * state.timers_set + HEAP_SLACK {
+            state.rebuild_timers();
+        }
+        if state.sleeping_until.is_none_or(|until| at < until) {
+            // The thread waits past it (or for descriptors only).
+            state.sleeping_until = Some(at);
+            drop(state);
+            self.shared.wake();
+        }
+        Ok(())
+    }
+
     /// Re-arms `token` for `interest` (or changes it while armed). Ready
     /// at once if the descriptor already is. `ENOENT` if `token` is not
     /// registered, `ESHUTDOWN` after shutdown. If the kernel refuses (the
@@ -351,7 +430,8 @@ impl Reactor {
         if state.shut {
             return Err(shut_down());
         }
-        let fd = state.entry(token).ok_or_else(not_registered)?.fd;
+        let fd = state.entry(token).and_then(|e| e.fd);
+        let fd = fd.ok_or_else(not_registered)?;
         self.shared
             .ctl(libc::EPOLL_CTL_MOD, fd, interest.to_epoll(), token.0)
             .inspect_err(|e| {
@@ -373,10 +453,12 @@ impl Reactor {
         let Some(entry) = state.remove(token) else {
             return false;
         };
-        if let Err(e) = self.shared.ctl(libc::EPOLL_CTL_DEL, entry.fd, 0, 0) {
-            // Closed before deregistering: nothing left to watch, and the
-            // generation check keeps any late report from its owner.
-            log::debug!("reactor: fd {} of {token:?} was gone: {e}", entry.fd);
+        if let Some(fd) = entry.fd {
+            if let Err(e) = self.shared.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0) {
+                // Closed before deregistering: nothing left to watch, and
+                // the generation check keeps any late report from its owner.
+                log::debug!("reactor: fd {fd} of {token:?} was gone: {e}");
+            }
         }
         if !self.on_reactor_thread() {
             while state.calling == Some(token) {
@@ -454,9 +536,14 @@ impl Shared {
     fn stop(&self) {
         let first = !std::mem::replace(&mut self.lock().shut, true);
         if first {
-            if let Err(e) = (&self.waker).write(&1u64.to_ne_bytes()) {
-                log::debug!("reactor: cannot wake the thread: {e}");
-            }
+            self.wake();
+        }
+    }
+
+    /// Makes the thread's `epoll_wait` return (its eventfd turns readable).
+    fn wake(&self) {
+        if let Err(e) = (&self.waker).write(&1u64.to_ne_bytes()) {
+            log::debug!("reactor: cannot wake the thread: {e}");
         }
     }
 
@@ -464,13 +551,14 @@ impl Shared {
     fn run(&self) {
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
         loop {
+            let timeout = self.fire_due_timers();
             // SAFETY: the kernel writes at most BATCH events into `events`.
             let n = unsafe {
                 libc::epoll_wait(
                     self.epoll.as_raw_fd(),
                     events.as_mut_ptr(),
                     BATCH as libc::c_int,
-                    -1,
+                    timeout,
                 )
             };
             let n = match os_result(n) {
@@ -485,9 +573,50 @@ impl Shared {
             for event in &events[..n] {
                 // Copied out: the struct is packed on some targets.
                 let (bits, data) = (event.events, event.u64);
-                if data == WAKER || !self.dispatch(Token(data), Readiness::from_epoll(bits)) {
+                let going_on = match data {
+                    WAKER => self.woken(),
+                    _ => self.dispatch(Token(data), Readiness::from_epoll(bits)),
+                };
+                if !going_on {
                     log::debug!("reactor: shut down");
                     return;
+                }
+            }
+        }
+    }
+
+    /// The eventfd said to look again: drained, so that it is quiet until
+    /// written again. False once the reactor is shut down.
+    fn woken(&self) -> bool {
+        let mut count = [0u8; 8];
+        // Non-blocking: nothing to read only if another wake took it.
+        let _ = (&self.waker).read(&mut count);
+        !self.lock().shut
+    }
+
+    /// Reports every timer due by now to its owner, and returns how long
+    /// the thread may wait for descriptors before the next one is due, in
+    /// milliseconds rounded up (-1: no timer is set).
+    fn fire_due_timers(&self) -> libc::c_int {
+        loop {
+            let due = {
+                let mut state = self.lock();
+                let now = Instant::now();
+                let due = state.take_due_timers(now);
+                if due.is_empty() {
+                    state.sleeping_until = state.next_timer();
+                    let Some(until) = state.sleeping_until else {
+                        return -1;
+                    };
+                    let wait = until.saturating_duration_since(now);
+                    let ms = wait.as_nanos().div_ceil(1_000_000);
+                    return libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX);
+                }
+                due
+            };
+            for token in due {
+                if !self.dispatch(token, Readiness::READABLE) {
+                    return 0;
                 }
             }
         }
@@ -523,8 +652,8 @@ impl Shared {
         state.calling = None;
         if outcome.is_err() {
             log::debug!("reactor: owner of {token:?} panicked, registration dropped");
-            if let Some(entry) = state.remove(token) {
-                let _ = self.ctl(libc::EPOLL_CTL_DEL, entry.fd, 0, 0);
+            if let Some(fd) = state.remove(token).and_then(|e| e.fd) {
+                let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
             }
         }
         drop(state);
@@ -541,11 +670,14 @@ impl Shared {
         let Some(entry) = state.remove(token) else {
             return;
         };
+        let Some(fd) = entry.fd else {
+            return;
+        };
         let reused = state
             .entries()
-            .any(|e| e.fd == entry.fd && e.owner.strong_count() > 0);
+            .any(|e| e.fd == Some(fd) && e.owner.strong_count() > 0);
         if !reused {
-            let _ = self.ctl(libc::EPOLL_CTL_DEL, entry.fd, 0, 0);
+            let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
         }
     }
 
@@ -557,7 +689,7 @@ impl Shared {
         let live: HashSet<RawFd> = state
             .entries()
             .filter(|e| e.owner.strong_count() > 0)
-            .map(|e| e.fd)
+            .filter_map(|e| e.fd)
             .collect();
         let dead: Vec<Token> = state
             .slots
@@ -571,10 +703,9 @@ impl Shared {
             .map(|(i, s)| Token::new(i as u32, s.generation))
             .collect();
         for token in &dead {
-            if let Some(entry) = state.remove(*token) {
-                if !live.contains(&entry.fd) {
-                    let _ = self.ctl(libc::EPOLL_CTL_DEL, entry.fd, 0, 0);
-                }
+            let fd = state.remove(*token).and_then(|e| e.fd);
+            if let Some(fd) = fd.filter(|fd| !live.contains(fd)) {
+                let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
             }
         }
         if !dead.is_empty() {
@@ -590,6 +721,52 @@ impl State {
         (slot.generation == token.generation())
             .then_some(slot.entry.as_ref())
             .flatten()
+    }
+
+    fn entry_mut(&mut self, token: Token) -> Option<&mut Entry> {
+        let slot = self.slots.get_mut(token.index())?;
+        (slot.generation == token.generation())
+            .then_some(slot.entry.as_mut())
+            .flatten()
+    }
+
+    /// Takes out the timers due by `now`, unsetting them, in order.
+    fn take_due_timers(&mut self, now: Instant) -> Vec<Token> {
+        let mut due = Vec::new();
+        while let Some(&Reverse((at, token))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            // Passed over if set again or deregistered since.
+            if let Some(entry) = self.entry_mut(token).filter(|e| e.due == Some(at)) {
+                entry.due = None;
+                self.timers_set -= 1;
+                due.push(token);
+            }
+        }
+        due
+    }
+
+    /// When the earliest timer set is due; instants overtaken on the way
+    /// are dropped.
+    fn next_timer(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((at, token))) = self.timers.peek() {
+            if self.entry(token).is_some_and(|e| e.due == Some(at)) {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    /// The heap of instants, made again from the timers set.
+    fn rebuild_timers(&mut self) {
+        let set = self.slots.iter().enumerate().filter_map(|(i, slot)| {
+            let at = slot.entry.as_ref()?.due?;
+            Some(Reverse((at, Token::new(i as u32, slot.generation))))
+        });
+        self.timers = set.collect();
     }
 
     fn entries(&self) -> impl Iterator<Item = &Entry> {
@@ -621,7 +798,11 @@ impl State {
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(token.index() as u32);
         self.len -= 1;
-        slot.entry.take()
+        let entry = slot.entry.take();
+        if entry.as_ref().is_some_and(|e| e.due.is_some()) {
+            self.timers_set -= 1;
+        }
+        entry
     }
 }
 

@@ -455,3 +455,94 @@ fn a_thousand_registrations_are_served_by_one_thread() {
         "a new reactor thread: {started:?}"
     );
 }
+
+#[test]
+fn a_timer_is_reported_once_when_its_instant_has_come() {
+    let _serial = serial();
+    let reactor = Reactor::start().unwrap();
+    let (owner, rx) = probe();
+    let token = reactor.add_timer(&owner).unwrap();
+    let at = Instant::now() + Duration::from_millis(30);
+    reactor.set_timer(token, Some(at)).unwrap();
+    assert_eq!(rx.recv_timeout(WAIT), Ok((token, Readiness::READABLE)));
+    assert!(Instant::now() >= at, "reported before its instant");
+    // One-shot: unset once reported, until set again.
+    barrier(&reactor);
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    reactor.set_timer(token, Some(Instant::now())).unwrap();
+    assert_eq!(rx.recv_timeout(WAIT), Ok((token, Readiness::READABLE)));
+}
+
+#[test]
+fn a_timer_set_sooner_than_the_threads_wait_wakes_it() {
+    let _serial = serial();
+    let reactor = Reactor::start().unwrap();
+    let (owner, rx) = probe();
+    let (later, sooner) = (
+        reactor.add_timer(&owner).unwrap(),
+        reactor.add_timer(&owner).unwrap(),
+    );
+    reactor
+        .set_timer(later, Some(Instant::now() + Duration::from_secs(3600)))
+        .unwrap();
+    // The thread now waits for an hour.
+    barrier(&reactor);
+    reactor
+        .set_timer(sooner, Some(Instant::now() + Duration::from_millis(10)))
+        .unwrap();
+    assert_eq!(rx.recv_timeout(WAIT), Ok((sooner, Readiness::READABLE)));
+}
+
+#[test]
+fn unset_and_deregistered_timers_are_never_reported() {
+    let _serial = serial();
+    let reactor = Reactor::start().unwrap();
+    let (owner, rx) = probe();
+    let [unset, gone, last] = [(); 3].map(|()| reactor.add_timer(&owner).unwrap());
+    let soon = Instant::now() + Duration::from_millis(20);
+    reactor.set_timer(unset, Some(soon)).unwrap();
+    reactor.set_timer(gone, Some(soon)).unwrap();
+    reactor
+        .set_timer(last, Some(soon + Duration::from_millis(20)))
+        .unwrap();
+    reactor.set_timer(unset, None).unwrap();
+    assert!(reactor.deregister(gone));
+    // The last is due after the other two: when it is reported, they
+    // would have been.
+    assert_eq!(rx.recv_timeout(WAIT), Ok((last, Readiness::READABLE)));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    assert_eq!(
+        reactor.set_timer(gone, None).unwrap_err().raw_os_error(),
+        Some(libc::ENOENT)
+    );
+}
+
+#[test]
+fn a_timer_set_again_and_again_keeps_the_heap_small() {
+    let _serial = serial();
+    let reactor = Reactor::start().unwrap();
+    let (owner, _rx) = probe();
+    let token = reactor.add_timer(&owner).unwrap();
+    let start = Instant::now() + Duration::from_secs(3600);
+    for i in 0..10_000 {
+        reactor
+            .set_timer(token, Some(start + Duration::from_millis(i)))
+            .unwrap();
+    }
+    let state = reactor.shared.lock();
+    assert_eq!(state.timers_set, 1);
+    assert!(
+        state.timers.len() <= 2 + HEAP_SLACK,
+        "{} instants kept",
+        state.timers.len()
+    );
+}
+
+#[test]
+fn a_descriptor_is_not_a_timer() {
+    let _serial = serial();
+    let reactor = Reactor::start().unwrap();
+    let (_fd, _owner, _rx, token) = watched(&reactor);
+    let err = reactor.set_timer(token, Some(Instant::now())).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+}
