@@ -235,6 +235,10 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
             registry.deregister(id);
             finish_write::<R>(w, done);
         }
+        for (id, reply, result) in wk.flushes {
+            registry.deregister(id);
+            R::flushed(reply, result);
+        }
         for poller in wk.polls {
             R::notify(poller);
         }
@@ -313,10 +317,17 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
         self.cell.lock().poll(self.end, notify)
     }
 
-    fn flush(&self, call: &Call) {
+    fn flush(&self, call: &Call, reply: R::Flush) {
         let tid = call.caller.pid;
         let mut killed = || killed_by_signal(tid);
-        self.cell.update(|o, wk| o.flush(self.end, &mut killed, wk));
+        let end = self.end;
+        // A flush that parks is registered as a parked read or write is,
+        // so that an interrupt or the unmount reaches it.
+        if let Some((reply, result)) = self.cell.run(call, &[], |o, wk| {
+            o.flush(call.id, reply, end, &mut killed, wk)
+        }) {
+            R::flushed(reply, result);
+        }
     }
 
     fn release(&self) {

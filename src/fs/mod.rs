@@ -2,7 +2,7 @@
 //! the decoding and the reply. Unit-tested without a mount (`tests/`).
 //!
 //! Calls that finish at once return a `Result`. Calls that may wait
-//! (open, read, write) take the adapter's reply object and answer it
+//! (open, read, write, flush) take the adapter's reply object and answer it
 //! through [`Replies`] — now, or later from the call that lets them
 //! finish. Nothing here blocks a thread on an IPC wait.
 //!
@@ -627,10 +627,11 @@ impl<R: Replies> Fs<R> {
     }
 
     /// A descriptor of `fh` was closed, or `fh` was fsync'ed.
-    pub fn flush(&self, call: &Call, fh: u64) -> Result<()> {
-        let h = self.shared.handles.get(fh).ok_or(Error::BadHandle)?;
-        h.file.flush(call);
-        Ok(())
+    pub fn flush(&self, call: &Call, fh: u64, reply: R::Flush) {
+        match self.shared.handles.get(fh) {
+            Some(h) => h.file.flush(call, reply),
+            None => R::flushed(reply, Err(Error::BadHandle)),
+        }
     }
 
     pub fn release(&self, fh: u64) {

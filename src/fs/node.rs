@@ -260,8 +260,11 @@ pub trait OpenFile<R: Replies>: Send + Sync {
     }
     /// A descriptor of this description was closed (FUSE's FLUSH, which
     /// close(2) waits for), or it was fsync'ed: what it wrote so far is
-    /// complete.
-    fn flush(&self, _call: &Call) {}
+    /// complete. `reply` is answered now, or later by whatever the file
+    /// waits on.
+    fn flush(&self, _call: &Call, reply: R::Flush) {
+        R::flushed(reply, Ok(()));
+    }
     /// The last descriptor of this description was closed.
     fn release(&self) {}
 }

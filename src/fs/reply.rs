@@ -23,6 +23,8 @@ pub trait Replies: Send + Sync + 'static {
     type Write: Send;
     /// A poll handle, notified once at the object's next change.
     type Poll: Send;
+    /// The reply of a flush (a close(2) of a descriptor) or an fsync(2).
+    type Flush: Send + 'static;
     /// A file registered with the kernel for passthrough (FUSE's backing
     /// id): opens answered with it are mapped from that file itself.
     /// Dropping it unregisters the file; opens already answered keep it.
@@ -31,6 +33,7 @@ pub trait Replies: Send + Sync + 'static {
     fn opened(reply: Self::Open, result: Result<Opened>);
     fn data(reply: Self::Read, result: Result<&[u8]>);
     fn written(reply: Self::Write, result: Result<usize>);
+    fn flushed(reply: Self::Flush, result: Result<()>);
     fn notify(poll: Self::Poll);
 
     /// Registers `file` for passthrough on the connection `reply` came
@@ -93,6 +96,7 @@ impl<R: Replies> Parking for FsParking<R> {
     type Read = R::Read;
     type Write = WriteReply<R::Write>;
     type Poll = R::Poll;
+    type Flush = R::Flush;
 
     fn writer_account(
         waiter: &WriteReply<R::Write>,

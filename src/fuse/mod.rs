@@ -17,8 +17,8 @@ use fuser::{
 };
 
 use self::reply::{
-    ATTR_TTL, At, DataReply, ENTRY_TTL, FuseReplies, OpenReply, Paths, WriteReply, file_attr,
-    file_type, log_error,
+    ATTR_TTL, At, DataReply, ENTRY_TTL, FlushReply, FuseReplies, OpenReply, Paths, WriteReply,
+    file_attr, file_type, log_error,
 };
 use crate::caller::Caller;
 use crate::config::{Config, ShmMode};
@@ -454,8 +454,12 @@ impl Filesystem for IpcFs {
         reply: ReplyEmpty,
     ) {
         let _log = serving(req);
-        let result = self.core.flush(&call(req), fh.0);
-        reply_empty("flush", &self.at(ino), result, reply);
+        // FLUSH is one of the kernel's "force" requests: close(2) waits for
+        // its answer uninterruptibly (a signal only sends an INTERRUPT, and
+        // not even SIGKILL ends the wait), so whoever parks a flush must
+        // answer it within a bounded time.
+        let reply = FlushReply(reply, "flush", self.at(ino));
+        self.core.flush(&call(req), fh.0, reply);
     }
 
     fn release(
@@ -482,8 +486,10 @@ impl Filesystem for IpcFs {
         reply: ReplyEmpty,
     ) {
         let _log = serving(req);
-        let result = self.core.flush(&call(req), fh.0);
-        reply_empty("fsync", &self.at(ino), result, reply);
+        // What was written so far is complete: for a stream file, as at a
+        // close (the fs layer serves both as a flush).
+        let reply = FlushReply(reply, "fsync", self.at(ino));
+        self.core.flush(&call(req), fh.0, reply);
     }
 
     fn fallocate(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fuser::{
     BackingId, Errno, FileAttr, FileHandle, FopenFlags, Generation, INodeNo, PollNotifier,
-    ReplyCreate, ReplyData, ReplyOpen, ReplyWrite,
+    ReplyCreate, ReplyData, ReplyEmpty, ReplyOpen, ReplyWrite,
 };
 
 use crate::error::{Error, Result};
@@ -67,6 +67,10 @@ pub struct DataReply(pub ReplyData, pub At);
 /// A write's reply, and where it was made.
 pub struct WriteReply(pub ReplyWrite, pub At);
 
+/// A flush's reply, the call it answers (`"flush"` or `"fsync"`, which
+/// the fs layer serves alike), and where it was made.
+pub struct FlushReply(pub ReplyEmpty, pub &'static str, pub At);
+
 pub struct FuseReplies;
 
 impl Replies for FuseReplies {
@@ -74,6 +78,7 @@ impl Replies for FuseReplies {
     type Read = DataReply;
     type Write = WriteReply;
     type Poll = PollNotifier;
+    type Flush = FlushReply;
     type Backing = BackingId;
 
     fn opened(reply: OpenReply, result: Result<Opened>) {
@@ -113,6 +118,14 @@ impl Replies for FuseReplies {
         match result {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(log_error("write", &at, e)),
+        }
+    }
+
+    fn flushed(reply: FlushReply, result: Result<()>) {
+        let FlushReply(reply, op, at) = reply;
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(log_error(op, &at, e)),
         }
     }
 

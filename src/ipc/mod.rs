@@ -29,6 +29,8 @@ pub trait Parking: 'static {
     type Read: Send;
     type Write: Send;
     type Poll: Send;
+    /// A flush's reply (close(2) or fsync(2) of a descriptor).
+    type Flush: Send;
 
     /// The account a parked write's bytes are charged to while it waits:
     /// its writer's, who holds them in the daemon (`None`: the object's
@@ -61,6 +63,7 @@ impl Parking for Plain {
     type Read = u32;
     type Write = u32;
     type Poll = u32;
+    type Flush = u32;
 }
 
 /// How a file description was opened.
@@ -142,6 +145,7 @@ pub struct Wakeups<P: Parking, E> {
     pub opens: Vec<(WaiterId, P::Open, Result<E>)>,
     pub reads: Vec<(WaiterId, P::Read, ReadDone)>,
     pub writes: Vec<(WaiterId, P::Write, WriteDone)>,
+    pub flushes: Vec<(WaiterId, P::Flush, Result<()>)>,
     pub polls: Vec<P::Poll>,
     /// The object closed itself (an endpoint whose last descriptor
     /// closed): the adapter's side takes its name away.
@@ -154,6 +158,7 @@ impl<P: Parking, E> Default for Wakeups<P, E> {
             opens: Vec::new(),
             reads: Vec::new(),
             writes: Vec::new(),
+            flushes: Vec::new(),
             polls: Vec::new(),
             closed_itself: false,
         }
@@ -263,6 +268,7 @@ impl<P: Parking, E> Wakeups<P, E> {
         self.opens.is_empty()
             && self.reads.is_empty()
             && self.writes.is_empty()
+            && self.flushes.is_empty()
             && self.polls.is_empty()
             && !self.closed_itself
     }
@@ -398,13 +404,18 @@ pub trait StreamObject<P: Parking>: Send + 'static {
     /// A descriptor of `end` was closed (FUSE's FLUSH, which close(2)
     /// waits for) or fsync'ed: what it wrote so far is complete. `killed`
     /// tells whether the caller is dying of a signal; it reads `/proc`, so
-    /// it is asked only when the answer matters.
+    /// it is asked only when the answer matters. An object that must wait
+    /// before what was written counts as complete (a message stored by a
+    /// server) parks `waiter` and answers it through `wk.flushes`.
     fn flush(
         &mut self,
+        _id: WaiterId,
+        waiter: P::Flush,
         _end: Self::End,
         _killed: &mut dyn FnMut() -> bool,
         _wk: &mut Wakeups<P, Self::End>,
-    ) {
+    ) -> Step<P::Flush, Result<()>> {
+        Step::Done(waiter, Ok(()))
     }
 
     /// Takes parked call `id` out. False if it is not parked here.

@@ -17,6 +17,7 @@ pub enum Answer {
     Opened(Result<Opened>),
     Data(Result<Vec<u8>>),
     Written(Result<usize>),
+    Flushed(Result<()>),
     Notified,
 }
 
@@ -56,6 +57,7 @@ impl Replies for TestReplies {
     type Open = TestReply;
     type Read = TestReply;
     type Write = TestReply;
+    type Flush = TestReply;
     /// A poll handle may be dropped without a notification (a newer poll
     /// replaces it), as fuser's may.
     type Poll = Sender<Answer>;
@@ -71,6 +73,9 @@ impl Replies for TestReplies {
     fn written(reply: TestReply, result: Result<usize>) {
         reply.answer(Answer::Written(result));
     }
+    fn flushed(reply: TestReply, result: Result<()>) {
+        reply.answer(Answer::Flushed(result));
+    }
     fn notify(poll: Sender<Answer>) {
         let _ = poll.send(Answer::Notified);
     }
@@ -82,6 +87,7 @@ impl Replies for TestReplies {
     }
 }
 
+mod flush;
 mod queue;
 mod shm;
 mod socket;
@@ -179,6 +185,13 @@ fn read(fs: &TestFs, fh: u64, size: usize) -> Option<Answer> {
 fn write(fs: &TestFs, fh: u64, data: &[u8]) -> Option<Answer> {
     let (tx, rx) = reply();
     fs.write(&call(), fh, 0, data, false, tx);
+    now(&rx)
+}
+
+/// A close(2) (or fsync(2)) of a descriptor of `fh`.
+fn flush(fs: &TestFs, fh: u64) -> Option<Answer> {
+    let (tx, rx) = reply();
+    fs.flush(&call(), fh, tx);
     now(&rx)
 }
 

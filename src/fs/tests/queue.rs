@@ -25,7 +25,7 @@ fn a_queue_is_created_open_and_keeps_messages_whole() {
         "0",
         "a message is seen only when it ends"
     );
-    fs.flush(&call(), o.fh).unwrap();
+    assert_eq!(flush(&fs, o.fh), Some(Answer::Flushed(Ok(()))));
     assert_eq!(xattr(&fs, created.ino, "messages").unwrap(), "1");
     assert_eq!(xattr(&fs, created.ino, "max_messages").unwrap(), "256");
     assert_eq!(
@@ -42,7 +42,7 @@ fn a_queue_is_created_open_and_keeps_messages_whole() {
     // Removed while open: the open description still sends and receives.
     fs.unlink(&me(), queues, b"q").unwrap();
     assert_eq!(write(&fs, o.fh, b"three"), Some(Answer::Written(Ok(5))));
-    fs.flush(&call(), o.fh).unwrap();
+    assert_eq!(flush(&fs, o.fh), Some(Answer::Flushed(Ok(()))));
     assert_eq!(
         read(&fs, o.fh, 64),
         Some(Answer::Data(Ok(b"onetwo".to_vec())))
@@ -98,7 +98,7 @@ fn a_queue_framing_is_a_setting_new_opens_follow() {
         "3",
         "the last line at close"
     );
-    fs.flush(&call(), before.fh).unwrap();
+    assert_eq!(flush(&fs, before.fh), Some(Answer::Flushed(Ok(()))));
     let mut got = Vec::new();
     for _ in 0..4 {
         let Some(Answer::Data(Ok(m))) = read(&fs, before.fh, 64) else {

@@ -576,20 +576,30 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
 
     /// A descriptor of `end` was closed, or fsync'ed: its message in
     /// progress is whole (or dropped, if `killed` says its writer is
-    /// dying of a signal).
-    fn flush(&mut self, end: QueueEnd, killed: &mut dyn FnMut() -> bool, wk: &mut QueueWakeups<P>) {
+    /// dying of a signal). It is answered at once.
+    fn flush(
+        &mut self,
+        _id: WaiterId,
+        waiter: P::Flush,
+        end: QueueEnd,
+        killed: &mut dyn FnMut() -> bool,
+        wk: &mut QueueWakeups<P>,
+    ) -> Step<P::Flush, Result<()>> {
         match self.compositions.get(&end.id) {
-            None => return,
+            None => return Step::Done(waiter, Ok(())),
             // Nothing written yet: a shell's `>` closes its first
             // descriptor after dup2, before the command writes; the place
             // taken at open stays for the message to come (the release
             // gives it back if none does).
-            Some(Composition::Active(message)) if message.is_empty() => return,
+            Some(Composition::Active(message)) if message.is_empty() => {
+                return Step::Done(waiter, Ok(()));
+            }
             _ => {}
         }
         self.end_message(end, killed);
         self.settle(wk);
         self.notify(wk);
+        Step::Done(waiter, Ok(()))
     }
 
     fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut QueueWakeups<P>) -> bool {

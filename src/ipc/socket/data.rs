@@ -426,14 +426,17 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
     /// datagram written through that open: it is sent now.
     fn flush(
         &mut self,
+        _id: WaiterId,
+        waiter: P::Flush,
         end: DataEnd,
         killed: &mut dyn FnMut() -> bool,
         wk: &mut EndpointWakeups<P>,
-    ) {
+    ) -> Step<P::Flush, Result<()>> {
         if self.framed(&end) {
             self.end_datagram(&end, killed);
             self.notify(wk);
         }
+        Step::Done(waiter, Ok(()))
     }
 
     fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut EndpointWakeups<P>) -> bool {

@@ -1,0 +1,170 @@
+//! A flush that its object parks: answered when the object says, and
+//! reached, like a parked read or write, by an interrupt and by the
+//! unmount. No kind parks one yet; a stand-in object does.
+
+use super::*;
+use crate::fs::cell::Cell;
+use crate::fs::reply::{FsParking, ParkedOpen, WriteReply};
+use crate::ipc::{CancelReason, OpenRequest, Step, StreamObject, Wakeups, WriteDone, ready};
+use crate::wait::WaiterId;
+
+type StoringWakeups = Wakeups<FsParking<TestReplies>, ()>;
+
+/// An object whose written data counts as complete only once something
+/// else says it is stored (as a message a server keeps): every flush
+/// waits for that.
+#[derive(Default)]
+struct Storing {
+    flushes: Vec<(WaiterId, TestReply)>,
+    stopped: bool,
+}
+
+impl Storing {
+    /// What was written is stored: every waiting flush is answered.
+    fn stored(&mut self, wk: &mut StoringWakeups) {
+        for (id, reply) in self.flushes.drain(..) {
+            wk.flushes.push((id, reply, Ok(())));
+        }
+    }
+}
+
+impl StreamObject<FsParking<TestReplies>> for Storing {
+    type End = ();
+
+    fn open(
+        &mut self,
+        _id: WaiterId,
+        waiter: ParkedOpen<TestReplies>,
+        _req: OpenRequest,
+        _wk: &mut StoringWakeups,
+    ) -> Step<ParkedOpen<TestReplies>, Result<()>> {
+        Step::Done(waiter, Ok(()))
+    }
+
+    fn read(
+        &mut self,
+        _id: WaiterId,
+        waiter: TestReply,
+        _end: (),
+        _size: usize,
+        _nonblock: bool,
+        _wk: &mut StoringWakeups,
+    ) -> Step<TestReply, Result<Vec<u8>>> {
+        Step::Done(waiter, Ok(Vec::new()))
+    }
+
+    fn write(
+        &mut self,
+        _id: WaiterId,
+        waiter: WriteReply<TestReply>,
+        _end: (),
+        data: &[u8],
+        _nonblock: bool,
+        _wk: &mut StoringWakeups,
+    ) -> Step<WriteReply<TestReply>, WriteDone> {
+        Step::Done(waiter, WriteDone::ok(data.len()))
+    }
+
+    fn release(&mut self, _end: (), _wk: &mut StoringWakeups) {}
+
+    fn flush(
+        &mut self,
+        id: WaiterId,
+        waiter: TestReply,
+        _end: (),
+        _killed: &mut dyn FnMut() -> bool,
+        _wk: &mut StoringWakeups,
+    ) -> Step<TestReply, Result<()>> {
+        if self.stopped {
+            return Step::Done(waiter, Err(Error::ShuttingDown));
+        }
+        self.flushes.push((id, waiter));
+        Step::Parked
+    }
+
+    fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut StoringWakeups) -> bool {
+        match self.flushes.iter().position(|(parked, _)| *parked == id) {
+            Some(at) => {
+                let (id, reply) = self.flushes.remove(at);
+                wk.flushes.push((id, reply, Err(why.error())));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn parked(&self) -> Vec<WaiterId> {
+        self.flushes.iter().map(|(id, _)| *id).collect()
+    }
+
+    fn stop_parking(&mut self, _wk: &mut StoringWakeups) {
+        self.stopped = true;
+    }
+
+    fn poll(&mut self, _end: (), _notify: Option<(u64, Sender<Answer>)>) -> u32 {
+        ready::OUT
+    }
+}
+
+/// A storing object's cell (in no directory: only its handle reaches
+/// it) and a handle open for writing.
+fn storing(fs: &TestFs) -> (Arc<Cell<Storing, TestReplies>>, u64) {
+    let cell = Cell::new(Storing::default(), fs.shared.clone());
+    let (tx, rx) = reply();
+    let parked = ParkedOpen {
+        reply: tx,
+        ino: tree::ROOT,
+        created: None,
+    };
+    cell.open_with_flags(&call(), parked, libc::O_WRONLY);
+    (cell, opened(now(&rx)).fh)
+}
+
+#[test]
+fn a_parked_flush_is_answered_when_its_object_says() {
+    let fs = fs();
+    let (cell, fh) = storing(&fs);
+    let (tx, rx) = reply();
+    fs.flush(&call(), fh, tx);
+    assert_eq!(now(&rx), None, "parked");
+    assert_eq!(fs.parked(), 1, "registered as any parked call");
+    cell.update(|o, wk| o.stored(wk));
+    assert_eq!(now(&rx), Some(Answer::Flushed(Ok(()))));
+    assert_eq!(fs.parked(), 0, "deregistered once answered");
+    fs.release(fh);
+}
+
+#[test]
+fn a_parked_flush_is_interrupted() {
+    let fs = fs();
+    let (_cell, fh) = storing(&fs);
+    let (tx, rx) = reply();
+    let c = call();
+    fs.flush(&c, fh, tx);
+    assert_eq!(now(&rx), None, "parked");
+    assert!(fs.interrupt(c.id));
+    assert_eq!(now(&rx), Some(Answer::Flushed(Err(Error::Interrupted))));
+    assert_eq!(fs.parked(), 0);
+    fs.release(fh);
+}
+
+#[test]
+fn a_parked_flush_ends_at_unmount() {
+    let fs = fs();
+    let (_cell, fh) = storing(&fs);
+    let (tx, rx) = reply();
+    fs.flush(&call(), fh, tx);
+    assert_eq!(now(&rx), None, "parked");
+    assert_eq!(fs.shut_down(), 1);
+    assert_eq!(now(&rx), Some(Answer::Flushed(Err(Error::ShuttingDown))));
+    assert_eq!(fs.parked(), 0);
+}
+
+#[test]
+fn a_flush_of_a_handle_not_open_is_refused() {
+    let fs = fs();
+    assert_eq!(
+        flush(&fs, 999),
+        Some(Answer::Flushed(Err(Error::BadHandle)))
+    );
+}
