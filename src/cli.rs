@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgAction, Parser};
 
-use crate::config::{Config, ShmMode, Transport, parse_bytes, parse_faults};
+use crate::config::{Config, QueueStore, ShmMode, Transport, parse_bytes, parse_faults};
 use crate::ipc::compose::Framing;
 use crate::limits::IoLimits;
 
@@ -82,6 +82,26 @@ pub struct Args {
     /// offered, else dev) [default: dev]
     #[arg(long, value_name = "TRANSPORT", value_parser = Transport::parse)]
     pub transport: Option<Transport>,
+
+    /// Keep queues/ in Redis, shared by every mount given the same server
+    /// and prefix: redis://HOST:PORT[/DB] [default: in this daemon's memory]
+    #[arg(long, value_name = "URL")]
+    pub queue_store: Option<String>,
+
+    /// The prefix of the store's keys, so that several independent sets
+    /// of queues share one server [default: ipcfs]
+    #[arg(long, value_name = "PREFIX")]
+    pub queue_store_prefix: Option<String>,
+
+    /// A file holding the store's password (else the environment's
+    /// IPCFS_QUEUE_STORE_PASSWORD; never on the command line)
+    #[arg(long, value_name = "FILE")]
+    pub queue_store_password_file: Option<PathBuf>,
+
+    /// How long a message taken by a daemon that ended before its reader
+    /// received it waits before another daemon takes it [default: 30000]
+    #[arg(long, value_name = "MS")]
+    pub queue_store_reclaim_ms: Option<u64>,
 
     /// Clear a stale mount left at MOUNTPOINT by a crashed daemon first
     #[arg(long)]
@@ -166,6 +186,10 @@ pub const MOUNT_OPTIONS: &[&str] = crate::ipc::channel::with_fault_settings![
     "shm_mode",
     "transport",
     "fsname",
+    "queue_store",
+    "queue_store_prefix",
+    "queue_store_password_file",
+    "queue_store_reclaim_ms",
     "ro",
 ];
 
@@ -216,6 +240,29 @@ impl Args {
         }
         if let Some(list) = &self.faults {
             parse_faults(list, &mut c.faults).map_err(|e| format!("--faults {e}"))?;
+        }
+        if let Some(url) = &self.queue_store {
+            c.queue_store = Some(QueueStore::new(url));
+        }
+        let store_option = |name: &str| format!("--{name} needs --queue-store");
+        if let Some(prefix) = self.queue_store_prefix {
+            let store = c
+                .queue_store
+                .as_mut()
+                .ok_or(store_option("queue-store-prefix"))?;
+            store.prefix = prefix;
+        }
+        if let Some(file) = self.queue_store_password_file {
+            let store =
+                (c.queue_store.as_mut()).ok_or(store_option("queue-store-password-file"))?;
+            store.password_file = Some(file);
+        }
+        if let Some(ms) = self.queue_store_reclaim_ms {
+            let store = c
+                .queue_store
+                .as_mut()
+                .ok_or(store_option("queue-store-reclaim-ms"))?;
+            store.reclaim_ms = ms;
         }
         for group in &self.options {
             for option in group.split(',').filter(|o| !o.is_empty()) {
@@ -304,6 +351,28 @@ fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
                 .ok_or("-o fsname needs a value")?
                 .to_string()
         }
+        "queue_store" => {
+            let url = value.filter(|v| !v.is_empty());
+            c.queue_store = Some(QueueStore::new(
+                url.ok_or("-o queue_store needs a value (redis://HOST:PORT)")?,
+            ))
+        }
+        "queue_store_prefix" | "queue_store_password_file" | "queue_store_reclaim_ms" => {
+            let value = value.ok_or_else(|| format!("-o {key} needs a value"))?;
+            let store = c
+                .queue_store
+                .as_mut()
+                .ok_or_else(|| format!("-o {key} needs -o queue_store= before it"))?;
+            match key {
+                "queue_store_prefix" => store.prefix = value.to_string(),
+                "queue_store_password_file" => store.password_file = Some(value.into()),
+                _ => {
+                    store.reclaim_ms = value
+                        .parse()
+                        .map_err(|_| format!("-o {option}: needs a whole number of ms"))?
+                }
+            }
+        }
         "ro" => return Err("-o ro: ipcfs cannot be mounted read-only".into()),
         k if value.is_none() && ACCEPTED_NO_OPS.contains(&k) => {}
         _ => return Err(format!("-o {option}: unknown mount option")),
@@ -351,6 +420,43 @@ mod tests {
         Args::try_parse_from(argv)
             .map_err(|e| e.to_string())?
             .into_config(IoLimits::new(1024))
+    }
+
+    #[test]
+    fn a_queue_store_is_a_redis_url_with_its_options() {
+        let c = config(&[
+            "--queue-store",
+            "redis://h:6379/2",
+            "--queue-store-prefix",
+            "lab",
+            "m",
+        ])
+        .unwrap();
+        let store = c.queue_store.unwrap();
+        assert_eq!(store.url, "redis://h:6379/2");
+        assert_eq!(store.prefix, "lab");
+        assert_eq!(store.reclaim_ms, 30_000);
+        assert_eq!(store.password_file, None);
+        let o = "queue_store=redis://h,queue_store_reclaim_ms=500,queue_store_password_file=/p";
+        let store = config(&["-o", o, "m"]).unwrap().queue_store.unwrap();
+        assert_eq!((store.reclaim_ms, store.prefix.as_str()), (500, "ipcfs"));
+        assert_eq!(store.password_file, Some("/p".into()));
+        for bad in [
+            &["--queue-store-prefix", "lab", "m"][..],
+            &["-o", "queue_store_prefix=lab", "m"],
+            &["--queue-store", "rediss://h:6379", "m"],
+            &["--queue-store", "http://h", "m"],
+            &[
+                "--queue-store",
+                "redis://h",
+                "--queue-store-prefix",
+                "a{b}",
+                "m",
+            ],
+            &["--queue-store", "redis://h", "--queue-framing", "line", "m"],
+        ] {
+            assert!(config(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

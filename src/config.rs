@@ -19,6 +19,66 @@ pub const DEFAULT_MAX_OBJECTS_PER_USER: usize = 1024;
 /// queue's entries (vendor/fuser's MAX_ENTRIES), so that one user's
 /// waiting calls never hold every entry of a CPU's queue.
 pub const DEFAULT_MAX_WAITING_PER_USER: usize = 4096;
+/// The prefix of a queue store's keys when not given.
+pub const DEFAULT_QUEUE_STORE_PREFIX: &str = "ipcfs";
+/// How long a message taken by a daemon that ended stays pending before
+/// another takes it, when not given.
+pub const DEFAULT_QUEUE_STORE_RECLAIM_MS: u64 = 30_000;
+
+/// Where queues live when not in the daemon's memory (`--queue-store`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStore {
+    /// `redis://HOST:PORT[/DB]`.
+    pub url: String,
+    /// Names this set of queues among others on the same server.
+    pub prefix: String,
+    /// A file that holds the server's password (else the environment's
+    /// `IPCFS_QUEUE_STORE_PASSWORD`, else none): never the command line,
+    /// where `ps` shows it.
+    pub password_file: Option<PathBuf>,
+    pub reclaim_ms: u64,
+}
+
+impl QueueStore {
+    pub fn new(url: &str) -> QueueStore {
+        QueueStore {
+            url: url.to_string(),
+            prefix: DEFAULT_QUEUE_STORE_PREFIX.to_string(),
+            password_file: None,
+            reclaim_ms: DEFAULT_QUEUE_STORE_RECLAIM_MS,
+        }
+    }
+
+    fn validate(&self, framing: Framing) -> Result<(), String> {
+        if self.url.starts_with("rediss://") {
+            return Err(
+                "--queue-store: this ipcfs is built without TLS (rediss://); \
+                        reach the server through a TLS tunnel (stunnel) on redis://"
+                    .into(),
+            );
+        }
+        if !self.url.starts_with("redis://") {
+            return Err(format!(
+                "--queue-store '{}' is not a redis:// URL",
+                self.url
+            ));
+        }
+        let fine = |c: char| c.is_ascii_alphanumeric() || "_.:-".contains(c);
+        if self.prefix.is_empty() || !self.prefix.chars().all(fine) {
+            return Err(format!(
+                "--queue-store-prefix '{}' may hold letters, digits and _.:- only",
+                self.prefix
+            ));
+        }
+        if self.reclaim_ms == 0 {
+            return Err("--queue-store-reclaim-ms must be at least 1".into());
+        }
+        if framing != Framing::Message {
+            return Err("--queue-framing: a queue in a store has message framing".into());
+        }
+        Ok(())
+    }
+}
 
 /// How the kernel is to serve `shm/` files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +159,8 @@ pub struct Config {
     pub fsname: String,
     /// How large a write reaches the daemon whole (see limits.rs).
     pub io: IoLimits,
+    /// Where queues live: `None`, in this daemon's memory.
+    pub queue_store: Option<QueueStore>,
 }
 
 impl Config {
@@ -122,6 +184,7 @@ impl Config {
             log_level: None,
             fsname: "ipcfs".to_string(),
             io: IoLimits::new(KERNEL_DEFAULT_PAGES),
+            queue_store: None,
         }
     }
 
@@ -156,6 +219,9 @@ impl Config {
         }
         if self.max_waiting_per_user == 0 {
             return Err("--max-waiting-per-user must be at least 1".into());
+        }
+        if let Some(store) = &self.queue_store {
+            store.validate(self.queue_framing)?;
         }
         Ok(())
     }

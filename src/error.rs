@@ -80,6 +80,9 @@ pub enum Error {
     TooManyObjects,
     /// A rename onto a directory that has entries (`ENOTEMPTY`).
     NotEmpty,
+    /// The queue store (`--queue-store`) did not answer: a message that
+    /// was to end there did not (`ECOMM`).
+    StoreUnreachable,
 }
 
 impl Error {
@@ -122,12 +125,13 @@ impl Error {
             Error::NotATerminal => libc::ENOTTY,
             Error::TooManyObjects => libc::EMFILE,
             Error::NotEmpty => libc::ENOTEMPTY,
+            Error::StoreUnreachable => libc::ECOMM,
         }
     }
 
     /// Every error, for the tables of the docs: ipcfs(7) documents each
     /// errno (tests/man.rs checks it against this list).
-    pub const ALL: [Error; 35] = [
+    pub const ALL: [Error; 36] = [
         Error::NotFound,
         Error::Exists,
         Error::NotPermitted,
@@ -163,6 +167,7 @@ impl Error {
         Error::NotATerminal,
         Error::TooManyObjects,
         Error::NotEmpty,
+        Error::StoreUnreachable,
     ];
 
     /// The errno's symbolic name (`ENOENT`), as the man page lists it.
@@ -203,6 +208,7 @@ impl Error {
             Error::NotATerminal => "ENOTTY",
             Error::TooManyObjects => "EMFILE",
             Error::NotEmpty => "ENOTEMPTY",
+            Error::StoreUnreachable => "ECOMM",
         }
     }
 }

@@ -23,5 +23,6 @@ pub mod memory;
 pub mod mount;
 pub mod mountpoint;
 pub mod reactor;
+pub mod remote;
 pub mod run;
 pub mod wait;

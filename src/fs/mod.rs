@@ -57,6 +57,8 @@ pub struct Shared<R: Replies> {
     /// The one thread that watches descriptors (sockets) for the objects
     /// that own them.
     pub reactor: Arc<Reactor>,
+    /// Where `queues/` lives when not in this daemon (`--queue-store`).
+    pub queue_store: Option<Arc<crate::remote::RedisStore>>,
     /// Set at unmount: no call parks from then on.
     shutting_down: AtomicBool,
     /// Whether `shm/` files are opened with passthrough (their mappings
@@ -235,7 +237,15 @@ impl<R: Replies> Fs<R> {
             per_user: config.max_waiting_per_user,
             unlimited: [0, owner.0],
         };
+        let queue_store = match &config.queue_store {
+            Some(q) => Some(
+                crate::remote::RedisStore::start(crate::remote::store_config(q)?)
+                    .map_err(|e| std::io::Error::from_raw_os_error(e.errno()))?,
+            ),
+            None => None,
+        };
         let shared = Arc::new(Shared {
+            queue_store,
             registry: Registry::new(waiting),
             handles: HandleTable::default(),
             budget: MemoryBudget::with_user_limits(config.max_memory, config.user_limits()),
@@ -262,6 +272,10 @@ impl<R: Replies> Fs<R> {
                 t.insert_fixed(root, name, meta(0o1777), Node::Dir(Children::Listed(dir)));
             }
             t.insert_fixed(root, "proc", meta(0o555), kinds::proc::root());
+        }
+        if let Some(store) = &shared.queue_store {
+            kinds::shared_queue::share(&shared, &tree, store)
+                .map_err(|e| std::io::Error::from_raw_os_error(e.errno()))?;
         }
         Ok(Fs {
             shared,

@@ -38,9 +38,16 @@ impl<R: Replies> Fs<R> {
         validate_name(name)?;
         let account = self.shared.budget.object_account(caller.uid, name.len())?;
         let node = make(&self.shared, name, account.clone())?;
+        let kind = match &node {
+            Node::File(kind) => Some(kind.clone()),
+            Node::Dir(_) | Node::Link(_) => None,
+        };
         let meta = Meta::new(caller.uid, caller.gid, perm);
         let mut tree = self.tree();
         let ino = tree.create(parent, name, meta, node)?;
+        if let Some(kind) = kind {
+            kind.named(name, &meta);
+        }
         tree.get_mut(ino).expect("just created").charge = Some(account);
         tree.add_lookup(ino);
         self.shut_down_if_late(&tree, ino);
@@ -146,10 +153,17 @@ impl<R: Replies> Fs<R> {
             _ => return Err(Error::NotPermitted),
         };
         let mut tree = self.tree();
-        if let Some(Node::Dir(_)) = tree.child(parent, name).map(|e| &e.node) {
-            return Err(Error::IsDirectory);
+        let kind = match tree.child(parent, name).map(|e| &e.node) {
+            Some(Node::Dir(_)) => return Err(Error::IsDirectory),
+            Some(Node::File(kind)) => Some(kind.clone()),
+            _ => None,
+        };
+        tree.unlink(parent, name, caller)?;
+        drop(tree);
+        if let Some(kind) = kind {
+            kind.unnamed(name);
         }
-        tree.unlink(parent, name, caller)
+        Ok(())
     }
 
     /// `rmdir` of a directory object closes it; any other directory is
@@ -188,6 +202,14 @@ impl<R: Replies> Fs<R> {
             if Self::reserved(&dir, to.1, caller) {
                 return Err(Error::Exists);
             }
+        }
+        let fixed = |ino, name| match self.tree().child(ino, name).map(|e| &e.node) {
+            Some(Node::File(kind)) => !kind.renamable(),
+            _ => false,
+        };
+        if fixed(from.0, from.1) || fixed(to.0, to.1) {
+            log::info!("rename refused: a queue kept in a store keeps its name on every mount");
+            return Err(Error::NotPermitted);
         }
         let mode = match flags {
             RenameFlags::Plain => RenameMode::Replace,

@@ -244,6 +244,22 @@ pub trait FileKind<R: Replies>: Send + Sync {
 
     /// Answers every parked call for unmount; nothing parks afterwards.
     fn shut_down(&self) {}
+
+    /// A user gave it its name (`meta`: owner and mode): a queue kept in
+    /// a store makes itself there.
+    fn named(&self, _name: &[u8], _meta: &Meta) {}
+
+    /// A user removed its name: a queue kept in a store is removed there.
+    fn unnamed(&self, _name: &[u8]) {}
+
+    /// Whether `rename` may give it another name (a queue kept in a store
+    /// is its name there, on every mount).
+    fn renamable(&self) -> bool {
+        true
+    }
+
+    /// What the store says changed in it (a queue kept in a store).
+    fn store_changed(&self, _change: crate::ipc::queue::store::Change) {}
 }
 
 /// An open file description of any kind: what a file handle refers to.

@@ -292,6 +292,15 @@ impl<N: Clone> Tree<N> {
         Ok(())
     }
 
+    /// Removes the name whoever made it, if it is there (the queue store
+    /// says another mount removed it). The entry stays while the kernel
+    /// holds lookups.
+    pub fn remove_name(&mut self, parent: Ino, name: &[u8]) {
+        if let Some(&ino) = self.names.get(&(parent, name.to_vec())) {
+            self.detach(ino);
+        }
+    }
+
     /// Removes the directory `name` of `parent` and the names inside it
     /// (a socket endpoint's files), and gives its node back so that the
     /// caller can close the object outside the tree's lock. Entries stay

@@ -10,6 +10,7 @@ pub mod fifo;
 pub mod pipe;
 pub mod proc;
 pub mod queue;
+pub mod shared_queue;
 pub mod shm;
 pub mod socket;
 pub mod status;
@@ -35,7 +36,10 @@ pub fn object_dirs<R: Replies>(config: &Config) -> Vec<Arc<ObjectDir<R>>> {
         }),
         Arc::new(ObjectDir {
             name: "queues",
-            regular: Some(queue::make::<R>),
+            regular: Some(match config.queue_store {
+                None => queue::make::<R>,
+                Some(_) => shared_queue::make::<R>,
+            }),
             fifo: None,
             dir: None,
             reserved: None,

@@ -35,8 +35,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod places;
+mod remote;
 mod send;
+pub mod store;
 mod transit;
+
+pub use self::remote::{RemoteCounters, RemoteQueue};
 
 use self::send::QueueWrite;
 use super::compose::{Composition, Framing};
@@ -111,6 +115,30 @@ pub struct Queue<P: Parking> {
 }
 
 pub type QueueWakeups<P> = Wakeups<P, QueueEnd>;
+
+/// A stream-mode read of a description that is mid-message: the rest of
+/// it, or the end of file after it. `None` when it must receive.
+fn continue_reception(
+    receptions: &mut HashMap<u64, Reception>,
+    end: QueueEnd,
+    size: usize,
+) -> Option<Vec<u8>> {
+    if end.io != IoMode::Stream {
+        return None;
+    }
+    receptions.get_mut(&end.id)?.read_on(size)
+}
+
+/// What a read gets without receiving a message: the rest of the one its
+/// description is in, or nothing for a stream read of no bytes.
+fn read_at_once(
+    receptions: &mut HashMap<u64, Reception>,
+    end: QueueEnd,
+    size: usize,
+) -> Option<Vec<u8>> {
+    continue_reception(receptions, end, size)
+        .or_else(|| (end.io == IoMode::Stream && size == 0).then(Vec::new))
+}
 
 /// A queue's counters, as xattrs and `status` show them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,10 +336,7 @@ impl<P: Parking> Queue<P> {
     /// A stream-mode read of a description that is mid-message: the rest
     /// of it, or the end of file after it. `None` when it must receive.
     fn continue_reception(&mut self, end: QueueEnd, size: usize) -> Option<Vec<u8>> {
-        if end.io != IoMode::Stream {
-            return None;
-        }
-        self.receptions.get_mut(&end.id)?.read_on(size)
+        continue_reception(&mut self.receptions, end, size)
     }
 
     /// Serves parked readers and writers until neither can progress.
@@ -502,11 +527,8 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         nonblock: bool,
         wk: &mut QueueWakeups<P>,
     ) -> Step<P::Read, Result<Vec<u8>>> {
-        if let Some(data) = self.continue_reception(end, size) {
+        if let Some(data) = read_at_once(&mut self.receptions, end, size) {
             return Step::Done(waiter, Ok(data));
-        }
-        if end.io == IoMode::Stream && size == 0 {
-            return Step::Done(waiter, Ok(Vec::new()));
         }
         if !self.messages.is_empty() {
             let result = self.receive(end, size);

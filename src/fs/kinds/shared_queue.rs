@@ -1,0 +1,358 @@
+//! A queue kept in a store shared by several mounts (`--queue-store`):
+//! the core's [`RemoteQueue`] in a cell, the store's answers routed back
+//! to it, and the names of `queues/` kept as the store has them.
+//!
+//! Names: a queue made here (`touch`) is made in the store; one made by
+//! another mount appears here when the store says so (its change, or the
+//! look taken after every reconnect). A removal goes both ways alike. A
+//! queue made here while the store is out of reach is made there when it
+//! is reached again.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use crate::error::{Error, Result};
+use crate::fs::Shared;
+use crate::fs::attr::{Ino, Meta};
+use crate::fs::cell::{Cell, truncate_stream};
+use crate::fs::node::{AttributeNames, FileKind, Node};
+use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies};
+use crate::fs::tree::{self, Tree};
+use crate::fs::xattr;
+use crate::ipc::compose::Framing;
+use crate::ipc::queue::RemoteQueue;
+use crate::ipc::queue::store::{Change, QueueSettings, Store, StoreOp};
+use crate::ipc::status::StatusRow;
+use crate::memory::Account;
+use crate::remote::{Listener, RedisStore, StoredQueue};
+
+/// A shared queue's attributes: its settings (the same on every mount)
+/// and counters (`messages` the queue's, the others this mount's).
+pub const ATTRIBUTES: AttributeNames = AttributeNames {
+    settings: &["max_messages", "max_message_size", "framing"],
+    counters: &[
+        "messages", "bytes", "sent", "received", "dropped", "readers", "writers", "blocked",
+    ],
+};
+
+type SharedCell<R> = Cell<RemoteQueue<FsParking<R>>, R>;
+
+pub struct SharedQueueKind<R: Replies> {
+    cell: Arc<SharedCell<R>>,
+    store: Arc<RedisStore>,
+    /// `st_size`: the mount's largest write (see attr.rs).
+    size: u64,
+}
+
+/// The store as one queue's cell sees it: each step asked under the
+/// queue's name, each answer handed to the cell.
+struct CellStore<R: Replies> {
+    store: Arc<RedisStore>,
+    name: Vec<u8>,
+    cell: OnceLock<Weak<SharedCell<R>>>,
+}
+
+impl<R: Replies> Store for CellStore<R> {
+    fn send(&self, seq: u64, op: StoreOp) {
+        let cell = self.cell.get().cloned().unwrap_or_default();
+        let done = Box::new(move |result| {
+            if let Some(cell) = cell.upgrade() {
+                cell.update(|q, wk| q.stored(seq, result, wk));
+            }
+        });
+        self.store.ask(&self.name, op, done);
+    }
+}
+
+/// A shared queue's node, holding `messages` now.
+fn node<R: Replies>(
+    shared: &Arc<Shared<R>>,
+    store: &Arc<RedisStore>,
+    name: &[u8],
+    settings: QueueSettings,
+    messages: usize,
+    account: Arc<Account>,
+) -> Node<R> {
+    let c = &shared.config;
+    let seam = Arc::new(CellStore::<R> {
+        store: store.clone(),
+        name: name.to_vec(),
+        cell: OnceLock::new(),
+    });
+    let queue = RemoteQueue::new(
+        seam.clone(),
+        settings,
+        c.io.max_message(),
+        messages,
+        account,
+    );
+    let cell = Cell::new(queue, shared.clone());
+    let _ = seam.cell.set(Arc::downgrade(&cell));
+    Node::File(Arc::new(SharedQueueKind {
+        cell,
+        store: store.clone(),
+        size: c.io.max_write() as u64,
+    }))
+}
+
+/// The maker of `queues/` files with a store: a queue of the mount's
+/// default settings, made in the store once named (`FileKind::named`).
+pub fn make<R: Replies>(
+    shared: &Arc<Shared<R>>,
+    name: &[u8],
+    account: Arc<Account>,
+) -> Result<Node<R>> {
+    let store = shared.queue_store.as_ref().ok_or(Error::NotSupported)?;
+    let settings = QueueSettings {
+        max_messages: shared.config.queue_max_messages,
+        max_message_size: shared.config.queue_max_message_size,
+    };
+    Ok(node(shared, store, name, settings, 0, account))
+}
+
+impl<R: Replies> FileKind<R> for SharedQueueKind<R> {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn open(&self, _shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
+        self.cell.open_with_flags(call, parked, flags);
+    }
+
+    fn truncate(&self, size: u64) -> Result<()> {
+        truncate_stream(size)
+    }
+
+    fn attribute_names(&self) -> AttributeNames {
+        ATTRIBUTES
+    }
+
+    fn attribute(&self, field: &str) -> Result<String> {
+        let q = self.cell.lock();
+        let (s, c) = (q.settings(), q.counters());
+        Ok(match field {
+            "max_messages" => s.max_messages.to_string(),
+            "max_message_size" => s.max_message_size.to_string(),
+            "framing" => q.framing().name().to_string(),
+            "messages" => c.messages.to_string(),
+            "bytes" => c.bytes.to_string(),
+            "sent" => c.sent.to_string(),
+            "received" => c.received.to_string(),
+            "dropped" => c.dropped.to_string(),
+            "readers" => c.readers.to_string(),
+            "writers" => c.writers.to_string(),
+            "blocked" => c.blocked.to_string(),
+            _ => return Err(Error::NoAttribute),
+        })
+    }
+
+    fn set_attribute(&self, field: &str, value: &str) -> Result<()> {
+        match field {
+            "max_messages" => {
+                let n = xattr::number(value)?;
+                self.cell.update(|q, wk| q.set_max_messages(n, wk))
+            }
+            "max_message_size" => {
+                let n = xattr::number(value)?;
+                self.cell.update(|q, _| q.set_max_message_size(n))
+            }
+            "framing" => {
+                let framing = Framing::parse(value)?;
+                self.cell.update(|q, _| q.set_framing(framing))
+            }
+            _ => {
+                log::info!("setting {field} refused: a shared queue has no channel faults");
+                Err(Error::NotSupported)
+            }
+        }
+    }
+
+    fn status(&self, row: StatusRow) -> Option<StatusRow> {
+        let q = self.cell.lock();
+        let c = q.counters();
+        Some(StatusRow {
+            kind: "queue",
+            bytes: Some(c.bytes),
+            messages: Some(c.messages),
+            framing: Some(q.framing().name()),
+            readers: Some(c.readers),
+            writers: Some(c.writers),
+            blocked: Some(c.blocked),
+            ..row
+        })
+    }
+
+    fn shut_down(&self) {
+        self.cell.shut_down();
+    }
+
+    fn named(&self, name: &[u8], meta: &Meta) {
+        let settings = self.cell.lock().settings();
+        let queue = StoredQueue {
+            name: name.to_vec(),
+            settings,
+            uid: meta.uid,
+            gid: meta.gid,
+            mode: u32::from(meta.perm),
+            messages: 0,
+        };
+        self.store.create(queue);
+    }
+
+    fn unnamed(&self, name: &[u8]) {
+        self.store.remove(name);
+    }
+
+    fn renamable(&self) -> bool {
+        false
+    }
+
+    fn store_changed(&self, change: Change) {
+        self.cell.update(|q, wk| q.changed(change, wk));
+    }
+}
+
+/// What keeps `queues/` as the store has it: told of every change by the
+/// store's listener thread (never a thread that serves the filesystem).
+pub struct SharedQueues<R: Replies> {
+    shared: Weak<Shared<R>>,
+    tree: Weak<Mutex<Tree<Node<R>>>>,
+    store: Arc<RedisStore>,
+}
+
+/// Loads the store's queues into `queues/` and starts listening for
+/// changes. At mount, before the filesystem serves: a store out of reach
+/// is logged, and its queues appear once it is reached.
+pub fn share<R: Replies>(
+    shared: &Arc<Shared<R>>,
+    tree: &Arc<Mutex<Tree<Node<R>>>>,
+    store: &Arc<RedisStore>,
+) -> Result<()> {
+    let queues = Arc::new(SharedQueues {
+        shared: Arc::downgrade(shared),
+        tree: Arc::downgrade(tree),
+        store: store.clone(),
+    });
+    match store.load() {
+        Ok(stored) => queues.adopt(stored),
+        Err(e) => {
+            log::warn!("queue store not reached at mount ({e}): its queues appear once it is")
+        }
+    }
+    store.listen(queues)
+}
+
+impl<R: Replies> SharedQueues<R> {
+    /// The inode of `queues/`.
+    fn dir(tree: &Tree<Node<R>>) -> Option<Ino> {
+        tree.child(tree::ROOT, b"queues").map(|e| e.ino)
+    }
+
+    /// Makes the nodes of the store's queues this mount does not have,
+    /// and takes away the shared queues the store no longer has (those
+    /// made here while it was out of reach excepted).
+    fn adopt(&self, stored: Vec<StoredQueue>) {
+        let (Some(shared), Some(tree)) = (self.shared.upgrade(), self.tree.upgrade()) else {
+            return;
+        };
+        let names: HashSet<Vec<u8>> = stored.iter().map(|q| q.name.clone()).collect();
+        let mut tree = crate::fs::lock(&tree);
+        let Some(dir) = Self::dir(&tree) else {
+            return;
+        };
+        for q in stored {
+            if tree.child(dir, &q.name).is_some() {
+                continue;
+            }
+            let account = shared.budget.account(q.uid);
+            let node = node(
+                &shared,
+                &self.store,
+                &q.name,
+                q.settings,
+                q.messages,
+                account,
+            );
+            let meta = Meta::new(q.uid, q.gid, q.mode as u16);
+            if let Err(e) = tree.create(dir, &q.name, meta, node) {
+                log::info!(
+                    "shared queue {} not shown: {e}",
+                    String::from_utf8_lossy(&q.name)
+                );
+            }
+        }
+        let gone: Vec<Vec<u8>> = tree
+            .list(dir, 0)
+            .map(|e| e.name.clone())
+            .filter(|n| !names.contains(n) && !self.store.is_unstored(n))
+            .collect();
+        for name in gone {
+            tree.remove_name(dir, &name);
+        }
+    }
+
+    /// The file kind of queue `name`, if this mount shows it.
+    fn kind(&self, name: &[u8]) -> Option<Arc<dyn FileKind<R>>> {
+        let tree = self.tree.upgrade()?;
+        let tree = crate::fs::lock(&tree);
+        let dir = Self::dir(&tree)?;
+        match &tree.child(dir, name)?.node {
+            Node::File(kind) => Some(kind.clone()),
+            _ => None,
+        }
+    }
+
+    fn look_again(&self) {
+        match self.store.load() {
+            Ok(stored) => self.adopt(stored),
+            Err(e) => log::info!("queue store: queues not listed: {e}"),
+        }
+    }
+}
+
+impl<R: Replies> Listener for SharedQueues<R> {
+    fn created(&self, name: &[u8]) {
+        if self.kind(name).is_none() {
+            self.look_again();
+        }
+    }
+
+    fn removed(&self, name: &[u8]) {
+        let Some(tree) = self.tree.upgrade() else {
+            return;
+        };
+        let mut tree = crate::fs::lock(&tree);
+        if let Some(dir) = Self::dir(&tree) {
+            tree.remove_name(dir, name);
+        }
+    }
+
+    fn changed(&self, name: &[u8], change: Change) {
+        if let Some(kind) = self.kind(name) {
+            kind.store_changed(change);
+        }
+    }
+
+    fn reconnected(&self) {
+        self.store.create_unstored();
+        self.look_again();
+        let Some(tree) = self.tree.upgrade() else {
+            return;
+        };
+        let kinds: Vec<Arc<dyn FileKind<R>>> = {
+            let tree = crate::fs::lock(&tree);
+            let Some(dir) = Self::dir(&tree) else {
+                return;
+            };
+            tree.list(dir, 0)
+                .filter_map(|e| match &e.node {
+                    Node::File(kind) => Some(kind.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        for kind in kinds {
+            kind.store_changed(Change::Reconnected);
+        }
+    }
+}

@@ -1,0 +1,1041 @@
+//! A queue shared by the daemons of several hosts: its messages are kept
+//! in a store (store.rs; Redis: `src/remote/`), not in this daemon. The
+//! same files and rules as a queue in memory (mod.rs), but every message
+//! that goes in or out is a step of the store, answered later from the
+//! store's thread ([`RemoteQueue::stored`]); the caller's reply is parked
+//! meanwhile, on no thread.
+//!
+//! What differs from a queue in memory, and why:
+//! - A write, or the close that ends a message, is answered only when the
+//!   store says the message is in: then it is in for every host. A store
+//!   out of reach fails it with `ECOMM`, and nothing of it went in.
+//! - Full is the store's count: its messages and the places messages in
+//!   progress hold, on every host, reach `max_messages`. A writer's open
+//!   holds a place in the store for its first message, as in memory, so
+//!   that the close that ends it never waits for room.
+//! - A read that finds nothing here has the store take one message for
+//!   it; one taken that no reader here receives (its reader was
+//!   interrupted, or a packet read too small for it) goes back to the
+//!   front. Parked readers and writers are served again when any daemon
+//!   says a message went in or out ([`RemoteQueue::changed`]).
+//! - `line` framing and channel faults are not offered (`ENOTSUP`).
+//!
+//! Invariants, true between any two calls:
+//! - at most one take is in flight, and one only while a read waits;
+//! - a message taken is held here only while a read waits for it;
+//! - the calls waiting for room keep their order, and no new call goes
+//!   before them.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::QueueEnd;
+use super::store::{Change, QueueSettings, Store, StoreOp, Stored};
+use crate::error::{Error, Result};
+use crate::ipc::compose::Framing;
+use crate::ipc::reception::Reception;
+use crate::ipc::records::{self, record_len};
+use crate::ipc::{
+    CancelReason, IoMode, OpenRequest, ParkedRead, Parking, Pollers, ReadDone, Step, StreamObject,
+    Wakeups, WriteDone, ready,
+};
+use crate::memory::{Account, Held};
+use crate::wait::{WaitQueue, WaiterId};
+
+pub type RemoteWakeups<P> = Wakeups<P, QueueEnd>;
+
+/// The message in progress of one description (`message` framing): its
+/// bytes so far, charged to its opener, and the place it holds in the
+/// store (`None` once used, until the next message takes one).
+#[derive(Default)]
+struct Composing {
+    bytes: Vec<u8>,
+    place: Option<u64>,
+    charge: Option<Held>,
+}
+
+/// A message taken from the store that no reader here has received yet,
+/// charged to the queue's owner while it is here.
+struct Taken {
+    id: String,
+    message: Vec<u8>,
+    _charge: Held,
+}
+
+/// A call that waits on the store: for the answer to its step or, after
+/// the store said the queue is full, for room.
+enum Asking<P: Parking> {
+    /// An open for writing, getting the place of its first message.
+    Open {
+        reply: P::Open,
+        end: QueueEnd,
+        place: u64,
+    },
+    /// A write of whole messages (packet or batch mode), `answer` bytes
+    /// to report when all are in; `went` of them are in.
+    Write {
+        reply: P::Write,
+        messages: VecDeque<Vec<u8>>,
+        /// What each message counts for in the answer (a batch record's
+        /// header included).
+        overhead: usize,
+        went: usize,
+        nonblock: bool,
+        _charge: Held,
+    },
+    /// A write that starts a message in progress, getting its place.
+    Start {
+        reply: P::Write,
+        end: QueueEnd,
+        data: Vec<u8>,
+        place: u64,
+        nonblock: bool,
+    },
+    /// A close that ends a message: answered when the message is in.
+    Flush { reply: P::Flush, message: Composing },
+}
+
+/// What a step in flight was for.
+enum InFlight<P: Parking> {
+    /// A call's step, with the count of room changes when it was asked.
+    Call(WaiterId, Asking<P>, u64),
+    /// A call answered before its step's answer came (interrupted, or the
+    /// daemon unmounting): a place it got is given back.
+    Orphan {
+        place: Option<u64>,
+    },
+    Take,
+    /// A step nobody waits for (an acknowledgement, a setting): only a
+    /// failure is logged.
+    Quiet(&'static str),
+}
+
+pub struct RemoteQueue<P: Parking> {
+    store: Arc<dyn Store>,
+    settings: QueueSettings,
+    /// The largest `max_message_size` may be set to (see limits.rs).
+    message_size_cap: usize,
+    /// The owner's account: taken messages are charged to it while here.
+    budget: Arc<Account>,
+    /// How many messages the queue holds, as the store last said.
+    known: usize,
+    next_end: u64,
+    next_seq: u64,
+    next_place: u64,
+    readers: usize,
+    writers: usize,
+    receptions: HashMap<u64, Reception>,
+    composing: HashMap<u64, Composing>,
+    reads: WaitQueue<ParkedRead<P::Read, QueueEnd>>,
+    /// Reads among `reads` that asked not to wait: answered `EAGAIN` when
+    /// a take finds the queue empty.
+    nonblocking: HashSet<WaiterId>,
+    taking: bool,
+    /// Messages put by any daemon, counted as their changes come.
+    puts: u64,
+    /// The store said it had nothing to take, and no message was put
+    /// since: no take is asked until one is (or the retry below).
+    take_blocked: bool,
+    /// `puts` when the take in flight was asked.
+    take_asked_at: u64,
+    /// When a message another daemon took may be claimed: a take is
+    /// tried again then, if a read still waits (no change announces it).
+    retry_take: Option<Instant>,
+    taken: VecDeque<Taken>,
+    steps: HashMap<u64, InFlight<P>>,
+    for_room: WaitQueue<Asking<P>>,
+    /// The step of the call at the front of `for_room` asked again.
+    retrying: Option<u64>,
+    /// Changes that may have made room (a message or place went out, a
+    /// setting changed, a reconnect), counted as they come.
+    room_changes: u64,
+    /// The front of `for_room` was told the queue is full, and no room
+    /// change came since it asked: it is not asked again until one does.
+    room_blocked: bool,
+    pollers: Pollers<P::Poll>,
+    sent: u64,
+    received: u64,
+    dropped: u64,
+    shut_down: bool,
+}
+
+/// A shared queue's counters: `messages` is the queue's (every host's),
+/// as the store last said; the others are this daemon's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteCounters {
+    pub messages: usize,
+    /// Bytes this daemon holds for the queue: messages in progress and
+    /// messages taken for its readers.
+    pub bytes: usize,
+    pub sent: u64,
+    pub received: u64,
+    pub dropped: u64,
+    pub readers: usize,
+    pub writers: usize,
+    pub blocked: usize,
+}
+
+impl<P: Parking> RemoteQueue<P> {
+    /// A shared queue with `settings`, holding `messages` now.
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: QueueSettings,
+        message_size_cap: usize,
+        messages: usize,
+        budget: Arc<Account>,
+    ) -> Self {
+        RemoteQueue {
+            store,
+            settings,
+            message_size_cap,
+            budget,
+            known: messages,
+            next_end: 0,
+            next_seq: 0,
+            next_place: 0,
+            readers: 0,
+            writers: 0,
+            receptions: HashMap::new(),
+            composing: HashMap::new(),
+            reads: WaitQueue::new(),
+            nonblocking: HashSet::new(),
+            taking: false,
+            puts: 0,
+            take_blocked: false,
+            take_asked_at: 0,
+            retry_take: None,
+            taken: VecDeque::new(),
+            steps: HashMap::new(),
+            for_room: WaitQueue::new(),
+            retrying: None,
+            room_changes: 0,
+            room_blocked: false,
+            pollers: Pollers::default(),
+            sent: 0,
+            received: 0,
+            dropped: 0,
+            shut_down: false,
+        }
+    }
+
+    pub fn settings(&self) -> QueueSettings {
+        self.settings
+    }
+
+    pub fn counters(&self) -> RemoteCounters {
+        let composing: usize = self.composing.values().map(|c| c.bytes.len()).sum();
+        let taken: usize = self.taken.iter().map(|t| t.message.len()).sum();
+        let calls = self
+            .steps
+            .values()
+            .filter(|s| matches!(s, InFlight::Call(..)))
+            .count();
+        RemoteCounters {
+            messages: self.known,
+            bytes: composing + taken,
+            sent: self.sent,
+            received: self.received,
+            dropped: self.dropped,
+            readers: self.readers,
+            writers: self.writers,
+            blocked: self.reads.len() + self.for_room.len() + calls,
+        }
+    }
+
+    /// Sets how many messages the queue holds, for every host.
+    pub fn set_max_messages(&mut self, n: usize, wk: &mut RemoteWakeups<P>) -> Result<()> {
+        if n == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        self.settings.max_messages = n;
+        self.room_changed();
+        self.quiet(
+            "max_messages",
+            StoreOp::Set {
+                field: "max_messages",
+                value: n.to_string(),
+            },
+        );
+        self.retry_for_room();
+        self.notify(wk);
+        Ok(())
+    }
+
+    /// Sets the largest message, for every host.
+    pub fn set_max_message_size(&mut self, n: usize) -> Result<()> {
+        if !(1..=self.message_size_cap).contains(&n) {
+            return Err(Error::InvalidArgument);
+        }
+        self.settings.max_message_size = n;
+        self.quiet(
+            "max_message_size",
+            StoreOp::Set {
+                field: "max_message_size",
+                value: n.to_string(),
+            },
+        );
+        Ok(())
+    }
+
+    /// A shared queue's framing is `message`: a message ends at close.
+    pub fn framing(&self) -> Framing {
+        Framing::Message
+    }
+
+    /// Only `message` framing is offered (`line` would end messages in
+    /// the middle of a write, each of them a step of the store).
+    pub fn set_framing(&mut self, framing: Framing) -> Result<()> {
+        match framing {
+            Framing::Message => Ok(()),
+            _ => {
+                log::info!(
+                    "queue framing {} refused: a shared queue has message framing",
+                    framing.name()
+                );
+                Err(Error::NotSupported)
+            }
+        }
+    }
+
+    /// What any daemon (this one included) said changed in the queue.
+    pub fn changed(&mut self, change: Change, wk: &mut RemoteWakeups<P>) {
+        match change {
+            Change::Put { messages } => {
+                self.known = messages;
+                self.puts += 1;
+                self.take_blocked = false;
+            }
+            Change::Took { messages } => {
+                self.known = messages;
+                self.room_changed();
+            }
+            Change::Set { field, value } => {
+                self.room_changed();
+                let n = value.parse::<usize>().ok().filter(|n| *n > 0);
+                match (field.as_str(), n) {
+                    ("max_messages", Some(n)) => self.settings.max_messages = n,
+                    ("max_message_size", Some(n)) => self.settings.max_message_size = n,
+                    _ => log::debug!("shared queue: setting {field}={value} ignored"),
+                }
+            }
+            Change::Reconnected => {
+                self.room_changed();
+                self.take_blocked = false;
+            }
+        }
+        self.retry_for_room();
+        self.want_take();
+        self.notify(wk);
+    }
+
+    /// The store's answer to step `seq`.
+    pub fn stored(&mut self, seq: u64, result: Result<Stored>, wk: &mut RemoteWakeups<P>) {
+        let Some(step) = self.steps.remove(&seq) else {
+            return;
+        };
+        if self.retrying == Some(seq) {
+            self.retrying = None;
+        }
+        match step {
+            InFlight::Take => {
+                self.taking = false;
+                self.took(result, wk);
+            }
+            InFlight::Quiet(what) => {
+                if let Err(e) = result {
+                    log::info!("shared queue: {what} not stored: {e}");
+                }
+            }
+            InFlight::Orphan { place } => {
+                if let (Some(place), Ok(Stored::Reserved(true))) = (place, &result) {
+                    self.quiet("place given back", StoreOp::Release { place });
+                }
+            }
+            InFlight::Call(id, asking, asked_at) => self.answered(id, asking, asked_at, result, wk),
+        }
+        self.retry_for_room();
+        self.want_take();
+        self.notify(wk);
+    }
+
+    /// Something may have made room: the calls waiting for it ask again.
+    fn room_changed(&mut self) {
+        self.room_changes += 1;
+        self.room_blocked = false;
+    }
+
+    /// Asks a call's step of the store.
+    fn ask_now(&mut self, id: WaiterId, asking: Asking<P>) -> u64 {
+        let op = Self::op_of(&asking);
+        let step = InFlight::Call(id, asking, self.room_changes);
+        self.send(op, step)
+    }
+
+    fn send(&mut self, op: StoreOp, step: InFlight<P>) -> u64 {
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        self.steps.insert(seq, step);
+        self.store.send(seq, op);
+        seq
+    }
+
+    fn quiet(&mut self, what: &'static str, op: StoreOp) {
+        self.send(op, InFlight::Quiet(what));
+    }
+
+    fn new_place(&mut self) -> u64 {
+        self.next_place += 1;
+        self.next_place
+    }
+
+    /// The step a call that waits on the store asks.
+    fn op_of(asking: &Asking<P>) -> StoreOp {
+        match asking {
+            Asking::Open { place, .. } | Asking::Start { place, .. } => {
+                StoreOp::Reserve { place: *place }
+            }
+            Asking::Write { messages, .. } => StoreOp::Append {
+                messages: messages.iter().cloned().collect(),
+                place: None,
+            },
+            Asking::Flush { message, .. } => StoreOp::Append {
+                messages: vec![message.bytes.clone()],
+                place: message.place,
+            },
+        }
+    }
+
+    /// Asks the store for a call, unless calls wait for room before it:
+    /// then it waits behind them (`EAGAIN` if it may not wait).
+    fn ask(&mut self, id: WaiterId, asking: Asking<P>, wk: &mut RemoteWakeups<P>) {
+        if self.for_room.is_empty() && self.retrying.is_none() {
+            self.ask_now(id, asking);
+        } else if Self::may_wait(&asking) {
+            self.for_room.push(id, asking);
+        } else {
+            self.answer(id, asking, Err(Error::WouldBlock), wk);
+        }
+    }
+
+    fn may_wait(asking: &Asking<P>) -> bool {
+        match asking {
+            Asking::Write { nonblock, .. } | Asking::Start { nonblock, .. } => !nonblock,
+            Asking::Open { .. } | Asking::Flush { .. } => true,
+        }
+    }
+
+    /// Asks again for the call at the front of those waiting for room.
+    fn retry_for_room(&mut self) {
+        if self.retrying.is_some() || self.room_blocked || self.shut_down {
+            return;
+        }
+        if let Some((id, asking)) = self.for_room.pop_front() {
+            self.retrying = Some(self.ask_now(id, asking));
+        }
+    }
+
+    /// A call's step was answered.
+    fn answered(
+        &mut self,
+        id: WaiterId,
+        asking: Asking<P>,
+        asked_at: u64,
+        result: Result<Stored>,
+        wk: &mut RemoteWakeups<P>,
+    ) {
+        match (asking, result) {
+            (Asking::Open { reply, end, place }, Ok(Stored::Reserved(true))) => {
+                self.composing.insert(
+                    end.id,
+                    Composing {
+                        place: Some(place),
+                        ..Composing::default()
+                    },
+                );
+                self.writers += 1;
+                wk.opens.push((id, reply, Ok(end)));
+            }
+            (
+                Asking::Start {
+                    reply,
+                    end,
+                    data,
+                    place,
+                    ..
+                },
+                Ok(Stored::Reserved(true)),
+            ) => {
+                self.composing.entry(end.id).or_default().place = Some(place);
+                let done = self.compose(end, &data);
+                wk.writes.push((id, reply, done));
+            }
+            (
+                Asking::Write {
+                    reply,
+                    mut messages,
+                    overhead,
+                    mut went,
+                    nonblock,
+                    _charge,
+                },
+                Ok(Stored::Appended(n)),
+            ) => {
+                for message in messages.drain(..n.min(messages.len())) {
+                    went += message.len() + overhead;
+                    self.sent += 1;
+                }
+                if messages.is_empty() {
+                    wk.writes.push((id, reply, WriteDone::ok(went)));
+                } else if nonblock || self.shut_down {
+                    wk.writes
+                        .push((id, reply, WriteDone::stopped(went, Error::WouldBlock)));
+                } else {
+                    let asking = Asking::Write {
+                        reply,
+                        messages,
+                        overhead,
+                        went,
+                        nonblock,
+                        _charge,
+                    };
+                    self.wait_for_room(id, asking, asked_at);
+                }
+            }
+            (Asking::Flush { reply, .. }, Ok(Stored::Appended(1))) => {
+                self.sent += 1;
+                wk.flushes.push((id, reply, Ok(())));
+            }
+            (Asking::Flush { reply, .. }, Ok(_)) => {
+                // Its place had expired (the store was out of reach longer
+                // than a place lives), and the queue was full.
+                log::info!(
+                    "shared queue: a message was dropped at close: its place had expired and the queue is full"
+                );
+                self.dropped += 1;
+                wk.flushes.push((id, reply, Err(Error::WouldBlock)));
+            }
+            (asking, Ok(Stored::Reserved(false))) if Self::may_wait(&asking) && !self.shut_down => {
+                self.wait_for_room(id, asking, asked_at);
+            }
+            (asking, Ok(Stored::Reserved(false))) => {
+                self.answer(id, asking, Err(Error::WouldBlock), wk);
+            }
+            (asking, Ok(other)) => {
+                log::warn!("shared queue: the store answered {other:?} out of turn");
+                self.answer(id, asking, crate::ipc::queue::store::unreachable(), wk);
+            }
+            (asking, Err(e)) => {
+                log::info!("shared queue: a call failed: {e}");
+                self.answer(id, asking, Err(e), wk);
+            }
+        }
+    }
+
+    /// The call goes back to the front of those waiting for room: it
+    /// waited longest. It asks again at the next room change, or at once
+    /// if one came while it asked.
+    fn wait_for_room(&mut self, id: WaiterId, asking: Asking<P>, asked_at: u64) {
+        self.for_room.push(id, asking);
+        self.for_room.to_front(id);
+        self.room_blocked = self.room_changes == asked_at;
+    }
+
+    /// Answers a call that waited on the store with `error`, or with what
+    /// went in before it.
+    fn answer(
+        &mut self,
+        id: WaiterId,
+        asking: Asking<P>,
+        error: Result<()>,
+        wk: &mut RemoteWakeups<P>,
+    ) {
+        let error = error.err().unwrap_or(Error::WouldBlock);
+        match asking {
+            Asking::Open { reply, .. } => wk.opens.push((id, reply, Err(error))),
+            Asking::Write { reply, went, .. } => {
+                wk.writes.push((id, reply, WriteDone::stopped(went, error)))
+            }
+            Asking::Start { reply, .. } => wk.writes.push((id, reply, WriteDone::err(error))),
+            Asking::Flush { reply, .. } => {
+                self.dropped += 1;
+                wk.flushes.push((id, reply, Err(error)));
+            }
+        }
+    }
+
+    /// Starts a take if a read waits for one and none is in flight.
+    fn want_take(&mut self) {
+        let wanted = self.reads.len() > self.taken.len();
+        if !self.taking && !self.take_blocked && !self.shut_down && wanted {
+            self.taking = true;
+            self.take_asked_at = self.puts;
+            self.send(StoreOp::Take, InFlight::Take);
+        }
+    }
+
+    /// A take's answer: the message goes to the oldest read.
+    fn took(&mut self, result: Result<Stored>, wk: &mut RemoteWakeups<P>) {
+        match result {
+            Ok(Stored::Taken { id, message }) => match self.budget.hold(message.len()) {
+                Some(charge) => self.taken.push_back(Taken {
+                    id,
+                    message,
+                    _charge: charge,
+                }),
+                None => {
+                    log::info!(
+                        "shared queue: no memory left to hold a message taken: it goes back"
+                    );
+                    self.quiet("message given back", StoreOp::GiveBack { id });
+                }
+            },
+            Ok(Stored::Empty { retry }) => {
+                self.retry_take = retry.map(|d| Instant::now() + d);
+                self.none_to_take(wk);
+            }
+            Ok(other) => log::warn!("shared queue: the store answered {other:?} to a take"),
+            Err(e) => {
+                log::info!("shared queue: a take failed: {e}");
+                for id in std::mem::take(&mut self.nonblocking) {
+                    if let Some(r) = self.reads.remove(id) {
+                        wk.reads.push((id, r.reply, ReadDone::Data(Err(e))));
+                    }
+                }
+            }
+        }
+        self.serve_reads(wk);
+    }
+
+    /// Nothing to take: reads that may not wait are answered, and no take
+    /// is asked again before a message is put (unless one was put while
+    /// this take was asked).
+    fn none_to_take(&mut self, wk: &mut RemoteWakeups<P>) {
+        self.take_blocked = self.puts == self.take_asked_at;
+        for id in std::mem::take(&mut self.nonblocking) {
+            if let Some(r) = self.reads.remove(id) {
+                wk.reads
+                    .push((id, r.reply, ReadDone::Data(Err(Error::WouldBlock))));
+            }
+        }
+    }
+
+    /// Hands taken messages to the reads that wait, oldest first; gives
+    /// back what no read here takes.
+    fn serve_reads(&mut self, wk: &mut RemoteWakeups<P>) {
+        while let Some(front) = self.reads.front() {
+            let (end, size) = (front.end, front.size);
+            let result = match self.continue_reception(end, size) {
+                Some(data) => Ok(data),
+                None if self.taken.is_empty() => break,
+                None => self.receive(end, size),
+            };
+            let (id, r) = self.reads.pop_front().expect("front exists");
+            self.nonblocking.remove(&id);
+            wk.reads.push((id, r.reply, ReadDone::Data(result)));
+        }
+        if self.reads.is_empty() {
+            while let Some(t) = self.taken.pop_front() {
+                self.quiet("message given back", StoreOp::GiveBack { id: t.id });
+            }
+        }
+    }
+
+    fn continue_reception(&mut self, end: QueueEnd, size: usize) -> Option<Vec<u8>> {
+        super::continue_reception(&mut self.receptions, end, size)
+    }
+
+    /// Receives the oldest taken message for a read of `size` bytes: the
+    /// start of it (stream), all of it (packet) or it as a record
+    /// (batch). Too small a buffer is `EMSGSIZE`, and the message stays.
+    fn receive(&mut self, end: QueueEnd, size: usize) -> Result<Vec<u8>> {
+        let front = &self.taken.front().expect("a message is taken").message;
+        let fits = match end.io {
+            IoMode::Stream => true,
+            IoMode::Packet => front.len() <= size,
+            IoMode::Batch => record_len(front) <= size,
+        };
+        if !fits {
+            log::debug!(
+                "shared queue: read of {size} bytes refused: the next message has {}",
+                front.len()
+            );
+            return Err(Error::MessageTooLong);
+        }
+        // A stream reader that keeps the rest of a message pays for it.
+        let charge = match end.io {
+            IoMode::Stream if front.len() > size => {
+                match self.budget.of_user(end.opener).hold(front.len()) {
+                    Some(held) => Some(held),
+                    None => {
+                        log::info!(
+                            "shared queue read refused: uid {} has no room left to keep a message of {} bytes",
+                            end.opener,
+                            front.len()
+                        );
+                        return Err(Error::NoSpace);
+                    }
+                }
+            }
+            _ => None,
+        };
+        let t = self.taken.pop_front().expect("a message is taken");
+        self.received += 1;
+        self.quiet("receipt", StoreOp::Ack { id: t.id });
+        Ok(match end.io {
+            IoMode::Stream => {
+                let reception = self.receptions.entry(end.id).or_default();
+                reception.start(t.message, size, charge)
+            }
+            IoMode::Packet => t.message,
+            IoMode::Batch => {
+                let mut out = Vec::with_capacity(record_len(&t.message));
+                records::append(&mut out, &t.message);
+                out
+            }
+        })
+    }
+
+    /// Adds a write's bytes to its description's message in progress,
+    /// which holds a place. Too long a message is dropped (`EMSGSIZE`);
+    /// the place stays for the next.
+    fn compose(&mut self, end: QueueEnd, data: &[u8]) -> WriteDone {
+        let max = self.settings.max_message_size;
+        let payer = self.budget.of_user(end.opener);
+        let c = self.composing.entry(end.id).or_default();
+        if c.bytes.len() + data.len() > max {
+            log::info!("queue message refused: longer than the largest message, {max} bytes");
+            c.bytes = Vec::new();
+            c.charge = None;
+            self.dropped += 1;
+            return WriteDone::err(Error::MessageTooLong);
+        }
+        let charged = match &mut c.charge {
+            Some(held) => held.grow(data.len()),
+            None => payer.hold(data.len()).map(|h| c.charge = Some(h)).is_some(),
+        };
+        if !charged {
+            log::info!("queue message refused: no memory left for it");
+            return WriteDone::err(Error::NoSpace);
+        }
+        c.bytes.extend_from_slice(data);
+        WriteDone::ok(data.len())
+    }
+
+    /// Whole messages of one write (packet or batch mode) for the store.
+    fn whole_messages(&self, end: QueueEnd, data: &[u8]) -> Result<(VecDeque<Vec<u8>>, usize)> {
+        let max = self.settings.max_message_size;
+        if end.io == IoMode::Batch {
+            let messages = records::parse(data, max)?;
+            return Ok((
+                messages.into_iter().map(<[u8]>::to_vec).collect(),
+                records::HEADER,
+            ));
+        }
+        if data.len() > max {
+            log::info!(
+                "queue write of {} bytes refused: the largest message is {max} bytes",
+                data.len()
+            );
+            return Err(Error::MessageTooLong);
+        }
+        Ok((VecDeque::from([data.to_vec()]), 0))
+    }
+
+    fn notify(&mut self, wk: &mut RemoteWakeups<P>) {
+        self.pollers.notify_into(&mut wk.polls);
+    }
+}
+
+impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
+    type End = QueueEnd;
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.retry_take.filter(|_| !self.reads.is_empty())
+    }
+
+    fn deadline(&mut self, now: Instant, wk: &mut RemoteWakeups<P>) {
+        if self.retry_take.is_some_and(|at| at <= now) {
+            self.retry_take = None;
+            self.take_blocked = false;
+            self.want_take();
+            self.notify(wk);
+        }
+    }
+
+    /// An open for writing under `message` framing gets a place for its
+    /// first message from the store, waiting (interruptibly) while the
+    /// queue is full; with `O_NONBLOCK` it goes on without one.
+    fn open(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Open,
+        req: OpenRequest,
+        wk: &mut RemoteWakeups<P>,
+    ) -> Step<P::Open, Result<QueueEnd>> {
+        self.next_end += 1;
+        let end = QueueEnd {
+            id: self.next_end,
+            mode: req.mode,
+            io: req.io,
+            framing: Framing::Message,
+            opener: req.opener,
+        };
+        if req.mode.read {
+            self.readers += 1;
+            self.receptions.insert(end.id, Reception::Idle);
+        }
+        let composes = req.mode.write && end.composes();
+        if composes && !req.mode.read && !req.nonblock && !self.shut_down {
+            let place = self.new_place();
+            let asking = Asking::Open {
+                reply: waiter,
+                end,
+                place,
+            };
+            self.ask(id, asking, wk);
+            return Step::Parked;
+        }
+        if req.mode.write {
+            self.writers += 1;
+        }
+        Step::Done(waiter, Ok(end))
+    }
+
+    fn read(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Read,
+        end: QueueEnd,
+        size: usize,
+        nonblock: bool,
+        _wk: &mut RemoteWakeups<P>,
+    ) -> Step<P::Read, Result<Vec<u8>>> {
+        if let Some(data) = super::read_at_once(&mut self.receptions, end, size) {
+            return Step::Done(waiter, Ok(data));
+        }
+        if self.shut_down {
+            return Step::Done(waiter, Ok(Vec::new()));
+        }
+        // A read that may not wait asks the store too (the store, not what
+        // this daemon last heard, says whether a message is there), unless
+        // the store said it is empty and no message was put since.
+        if nonblock && self.take_blocked && self.taken.is_empty() {
+            return Step::Done(waiter, Err(Error::WouldBlock));
+        }
+        self.reads.push(
+            id,
+            ParkedRead {
+                reply: waiter,
+                end,
+                size,
+            },
+        );
+        if nonblock {
+            self.nonblocking.insert(id);
+        }
+        self.want_take();
+        Step::Parked
+    }
+
+    /// A write under `message` framing adds to its description's message
+    /// in progress (getting a place first for a new message); in packet
+    /// and batch modes its messages go to the store, and it is answered
+    /// when they are in.
+    fn write(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Write,
+        end: QueueEnd,
+        data: &[u8],
+        nonblock: bool,
+        wk: &mut RemoteWakeups<P>,
+    ) -> Step<P::Write, WriteDone> {
+        if self.shut_down {
+            return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
+        }
+        if data.is_empty() {
+            return Step::Done(waiter, WriteDone::ok(0));
+        }
+        if end.composes() {
+            let has_place = self
+                .composing
+                .get(&end.id)
+                .is_some_and(|c| c.place.is_some());
+            if has_place {
+                return Step::Done(waiter, self.compose(end, data));
+            }
+            let place = self.new_place();
+            let asking = Asking::Start {
+                reply: waiter,
+                end,
+                data: data.to_vec(),
+                place,
+                nonblock,
+            };
+            self.ask(id, asking, wk);
+            return Step::Parked;
+        }
+        let (messages, overhead) = match self.whole_messages(end, data) {
+            Ok(m) => m,
+            Err(e) => return Step::Done(waiter, WriteDone::err(e)),
+        };
+        // Its bytes are its writer's to pay for while they wait.
+        let Some(charge) = P::charge_parked(&waiter, &self.budget, data.len()) else {
+            log::info!("queue write refused: no memory left to hold its bytes");
+            return Step::Done(waiter, WriteDone::err(Error::NoSpace));
+        };
+        let asking = Asking::Write {
+            reply: waiter,
+            messages,
+            overhead,
+            went: 0,
+            nonblock,
+            _charge: charge,
+        };
+        self.ask(id, asking, wk);
+        Step::Parked
+    }
+
+    fn release(&mut self, end: QueueEnd, wk: &mut RemoteWakeups<P>) {
+        if end.mode.read {
+            self.readers -= 1;
+            self.receptions.remove(&end.id);
+        }
+        if end.mode.write {
+            self.writers = self.writers.saturating_sub(1);
+            if let Some(c) = self.composing.remove(&end.id) {
+                if let Some(place) = c.place {
+                    self.quiet("place given back", StoreOp::Release { place });
+                }
+            }
+        }
+        self.notify(wk);
+    }
+
+    /// The close of a writer ends its message: answered when the store
+    /// has it, in the place its description holds. A writer dying of a
+    /// signal sends nothing.
+    fn flush(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Flush,
+        end: QueueEnd,
+        killed: &mut dyn FnMut() -> bool,
+        wk: &mut RemoteWakeups<P>,
+    ) -> Step<P::Flush, Result<()>> {
+        let Some(c) = self.composing.get_mut(&end.id) else {
+            return Step::Done(waiter, Ok(()));
+        };
+        if c.bytes.is_empty() {
+            return Step::Done(waiter, Ok(()));
+        }
+        if killed() {
+            log::info!("queue message dropped: its writer was killed before it ended");
+            c.bytes = Vec::new();
+            c.charge = None;
+            self.dropped += 1;
+            return Step::Done(waiter, Ok(()));
+        }
+        let message = Composing {
+            bytes: std::mem::take(&mut c.bytes),
+            place: c.place.take(),
+            charge: c.charge.take(),
+        };
+        let asking = Asking::Flush {
+            reply: waiter,
+            message,
+        };
+        // A close never waits behind writers waiting for room: its message
+        // has its place (or, expired, is refused at once).
+        self.ask_now(id, asking);
+        self.notify(wk);
+        Step::Parked
+    }
+
+    fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut RemoteWakeups<P>) -> bool {
+        if let Some(r) = self.reads.remove(id) {
+            self.nonblocking.remove(&id);
+            wk.read_cancelled(id, r.reply, why);
+        } else if let Some(asking) = self.for_room.remove(id) {
+            self.answer(id, asking, Err(why.error()), wk);
+        } else if let Some(seq) = self.step_of(id) {
+            // A step in flight is answered within the store's timeout; only
+            // an open (which holds no lock) or an unmount answers it first.
+            let is_open = matches!(
+                self.steps.get(&seq),
+                Some(InFlight::Call(_, Asking::Open { .. }, _))
+            );
+            if !is_open && why != CancelReason::ShuttingDown {
+                return false;
+            }
+            let Some(InFlight::Call(_, asking, _)) = self.steps.remove(&seq) else {
+                return false;
+            };
+            let place = match &asking {
+                Asking::Open { place, .. } | Asking::Start { place, .. } => Some(*place),
+                _ => None,
+            };
+            self.steps.insert(seq, InFlight::Orphan { place });
+            self.answer(id, asking, Err(why.error()), wk);
+        } else {
+            return false;
+        }
+        self.notify(wk);
+        true
+    }
+
+    fn parked(&self) -> Vec<WaiterId> {
+        let mut ids = self.reads.ids();
+        ids.extend(self.for_room.ids());
+        ids.extend(self.steps.values().filter_map(|s| match s {
+            InFlight::Call(id, ..) => Some(*id),
+            _ => None,
+        }));
+        ids
+    }
+
+    fn stop_parking(&mut self, wk: &mut RemoteWakeups<P>) {
+        self.shut_down = true;
+        while let Some(t) = self.taken.pop_front() {
+            self.quiet("message given back", StoreOp::GiveBack { id: t.id });
+        }
+        self.notify(wk);
+    }
+
+    /// Readable when a message is here or the store last said it holds
+    /// one; writable while it last said there is room.
+    fn poll(&mut self, end: QueueEnd, notify: Option<(u64, P::Poll)>) -> u32 {
+        let mut mask = 0;
+        if end.mode.read {
+            let mid_message = self
+                .receptions
+                .get(&end.id)
+                .is_some_and(Reception::mid_message);
+            if (mid_message && end.io == IoMode::Stream) || !self.taken.is_empty() || self.known > 0
+            {
+                mask |= ready::IN;
+            }
+        }
+        if end.mode.write && self.known < self.settings.max_messages {
+            mask |= ready::OUT;
+        }
+        if let Some((kh, handle)) = notify {
+            self.pollers.register(kh, handle);
+        }
+        mask
+    }
+}
+
+impl<P: Parking> RemoteQueue<P> {
+    /// The step in flight a call waits on.
+    fn step_of(&self, id: WaiterId) -> Option<u64> {
+        self.steps.iter().find_map(|(seq, s)| match s {
+            InFlight::Call(call, ..) if *call == id => Some(*seq),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,263 @@
+//! The shared queue's state machine driven alone: a store that records
+//! the steps asked, answered by hand.
+
+use std::sync::Mutex;
+
+use super::*;
+use crate::ipc::{Mode, Plain};
+use crate::memory::MemoryBudget;
+
+/// A store that keeps every step asked, for the test to answer.
+#[derive(Default)]
+struct Asked(Mutex<Vec<(u64, StoreOp)>>);
+
+impl Store for Asked {
+    fn send(&self, seq: u64, op: StoreOp) {
+        self.0.lock().unwrap().push((seq, op));
+    }
+}
+
+impl Asked {
+    /// The steps asked since the last look.
+    fn take(&self) -> Vec<(u64, StoreOp)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+fn queue() -> (RemoteQueue<Plain>, Arc<Asked>) {
+    let asked = Arc::new(Asked::default());
+    let settings = QueueSettings {
+        max_messages: 4,
+        max_message_size: 100,
+    };
+    let budget = MemoryBudget::new(1 << 30).account(1);
+    (
+        RemoteQueue::new(asked.clone(), settings, 1 << 20, 0, budget),
+        asked,
+    )
+}
+
+fn wk() -> RemoteWakeups<Plain> {
+    Wakeups::default()
+}
+
+fn open(
+    q: &mut RemoteQueue<Plain>,
+    mode: Mode,
+    io: IoMode,
+    nonblock: bool,
+) -> Step<u32, Result<QueueEnd>> {
+    let req = OpenRequest {
+        mode,
+        nonblock,
+        io,
+        creating: false,
+        opener: 1,
+    };
+    q.open(7, 7, req, &mut wk())
+}
+
+fn opened(step: Step<u32, Result<QueueEnd>>) -> QueueEnd {
+    match step {
+        Step::Done(_, Ok(end)) => end,
+        _ => panic!("the open did not finish"),
+    }
+}
+
+/// The one step asked since the last look.
+fn one(asked: &Asked) -> (u64, StoreOp) {
+    let mut steps = asked.take();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    steps.pop().unwrap()
+}
+
+#[test]
+fn a_parked_read_asks_one_take_and_no_other_until_a_message_is_put() {
+    let (mut q, asked) = queue();
+    let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
+    assert!(matches!(
+        q.read(1, 1, end, 100, false, &mut wk()),
+        Step::Parked
+    ));
+    let (seq, op) = one(&asked);
+    assert_eq!(op, StoreOp::Take);
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Empty { retry: None }), &mut w);
+    assert!(w.reads.is_empty());
+    // The store said empty: no take again until a message is put.
+    assert_eq!(asked.take(), []);
+    q.changed(Change::Put { messages: 1 }, &mut wk());
+    let (seq, op) = one(&asked);
+    assert_eq!(op, StoreOp::Take);
+    let mut w = wk();
+    let message = b"job".to_vec();
+    q.stored(
+        seq,
+        Ok(Stored::Taken {
+            id: "1-0".into(),
+            message,
+        }),
+        &mut w,
+    );
+    assert!(matches!(&w.reads[..], [(1, 1, ReadDone::Data(Ok(m)))] if m == b"job"));
+    assert_eq!(one(&asked).1, StoreOp::Ack { id: "1-0".into() });
+}
+
+#[test]
+fn a_read_that_may_not_wait_gets_eagain_from_an_empty_store() {
+    let (mut q, asked) = queue();
+    let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
+    assert!(matches!(
+        q.read(1, 1, end, 100, true, &mut wk()),
+        Step::Parked
+    ));
+    let (seq, _) = one(&asked);
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Empty { retry: None }), &mut w);
+    assert!(matches!(
+        &w.reads[..],
+        [(1, 1, ReadDone::Data(Err(Error::WouldBlock)))]
+    ));
+    // Asked again with nothing put since: answered without asking.
+    let again = q.read(2, 2, end, 100, true, &mut wk());
+    assert!(matches!(again, Step::Done(2, Err(Error::WouldBlock))));
+    assert_eq!(asked.take(), []);
+}
+
+#[test]
+fn a_write_to_a_full_queue_asks_again_only_when_room_may_have_come() {
+    let (mut q, asked) = queue();
+    let end = opened(open(&mut q, Mode::WRITE, IoMode::Packet, true));
+    assert!(matches!(
+        q.write(1, 1, end, b"m", false, &mut wk()),
+        Step::Parked
+    ));
+    let (seq, op) = one(&asked);
+    let append = StoreOp::Append {
+        messages: vec![b"m".to_vec()],
+        place: None,
+    };
+    assert_eq!(op, append);
+    q.stored(seq, Ok(Stored::Appended(0)), &mut wk());
+    assert_eq!(asked.take(), [], "full: no step until room may have come");
+    assert_eq!(q.counters().blocked, 1);
+    q.changed(Change::Took { messages: 3 }, &mut wk());
+    let (seq, op) = one(&asked);
+    assert_eq!(op, append);
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Appended(1)), &mut w);
+    assert!(matches!(&w.writes[..], [(1, 1, done)] if *done == WriteDone::ok(1)));
+    assert_eq!(q.counters().sent, 1);
+}
+
+#[test]
+fn a_message_ends_at_the_close_in_the_place_its_open_got() {
+    let (mut q, asked) = queue();
+    assert!(matches!(
+        open(&mut q, Mode::WRITE, IoMode::Stream, false),
+        Step::Parked
+    ));
+    let (seq, op) = one(&asked);
+    assert_eq!(op, StoreOp::Reserve { place: 1 });
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Reserved(true)), &mut w);
+    let end = match w.opens.pop() {
+        Some((7, 7, Ok(end))) => end,
+        _ => panic!("the open was not answered"),
+    };
+    // Writes go into the message in progress: no step.
+    let done = q.write(1, 1, end, b"hel", false, &mut wk());
+    assert!(matches!(done, Step::Done(1, d) if d == WriteDone::ok(3)));
+    let done = q.write(2, 2, end, b"lo", false, &mut wk());
+    assert!(matches!(done, Step::Done(2, d) if d == WriteDone::ok(2)));
+    assert_eq!(asked.take(), []);
+    let flushed = q.flush(3, 3, end, &mut || false, &mut wk());
+    assert!(
+        matches!(flushed, Step::Parked),
+        "answered once the store has it"
+    );
+    let (seq, op) = one(&asked);
+    let append = StoreOp::Append {
+        messages: vec![b"hello".to_vec()],
+        place: Some(1),
+    };
+    assert_eq!(op, append);
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Appended(1)), &mut w);
+    assert!(matches!(&w.flushes[..], [(3, 3, Ok(()))]));
+}
+
+#[test]
+fn a_store_out_of_reach_fails_the_close_with_ecomm_and_asks_nothing_more() {
+    let (mut q, asked) = queue();
+    assert!(matches!(
+        open(&mut q, Mode::WRITE, IoMode::Stream, false),
+        Step::Parked
+    ));
+    let (seq, _) = one(&asked);
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Reserved(true)), &mut w);
+    let Some((_, _, Ok(end))) = w.opens.pop() else {
+        panic!("the open was not answered");
+    };
+    let _ = q.write(1, 1, end, b"lost", false, &mut wk());
+    let _ = q.flush(3, 3, end, &mut || false, &mut wk());
+    let (seq, _) = one(&asked);
+    let mut w = wk();
+    q.stored(seq, Err(Error::StoreUnreachable), &mut w);
+    assert!(matches!(
+        &w.flushes[..],
+        [(3, 3, Err(Error::StoreUnreachable))]
+    ));
+    assert_eq!(q.counters().dropped, 1);
+    assert_eq!(asked.take(), []);
+}
+
+#[test]
+fn a_message_taken_for_a_reader_that_left_goes_back() {
+    let (mut q, asked) = queue();
+    let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
+    assert!(matches!(
+        q.read(1, 1, end, 100, false, &mut wk()),
+        Step::Parked
+    ));
+    let (seq, _) = one(&asked);
+    let mut w = wk();
+    assert!(q.cancel(1, CancelReason::Interrupted, &mut w));
+    let message = b"orphan".to_vec();
+    q.stored(
+        seq,
+        Ok(Stored::Taken {
+            id: "5-0".into(),
+            message,
+        }),
+        &mut wk(),
+    );
+    assert_eq!(one(&asked).1, StoreOp::GiveBack { id: "5-0".into() });
+}
+
+#[test]
+fn a_packet_read_too_small_leaves_the_message_for_the_store() {
+    let (mut q, asked) = queue();
+    let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
+    assert!(matches!(
+        q.read(1, 1, end, 2, false, &mut wk()),
+        Step::Parked
+    ));
+    let (seq, _) = one(&asked);
+    let mut w = wk();
+    let message = b"too long".to_vec();
+    q.stored(
+        seq,
+        Ok(Stored::Taken {
+            id: "6-0".into(),
+            message,
+        }),
+        &mut w,
+    );
+    assert!(matches!(
+        &w.reads[..],
+        [(1, 1, ReadDone::Data(Err(Error::MessageTooLong)))]
+    ));
+    assert_eq!(one(&asked).1, StoreOp::GiveBack { id: "6-0".into() });
+}

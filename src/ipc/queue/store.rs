@@ -1,0 +1,83 @@
+//! The seam between a queue shared by several daemons and the store that
+//! keeps its messages (Redis: `src/remote/`). The queue's state machine
+//! (remote.rs) asks; the store answers later, from its own thread,
+//! through [`super::RemoteQueue::stored`]. Nothing here knows Redis.
+
+use crate::error::Result;
+
+/// A shared queue's settings, the same on every daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSettings {
+    pub max_messages: usize,
+    pub max_message_size: usize,
+}
+
+/// One step a queue asks of its store. Every step touches one queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Append these messages in order while there is room; a message in
+    /// progress that holds `place` goes into it, room or not.
+    Append {
+        messages: Vec<Vec<u8>>,
+        place: Option<u64>,
+    },
+    /// Hold a place for a message in progress, if there is room.
+    Reserve { place: u64 },
+    /// Give a place back unused.
+    Release { place: u64 },
+    /// Take the oldest message for a reader here.
+    Take,
+    /// A taken message was received: gone for good.
+    Ack { id: String },
+    /// A taken message no reader here received: back to the front.
+    GiveBack { id: String },
+    /// Change a setting on every daemon.
+    Set { field: &'static str, value: String },
+}
+
+/// The store's answer to a [`StoreOp`]. A queue removed meanwhile is
+/// `Err(NotFound)`; a store that cannot be reached `Err(StoreUnreachable)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// How many of the messages went in (the first ones).
+    Appended(usize),
+    /// Whether the place is held (false: the queue is full).
+    Reserved(bool),
+    /// The message taken, with the id to acknowledge it by.
+    Taken {
+        id: String,
+        message: Vec<u8>,
+    },
+    /// None to take; `retry`: when one that another daemon took (and may
+    /// have ended with) can be claimed.
+    Empty {
+        retry: Option<std::time::Duration>,
+    },
+    Done,
+}
+
+/// What a change published by any daemon says of a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A message went in; the queue holds `messages`.
+    Put { messages: usize },
+    /// A message (or a place) went out; the queue holds `messages`.
+    Took { messages: usize },
+    /// A setting changed.
+    Set { field: String, value: String },
+    /// The store was out of reach and is back: what was asked of it may
+    /// have been missed.
+    Reconnected,
+}
+
+/// Where a shared queue sends its steps. The answer to each comes back
+/// through [`super::RemoteQueue::stored`] with the step's `seq`, from the
+/// store's thread, never from inside `send`.
+pub trait Store: Send + Sync {
+    fn send(&self, seq: u64, op: StoreOp);
+}
+
+/// The answer a step gets when the store cannot be reached.
+pub fn unreachable<T>() -> Result<T> {
+    Err(crate::error::Error::StoreUnreachable)
+}

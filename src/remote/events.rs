@@ -1,0 +1,108 @@
+//! The store's listener: one thread subscribed to the channel every
+//! daemon publishes its changes on (`VERB ARG NAME`, scripts.rs), which
+//! tells the filesystem of each. After a break it subscribes again, and
+//! tells the filesystem to look again: changes made meanwhile were missed.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use super::{Listener, RedisStore, STEP_TIMEOUT};
+use crate::ipc::queue::store::Change;
+
+/// How often a quiet subscription checks whether the store still lives.
+const LOOK_AGAIN: Duration = Duration::from_millis(500);
+
+pub(super) fn run(store: Weak<RedisStore>, listener: Arc<dyn Listener>) {
+    let mut wait = Duration::from_millis(50);
+    let mut said_down = false;
+    loop {
+        let Some((client, channel)) = store
+            .upgrade()
+            .map(|s| (s.client.clone(), s.keys.channel()))
+        else {
+            return;
+        };
+        let mut con = match client.get_connection_with_timeout(STEP_TIMEOUT) {
+            Ok(con) => con,
+            Err(e) => {
+                if !said_down {
+                    log::warn!("queue store: cannot subscribe to {channel}: {e}; trying again");
+                    said_down = true;
+                }
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let mut pubsub = con.as_pubsub();
+        let subscribed = pubsub
+            .subscribe(&channel)
+            .and_then(|()| pubsub.set_read_timeout(Some(LOOK_AGAIN)));
+        if let Err(e) = subscribed {
+            log::warn!("queue store: cannot subscribe to {channel}: {e}");
+            std::thread::sleep(wait);
+            continue;
+        }
+        if said_down {
+            log::warn!("queue store: reached again");
+        }
+        wait = Duration::from_millis(50);
+        listener.reconnected();
+        loop {
+            match pubsub.get_message() {
+                Ok(message) => tell(&*listener, message.get_payload_bytes()),
+                Err(e) if e.is_timeout() => {
+                    if store.strong_count() == 0 {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    log::warn!("queue store: subscription lost: {e}");
+                    said_down = true;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Tells `listener` what one event says.
+fn tell(listener: &dyn Listener, payload: &[u8]) {
+    let mut parts = payload.splitn(3, |b| *b == b' ');
+    let (Some(verb), Some(arg), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        log::debug!(
+            "queue store: event {:?} ignored",
+            String::from_utf8_lossy(payload)
+        );
+        return;
+    };
+    let count = || std::str::from_utf8(arg).ok()?.parse::<usize>().ok();
+    match verb {
+        b"new" => listener.created(name),
+        b"del" => listener.removed(name),
+        b"put" => {
+            if let Some(messages) = count() {
+                listener.changed(name, Change::Put { messages });
+            }
+        }
+        b"take" => {
+            if let Some(messages) = count() {
+                listener.changed(name, Change::Took { messages });
+            }
+        }
+        b"set" => {
+            let arg = String::from_utf8_lossy(arg);
+            if let Some((field, value)) = arg.split_once('=') {
+                let change = Change::Set {
+                    field: field.to_string(),
+                    value: value.to_string(),
+                };
+                listener.changed(name, change);
+            }
+        }
+        _ => log::debug!(
+            "queue store: event {:?} ignored",
+            String::from_utf8_lossy(payload)
+        ),
+    }
+}

@@ -1,0 +1,410 @@
+//! The store's worker: one thread that runs the steps in the order they
+//! are asked, on one connection, made again whenever it breaks. While it
+//! waits for steps it renews the places this daemon holds.
+
+use std::collections::HashMap;
+use std::sync::Weak;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Instant;
+
+use redis::{Connection, RedisError, Script, Value};
+
+use super::{Job, Keys, PLACE_LIFETIME, RedisStore, StoredQueue, scripts, unreachable};
+use crate::error::{Error, Result};
+use crate::ipc::queue::store::{QueueSettings, StoreOp, Stored};
+
+/// The scripts, hashed once: each runs by its hash (EVALSHA), loaded
+/// again by the client when the server does not know it.
+struct Scripts {
+    create: Script,
+    append: Script,
+    reserve: Script,
+    release: Script,
+    take: Script,
+    ack: Script,
+    give_back: Script,
+    set: Script,
+    renew: Script,
+}
+
+impl Scripts {
+    fn new() -> Scripts {
+        Scripts {
+            create: Script::new(scripts::CREATE),
+            append: Script::new(&scripts::append()),
+            reserve: Script::new(&scripts::reserve()),
+            release: Script::new(scripts::RELEASE),
+            take: Script::new(scripts::TAKE),
+            ack: Script::new(scripts::ACK),
+            give_back: Script::new(scripts::GIVE_BACK),
+            set: Script::new(scripts::SET),
+            renew: Script::new(scripts::RENEW),
+        }
+    }
+}
+
+/// The worker thread: ends when the store does.
+pub(super) fn run(store: Weak<RedisStore>, jobs: Receiver<Job>) {
+    let scripts = Scripts::new();
+    let mut con: Option<Linked> = None;
+    let renew_every = PLACE_LIFETIME / 3;
+    let mut renewed = Instant::now();
+    loop {
+        let job = match jobs.recv_timeout(renew_every) {
+            Ok(job) => Some(job),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let Some(store) = store.upgrade() else {
+            return;
+        };
+        let mut worker = Worker {
+            store: &store,
+            scripts: &scripts,
+            con: &mut con,
+        };
+        if let Some(job) = job {
+            worker.run(job);
+        }
+        if renewed.elapsed() >= renew_every {
+            renewed = Instant::now();
+            if let Err(e) = worker.renew() {
+                log::info!("queue store: places not renewed: {e}");
+            }
+        }
+    }
+}
+
+/// A connection, and how far the server's clock is ahead of ours.
+struct Linked {
+    con: Connection,
+    /// Server milliseconds minus local milliseconds, at connect.
+    skew_ms: i64,
+}
+
+struct Worker<'a> {
+    store: &'a RedisStore,
+    scripts: &'a Scripts,
+    con: &'a mut Option<Linked>,
+}
+
+/// Milliseconds of the local clock since the epoch.
+fn local_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Worker<'_> {
+    fn run(&mut self, job: Job) {
+        match job {
+            Job::Queue { name, op, done } => {
+                let result = self.step(&name, op);
+                done(result);
+            }
+            Job::Create { queue } => match self.attempt(|w, con, _| w.create(con, &queue)) {
+                Ok(()) => {
+                    crate::locks::lock(&self.store.unstored).remove(&queue.name);
+                }
+                Err(e) => log::warn!(
+                    "queue store: {} not made there ({e}); it will be when the store is reached",
+                    String::from_utf8_lossy(&queue.name)
+                ),
+            },
+            Job::Remove { name } => {
+                if let Err(e) = self.attempt(|w, con, _| w.remove(con, &name)) {
+                    log::info!(
+                        "queue store: {} not removed: {e}",
+                        String::from_utf8_lossy(&name)
+                    );
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on the connection, made first if there is none; a
+    /// failure that broke the connection drops it, to be made again by
+    /// the next step.
+    fn attempt<T>(
+        &mut self,
+        f: impl FnOnce(&Self, &mut Connection, i64) -> std::result::Result<T, RedisError>,
+    ) -> Result<T> {
+        let mut linked = match self.con.take() {
+            Some(linked) => linked,
+            None => self.link()?,
+        };
+        // The server's clock when the step must have run: later, its
+        // caller has been answered `ECOMM`, and the step changes nothing.
+        let margin = super::STEP_TIMEOUT.as_millis() as i64 * 3 / 4;
+        let deadline = local_ms() + linked.skew_ms + margin;
+        let result = f(self, &mut linked.con, deadline);
+        let con = linked;
+        let broken = result
+            .as_ref()
+            .is_err_and(|e| e.is_io_error() || e.is_connection_dropped() || e.is_timeout());
+        if !broken {
+            *self.con = Some(con);
+        }
+        result.map_err(|e| unreachable(&e))
+    }
+
+    /// A new connection, with the skew of the server's clock.
+    fn link(&self) -> Result<Linked> {
+        let mut con = self.store.connect()?;
+        let before = local_ms();
+        let (secs, micros): (i64, i64) = redis::cmd("TIME")
+            .query(&mut con)
+            .map_err(|e| unreachable(&e))?;
+        let midway = (before + local_ms()) / 2;
+        Ok(Linked {
+            con,
+            skew_ms: secs * 1000 + micros / 1000 - midway,
+        })
+    }
+
+    fn keys(&self) -> &Keys {
+        &self.store.keys
+    }
+
+    fn step(&mut self, name: &[u8], op: StoreOp) -> Result<Stored> {
+        let place_done = match &op {
+            StoreOp::Append { place, .. } => *place,
+            StoreOp::Release { place } => Some(*place),
+            _ => None,
+        };
+        let reserved = match &op {
+            StoreOp::Reserve { place } => Some(*place),
+            _ => None,
+        };
+        let answer = self.attempt(|w, con, deadline| w.ask(con, name, op, deadline))?;
+        let mut places = crate::locks::lock(&self.store.places);
+        if let Some(place) = place_done {
+            if let Some(held) = places.get_mut(name) {
+                held.remove(&place);
+                if held.is_empty() {
+                    places.remove(name);
+                }
+            }
+        }
+        if let (Some(place), Ok(Stored::Reserved(true))) = (reserved, &answer) {
+            places.entry(name.to_vec()).or_default().insert(place);
+        }
+        answer
+    }
+
+    /// One step of queue `name`: its answer, or `Err(NotFound)` inside
+    /// when the queue is gone.
+    fn ask(
+        &self,
+        con: &mut Connection,
+        name: &[u8],
+        op: StoreOp,
+        deadline: i64,
+    ) -> std::result::Result<Result<Stored>, RedisError> {
+        let k = self.keys();
+        let (settings, messages, places) = (k.settings(name), k.messages(name), k.places(name));
+        let channel = k.channel();
+        let s = self.scripts;
+        let gone = |n: i64| match n {
+            -2 => {
+                log::warn!(
+                    "queue store: a step reached the server after its caller was answered: it did nothing"
+                );
+                Err(Error::StoreUnreachable)
+            }
+            n if n < 0 => Err(Error::NotFound),
+            n => Ok(n),
+        };
+        Ok(match op {
+            StoreOp::Append { messages: m, place } => {
+                let member = place
+                    .map(|p| self.store.place_member(p))
+                    .unwrap_or_default();
+                let mut call = s.append.key(&settings);
+                call.key(&messages).key(&places);
+                call.arg(deadline).arg(member).arg(&channel).arg(name);
+                for message in &m {
+                    call.arg(message.as_slice());
+                }
+                let n: i64 = call.invoke(con)?;
+                gone(n).map(|n| Stored::Appended(n as usize))
+            }
+            StoreOp::Reserve { place } => {
+                let lifetime = PLACE_LIFETIME.as_millis() as u64;
+                let member = self.store.place_member(place);
+                let mut call = s.reserve.key(&settings);
+                call.key(&messages).key(&places).arg(member).arg(lifetime);
+                let n: i64 = call.invoke(con)?;
+                gone(n).map(|n| Stored::Reserved(n == 1))
+            }
+            StoreOp::Release { place } => {
+                let member = self.store.place_member(place);
+                let mut call = s.release.key(&settings);
+                call.key(&messages)
+                    .key(&places)
+                    .arg(member)
+                    .arg(&channel)
+                    .arg(name);
+                let _: i64 = call.invoke(con)?;
+                Ok(Stored::Done)
+            }
+            StoreOp::Take => {
+                let reclaim = self.store.config.reclaim.as_millis() as u64;
+                let mut call = s.take.key(&messages);
+                call.arg(&self.store.consumer).arg(reclaim).arg(deadline);
+                taken(call.invoke(con)?)
+            }
+            StoreOp::Ack { id } => {
+                let mut call = s.ack.key(&messages);
+                call.arg(id).arg(&channel).arg(name);
+                let _: i64 = call.invoke(con)?;
+                Ok(Stored::Done)
+            }
+            StoreOp::GiveBack { id } => {
+                let mut call = s.give_back.key(&messages);
+                call.arg(id)
+                    .arg(&self.store.consumer)
+                    .arg(&channel)
+                    .arg(name);
+                let _: i64 = call.invoke(con)?;
+                Ok(Stored::Done)
+            }
+            StoreOp::Set { field, value } => {
+                let mut call = s.set.key(&settings);
+                call.arg(field).arg(value).arg(&channel).arg(name);
+                let n: i64 = call.invoke(con)?;
+                gone(n).map(|_| Stored::Done)
+            }
+        })
+    }
+
+    fn create(&self, con: &mut Connection, q: &StoredQueue) -> std::result::Result<(), RedisError> {
+        let k = self.keys();
+        let mut call = self.scripts.create.key(k.settings(&q.name));
+        call.key(k.messages(&q.name));
+        call.arg(q.settings.max_messages)
+            .arg(q.settings.max_message_size);
+        call.arg("message").arg(q.uid).arg(q.gid).arg(q.mode);
+        let _: i64 = call.invoke(con)?;
+        redis::pipe()
+            .sadd(k.names(), q.name.as_slice())
+            .ignore()
+            .publish(k.channel(), event("new 0 ", &q.name))
+            .ignore()
+            .query::<()>(con)
+    }
+
+    fn remove(&self, con: &mut Connection, name: &[u8]) -> std::result::Result<(), RedisError> {
+        let k = self.keys();
+        redis::pipe()
+            .del(&[k.messages(name), k.settings(name), k.places(name)])
+            .ignore()
+            .srem(k.names(), name)
+            .ignore()
+            .publish(k.channel(), event("del 0 ", name))
+            .ignore()
+            .query::<()>(con)
+    }
+
+    /// Renews every place this daemon holds.
+    fn renew(&mut self) -> Result<()> {
+        let held: HashMap<Vec<u8>, Vec<u64>> = crate::locks::lock(&self.store.places)
+            .iter()
+            .map(|(name, places)| (name.clone(), places.iter().copied().collect()))
+            .collect();
+        for (name, places) in held {
+            self.attempt(|w, con, _| {
+                let k = w.keys();
+                let mut call = w.scripts.renew.key(k.settings(&name));
+                call.key(k.messages(&name)).key(k.places(&name));
+                call.arg(PLACE_LIFETIME.as_millis() as u64);
+                for place in places {
+                    call.arg(w.store.place_member(place));
+                }
+                call.invoke::<i64>(con).map(drop)
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// An event's payload: its verb and argument, then the queue's name.
+fn event(head: &str, name: &[u8]) -> Vec<u8> {
+    let mut payload = head.as_bytes().to_vec();
+    payload.extend_from_slice(name);
+    payload
+}
+
+/// A take's answer: `{id, message}`, nil when empty, -1 when gone.
+fn taken(value: Value) -> Result<Stored> {
+    match value {
+        Value::Nil => Ok(Stored::Empty { retry: None }),
+        Value::Array(items) if matches!(items.first(), Some(Value::BulkString(w)) if w == b"wait") =>
+        {
+            let retry = match items.get(1) {
+                Some(Value::Int(ms)) if *ms >= 0 => {
+                    Some(std::time::Duration::from_millis(*ms as u64))
+                }
+                _ => None,
+            };
+            Ok(Stored::Empty { retry })
+        }
+        Value::Int(-2) => {
+            log::warn!(
+                "queue store: a take reached the server after its caller gave up: it took nothing"
+            );
+            Err(Error::StoreUnreachable)
+        }
+        Value::Int(_) => Err(Error::NotFound),
+        Value::Array(items) => match items.as_slice() {
+            [Value::BulkString(id), Value::BulkString(message)] => Ok(Stored::Taken {
+                id: String::from_utf8_lossy(id).into_owned(),
+                message: message.clone(),
+            }),
+            other => {
+                log::warn!("queue store: a take answered {other:?}");
+                Err(Error::StoreUnreachable)
+            }
+        },
+        other => {
+            log::warn!("queue store: a take answered {other:?}");
+            Err(Error::StoreUnreachable)
+        }
+    }
+}
+
+/// Every queue on the server, with its settings, owner and length.
+pub(super) fn load(
+    con: &mut Connection,
+    keys: &Keys,
+) -> std::result::Result<Vec<StoredQueue>, RedisError> {
+    let names: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(keys.names()).query(con)?;
+    let mut pipe = redis::pipe();
+    for name in &names {
+        pipe.hgetall(keys.settings(name)).xlen(keys.messages(name));
+    }
+    let answers: Vec<(HashMap<String, String>, usize)> = match names.is_empty() {
+        true => Vec::new(),
+        false => pipe.query(con)?,
+    };
+    let number =
+        |s: &HashMap<String, String>, field: &str| s.get(field).and_then(|v| v.parse::<u64>().ok());
+    Ok(names
+        .into_iter()
+        .zip(answers)
+        .filter_map(|(name, (s, messages))| {
+            Some(StoredQueue {
+                settings: QueueSettings {
+                    max_messages: number(&s, "max_messages")? as usize,
+                    max_message_size: number(&s, "max_message_size")? as usize,
+                },
+                uid: number(&s, "uid")? as u32,
+                gid: number(&s, "gid")? as u32,
+                mode: number(&s, "mode")? as u32,
+                messages,
+                name,
+            })
+        })
+        .collect())
+}
