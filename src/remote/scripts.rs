@@ -23,9 +23,13 @@ end
 return 1
 "#;
 
-/// The milliseconds of the server's clock, and the places that expired
-/// by then taken out. Shared by the scripts that count places.
-const NOW_AND_EXPIRE: &str = r#"
+/// The start of the scripts that count room (KEYS: settings, messages,
+/// places): -1 if the queue is gone; else `max` its `max_messages`,
+/// `now` the milliseconds of the server's clock, and the places that
+/// expired by then taken out.
+const ROOM: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local max = tonumber(redis.call('HGET', KEYS[1], 'max_messages'))
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
@@ -40,10 +44,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 /// its writer `ECOMM` by then, so nothing may go in.
 pub fn append() -> String {
     format!(
-        r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local max = tonumber(redis.call('HGET', KEYS[1], 'max_messages'))
-{NOW_AND_EXPIRE}
+        r#"{ROOM}
 if now > tonumber(ARGV[1]) then return -2 end
 local first = 5
 local went = 0
@@ -72,10 +73,7 @@ return went
 /// Returns 1 if held, 0 if the queue is full, -1 if it is gone.
 pub fn reserve() -> String {
     format!(
-        r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local max = tonumber(redis.call('HGET', KEYS[1], 'max_messages'))
-{NOW_AND_EXPIRE}
+        r#"{ROOM}
 if redis.call('XLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= max then return 0 end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
 return 1

@@ -71,16 +71,50 @@ fn one(asked: &Asked) -> (u64, StoreOp) {
     steps.pop().unwrap()
 }
 
+/// A packet reader with a read of `size` bytes parked, and the take it
+/// asked (its step's seq).
+fn parked_read(q: &mut RemoteQueue<Plain>, asked: &Asked, size: usize, nonblock: bool) -> u64 {
+    let end = opened(open(q, Mode::READ, IoMode::Packet, true));
+    assert!(matches!(
+        q.read(1, 1, end, size, nonblock, &mut wk()),
+        Step::Parked
+    ));
+    let (seq, op) = one(asked);
+    assert_eq!(op, StoreOp::Take);
+    seq
+}
+
+/// The store's answer to take `seq`: message `id`.
+fn taken(q: &mut RemoteQueue<Plain>, seq: u64, id: &str, message: &[u8]) -> RemoteWakeups<Plain> {
+    let mut w = wk();
+    let stored = Stored::Taken {
+        id: id.into(),
+        message: message.to_vec(),
+    };
+    q.stored(seq, Ok(stored), &mut w);
+    w
+}
+
+/// A writer whose open got the place of its first message.
+fn writer_with_place(q: &mut RemoteQueue<Plain>, asked: &Asked) -> QueueEnd {
+    assert!(matches!(
+        open(q, Mode::WRITE, IoMode::Stream, false),
+        Step::Parked
+    ));
+    let (seq, op) = one(asked);
+    assert_eq!(op, StoreOp::Reserve { place: 1 });
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Reserved(true)), &mut w);
+    match w.opens.pop() {
+        Some((7, 7, Ok(end))) => end,
+        _ => panic!("the open was not answered"),
+    }
+}
+
 #[test]
 fn a_parked_read_asks_one_take_and_no_other_until_a_message_is_put() {
     let (mut q, asked) = queue();
-    let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
-    assert!(matches!(
-        q.read(1, 1, end, 100, false, &mut wk()),
-        Step::Parked
-    ));
-    let (seq, op) = one(&asked);
-    assert_eq!(op, StoreOp::Take);
+    let seq = parked_read(&mut q, &asked, 100, false);
     let mut w = wk();
     q.stored(seq, Ok(Stored::Empty { retry: None }), &mut w);
     assert!(w.reads.is_empty());
@@ -89,16 +123,7 @@ fn a_parked_read_asks_one_take_and_no_other_until_a_message_is_put() {
     q.changed(Change::Put { messages: 1 }, &mut wk());
     let (seq, op) = one(&asked);
     assert_eq!(op, StoreOp::Take);
-    let mut w = wk();
-    let message = b"job".to_vec();
-    q.stored(
-        seq,
-        Ok(Stored::Taken {
-            id: "1-0".into(),
-            message,
-        }),
-        &mut w,
-    );
+    let w = taken(&mut q, seq, "1-0", b"job");
     assert!(matches!(&w.reads[..], [(1, 1, ReadDone::Data(Ok(m)))] if m == b"job"));
     assert_eq!(one(&asked).1, StoreOp::Ack { id: "1-0".into() });
 }
@@ -106,19 +131,13 @@ fn a_parked_read_asks_one_take_and_no_other_until_a_message_is_put() {
 #[test]
 fn a_read_that_may_not_wait_gets_eagain_from_an_empty_store() {
     let (mut q, asked) = queue();
-    let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
-    assert!(matches!(
-        q.read(1, 1, end, 100, true, &mut wk()),
-        Step::Parked
-    ));
-    let (seq, _) = one(&asked);
+    let seq = parked_read(&mut q, &asked, 100, true);
     let mut w = wk();
     q.stored(seq, Ok(Stored::Empty { retry: None }), &mut w);
-    assert!(matches!(
-        &w.reads[..],
-        [(1, 1, ReadDone::Data(Err(Error::WouldBlock)))]
-    ));
+    let eagain = ReadDone::Data(Err(Error::WouldBlock));
+    assert!(matches!(&w.reads[..], [(1, 1, done)] if *done == eagain));
     // Asked again with nothing put since: answered without asking.
+    let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
     let again = q.read(2, 2, end, 100, true, &mut wk());
     assert!(matches!(again, Step::Done(2, Err(Error::WouldBlock))));
     assert_eq!(asked.take(), []);
@@ -153,18 +172,7 @@ fn a_write_to_a_full_queue_asks_again_only_when_room_may_have_come() {
 #[test]
 fn a_message_ends_at_the_close_in_the_place_its_open_got() {
     let (mut q, asked) = queue();
-    assert!(matches!(
-        open(&mut q, Mode::WRITE, IoMode::Stream, false),
-        Step::Parked
-    ));
-    let (seq, op) = one(&asked);
-    assert_eq!(op, StoreOp::Reserve { place: 1 });
-    let mut w = wk();
-    q.stored(seq, Ok(Stored::Reserved(true)), &mut w);
-    let end = match w.opens.pop() {
-        Some((7, 7, Ok(end))) => end,
-        _ => panic!("the open was not answered"),
-    };
+    let end = writer_with_place(&mut q, &asked);
     // Writes go into the message in progress: no step.
     let done = q.write(1, 1, end, b"hel", false, &mut wk());
     assert!(matches!(done, Step::Done(1, d) if d == WriteDone::ok(3)));
@@ -190,16 +198,7 @@ fn a_message_ends_at_the_close_in_the_place_its_open_got() {
 #[test]
 fn a_store_out_of_reach_fails_the_close_with_ecomm_and_asks_nothing_more() {
     let (mut q, asked) = queue();
-    assert!(matches!(
-        open(&mut q, Mode::WRITE, IoMode::Stream, false),
-        Step::Parked
-    ));
-    let (seq, _) = one(&asked);
-    let mut w = wk();
-    q.stored(seq, Ok(Stored::Reserved(true)), &mut w);
-    let Some((_, _, Ok(end))) = w.opens.pop() else {
-        panic!("the open was not answered");
-    };
+    let end = writer_with_place(&mut q, &asked);
     let _ = q.write(1, 1, end, b"lost", false, &mut wk());
     let _ = q.flush(3, 3, end, &mut || false, &mut wk());
     let (seq, _) = one(&asked);
@@ -216,48 +215,18 @@ fn a_store_out_of_reach_fails_the_close_with_ecomm_and_asks_nothing_more() {
 #[test]
 fn a_message_taken_for_a_reader_that_left_goes_back() {
     let (mut q, asked) = queue();
-    let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
-    assert!(matches!(
-        q.read(1, 1, end, 100, false, &mut wk()),
-        Step::Parked
-    ));
-    let (seq, _) = one(&asked);
-    let mut w = wk();
-    assert!(q.cancel(1, CancelReason::Interrupted, &mut w));
-    let message = b"orphan".to_vec();
-    q.stored(
-        seq,
-        Ok(Stored::Taken {
-            id: "5-0".into(),
-            message,
-        }),
-        &mut wk(),
-    );
+    let seq = parked_read(&mut q, &asked, 100, false);
+    assert!(q.cancel(1, CancelReason::Interrupted, &mut wk()));
+    taken(&mut q, seq, "5-0", b"orphan");
     assert_eq!(one(&asked).1, StoreOp::GiveBack { id: "5-0".into() });
 }
 
 #[test]
 fn a_packet_read_too_small_leaves_the_message_for_the_store() {
     let (mut q, asked) = queue();
-    let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
-    assert!(matches!(
-        q.read(1, 1, end, 2, false, &mut wk()),
-        Step::Parked
-    ));
-    let (seq, _) = one(&asked);
-    let mut w = wk();
-    let message = b"too long".to_vec();
-    q.stored(
-        seq,
-        Ok(Stored::Taken {
-            id: "6-0".into(),
-            message,
-        }),
-        &mut w,
-    );
-    assert!(matches!(
-        &w.reads[..],
-        [(1, 1, ReadDone::Data(Err(Error::MessageTooLong)))]
-    ));
+    let seq = parked_read(&mut q, &asked, 2, false);
+    let w = taken(&mut q, seq, "6-0", b"too long");
+    let too_long = ReadDone::Data(Err(Error::MessageTooLong));
+    assert!(matches!(&w.reads[..], [(1, 1, done)] if *done == too_long));
     assert_eq!(one(&asked).1, StoreOp::GiveBack { id: "6-0".into() });
 }
