@@ -17,19 +17,27 @@ struct Redis {
     port: u16,
 }
 
+/// Whether `redis-server` is here to run; says why not (a failure under
+/// CI, which installs it).
+fn redis_installed() -> bool {
+    let installed = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        if std::env::var_os("CI").is_some() {
+            panic!("redis-server is not installed: .ci/run installs it");
+        }
+        eprintln!("skipping queue store test: redis-server is not installed");
+    }
+    installed
+}
+
 impl Redis {
     /// Starts one; `None` (after saying why) where none is installed.
     fn start() -> Option<Redis> {
-        let installed = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            if std::env::var_os("CI").is_some() {
-                panic!("redis-server is not installed: .ci/run installs it");
-            }
-            eprintln!("skipping queue store test: redis-server is not installed");
+        if !redis_installed() {
             return None;
         }
         let port = TcpListener::bind("127.0.0.1:0")
@@ -358,4 +366,158 @@ fn the_shared_work_queue_example_does_every_job_once() {
         stdout(&out)
     );
     assert_eq!(stdout(&b.run("ls queues")), "");
+}
+
+/// Three network namespaces, the server's and two hosts', each host
+/// joined to the server's by a veth link with loopback-range addresses
+/// (127.0.10.0/24 for the first host, 127.0.11.0/24 for the second),
+/// removed on drop.
+struct Network {
+    names: [String; 3],
+}
+
+impl Network {
+    fn make() -> Option<Network> {
+        let has_ip = Command::new("ip")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has_ip {
+            if std::env::var_os("CI").is_some() {
+                panic!("ip (iproute2) is not installed: .ci/run installs it");
+            }
+            eprintln!("skipping the test across network namespaces: no ip (iproute2)");
+            return None;
+        }
+        // Short: interface names hold 15 bytes.
+        let tag = format!("iq{}", std::process::id() % 100_000);
+        let names = ["r", "a", "b"].map(|n| format!("{tag}{n}"));
+        let net = Network { names };
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().unwrap();
+            assert_ok(&out);
+        };
+        for name in &net.names {
+            ip(&["netns", "add", name]);
+            ip(&["-n", name, "link", "set", "lo", "up"]);
+            net.sysctl(name, "net.ipv4.conf.all.route_localnet=1");
+        }
+        let server = &net.names[0];
+        for (host, subnet) in [(&net.names[1], 10), (&net.names[2], 11)] {
+            let (near, far) = (format!("{host}s"), format!("{host}h"));
+            ip(&["link", "add", &near, "type", "veth", "peer", "name", &far]);
+            ip(&["link", "set", &near, "netns", server]);
+            ip(&["link", "set", &far, "netns", host]);
+            ip(&[
+                "-n",
+                server,
+                "addr",
+                "add",
+                &format!("127.0.{subnet}.1/24"),
+                "dev",
+                &near,
+            ]);
+            ip(&[
+                "-n",
+                host,
+                "addr",
+                "add",
+                &format!("127.0.{subnet}.2/24"),
+                "dev",
+                &far,
+            ]);
+            ip(&["-n", server, "link", "set", &near, "up"]);
+            ip(&["-n", host, "link", "set", &far, "up"]);
+            net.sysctl(server, &format!("net.ipv4.conf.{near}.route_localnet=1"));
+            net.sysctl(host, &format!("net.ipv4.conf.{far}.route_localnet=1"));
+        }
+        Some(net)
+    }
+
+    fn sysctl(&self, netns: &str, setting: &str) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", netns, "sysctl", "-qw", setting])
+            .output()
+            .unwrap();
+        assert_ok(&out);
+    }
+
+    fn path(&self, i: usize) -> String {
+        format!("/run/netns/{}", self.names[i])
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+/// The server and the two daemons in three network namespaces, joined by
+/// veth links: the traffic really goes from one host to another, and a
+/// message sent on A is received on B, a reader parked on B woken by A.
+#[test]
+fn two_hosts_in_their_own_network_namespaces_share_a_queue() {
+    if !redis_installed() || common::mount_unavailable().is_some() {
+        return;
+    }
+    let Some(net) = Network::make() else {
+        return;
+    };
+    let port = "6390";
+    // Its clients come from other hosts' addresses: out of protected mode.
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &net.names[0],
+            "redis-server",
+            "--port",
+            port,
+        ])
+        .args(["--bind", "127.0.10.1 127.0.11.1", "--protected-mode", "no"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Redis { child, port: 6390 };
+    let cli = |host: usize, subnet: u8, args: &[&str]| {
+        let server = format!("127.0.{subnet}.1");
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &net.names[host],
+                "redis-cli",
+                "-h",
+                &server,
+                "-p",
+                port,
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let up = eventually(Duration::from_secs(10), || {
+        stdout(&cli(1, 10, &["ping"])) == "PONG\n"
+    });
+    assert!(up, "the server is not reached from the first host");
+    let url_a = format!("redis://127.0.10.1:{port}");
+    let url_b = format!("redis://127.0.11.1:{port}");
+    let a = Mount::start_in(Some(&net.path(1)), &["--queue-store", &url_a]).unwrap();
+    let b = Mount::start_in(Some(&net.path(2)), &["--queue-store", &url_b]).unwrap();
+    assert_ok(&a.run("touch queues/x && echo across > queues/x"));
+    assert!(shows(&b, "x"));
+    assert_eq!(stdout(&b.run("cat queues/x")), "across\n");
+    let reader = b.sh("cat queues/x").stdout(Stdio::piped()).spawn().unwrap();
+    assert!(eventually(Duration::from_secs(5), || blocked(&b, "x") == "1"));
+    assert_ok(&a.run("echo woken > queues/x"));
+    assert_eq!(stdout(&reader.wait_with_output().unwrap()), "woken\n");
+    // Each host reached the server from its own link.
+    let clients = stdout(&cli(2, 11, &["client", "list"]));
+    assert!(clients.contains("addr=127.0.10.2:"), "{clients}");
+    assert!(clients.contains("addr=127.0.11.2:"), "{clients}");
 }

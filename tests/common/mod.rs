@@ -79,6 +79,13 @@ impl Mount {
     /// Mounts with extra daemon arguments; `None` (after printing why) when
     /// this machine cannot mount.
     pub fn start(args: &[&str]) -> Option<Mount> {
+        Mount::start_in(None, args)
+    }
+
+    /// Mounts with the daemon in the network namespace at `netns` (a
+    /// path under /run/netns), entered by `nsenter` for the network
+    /// alone: the mount is made in the test's mount namespace.
+    pub fn start_in(netns: Option<&str>, args: &[&str]) -> Option<Mount> {
         if let Some(reason) = mount_unavailable() {
             eprintln!("skipping mount test: {reason}");
             return None;
@@ -89,7 +96,14 @@ impl Mount {
         let stderr_path = tmp.0.join("daemon.log");
         // IPCFS_TEST_TRANSPORT=uring runs the mount tests over io_uring
         // (the kernel must offer it: see tests/transport.rs).
-        let mut command = Command::new(BIN);
+        let mut command = match netns {
+            None => Command::new(BIN),
+            Some(path) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={path}")).arg(BIN);
+                c
+            }
+        };
         if let Some(t) = std::env::var("IPCFS_TEST_TRANSPORT")
             .ok()
             .filter(|t| t != "dev")
