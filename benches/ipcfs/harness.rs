@@ -41,6 +41,19 @@ pub(crate) fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl Registry {
+    /// A child the cleanup kills if the bench ends early (a server a
+    /// workload started).
+    pub(crate) fn kids_add(&mut self, pid: u32) {
+        self.kids.push(pid);
+    }
+
+    /// That child ended: the cleanup leaves its pid alone.
+    pub(crate) fn kids_forget(&mut self, pid: u32) {
+        self.kids.retain(|k| *k != pid);
+    }
+}
+
 pub(crate) fn set_phase(phase: &str, limit: Duration) {
     let mut r = registry();
     r.phase = phase.to_string();

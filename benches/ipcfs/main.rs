@@ -11,7 +11,9 @@
 //! asserted; a workload that fails (an error, a short read, a hang) is
 //! reported and makes the bench exit non-zero. `IPCFS_BENCH_ONLY=queues`
 //! (a comma-separated list of pipes, queues, latency, signals, parking,
-//! objects, opens, sockets, shm) runs only those workloads. The shm rows
+//! objects, opens, sockets, shm, store) runs only those workloads. The
+//! store rows (queues across machines) start a `redis-server` and two
+//! more ipcfs mounts of it. The shm rows
 //! mount a second ipcfs, with `--shm-mode cached`, to measure both ways of
 //! serving shared-memory files.
 //!
@@ -50,6 +52,7 @@ mod roles;
 mod shm;
 mod signals;
 mod sockets;
+mod store;
 mod sys;
 
 use std::path::{Path, PathBuf};
@@ -347,6 +350,9 @@ fn run_bench(quick: bool) -> Result<usize, String> {
     }
     if wanted("shm") {
         shm(&mut report, &env, &sizes);
+    }
+    if wanted("store") {
+        store::store(&mut report, &env, &sizes);
     }
     set_phase("stopping the daemons", Duration::from_secs(30));
 

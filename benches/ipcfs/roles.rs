@@ -31,6 +31,8 @@ pub(crate) fn child_main(role: &str, a: &[String]) -> ! {
         "stream-read" => stream_read(arg(a, 0), num(a, 1), num(a, 2) as usize, arg(a, 3)),
         "msg-send" => msg_send(arg(a, 0), arg(a, 1), num(a, 2), arg(a, 3)),
         "msg-recv" => msg_recv(arg(a, 0), arg(a, 1), num(a, 2), arg(a, 3)),
+        "redis-send" => crate::store::redis_send(arg(a, 0), num(a, 1)),
+        "redis-recv" => crate::store::redis_recv(arg(a, 0), num(a, 1)),
         "ping" => ping(
             arg(a, 0),
             arg(a, 1),

@@ -90,25 +90,41 @@ end
 return 1
 "#;
 
-/// Takes the oldest message for this daemon: first one that another
-/// daemon took and never acknowledged for `reclaim` ms (it ended before
-/// its reader received it), else the next never taken. KEYS: messages.
-/// ARGV: consumer, reclaim (ms), deadline (ms of the server's clock).
-/// Returns {id, message}; or, with none to take, {'wait', MS}: how long
-/// until a message another daemon took may be claimed (-1: none is
-/// pending); -1 if the queue is gone, -2 if the deadline passed (its
-/// daemon gave up on the answer: a message taken now would wait
-/// `reclaim` for nothing).
+/// Acknowledges and deletes the messages received since the last step
+/// (as ACK), then takes the oldest messages for this daemon, up to
+/// `count`: first those another daemon took and never acknowledged for
+/// `reclaim` ms (it ended before its reader received them), else the next
+/// never taken. KEYS: messages. ARGV: consumer, reclaim (ms), deadline
+/// (ms of the server's clock), count, channel, name, ids to acknowledge…
+/// Returns {id, message, id, message, …}; or, with none to take,
+/// {'wait', MS}: how long until a message another daemon took may be
+/// claimed (-1: none is pending); -1 if the queue is gone, -2 if the
+/// deadline passed (its daemon gave up on the answer: a message taken now
+/// would wait `reclaim` for nothing; the acknowledgements are made).
 pub const TAKE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if #ARGV > 6 then
+  for i = 7, #ARGV do
+    redis.call('XACK', KEYS[1], 'readers', ARGV[i])
+    redis.call('XDEL', KEYS[1], ARGV[i])
+  end
+  redis.call('PUBLISH', ARGV[5], 'take ' .. redis.call('XLEN', KEYS[1]) .. ' ' .. ARGV[6])
+end
 local t = redis.call('TIME')
 if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[3]) then
   return -2
 end
-local claimed = redis.call('XAUTOCLAIM', KEYS[1], 'readers', ARGV[1], ARGV[2], '0-0', 'COUNT', 1)
-local entry = claimed[2][1]
-if entry then return {entry[1], entry[2][2]} end
-local read = redis.call('XREADGROUP', 'GROUP', 'readers', ARGV[1], 'COUNT', 1,
+local out = {}
+local claimed = redis.call('XAUTOCLAIM', KEYS[1], 'readers', ARGV[1], ARGV[2], '0-0',
+  'COUNT', ARGV[4])
+for _, entry in ipairs(claimed[2]) do
+  if entry and entry[2] then
+    table.insert(out, entry[1])
+    table.insert(out, entry[2][2])
+  end
+end
+if #out > 0 then return out end
+local read = redis.call('XREADGROUP', 'GROUP', 'readers', ARGV[1], 'COUNT', ARGV[4],
   'STREAMS', KEYS[1], '>')
 if not read then
   local soonest = -1
@@ -118,16 +134,21 @@ if not read then
   end
   return {'wait', soonest}
 end
-entry = read[1][2][1]
-return {entry[1], entry[2][2]}
+for _, entry in ipairs(read[1][2]) do
+  table.insert(out, entry[1])
+  table.insert(out, entry[2][2])
+end
+return out
 "#;
 
-/// A taken message was received: acknowledged and deleted, and the room
-/// it leaves announced. KEYS: messages. ARGV: id, channel, name.
+/// Taken messages were received: acknowledged and deleted, and the room
+/// they leave announced. KEYS: messages. ARGV: channel, name, ids…
 pub const ACK: &str = r#"
-redis.call('XACK', KEYS[1], 'readers', ARGV[1])
-redis.call('XDEL', KEYS[1], ARGV[1])
-redis.call('PUBLISH', ARGV[2], 'take ' .. redis.call('XLEN', KEYS[1]) .. ' ' .. ARGV[3])
+for i = 3, #ARGV do
+  redis.call('XACK', KEYS[1], 'readers', ARGV[i])
+  redis.call('XDEL', KEYS[1], ARGV[i])
+end
+redis.call('PUBLISH', ARGV[1], 'take ' .. redis.call('XLEN', KEYS[1]) .. ' ' .. ARGV[2])
 return 1
 "#;
 

@@ -249,15 +249,22 @@ impl Worker<'_> {
                 let _: i64 = call.invoke(con)?;
                 Ok(Stored::Done)
             }
-            StoreOp::Take => {
+            StoreOp::Take { count, acks } => {
                 let reclaim = self.store.config.reclaim.as_millis() as u64;
                 let mut call = s.take.key(&messages);
                 call.arg(&self.store.consumer).arg(reclaim).arg(deadline);
+                call.arg(count).arg(&channel).arg(name);
+                for id in &acks {
+                    call.arg(id);
+                }
                 taken(call.invoke(con)?)
             }
-            StoreOp::Ack { id } => {
+            StoreOp::Ack { ids } => {
                 let mut call = s.ack.key(&messages);
-                call.arg(id).arg(&channel).arg(name);
+                call.arg(&channel).arg(name);
+                for id in &ids {
+                    call.arg(id);
+                }
                 let _: i64 = call.invoke(con)?;
                 Ok(Stored::Done)
             }
@@ -357,16 +364,21 @@ fn taken(value: Value) -> Result<Stored> {
             Err(Error::StoreUnreachable)
         }
         Value::Int(_) => Err(Error::NotFound),
-        Value::Array(items) => match items.as_slice() {
-            [Value::BulkString(id), Value::BulkString(message)] => Ok(Stored::Taken {
-                id: String::from_utf8_lossy(id).into_owned(),
-                message: message.clone(),
-            }),
-            other => {
-                log::warn!("queue store: a take answered {other:?}");
-                Err(Error::StoreUnreachable)
+        Value::Array(items) if !items.is_empty() && items.len() % 2 == 0 => {
+            let mut messages = Vec::with_capacity(items.len() / 2);
+            for pair in items.chunks(2) {
+                match pair {
+                    [Value::BulkString(id), Value::BulkString(message)] => {
+                        messages.push((String::from_utf8_lossy(id).into_owned(), message.clone()))
+                    }
+                    other => {
+                        log::warn!("queue store: a take answered {other:?}");
+                        return Err(Error::StoreUnreachable);
+                    }
+                }
             }
-        },
+            Ok(Stored::Taken(messages))
+        }
         other => {
             log::warn!("queue store: a take answered {other:?}");
             Err(Error::StoreUnreachable)

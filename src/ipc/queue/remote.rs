@@ -45,6 +45,11 @@ use crate::wait::{WaitQueue, WaiterId};
 
 pub type RemoteWakeups<P> = Wakeups<P, QueueEnd>;
 
+/// How long a receipt waits for the next take to carry it.
+const ACK_DELAY: std::time::Duration = std::time::Duration::from_millis(2);
+/// The most messages one take asks for.
+const MOST_TAKEN: usize = 64;
+
 /// The message in progress of one description (`message` framing): its
 /// bytes so far, charged to its opener, and the place it holds in the
 /// store (`None` once used, until the next message takes one).
@@ -102,10 +107,12 @@ enum InFlight<P: Parking> {
     Call(WaiterId, Asking<P>, u64),
     /// A call answered before its step's answer came (interrupted, or the
     /// daemon unmounting): a place it got is given back.
-    Orphan {
-        place: Option<u64>,
-    },
-    Take,
+    Orphan { place: Option<u64> },
+    /// A take, carrying these acknowledgements: asked again if it fails.
+    Take(Vec<String>),
+    /// Acknowledgements: asked again if they fail (a message received but
+    /// not acknowledged would go to another reader after the reclaim).
+    Acks(Vec<String>),
     /// A step nobody waits for (an acknowledgement, a setting): only a
     /// failure is logged.
     Quiet(&'static str),
@@ -143,6 +150,13 @@ pub struct RemoteQueue<P: Parking> {
     /// tried again then, if a read still waits (no change announces it).
     retry_take: Option<Instant>,
     taken: VecDeque<Taken>,
+    /// Messages received here not yet acknowledged: carried by the next
+    /// take, or sent alone at `ack_due`.
+    unacked: Vec<String>,
+    ack_due: Option<Instant>,
+    /// The mean length of the messages received lately: how many a batch
+    /// read's buffer may take at once.
+    mean_len: usize,
     steps: HashMap<u64, InFlight<P>>,
     for_room: WaitQueue<Asking<P>>,
     /// The step of the call at the front of `for_room` asked again.
@@ -206,6 +220,9 @@ impl<P: Parking> RemoteQueue<P> {
             take_asked_at: 0,
             retry_take: None,
             taken: VecDeque::new(),
+            unacked: Vec::new(),
+            ack_due: None,
+            mean_len: 64,
             steps: HashMap::new(),
             for_room: WaitQueue::new(),
             retrying: None,
@@ -338,9 +355,21 @@ impl<P: Parking> RemoteQueue<P> {
             self.retrying = None;
         }
         match step {
-            InFlight::Take => {
+            InFlight::Take(acks) => {
                 self.taking = false;
+                if result.is_err() {
+                    self.unacked.extend(acks);
+                }
                 self.took(result, wk);
+            }
+            InFlight::Acks(ids) => {
+                if let Err(e) = result {
+                    log::info!(
+                        "shared queue: {} receipts not stored ({e}): sent again",
+                        ids.len()
+                    );
+                    self.unacked.extend(ids);
+                }
             }
             InFlight::Quiet(what) => {
                 if let Err(e) = result {
@@ -356,7 +385,26 @@ impl<P: Parking> RemoteQueue<P> {
         }
         self.retry_for_room();
         self.want_take();
+        self.acknowledge_soon();
         self.notify(wk);
+    }
+
+    /// Acknowledgements wait a moment for the next take to carry them (a
+    /// reader that reads again at once costs one step a message, not
+    /// two); then they go alone.
+    fn acknowledge_soon(&mut self) {
+        if !self.unacked.is_empty() && self.ack_due.is_none() {
+            self.ack_due = Some(Instant::now() + ACK_DELAY);
+        }
+    }
+
+    /// Sends the acknowledgements not carried by a take.
+    fn acknowledge(&mut self) {
+        self.ack_due = None;
+        if !self.unacked.is_empty() {
+            let ids = std::mem::take(&mut self.unacked);
+            self.send(StoreOp::Ack { ids: ids.clone() }, InFlight::Acks(ids));
+        }
     }
 
     /// Something may have made room: the calls waiting for it ask again.
@@ -570,26 +618,48 @@ impl<P: Parking> RemoteQueue<P> {
         if !self.taking && !self.take_blocked && !self.shut_down && wanted {
             self.taking = true;
             self.take_asked_at = self.puts;
-            self.send(StoreOp::Take, InFlight::Take);
+            let acks = std::mem::take(&mut self.unacked);
+            self.ack_due = None;
+            let count = self.wanted_messages();
+            let op = StoreOp::Take {
+                count,
+                acks: acks.clone(),
+            };
+            self.send(op, InFlight::Take(acks));
         }
+    }
+
+    /// How many messages the parked reads may receive: one each, and as
+    /// many as a batch read's buffer holds at the recent mean length.
+    fn wanted_messages(&self) -> usize {
+        let per_read = |r: &ParkedRead<P::Read, QueueEnd>| match r.end.io {
+            IoMode::Batch => r.size / (records::HEADER + self.mean_len.max(1)),
+            _ => 1,
+        };
+        let wanted: usize = self.reads.iter().map(per_read).sum();
+        wanted.clamp(1, MOST_TAKEN)
     }
 
     /// A take's answer: the message goes to the oldest read.
     fn took(&mut self, result: Result<Stored>, wk: &mut RemoteWakeups<P>) {
         match result {
-            Ok(Stored::Taken { id, message }) => match self.budget.hold(message.len()) {
-                Some(charge) => self.taken.push_back(Taken {
-                    id,
-                    message,
-                    _charge: charge,
-                }),
-                None => {
-                    log::info!(
-                        "shared queue: no memory left to hold a message taken: it goes back"
-                    );
-                    self.quiet("message given back", StoreOp::GiveBack { id });
+            Ok(Stored::Taken(messages)) => {
+                for (id, message) in messages {
+                    match self.budget.hold(message.len()) {
+                        Some(charge) => self.taken.push_back(Taken {
+                            id,
+                            message,
+                            _charge: charge,
+                        }),
+                        None => {
+                            log::info!(
+                                "shared queue: no memory left to hold a message taken: it goes back"
+                            );
+                            self.quiet("message given back", StoreOp::GiveBack { id });
+                        }
+                    }
                 }
-            },
+            }
             Ok(Stored::Empty { retry }) => {
                 self.retry_take = retry.map(|d| Instant::now() + d);
                 self.none_to_take(wk);
@@ -679,21 +749,37 @@ impl<P: Parking> RemoteQueue<P> {
             }
             _ => None,
         };
-        let t = self.taken.pop_front().expect("a message is taken");
-        self.received += 1;
-        self.quiet("receipt", StoreOp::Ack { id: t.id });
+        let message = self.take_received();
         Ok(match end.io {
             IoMode::Stream => {
                 let reception = self.receptions.entry(end.id).or_default();
-                reception.start(t.message, size, charge)
+                reception.start(message, size, charge)
             }
-            IoMode::Packet => t.message,
+            IoMode::Packet => message,
             IoMode::Batch => {
-                let mut out = Vec::with_capacity(record_len(&t.message));
-                records::append(&mut out, &t.message);
+                // As many whole messages as fit, as records.
+                let mut out = Vec::with_capacity(size.min(1 << 16));
+                records::append(&mut out, &message);
+                while let Some(next) = self.taken.front() {
+                    if out.len() + record_len(&next.message) > size {
+                        break;
+                    }
+                    let message = self.take_received();
+                    records::append(&mut out, &message);
+                }
                 out
             }
         })
+    }
+
+    /// The oldest taken message, received: counted, its length in the
+    /// mean, its acknowledgement due.
+    fn take_received(&mut self) -> Vec<u8> {
+        let t = self.taken.pop_front().expect("a message is taken");
+        self.received += 1;
+        self.mean_len = (self.mean_len * 7 + t.message.len()) / 8;
+        self.unacked.push(t.id);
+        t.message
     }
 
     /// Adds a write's bytes to its description's message in progress,
@@ -751,7 +837,11 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
     type End = QueueEnd;
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.retry_take.filter(|_| !self.reads.is_empty())
+        let retry = self.retry_take.filter(|_| !self.reads.is_empty());
+        match (retry, self.ack_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn deadline(&mut self, now: Instant, wk: &mut RemoteWakeups<P>) {
@@ -760,6 +850,9 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
             self.take_blocked = false;
             self.want_take();
             self.notify(wk);
+        }
+        if self.ack_due.is_some_and(|at| at <= now) {
+            self.acknowledge();
         }
     }
 
@@ -997,6 +1090,7 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
 
     fn stop_parking(&mut self, wk: &mut RemoteWakeups<P>) {
         self.shut_down = true;
+        self.acknowledge();
         while let Some(t) = self.taken.pop_front() {
             self.quiet("message given back", StoreOp::GiveBack { id: t.id });
         }

@@ -25,10 +25,11 @@ pub enum StoreOp {
     Reserve { place: u64 },
     /// Give a place back unused.
     Release { place: u64 },
-    /// Take the oldest message for a reader here.
-    Take,
-    /// A taken message was received: gone for good.
-    Ack { id: String },
+    /// Acknowledge `acks` (see `Ack`), then take the oldest messages, up
+    /// to `count`, for the readers here.
+    Take { count: usize, acks: Vec<String> },
+    /// Taken messages were received: gone for good.
+    Ack { ids: Vec<String> },
     /// A taken message no reader here received: back to the front.
     GiveBack { id: String },
     /// Change a setting on every daemon.
@@ -43,11 +44,9 @@ pub enum Stored {
     Appended(usize),
     /// Whether the place is held (false: the queue is full).
     Reserved(bool),
-    /// The message taken, with the id to acknowledge it by.
-    Taken {
-        id: String,
-        message: Vec<u8>,
-    },
+    /// The messages taken, oldest first, each with the id to acknowledge
+    /// it by (at least one).
+    Taken(Vec<(String, Vec<u8>)>),
     /// None to take; `retry`: when one that another daemon took (and may
     /// have ended with) can be claimed.
     Empty {

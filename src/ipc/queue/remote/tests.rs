@@ -2,6 +2,7 @@
 //! the steps asked, answered by hand.
 
 use std::sync::Mutex;
+use std::time::Instant;
 
 use super::*;
 use crate::ipc::{Mode, Plain};
@@ -80,17 +81,27 @@ fn parked_read(q: &mut RemoteQueue<Plain>, asked: &Asked, size: usize, nonblock:
         Step::Parked
     ));
     let (seq, op) = one(asked);
-    assert_eq!(op, StoreOp::Take);
+    assert_eq!(op, take(&[]));
     seq
+}
+
+/// A take of one message, carrying `acks`.
+fn take(acks: &[&str]) -> StoreOp {
+    let acks = acks.iter().map(|a| a.to_string()).collect();
+    StoreOp::Take { count: 1, acks }
+}
+
+/// The receipts due now, alone: what the queue sends when no take came
+/// to carry them.
+fn receipts_due(q: &mut RemoteQueue<Plain>) {
+    let later = Instant::now() + ACK_DELAY * 2;
+    q.deadline(later, &mut wk());
 }
 
 /// The store's answer to take `seq`: message `id`.
 fn taken(q: &mut RemoteQueue<Plain>, seq: u64, id: &str, message: &[u8]) -> RemoteWakeups<Plain> {
     let mut w = wk();
-    let stored = Stored::Taken {
-        id: id.into(),
-        message: message.to_vec(),
-    };
+    let stored = Stored::Taken(vec![(id.into(), message.to_vec())]);
     q.stored(seq, Ok(stored), &mut w);
     w
 }
@@ -122,10 +133,57 @@ fn a_parked_read_asks_one_take_and_no_other_until_a_message_is_put() {
     assert_eq!(asked.take(), []);
     q.changed(Change::Put { messages: 1 }, &mut wk());
     let (seq, op) = one(&asked);
-    assert_eq!(op, StoreOp::Take);
+    assert_eq!(op, take(&[]));
     let w = taken(&mut q, seq, "1-0", b"job");
     assert!(matches!(&w.reads[..], [(1, 1, ReadDone::Data(Ok(m)))] if m == b"job"));
-    assert_eq!(one(&asked).1, StoreOp::Ack { id: "1-0".into() });
+    // The receipt waits a moment for a take to carry it, then goes alone.
+    assert_eq!(asked.take(), []);
+    receipts_due(&mut q);
+    let ids = vec!["1-0".to_string()];
+    assert_eq!(one(&asked).1, StoreOp::Ack { ids });
+}
+
+#[test]
+fn the_next_take_carries_the_receipt_of_the_last_message() {
+    let (mut q, asked) = queue();
+    let seq = parked_read(&mut q, &asked, 100, false);
+    taken(&mut q, seq, "1-0", b"first");
+    let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
+    assert!(matches!(
+        q.read(2, 2, end, 100, false, &mut wk()),
+        Step::Parked
+    ));
+    assert_eq!(one(&asked).1, take(&["1-0"]));
+    receipts_due(&mut q);
+    assert_eq!(asked.take(), [], "carried: nothing left to send alone");
+}
+
+#[test]
+fn a_batch_read_takes_as_many_messages_as_its_buffer_holds() {
+    let (mut q, asked) = queue();
+    let end = opened(open(&mut q, Mode::READ, IoMode::Batch, true));
+    assert!(matches!(
+        q.read(1, 1, end, 4 * 68, false, &mut wk()),
+        Step::Parked
+    ));
+    let (seq, op) = one(&asked);
+    assert_eq!(
+        op,
+        StoreOp::Take {
+            count: 4,
+            acks: vec![]
+        }
+    );
+    let messages = (0..3).map(|i| (format!("{i}-0"), vec![b'm'; 64])).collect();
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Taken(messages)), &mut w);
+    let [(1, 1, ReadDone::Data(Ok(records)))] = &w.reads[..] else {
+        panic!("the read was not answered: {:?}", w.reads.len());
+    };
+    assert_eq!(records.len(), 3 * 68);
+    receipts_due(&mut q);
+    let ids = vec!["0-0".to_string(), "1-0".into(), "2-0".into()];
+    assert_eq!(one(&asked).1, StoreOp::Ack { ids });
 }
 
 #[test]
