@@ -49,6 +49,9 @@ pub type RemoteWakeups<P> = Wakeups<P, QueueEnd>;
 const ACK_DELAY: std::time::Duration = std::time::Duration::from_millis(2);
 /// The most messages one take asks for.
 const MOST_TAKEN: usize = 64;
+/// How long a failed take or receipt waits before it is asked again
+/// (sooner if the store says it is reached again).
+const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The message in progress of one description (`message` framing): its
 /// bytes so far, charged to its opener, and the place it holds in the
@@ -351,7 +354,8 @@ impl<P: Parking> RemoteQueue<P> {
         let Some(step) = self.steps.remove(&seq) else {
             return;
         };
-        if self.retrying == Some(seq) {
+        let retried = self.retrying == Some(seq);
+        if retried {
             self.retrying = None;
         }
         match step {
@@ -369,6 +373,7 @@ impl<P: Parking> RemoteQueue<P> {
                         ids.len()
                     );
                     self.unacked.extend(ids);
+                    self.ack_due = Some(Instant::now() + RETRY_AFTER_FAILURE);
                 }
             }
             InFlight::Quiet(what) => {
@@ -381,43 +386,21 @@ impl<P: Parking> RemoteQueue<P> {
                     self.quiet("place given back", StoreOp::Release { place });
                 }
             }
-            InFlight::Call(id, asking, asked_at) => self.answered(id, asking, asked_at, result, wk),
+            InFlight::Call(id, asking, asked_at) => {
+                // A call that waited for room stays parked while the store
+                // is out of reach: it asks again when it is reached.
+                let unreachable = matches!(result, Err(Error::StoreUnreachable));
+                if retried && unreachable && Self::may_wait(&asking) && !self.shut_down {
+                    self.wait_for_room(id, asking, self.room_changes);
+                } else {
+                    self.answered(id, asking, asked_at, result, wk);
+                }
+            }
         }
         self.retry_for_room();
         self.want_take();
         self.acknowledge_soon();
         self.notify(wk);
-    }
-
-    /// Acknowledgements wait a moment for the next take to carry them (a
-    /// reader that reads again at once costs one step a message, not
-    /// two); then they go alone.
-    fn acknowledge_soon(&mut self) {
-        if !self.unacked.is_empty() && self.ack_due.is_none() {
-            self.ack_due = Some(Instant::now() + ACK_DELAY);
-        }
-    }
-
-    /// Sends the acknowledgements not carried by a take.
-    fn acknowledge(&mut self) {
-        self.ack_due = None;
-        if !self.unacked.is_empty() {
-            let ids = std::mem::take(&mut self.unacked);
-            self.send(StoreOp::Ack { ids: ids.clone() }, InFlight::Acks(ids));
-        }
-    }
-
-    /// Something may have made room: the calls waiting for it ask again.
-    fn room_changed(&mut self) {
-        self.room_changes += 1;
-        self.room_blocked = false;
-    }
-
-    /// Asks a call's step of the store.
-    fn ask_now(&mut self, id: WaiterId, asking: Asking<P>) -> u64 {
-        let op = Self::op_of(&asking);
-        let step = InFlight::Call(id, asking, self.room_changes);
-        self.send(op, step)
     }
 
     fn send(&mut self, op: StoreOp, step: InFlight<P>) -> u64 {
@@ -430,402 +413,6 @@ impl<P: Parking> RemoteQueue<P> {
 
     fn quiet(&mut self, what: &'static str, op: StoreOp) {
         self.send(op, InFlight::Quiet(what));
-    }
-
-    fn new_place(&mut self) -> u64 {
-        self.next_place += 1;
-        self.next_place
-    }
-
-    /// The step a call that waits on the store asks.
-    fn op_of(asking: &Asking<P>) -> StoreOp {
-        match asking {
-            Asking::Open { place, .. } | Asking::Start { place, .. } => {
-                StoreOp::Reserve { place: *place }
-            }
-            Asking::Write { messages, .. } => StoreOp::Append {
-                messages: messages.iter().cloned().collect(),
-                place: None,
-            },
-            Asking::Flush { message, .. } => StoreOp::Append {
-                messages: vec![message.bytes.clone()],
-                place: message.place,
-            },
-        }
-    }
-
-    /// Asks the store for a call, unless calls wait for room before it:
-    /// then it waits behind them (`EAGAIN` if it may not wait).
-    fn ask(&mut self, id: WaiterId, asking: Asking<P>, wk: &mut RemoteWakeups<P>) {
-        if self.for_room.is_empty() && self.retrying.is_none() {
-            self.ask_now(id, asking);
-        } else if Self::may_wait(&asking) {
-            self.for_room.push(id, asking);
-        } else {
-            self.answer(id, asking, Err(Error::WouldBlock), wk);
-        }
-    }
-
-    fn may_wait(asking: &Asking<P>) -> bool {
-        match asking {
-            Asking::Write { nonblock, .. } | Asking::Start { nonblock, .. } => !nonblock,
-            Asking::Open { .. } | Asking::Flush { .. } => true,
-        }
-    }
-
-    /// Asks again for the call at the front of those waiting for room.
-    fn retry_for_room(&mut self) {
-        if self.retrying.is_some() || self.room_blocked || self.shut_down {
-            return;
-        }
-        if let Some((id, asking)) = self.for_room.pop_front() {
-            self.retrying = Some(self.ask_now(id, asking));
-        }
-    }
-
-    /// A call's step was answered.
-    fn answered(
-        &mut self,
-        id: WaiterId,
-        asking: Asking<P>,
-        asked_at: u64,
-        result: Result<Stored>,
-        wk: &mut RemoteWakeups<P>,
-    ) {
-        match (asking, result) {
-            (Asking::Open { reply, end, place }, Ok(Stored::Reserved(true))) => {
-                self.composing.insert(
-                    end.id,
-                    Composing {
-                        place: Some(place),
-                        ..Composing::default()
-                    },
-                );
-                self.writers += 1;
-                wk.opens.push((id, reply, Ok(end)));
-            }
-            (
-                Asking::Start {
-                    reply,
-                    end,
-                    data,
-                    place,
-                    ..
-                },
-                Ok(Stored::Reserved(true)),
-            ) => {
-                self.composing.entry(end.id).or_default().place = Some(place);
-                let done = self.compose(end, &data);
-                wk.writes.push((id, reply, done));
-            }
-            (
-                Asking::Write {
-                    reply,
-                    mut messages,
-                    overhead,
-                    mut went,
-                    nonblock,
-                    _charge,
-                },
-                Ok(Stored::Appended(n)),
-            ) => {
-                for message in messages.drain(..n.min(messages.len())) {
-                    went += message.len() + overhead;
-                    self.sent += 1;
-                }
-                if messages.is_empty() {
-                    wk.writes.push((id, reply, WriteDone::ok(went)));
-                } else if nonblock || self.shut_down {
-                    wk.writes
-                        .push((id, reply, WriteDone::stopped(went, Error::WouldBlock)));
-                } else {
-                    let asking = Asking::Write {
-                        reply,
-                        messages,
-                        overhead,
-                        went,
-                        nonblock,
-                        _charge,
-                    };
-                    self.wait_for_room(id, asking, asked_at);
-                }
-            }
-            (Asking::Flush { reply, .. }, Ok(Stored::Appended(1))) => {
-                self.sent += 1;
-                wk.flushes.push((id, reply, Ok(())));
-            }
-            (Asking::Flush { reply, .. }, Ok(_)) => {
-                // Its place had expired (the store was out of reach longer
-                // than a place lives), and the queue was full.
-                log::info!(
-                    "shared queue: a message was dropped at close: its place had expired and the queue is full"
-                );
-                self.dropped += 1;
-                wk.flushes.push((id, reply, Err(Error::WouldBlock)));
-            }
-            (asking, Ok(Stored::Reserved(false))) if Self::may_wait(&asking) && !self.shut_down => {
-                self.wait_for_room(id, asking, asked_at);
-            }
-            (asking, Ok(Stored::Reserved(false))) => {
-                self.answer(id, asking, Err(Error::WouldBlock), wk);
-            }
-            (asking, Ok(other)) => {
-                log::warn!("shared queue: the store answered {other:?} out of turn");
-                self.answer(id, asking, crate::ipc::queue::store::unreachable(), wk);
-            }
-            (asking, Err(e)) => {
-                log::info!("shared queue: a call failed: {e}");
-                self.answer(id, asking, Err(e), wk);
-            }
-        }
-    }
-
-    /// The call goes back to the front of those waiting for room: it
-    /// waited longest. It asks again at the next room change, or at once
-    /// if one came while it asked.
-    fn wait_for_room(&mut self, id: WaiterId, asking: Asking<P>, asked_at: u64) {
-        self.for_room.push(id, asking);
-        self.for_room.to_front(id);
-        self.room_blocked = self.room_changes == asked_at;
-    }
-
-    /// Answers a call that waited on the store with `error`, or with what
-    /// went in before it.
-    fn answer(
-        &mut self,
-        id: WaiterId,
-        asking: Asking<P>,
-        error: Result<()>,
-        wk: &mut RemoteWakeups<P>,
-    ) {
-        let error = error.err().unwrap_or(Error::WouldBlock);
-        match asking {
-            Asking::Open { reply, .. } => wk.opens.push((id, reply, Err(error))),
-            Asking::Write { reply, went, .. } => {
-                wk.writes.push((id, reply, WriteDone::stopped(went, error)))
-            }
-            Asking::Start { reply, .. } => wk.writes.push((id, reply, WriteDone::err(error))),
-            Asking::Flush { reply, .. } => {
-                self.dropped += 1;
-                wk.flushes.push((id, reply, Err(error)));
-            }
-        }
-    }
-
-    /// Starts a take if a read waits for one and none is in flight.
-    fn want_take(&mut self) {
-        let wanted = self.reads.len() > self.taken.len();
-        if !self.taking && !self.take_blocked && !self.shut_down && wanted {
-            self.taking = true;
-            self.take_asked_at = self.puts;
-            let acks = std::mem::take(&mut self.unacked);
-            self.ack_due = None;
-            let count = self.wanted_messages();
-            let op = StoreOp::Take {
-                count,
-                acks: acks.clone(),
-            };
-            self.send(op, InFlight::Take(acks));
-        }
-    }
-
-    /// How many messages the parked reads may receive: one each, and as
-    /// many as a batch read's buffer holds at the recent mean length.
-    fn wanted_messages(&self) -> usize {
-        let per_read = |r: &ParkedRead<P::Read, QueueEnd>| match r.end.io {
-            IoMode::Batch => r.size / (records::HEADER + self.mean_len.max(1)),
-            _ => 1,
-        };
-        let wanted: usize = self.reads.iter().map(per_read).sum();
-        wanted.clamp(1, MOST_TAKEN)
-    }
-
-    /// A take's answer: the message goes to the oldest read.
-    fn took(&mut self, result: Result<Stored>, wk: &mut RemoteWakeups<P>) {
-        match result {
-            Ok(Stored::Taken(messages)) => {
-                for (id, message) in messages {
-                    match self.budget.hold(message.len()) {
-                        Some(charge) => self.taken.push_back(Taken {
-                            id,
-                            message,
-                            _charge: charge,
-                        }),
-                        None => {
-                            log::info!(
-                                "shared queue: no memory left to hold a message taken: it goes back"
-                            );
-                            self.quiet("message given back", StoreOp::GiveBack { id });
-                        }
-                    }
-                }
-            }
-            Ok(Stored::Empty { retry }) => {
-                self.retry_take = retry.map(|d| Instant::now() + d);
-                self.none_to_take(wk);
-            }
-            Ok(other) => log::warn!("shared queue: the store answered {other:?} to a take"),
-            Err(e) => {
-                log::info!("shared queue: a take failed: {e}");
-                for id in std::mem::take(&mut self.nonblocking) {
-                    if let Some(r) = self.reads.remove(id) {
-                        wk.reads.push((id, r.reply, ReadDone::Data(Err(e))));
-                    }
-                }
-            }
-        }
-        self.serve_reads(wk);
-    }
-
-    /// Nothing to take: reads that may not wait are answered, and no take
-    /// is asked again before a message is put (unless one was put while
-    /// this take was asked).
-    fn none_to_take(&mut self, wk: &mut RemoteWakeups<P>) {
-        self.take_blocked = self.puts == self.take_asked_at;
-        for id in std::mem::take(&mut self.nonblocking) {
-            if let Some(r) = self.reads.remove(id) {
-                wk.reads
-                    .push((id, r.reply, ReadDone::Data(Err(Error::WouldBlock))));
-            }
-        }
-    }
-
-    /// Hands taken messages to the reads that wait, oldest first; gives
-    /// back what no read here takes.
-    fn serve_reads(&mut self, wk: &mut RemoteWakeups<P>) {
-        while let Some(front) = self.reads.front() {
-            let (end, size) = (front.end, front.size);
-            let result = match self.continue_reception(end, size) {
-                Some(data) => Ok(data),
-                None if self.taken.is_empty() => break,
-                None => self.receive(end, size),
-            };
-            let (id, r) = self.reads.pop_front().expect("front exists");
-            self.nonblocking.remove(&id);
-            wk.reads.push((id, r.reply, ReadDone::Data(result)));
-        }
-        if self.reads.is_empty() {
-            while let Some(t) = self.taken.pop_front() {
-                self.quiet("message given back", StoreOp::GiveBack { id: t.id });
-            }
-        }
-    }
-
-    fn continue_reception(&mut self, end: QueueEnd, size: usize) -> Option<Vec<u8>> {
-        super::continue_reception(&mut self.receptions, end, size)
-    }
-
-    /// Receives the oldest taken message for a read of `size` bytes: the
-    /// start of it (stream), all of it (packet) or it as a record
-    /// (batch). Too small a buffer is `EMSGSIZE`, and the message stays.
-    fn receive(&mut self, end: QueueEnd, size: usize) -> Result<Vec<u8>> {
-        let front = &self.taken.front().expect("a message is taken").message;
-        let fits = match end.io {
-            IoMode::Stream => true,
-            IoMode::Packet => front.len() <= size,
-            IoMode::Batch => record_len(front) <= size,
-        };
-        if !fits {
-            log::debug!(
-                "shared queue: read of {size} bytes refused: the next message has {}",
-                front.len()
-            );
-            return Err(Error::MessageTooLong);
-        }
-        // A stream reader that keeps the rest of a message pays for it.
-        let charge = match end.io {
-            IoMode::Stream if front.len() > size => {
-                match self.budget.of_user(end.opener).hold(front.len()) {
-                    Some(held) => Some(held),
-                    None => {
-                        log::info!(
-                            "shared queue read refused: uid {} has no room left to keep a message of {} bytes",
-                            end.opener,
-                            front.len()
-                        );
-                        return Err(Error::NoSpace);
-                    }
-                }
-            }
-            _ => None,
-        };
-        let message = self.take_received();
-        Ok(match end.io {
-            IoMode::Stream => {
-                let reception = self.receptions.entry(end.id).or_default();
-                reception.start(message, size, charge)
-            }
-            IoMode::Packet => message,
-            IoMode::Batch => {
-                // As many whole messages as fit, as records.
-                let mut out = Vec::with_capacity(size.min(1 << 16));
-                records::append(&mut out, &message);
-                while let Some(next) = self.taken.front() {
-                    if out.len() + record_len(&next.message) > size {
-                        break;
-                    }
-                    let message = self.take_received();
-                    records::append(&mut out, &message);
-                }
-                out
-            }
-        })
-    }
-
-    /// The oldest taken message, received: counted, its length in the
-    /// mean, its acknowledgement due.
-    fn take_received(&mut self) -> Vec<u8> {
-        let t = self.taken.pop_front().expect("a message is taken");
-        self.received += 1;
-        self.mean_len = (self.mean_len * 7 + t.message.len()) / 8;
-        self.unacked.push(t.id);
-        t.message
-    }
-
-    /// Adds a write's bytes to its description's message in progress,
-    /// which holds a place. Too long a message is dropped (`EMSGSIZE`);
-    /// the place stays for the next.
-    fn compose(&mut self, end: QueueEnd, data: &[u8]) -> WriteDone {
-        let max = self.settings.max_message_size;
-        let payer = self.budget.of_user(end.opener);
-        let c = self.composing.entry(end.id).or_default();
-        if c.bytes.len() + data.len() > max {
-            log::info!("queue message refused: longer than the largest message, {max} bytes");
-            c.bytes = Vec::new();
-            c.charge = None;
-            self.dropped += 1;
-            return WriteDone::err(Error::MessageTooLong);
-        }
-        let charged = match &mut c.charge {
-            Some(held) => held.grow(data.len()),
-            None => payer.hold(data.len()).map(|h| c.charge = Some(h)).is_some(),
-        };
-        if !charged {
-            log::info!("queue message refused: no memory left for it");
-            return WriteDone::err(Error::NoSpace);
-        }
-        c.bytes.extend_from_slice(data);
-        WriteDone::ok(data.len())
-    }
-
-    /// Whole messages of one write (packet or batch mode) for the store.
-    fn whole_messages(&self, end: QueueEnd, data: &[u8]) -> Result<(VecDeque<Vec<u8>>, usize)> {
-        let max = self.settings.max_message_size;
-        if end.io == IoMode::Batch {
-            let messages = records::parse(data, max)?;
-            return Ok((
-                messages.into_iter().map(<[u8]>::to_vec).collect(),
-                records::HEADER,
-            ));
-        }
-        if data.len() > max {
-            log::info!(
-                "queue write of {} bytes refused: the largest message is {max} bytes",
-                data.len()
-            );
-            return Err(Error::MessageTooLong);
-        }
-        Ok((VecDeque::from([data.to_vec()]), 0))
     }
 
     fn notify(&mut self, wk: &mut RemoteWakeups<P>) {
@@ -1130,6 +717,9 @@ impl<P: Parking> RemoteQueue<P> {
         })
     }
 }
+
+mod asking;
+mod taking;
 
 #[cfg(test)]
 mod tests;

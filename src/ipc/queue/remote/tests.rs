@@ -288,3 +288,41 @@ fn a_packet_read_too_small_leaves_the_message_for_the_store() {
     assert!(matches!(&w.reads[..], [(1, 1, done)] if *done == too_long));
     assert_eq!(one(&asked).1, StoreOp::GiveBack { id: "6-0".into() });
 }
+
+#[test]
+fn a_failed_take_is_asked_again_later_not_at_once() {
+    let (mut q, asked) = queue();
+    let seq = parked_read(&mut q, &asked, 100, false);
+    q.stored(seq, Err(Error::StoreUnreachable), &mut wk());
+    assert_eq!(
+        asked.take(),
+        [],
+        "no take again at once: the store is out of reach"
+    );
+    assert_eq!(q.counters().blocked, 1, "the reader stays parked");
+    q.deadline(Instant::now() + RETRY_AFTER_FAILURE * 2, &mut wk());
+    assert_eq!(one(&asked).1, take(&[]));
+}
+
+#[test]
+fn a_writer_waiting_for_room_stays_parked_while_the_store_is_out_of_reach() {
+    let (mut q, asked) = queue();
+    let end = opened(open(&mut q, Mode::WRITE, IoMode::Packet, true));
+    assert!(matches!(
+        q.write(1, 1, end, b"m", false, &mut wk()),
+        Step::Parked
+    ));
+    let (seq, _) = one(&asked);
+    q.stored(seq, Ok(Stored::Appended(0)), &mut wk());
+    q.changed(Change::Took { messages: 3 }, &mut wk());
+    let (seq, _) = one(&asked);
+    let mut w = wk();
+    q.stored(seq, Err(Error::StoreUnreachable), &mut w);
+    assert!(w.writes.is_empty(), "still parked");
+    assert_eq!(asked.take(), []);
+    q.changed(Change::Reconnected, &mut wk());
+    let (seq, _) = one(&asked);
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Appended(1)), &mut w);
+    assert!(matches!(&w.writes[..], [(1, 1, done)] if *done == WriteDone::ok(1)));
+}
