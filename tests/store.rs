@@ -37,6 +37,11 @@ fn redis_installed() -> bool {
 impl Redis {
     /// Starts one; `None` (after saying why) where none is installed.
     fn start() -> Option<Redis> {
+        Redis::start_with(&["--save", "", "--appendonly", "no"])
+    }
+
+    /// Starts one with `settings` (redis-server's options), on a free port.
+    fn start_with(settings: &[&str]) -> Option<Redis> {
         if !redis_installed() {
             return None;
         }
@@ -45,9 +50,13 @@ impl Redis {
             .local_addr()
             .unwrap()
             .port();
+        Some(Redis::spawn(port, settings))
+    }
+
+    fn spawn(port: u16, settings: &[&str]) -> Redis {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(settings)
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -56,7 +65,13 @@ impl Redis {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
         assert!(up, "redis-server did not listen on {port}");
-        Some(redis)
+        redis
+    }
+
+    /// Shuts the server down (saving what it keeps) and waits for its end.
+    fn shut_down(&mut self) {
+        let _ = self.cli(&["shutdown"]);
+        let _ = self.child.wait();
     }
 
     fn url(&self) -> String {
@@ -520,4 +535,119 @@ fn two_hosts_in_their_own_network_namespaces_share_a_queue() {
     let clients = stdout(&cli(2, 11, &["client", "list"]));
     assert!(clients.contains("addr=127.0.10.2:"), "{clients}");
     assert!(clients.contains("addr=127.0.11.2:"), "{clients}");
+}
+
+/// The server's password comes from a file (never the command line); a
+/// mount without it cannot use the queues, and says so.
+#[test]
+fn a_password_from_a_file_reaches_a_server_that_asks_for_one() {
+    let Some(redis) = Redis::start_with(&["--save", "", "--requirepass", "s3cret"]) else {
+        return;
+    };
+    let dir = common::TempDir::new("password");
+    let file = dir.0.join("password");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let file = file.to_str().unwrap();
+    let url = redis.url();
+    let with = ["--queue-store", &url, "--queue-store-password-file", file];
+    let Some(a) = Mount::start(&with) else {
+        return;
+    };
+    let b = Mount::start(&with).unwrap();
+    assert_ok(&a.run("touch queues/x && echo secret > queues/x"));
+    assert!(shows(&b, "x"));
+    assert_eq!(stdout(&b.run("cat queues/x")), "secret\n");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", a.pid())).unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains("s3cret"));
+    let without = Mount::start(&["--queue-store", &url]).unwrap();
+    assert_ok(&without.run("touch queues/y"));
+    let out = without
+        .python_file("store_write.py", &["queues/y", "no"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "ECOMM\n");
+    assert!(without.log().contains("queue store:"), "{}", without.log());
+}
+
+/// Two prefixes on one server are two sets of queues.
+#[test]
+fn two_prefixes_on_one_server_are_two_sets_of_queues() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let set = |prefix| Mount::start(&["--queue-store", &url, "--queue-store-prefix", prefix]);
+    let Some(lab1) = set("lab1") else {
+        return;
+    };
+    let (also_lab1, lab2) = (set("lab1").unwrap(), set("lab2").unwrap());
+    assert_ok(&lab1.run("touch queues/mine && echo one > queues/mine"));
+    assert!(shows(&also_lab1, "mine"), "the same prefix shares it");
+    assert_eq!(stdout(&lab2.run("ls queues")), "");
+    assert_ok(&lab2.run("touch queues/mine && echo two > queues/mine"));
+    assert_eq!(stdout(&also_lab1.run("cat queues/mine")), "one\n");
+    assert_eq!(stdout(&lab2.run("cat queues/mine")), "two\n");
+}
+
+/// poll(2) on one mount sees a message sent on the other.
+#[test]
+fn poll_on_one_mount_sees_a_message_sent_on_the_other() {
+    use std::io::{BufRead, Read};
+    let (_redis, a, b) = two_hosts!();
+    assert_ok(&a.run("touch queues/x"));
+    assert!(shows(&b, "x"));
+    let mut poller = b
+        .python_file("store_poll.py", &["queues/x"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(poller.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "not yet\n", "empty, it is not readable");
+    assert_ok(&a.run("echo ready > queues/x"));
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "readable\nb'ready\\n'\n");
+    assert!(poller.wait().unwrap().success());
+}
+
+/// A server restarted (keeping its data) while a reader waits: a write
+/// while it is down fails with `ECOMM`; once it is back, the daemons
+/// reconnect by themselves and the parked reader is served.
+#[test]
+fn a_restarted_server_serves_the_callers_parked_across_it() {
+    let data = common::TempDir::new("redis-data");
+    let keep = [
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--dir",
+        data.0.to_str().unwrap(),
+    ];
+    let Some(mut redis) = Redis::start_with(&keep) else {
+        return;
+    };
+    let Some(a) = mount(&redis) else {
+        return;
+    };
+    let b = mount(&redis).unwrap();
+    assert_ok(&a.run("touch queues/x"));
+    assert!(shows(&b, "x"));
+    let reader = b.sh("cat queues/x").stdout(Stdio::piped()).spawn().unwrap();
+    assert!(eventually(Duration::from_secs(5), || blocked(&b, "x") == "1"));
+    redis.shut_down();
+    let out = a
+        .python_file("store_write.py", &["queues/x", "lost"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "ECOMM\n");
+    let port = redis.port;
+    // Ended already: its drop would signal a pid that may be another's.
+    std::mem::forget(redis);
+    let _back = Redis::spawn(port, &keep);
+    assert_ok(&a.run("echo after > queues/x"));
+    assert_eq!(stdout(&reader.wait_with_output().unwrap()), "after\n");
+    assert_eq!(stdout(&b.run("ls queues")), "x\n");
 }
