@@ -73,8 +73,10 @@ impl QueueStore {
         if self.reclaim_ms == 0 {
             return Err("--queue-store-reclaim-ms must be at least 1".into());
         }
-        if framing != Framing::Message {
-            return Err("--queue-framing: a queue in a store has message framing".into());
+        if framing == Framing::Line {
+            return Err(
+                "--queue-framing line: a queue in a store has message or write framing".into(),
+            );
         }
         Ok(())
     }

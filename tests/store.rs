@@ -194,6 +194,21 @@ fn names_settings_and_removal_agree_across_mounts() {
         &[],
     );
     assert_eq!(stdout(&line.output().unwrap()), "ENOTSUP\n");
+    // Write framing is the queue's too: each write one message.
+    let set = "import os; os.setxattr('queues/jobs', 'user.ipcfs.framing', b'write')";
+    assert_ok(&a.python(set, &[]).output().unwrap());
+    assert!(eventually(Duration::from_secs(5), || xattr(
+        &b,
+        "queues/jobs",
+        "framing"
+    ) == "write"));
+    assert_ok(&b.run("cat queues/jobs queues/jobs >/dev/null"));
+    let two = "import os; fd = os.open('queues/jobs', os.O_WRONLY); os.write(fd, b'w1\\n'); os.write(fd, b'w2\\n')";
+    assert_ok(&b.python(two, &[]).output().unwrap());
+    assert_eq!(
+        stdout(&a.run("cat queues/jobs; echo; cat queues/jobs")),
+        "w1\n\nw2\n"
+    );
     // A rename would part the name from the store's: refused.
     assert!(!a.run("mv queues/jobs queues/other").status.success());
     assert_ok(&b.run("rm queues/jobs"));

@@ -11,6 +11,7 @@ use redis::{Connection, RedisError, Script, Value};
 
 use super::{Job, Keys, PLACE_LIFETIME, RedisStore, StoredQueue, scripts, unreachable};
 use crate::error::{Error, Result};
+use crate::ipc::compose::Framing;
 use crate::ipc::queue::store::{QueueSettings, StoreOp, Stored};
 
 /// The scripts, hashed once: each runs by its hash (EVALSHA), loaded
@@ -292,7 +293,10 @@ impl Worker<'_> {
         call.key(k.messages(&q.name));
         call.arg(q.settings.max_messages)
             .arg(q.settings.max_message_size);
-        call.arg("message").arg(q.uid).arg(q.gid).arg(q.mode);
+        call.arg(q.settings.framing.name())
+            .arg(q.uid)
+            .arg(q.gid)
+            .arg(q.mode);
         let _: i64 = call.invoke(con)?;
         redis::pipe()
             .sadd(k.names(), q.name.as_slice())
@@ -410,6 +414,12 @@ pub(super) fn load(
                 settings: QueueSettings {
                     max_messages: number(&s, "max_messages")? as usize,
                     max_message_size: number(&s, "max_message_size")? as usize,
+                    // A framing this daemon does not know is the default's.
+                    framing: s
+                        .get("framing")
+                        .and_then(|f| Framing::parse(f).ok())
+                        .filter(|f| *f != Framing::Line)
+                        .unwrap_or(Framing::Message),
                 },
                 uid: number(&s, "uid")? as u32,
                 gid: number(&s, "gid")? as u32,

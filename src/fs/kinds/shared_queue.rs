@@ -106,6 +106,7 @@ pub fn make<R: Replies>(
     let settings = QueueSettings {
         max_messages: shared.config.queue_max_messages,
         max_message_size: shared.config.queue_max_message_size,
+        framing: shared.config.queue_framing,
     };
     Ok(node(shared, store, name, settings, 0, account))
 }

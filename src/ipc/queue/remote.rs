@@ -298,24 +298,29 @@ impl<P: Parking> RemoteQueue<P> {
         Ok(())
     }
 
-    /// A shared queue's framing is `message`: a message ends at close.
     pub fn framing(&self) -> Framing {
-        Framing::Message
+        self.settings.framing
     }
 
-    /// Only `message` framing is offered (`line` would end messages in
-    /// the middle of a write, each of them a step of the store).
+    /// Sets the framing of the stream writers opened from now on, on
+    /// every host: `message` or `write`. `line` is not offered (it would
+    /// end messages in the middle of a write, each of them a step of the
+    /// store, and leave a line in progress without a place).
     pub fn set_framing(&mut self, framing: Framing) -> Result<()> {
-        match framing {
-            Framing::Message => Ok(()),
-            _ => {
-                log::info!(
-                    "queue framing {} refused: a shared queue has message framing",
-                    framing.name()
-                );
-                Err(Error::NotSupported)
-            }
+        if framing == Framing::Line {
+            log::info!("queue framing line refused: a shared queue has message or write framing");
+            return Err(Error::NotSupported);
         }
+        self.settings.framing = framing;
+        let value = framing.name().to_string();
+        self.quiet(
+            "framing",
+            StoreOp::Set {
+                field: "framing",
+                value,
+            },
+        );
+        Ok(())
     }
 
     /// What any daemon (this one included) said changed in the queue.
@@ -333,9 +338,11 @@ impl<P: Parking> RemoteQueue<P> {
             Change::Set { field, value } => {
                 self.room_changed();
                 let n = value.parse::<usize>().ok().filter(|n| *n > 0);
-                match (field.as_str(), n) {
-                    ("max_messages", Some(n)) => self.settings.max_messages = n,
-                    ("max_message_size", Some(n)) => self.settings.max_message_size = n,
+                let framing = Framing::parse(&value).ok().filter(|f| *f != Framing::Line);
+                match (field.as_str(), n, framing) {
+                    ("max_messages", Some(n), _) => self.settings.max_messages = n,
+                    ("max_message_size", Some(n), _) => self.settings.max_message_size = n,
+                    ("framing", _, Some(framing)) => self.settings.framing = framing,
                     _ => log::debug!("shared queue: setting {field}={value} ignored"),
                 }
             }
@@ -458,7 +465,7 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
             id: self.next_end,
             mode: req.mode,
             io: req.io,
-            framing: Framing::Message,
+            framing: self.settings.framing,
             opener: req.opener,
         };
         if req.mode.read {

@@ -10,6 +10,9 @@ use crate::error::Result;
 pub struct QueueSettings {
     pub max_messages: usize,
     pub max_message_size: usize,
+    /// Where a stream writer's message ends: `message` (at the close) or
+    /// `write` (each write).
+    pub framing: crate::ipc::compose::Framing,
 }
 
 /// One step a queue asks of its store. Every step touches one queue.

@@ -30,6 +30,7 @@ fn queue() -> (RemoteQueue<Plain>, Arc<Asked>) {
     let settings = QueueSettings {
         max_messages: 4,
         max_message_size: 100,
+        framing: Framing::Message,
     };
     let budget = MemoryBudget::new(1 << 30).account(1);
     (
