@@ -168,6 +168,21 @@ fn names_settings_and_removal_agree_across_mounts() {
     assert_ok(&a.run("touch queues/jobs && chmod 600 queues/jobs"));
     assert!(shows(&b, "jobs"));
     assert_eq!(stdout(&b.run("ls queues")), "jobs\n");
+    // Its mode is the queue's on every mount: a chmod on one reaches all.
+    let mode = || stdout(&b.run("stat -c %a queues/jobs"));
+    assert!(
+        eventually(Duration::from_secs(5), || mode() == "600\n"),
+        "{}",
+        mode()
+    );
+    assert_ok(&b.run("chmod 640 queues/jobs"));
+    let mode = || stdout(&a.run("stat -c %a queues/jobs"));
+    assert!(
+        eventually(Duration::from_secs(5), || mode() == "640\n"),
+        "{}",
+        mode()
+    );
+    assert_ok(&a.run("chmod 600 queues/jobs"));
     let set = "import os; os.setxattr('queues/jobs', 'user.ipcfs.max_messages', b'7')";
     assert_ok(&a.python(set, &[]).output().unwrap());
     assert!(eventually(Duration::from_secs(5), || xattr(
@@ -185,7 +200,7 @@ fn names_settings_and_removal_agree_across_mounts() {
     assert_eq!(xattr(&b, "queues/jobs", "sent"), "0");
     let row = stdout(&b.run("grep jobs status"));
     assert!(
-        row.starts_with("queue queues/jobs 0   0   0644 0     2 "),
+        row.starts_with("queue queues/jobs 0   0   0600 0     2 "),
         "{row:?}"
     );
     // Framing is the store's: message only.

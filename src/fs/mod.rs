@@ -564,6 +564,10 @@ impl<R: Replies> Fs<R> {
         }
         m.ctime = now;
         let e = tree.get(ino).expect("just changed");
+        let owner_changed = change.mode.is_some() || change.uid.is_some() || change.gid.is_some();
+        if let (true, Some(file)) = (owner_changed, e.node.file()) {
+            file.owner_changed(&e.name, &e.meta);
+        }
         self.attr(e, caller)
     }
 

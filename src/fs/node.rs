@@ -249,6 +249,10 @@ pub trait FileKind<R: Replies>: Send + Sync {
     /// a store makes itself there.
     fn named(&self, _name: &[u8], _meta: &Meta) {}
 
+    /// Its owner, group or mode changed (`meta`): a queue kept in a store
+    /// changes them there, for every mount.
+    fn owner_changed(&self, _name: &[u8], _meta: &Meta) {}
+
     /// A user removed its name: a queue kept in a store is removed there.
     fn unnamed(&self, _name: &[u8]) {}
 

@@ -200,6 +200,22 @@ impl<R: Replies> FileKind<R> for SharedQueueKind<R> {
         self.store.create(queue);
     }
 
+    fn owner_changed(&self, name: &[u8], meta: &Meta) {
+        let changes = [
+            ("uid", meta.uid.to_string()),
+            ("gid", meta.gid.to_string()),
+            ("mode", meta.perm.to_string()),
+        ];
+        for (field, value) in changes {
+            let done = Box::new(move |result: Result<crate::ipc::queue::store::Stored>| {
+                if let Err(e) = result {
+                    log::warn!("shared queue: its {field} not changed in the store: {e}");
+                }
+            });
+            self.store.ask(name, StoreOp::Set { field, value }, done);
+        }
+    }
+
     fn unnamed(&self, name: &[u8]) {
         self.store.remove(name);
     }
@@ -262,7 +278,11 @@ impl<R: Replies> SharedQueues<R> {
             return;
         };
         for q in stored {
-            if tree.child(dir, &q.name).is_some() {
+            if let Some(ino) = tree.child(dir, &q.name).map(|e| e.ino) {
+                // Known: its owner and mode as the store has them.
+                let e = tree.get_mut(ino).expect("a child exists");
+                (e.meta.uid, e.meta.gid) = (q.uid, q.gid);
+                e.meta.perm = (q.mode & 0o7777) as u16;
                 continue;
             }
             let account = shared.budget.account(q.uid);
@@ -303,6 +323,34 @@ impl<R: Replies> SharedQueues<R> {
         }
     }
 
+    /// Sets the owner, group or mode of queue `name` as the store says.
+    fn set_owner(&self, name: &[u8], field: &str, n: u32) {
+        let Some(tree) = self.tree.upgrade() else {
+            return;
+        };
+        let mut tree = crate::fs::lock(&tree);
+        let Some(ino) = Self::dir(&tree)
+            .and_then(|dir| tree.child(dir, name))
+            .map(|e| e.ino)
+        else {
+            return;
+        };
+        let Some(e) = tree.get_mut(ino) else {
+            return;
+        };
+        match field {
+            "uid" => {
+                e.meta.uid = n;
+                if let Some(account) = &e.charge {
+                    account.set_owner(n);
+                }
+            }
+            "gid" => e.meta.gid = n,
+            _ => e.meta.perm = (n & 0o7777) as u16,
+        }
+        e.meta.ctime = std::time::SystemTime::now();
+    }
+
     fn look_again(&self) {
         match self.store.load() {
             Ok(stored) => self.adopt(stored),
@@ -329,6 +377,14 @@ impl<R: Replies> Listener for SharedQueues<R> {
     }
 
     fn changed(&self, name: &[u8], change: Change) {
+        // Owner, group and mode are the name's, in the tree; the rest the
+        // queue's.
+        if let Change::Set { field, value } = &change {
+            if let ("uid" | "gid" | "mode", Ok(n)) = (field.as_str(), value.parse::<u32>()) {
+                self.set_owner(name, field, n);
+                return;
+            }
+        }
         if let Some(kind) = self.kind(name) {
             kind.store_changed(change);
         }
