@@ -33,6 +33,8 @@ pub(crate) fn child_main(role: &str, a: &[String]) -> ! {
         "msg-recv" => msg_recv(arg(a, 0), arg(a, 1), num(a, 2), arg(a, 3)),
         "redis-send" => crate::store::redis_send(arg(a, 0), num(a, 1)),
         "redis-recv" => crate::store::redis_recv(arg(a, 0), num(a, 1)),
+        "redis-ping" => crate::store::redis_ping(arg(a, 0), num(a, 1), num(a, 2)),
+        "redis-pong" => crate::store::redis_pong(arg(a, 0), num(a, 1)),
         "ping" => ping(
             arg(a, 0),
             arg(a, 1),

@@ -20,6 +20,8 @@ use crate::{BATCH, DAEMON, Sizes};
 
 const MSG: usize = 64;
 const STREAM: &str = "bench:{plain}:m";
+const PING: &str = "bench:{ping}:m";
+const PONG: &str = "bench:{pong}:m";
 
 /// The workload's redis-server, killed on drop (and by the bench's
 /// cleanup, as one of its children).
@@ -139,12 +141,80 @@ pub(crate) fn store(report: &mut Report, env: &Env, z: &Sizes) {
             note,
         );
     }
+    round_trips(report, &url, &dir_a, &dir_b, z);
     for d in [&mut a, &mut b] {
         if let Err(e) = d.stop() {
             report.errors.push(e);
         }
     }
     drop(server);
+}
+
+/// The round trip of one message each way between the two mounts (a
+/// reader parked on each side, woken by the other's write), beside the
+/// plain client's (XADD, then XREADGROUP BLOCK on the other stream).
+fn round_trips(report: &mut Report, url: &str, dir_a: &Path, dir_b: &Path, z: &Sizes) {
+    let rounds = if z.quick { 200 } else { 2_000 };
+    let warmup = rounds / 10;
+    let median_us = |r: Vec<Vec<u64>>| match r[0].as_slice() {
+        [median, _, _] => Ok(*median as f64 / 1e3),
+        other => Err(format!("ping said {other:?}")),
+    };
+    let plain = report.measure("queue store round trip / redis client", || {
+        fresh_streams(url, &[PING, PONG])?;
+        let r = run_group(&[
+            ("redis-ping", vec![s(url), s(rounds), s(warmup)]),
+            ("redis-pong", vec![s(url), s(rounds + warmup)]),
+        ])?;
+        median_us(r)
+    });
+    let i = report.measure("queue store round trip / ipcfs", || {
+        for name in ["ping", "pong"] {
+            std::fs::write(dir_a.join("queues").join(name), b"").map_err(|e| e.to_string())?;
+            wait_for(&dir_b.join("queues").join(name))?;
+        }
+        let q = |dir: &Path, name: &str| p(&dir.join("queues").join(name));
+        let r = run_group(&[
+            (
+                "ping",
+                vec![
+                    s("packet"),
+                    q(dir_a, "ping"),
+                    q(dir_a, "pong"),
+                    s(rounds),
+                    s(warmup),
+                    s("any"),
+                ],
+            ),
+            (
+                "pong",
+                vec![
+                    s("packet"),
+                    q(dir_b, "ping"),
+                    q(dir_b, "pong"),
+                    s(rounds + warmup),
+                    s("any"),
+                ],
+            ),
+        ])?;
+        median_us(r)
+    });
+    let note = format!(
+        "median of {rounds} round trips: a 1-byte message from mount A to a reader parked on \
+         mount B, and one back (packet mode); \"kernel\" column: the same through the plain \
+         client (XADD, then XREADGROUP BLOCK, XACK and XDEL on the other stream); half a round \
+         trip is the time a write on one host takes to wake a reader on the other"
+    );
+    report.row(
+        "queues across machines",
+        "queue store round trip, mount A <-> mount B".to_string(),
+        "µs ↓",
+        false,
+        plain,
+        i,
+        V::Na,
+        note,
+    );
 }
 
 /// Waits until the other mount shows the queue the first made.
@@ -164,21 +234,30 @@ fn wait_for(path: &Path) -> Result<(), String> {
 /// Messages per second (in thousands) of the plain client: a sender and
 /// a receiver process, each with its own connection.
 fn plain_rate(url: &str, messages: u64) -> Result<f64, String> {
-    let mut con = connect(url)?;
-    let _: () = redis::cmd("DEL")
-        .arg(STREAM)
-        .query(&mut con)
-        .map_err(|e| e.to_string())?;
-    let made: redis::RedisResult<()> = redis::cmd("XGROUP")
-        .arg(&["CREATE", STREAM, "readers", "$", "MKSTREAM"][..])
-        .query(&mut con);
-    made.map_err(|e| e.to_string())?;
+    fresh_streams(url, &[STREAM])?;
     let specs = [
         ("redis-send", vec![s(url), s(messages)]),
         ("redis-recv", vec![s(url), s(messages)]),
     ];
     let r = run_group(&specs)?;
     Ok(messages as f64 / span_ns(&r)? as f64 * 1e6)
+}
+
+/// Makes `streams` again, empty, each with its group of readers.
+fn fresh_streams(url: &str, streams: &[&str]) -> Result<(), String> {
+    let mut con = connect(url)?;
+    for stream in streams {
+        let fresh: redis::RedisResult<()> = redis::pipe()
+            .cmd("DEL")
+            .arg(stream)
+            .ignore()
+            .cmd("XGROUP")
+            .arg(&["CREATE", stream, "readers", "$", "MKSTREAM"][..])
+            .ignore()
+            .query(&mut con);
+        fresh.map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn connect(url: &str) -> Result<redis::Connection, String> {
@@ -193,13 +272,7 @@ pub(crate) fn redis_send(url: &str, count: u64) -> Result<(), String> {
     ready_go()?;
     let t0 = now_ns();
     for _ in 0..count {
-        let _: String = redis::cmd("XADD")
-            .arg(STREAM)
-            .arg("*")
-            .arg("m")
-            .arg(&msg[..])
-            .query(&mut con)
-            .map_err(|e| e.to_string())?;
+        xadd(&mut con, STREAM, &msg)?;
     }
     say(&[t0, now_ns()]);
     Ok(())
@@ -212,29 +285,80 @@ pub(crate) fn redis_recv(url: &str, count: u64) -> Result<(), String> {
     ready_go()?;
     let t0 = now_ns();
     for i in 0..count {
-        let read: redis::Value = redis::cmd("XREADGROUP")
-            .arg(
-                &[
-                    "GROUP", "readers", "bench", "COUNT", "1", "BLOCK", "0", "STREAMS", STREAM, ">",
-                ][..],
-            )
-            .query(&mut con)
-            .map_err(|e| e.to_string())?;
-        let id = entry_id(&read).ok_or_else(|| format!("message {i}: {read:?}"))?;
-        redis::pipe()
-            .cmd("XACK")
-            .arg(STREAM)
-            .arg("readers")
-            .arg(&id)
-            .ignore()
-            .cmd("XDEL")
-            .arg(STREAM)
-            .arg(&id)
-            .ignore()
-            .query::<()>(&mut con)
-            .map_err(|e| e.to_string())?;
+        xtake(&mut con, STREAM).map_err(|e| format!("message {i}: {e}"))?;
     }
     say(&[t0, now_ns()]);
+    Ok(())
+}
+
+/// Sends one message to `stream`.
+fn xadd(con: &mut redis::Connection, stream: &str, message: &[u8]) -> Result<(), String> {
+    let _: String = redis::cmd("XADD")
+        .arg(stream)
+        .arg("*")
+        .arg("m")
+        .arg(message)
+        .query(con)
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Takes one message of `stream` (waiting for it), then acknowledges and
+/// deletes it.
+fn xtake(con: &mut redis::Connection, stream: &str) -> Result<(), String> {
+    let read: redis::Value = redis::cmd("XREADGROUP")
+        .arg(
+            &[
+                "GROUP", "readers", "bench", "COUNT", "1", "BLOCK", "0", "STREAMS", stream, ">",
+            ][..],
+        )
+        .query(con)
+        .map_err(|e| e.to_string())?;
+    let id = entry_id(&read).ok_or_else(|| format!("{read:?}"))?;
+    redis::pipe()
+        .cmd("XACK")
+        .arg(stream)
+        .arg("readers")
+        .arg(&id)
+        .ignore()
+        .cmd("XDEL")
+        .arg(stream)
+        .arg(&id)
+        .ignore()
+        .query::<()>(con)
+        .map_err(|e| e.to_string())
+}
+
+/// The plain client's ping: `warmup + rounds` round trips; says the
+/// median, p99 and mean of the timed ones, in ns, as the bench's ping.
+pub(crate) fn redis_ping(url: &str, rounds: u64, warmup: u64) -> Result<(), String> {
+    let mut con = connect(url)?;
+    let mut samples = Vec::with_capacity(rounds as usize);
+    ready_go()?;
+    for i in 0..warmup + rounds {
+        let t = now_ns();
+        xadd(&mut con, PING, b"p")?;
+        xtake(&mut con, PONG)?;
+        if i >= warmup {
+            samples.push(now_ns() - t);
+        }
+    }
+    samples.sort_unstable();
+    let at = |q: usize| samples[(samples.len() * q).div_ceil(100).saturating_sub(1)];
+    let mean = samples.iter().sum::<u64>() / samples.len().max(1) as u64;
+    say(&[at(50), at(99), mean]);
+    Ok(())
+}
+
+/// The plain client's pong: answers `total` pings.
+pub(crate) fn redis_pong(url: &str, total: u64) -> Result<(), String> {
+    let mut con = connect(url)?;
+    ready_go()?;
+    for _ in 0..total {
+        xtake(&mut con, PING)?;
+        xadd(&mut con, PONG, b"q")?;
+    }
+    say(&[0]);
     Ok(())
 }
 
