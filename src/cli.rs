@@ -453,7 +453,6 @@ mod tests {
                 "a{b}",
                 "m",
             ],
-            &["--queue-store", "redis://h", "--queue-framing", "line", "m"],
         ] {
             assert!(config(bad).is_err(), "{bad:?}");
         }

@@ -49,7 +49,7 @@ impl QueueStore {
         }
     }
 
-    fn validate(&self, framing: Framing) -> Result<(), String> {
+    fn validate(&self) -> Result<(), String> {
         if self.url.starts_with("rediss://") {
             return Err(
                 "--queue-store: this ipcfs is built without TLS (rediss://); \
@@ -72,11 +72,6 @@ impl QueueStore {
         }
         if self.reclaim_ms == 0 {
             return Err("--queue-store-reclaim-ms must be at least 1".into());
-        }
-        if framing == Framing::Line {
-            return Err(
-                "--queue-framing line: a queue in a store has message or write framing".into(),
-            );
         }
         Ok(())
     }
@@ -223,7 +218,7 @@ impl Config {
             return Err("--max-waiting-per-user must be at least 1".into());
         }
         if let Some(store) = &self.queue_store {
-            store.validate(self.queue_framing)?;
+            store.validate()?;
         }
         Ok(())
     }

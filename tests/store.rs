@@ -203,12 +203,12 @@ fn names_settings_and_removal_agree_across_mounts() {
         row.starts_with("queue queues/jobs 0   0   0600 0     2 "),
         "{row:?}"
     );
-    // Framing is the store's: message only.
-    let mut line = a.python(
-        "import os; from errno import errorcode as e\ntry: os.setxattr('queues/jobs', 'user.ipcfs.framing', b'line')\nexcept OSError as x: print(e[x.errno])",
+    // A shared queue has no channel faults (labs).
+    let mut fault = a.python(
+        "import os; from errno import errorcode as e\ntry: os.setxattr('queues/jobs', 'user.ipcfs.loss', b'0.5')\nexcept OSError as x: print(e[x.errno])",
         &[],
     );
-    assert_eq!(stdout(&line.output().unwrap()), "ENOTSUP\n");
+    assert_eq!(stdout(&fault.output().unwrap()), "ENOTSUP\n");
     // Write framing is the queue's too: each write one message.
     let set = "import os; os.setxattr('queues/jobs', 'user.ipcfs.framing', b'write')";
     assert_ok(&a.python(set, &[]).output().unwrap());
@@ -680,4 +680,31 @@ fn a_restarted_server_serves_the_callers_parked_across_it() {
     assert_ok(&a.run("echo after > queues/x"));
     assert_eq!(stdout(&reader.wait_with_output().unwrap()), "after\n");
     assert_eq!(stdout(&b.run("ls queues")), "x\n");
+}
+
+/// Under `line` framing each line a writer on A ends is a message on B,
+/// a line written in several pieces one message, and an unfinished last
+/// line a message at the close.
+#[test]
+fn lines_written_on_one_mount_are_messages_on_the_other() {
+    let (_redis, a, b) = two_hosts!();
+    let made = "touch queues/lines && python3 -c \"import os; os.setxattr('queues/lines', 'user.ipcfs.framing', b'line')\"";
+    assert_ok(&a.run(made));
+    assert!(shows(&b, "lines"));
+    assert!(eventually(Duration::from_secs(5), || xattr(
+        &b,
+        "queues/lines",
+        "framing"
+    ) == "line"));
+    let out = a
+        .python_file("store_lines.py", &["queues/lines"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "7 3 8 11\n", "each write's count");
+    let read = "for i in 1 2 3 4 5; do cat queues/lines; echo '|'; done";
+    assert_eq!(
+        stdout(&b.run(read)),
+        "1\n|\n2\n|\nthree\n|\nbegun and done\n|\ntail|\n"
+    );
+    assert_eq!(xattr(&a, "queues/lines", "sent"), "5");
 }

@@ -418,7 +418,6 @@ pub(super) fn load(
                     framing: s
                         .get("framing")
                         .and_then(|f| Framing::parse(f).ok())
-                        .filter(|f| *f != Framing::Line)
                         .unwrap_or(Framing::Message),
                 },
                 uid: number(&s, "uid")? as u32,

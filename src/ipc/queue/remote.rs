@@ -63,6 +63,21 @@ struct Composing {
     charge: Option<Held>,
 }
 
+/// The whole messages of one write on their way to the store.
+struct Outgoing {
+    messages: VecDeque<Vec<u8>>,
+    /// What each counts for in the write's answer: its bytes of this
+    /// write (a batch record's header included; under `line` framing, not
+    /// the bytes earlier writes left in progress).
+    counts: VecDeque<usize>,
+    /// The place the first message holds (the line in progress of a
+    /// `line` framing writer, whose open took it); used once.
+    place: Option<u64>,
+    /// Under `line` framing, the write's last line, unfinished: its
+    /// description's message in progress once the lines before are in.
+    rest: Option<(QueueEnd, Vec<u8>)>,
+}
+
 /// A message taken from the store that no reader here has received yet,
 /// charged to the queue's owner while it is here.
 struct Taken {
@@ -80,14 +95,11 @@ enum Asking<P: Parking> {
         end: QueueEnd,
         place: u64,
     },
-    /// A write of whole messages (packet or batch mode), `answer` bytes
-    /// to report when all are in; `went` of them are in.
+    /// A write of whole messages (packet or batch mode, `write` and
+    /// `line` framing); `went` bytes of it are in.
     Write {
         reply: P::Write,
-        messages: VecDeque<Vec<u8>>,
-        /// What each message counts for in the answer (a batch record's
-        /// header included).
-        overhead: usize,
+        out: Outgoing,
         went: usize,
         nonblock: bool,
         _charge: Held,
@@ -303,14 +315,8 @@ impl<P: Parking> RemoteQueue<P> {
     }
 
     /// Sets the framing of the stream writers opened from now on, on
-    /// every host: `message` or `write`. `line` is not offered (it would
-    /// end messages in the middle of a write, each of them a step of the
-    /// store, and leave a line in progress without a place).
+    /// every host.
     pub fn set_framing(&mut self, framing: Framing) -> Result<()> {
-        if framing == Framing::Line {
-            log::info!("queue framing line refused: a shared queue has message or write framing");
-            return Err(Error::NotSupported);
-        }
         self.settings.framing = framing;
         let value = framing.name().to_string();
         self.quiet(
@@ -338,7 +344,7 @@ impl<P: Parking> RemoteQueue<P> {
             Change::Set { field, value } => {
                 self.room_changed();
                 let n = value.parse::<usize>().ok().filter(|n| *n > 0);
-                let framing = Framing::parse(&value).ok().filter(|f| *f != Framing::Line);
+                let framing = Framing::parse(&value).ok();
                 match (field.as_str(), n, framing) {
                     ("max_messages", Some(n), _) => self.settings.max_messages = n,
                     ("max_message_size", Some(n), _) => self.settings.max_message_size = n,
@@ -526,9 +532,11 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
     }
 
     /// A write under `message` framing adds to its description's message
-    /// in progress (getting a place first for a new message); in packet
-    /// and batch modes its messages go to the store, and it is answered
-    /// when they are in.
+    /// in progress (getting a place first for a new message); under
+    /// `line` framing, the lines it ends go to the store and its last
+    /// line stays in progress; in packet and batch modes and under
+    /// `write` framing its messages go to the store. A write whose
+    /// messages go to the store is answered when they are in.
     fn write(
         &mut self,
         id: WaiterId,
@@ -544,12 +552,14 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
         if data.is_empty() {
             return Step::Done(waiter, WriteDone::ok(0));
         }
-        if end.composes() {
-            let has_place = self
-                .composing
-                .get(&end.id)
-                .is_some_and(|c| c.place.is_some());
-            if has_place {
+        let lines = end.composes() && end.framing == Framing::Line;
+        if end.composes() && !(lines && data.contains(&b'\n')) {
+            // A line already begun goes on without a place (its place, if
+            // it had one, went with an earlier line).
+            let in_progress = self.composing.get(&end.id);
+            let has_place = in_progress.is_some_and(|c| c.place.is_some());
+            let begun = lines && in_progress.is_some_and(|c| !c.bytes.is_empty());
+            if has_place || begun {
                 return Step::Done(waiter, self.compose(end, data));
             }
             let place = self.new_place();
@@ -563,8 +573,12 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
             self.ask(id, asking, wk);
             return Step::Parked;
         }
-        let (messages, overhead) = match self.whole_messages(end, data) {
-            Ok(m) => m,
+        let out = match lines {
+            true => self.lines(end, data),
+            false => self.whole_messages(end, data),
+        };
+        let out = match out {
+            Ok(out) => out,
             Err(e) => return Step::Done(waiter, WriteDone::err(e)),
         };
         // Its bytes are its writer's to pay for while they wait.
@@ -574,8 +588,7 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
         };
         let asking = Asking::Write {
             reply: waiter,
-            messages,
-            overhead,
+            out,
             went: 0,
             nonblock,
             _charge: charge,

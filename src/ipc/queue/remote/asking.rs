@@ -24,9 +24,9 @@ impl<P: Parking> RemoteQueue<P> {
             Asking::Open { place, .. } | Asking::Start { place, .. } => {
                 StoreOp::Reserve { place: *place }
             }
-            Asking::Write { messages, .. } => StoreOp::Append {
-                messages: messages.iter().cloned().collect(),
-                place: None,
+            Asking::Write { out, .. } => StoreOp::Append {
+                messages: out.messages.iter().cloned().collect(),
+                place: out.place,
             },
             Asking::Flush { message, .. } => StoreOp::Append {
                 messages: vec![message.bytes.clone()],
@@ -102,28 +102,34 @@ impl<P: Parking> RemoteQueue<P> {
             (
                 Asking::Write {
                     reply,
-                    mut messages,
-                    overhead,
+                    mut out,
                     mut went,
                     nonblock,
                     _charge,
                 },
                 Ok(Stored::Appended(n)),
             ) => {
-                for message in messages.drain(..n.min(messages.len())) {
-                    went += message.len() + overhead;
+                out.place = None;
+                for _ in out.messages.drain(..n.min(out.messages.len())) {
+                    went += out.counts.pop_front().unwrap_or(0);
                     self.sent += 1;
                 }
-                if messages.is_empty() {
-                    wk.writes.push((id, reply, WriteDone::ok(went)));
+                if out.messages.is_empty() {
+                    let done = match out.rest {
+                        Some((end, rest)) if !rest.is_empty() => {
+                            let done = self.compose(end, &rest);
+                            WriteDone::stopped(went + done.result.unwrap_or(0), Error::WouldBlock)
+                        }
+                        _ => WriteDone::ok(went),
+                    };
+                    wk.writes.push((id, reply, done));
                 } else if nonblock || self.shut_down {
                     wk.writes
                         .push((id, reply, WriteDone::stopped(went, Error::WouldBlock)));
                 } else {
                     let asking = Asking::Write {
                         reply,
-                        messages,
-                        overhead,
+                        out,
                         went,
                         nonblock,
                         _charge,
@@ -225,26 +231,70 @@ impl<P: Parking> RemoteQueue<P> {
     }
 
     /// Whole messages of one write (packet or batch mode) for the store.
-    pub(super) fn whole_messages(
-        &self,
-        end: QueueEnd,
-        data: &[u8],
-    ) -> Result<(VecDeque<Vec<u8>>, usize)> {
+    pub(super) fn whole_messages(&self, end: QueueEnd, data: &[u8]) -> Result<Outgoing> {
         let max = self.settings.max_message_size;
-        if end.io == IoMode::Batch {
+        let (messages, counts) = if end.io == IoMode::Batch {
             let messages = records::parse(data, max)?;
-            return Ok((
-                messages.into_iter().map(<[u8]>::to_vec).collect(),
-                records::HEADER,
-            ));
-        }
-        if data.len() > max {
-            log::info!(
-                "queue write of {} bytes refused: the largest message is {max} bytes",
-                data.len()
-            );
+            let counts = messages.iter().map(|m| m.len() + records::HEADER).collect();
+            (messages.into_iter().map(<[u8]>::to_vec).collect(), counts)
+        } else {
+            if data.len() > max {
+                log::info!(
+                    "queue write of {} bytes refused: the largest message is {max} bytes",
+                    data.len()
+                );
+                return Err(Error::MessageTooLong);
+            }
+            (
+                VecDeque::from([data.to_vec()]),
+                VecDeque::from([data.len()]),
+            )
+        };
+        Ok(Outgoing {
+            messages,
+            counts,
+            place: None,
+            rest: None,
+        })
+    }
+
+    /// The lines a write under `line` framing ends, each a message (the
+    /// first with what earlier writes left in progress, in its place),
+    /// and its unfinished last line. A line longer than the largest
+    /// message is `EMSGSIZE`, and the write sends nothing.
+    pub(super) fn lines(&mut self, end: QueueEnd, data: &[u8]) -> Result<Outgoing> {
+        let max = self.settings.max_message_size;
+        let split = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let (ended, rest) = data.split_at(split);
+        let c = self.composing.entry(end.id).or_default();
+        let lines: Vec<&[u8]> = ended.split_inclusive(|b| *b == b'\n').collect();
+        let begun = |i: usize| if i == 0 { c.bytes.len() } else { 0 };
+        if lines
+            .iter()
+            .enumerate()
+            .any(|(i, l)| begun(i) + l.len() > max)
+        {
+            log::info!("queue line refused: longer than the largest message, {max} bytes");
             return Err(Error::MessageTooLong);
         }
-        Ok((VecDeque::from([data.to_vec()]), 0))
+        let mut messages = VecDeque::new();
+        let mut counts = VecDeque::new();
+        for (i, line) in lines.into_iter().enumerate() {
+            let mut message = match i {
+                0 => std::mem::take(&mut c.bytes),
+                _ => Vec::new(),
+            };
+            message.extend_from_slice(line);
+            messages.push_back(message);
+            counts.push_back(line.len());
+        }
+        // What was in progress travels with the write now.
+        c.charge = None;
+        Ok(Outgoing {
+            messages,
+            counts,
+            place: c.place.take(),
+            rest: Some((end, rest.to_vec())),
+        })
     }
 }

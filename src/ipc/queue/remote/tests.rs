@@ -327,3 +327,35 @@ fn a_writer_waiting_for_room_stays_parked_while_the_store_is_out_of_reach() {
     q.stored(seq, Ok(Stored::Appended(1)), &mut w);
     assert!(matches!(&w.writes[..], [(1, 1, done)] if *done == WriteDone::ok(1)));
 }
+
+#[test]
+fn under_line_framing_a_write_sends_the_lines_it_ends_and_keeps_the_rest() {
+    let (mut q, asked) = queue();
+    q.set_framing(Framing::Line).unwrap();
+    asked.take();
+    let end = writer_with_place(&mut q, &asked);
+    assert!(matches!(
+        q.write(1, 1, end, b"a\nb\nc", false, &mut wk()),
+        Step::Parked
+    ));
+    let (seq, op) = one(&asked);
+    let lines = StoreOp::Append {
+        messages: vec![b"a\n".to_vec(), b"b\n".to_vec()],
+        place: Some(1),
+    };
+    assert_eq!(op, lines, "the first line in the place the open took");
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Appended(2)), &mut w);
+    assert!(matches!(&w.writes[..], [(1, 1, done)] if *done == WriteDone::ok(5)));
+    // The unfinished line goes on, and ends with the next newline.
+    assert!(matches!(
+        q.write(2, 2, end, b"d\n", false, &mut wk()),
+        Step::Parked
+    ));
+    let (_, op) = one(&asked);
+    let line = StoreOp::Append {
+        messages: vec![b"cd\n".to_vec()],
+        place: None,
+    };
+    assert_eq!(op, line);
+}
