@@ -98,6 +98,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub queue_store_password_file: Option<PathBuf>,
 
+    /// With a rediss:// URL: the PEM file of the certificate authority the
+    /// server's certificate must come from [default: the system's]
+    #[arg(long, value_name = "FILE")]
+    pub queue_store_ca_file: Option<PathBuf>,
+
     /// How long a message taken by a daemon that ended before its reader
     /// received it waits before another daemon takes it [default: 30000]
     #[arg(long, value_name = "MS")]
@@ -189,6 +194,7 @@ pub const MOUNT_OPTIONS: &[&str] = crate::ipc::channel::with_fault_settings![
     "queue_store",
     "queue_store_prefix",
     "queue_store_password_file",
+    "queue_store_ca_file",
     "queue_store_reclaim_ms",
     "ro",
 ];
@@ -256,6 +262,10 @@ impl Args {
             let store =
                 (c.queue_store.as_mut()).ok_or(store_option("queue-store-password-file"))?;
             store.password_file = Some(file);
+        }
+        if let Some(file) = self.queue_store_ca_file {
+            let store = (c.queue_store.as_mut()).ok_or(store_option("queue-store-ca-file"))?;
+            store.ca_file = Some(file);
         }
         if let Some(ms) = self.queue_store_reclaim_ms {
             let store = c
@@ -357,7 +367,10 @@ fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
                 url.ok_or("-o queue_store needs a value (redis://HOST:PORT)")?,
             ))
         }
-        "queue_store_prefix" | "queue_store_password_file" | "queue_store_reclaim_ms" => {
+        "queue_store_prefix"
+        | "queue_store_password_file"
+        | "queue_store_ca_file"
+        | "queue_store_reclaim_ms" => {
             let value = value.ok_or_else(|| format!("-o {key} needs a value"))?;
             let store = c
                 .queue_store
@@ -366,6 +379,7 @@ fn apply_mount_option(c: &mut Config, option: &str) -> Result<(), String> {
             match key {
                 "queue_store_prefix" => store.prefix = value.to_string(),
                 "queue_store_password_file" => store.password_file = Some(value.into()),
+                "queue_store_ca_file" => store.ca_file = Some(value.into()),
                 _ => {
                     store.reclaim_ms = value
                         .parse()
@@ -444,7 +458,13 @@ mod tests {
         for bad in [
             &["--queue-store-prefix", "lab", "m"][..],
             &["-o", "queue_store_prefix=lab", "m"],
-            &["--queue-store", "rediss://h:6379", "m"],
+            &[
+                "--queue-store",
+                "redis://h:6379",
+                "--queue-store-ca-file",
+                "/ca",
+                "m",
+            ],
             &["--queue-store", "http://h", "m"],
             &[
                 "--queue-store",

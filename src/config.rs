@@ -36,6 +36,9 @@ pub struct QueueStore {
     /// `IPCFS_QUEUE_STORE_PASSWORD`, else none): never the command line,
     /// where `ps` shows it.
     pub password_file: Option<PathBuf>,
+    /// With a `rediss://` URL: the PEM file of the certificate authority
+    /// the server's certificate must come from (else the system's).
+    pub ca_file: Option<PathBuf>,
     pub reclaim_ms: u64,
 }
 
@@ -45,23 +48,21 @@ impl QueueStore {
             url: url.to_string(),
             prefix: DEFAULT_QUEUE_STORE_PREFIX.to_string(),
             password_file: None,
+            ca_file: None,
             reclaim_ms: DEFAULT_QUEUE_STORE_RECLAIM_MS,
         }
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.url.starts_with("rediss://") {
-            return Err(
-                "--queue-store: this ipcfs is built without TLS (rediss://); \
-                        reach the server through a TLS tunnel (stunnel) on redis://"
-                    .into(),
-            );
-        }
-        if !self.url.starts_with("redis://") {
+        let tls = self.url.starts_with("rediss://");
+        if !tls && !self.url.starts_with("redis://") {
             return Err(format!(
-                "--queue-store '{}' is not a redis:// URL",
+                "--queue-store '{}' is not a redis:// or rediss:// URL",
                 self.url
             ));
+        }
+        if self.ca_file.is_some() && !tls {
+            return Err("--queue-store-ca-file needs a rediss:// URL".into());
         }
         let fine = |c: char| c.is_ascii_alphanumeric() || "_.:-".contains(c);
         if self.prefix.is_empty() || !self.prefix.chars().all(fine) {

@@ -708,3 +708,157 @@ fn lines_written_on_one_mount_are_messages_on_the_other() {
     );
     assert_eq!(xattr(&a, "queues/lines", "sent"), "5");
 }
+
+/// Certificates for a TLS test, made with openssl in `dir`: a CA, and a
+/// server certificate for 127.0.0.1 it signed. `None` where openssl is
+/// not installed (a failure under CI, which installs it).
+fn certificates(dir: &std::path::Path) -> Option<()> {
+    let has = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        if std::env::var_os("CI").is_some() {
+            panic!("openssl is not installed: .ci/run installs it");
+        }
+        eprintln!("skipping the TLS test: openssl is not installed");
+        return None;
+    }
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let steps: [&[&str]; 4] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=ipcfs test CA",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+        ],
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=another CA",
+        ],
+    ];
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+    }
+    Some(())
+}
+
+/// A rediss:// URL: the mounts reach the server over TLS, trusting the
+/// CA of `--queue-store-ca-file`; a mount that trusts another CA does not
+/// reach it, and says so.
+#[test]
+fn two_mounts_share_a_queue_over_tls() {
+    let dir = common::TempDir::new("tls");
+    if !redis_installed() || certificates(&dir.0).is_none() {
+        return;
+    }
+    let file = |name: &str| dir.0.join(name).to_str().unwrap().to_string();
+    let (cert, key, ca, other) = (
+        file("server.pem"),
+        file("server.key"),
+        file("ca.pem"),
+        file("other.pem"),
+    );
+    let tls = [
+        "--port",
+        "0",
+        "--tls-port",
+        "",
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &ca,
+        "--tls-auth-clients",
+        "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ];
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut settings = tls.to_vec();
+    settings[3] = &port;
+    let redis = Redis::spawn(port.parse().unwrap(), &settings);
+    let url = format!("rediss://127.0.0.1:{}", redis.port);
+    let trusting = |ca: &str| Mount::start(&["--queue-store", &url, "--queue-store-ca-file", ca]);
+    let Some(a) = trusting(&ca) else {
+        return;
+    };
+    let b = trusting(&ca).unwrap();
+    assert_ok(&a.run("touch queues/x && echo sealed > queues/x"));
+    assert!(shows(&b, "x"));
+    assert_eq!(stdout(&b.run("cat queues/x")), "sealed\n");
+    let stranger = trusting(&other).unwrap();
+    assert_ok(&stranger.run("touch queues/y"));
+    let out = stranger
+        .python_file("store_write.py", &["queues/y", "no"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "ECOMM\n");
+    assert!(
+        stranger.log().contains("queue store:"),
+        "{}",
+        stranger.log()
+    );
+}

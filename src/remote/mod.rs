@@ -49,6 +49,9 @@ pub struct StoreConfig {
     /// How long a message taken by a daemon that ended stays pending
     /// before another daemon takes it.
     pub reclaim: Duration,
+    /// With TLS: the certificate authority the server's certificate must
+    /// come from, in PEM (`None`: the system's).
+    pub ca: Option<Vec<u8>>,
 }
 
 /// A queue as the store keeps it: its settings, owner and how many
@@ -227,11 +230,21 @@ pub fn store_config(q: &crate::config::QueueStore) -> std::io::Result<StoreConfi
         }
         None => std::env::var("IPCFS_QUEUE_STORE_PASSWORD").ok(),
     };
+    let ca = match &q.ca_file {
+        Some(file) => Some(std::fs::read(file).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("--queue-store-ca-file {}: {e}", file.display()),
+            )
+        })?),
+        None => None,
+    };
     Ok(StoreConfig {
         url: q.url.clone(),
         password,
         prefix: q.prefix.clone(),
         reclaim: Duration::from_millis(q.reclaim_ms),
+        ca,
     })
 }
 
@@ -247,7 +260,22 @@ fn client(config: &StoreConfig) -> Result<redis::Client> {
         let settings = info.redis_settings().clone().set_password(password);
         info = info.set_redis_settings(settings);
     }
-    redis::Client::open(info).map_err(bad)
+    if !config.url.starts_with("rediss://") {
+        return redis::Client::open(info).map_err(bad);
+    }
+    // rustls is built with one provider, ring: it is the default (a
+    // second call finds it installed already). rustls deprecates ring's
+    // provider for its lack of post-quantum key exchange; its other one,
+    // aws-lc-rs, needs a build of AWS-LC (cmake, nasm) that a fresh
+    // machine lacks.
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let _ = provider.install_default();
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: config.ca.clone(),
+    };
+    redis::Client::build_with_tls(info, certificates).map_err(bad)
 }
 
 /// A name no other daemon has: host, process and start time.
