@@ -17,21 +17,24 @@ struct Redis {
     port: u16,
 }
 
-/// Whether `redis-server` is here to run; says why not (a failure under
-/// CI, which installs it).
-fn redis_installed() -> bool {
-    let installed = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed {
+/// Whether `tool` is here to run (asked with `version_flag`); says why
+/// not, a failure under CI, which installs it.
+fn installed(tool: &str, version_flag: &str) -> bool {
+    let here = Command::new(tool)
+        .arg(version_flag)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !here {
         if std::env::var_os("CI").is_some() {
-            panic!("redis-server is not installed: .ci/run installs it");
+            panic!("{tool} is not installed: .ci/run installs it");
         }
-        eprintln!("skipping queue store test: redis-server is not installed");
+        eprintln!("skipping queue store test: {tool} is not installed");
     }
-    installed
+    here
+}
+
+fn redis_installed() -> bool {
+    installed("redis-server", "--version")
 }
 
 impl Redis {
@@ -423,15 +426,7 @@ struct Network {
 
 impl Network {
     fn make() -> Option<Network> {
-        let has_ip = Command::new("ip")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !has_ip {
-            if std::env::var_os("CI").is_some() {
-                panic!("ip (iproute2) is not installed: .ci/run installs it");
-            }
-            eprintln!("skipping the test across network namespaces: no ip (iproute2)");
+        if !installed("ip", "-V") {
             return None;
         }
         // Short: interface names hold 15 bytes.
@@ -713,15 +708,7 @@ fn lines_written_on_one_mount_are_messages_on_the_other() {
 /// server certificate for 127.0.0.1 it signed. `None` where openssl is
 /// not installed (a failure under CI, which installs it).
 fn certificates(dir: &std::path::Path) -> Option<()> {
-    let has = Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has {
-        if std::env::var_os("CI").is_some() {
-            panic!("openssl is not installed: .ci/run installs it");
-        }
-        eprintln!("skipping the TLS test: openssl is not installed");
+    if !installed("openssl", "version") {
         return None;
     }
     std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
