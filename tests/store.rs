@@ -849,3 +849,31 @@ fn two_mounts_share_a_queue_over_tls() {
         stranger.log()
     );
 }
+
+/// Calls of one Redis command the server has served so far.
+fn served(redis: &Redis, command: &str) -> u64 {
+    let stats = stdout(&redis.cli(&["info", "commandstats"]));
+    let line = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A queue made among many: the other mount reads that one queue from
+/// the store, not all of them (before, each one made had every mount read
+/// every queue, and a user making queues in a loop kept every daemon's
+/// listener busy).
+#[test]
+fn a_queue_made_among_hundreds_is_read_alone() {
+    let (redis, a, b) = two_hosts!();
+    assert_ok(&a.run("for i in $(seq 300); do touch queues/q$i; done"));
+    assert!(shows(&b, "q300"));
+    let before = served(&redis, "hgetall");
+    assert_ok(&a.run("touch queues/one-more"));
+    assert!(shows(&b, "one-more"));
+    let reads = served(&redis, "hgetall") - before;
+    assert!(reads <= 2, "{reads} queues read for one made");
+}

@@ -107,6 +107,8 @@ pub struct RedisStore {
     /// Queues made here that the store could not be told of: told again
     /// when it is reached again (`create_unstored`).
     unstored: Mutex<HashMap<Vec<u8>, StoredQueue>>,
+    /// The connection `load` reads on.
+    reader: Mutex<Option<redis::Connection>>,
 }
 
 impl RedisStore {
@@ -124,6 +126,7 @@ impl RedisStore {
             jobs: Mutex::new(tx),
             places: Mutex::new(HashMap::new()),
             unstored: Mutex::new(HashMap::new()),
+            reader: Mutex::new(None),
         });
         let weak = Arc::downgrade(&store);
         std::thread::Builder::new()
@@ -190,11 +193,21 @@ impl RedisStore {
         let _ = crate::locks::lock(&self.jobs).send(job);
     }
 
-    /// Every queue on the server, read on the calling thread (at mount,
-    /// before serving; the listener's, after a break).
-    pub fn load(&self) -> Result<Vec<StoredQueue>> {
-        let mut con = self.connect()?;
-        worker::load(&mut con, &self.keys).map_err(|e| unreachable(&e))
+    /// Every queue on the server (`names` `None`), or those of `names`
+    /// it has, read on the calling thread: at mount, before serving, and
+    /// on the listener's (never a thread that serves the filesystem), on
+    /// a connection of their own kept between calls.
+    pub fn load(&self, names: Option<&[Vec<u8>]>) -> Result<Vec<StoredQueue>> {
+        let mut reader = crate::locks::lock(&self.reader);
+        let mut con = match reader.take() {
+            Some(con) => con,
+            None => self.connect()?,
+        };
+        let loaded = worker::load(&mut con, &self.keys, names);
+        if loaded.is_ok() {
+            *reader = Some(con);
+        }
+        loaded.map_err(|e| unreachable(&e))
     }
 
     fn connect(&self) -> Result<redis::Connection> {

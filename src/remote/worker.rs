@@ -391,11 +391,17 @@ fn taken(value: Value) -> Result<Stored> {
 }
 
 /// Every queue on the server, with its settings, owner and length.
+/// Every queue on the server (`names` `None`), or those of `names` that
+/// are, with their settings, owner and length.
 pub(super) fn load(
     con: &mut Connection,
     keys: &Keys,
+    names: Option<&[Vec<u8>]>,
 ) -> std::result::Result<Vec<StoredQueue>, RedisError> {
-    let names: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(keys.names()).query(con)?;
+    let names: Vec<Vec<u8>> = match names {
+        Some(names) => names.to_vec(),
+        None => redis::cmd("SMEMBERS").arg(keys.names()).query(con)?,
+    };
     let mut pipe = redis::pipe();
     for name in &names {
         pipe.hgetall(keys.settings(name)).xlen(keys.messages(name));

@@ -250,8 +250,8 @@ pub fn share<R: Replies>(
         tree: Arc::downgrade(tree),
         store: store.clone(),
     });
-    match store.load() {
-        Ok(stored) => queues.adopt(stored),
+    match store.load(None) {
+        Ok(stored) => queues.adopt(stored, true),
         Err(e) => {
             log::warn!("queue store not reached at mount ({e}): its queues appear once it is")
         }
@@ -265,10 +265,11 @@ impl<R: Replies> SharedQueues<R> {
         tree.child(tree::ROOT, b"queues").map(|e| e.ino)
     }
 
-    /// Makes the nodes of the store's queues this mount does not have,
-    /// and takes away the shared queues the store no longer has (those
-    /// made here while it was out of reach excepted).
-    fn adopt(&self, stored: Vec<StoredQueue>) {
+    /// Makes the nodes of the store's queues this mount does not have;
+    /// with `all` (every queue of the store), takes away the shared
+    /// queues the store no longer has (those made here while it was out
+    /// of reach excepted).
+    fn adopt(&self, stored: Vec<StoredQueue>, all: bool) {
         let (Some(shared), Some(tree)) = (self.shared.upgrade(), self.tree.upgrade()) else {
             return;
         };
@@ -301,6 +302,9 @@ impl<R: Replies> SharedQueues<R> {
                     String::from_utf8_lossy(&q.name)
                 );
             }
+        }
+        if !all {
+            return;
         }
         let gone: Vec<Vec<u8>> = tree
             .list(dir, 0)
@@ -352,17 +356,23 @@ impl<R: Replies> SharedQueues<R> {
     }
 
     fn look_again(&self) {
-        match self.store.load() {
-            Ok(stored) => self.adopt(stored),
+        match self.store.load(None) {
+            Ok(stored) => self.adopt(stored, true),
             Err(e) => log::info!("queue store: queues not listed: {e}"),
         }
     }
 }
 
 impl<R: Replies> Listener for SharedQueues<R> {
+    /// Reads that queue alone: a mount with thousands of queues does not
+    /// read them all at each one made.
     fn created(&self, name: &[u8]) {
-        if self.kind(name).is_none() {
-            self.look_again();
+        if self.kind(name).is_some() {
+            return;
+        }
+        match self.store.load(Some(&[name.to_vec()])) {
+            Ok(stored) => self.adopt(stored, false),
+            Err(e) => log::info!("queue store: a new queue not read: {e}"),
         }
     }
 
