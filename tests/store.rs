@@ -877,3 +877,56 @@ fn a_queue_made_among_hundreds_is_read_alone() {
     let reads = served(&redis, "hgetall") - before;
     assert!(reads <= 2, "{reads} queues read for one made");
 }
+
+/// A name another mount made a moment ago, not yet known here: made here
+/// too, it takes the queue's owner and mode from the store, not its own
+/// maker's (before, this mount kept its maker as the owner: a user could
+/// take another's queue by making its name first on a host that had not
+/// heard of it).
+#[test]
+fn a_name_made_twice_takes_the_owner_the_store_has() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let Some(a) = mount(&redis) else {
+        return;
+    };
+    // As another mount leaves it, its change not yet published.
+    let settings = [
+        "HSET",
+        "ipcfs:{sq}:s",
+        "max_messages",
+        "8",
+        "max_message_size",
+        "8192",
+        "framing",
+        "message",
+        "uid",
+        "4242",
+        "gid",
+        "4243",
+        "mode",
+        "384",
+    ];
+    for step in [
+        &settings[..],
+        &[
+            "XGROUP",
+            "CREATE",
+            "ipcfs:{sq}:m",
+            "readers",
+            "0",
+            "MKSTREAM",
+        ],
+        &["SADD", "ipcfs:names", "sq"],
+    ] {
+        assert_ok(&redis.cli(step));
+    }
+    assert_ok(&a.run("touch queues/sq"));
+    let owner = || stdout(&a.run("stat -c '%u %g %a' queues/sq"));
+    assert!(
+        eventually(Duration::from_secs(5), || owner() == "4242 4243 600\n"),
+        "{}",
+        owner()
+    );
+}

@@ -10,11 +10,20 @@
 //! Events are published as `VERB ARG NAME`: `put N` and `take N` (the
 //! queue now holds N messages), `new`, `del`, `set FIELD=VALUE`.
 
-/// Makes a queue's settings and its stream and group, unless it exists.
-/// KEYS: settings, messages. ARGV: max_messages, max_message_size,
-/// framing, uid, gid, mode. Returns 1 if made, 0 if it existed.
+/// Makes a queue's settings and its stream and group, unless it exists:
+/// then its owner, group and mode are published again, so that a mount
+/// where another user made the same name meanwhile takes the queue's
+/// owner, not its own maker. KEYS: settings, messages. ARGV:
+/// max_messages, max_message_size, framing, uid, gid, mode, channel,
+/// name. Returns 1 if made, 0 if it existed.
 pub const CREATE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  for _, field in ipairs({'uid', 'gid', 'mode'}) do
+    local value = redis.call('HGET', KEYS[1], field)
+    redis.call('PUBLISH', ARGV[7], 'set ' .. field .. '=' .. value .. ' ' .. ARGV[8])
+  end
+  return 0
+end
 redis.call('HSET', KEYS[1], 'max_messages', ARGV[1], 'max_message_size', ARGV[2],
   'framing', ARGV[3], 'uid', ARGV[4], 'gid', ARGV[5], 'mode', ARGV[6])
 if redis.call('EXISTS', KEYS[2]) == 0 then

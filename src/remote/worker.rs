@@ -297,6 +297,7 @@ impl Worker<'_> {
             .arg(q.uid)
             .arg(q.gid)
             .arg(q.mode);
+        call.arg(k.channel()).arg(q.name.as_slice());
         let _: i64 = call.invoke(con)?;
         redis::pipe()
             .sadd(k.names(), q.name.as_slice())
