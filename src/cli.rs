@@ -466,6 +466,8 @@ mod tests {
                 "m",
             ],
             &["--queue-store", "http://h", "m"],
+            &["--queue-store", "redis://h", "--allow-other", "m"],
+            &["-o", "queue_store=redis://h,allow_other", "m"],
             &[
                 "--queue-store",
                 "redis://h",
