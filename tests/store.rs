@@ -140,6 +140,15 @@ fn blocked(m: &Mount, name: &str) -> String {
     xattr(m, &format!("queues/{name}"), "blocked")
 }
 
+/// A `cat` of queue `name` on `m`, seen parked there (its `blocked`
+/// counter 1) before it is returned.
+fn parked_reader(m: &Mount, name: &str) -> Child {
+    let cat = format!("cat queues/{name}");
+    let reader = m.sh(&cat).stdout(Stdio::piped()).spawn().unwrap();
+    assert!(eventually(Duration::from_secs(5), || blocked(m, name) == "1"));
+    reader
+}
+
 #[test]
 fn one_message_in_every_framing_and_mode_crosses_from_one_mount_to_the_other() {
     let (_redis, a, b) = two_hosts!();
@@ -243,8 +252,7 @@ fn a_reader_parked_on_one_mount_is_woken_by_a_write_on_the_other() {
     let (_redis, a, b) = two_hosts!();
     assert_ok(&a.run("touch queues/x"));
     assert!(shows(&b, "x"));
-    let reader = b.sh("cat queues/x").stdout(Stdio::piped()).spawn().unwrap();
-    assert!(eventually(Duration::from_secs(5), || blocked(&b, "x") == "1"));
+    let reader = parked_reader(&b, "x");
     assert_ok(&a.run("echo woken > queues/x"));
     let out = reader.wait_with_output().unwrap();
     assert_eq!(stdout(&out), "woken\n");
@@ -320,8 +328,7 @@ fn a_store_out_of_reach_fails_a_write_with_ecomm_and_keeps_parked_readers() {
     let (redis, a, b) = two_hosts!();
     assert_ok(&a.run("touch queues/x"));
     assert!(shows(&b, "x"));
-    let reader = b.sh("cat queues/x").stdout(Stdio::piped()).spawn().unwrap();
-    assert!(eventually(Duration::from_secs(5), || blocked(&b, "x") == "1"));
+    let reader = parked_reader(&b, "x");
     redis.freeze(true);
     let started = Instant::now();
     let out = a
@@ -552,8 +559,7 @@ fn two_hosts_in_their_own_network_namespaces_share_a_queue() {
     assert_ok(&a.run("touch queues/x && echo across > queues/x"));
     assert!(shows(&b, "x"));
     assert_eq!(stdout(&b.run("cat queues/x")), "across\n");
-    let reader = b.sh("cat queues/x").stdout(Stdio::piped()).spawn().unwrap();
-    assert!(eventually(Duration::from_secs(5), || blocked(&b, "x") == "1"));
+    let reader = parked_reader(&b, "x");
     assert_ok(&a.run("echo woken > queues/x"));
     assert_eq!(stdout(&reader.wait_with_output().unwrap()), "woken\n");
     // Each host reached the server from its own link.
@@ -660,8 +666,7 @@ fn a_restarted_server_serves_the_callers_parked_across_it() {
     let b = mount(&redis).unwrap();
     assert_ok(&a.run("touch queues/x"));
     assert!(shows(&b, "x"));
-    let reader = b.sh("cat queues/x").stdout(Stdio::piped()).spawn().unwrap();
-    assert!(eventually(Duration::from_secs(5), || blocked(&b, "x") == "1"));
+    let reader = parked_reader(&b, "x");
     redis.shut_down();
     let out = a
         .python_file("store_write.py", &["queues/x", "lost"])

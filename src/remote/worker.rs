@@ -179,6 +179,9 @@ impl Worker<'_> {
             _ => None,
         };
         let answer = self.attempt(|w, con, deadline| w.ask(con, name, op, deadline))?;
+        if place_done.is_none() && reserved.is_none() {
+            return answer;
+        }
         let mut places = crate::locks::lock(&self.store.places);
         if let Some(place) = place_done {
             if let Some(held) = places.get_mut(name) {
