@@ -33,8 +33,9 @@ fn installed(tool: &str, version_flag: &str) -> bool {
     here
 }
 
+/// The server, and the client the tests look into it with.
 fn redis_installed() -> bool {
-    installed("redis-server", "--version")
+    installed("redis-server", "--version") && installed("redis-cli", "--version")
 }
 
 impl Redis {
