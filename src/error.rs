@@ -83,6 +83,10 @@ pub enum Error {
     /// The queue store (`--queue-store`) did not answer: a message that
     /// was to end there did not (`ECOMM`).
     StoreUnreachable,
+    /// A queue kept in the store was removed (by any mount) while this
+    /// descriptor was open: its messages went with it (`EIDRM`, as
+    /// `msgrcv(2)` says of a removed queue).
+    Removed,
 }
 
 impl Error {
@@ -126,12 +130,13 @@ impl Error {
             Error::TooManyObjects => libc::EMFILE,
             Error::NotEmpty => libc::ENOTEMPTY,
             Error::StoreUnreachable => libc::ECOMM,
+            Error::Removed => libc::EIDRM,
         }
     }
 
     /// Every error, for the tables of the docs: ipcfs(7) documents each
     /// errno (tests/man.rs checks it against this list).
-    pub const ALL: [Error; 36] = [
+    pub const ALL: [Error; 37] = [
         Error::NotFound,
         Error::Exists,
         Error::NotPermitted,
@@ -168,6 +173,7 @@ impl Error {
         Error::TooManyObjects,
         Error::NotEmpty,
         Error::StoreUnreachable,
+        Error::Removed,
     ];
 
     /// The errno's symbolic name (`ENOENT`), as the man page lists it.
@@ -209,6 +215,7 @@ impl Error {
             Error::TooManyObjects => "EMFILE",
             Error::NotEmpty => "ENOTEMPTY",
             Error::StoreUnreachable => "ECOMM",
+            Error::Removed => "EIDRM",
         }
     }
 }

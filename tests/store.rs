@@ -889,6 +889,31 @@ fn a_queue_made_among_hundreds_is_read_alone() {
 /// maker's (before, this mount kept its maker as the owner: a user could
 /// take another's queue by making its name first on a host that had not
 /// heard of it).
+/// Makes queue `name` in the store as another mount leaves it (as
+/// incarnation `made`, owned by uid 4242 and gid 4243, mode 600, holding
+/// `messages`), its change not published: as if that mount's event had
+/// not reached the mounts of the test yet.
+fn made_elsewhere(redis: &Redis, name: &str, made: &str, messages: &[&str]) {
+    let (settings, stream) = (format!("ipcfs:{{{name}}}:s"), format!("ipcfs:{{{name}}}:m"));
+    let fields = [
+        ("made", made),
+        ("max_messages", "8"),
+        ("max_message_size", "8192"),
+        ("framing", "message"),
+        ("uid", "4242"),
+        ("gid", "4243"),
+        ("mode", "384"),
+    ];
+    let mut hset = vec!["HSET", settings.as_str()];
+    hset.extend(fields.iter().flat_map(|(f, v)| [*f, *v]));
+    assert_ok(&redis.cli(&hset));
+    assert_ok(&redis.cli(&["XGROUP", "CREATE", &stream, "readers", "0", "MKSTREAM"]));
+    for m in messages {
+        assert_ok(&redis.cli(&["XADD", &stream, "*", "m", m]));
+    }
+    assert_ok(&redis.cli(&["SADD", "ipcfs:names", name]));
+}
+
 #[test]
 fn a_name_made_twice_takes_the_owner_the_store_has() {
     let Some(redis) = Redis::start() else {
@@ -897,37 +922,7 @@ fn a_name_made_twice_takes_the_owner_the_store_has() {
     let Some(a) = mount(&redis) else {
         return;
     };
-    // As another mount leaves it, its change not yet published.
-    let settings = [
-        "HSET",
-        "ipcfs:{sq}:s",
-        "max_messages",
-        "8",
-        "max_message_size",
-        "8192",
-        "framing",
-        "message",
-        "uid",
-        "4242",
-        "gid",
-        "4243",
-        "mode",
-        "384",
-    ];
-    for step in [
-        &settings[..],
-        &[
-            "XGROUP",
-            "CREATE",
-            "ipcfs:{sq}:m",
-            "readers",
-            "0",
-            "MKSTREAM",
-        ],
-        &["SADD", "ipcfs:names", "sq"],
-    ] {
-        assert_ok(&redis.cli(step));
-    }
+    made_elsewhere(&redis, "sq", "elsewhere/1", &[]);
     assert_ok(&a.run("touch queues/sq"));
     let owner = || stdout(&a.run("stat -c '%u %g %a' queues/sq"));
     assert!(
@@ -935,4 +930,64 @@ fn a_name_made_twice_takes_the_owner_the_store_has() {
         "{}",
         owner()
     );
+}
+
+#[test]
+fn an_exclusive_create_of_a_name_another_mount_made_first_is_eexist() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let Some(a) = mount(&redis) else {
+        return;
+    };
+    made_elsewhere(&redis, "sq", "elsewhere/1", &["theirs\n"]);
+    // On one host the kernel answers EEXIST from the name it knows; here
+    // the store answers it, for a name this mount had not heard of.
+    let made = a
+        .python_file("exclusive_create.py", &["queues/sq"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&made), "EEXIST\n");
+    // The name is the other mount's queue: its message is there, and
+    // nothing of the refused create went in.
+    assert_eq!(stdout(&a.run("cat queues/sq")), "theirs\n");
+    assert_eq!(stdout(&a.run("timeout 1 cat queues/sq; echo $?")), "124\n");
+    // A name no mount made: the exclusive create makes it.
+    let made = a
+        .python_file("exclusive_create.py", &["queues/new"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&made), "made\n");
+    assert_eq!(stdout(&a.run("cat queues/new")), "mine\n");
+}
+
+#[test]
+fn a_removed_queues_descriptors_fail_eidrm_and_never_reach_the_queue_made_next() {
+    let (_redis, a, b) = two_hosts!();
+    assert_ok(&a.run("touch queues/q"));
+    assert!(shows(&b, "q"));
+    let mut held = a
+        .python_file("store_removed_descriptors.py", &["q"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(held.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "open\n");
+    // Removed and made again on the other mount, with a message.
+    assert_ok(&b.run("rm queues/q && touch queues/q && echo new > queues/q"));
+    std::io::Write::write_all(held.stdin.as_mut().unwrap(), b"go\n").unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "EIDRM EIDRM\n");
+    assert!(held.wait().unwrap().success());
+    // The new queue kept its message, and got nothing from the old
+    // descriptors; this mount shows it.
+    assert!(eventually(Duration::from_secs(5), || {
+        xattr(&a, "queues/q", "messages") == "1"
+    }));
+    assert_eq!(stdout(&a.run("cat queues/q")), "new\n");
+    assert_eq!(xattr(&b, "queues/q", "messages"), "0");
 }

@@ -264,6 +264,13 @@ pub trait FileKind<R: Replies>: Send + Sync {
 
     /// What the store says changed in it (a queue kept in a store).
     fn store_changed(&self, _change: crate::ipc::queue::store::Change) {}
+
+    /// Which queue of its name it is in the store (a queue kept in a
+    /// store: a name removed and made again is another queue), and
+    /// whether the store has answered that yet (a create made here).
+    fn incarnation(&self) -> Option<(String, bool)> {
+        None
+    }
 }
 
 /// An open file description of any kind: what a file handle refers to.

@@ -345,6 +345,10 @@ pub struct OpenRequest {
     pub io: IoMode,
     /// This open made the object (`O_CREAT` of a new name).
     pub creating: bool,
+    /// `O_EXCL` with `creating`: the name must be new. Only a shared
+    /// queue (kept in a store) needs it, whose name may have been made
+    /// on another host that this daemon has not heard from yet.
+    pub exclusive: bool,
     /// The user who opens: what it holds through this open (a queue's
     /// messages in progress) counts against that user's share.
     pub opener: u32,
@@ -359,6 +363,7 @@ impl OpenRequest {
             nonblock: flags & libc::O_NONBLOCK != 0,
             io: IoMode::from_open_flags(flags),
             creating,
+            exclusive: creating && flags & libc::O_EXCL != 0,
             opener,
         }
     }

@@ -78,8 +78,8 @@ fn tell(listener: &dyn Listener, payload: &[u8]) {
     };
     let count = || std::str::from_utf8(arg).ok()?.parse::<usize>().ok();
     match verb {
-        b"new" => listener.created(name),
-        b"del" => listener.removed(name),
+        b"new" => listener.created(name, &String::from_utf8_lossy(arg)),
+        b"del" => listener.removed(name, &String::from_utf8_lossy(arg)),
         b"put" => {
             if let Some(messages) = count() {
                 listener.changed(name, Change::Put { messages });

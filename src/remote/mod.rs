@@ -23,12 +23,13 @@ mod scripts;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::ipc::queue::store::{Change, QueueSettings, StoreOp, Stored};
+use crate::ipc::queue::store::{Change, Created, QueueSettings, StoreOp, Stored};
 
 pub use self::keys::Keys;
 
@@ -59,6 +60,8 @@ pub struct StoreConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredQueue {
     pub name: Vec<u8>,
+    /// Which queue of that name it is (see [`Incarnation`]).
+    pub made: String,
     pub settings: QueueSettings,
     pub uid: u32,
     pub gid: u32,
@@ -66,12 +69,58 @@ pub struct StoredQueue {
     pub messages: usize,
 }
 
+/// Which queue of its name a mount's node is: a name removed and made
+/// again (by any mount) is another queue, which the steps of the old
+/// one never reach (scripts.rs). A queue made here proposes its own; the
+/// store's answer to its create says which it is (another mount's, if
+/// that one made the name first). Read by the worker when it runs a
+/// step, so that steps asked before that answer go to the right queue.
+#[derive(Debug)]
+pub struct Incarnation {
+    made: Mutex<String>,
+    /// The store said which queue it is (false only for a queue made
+    /// here, until the store answers its create).
+    settled: AtomicBool,
+}
+
+impl Incarnation {
+    /// A queue the store has, as it said.
+    pub fn known(made: String) -> Arc<Incarnation> {
+        Arc::new(Incarnation {
+            made: Mutex::new(made),
+            settled: AtomicBool::new(true),
+        })
+    }
+
+    /// A queue made here, not yet in the store.
+    pub fn proposed(made: String) -> Arc<Incarnation> {
+        let incarnation = Incarnation::known(made);
+        incarnation.settled.store(false, Ordering::Relaxed);
+        incarnation
+    }
+
+    pub fn get(&self) -> String {
+        crate::locks::lock(&self.made).clone()
+    }
+
+    pub fn is_settled(&self) -> bool {
+        self.settled.load(Ordering::Acquire)
+    }
+
+    /// The store's answer to the create.
+    fn settle(&self, made: String) {
+        *crate::locks::lock(&self.made) = made;
+        self.settled.store(true, Ordering::Release);
+    }
+}
+
 /// What the filesystem hears from the store: changes any daemon made.
 pub trait Listener: Send + Sync {
-    /// Queue `name` was made by some daemon (this one included).
-    fn created(&self, name: &[u8]);
-    /// Queue `name` was removed.
-    fn removed(&self, name: &[u8]);
+    /// Queue `name` was made by some daemon (this one included), as
+    /// incarnation `made`.
+    fn created(&self, name: &[u8], made: &str);
+    /// Incarnation `made` of queue `name` was removed.
+    fn removed(&self, name: &[u8], made: &str);
     /// Something changed in queue `name`.
     fn changed(&self, name: &[u8], change: Change);
     /// The subscription was made again after a break: every queue may
@@ -83,16 +132,30 @@ pub trait Listener: Send + Sync {
 pub(crate) enum Job {
     Queue {
         name: Vec<u8>,
+        made: Arc<Incarnation>,
         op: StoreOp,
         done: Box<dyn FnOnce(Result<Stored>) + Send>,
     },
     Create {
         queue: StoredQueue,
+        made: Arc<Incarnation>,
+        done: Option<CreateDone>,
     },
     Remove {
         name: Vec<u8>,
+        made: String,
     },
 }
+
+/// What a create made here is told: the store's answer.
+pub type CreateDone = Box<dyn FnOnce(Result<Created>) + Send>;
+
+/// The places this daemon holds in one queue, and that queue's
+/// incarnation.
+type HeldPlaces = (String, HashSet<u64>);
+
+/// A queue made here that the store could not yet be told of.
+type Unstored = (StoredQueue, Arc<Incarnation>);
 
 /// The store, shared by every queue of the mount.
 pub struct RedisStore {
@@ -102,11 +165,14 @@ pub struct RedisStore {
     /// This daemon among the group's consumers (its pending messages).
     consumer: String,
     jobs: Mutex<Sender<Job>>,
-    /// The places this daemon holds, by queue: renewed while it runs.
-    places: Mutex<HashMap<Vec<u8>, HashSet<u64>>>,
+    /// The places this daemon holds, by queue (and its incarnation):
+    /// renewed while it runs.
+    places: Mutex<HashMap<Vec<u8>, HeldPlaces>>,
     /// Queues made here that the store could not be told of: told again
     /// when it is reached again (`create_unstored`).
-    unstored: Mutex<HashMap<Vec<u8>, StoredQueue>>,
+    unstored: Mutex<HashMap<Vec<u8>, Unstored>>,
+    /// Numbers the incarnations this daemon proposes.
+    incarnations: AtomicU64,
     /// The connection `load` reads on.
     reader: Mutex<Option<redis::Connection>>,
 }
@@ -126,6 +192,7 @@ impl RedisStore {
             jobs: Mutex::new(tx),
             places: Mutex::new(HashMap::new()),
             unstored: Mutex::new(HashMap::new()),
+            incarnations: AtomicU64::new(0),
             reader: Mutex::new(None),
         });
         let weak = Arc::downgrade(&store);
@@ -146,31 +213,56 @@ impl RedisStore {
             .map_err(|_| Error::NoSpace)
     }
 
-    /// Asks `op` of queue `name`; `done` gets the answer on the worker.
-    pub fn ask(&self, name: &[u8], op: StoreOp, done: Box<dyn FnOnce(Result<Stored>) + Send>) {
+    /// Asks `op` of incarnation `made` of queue `name`; `done` gets the
+    /// answer on the worker.
+    pub fn ask(
+        &self,
+        name: &[u8],
+        made: &Arc<Incarnation>,
+        op: StoreOp,
+        done: Box<dyn FnOnce(Result<Stored>) + Send>,
+    ) {
         self.submit(Job::Queue {
             name: name.to_vec(),
+            made: made.clone(),
             op,
             done,
         });
     }
 
-    /// Makes queue `queue.name` on the server, unless it exists there;
-    /// while the server cannot be reached, the queue is kept to be made
-    /// there later.
-    pub fn create(&self, queue: StoredQueue) {
-        crate::locks::lock(&self.unstored).insert(queue.name.clone(), queue.clone());
-        self.submit(Job::Create { queue });
+    /// An incarnation no other queue of any daemon has: this daemon's
+    /// name (unique among daemons) and a number.
+    pub fn new_incarnation(&self) -> String {
+        let n = self.incarnations.fetch_add(1, Ordering::Relaxed);
+        format!("{}/{n}", self.consumer)
+    }
+
+    /// Makes queue `queue.name` on the server, as incarnation `made`,
+    /// unless it exists there: then `made` becomes the queue's. `done` is
+    /// told which; a server out of reach fails it, and the queue is kept
+    /// to be made there when it is reached.
+    pub fn create(&self, queue: StoredQueue, made: Arc<Incarnation>, done: CreateDone) {
+        let kept = (queue.clone(), made.clone());
+        crate::locks::lock(&self.unstored).insert(queue.name.clone(), kept);
+        self.submit(Job::Create {
+            queue,
+            made,
+            done: Some(done),
+        });
     }
 
     /// Asks again to make the queues the server could not be told of.
     pub fn create_unstored(&self) {
-        let queues: Vec<StoredQueue> = crate::locks::lock(&self.unstored)
+        let queues: Vec<Unstored> = crate::locks::lock(&self.unstored)
             .values()
             .cloned()
             .collect();
-        for queue in queues {
-            self.submit(Job::Create { queue });
+        for (queue, made) in queues {
+            self.submit(Job::Create {
+                queue,
+                made,
+                done: None,
+            });
         }
     }
 
@@ -179,11 +271,13 @@ impl RedisStore {
         crate::locks::lock(&self.unstored).contains_key(name)
     }
 
-    /// Removes queue `name` and its messages from the server.
-    pub fn remove(&self, name: &[u8]) {
+    /// Removes queue `name` and its messages from the server, if it is
+    /// still incarnation `made` there (not one made since by any mount).
+    pub fn remove(&self, name: &[u8], made: String) {
         crate::locks::lock(&self.unstored).remove(name);
         self.submit(Job::Remove {
             name: name.to_vec(),
+            made,
         });
     }
 

@@ -12,12 +12,13 @@ use redis::{Connection, RedisError, Script, Value};
 use super::{Job, Keys, PLACE_LIFETIME, RedisStore, StoredQueue, scripts, unreachable};
 use crate::error::{Error, Result};
 use crate::ipc::compose::Framing;
-use crate::ipc::queue::store::{QueueSettings, StoreOp, Stored};
+use crate::ipc::queue::store::{Created, QueueSettings, StoreOp, Stored};
 
 /// The scripts, hashed once: each runs by its hash (EVALSHA), loaded
 /// again by the client when the server does not know it.
 struct Scripts {
     create: Script,
+    remove: Script,
     append: Script,
     reserve: Script,
     release: Script,
@@ -32,14 +33,15 @@ impl Scripts {
     fn new() -> Scripts {
         Scripts {
             create: Script::new(scripts::CREATE),
+            remove: Script::new(&scripts::remove()),
             append: Script::new(&scripts::append()),
             reserve: Script::new(&scripts::reserve()),
-            release: Script::new(scripts::RELEASE),
-            take: Script::new(scripts::TAKE),
-            ack: Script::new(scripts::ACK),
-            give_back: Script::new(scripts::GIVE_BACK),
-            set: Script::new(scripts::SET),
-            renew: Script::new(scripts::RENEW),
+            release: Script::new(&scripts::release()),
+            take: Script::new(&scripts::take()),
+            ack: Script::new(&scripts::ack()),
+            give_back: Script::new(&scripts::give_back()),
+            set: Script::new(&scripts::set()),
+            renew: Script::new(&scripts::renew()),
         }
     }
 }
@@ -100,21 +102,41 @@ fn local_ms() -> i64 {
 impl Worker<'_> {
     fn run(&mut self, job: Job) {
         match job {
-            Job::Queue { name, op, done } => {
-                let result = self.step(&name, op);
+            Job::Queue {
+                name,
+                made,
+                op,
+                done,
+            } => {
+                // Read now, not when asked: a create asked before may have
+                // found the queue another mount made.
+                let result = self.step(&name, &made.get(), op);
                 done(result);
             }
-            Job::Create { queue } => match self.attempt(|w, con, _| w.create(con, &queue)) {
-                Ok(()) => {
-                    crate::locks::lock(&self.store.unstored).remove(&queue.name);
+            Job::Create { queue, made, done } => {
+                let result = self.attempt(|w, con, _| w.create(con, &queue));
+                match &result {
+                    Ok((created, incarnation)) => {
+                        crate::locks::lock(&self.store.unstored).remove(&queue.name);
+                        made.settle(incarnation.clone());
+                        if let Created::Found { .. } = created {
+                            log::info!(
+                                "queue store: {} was made by another mount first: it is that queue",
+                                String::from_utf8_lossy(&queue.name)
+                            );
+                        }
+                    }
+                    Err(e) => log::warn!(
+                        "queue store: {} not made there ({e}); it will be when the store is reached",
+                        String::from_utf8_lossy(&queue.name)
+                    ),
                 }
-                Err(e) => log::warn!(
-                    "queue store: {} not made there ({e}); it will be when the store is reached",
-                    String::from_utf8_lossy(&queue.name)
-                ),
-            },
-            Job::Remove { name } => {
-                if let Err(e) = self.attempt(|w, con, _| w.remove(con, &name)) {
+                if let Some(done) = done {
+                    done(result.map(|(created, _)| created));
+                }
+            }
+            Job::Remove { name, made } => {
+                if let Err(e) = self.attempt(|w, con, _| w.remove(con, &name, &made)) {
                     log::info!(
                         "queue store: {} not removed: {e}",
                         String::from_utf8_lossy(&name)
@@ -168,7 +190,7 @@ impl Worker<'_> {
         &self.store.keys
     }
 
-    fn step(&mut self, name: &[u8], op: StoreOp) -> Result<Stored> {
+    fn step(&mut self, name: &[u8], made: &str, op: StoreOp) -> Result<Stored> {
         let place_done = match &op {
             StoreOp::Append { place, .. } => *place,
             StoreOp::Release { place } => Some(*place),
@@ -178,13 +200,13 @@ impl Worker<'_> {
             StoreOp::Reserve { place } => Some(*place),
             _ => None,
         };
-        let answer = self.attempt(|w, con, deadline| w.ask(con, name, op, deadline))?;
+        let answer = self.attempt(|w, con, deadline| w.ask(con, name, made, op, deadline))?;
         if place_done.is_none() && reserved.is_none() {
             return answer;
         }
         let mut places = crate::locks::lock(&self.store.places);
         if let Some(place) = place_done {
-            if let Some(held) = places.get_mut(name) {
+            if let Some((_, held)) = places.get_mut(name) {
                 held.remove(&place);
                 if held.is_empty() {
                     places.remove(name);
@@ -192,7 +214,9 @@ impl Worker<'_> {
             }
         }
         if let (Some(place), Ok(Stored::Reserved(true))) = (reserved, &answer) {
-            places.entry(name.to_vec()).or_default().insert(place);
+            let entry = places.entry(name.to_vec()).or_default();
+            entry.0 = made.to_string();
+            entry.1.insert(place);
         }
         answer
     }
@@ -203,6 +227,7 @@ impl Worker<'_> {
         &self,
         con: &mut Connection,
         name: &[u8],
+        made: &str,
         op: StoreOp,
         deadline: i64,
     ) -> std::result::Result<Result<Stored>, RedisError> {
@@ -226,7 +251,7 @@ impl Worker<'_> {
                     .map(|p| self.store.place_member(p))
                     .unwrap_or_default();
                 let mut call = s.append.key(&settings);
-                call.key(&messages).key(&places);
+                call.key(&messages).key(&places).arg(made);
                 call.arg(deadline).arg(member).arg(&channel).arg(name);
                 for message in &m {
                     call.arg(message.as_slice());
@@ -238,24 +263,23 @@ impl Worker<'_> {
                 let lifetime = PLACE_LIFETIME.as_millis() as u64;
                 let member = self.store.place_member(place);
                 let mut call = s.reserve.key(&settings);
-                call.key(&messages).key(&places).arg(member).arg(lifetime);
+                call.key(&messages).key(&places).arg(made);
+                call.arg(member).arg(lifetime);
                 let n: i64 = call.invoke(con)?;
                 gone(n).map(|n| Stored::Reserved(n == 1))
             }
             StoreOp::Release { place } => {
                 let member = self.store.place_member(place);
                 let mut call = s.release.key(&settings);
-                call.key(&messages)
-                    .key(&places)
-                    .arg(member)
-                    .arg(&channel)
-                    .arg(name);
-                let _: i64 = call.invoke(con)?;
-                Ok(Stored::Done)
+                call.key(&messages).key(&places).arg(made);
+                call.arg(member).arg(&channel).arg(name);
+                let n: i64 = call.invoke(con)?;
+                gone(n).map(|_| Stored::Done)
             }
             StoreOp::Take { count, acks } => {
                 let reclaim = self.store.config.reclaim.as_millis() as u64;
-                let mut call = s.take.key(&messages);
+                let mut call = s.take.key(&settings);
+                call.key(&messages).arg(made);
                 call.arg(&self.store.consumer).arg(reclaim).arg(deadline);
                 call.arg(count).arg(&channel).arg(name);
                 for id in &acks {
@@ -264,36 +288,40 @@ impl Worker<'_> {
                 taken(call.invoke(con)?)
             }
             StoreOp::Ack { ids } => {
-                let mut call = s.ack.key(&messages);
-                call.arg(&channel).arg(name);
+                let mut call = s.ack.key(&settings);
+                call.key(&messages).arg(made).arg(&channel).arg(name);
                 for id in &ids {
                     call.arg(id);
                 }
-                let _: i64 = call.invoke(con)?;
-                Ok(Stored::Done)
+                let n: i64 = call.invoke(con)?;
+                gone(n).map(|_| Stored::Done)
             }
             StoreOp::GiveBack { id } => {
-                let mut call = s.give_back.key(&messages);
-                call.arg(id)
-                    .arg(&self.store.consumer)
-                    .arg(&channel)
-                    .arg(name);
-                let _: i64 = call.invoke(con)?;
-                Ok(Stored::Done)
+                let mut call = s.give_back.key(&settings);
+                call.key(&messages).arg(made).arg(id);
+                call.arg(&self.store.consumer).arg(&channel).arg(name);
+                let n: i64 = call.invoke(con)?;
+                gone(n).map(|_| Stored::Done)
             }
             StoreOp::Set { field, value } => {
                 let mut call = s.set.key(&settings);
-                call.arg(field).arg(value).arg(&channel).arg(name);
+                call.arg(made).arg(field).arg(value).arg(&channel).arg(name);
                 let n: i64 = call.invoke(con)?;
                 gone(n).map(|_| Stored::Done)
             }
         })
     }
 
-    fn create(&self, con: &mut Connection, q: &StoredQueue) -> std::result::Result<(), RedisError> {
+    /// Makes queue `q`, or finds the one another mount made first: what
+    /// it found, and the queue's incarnation.
+    fn create(
+        &self,
+        con: &mut Connection,
+        q: &StoredQueue,
+    ) -> std::result::Result<(Created, String), RedisError> {
         let k = self.keys();
         let mut call = self.scripts.create.key(k.settings(&q.name));
-        call.key(k.messages(&q.name));
+        call.key(k.messages(&q.name)).arg(&q.made);
         call.arg(q.settings.max_messages)
             .arg(q.settings.max_message_size);
         call.arg(q.settings.framing.name())
@@ -301,38 +329,63 @@ impl Worker<'_> {
             .arg(q.gid)
             .arg(q.mode);
         call.arg(k.channel()).arg(q.name.as_slice());
-        let _: i64 = call.invoke(con)?;
-        redis::pipe()
-            .sadd(k.names(), q.name.as_slice())
-            .ignore()
-            .publish(k.channel(), event("new 0 ", &q.name))
-            .ignore()
-            .query::<()>(con)
+        let answer: Vec<Value> = call.invoke(con)?;
+        redis::cmd("SADD")
+            .arg(k.names())
+            .arg(q.name.as_slice())
+            .query::<()>(con)?;
+        Ok(created(&answer, q))
     }
 
-    fn remove(&self, con: &mut Connection, name: &[u8]) -> std::result::Result<(), RedisError> {
+    /// Removes incarnation `made` of queue `name`, if it is still there.
+    fn remove(
+        &self,
+        con: &mut Connection,
+        name: &[u8],
+        made: &str,
+    ) -> std::result::Result<(), RedisError> {
         let k = self.keys();
-        redis::pipe()
-            .del(&[k.messages(name), k.settings(name), k.places(name)])
-            .ignore()
+        let mut call = self.scripts.remove.key(k.settings(name));
+        call.key(k.messages(name)).key(k.places(name));
+        call.arg(made).arg(k.channel()).arg(name);
+        let n: i64 = call.invoke(con)?;
+        if n < 0 {
+            log::info!(
+                "queue store: {} was removed or made again by another mount: nothing removed",
+                String::from_utf8_lossy(name)
+            );
+            return Ok(());
+        }
+        // The names' set is another key (another shard, in a cluster), so
+        // not in the script: a queue made again under the name meanwhile
+        // is put back in it.
+        let (_, exists): ((), bool) = redis::pipe()
             .srem(k.names(), name)
-            .ignore()
-            .publish(k.channel(), event("del 0 ", name))
-            .ignore()
-            .query::<()>(con)
+            .exists(k.settings(name))
+            .query(con)?;
+        if exists {
+            redis::cmd("SADD")
+                .arg(k.names())
+                .arg(name)
+                .query::<()>(con)?;
+        }
+        Ok(())
     }
 
     /// Renews every place this daemon holds.
     fn renew(&mut self) -> Result<()> {
-        let held: HashMap<Vec<u8>, Vec<u64>> = crate::locks::lock(&self.store.places)
+        type Held = (Vec<u8>, String, Vec<u64>);
+        let held: Vec<Held> = crate::locks::lock(&self.store.places)
             .iter()
-            .map(|(name, places)| (name.clone(), places.iter().copied().collect()))
+            .map(|(name, (made, places))| {
+                (name.clone(), made.clone(), places.iter().copied().collect())
+            })
             .collect();
-        for (name, places) in held {
+        for (name, made, places) in held {
             self.attempt(|w, con, _| {
                 let k = w.keys();
                 let mut call = w.scripts.renew.key(k.settings(&name));
-                call.key(k.messages(&name)).key(k.places(&name));
+                call.key(k.messages(&name)).key(k.places(&name)).arg(&made);
                 call.arg(PLACE_LIFETIME.as_millis() as u64);
                 for place in places {
                     call.arg(w.store.place_member(place));
@@ -344,11 +397,26 @@ impl Worker<'_> {
     }
 }
 
-/// An event's payload: its verb and argument, then the queue's name.
-fn event(head: &str, name: &[u8]) -> Vec<u8> {
-    let mut payload = head.as_bytes().to_vec();
-    payload.extend_from_slice(name);
-    payload
+/// A create's answer (scripts.rs): made, or the queue found with its
+/// settings (those of `q` where the store's cannot be read).
+fn created(answer: &[Value], q: &StoredQueue) -> (Created, String) {
+    let text = |i: usize| match answer.get(i) {
+        Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(Value::Int(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let number = |i: usize, or: usize| text(i).parse::<usize>().unwrap_or(or);
+    let made = text(1);
+    if matches!(answer.first(), Some(Value::Int(1))) {
+        return (Created::Made, made);
+    }
+    let settings = QueueSettings {
+        max_messages: number(2, q.settings.max_messages),
+        max_message_size: number(3, q.settings.max_message_size),
+        framing: Framing::parse(&text(4)).unwrap_or(q.settings.framing),
+    };
+    let messages = number(5, 0);
+    (Created::Found { settings, messages }, made)
 }
 
 /// A take's answer: `{id, message}`, nil when empty, -1 when gone.
@@ -394,7 +462,6 @@ fn taken(value: Value) -> Result<Stored> {
     }
 }
 
-/// Every queue on the server, with its settings, owner and length.
 /// Every queue on the server (`names` `None`), or those of `names` that
 /// are, with their settings, owner and length.
 pub(super) fn load(
@@ -430,6 +497,7 @@ pub(super) fn load(
                         .and_then(|f| Framing::parse(f).ok())
                         .unwrap_or(Framing::Message),
                 },
+                made: s.get("made").cloned().unwrap_or_default(),
                 uid: number(&s, "uid")? as u32,
                 gid: number(&s, "gid")? as u32,
                 mode: number(&s, "mode")? as u32,

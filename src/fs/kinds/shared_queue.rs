@@ -24,7 +24,7 @@ use crate::ipc::queue::RemoteQueue;
 use crate::ipc::queue::store::{Change, QueueSettings, Store, StoreOp};
 use crate::ipc::status::StatusRow;
 use crate::memory::Account;
-use crate::remote::{Listener, RedisStore, StoredQueue};
+use crate::remote::{Incarnation, Listener, RedisStore, StoredQueue};
 
 /// A shared queue's attributes: its settings (the same on every mount)
 /// and counters (`messages` the queue's, the others this mount's).
@@ -40,6 +40,7 @@ type SharedCell<R> = Cell<RemoteQueue<FsParking<R>>, R>;
 pub struct SharedQueueKind<R: Replies> {
     cell: Arc<SharedCell<R>>,
     store: Arc<RedisStore>,
+    made: Arc<Incarnation>,
     /// `st_size`: the mount's largest write (see attr.rs).
     size: u64,
 }
@@ -49,6 +50,7 @@ pub struct SharedQueueKind<R: Replies> {
 struct CellStore<R: Replies> {
     store: Arc<RedisStore>,
     name: Vec<u8>,
+    made: Arc<Incarnation>,
     cell: OnceLock<Weak<SharedCell<R>>>,
 }
 
@@ -60,37 +62,55 @@ impl<R: Replies> Store for CellStore<R> {
                 cell.update(|q, wk| q.stored(seq, result, wk));
             }
         });
-        self.store.ask(&self.name, op, done);
+        self.store.ask(&self.name, &self.made, op, done);
     }
 }
 
-/// A shared queue's node, holding `messages` now.
+/// A queue as the store has it, or as this mount makes it.
+struct Shown<'a> {
+    name: &'a [u8],
+    made: String,
+    settings: QueueSettings,
+    messages: usize,
+    /// Made here: the store has not yet said whether it is this mount's
+    /// queue or one another mount made first.
+    creating: bool,
+}
+
+/// A shared queue's node.
 fn node<R: Replies>(
     shared: &Arc<Shared<R>>,
     store: &Arc<RedisStore>,
-    name: &[u8],
-    settings: QueueSettings,
-    messages: usize,
+    q: Shown,
     account: Arc<Account>,
 ) -> Node<R> {
     let c = &shared.config;
+    let made = match q.creating {
+        true => Incarnation::proposed(q.made),
+        false => Incarnation::known(q.made),
+    };
     let seam = Arc::new(CellStore::<R> {
         store: store.clone(),
-        name: name.to_vec(),
+        name: q.name.to_vec(),
+        made: made.clone(),
         cell: OnceLock::new(),
     });
-    let queue = RemoteQueue::new(
+    let mut queue = RemoteQueue::new(
         seam.clone(),
-        settings,
+        q.settings,
         c.io.max_message(),
-        messages,
+        q.messages,
         account,
     );
+    if q.creating {
+        queue.await_creation();
+    }
     let cell = Cell::new(queue, shared.clone());
     let _ = seam.cell.set(Arc::downgrade(&cell));
     Node::File(Arc::new(SharedQueueKind {
         cell,
         store: store.clone(),
+        made,
         size: c.io.max_write() as u64,
     }))
 }
@@ -108,7 +128,14 @@ pub fn make<R: Replies>(
         max_message_size: shared.config.queue_max_message_size,
         framing: shared.config.queue_framing,
     };
-    Ok(node(shared, store, name, settings, 0, account))
+    let shown = Shown {
+        name,
+        made: store.new_incarnation(),
+        settings,
+        messages: 0,
+        creating: true,
+    };
+    Ok(node(shared, store, shown, account))
 }
 
 impl<R: Replies> FileKind<R> for SharedQueueKind<R> {
@@ -191,13 +218,20 @@ impl<R: Replies> FileKind<R> for SharedQueueKind<R> {
         let settings = self.cell.lock().settings();
         let queue = StoredQueue {
             name: name.to_vec(),
+            made: self.made.get(),
             settings,
             uid: meta.uid,
             gid: meta.gid,
             mode: u32::from(meta.perm),
             messages: 0,
         };
-        self.store.create(queue);
+        let cell = Arc::downgrade(&self.cell);
+        let done = Box::new(move |created| {
+            if let Some(cell) = cell.upgrade() {
+                cell.update(|q, wk| q.created(created, wk));
+            }
+        });
+        self.store.create(queue, self.made.clone(), done);
     }
 
     fn owner_changed(&self, name: &[u8], meta: &Meta) {
@@ -212,12 +246,14 @@ impl<R: Replies> FileKind<R> for SharedQueueKind<R> {
                     log::warn!("shared queue: its {field} not changed in the store: {e}");
                 }
             });
-            self.store.ask(name, StoreOp::Set { field, value }, done);
+            let op = StoreOp::Set { field, value };
+            self.store.ask(name, &self.made, op, done);
         }
     }
 
     fn unnamed(&self, name: &[u8]) {
-        self.store.remove(name);
+        self.store.remove(name, self.made.get());
+        self.store_changed(Change::Removed);
     }
 
     fn renamable(&self) -> bool {
@@ -226,6 +262,10 @@ impl<R: Replies> FileKind<R> for SharedQueueKind<R> {
 
     fn store_changed(&self, change: Change) {
         self.cell.update(|q, wk| q.changed(change, wk));
+    }
+
+    fn incarnation(&self) -> Option<(String, bool)> {
+        Some((self.made.get(), self.made.is_settled()))
     }
 }
 
@@ -278,23 +318,39 @@ impl<R: Replies> SharedQueues<R> {
         let Some(dir) = Self::dir(&tree) else {
             return;
         };
+        // Told they are removed once the tree is let go: their cells are
+        // not locked under the tree's lock.
+        let mut removed = Vec::new();
         for q in stored {
-            if let Some(ino) = tree.child(dir, &q.name).map(|e| e.ino) {
-                // Known: its owner and mode as the store has them.
-                let e = tree.get_mut(ino).expect("a child exists");
-                (e.meta.uid, e.meta.gid) = (q.uid, q.gid);
-                e.meta.perm = (q.mode & 0o7777) as u16;
-                continue;
+            if let Some(e) = tree.child(dir, &q.name) {
+                let ino = e.ino;
+                let incarnation = match &e.node {
+                    Node::File(kind) => kind.incarnation(),
+                    _ => None,
+                };
+                match incarnation {
+                    // Known (or being made here: its create's answer
+                    // says which queue it is): its owner and mode as the
+                    // store has them.
+                    Some((made, settled)) if made == q.made || !settled => {
+                        let e = tree.get_mut(ino).expect("a child exists");
+                        (e.meta.uid, e.meta.gid) = (q.uid, q.gid);
+                        e.meta.perm = (q.mode & 0o7777) as u16;
+                        continue;
+                    }
+                    // Removed and made again while this mount did not hear.
+                    _ => removed.extend(Self::take_away(&mut tree, dir, &q.name)),
+                }
             }
             let account = shared.budget.account(q.uid);
-            let node = node(
-                &shared,
-                &self.store,
-                &q.name,
-                q.settings,
-                q.messages,
-                account,
-            );
+            let shown = Shown {
+                name: &q.name,
+                made: q.made.clone(),
+                settings: q.settings,
+                messages: q.messages,
+                creating: false,
+            };
+            let node = node(&shared, &self.store, shown, account);
             let meta = Meta::new(q.uid, q.gid, q.mode as u16);
             if let Err(e) = tree.create(dir, &q.name, meta, node) {
                 log::info!(
@@ -303,17 +359,32 @@ impl<R: Replies> SharedQueues<R> {
                 );
             }
         }
-        if !all {
-            return;
+        if all {
+            let gone: Vec<Vec<u8>> = tree
+                .list(dir, 0)
+                .map(|e| e.name.clone())
+                .filter(|n| !names.contains(n) && !self.store.is_unstored(n))
+                .collect();
+            for name in gone {
+                removed.extend(Self::take_away(&mut tree, dir, &name));
+            }
         }
-        let gone: Vec<Vec<u8>> = tree
-            .list(dir, 0)
-            .map(|e| e.name.clone())
-            .filter(|n| !names.contains(n) && !self.store.is_unstored(n))
-            .collect();
-        for name in gone {
-            tree.remove_name(dir, &name);
+        drop(tree);
+        for kind in removed {
+            kind.store_changed(Change::Removed);
         }
+    }
+
+    /// Takes queue `name` out of `queues/`: the store no longer has it.
+    /// The caller tells the queue (`Change::Removed`: its descriptors fail
+    /// `EIDRM` from now on) once it lets the tree go.
+    fn take_away(tree: &mut Tree<Node<R>>, dir: Ino, name: &[u8]) -> Option<Arc<dyn FileKind<R>>> {
+        let kind = match tree.child(dir, name).map(|e| &e.node) {
+            Some(Node::File(kind)) => Some(kind.clone()),
+            _ => None,
+        };
+        tree.remove_name(dir, name);
+        kind
     }
 
     /// The file kind of queue `name`, if this mount shows it.
@@ -366,8 +437,9 @@ impl<R: Replies> SharedQueues<R> {
 impl<R: Replies> Listener for SharedQueues<R> {
     /// Reads that queue alone: a mount with thousands of queues does not
     /// read them all at each one made.
-    fn created(&self, name: &[u8]) {
-        if self.kind(name).is_some() {
+    fn created(&self, name: &[u8], made: &str) {
+        let known = self.kind(name).and_then(|kind| kind.incarnation());
+        if known.is_some_and(|(known, settled)| known == made || !settled) {
             return;
         }
         match self.store.load(Some(&[name.to_vec()])) {
@@ -376,13 +448,25 @@ impl<R: Replies> Listener for SharedQueues<R> {
         }
     }
 
-    fn removed(&self, name: &[u8]) {
+    fn removed(&self, name: &[u8], made: &str) {
         let Some(tree) = self.tree.upgrade() else {
             return;
         };
         let mut tree = crate::fs::lock(&tree);
-        if let Some(dir) = Self::dir(&tree) {
-            tree.remove_name(dir, name);
+        let Some(dir) = Self::dir(&tree) else {
+            return;
+        };
+        let shown = match tree.child(dir, name).map(|e| &e.node) {
+            Some(Node::File(kind)) => kind.incarnation(),
+            _ => None,
+        };
+        // Another queue now has the name here: it stays.
+        if shown.is_some_and(|(shown, _)| shown == made) {
+            let kind = Self::take_away(&mut tree, dir, name);
+            drop(tree);
+            if let Some(kind) = kind {
+                kind.store_changed(Change::Removed);
+            }
         }
     }
 

@@ -13,6 +13,7 @@ fn req(mode: Mode, nonblock: bool, creating: bool) -> OpenRequest {
         nonblock,
         io: IoMode::Stream,
         creating,
+        exclusive: false,
         opener: 1,
     }
 }

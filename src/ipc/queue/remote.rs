@@ -18,7 +18,14 @@
 //!   interrupted, or a packet read too small for it) goes back to the
 //!   front. Parked readers and writers are served again when any daemon
 //!   says a message went in or out ([`RemoteQueue::changed`]).
-//! - `line` framing and channel faults are not offered (`ENOTSUP`).
+//! - A create made here is answered when the store says whether this
+//!   mount made the queue or another mount made the name first (then an
+//!   exclusive create is `EEXIST`, as on one host).
+//! - A queue removed by any mount takes its messages with it: every
+//!   descriptor of it fails `EIDRM` from then on, and never reaches a
+//!   queue made later under the same name (the store checks which queue
+//!   a step is for).
+//! - Channel faults are not offered (`ENOTSUP`).
 //!
 //! Invariants, true between any two calls:
 //! - at most one take is in flight, and one only while a read waits;
@@ -31,7 +38,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::QueueEnd;
-use super::store::{Change, QueueSettings, Store, StoreOp, Stored};
+use super::store::{Change, Created, QueueSettings, Store, StoreOp, Stored};
 use crate::error::{Error, Result};
 use crate::ipc::compose::Framing;
 use crate::ipc::reception::Reception;
@@ -187,6 +194,12 @@ pub struct RemoteQueue<P: Parking> {
     received: u64,
     dropped: u64,
     shut_down: bool,
+    /// Made here, and the store has not yet said by whom: the create's
+    /// open waits in `creating_opens` for that answer.
+    creating: bool,
+    creating_opens: WaitQueue<(P::Open, OpenRequest)>,
+    /// The store no longer has the queue: every call fails `EIDRM`.
+    removed: bool,
 }
 
 /// A shared queue's counters: `messages` is the queue's (every host's),
@@ -248,7 +261,74 @@ impl<P: Parking> RemoteQueue<P> {
             received: 0,
             dropped: 0,
             shut_down: false,
+            creating: false,
+            creating_opens: WaitQueue::new(),
+            removed: false,
         }
+    }
+
+    /// The queue is being made on this mount: the open of its create
+    /// waits for the store's answer ([`RemoteQueue::created`]).
+    pub fn await_creation(&mut self) {
+        self.creating = true;
+    }
+
+    /// The store's answer to the create made on this mount: the queue is
+    /// the one made here, or one another mount made first (with its
+    /// settings), whose name an exclusive create finds taken (`EEXIST`).
+    /// A store out of reach lets the create go on: the queue is made
+    /// there when it is reached.
+    pub fn created(&mut self, result: Result<Created>, wk: &mut RemoteWakeups<P>) {
+        self.creating = false;
+        let found = match result {
+            Ok(Created::Found { settings, messages }) => {
+                self.settings = settings;
+                self.known = messages;
+                true
+            }
+            Ok(Created::Made) | Err(_) => false,
+        };
+        while let Some((id, (waiter, req))) = self.creating_opens.pop_front() {
+            if found && req.exclusive {
+                log::info!("exclusive create refused: another mount made the queue first");
+                wk.opens.push((id, waiter, Err(Error::Exists)));
+                continue;
+            }
+            if let Step::Done(waiter, result) = self.open(id, waiter, req, wk) {
+                wk.opens.push((id, waiter, result));
+            }
+        }
+        self.notify(wk);
+    }
+
+    /// The store no longer has the queue (removed by a mount, or found
+    /// gone by a step): every parked call is answered `EIDRM`, and every
+    /// call from now on; messages taken for readers here go with it.
+    fn gone(&mut self, wk: &mut RemoteWakeups<P>) {
+        if self.removed {
+            return;
+        }
+        self.removed = true;
+        log::info!("shared queue removed: its descriptors fail EIDRM from now on");
+        while let Some((id, r)) = self.reads.pop_front() {
+            wk.reads
+                .push((id, r.reply, ReadDone::Data(Err(Error::Removed))));
+        }
+        self.nonblocking.clear();
+        while let Some((id, asking)) = self.for_room.pop_front() {
+            self.answer(id, asking, Err(Error::Removed), wk);
+        }
+        while let Some((id, (waiter, _))) = self.creating_opens.pop_front() {
+            wk.opens.push((id, waiter, Err(Error::Removed)));
+        }
+        self.taken.clear();
+        self.unacked.clear();
+        self.ack_due = None;
+        self.retry_take = None;
+        for c in self.composing.values_mut() {
+            c.place = None;
+        }
+        self.notify(wk);
     }
 
     pub fn settings(&self) -> QueueSettings {
@@ -356,6 +436,7 @@ impl<P: Parking> RemoteQueue<P> {
                 self.room_changed();
                 self.take_blocked = false;
             }
+            Change::Removed => self.gone(wk),
         }
         self.retry_for_room();
         self.want_take();
@@ -371,6 +452,13 @@ impl<P: Parking> RemoteQueue<P> {
         if retried {
             self.retrying = None;
         }
+        let result = match result {
+            Err(Error::NotFound) => {
+                self.gone(wk);
+                Err(Error::Removed)
+            }
+            result => result,
+        };
         match step {
             InFlight::Take(acks) => {
                 self.taking = false;
@@ -466,6 +554,13 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
         req: OpenRequest,
         wk: &mut RemoteWakeups<P>,
     ) -> Step<P::Open, Result<QueueEnd>> {
+        if self.removed {
+            return Step::Done(waiter, Err(Error::Removed));
+        }
+        if req.creating && self.creating {
+            self.creating_opens.push(id, (waiter, req));
+            return Step::Parked;
+        }
         self.next_end += 1;
         let end = QueueEnd {
             id: self.next_end,
@@ -506,6 +601,9 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
     ) -> Step<P::Read, Result<Vec<u8>>> {
         if let Some(data) = super::read_at_once(&mut self.receptions, end, size) {
             return Step::Done(waiter, Ok(data));
+        }
+        if self.removed {
+            return Step::Done(waiter, Err(Error::Removed));
         }
         if self.shut_down {
             return Step::Done(waiter, Ok(Vec::new()));
@@ -548,6 +646,9 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
     ) -> Step<P::Write, WriteDone> {
         if self.shut_down {
             return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
+        }
+        if self.removed {
+            return Step::Done(waiter, WriteDone::err(Error::Removed));
         }
         if data.is_empty() {
             return Step::Done(waiter, WriteDone::ok(0));
@@ -630,6 +731,13 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
         if c.bytes.is_empty() {
             return Step::Done(waiter, Ok(()));
         }
+        if self.removed {
+            log::info!("queue message dropped at close: the queue was removed");
+            c.bytes = Vec::new();
+            c.charge = None;
+            self.dropped += 1;
+            return Step::Done(waiter, Err(Error::Removed));
+        }
         if killed() {
             log::info!("queue message dropped: its writer was killed before it ended");
             c.bytes = Vec::new();
@@ -659,6 +767,8 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
             wk.read_cancelled(id, r.reply, why);
         } else if let Some(asking) = self.for_room.remove(id) {
             self.answer(id, asking, Err(why.error()), wk);
+        } else if let Some((waiter, _)) = self.creating_opens.remove(id) {
+            wk.opens.push((id, waiter, Err(why.error())));
         } else if let Some(seq) = self.step_of(id) {
             // A step in flight is answered within the store's timeout; only
             // an open (which holds no lock) or an unmount answers it first.
@@ -688,6 +798,7 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
     fn parked(&self) -> Vec<WaiterId> {
         let mut ids = self.reads.ids();
         ids.extend(self.for_room.ids());
+        ids.extend(self.creating_opens.ids());
         ids.extend(self.steps.values().filter_map(|s| match s {
             InFlight::Call(id, ..) => Some(*id),
             _ => None,
@@ -706,9 +817,19 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
 
     /// Readable when a message is here or the store last said it holds
     /// one; writable while it last said there is room.
+    /// A removed queue is ready both ways, with an error: its calls fail
+    /// `EIDRM` at once.
     fn poll(&mut self, end: QueueEnd, notify: Option<(u64, P::Poll)>) -> u32 {
         let mut mask = 0;
-        if end.mode.read {
+        if self.removed {
+            mask |= ready::ERR;
+            if end.mode.read {
+                mask |= ready::IN;
+            }
+            if end.mode.write {
+                mask |= ready::OUT;
+            }
+        } else if end.mode.read {
             let mid_message = self
                 .receptions
                 .get(&end.id)
@@ -718,7 +839,7 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
                 mask |= ready::IN;
             }
         }
-        if end.mode.write && self.known < self.settings.max_messages {
+        if end.mode.write && !self.removed && self.known < self.settings.max_messages {
             mask |= ready::OUT;
         }
         if let Some((kh, handle)) = notify {

@@ -70,6 +70,22 @@ pub enum Change {
     /// The store was out of reach and is back: what was asked of it may
     /// have been missed.
     Reconnected,
+    /// The queue was removed, by this mount or another: its messages
+    /// went with it, and every call on it fails `EIDRM` from now on.
+    Removed,
+}
+
+/// The store's answer to a create made on this mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// The queue is the one made here.
+    Made,
+    /// Another mount made the name first: the queue is that one, with
+    /// its settings, holding `messages`.
+    Found {
+        settings: QueueSettings,
+        messages: usize,
+    },
 }
 
 /// Where a shared queue sends its steps. The answer to each comes back

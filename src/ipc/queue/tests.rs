@@ -45,6 +45,7 @@ fn open_as(q: &mut Queue<Plain>, mode: Mode, io: IoMode, uid: u32) -> QueueEnd {
         nonblock: true,
         io,
         creating: false,
+        exclusive: false,
         opener: uid,
     };
     match q.open(0, 0, req, &mut wk()) {
@@ -98,6 +99,7 @@ fn blocking_writer_of(q: &mut Queue<Plain>, id: u64, uid: u32) -> Step<u32, Resu
         nonblock: false,
         io: IoMode::Stream,
         creating: false,
+        exclusive: false,
         opener: uid,
     };
     q.open(id, id as u32, req, &mut wk())

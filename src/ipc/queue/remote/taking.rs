@@ -25,7 +25,7 @@ impl<P: Parking> RemoteQueue<P> {
     /// Starts a take if a read waits for one and none is in flight.
     pub(super) fn want_take(&mut self) {
         let wanted = self.reads.len() > self.taken.len();
-        if !self.taking && !self.take_blocked && !self.shut_down && wanted {
+        if !self.taking && !self.take_blocked && !self.shut_down && !self.removed && wanted {
             self.taking = true;
             self.take_asked_at = self.puts;
             let acks = std::mem::take(&mut self.unacked);

@@ -43,20 +43,25 @@ fn wk() -> RemoteWakeups<Plain> {
     Wakeups::default()
 }
 
+/// An open by uid 1 of the queue's existing name.
+fn request(mode: Mode, io: IoMode, nonblock: bool) -> OpenRequest {
+    OpenRequest {
+        mode,
+        nonblock,
+        io,
+        creating: false,
+        exclusive: false,
+        opener: 1,
+    }
+}
+
 fn open(
     q: &mut RemoteQueue<Plain>,
     mode: Mode,
     io: IoMode,
     nonblock: bool,
 ) -> Step<u32, Result<QueueEnd>> {
-    let req = OpenRequest {
-        mode,
-        nonblock,
-        io,
-        creating: false,
-        opener: 1,
-    };
-    q.open(7, 7, req, &mut wk())
+    q.open(7, 7, request(mode, io, nonblock), &mut wk())
 }
 
 fn opened(step: Step<u32, Result<QueueEnd>>) -> QueueEnd {
@@ -121,6 +126,20 @@ fn writer_with_place(q: &mut RemoteQueue<Plain>, asked: &Asked) -> QueueEnd {
         Some((7, 7, Ok(end))) => end,
         _ => panic!("the open was not answered"),
     }
+}
+
+/// A packet writer whose write `id` of one message was told the queue
+/// is full: it waits for room.
+fn packet_writer_waiting_for_room(q: &mut RemoteQueue<Plain>, asked: &Asked, id: u64) -> QueueEnd {
+    let end = opened(open(q, Mode::WRITE, IoMode::Packet, true));
+    let waiter = id as u32;
+    assert!(matches!(
+        q.write(id, waiter, end, b"m", false, &mut wk()),
+        Step::Parked
+    ));
+    let (seq, _) = one(asked);
+    q.stored(seq, Ok(Stored::Appended(0)), &mut wk());
+    end
 }
 
 #[test]
@@ -308,13 +327,7 @@ fn a_failed_take_is_asked_again_later_not_at_once() {
 #[test]
 fn a_writer_waiting_for_room_stays_parked_while_the_store_is_out_of_reach() {
     let (mut q, asked) = queue();
-    let end = opened(open(&mut q, Mode::WRITE, IoMode::Packet, true));
-    assert!(matches!(
-        q.write(1, 1, end, b"m", false, &mut wk()),
-        Step::Parked
-    ));
-    let (seq, _) = one(&asked);
-    q.stored(seq, Ok(Stored::Appended(0)), &mut wk());
+    packet_writer_waiting_for_room(&mut q, &asked, 1);
     q.changed(Change::Took { messages: 3 }, &mut wk());
     let (seq, _) = one(&asked);
     let mut w = wk();
@@ -358,4 +371,111 @@ fn under_line_framing_a_write_sends_the_lines_it_ends_and_keeps_the_rest() {
         place: None,
     };
     assert_eq!(op, line);
+}
+
+#[test]
+fn a_queue_the_store_no_longer_has_fails_every_call_with_eidrm() {
+    let (mut q, asked) = queue();
+    let seq = parked_read(&mut q, &asked, 100, false);
+    let reader = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
+    let mut w = wk();
+    q.stored(seq, Err(Error::NotFound), &mut w);
+    assert!(matches!(
+        &w.reads[..],
+        [(1, 1, ReadDone::Data(Err(Error::Removed)))]
+    ));
+    assert!(matches!(
+        q.read(2, 2, reader, 100, false, &mut wk()),
+        Step::Done(2, Err(Error::Removed))
+    ));
+    // Ready with an error, so that a poller calls and hears it.
+    assert_eq!(q.poll(reader, None), ready::IN | ready::ERR);
+    assert!(matches!(
+        open(&mut q, Mode::WRITE, IoMode::Packet, true),
+        Step::Done(7, Err(Error::Removed))
+    ));
+    // Nothing more is asked of the store: no take, no retry.
+    q.deadline(Instant::now() + RETRY_AFTER_FAILURE * 2, &mut wk());
+    assert_eq!(asked.take(), []);
+}
+
+#[test]
+fn a_removal_answers_a_writer_waiting_for_room_and_drops_a_message_in_progress() {
+    let (mut q, asked) = queue();
+    let end = writer_with_place(&mut q, &asked);
+    assert!(matches!(
+        q.write(3, 3, end, b"half", false, &mut wk()),
+        Step::Done(3, WriteDone { result: Ok(4), .. })
+    ));
+    packet_writer_waiting_for_room(&mut q, &asked, 4);
+    let mut w = wk();
+    q.changed(Change::Removed, &mut w);
+    assert!(matches!(
+        &w.writes[..],
+        [(
+            4,
+            4,
+            WriteDone {
+                result: Err(Error::Removed),
+                ..
+            }
+        )]
+    ));
+    let mut never_killed = || false;
+    assert!(matches!(
+        q.flush(5, 5, end, &mut never_killed, &mut wk()),
+        Step::Done(5, Err(Error::Removed))
+    ));
+    assert_eq!(q.counters().dropped, 1);
+    // Its place went with the queue: nothing is given back.
+    q.release(end, &mut wk());
+    assert_eq!(asked.take(), []);
+}
+
+#[test]
+fn a_create_made_here_waits_for_the_store_and_an_exclusive_one_may_find_the_name_taken() {
+    let (mut q, asked) = queue();
+    q.await_creation();
+    let creating = |exclusive| OpenRequest {
+        creating: true,
+        exclusive,
+        ..request(Mode::WRITE, IoMode::Packet, true)
+    };
+    assert!(matches!(
+        q.open(7, 7, creating(true), &mut wk()),
+        Step::Parked
+    ));
+    assert!(matches!(
+        q.open(8, 8, creating(false), &mut wk()),
+        Step::Parked
+    ));
+    assert_eq!(q.parked(), [7, 8]);
+    let theirs = QueueSettings {
+        max_messages: 9,
+        max_message_size: 50,
+        framing: Framing::Write,
+    };
+    let mut w = wk();
+    let found = Created::Found {
+        settings: theirs,
+        messages: 2,
+    };
+    q.created(Ok(found), &mut w);
+    assert!(matches!(
+        &w.opens[..],
+        [(7, 7, Err(Error::Exists)), (8, 8, Ok(_))]
+    ));
+    assert_eq!(q.settings(), theirs);
+    assert_eq!(q.counters().messages, 2);
+    assert_eq!(asked.take(), []);
+    // Made here: the exclusive create goes on.
+    let (mut q, _) = queue();
+    q.await_creation();
+    assert!(matches!(
+        q.open(7, 7, creating(true), &mut wk()),
+        Step::Parked
+    ));
+    let mut w = wk();
+    q.created(Ok(Created::Made), &mut w);
+    assert!(matches!(&w.opens[..], [(7, 7, Ok(_))]));
 }
