@@ -249,6 +249,26 @@ fn names_settings_and_removal_agree_across_mounts() {
 /// A reader parked on B is woken by A's write (the store's change,
 /// published to every mount).
 #[test]
+fn a_batch_longer_than_one_step_crosses_whole_and_in_order() {
+    let (_redis, a, b) = two_hosts!();
+    assert_ok(&a.run("touch queues/big"));
+    assert!(shows(&b, "big"));
+    // More messages than one step of the store carries (1024): the batch
+    // goes in as several steps, and the write counts them all.
+    let n = "5000";
+    let wrote = a
+        .python_file("store_big_batch.py", &["write", "queues/big", n])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&wrote), "True\n");
+    let read = b
+        .python_file("store_big_batch.py", &["read", "queues/big", n])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&read), "5000 in order\n");
+}
+
+#[test]
 fn a_reader_parked_on_one_mount_is_woken_by_a_write_on_the_other() {
     let (_redis, a, b) = two_hosts!();
     assert_ok(&a.run("touch queues/x"));

@@ -134,7 +134,9 @@ pub(crate) enum Job {
         name: Vec<u8>,
         made: Arc<Incarnation>,
         op: StoreOp,
-        done: Box<dyn FnOnce(Result<Stored>) + Send>,
+        done: StepDone,
+        /// When it was asked: its caller's wait counts from then.
+        asked: std::time::Instant,
     },
     Create {
         queue: StoredQueue,
@@ -146,6 +148,9 @@ pub(crate) enum Job {
         made: String,
     },
 }
+
+/// What a step's caller is told: the store's answer.
+pub type StepDone = Box<dyn FnOnce(Result<Stored>) + Send>;
 
 /// What a create made here is told: the store's answer.
 pub type CreateDone = Box<dyn FnOnce(Result<Created>) + Send>;
@@ -215,18 +220,13 @@ impl RedisStore {
 
     /// Asks `op` of incarnation `made` of queue `name`; `done` gets the
     /// answer on the worker.
-    pub fn ask(
-        &self,
-        name: &[u8],
-        made: &Arc<Incarnation>,
-        op: StoreOp,
-        done: Box<dyn FnOnce(Result<Stored>) + Send>,
-    ) {
+    pub fn ask(&self, name: &[u8], made: &Arc<Incarnation>, op: StoreOp, done: StepDone) {
         self.submit(Job::Queue {
             name: name.to_vec(),
             made: made.clone(),
             op,
             done,
+            asked: std::time::Instant::now(),
         });
     }
 

@@ -1,15 +1,25 @@
 //! The store's worker: one thread that runs the steps in the order they
 //! are asked, on one connection, made again whenever it breaks. While it
 //! waits for steps it renews the places this daemon holds.
+//!
+//! No step holds the others back for long: an append of more messages
+//! than one step carries ([`MOST_PER_STEP`]) goes in as several, each
+//! next one behind the steps asked meanwhile; and a step whose caller
+//! waits fails (`ECOMM`) rather than run once it has waited
+//! [`STEP_TIMEOUT`] in line, its deadline on the server counted from when
+//! it was asked. So a close waits at most that long, whatever others ask.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Weak;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::Instant;
 
 use redis::{Connection, RedisError, Script, Value};
 
-use super::{Job, Keys, PLACE_LIFETIME, RedisStore, StoredQueue, scripts, unreachable};
+use super::{
+    Job, Keys, PLACE_LIFETIME, RedisStore, STEP_TIMEOUT, StepDone, StoredQueue, scripts,
+    unreachable,
+};
 use crate::error::{Error, Result};
 use crate::ipc::compose::Framing;
 use crate::ipc::queue::store::{Created, QueueSettings, StoreOp, Stored};
@@ -46,18 +56,35 @@ impl Scripts {
     }
 }
 
+/// The most messages, and bytes, one append step carries: a longer
+/// batch goes in as several steps, each a few milliseconds of the
+/// server's time.
+pub(super) const MOST_PER_STEP: (usize, usize) = (1024, 1 << 20);
+
 /// The worker thread: ends when the store does.
 pub(super) fn run(store: Weak<RedisStore>, jobs: Receiver<Job>) {
     let scripts = Scripts::new();
     let mut con: Option<Linked> = None;
     let renew_every = PLACE_LIFETIME / 3;
     let mut renewed = Instant::now();
+    // The steps in line: those asked, in order, then the rest of a long
+    // append behind the ones asked while its part ran.
+    let mut line: VecDeque<Job> = VecDeque::new();
     loop {
-        let job = match jobs.recv_timeout(renew_every) {
-            Ok(job) => Some(job),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
+        loop {
+            match jobs.try_recv() {
+                Ok(job) => line.push_back(job),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        if line.is_empty() {
+            match jobs.recv_timeout(renew_every) {
+                Ok(job) => line.push_back(job),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
         let Some(store) = store.upgrade() else {
             return;
         };
@@ -66,8 +93,8 @@ pub(super) fn run(store: Weak<RedisStore>, jobs: Receiver<Job>) {
             scripts: &scripts,
             con: &mut con,
         };
-        if let Some(job) = job {
-            worker.run(job);
+        if let Some(job) = line.pop_front() {
+            line.extend(worker.run(job));
         }
         if renewed.elapsed() >= renew_every {
             renewed = Instant::now();
@@ -100,21 +127,47 @@ fn local_ms() -> i64 {
 }
 
 impl Worker<'_> {
-    fn run(&mut self, job: Job) {
+    /// Runs `job`; what is left of a long append comes back, to go behind
+    /// the steps asked meanwhile.
+    fn run(&mut self, job: Job) -> Option<Job> {
         match job {
             Job::Queue {
                 name,
                 made,
                 op,
                 done,
+                asked,
             } => {
+                if asked.elapsed() >= STEP_TIMEOUT && waited_on(&op) {
+                    log::warn!(
+                        "queue store: a step waited {:?} behind others: it fails without running",
+                        asked.elapsed()
+                    );
+                    done(Err(Error::StoreUnreachable));
+                    return None;
+                }
+                let (op, rest) = split_append(op);
                 // Read now, not when asked: a create asked before may have
                 // found the queue another mount made.
-                let result = self.step(&name, &made.get(), op);
-                done(result);
+                let result = self.step(&name, &made.get(), op, asked);
+                match (rest, result) {
+                    (Some(rest), Ok(Stored::Appended(n))) if n == rest.before => {
+                        return Some(Job::Queue {
+                            name,
+                            made,
+                            op: StoreOp::Append {
+                                messages: rest.messages,
+                                place: None,
+                            },
+                            done: after_part(n, done),
+                            asked: Instant::now(),
+                        });
+                    }
+                    (_, result) => done(result),
+                }
             }
             Job::Create { queue, made, done } => {
-                let result = self.attempt(|w, con, _| w.create(con, &queue));
+                let result = self.attempt(Instant::now(), |w, con, _| w.create(con, &queue));
                 match &result {
                     Ok((created, incarnation)) => {
                         crate::locks::lock(&self.store.unstored).remove(&queue.name);
@@ -136,7 +189,8 @@ impl Worker<'_> {
                 }
             }
             Job::Remove { name, made } => {
-                if let Err(e) = self.attempt(|w, con, _| w.remove(con, &name, &made)) {
+                let asked = Instant::now();
+                if let Err(e) = self.attempt(asked, |w, con, _| w.remove(con, &name, &made)) {
                     log::info!(
                         "queue store: {} not removed: {e}",
                         String::from_utf8_lossy(&name)
@@ -144,6 +198,7 @@ impl Worker<'_> {
                 }
             }
         }
+        None
     }
 
     /// Runs `f` on the connection, made first if there is none; a
@@ -151,16 +206,19 @@ impl Worker<'_> {
     /// the next step.
     fn attempt<T>(
         &mut self,
+        asked: Instant,
         f: impl FnOnce(&Self, &mut Connection, i64) -> std::result::Result<T, RedisError>,
     ) -> Result<T> {
         let mut linked = match self.con.take() {
             Some(linked) => linked,
             None => self.link()?,
         };
-        // The server's clock when the step must have run: later, its
-        // caller has been answered `ECOMM`, and the step changes nothing.
-        let margin = super::STEP_TIMEOUT.as_millis() as i64 * 3 / 4;
-        let deadline = local_ms() + linked.skew_ms + margin;
+        // The server's clock when the step must have run, counted from
+        // when it was asked: later, its caller has been answered `ECOMM`,
+        // and the step changes nothing.
+        let margin = STEP_TIMEOUT.as_millis() as i64 * 3 / 4;
+        let asked_ms = local_ms() - asked.elapsed().as_millis() as i64;
+        let deadline = asked_ms + linked.skew_ms + margin;
         let result = f(self, &mut linked.con, deadline);
         let con = linked;
         let broken = result
@@ -190,7 +248,7 @@ impl Worker<'_> {
         &self.store.keys
     }
 
-    fn step(&mut self, name: &[u8], made: &str, op: StoreOp) -> Result<Stored> {
+    fn step(&mut self, name: &[u8], made: &str, op: StoreOp, asked: Instant) -> Result<Stored> {
         let place_done = match &op {
             StoreOp::Append { place, .. } => *place,
             StoreOp::Release { place } => Some(*place),
@@ -200,7 +258,9 @@ impl Worker<'_> {
             StoreOp::Reserve { place } => Some(*place),
             _ => None,
         };
-        let answer = self.attempt(|w, con, deadline| w.ask(con, name, made, op, deadline))?;
+        let answer = self.attempt(asked, |w, con, deadline| {
+            w.ask(con, name, made, op, deadline)
+        })?;
         if place_done.is_none() && reserved.is_none() {
             return answer;
         }
@@ -382,7 +442,7 @@ impl Worker<'_> {
             })
             .collect();
         for (name, made, places) in held {
-            self.attempt(|w, con, _| {
+            self.attempt(Instant::now(), |w, con, _| {
                 let k = w.keys();
                 let mut call = w.scripts.renew.key(k.settings(&name));
                 call.key(k.messages(&name)).key(k.places(&name)).arg(&made);
@@ -395,6 +455,74 @@ impl Worker<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether a caller waits on `op`'s answer (an append, a place, a take):
+/// then it is not run once it is late. Receipts, give-backs, releases and
+/// settings always run: late is better than never for them.
+fn waited_on(op: &StoreOp) -> bool {
+    matches!(
+        op,
+        StoreOp::Append { .. } | StoreOp::Reserve { .. } | StoreOp::Take { .. }
+    )
+}
+
+/// The messages of an append left for later steps, after the `before`
+/// of its first part.
+struct Rest {
+    before: usize,
+    messages: Vec<Vec<u8>>,
+}
+
+/// Splits an append longer than one step carries: its first part, and
+/// the rest.
+fn split_append(op: StoreOp) -> (StoreOp, Option<Rest>) {
+    let StoreOp::Append {
+        mut messages,
+        place,
+    } = op
+    else {
+        return (op, None);
+    };
+    let (most, most_bytes) = MOST_PER_STEP;
+    let mut bytes = 0;
+    let fit = messages
+        .iter()
+        .take(most)
+        .take_while(|m| {
+            bytes += m.len();
+            bytes <= most_bytes
+        })
+        .count()
+        .max(1);
+    if fit >= messages.len() {
+        return (StoreOp::Append { messages, place }, None);
+    }
+    let rest = Rest {
+        before: fit,
+        messages: messages.split_off(fit),
+    };
+    (StoreOp::Append { messages, place }, Some(rest))
+}
+
+/// The answer to the rest of an append whose first `before` messages
+/// went in: counted with them. A failure after them is a short write
+/// (`Cut`), never an error that would hide what went in.
+fn after_part(before: usize, done: StepDone) -> StepDone {
+    Box::new(move |result| {
+        done(match result {
+            Ok(Stored::Appended(n)) => Ok(Stored::Appended(before + n)),
+            Ok(Stored::Cut { appended, error }) => Ok(Stored::Cut {
+                appended: before + appended,
+                error,
+            }),
+            Err(error) => Ok(Stored::Cut {
+                appended: before,
+                error,
+            }),
+            other => other,
+        })
+    })
 }
 
 /// A create's answer (scripts.rs): made, or the queue found with its
@@ -506,4 +634,82 @@ pub(super) fn load(
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append(sizes: &[usize]) -> StoreOp {
+        let messages = sizes.iter().map(|n| vec![b'm'; *n]).collect();
+        StoreOp::Append {
+            messages,
+            place: Some(3),
+        }
+    }
+
+    fn count(op: &StoreOp) -> usize {
+        match op {
+            StoreOp::Append { messages, .. } => messages.len(),
+            _ => panic!("not an append"),
+        }
+    }
+
+    #[test]
+    fn an_append_longer_than_one_step_is_split_by_count_and_by_bytes() {
+        let (first, rest) = split_append(append(&[8; 2500]));
+        assert_eq!(count(&first), 1024);
+        assert!(matches!(first, StoreOp::Append { place: Some(3), .. }));
+        assert_eq!(
+            rest.map(|r| (r.before, r.messages.len())),
+            Some((1024, 1476))
+        );
+        let big = 600 << 10;
+        let (first, rest) = split_append(append(&[big, big, big]));
+        assert_eq!(count(&first), 1);
+        assert_eq!(rest.map(|r| (r.before, r.messages.len())), Some((1, 2)));
+        // One message larger than a step's bytes still goes, alone.
+        let (first, rest) = split_append(append(&[2 << 20]));
+        assert_eq!(count(&first), 1);
+        assert!(rest.is_none());
+        let (first, rest) = split_append(append(&[8; 1024]));
+        assert_eq!(count(&first), 1024);
+        assert!(rest.is_none());
+        let take = StoreOp::Take {
+            count: 1,
+            acks: vec![],
+        };
+        assert!(split_append(take).1.is_none());
+    }
+
+    #[test]
+    fn the_rest_of_a_split_append_is_counted_with_its_first_part() {
+        let answer = |result| {
+            let got = std::sync::Arc::new(std::sync::Mutex::new(None));
+            let into = got.clone();
+            after_part(1024, Box::new(move |r| *into.lock().unwrap() = Some(r)))(result);
+            got.lock().unwrap().take().unwrap()
+        };
+        assert_eq!(answer(Ok(Stored::Appended(7))), Ok(Stored::Appended(1031)));
+        // A failure after the first part is a short write, not an error
+        // that would hide what went in.
+        assert_eq!(
+            answer(Err(Error::StoreUnreachable)),
+            Ok(Stored::Cut {
+                appended: 1024,
+                error: Error::StoreUnreachable
+            })
+        );
+        let cut = Stored::Cut {
+            appended: 2,
+            error: Error::StoreUnreachable,
+        };
+        assert_eq!(
+            answer(Ok(cut)),
+            Ok(Stored::Cut {
+                appended: 1026,
+                error: Error::StoreUnreachable
+            })
+        );
+    }
 }

@@ -3,7 +3,7 @@
 //! (remote.rs) asks; the store answers later, from its own thread,
 //! through [`super::RemoteQueue::stored`]. Nothing here knows Redis.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A shared queue's settings, the same on every daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,12 @@ pub enum StoreOp {
 pub enum Stored {
     /// How many of the messages went in (the first ones).
     Appended(usize),
+    /// An append too long for one step went in as several: the first
+    /// `appended` messages went in, then a step failed with `error`.
+    Cut {
+        appended: usize,
+        error: Error,
+    },
     /// Whether the place is held (false: the queue is full).
     Reserved(bool),
     /// The messages taken, oldest first, each with the id to acknowledge
@@ -97,5 +103,5 @@ pub trait Store: Send + Sync {
 
 /// The answer a step gets when the store cannot be reached.
 pub fn unreachable<T>() -> Result<T> {
-    Err(crate::error::Error::StoreUnreachable)
+    Err(Error::StoreUnreachable)
 }

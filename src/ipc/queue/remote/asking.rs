@@ -137,6 +137,24 @@ impl<P: Parking> RemoteQueue<P> {
                     self.wait_for_room(id, asking, asked_at);
                 }
             }
+            (
+                Asking::Write {
+                    reply,
+                    mut out,
+                    mut went,
+                    ..
+                },
+                Ok(Stored::Cut { appended, error }),
+            ) => {
+                // A short write, as write(2) answers when it stops midway;
+                // the writer's next write meets the error.
+                log::info!("shared queue: a batch stopped after {appended} messages: {error}");
+                for _ in out.messages.drain(..appended.min(out.messages.len())) {
+                    went += out.counts.pop_front().unwrap_or(0);
+                    self.sent += 1;
+                }
+                wk.writes.push((id, reply, WriteDone::stopped(went, error)));
+            }
             (Asking::Flush { reply, .. }, Ok(Stored::Appended(1))) => {
                 self.sent += 1;
                 wk.flushes.push((id, reply, Ok(())));

@@ -479,3 +479,31 @@ fn a_create_made_here_waits_for_the_store_and_an_exclusive_one_may_find_the_name
     q.created(Ok(Created::Made), &mut w);
     assert!(matches!(&w.opens[..], [(7, 7, Ok(_))]));
 }
+
+#[test]
+fn a_batch_cut_short_by_the_store_is_a_short_write() {
+    let (mut q, asked) = queue();
+    let end = opened(open(&mut q, Mode::WRITE, IoMode::Batch, true));
+    let mut batch = Vec::new();
+    for m in [&b"one"[..], b"two", b"three"] {
+        records::append(&mut batch, m);
+    }
+    assert!(matches!(
+        q.write(1, 1, end, &batch, false, &mut wk()),
+        Step::Parked
+    ));
+    let (seq, _) = one(&asked);
+    let mut w = wk();
+    let cut = Stored::Cut {
+        appended: 2,
+        error: Error::StoreUnreachable,
+    };
+    q.stored(seq, Ok(cut), &mut w);
+    // The records of the two that went in: 4 + 3 bytes each.
+    assert!(matches!(
+        &w.writes[..],
+        [(1, 1, WriteDone { result: Ok(14), .. })]
+    ));
+    assert_eq!(q.counters().sent, 2);
+    assert_eq!(asked.take(), []);
+}
