@@ -200,6 +200,10 @@ pub struct RemoteQueue<P: Parking> {
     creating_opens: WaitQueue<(P::Open, OpenRequest)>,
     /// The store no longer has the queue: every call fails `EIDRM`.
     removed: bool,
+    /// Calls interrupted while their step was in flight (they are
+    /// answered when it is): one its answer would park again is answered
+    /// `EINTR` instead, as the kernel sends its interrupt only once.
+    interrupted: HashSet<WaiterId>,
 }
 
 /// A shared queue's counters: `messages` is the queue's (every host's),
@@ -264,6 +268,7 @@ impl<P: Parking> RemoteQueue<P> {
             creating: false,
             creating_opens: WaitQueue::new(),
             removed: false,
+            interrupted: HashSet::new(),
         }
     }
 
@@ -495,6 +500,11 @@ impl<P: Parking> RemoteQueue<P> {
                     self.wait_for_room(id, asking, self.room_changes);
                 } else {
                     self.answered(id, asking, asked_at, result, wk);
+                }
+                if self.interrupted.remove(&id) {
+                    if let Some(asking) = self.for_room.remove(id) {
+                        self.answer(id, asking, Err(Error::Interrupted), wk);
+                    }
                 }
             }
         }
@@ -777,6 +787,7 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
                 Some(InFlight::Call(_, Asking::Open { .. }, _))
             );
             if !is_open && why != CancelReason::ShuttingDown {
+                self.interrupted.insert(id);
                 return false;
             }
             let Some(InFlight::Call(_, asking, _)) = self.steps.remove(&seq) else {

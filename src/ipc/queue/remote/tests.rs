@@ -128,16 +128,28 @@ fn writer_with_place(q: &mut RemoteQueue<Plain>, asked: &Asked) -> QueueEnd {
     }
 }
 
-/// A packet writer whose write `id` of one message was told the queue
-/// is full: it waits for room.
-fn packet_writer_waiting_for_room(q: &mut RemoteQueue<Plain>, asked: &Asked, id: u64) -> QueueEnd {
+/// A packet writer's write `id` of one message `m`, parked: its end and
+/// the step it asked.
+fn packet_write_asked(q: &mut RemoteQueue<Plain>, asked: &Asked, id: u64) -> (QueueEnd, u64) {
     let end = opened(open(q, Mode::WRITE, IoMode::Packet, true));
     let waiter = id as u32;
     assert!(matches!(
         q.write(id, waiter, end, b"m", false, &mut wk()),
         Step::Parked
     ));
-    let (seq, _) = one(asked);
+    let (seq, op) = one(asked);
+    let append = StoreOp::Append {
+        messages: vec![b"m".to_vec()],
+        place: None,
+    };
+    assert_eq!(op, append);
+    (end, seq)
+}
+
+/// A packet writer whose write `id` of one message was told the queue
+/// is full: it waits for room.
+fn packet_writer_waiting_for_room(q: &mut RemoteQueue<Plain>, asked: &Asked, id: u64) -> QueueEnd {
+    let (end, seq) = packet_write_asked(q, asked, id);
     q.stored(seq, Ok(Stored::Appended(0)), &mut wk());
     end
 }
@@ -224,23 +236,12 @@ fn a_read_that_may_not_wait_gets_eagain_from_an_empty_store() {
 #[test]
 fn a_write_to_a_full_queue_asks_again_only_when_room_may_have_come() {
     let (mut q, asked) = queue();
-    let end = opened(open(&mut q, Mode::WRITE, IoMode::Packet, true));
-    assert!(matches!(
-        q.write(1, 1, end, b"m", false, &mut wk()),
-        Step::Parked
-    ));
-    let (seq, op) = one(&asked);
-    let append = StoreOp::Append {
-        messages: vec![b"m".to_vec()],
-        place: None,
-    };
-    assert_eq!(op, append);
-    q.stored(seq, Ok(Stored::Appended(0)), &mut wk());
+    packet_writer_waiting_for_room(&mut q, &asked, 1);
     assert_eq!(asked.take(), [], "full: no step until room may have come");
     assert_eq!(q.counters().blocked, 1);
     q.changed(Change::Took { messages: 3 }, &mut wk());
     let (seq, op) = one(&asked);
-    assert_eq!(op, append);
+    assert!(matches!(op, StoreOp::Append { messages, .. } if messages == [b"m"]));
     let mut w = wk();
     q.stored(seq, Ok(Stored::Appended(1)), &mut w);
     assert!(matches!(&w.writes[..], [(1, 1, done)] if *done == WriteDone::ok(1)));
@@ -506,4 +507,27 @@ fn a_batch_cut_short_by_the_store_is_a_short_write() {
     ));
     assert_eq!(q.counters().sent, 2);
     assert_eq!(asked.take(), []);
+}
+
+#[test]
+fn a_write_interrupted_while_its_step_is_in_flight_is_not_parked_again() {
+    let (mut q, asked) = queue();
+    let (_, seq) = packet_write_asked(&mut q, &asked, 1);
+    // Its step is answered within the store's timeout: it is not taken
+    // out now, but the kernel will not send its interrupt again.
+    assert!(!q.cancel(1, CancelReason::Interrupted, &mut wk()));
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Appended(0)), &mut w);
+    assert!(matches!(
+        &w.writes[..],
+        [(
+            1,
+            1,
+            WriteDone {
+                result: Err(Error::Interrupted),
+                ..
+            }
+        )]
+    ));
+    assert_eq!(q.parked(), []);
 }
