@@ -216,12 +216,6 @@ fn names_settings_and_removal_agree_across_mounts() {
         row.starts_with("queue queues/jobs 0   0   0600 0     2 "),
         "{row:?}"
     );
-    // A shared queue has no channel faults (labs).
-    let mut fault = a.python(
-        "import os; from errno import errorcode as e\ntry: os.setxattr('queues/jobs', 'user.ipcfs.loss', b'0.5')\nexcept OSError as x: print(e[x.errno])",
-        &[],
-    );
-    assert_eq!(stdout(&fault.output().unwrap()), "ENOTSUP\n");
     // Write framing is the queue's too: each write one message.
     let set = "import os; os.setxattr('queues/jobs', 'user.ipcfs.framing', b'write')";
     assert_ok(&a.python(set, &[]).output().unwrap());
@@ -246,8 +240,6 @@ fn names_settings_and_removal_agree_across_mounts() {
     assert_eq!(stdout(&redis.cli(&["--raw", "keys", "*"])).trim(), "");
 }
 
-/// A reader parked on B is woken by A's write (the store's change,
-/// published to every mount).
 #[test]
 fn a_batch_longer_than_one_step_crosses_whole_and_in_order() {
     let (_redis, a, b) = two_hosts!();
@@ -268,6 +260,49 @@ fn a_batch_longer_than_one_step_crosses_whole_and_in_order() {
     assert_eq!(stdout(&read), "5000 in order\n");
 }
 
+/// Sets fault `field` of queue `name` to `value` through mount `m`.
+fn set_fault(m: &Mount, name: &str, field: &str, value: &str) {
+    let set = format!("import os; os.setxattr('queues/{name}', 'user.ipcfs.{field}', b'{value}')");
+    assert_ok(&m.python(&set, &[]).output().unwrap());
+}
+
+#[test]
+fn channel_faults_set_on_one_mount_act_where_messages_are_taken() {
+    let (_redis, a, b) = two_hosts!();
+    assert_ok(&a.run("touch queues/lab"));
+    assert!(shows(&b, "lab"));
+    set_fault(&a, "lab", "duplicate", "1");
+    assert!(eventually(Duration::from_secs(5), || {
+        xattr(&b, "queues/lab", "duplicate") == "1"
+    }));
+    let mut sent = a.python_file("store_write.py", &["queues/lab", "x"]);
+    assert_eq!(stdout(&sent.output().unwrap()), "1\n");
+    // B's channel copies the message it takes: two reads receive it.
+    let twice = "import os; fd = os.open('queues/lab', os.O_RDONLY | os.O_DIRECT); print(os.read(fd, 9), os.read(fd, 9))";
+    assert_eq!(
+        stdout(&b.python(twice, &[]).output().unwrap()),
+        "b'x' b'x'\n"
+    );
+    assert_eq!(xattr(&b, "queues/lab", "duplicated"), "1");
+    assert_eq!(xattr(&a, "queues/lab", "duplicated"), "0");
+    assert!(stdout(&b.run("grep lab status")).contains("duplicated=1"));
+    // A lost message is gone from the store too: no host receives it.
+    set_fault(&b, "lab", "duplicate", "0");
+    set_fault(&b, "lab", "loss", "1");
+    assert!(eventually(Duration::from_secs(5), || {
+        xattr(&a, "queues/lab", "loss") == "1"
+    }));
+    let mut sent = a.python_file("store_write.py", &["queues/lab", "gone"]);
+    assert_eq!(stdout(&sent.output().unwrap()), "4\n");
+    assert_eq!(stdout(&b.run("timeout 2 cat queues/lab; echo $?")), "124\n");
+    assert_eq!(xattr(&b, "queues/lab", "lost"), "1");
+    assert!(eventually(Duration::from_secs(5), || {
+        xattr(&a, "queues/lab", "messages") == "0"
+    }));
+}
+
+/// A reader parked on B is woken by A's write (the store's change,
+/// published to every mount).
 #[test]
 fn a_reader_parked_on_one_mount_is_woken_by_a_write_on_the_other() {
     let (_redis, a, b) = two_hosts!();

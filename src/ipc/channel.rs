@@ -35,6 +35,22 @@ macro_rules! with_fault_settings {
 }
 pub(crate) use with_fault_settings;
 
+/// The names of the channel's counters after `$name`s (a queue's
+/// attributes): the one list `ChannelCounters::NAMES` is made from too.
+macro_rules! with_channel_counters {
+    ($($name:literal),* $(,)?) => {
+        &[
+            $($name,)*
+            "lost",
+            "duplicated",
+            "reordered",
+            "corrupted",
+            "delayed",
+        ]
+    };
+}
+pub(crate) use with_channel_counters;
+
 /// How long a message held back for reordering waits for a next one to
 /// overtake it before it goes on alone.
 pub const REORDER_HOLD: Duration = Duration::from_millis(200);
@@ -151,8 +167,7 @@ pub struct ChannelCounters {
 
 impl ChannelCounters {
     /// The counters' names, as attributes show them.
-    pub const NAMES: [&'static str; 5] =
-        ["lost", "duplicated", "reordered", "corrupted", "delayed"];
+    pub const NAMES: [&'static str; 5] = *with_channel_counters!();
 
     pub fn get(&self, name: &str) -> Option<u64> {
         Some(match name {

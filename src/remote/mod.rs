@@ -57,7 +57,7 @@ pub struct StoreConfig {
 
 /// A queue as the store keeps it: its settings, owner and how many
 /// messages it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredQueue {
     pub name: Vec<u8>,
     /// Which queue of that name it is (see [`Incarnation`]).

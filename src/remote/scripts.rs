@@ -20,21 +20,26 @@
 /// where another user made the same name meanwhile takes the queue's
 /// owner, not its own maker. KEYS: settings, messages. ARGV: made,
 /// max_messages, max_message_size, framing, uid, gid, mode, channel,
-/// name. Returns {1, made} if made; {0, made, max_messages,
-/// max_message_size, framing, messages} of the queue found.
+/// name, then more settings as field, value… (the channel's faults).
+/// Returns {1, made} if made; {0, messages, field, value…} of the queue
+/// found, its whole settings.
 pub const CREATE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   for _, field in ipairs({'uid', 'gid', 'mode'}) do
     local value = redis.call('HGET', KEYS[1], field)
     redis.call('PUBLISH', ARGV[8], 'set ' .. field .. '=' .. value .. ' ' .. ARGV[9])
   end
-  local s = redis.call('HMGET', KEYS[1], 'made', 'max_messages', 'max_message_size', 'framing')
-  return {0, s[1] or '', s[2], s[3], s[4] or 'message', redis.call('XLEN', KEYS[2])}
+  local found = {0, redis.call('XLEN', KEYS[2])}
+  for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do table.insert(found, v) end
+  return found
 end
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[1], 'made', ARGV[1], 'max_messages', ARGV[2],
   'max_message_size', ARGV[3], 'framing', ARGV[4], 'uid', ARGV[5], 'gid', ARGV[6],
   'mode', ARGV[7])
+for i = 10, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
 redis.call('XGROUP', 'CREATE', KEYS[2], 'readers', '0', 'MKSTREAM')
 redis.call('PUBLISH', ARGV[8], 'new ' .. ARGV[1] .. ' ' .. ARGV[9])
 return {1, ARGV[1]}

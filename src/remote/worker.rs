@@ -21,6 +21,7 @@ use super::{
     unreachable,
 };
 use crate::error::{Error, Result};
+use crate::ipc::channel::Faults;
 use crate::ipc::compose::Framing;
 use crate::ipc::queue::store::{Created, QueueSettings, StoreOp, Stored};
 
@@ -389,6 +390,10 @@ impl Worker<'_> {
             .arg(q.gid)
             .arg(q.mode);
         call.arg(k.channel()).arg(q.name.as_slice());
+        for field in Faults::SETTINGS {
+            call.arg(field)
+                .arg(q.settings.faults.get(field).unwrap_or_default());
+        }
         let answer: Vec<Value> = call.invoke(con)?;
         redis::cmd("SADD")
             .arg(k.names())
@@ -528,23 +533,48 @@ fn after_part(before: usize, done: StepDone) -> StepDone {
 /// A create's answer (scripts.rs): made, or the queue found with its
 /// settings (those of `q` where the store's cannot be read).
 fn created(answer: &[Value], q: &StoredQueue) -> (Created, String) {
-    let text = |i: usize| match answer.get(i) {
-        Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
-        Some(Value::Int(n)) => n.to_string(),
+    let text = |v: &Value| match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::Int(n) => n.to_string(),
         _ => String::new(),
     };
-    let number = |i: usize, or: usize| text(i).parse::<usize>().unwrap_or(or);
-    let made = text(1);
     if matches!(answer.first(), Some(Value::Int(1))) {
-        return (Created::Made, made);
+        return (Created::Made, answer.get(1).map(text).unwrap_or_default());
     }
-    let settings = QueueSettings {
-        max_messages: number(2, q.settings.max_messages),
-        max_message_size: number(3, q.settings.max_message_size),
-        framing: Framing::parse(&text(4)).unwrap_or(q.settings.framing),
+    let messages = answer.get(1).map(text).and_then(|n| n.parse().ok());
+    let fields: HashMap<String, String> = answer
+        .get(2..)
+        .unwrap_or_default()
+        .chunks(2)
+        .filter_map(|pair| Some((text(pair.first()?), text(pair.get(1)?))))
+        .collect();
+    let found = Created::Found {
+        settings: settings_of(&fields).unwrap_or(q.settings),
+        messages: messages.unwrap_or(0),
     };
-    let messages = number(5, 0);
-    (Created::Found { settings, messages }, made)
+    (found, fields.get("made").cloned().unwrap_or_default())
+}
+
+/// A queue's settings from its hash; `None` if its limits are missing.
+fn settings_of(s: &HashMap<String, String>) -> Option<QueueSettings> {
+    let number = |field: &str| s.get(field).and_then(|v| v.parse::<usize>().ok());
+    let mut faults = Faults::PERFECT;
+    for field in Faults::SETTINGS {
+        if let Some(value) = s.get(field) {
+            // One this daemon cannot read stays perfect.
+            let _ = faults.set(field, value);
+        }
+    }
+    Some(QueueSettings {
+        max_messages: number("max_messages")?,
+        max_message_size: number("max_message_size")?,
+        // A framing this daemon does not know is the default's.
+        framing: s
+            .get("framing")
+            .and_then(|f| Framing::parse(f).ok())
+            .unwrap_or(Framing::Message),
+        faults,
+    })
 }
 
 /// A take's answer: `{id, message}`, nil when empty, -1 when gone.
@@ -616,15 +646,7 @@ pub(super) fn load(
         .zip(answers)
         .filter_map(|(name, (s, messages))| {
             Some(StoredQueue {
-                settings: QueueSettings {
-                    max_messages: number(&s, "max_messages")? as usize,
-                    max_message_size: number(&s, "max_message_size")? as usize,
-                    // A framing this daemon does not know is the default's.
-                    framing: s
-                        .get("framing")
-                        .and_then(|f| Framing::parse(f).ok())
-                        .unwrap_or(Framing::Message),
-                },
+                settings: settings_of(&s)?,
                 made: s.get("made").cloned().unwrap_or_default(),
                 uid: number(&s, "uid")? as u32,
                 gid: number(&s, "gid")? as u32,

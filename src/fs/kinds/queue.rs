@@ -23,7 +23,7 @@ pub const ATTRIBUTES: AttributeNames = AttributeNames {
         "max_message_size",
         "framing",
     ],
-    counters: &[
+    counters: crate::ipc::channel::with_channel_counters![
         "messages",
         "bytes",
         "sent",
@@ -33,11 +33,6 @@ pub const ATTRIBUTES: AttributeNames = AttributeNames {
         "readers",
         "writers",
         "blocked",
-        "lost",
-        "duplicated",
-        "reordered",
-        "corrupted",
-        "delayed",
     ],
 };
 

@@ -19,6 +19,7 @@ use crate::fs::node::{AttributeNames, FileKind, Node};
 use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies};
 use crate::fs::tree::{self, Tree};
 use crate::fs::xattr;
+use crate::ipc::channel::{Faults, status_column};
 use crate::ipc::compose::Framing;
 use crate::ipc::queue::RemoteQueue;
 use crate::ipc::queue::store::{Change, QueueSettings, Store, StoreOp};
@@ -27,10 +28,15 @@ use crate::memory::Account;
 use crate::remote::{Incarnation, Listener, RedisStore, StoredQueue};
 
 /// A shared queue's attributes: its settings (the same on every mount)
-/// and counters (`messages` the queue's, the others this mount's).
+/// and counters (`messages` the queue's, the others this mount's; the
+/// channel's, what it did to the messages taken here).
 pub const ATTRIBUTES: AttributeNames = AttributeNames {
-    settings: &["max_messages", "max_message_size", "framing"],
-    counters: &[
+    settings: crate::ipc::channel::with_fault_settings![
+        "max_messages",
+        "max_message_size",
+        "framing",
+    ],
+    counters: crate::ipc::channel::with_channel_counters![
         "messages", "bytes", "sent", "received", "dropped", "readers", "writers", "blocked",
     ],
 };
@@ -127,6 +133,7 @@ pub fn make<R: Replies>(
         max_messages: shared.config.queue_max_messages,
         max_message_size: shared.config.queue_max_message_size,
         framing: shared.config.queue_framing,
+        faults: shared.config.faults,
     };
     let shown = Shown {
         name,
@@ -170,7 +177,11 @@ impl<R: Replies> FileKind<R> for SharedQueueKind<R> {
             "readers" => c.readers.to_string(),
             "writers" => c.writers.to_string(),
             "blocked" => c.blocked.to_string(),
-            _ => return Err(Error::NoAttribute),
+            other => match (s.faults.get(other), q.channel_counters().get(other)) {
+                (Some(setting), _) => setting,
+                (_, Some(count)) => count.to_string(),
+                _ => return Err(Error::NoAttribute),
+            },
         })
     }
 
@@ -188,10 +199,8 @@ impl<R: Replies> FileKind<R> for SharedQueueKind<R> {
                 let framing = Framing::parse(value)?;
                 self.cell.update(|q, _| q.set_framing(framing))
             }
-            _ => {
-                log::info!("setting {field} refused: a shared queue has no channel faults");
-                Err(Error::NotSupported)
-            }
+            f if Faults::SETTINGS.contains(&f) => self.cell.update(|q, _| q.set_fault(f, value)),
+            _ => Err(Error::NotSupported),
         }
     }
 
@@ -206,6 +215,7 @@ impl<R: Replies> FileKind<R> for SharedQueueKind<R> {
             readers: Some(c.readers),
             writers: Some(c.writers),
             blocked: Some(c.blocked),
+            channel: status_column(q.settings().faults, q.channel_counters()),
             ..row
         })
     }

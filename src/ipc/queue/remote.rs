@@ -25,11 +25,13 @@
 //!   descriptor of it fails `EIDRM` from then on, and never reaches a
 //!   queue made later under the same name (the store checks which queue
 //!   a step is for).
-//! - Channel faults are not offered (`ENOTSUP`).
+//! - Channel faults act where messages are taken, not sent
+//!   (remote/channel.rs).
 //!
 //! Invariants, true between any two calls:
 //! - at most one take is in flight, and one only while a read waits;
-//! - a message taken is held here only while a read waits for it;
+//! - a message taken is held here only while a read waits for it (a
+//!   copy the channel made excepted: it waits for the next read);
 //! - the calls waiting for room keep their order, and no new call goes
 //!   before them.
 
@@ -40,6 +42,7 @@ use std::time::Instant;
 use super::QueueEnd;
 use super::store::{Change, Created, QueueSettings, Store, StoreOp, Stored};
 use crate::error::{Error, Result};
+use crate::ipc::channel::{ChannelCounters, Faults};
 use crate::ipc::compose::Framing;
 use crate::ipc::reception::Reception;
 use crate::ipc::records::{self, record_len};
@@ -86,9 +89,10 @@ struct Outgoing {
 }
 
 /// A message taken from the store that no reader here has received yet,
-/// charged to the queue's owner while it is here.
+/// charged to the queue's owner while it is here. `id` acknowledges it;
+/// a copy the channel made (a duplicate) has none.
 struct Taken {
-    id: String,
+    id: Option<String>,
     message: Vec<u8>,
     _charge: Held,
 }
@@ -200,6 +204,9 @@ pub struct RemoteQueue<P: Parking> {
     creating_opens: WaitQueue<(P::Open, OpenRequest)>,
     /// The store no longer has the queue: every call fails `EIDRM`.
     removed: bool,
+    /// The faults of the channel between the store and the readers here
+    /// (labs); `None` while it has always been perfect.
+    channel: Option<Box<ReadChannel>>,
     /// Calls interrupted while their step was in flight (they are
     /// answered when it is): one its answer would park again is answered
     /// `EINTR` instead, as the kernel sends its interrupt only once.
@@ -268,6 +275,8 @@ impl<P: Parking> RemoteQueue<P> {
             creating: false,
             creating_opens: WaitQueue::new(),
             removed: false,
+            channel: (!settings.faults.is_perfect())
+                .then(|| Box::new(ReadChannel::new(settings.faults))),
             interrupted: HashSet::new(),
         }
     }
@@ -327,6 +336,9 @@ impl<P: Parking> RemoteQueue<P> {
             wk.opens.push((id, waiter, Err(Error::Removed)));
         }
         self.taken.clear();
+        if let Some(channel) = &mut self.channel {
+            channel.drain();
+        }
         self.unacked.clear();
         self.ack_due = None;
         self.retry_take = None;
@@ -399,6 +411,46 @@ impl<P: Parking> RemoteQueue<P> {
         self.settings.framing
     }
 
+    /// Sets one of the channel's faults, for every host. Each host's
+    /// channel takes it when it hears the change from the store (so that
+    /// a seed starts every generator once).
+    pub fn set_fault(&mut self, field: &str, value: &str) -> Result<()> {
+        let Some(field) = Faults::SETTINGS.iter().copied().find(|f| *f == field) else {
+            return Err(Error::InvalidArgument);
+        };
+        let mut faults = self.settings.faults;
+        faults.set(field, value)?;
+        self.settings.faults = faults;
+        let value = faults.get(field).unwrap_or_default();
+        self.quiet(field, StoreOp::Set { field, value });
+        Ok(())
+    }
+
+    /// A fault's setting, as the store said it changed.
+    fn fault_changed(&mut self, field: &str, value: &str) {
+        let faults = self.settings.faults;
+        let channel = self
+            .channel
+            .get_or_insert_with(|| Box::new(ReadChannel::new(faults)));
+        match channel.set(field, value) {
+            Ok(()) => self.settings.faults = channel.faults(),
+            Err(_) => log::info!("shared queue: fault {field}={value} from the store ignored"),
+        }
+    }
+
+    /// What this host's channel did to the messages taken here.
+    pub fn channel_counters(&self) -> ChannelCounters {
+        self.channel
+            .as_ref()
+            .map(|c| c.counters())
+            .unwrap_or_default()
+    }
+
+    /// Messages the channel here delays or holds back.
+    fn carried(&self) -> usize {
+        self.channel.as_ref().map_or(0, |c| c.carried())
+    }
+
     /// Sets the framing of the stream writers opened from now on, on
     /// every host.
     pub fn set_framing(&mut self, framing: Framing) -> Result<()> {
@@ -434,6 +486,9 @@ impl<P: Parking> RemoteQueue<P> {
                     ("max_messages", Some(n), _) => self.settings.max_messages = n,
                     ("max_message_size", Some(n), _) => self.settings.max_message_size = n,
                     ("framing", _, Some(framing)) => self.settings.framing = framing,
+                    (fault, ..) if Faults::SETTINGS.contains(&fault) => {
+                        self.fault_changed(fault, &value)
+                    }
                     _ => log::debug!("shared queue: setting {field}={value} ignored"),
                 }
             }
@@ -536,13 +591,20 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
 
     fn next_deadline(&self) -> Option<Instant> {
         let retry = self.retry_take.filter(|_| !self.reads.is_empty());
-        match (retry, self.ack_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let arrival = self.channel.as_ref().and_then(|c| c.next_deadline());
+        [retry, self.ack_due, arrival].into_iter().flatten().min()
     }
 
     fn deadline(&mut self, now: Instant, wk: &mut RemoteWakeups<P>) {
+        if let Some(channel) = &mut self.channel {
+            let due = channel.due(now, &self.budget);
+            if !due.is_empty() {
+                self.taken.extend(due);
+                self.serve_reads(wk);
+                self.acknowledge_soon();
+                self.notify(wk);
+            }
+        }
         if self.retry_take.is_some_and(|at| at <= now) {
             self.retry_take = None;
             self.take_blocked = false;
@@ -617,6 +679,13 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
         }
         if self.shut_down {
             return Step::Done(waiter, Ok(Vec::new()));
+        }
+        // A copy the channel made (a duplicate) stays here after the
+        // reads that waited were served: no read waits before this one.
+        if !self.taken.is_empty() && self.reads.is_empty() {
+            let result = self.receive(end, size);
+            self.acknowledge_soon();
+            return Step::Done(waiter, result);
         }
         // A read that may not wait asks the store too (the store, not what
         // this daemon last heard, says whether a message is there), unless
@@ -820,8 +889,12 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
     fn stop_parking(&mut self, wk: &mut RemoteWakeups<P>) {
         self.shut_down = true;
         self.acknowledge();
-        while let Some(t) = self.taken.pop_front() {
-            self.quiet("message given back", StoreOp::GiveBack { id: t.id });
+        let carried = self.channel.as_mut().map(|c| c.drain()).unwrap_or_default();
+        let taken = std::mem::take(&mut self.taken)
+            .into_iter()
+            .filter_map(|t| t.id);
+        for id in taken.chain(carried) {
+            self.quiet("message given back", StoreOp::GiveBack { id });
         }
         self.notify(wk);
     }
@@ -871,7 +944,10 @@ impl<P: Parking> RemoteQueue<P> {
 }
 
 mod asking;
+mod channel;
 mod taking;
+
+use channel::ReadChannel;
 
 #[cfg(test)]
 mod tests;

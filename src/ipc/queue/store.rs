@@ -6,13 +6,15 @@
 use crate::error::{Error, Result};
 
 /// A shared queue's settings, the same on every daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QueueSettings {
     pub max_messages: usize,
     pub max_message_size: usize,
-    /// Where a stream writer's message ends: `message` (at the close) or
-    /// `write` (each write).
+    /// Where a stream writer's message ends: `message` (at the close),
+    /// `line` or `write` (each write).
     pub framing: crate::ipc::compose::Framing,
+    /// The channel's faults (labs), acting where messages are taken.
+    pub faults: crate::ipc::channel::Faults,
 }
 
 /// One step a queue asks of its store. Every step touches one queue.
@@ -82,7 +84,7 @@ pub enum Change {
 }
 
 /// The store's answer to a create made on this mount.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Created {
     /// The queue is the one made here.
     Made,

@@ -24,7 +24,7 @@ impl<P: Parking> RemoteQueue<P> {
 
     /// Starts a take if a read waits for one and none is in flight.
     pub(super) fn want_take(&mut self) {
-        let wanted = self.reads.len() > self.taken.len();
+        let wanted = self.reads.len() > self.taken.len() + self.carried();
         if !self.taking && !self.take_blocked && !self.shut_down && !self.removed && wanted {
             self.taking = true;
             self.take_asked_at = self.puts;
@@ -56,8 +56,8 @@ impl<P: Parking> RemoteQueue<P> {
             Ok(Stored::Taken(messages)) => {
                 for (id, message) in messages {
                     match self.budget.hold(message.len()) {
-                        Some(charge) => self.taken.push_back(Taken {
-                            id,
+                        Some(charge) => self.arrive(Taken {
+                            id: Some(id),
                             message,
                             _charge: charge,
                         }),
@@ -118,9 +118,28 @@ impl<P: Parking> RemoteQueue<P> {
             wk.reads.push((id, r.reply, ReadDone::Data(result)));
         }
         if self.reads.is_empty() {
-            while let Some(t) = self.taken.pop_front() {
-                self.quiet("message given back", StoreOp::GiveBack { id: t.id });
+            // A copy the channel made cannot go back: it waits here for
+            // the next read.
+            let (back, copies) = std::mem::take(&mut self.taken)
+                .into_iter()
+                .partition::<Vec<_>, _>(|t| t.id.is_some());
+            self.taken = copies.into();
+            for id in back.into_iter().filter_map(|t| t.id) {
+                self.quiet("message given back", StoreOp::GiveBack { id });
             }
+        }
+    }
+
+    /// A message taken arrives for the readers here: through the channel,
+    /// if it has faults (lost ones are acknowledged, never received).
+    pub(super) fn arrive(&mut self, t: Taken) {
+        match &mut self.channel {
+            Some(channel) => {
+                let carried = channel.carry(t, &self.budget);
+                self.taken.extend(carried.now);
+                self.unacked.extend(carried.lost);
+            }
+            None => self.taken.push_back(t),
         }
     }
 
@@ -191,7 +210,7 @@ impl<P: Parking> RemoteQueue<P> {
         let t = self.taken.pop_front().expect("a message is taken");
         self.received += 1;
         self.mean_len = (self.mean_len * 7 + t.message.len()) / 8;
-        self.unacked.push(t.id);
+        self.unacked.extend(t.id);
         t.message
     }
 }

@@ -31,6 +31,7 @@ fn queue() -> (RemoteQueue<Plain>, Arc<Asked>) {
         max_messages: 4,
         max_message_size: 100,
         framing: Framing::Message,
+        faults: Faults::PERFECT,
     };
     let budget = MemoryBudget::new(1 << 30).account(1);
     (
@@ -455,6 +456,7 @@ fn a_create_made_here_waits_for_the_store_and_an_exclusive_one_may_find_the_name
         max_messages: 9,
         max_message_size: 50,
         framing: Framing::Write,
+        faults: Faults::PERFECT,
     };
     let mut w = wk();
     let found = Created::Found {
@@ -530,4 +532,76 @@ fn a_write_interrupted_while_its_step_is_in_flight_is_not_parked_again() {
         )]
     ));
     assert_eq!(q.parked(), []);
+}
+
+/// The store says fault `field` of the queue is now `value` (as it
+/// publishes every setting made on any mount).
+fn fault_set(q: &mut RemoteQueue<Plain>, field: &str, value: &str) {
+    let change = Change::Set {
+        field: field.into(),
+        value: value.into(),
+    };
+    q.changed(change, &mut wk());
+}
+
+#[test]
+fn a_message_the_channel_loses_is_acknowledged_and_never_received() {
+    let (mut q, asked) = queue();
+    fault_set(&mut q, "loss", "1");
+    assert_eq!(q.settings().faults.loss, 1.0);
+    let seq = parked_read(&mut q, &asked, 100, false);
+    let w = taken(&mut q, seq, "1-0", b"job");
+    assert!(w.reads.is_empty(), "still parked");
+    assert_eq!(q.channel_counters().lost, 1);
+    // The reader still waits: the next take carries the lost one's receipt.
+    let (_, op) = one(&asked);
+    assert_eq!(op, take(&["1-0"]));
+}
+
+#[test]
+fn a_duplicated_message_reaches_two_reads_and_is_acknowledged_once() {
+    let (mut q, asked) = queue();
+    fault_set(&mut q, "duplicate", "1");
+    let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
+    for id in [1, 2] {
+        assert!(matches!(
+            q.read(id, id as u32, end, 100, false, &mut wk()),
+            Step::Parked
+        ));
+    }
+    let (seq, op) = one(&asked);
+    assert_eq!(op, take(&[]));
+    let w = taken(&mut q, seq, "1-0", b"job");
+    assert!(matches!(
+        &w.reads[..],
+        [(1, 1, ReadDone::Data(Ok(a))), (2, 2, ReadDone::Data(Ok(b)))] if a == b"job" && b == b"job"
+    ));
+    assert_eq!(q.channel_counters().duplicated, 1);
+    receipts_due(&mut q);
+    let (_, op) = one(&asked);
+    assert_eq!(
+        op,
+        StoreOp::Ack {
+            ids: vec!["1-0".into()]
+        }
+    );
+}
+
+#[test]
+fn a_delayed_message_is_received_when_its_delay_ends() {
+    let (mut q, asked) = queue();
+    fault_set(&mut q, "delay_ms", "50");
+    let seq = parked_read(&mut q, &asked, 100, false);
+    let w = taken(&mut q, seq, "1-0", b"job");
+    assert!(w.reads.is_empty(), "delayed");
+    assert_eq!(
+        asked.take(),
+        [],
+        "in flight: no other take for the same read"
+    );
+    let due = q.next_deadline().expect("its arrival is due");
+    let mut w = wk();
+    q.deadline(due, &mut w);
+    assert!(matches!(&w.reads[..], [(1, 1, ReadDone::Data(Ok(m)))] if m == b"job"));
+    assert_eq!(q.channel_counters().delayed, 1);
 }
