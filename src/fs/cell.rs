@@ -20,7 +20,10 @@ use crate::error::Result;
 use crate::interrupt::{Cancel, Registered};
 use crate::ipc::signal::send_sigpipe;
 use crate::ipc::socket::Accepted;
-use crate::ipc::{CancelReason, OpenRequest, ReadDone, Step, StreamObject, Wakeups, WriteDone};
+use crate::ipc::{
+    CancelReason, OpenRequest, ReadCall, ReadDone, Step, StreamObject, Wakeups, WriteCall,
+    WriteDone,
+};
 use crate::reactor::{Readiness, Ready, Token};
 use crate::wait::WaiterId;
 
@@ -287,11 +290,14 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
         // already read (stream files always read at 0). Such a piece must
         // not wait: the caller has data in hand, and a pipe or queue
         // returns what it has.
-        let nonblock = nonblock || offset > 0;
-        let end = self.end;
-        if let Some((reply, result)) = self.cell.run(call, &[], |o, wk| {
-            o.read(call.id, reply, end, size, nonblock, wk)
-        }) {
+        let read = ReadCall {
+            id: call.id,
+            waiter: reply,
+            end: self.end,
+            size,
+            nonblock: nonblock || offset > 0,
+        };
+        if let Some((reply, result)) = self.cell.run(call, &[], |o, wk| o.read(read, wk)) {
             R::data(reply, result.as_deref().map_err(|&e| e));
         }
     }
@@ -305,10 +311,14 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
                 uid: call.caller.uid,
             }),
         };
-        let end = self.end;
-        if let Some((w, done)) = self.cell.run(call, data, |o, wk| {
-            o.write(call.id, waiter, end, data, nonblock, wk)
-        }) {
+        let write = WriteCall {
+            id: call.id,
+            waiter,
+            end: self.end,
+            data,
+            nonblock,
+        };
+        if let Some((w, done)) = self.cell.run(call, data, |o, wk| o.write(write, wk)) {
             finish_write::<R>(w, done);
         }
     }

@@ -20,7 +20,7 @@ pub mod socket;
 pub mod status;
 
 use crate::error::{Error, Result};
-use crate::wait::WaiterId;
+use crate::wait::{WaitQueue, WaiterId};
 
 /// The types an adapter parks. The FUSE adapter uses fuser's reply objects;
 /// unit tests use plain values or channels.
@@ -64,6 +64,38 @@ impl Parking for Plain {
     type Write = u32;
     type Poll = u32;
     type Flush = u32;
+}
+
+/// For the core's tests: a read by call `id`, whose reply is the same
+/// number (a test that tells them apart sets `waiter` itself).
+#[cfg(test)]
+pub(crate) fn read_call<E>(id: WaiterId, end: E, size: usize, nonblock: bool) -> ReadCall<u32, E> {
+    let waiter = u32::try_from(id).expect("a test's call id fits a reply");
+    ReadCall {
+        id,
+        waiter,
+        end,
+        size,
+        nonblock,
+    }
+}
+
+/// For the core's tests: a write by call `id`, as [`read_call`].
+#[cfg(test)]
+pub(crate) fn write_call<E>(
+    id: WaiterId,
+    end: E,
+    data: &[u8],
+    nonblock: bool,
+) -> WriteCall<'_, u32, E> {
+    let waiter = u32::try_from(id).expect("a test's call id fits a reply");
+    WriteCall {
+        id,
+        waiter,
+        end,
+        data,
+        nonblock,
+    }
 }
 
 /// How a file description was opened.
@@ -137,6 +169,14 @@ impl WriteDone {
 pub enum Step<W, T> {
     Done(W, T),
     Parked,
+}
+
+/// For the core's tests: most look only at whether a call parked.
+#[cfg(test)]
+impl<W, T> Step<W, T> {
+    pub(crate) fn is_parked(&self) -> bool {
+        matches!(self, Step::Parked)
+    }
 }
 
 /// Parked callers an operation finished and poll handles it made ready.
@@ -369,6 +409,45 @@ impl OpenRequest {
     }
 }
 
+/// One read(2) as the adapter hands it to an object: the call's id (what
+/// an interrupt or the unmount names it by), the reply it parks if it
+/// waits, the file description it reads through, how many bytes it asks
+/// for, and whether it may wait (`O_NONBLOCK`). One bundle, so that every
+/// stream kind and every helper a read passes through takes the same
+/// shape and hands it on whole.
+pub struct ReadCall<R, E> {
+    pub id: WaiterId,
+    pub waiter: R,
+    pub end: E,
+    pub size: usize,
+    pub nonblock: bool,
+}
+
+impl<R, E> ReadCall<R, E> {
+    /// Parks the call in `reads` under its id, to be answered when data
+    /// comes (or it is taken out).
+    pub fn park_in(self, reads: &mut WaitQueue<ParkedRead<R, E>>) {
+        let parked = ParkedRead {
+            reply: self.waiter,
+            size: self.size,
+            end: self.end,
+        };
+        reads.push(self.id, parked);
+    }
+}
+
+/// One write(2) as the adapter hands it to an object: as [`ReadCall`],
+/// with the bytes written instead of a size. The bytes are the caller's,
+/// lent for the call: an object that parks the write keeps a copy of
+/// what it has not taken.
+pub struct WriteCall<'a, W, E> {
+    pub id: WaiterId,
+    pub waiter: W,
+    pub end: E,
+    pub data: &'a [u8],
+    pub nonblock: bool,
+}
+
 /// An object whose files are byte streams: opened, read, written, polled
 /// and released, with calls that may park. Pipes and queues implement it;
 /// the adapter drives every one of them through this one interface.
@@ -386,21 +465,13 @@ pub trait StreamObject<P: Parking>: Send + 'static {
 
     fn read(
         &mut self,
-        id: WaiterId,
-        waiter: P::Read,
-        end: Self::End,
-        size: usize,
-        nonblock: bool,
+        call: ReadCall<P::Read, Self::End>,
         wk: &mut Wakeups<P, Self::End>,
     ) -> Step<P::Read, Result<Vec<u8>>>;
 
     fn write(
         &mut self,
-        id: WaiterId,
-        waiter: P::Write,
-        end: Self::End,
-        data: &[u8],
-        nonblock: bool,
+        call: WriteCall<'_, P::Write, Self::End>,
         wk: &mut Wakeups<P, Self::End>,
     ) -> Step<P::Write, WriteDone>;
 

@@ -14,8 +14,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::{
-    CancelReason, Mode, OpenRequest, ParkedRead, ParkedWrite, Parking, Pollers, ReadDone, Step,
-    StreamObject, Unwritten, Wakeups, WriteDone, ready,
+    CancelReason, Mode, OpenRequest, ParkedRead, ParkedWrite, Parking, Pollers, ReadCall, ReadDone,
+    Step, StreamObject, Unwritten, Wakeups, WriteCall, WriteDone, ready,
 };
 use crate::error::{Error, Result};
 use crate::memory::{Account, Held};
@@ -244,7 +244,14 @@ impl<P: Parking> Pipe<P> {
             let AwaitingWrite {
                 reply, end, data, ..
             } = w;
-            if let Step::Done(reply, done) = self.write(id, reply, end, &data, false, wk) {
+            let call = WriteCall {
+                id,
+                waiter: reply,
+                end,
+                data: &data,
+                nonblock: false,
+            };
+            if let Step::Done(reply, done) = self.write(call, wk) {
                 wk.writes.push((id, reply, done));
             }
         }
@@ -417,38 +424,34 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
     /// Reads up to `size` bytes.
     fn read(
         &mut self,
-        id: WaiterId,
-        waiter: P::Read,
-        _end: PipeEnd,
-        size: usize,
-        nonblock: bool,
+        call: ReadCall<P::Read, PipeEnd>,
         wk: &mut PipeWakeups<P>,
     ) -> Step<P::Read, Result<Vec<u8>>> {
-        if size == 0 {
-            return Step::Done(waiter, Ok(Vec::new()));
+        if call.size == 0 {
+            return Step::Done(call.waiter, Ok(Vec::new()));
         }
         // Bytes of parked writes count too: a write whose bytes could not
         // enter the buffer (its owner's share was full) is read straight.
         if !self.buf.is_empty() || !self.writes.is_empty() {
-            let data = self.take(size, wk);
+            let data = self.take(call.size, wk);
             self.settle(wk);
             self.notify(wk);
-            return Step::Done(waiter, Ok(data));
+            return Step::Done(call.waiter, Ok(data));
         }
         if self.writers == 0 || self.shut_down {
-            return Step::Done(waiter, Ok(Vec::new()));
+            return Step::Done(call.waiter, Ok(Vec::new()));
         }
-        if nonblock {
-            return Step::Done(waiter, Err(Error::WouldBlock));
+        if call.nonblock {
+            return Step::Done(call.waiter, Err(Error::WouldBlock));
         }
-        self.reads.push(
-            id,
-            ParkedRead {
-                reply: waiter,
-                size,
-                end: (),
-            },
-        );
+        // A pipe keeps no state per description that a read needs: its
+        // parked reads carry no end.
+        let parked = ParkedRead {
+            reply: call.waiter,
+            size: call.size,
+            end: (),
+        };
+        self.reads.push(call.id, parked);
         Step::Parked
     }
 
@@ -456,42 +459,37 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
     /// most `PIPE_BUF` bytes go in whole or not at all.
     fn write(
         &mut self,
-        id: WaiterId,
-        waiter: P::Write,
-        end: PipeEnd,
-        data: &[u8],
-        nonblock: bool,
+        call: WriteCall<'_, P::Write, PipeEnd>,
         wk: &mut PipeWakeups<P>,
     ) -> Step<P::Write, WriteDone> {
-        let len = data.len();
+        let len = call.data.len();
         if len == 0 {
-            return Step::Done(waiter, WriteDone::ok(0));
+            return Step::Done(call.waiter, WriteDone::ok(0));
         }
         if self.shut_down {
-            return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
+            return Step::Done(call.waiter, WriteDone::err(Error::ShuttingDown));
         }
-        if self.readers == 0 && end.first_reader == Some(self.reader_opens) {
+        if self.readers == 0 && call.end.first_reader == Some(self.reader_opens) {
             // The creator, before any reader came: it waits for one.
-            if nonblock {
-                return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
+            if call.nonblock {
+                return Step::Done(call.waiter, WriteDone::err(Error::WouldBlock));
             }
-            let Some(charge) = P::charge_parked(&waiter, &self.budget, len) else {
+            let Some(charge) = P::charge_parked(&call.waiter, &self.budget, len) else {
                 log::info!("pipe write not parked: no memory left to hold its bytes");
-                return Step::Done(waiter, WriteDone::err(Error::NoSpace));
+                return Step::Done(call.waiter, WriteDone::err(Error::NoSpace));
             };
-            let data = data.to_vec();
             let waiting = AwaitingWrite {
-                reply: waiter,
-                end,
-                data,
+                reply: call.waiter,
+                end: call.end,
+                data: call.data.to_vec(),
                 _charge: charge,
             };
-            self.awaiting_reader.push(id, waiting);
+            self.awaiting_reader.push(call.id, waiting);
             return Step::Parked;
         }
         if self.readers == 0 {
             return Step::Done(
-                waiter,
+                call.waiter,
                 WriteDone {
                     result: Err(Error::BrokenPipe),
                     sigpipe: true,
@@ -511,15 +509,15 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
                 .push((rid, r.reply, ReadDone::Handed(handed..handed + n)));
             handed += n;
         }
-        let rest = &data[handed..];
+        let rest = &call.data[handed..];
         if rest.is_empty() {
             self.notify(wk);
-            return Step::Done(waiter, WriteDone::ok(len));
+            return Step::Done(call.waiter, WriteDone::ok(len));
         }
         let atomic = len <= PIPE_BUF;
         // Blocking writers queue behind those already parked, so that data
         // of one writer never overtakes an earlier one's.
-        let can_start = nonblock || self.writes.is_empty();
+        let can_start = call.nonblock || self.writes.is_empty();
         let chunk = if !can_start {
             0
         } else if atomic {
@@ -536,30 +534,30 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         if chunk > 0 && !self.put(&rest[..chunk]) {
             self.notify(wk);
             let done = WriteDone::stopped(handed, Error::NoSpace);
-            return Step::Done(waiter, done);
+            return Step::Done(call.waiter, done);
         }
-        if chunk == rest.len() || (nonblock && handed + chunk > 0) {
+        if chunk == rest.len() || (call.nonblock && handed + chunk > 0) {
             self.settle(wk);
             self.notify(wk);
-            return Step::Done(waiter, WriteDone::ok(handed + chunk));
+            return Step::Done(call.waiter, WriteDone::ok(handed + chunk));
         }
-        if nonblock {
-            return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
+        if call.nonblock {
+            return Step::Done(call.waiter, WriteDone::err(Error::WouldBlock));
         }
         // The bytes a parked write holds are charged while it waits, to
         // its writer: another user's blocked writes into a pipe one may
         // write are theirs to pay for, not the pipe owner's.
-        let Some(charge) = P::charge_parked(&waiter, &self.budget, rest.len() - chunk) else {
+        let Some(charge) = P::charge_parked(&call.waiter, &self.budget, rest.len() - chunk) else {
             log::info!("pipe write not parked: no memory left to hold its bytes");
             self.settle(wk);
             self.notify(wk);
             let done = WriteDone::stopped(handed + chunk, Error::NoSpace);
-            return Step::Done(waiter, done);
+            return Step::Done(call.waiter, done);
         };
         self.writes.push(
-            id,
+            call.id,
             ParkedWrite {
-                reply: waiter,
+                reply: call.waiter,
                 rest: Unwritten {
                     data: rest.to_vec(),
                     at: chunk,

@@ -5,7 +5,9 @@
 use super::*;
 use crate::fs::cell::Cell;
 use crate::fs::reply::{FsParking, ParkedOpen, WriteReply};
-use crate::ipc::{CancelReason, OpenRequest, Step, StreamObject, Wakeups, WriteDone, ready};
+use crate::ipc::{
+    CancelReason, OpenRequest, ReadCall, Step, StreamObject, Wakeups, WriteCall, WriteDone, ready,
+};
 use crate::wait::WaiterId;
 
 type StoringWakeups = Wakeups<FsParking<TestReplies>, ()>;
@@ -43,26 +45,18 @@ impl StreamObject<FsParking<TestReplies>> for Storing {
 
     fn read(
         &mut self,
-        _id: WaiterId,
-        waiter: TestReply,
-        _end: (),
-        _size: usize,
-        _nonblock: bool,
+        call: ReadCall<TestReply, ()>,
         _wk: &mut StoringWakeups,
     ) -> Step<TestReply, Result<Vec<u8>>> {
-        Step::Done(waiter, Ok(Vec::new()))
+        Step::Done(call.waiter, Ok(Vec::new()))
     }
 
     fn write(
         &mut self,
-        _id: WaiterId,
-        waiter: WriteReply<TestReply>,
-        _end: (),
-        data: &[u8],
-        _nonblock: bool,
+        call: WriteCall<'_, WriteReply<TestReply>, ()>,
         _wk: &mut StoringWakeups,
     ) -> Step<WriteReply<TestReply>, WriteDone> {
-        Step::Done(waiter, WriteDone::ok(data.len()))
+        Step::Done(call.waiter, WriteDone::ok(call.data.len()))
     }
 
     fn release(&mut self, _end: (), _wk: &mut StoringWakeups) {}

@@ -1,8 +1,7 @@
 //! The pipe state machine driven alone, with plain values for replies.
 
 use super::*;
-use crate::ipc::IoMode;
-use crate::ipc::Plain;
+use crate::ipc::{IoMode, Plain, read_call, write_call};
 use crate::memory::MemoryBudget;
 
 const ANY: PipeEnd = PipeEnd::new(Mode::READ_WRITE);
@@ -53,10 +52,10 @@ fn done_write(step: Step<u32, WriteDone>) -> WriteDone {
 fn reader_open_parks_until_a_writer_opens() {
     let mut p = pipe();
     let mut w = wk();
-    assert!(matches!(
-        p.open(1, 10, req(Mode::READ, false, false), &mut w),
-        Step::Parked
-    ));
+    assert!(
+        p.open(1, 10, req(Mode::READ, false, false), &mut w)
+            .is_parked()
+    );
     assert_eq!(p.readers(), 1, "a parked reader counts, as in the kernel");
     assert!(matches!(
         p.open(2, 20, req(Mode::WRITE, false, false), &mut w),
@@ -85,26 +84,26 @@ fn a_creating_writer_opens_at_once_and_its_write_waits_for_a_reader() {
     };
     assert_eq!(p.writers(), 1);
     assert_eq!(
-        done_write(p.write(2, 2, end, b"hi", true, &mut wk())),
+        done_write(p.write(write_call(2, end, b"hi", true), &mut wk())),
         WriteDone::err(Error::WouldBlock),
         "non-blocking: no reader yet"
     );
-    assert!(matches!(
-        p.write(3, 3, end, b"hello", false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        p.write(write_call(3, end, b"hello", false), &mut wk())
+            .is_parked()
+    );
     assert_eq!(p.blocked(), 1);
     let mut w = wk();
     let _reader = p.open(4, 4, req(Mode::READ, false, false), &mut w);
     assert_eq!(w.writes, vec![(3, 3, WriteDone::ok(5))], "the reader came");
     assert_eq!(
-        done_read(p.read(5, 5, ANY, 10, false, &mut wk())),
+        done_read(p.read(read_call(5, ANY, 10, false), &mut wk())),
         Ok(b"hello".to_vec())
     );
     // Once a reader has come and gone, no reader is EPIPE again.
     p.release(PipeEnd::new(Mode::READ), &mut wk());
     assert_eq!(
-        done_write(p.write(6, 6, end, b"x", false, &mut wk())),
+        done_write(p.write(write_call(6, end, b"x", false), &mut wk())),
         WriteDone {
             result: Err(Error::BrokenPipe),
             sigpipe: true
@@ -123,10 +122,10 @@ fn a_non_blocking_creating_writer_is_enxio_and_a_waiting_write_is_interrupted() 
         Step::Done(_, Ok(end)) => end,
         _ => panic!("a creating open does not wait"),
     };
-    assert!(matches!(
-        p.write(3, 3, end, b"x", false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        p.write(write_call(3, end, b"x", false), &mut wk())
+            .is_parked()
+    );
     let mut w = wk();
     assert!(p.cancel(3, CancelReason::Interrupted, &mut w));
     assert_eq!(w.writes, vec![(3, 3, WriteDone::err(Error::Interrupted))]);
@@ -139,22 +138,19 @@ fn bytes_flow_and_eof_after_last_writer() {
     let r = open(&mut p, Mode::READ_WRITE);
     let w = open(&mut p, Mode::WRITE);
     assert_eq!(
-        done_write(p.write(1, 1, ANY, b"hello", false, &mut wk())),
+        done_write(p.write(write_call(1, ANY, b"hello", false), &mut wk())),
         WriteDone::ok(5)
     );
     assert_eq!(
-        done_read(p.read(2, 2, ANY, 3, false, &mut wk())),
+        done_read(p.read(read_call(2, ANY, 3, false), &mut wk())),
         Ok(b"hel".to_vec())
     );
     assert_eq!(
-        done_read(p.read(3, 3, ANY, 100, false, &mut wk())),
+        done_read(p.read(read_call(3, ANY, 100, false), &mut wk())),
         Ok(b"lo".to_vec())
     );
     let mut w1 = wk();
-    assert!(matches!(
-        p.read(4, 4, ANY, 10, false, &mut w1),
-        Step::Parked
-    ));
+    assert!(p.read(read_call(4, ANY, 10, false), &mut w1).is_parked());
     p.release(w, &mut w1);
     assert!(w1.reads.is_empty(), "the O_RDWR end still writes");
     let mut w2 = wk();
@@ -169,15 +165,17 @@ fn parked_reader_is_served_by_a_write() {
     let mut p = pipe();
     open(&mut p, Mode::READ);
     open(&mut p, Mode::WRITE);
-    assert!(matches!(
-        p.read(5, 50, ANY, 100, false, &mut wk()),
-        Step::Parked
-    ));
+    let read = ReadCall {
+        waiter: 50,
+        ..read_call(5, ANY, 100, false)
+    };
+    assert!(p.read(read, &mut wk()).is_parked());
+    let write = WriteCall {
+        waiter: 60,
+        ..write_call(6, ANY, b"abc", false)
+    };
     let mut w = wk();
-    assert_eq!(
-        done_write(p.write(6, 60, ANY, b"abc", false, &mut w)),
-        WriteDone::ok(3)
-    );
+    assert_eq!(done_write(p.write(write, &mut w)), WriteDone::ok(3));
     assert_eq!(
         w.reads,
         vec![(5, 50, ReadDone::Handed(0..3))],
@@ -192,7 +190,7 @@ fn nonblocking_read_of_empty_pipe_is_eagain() {
     open(&mut p, Mode::READ);
     open(&mut p, Mode::WRITE);
     assert_eq!(
-        done_read(p.read(1, 1, ANY, 10, true, &mut wk())),
+        done_read(p.read(read_call(1, ANY, 10, true), &mut wk())),
         Err(Error::WouldBlock)
     );
 }
@@ -204,7 +202,7 @@ fn write_without_reader_is_epipe_with_sigpipe() {
     open(&mut p, Mode::WRITE);
     p.release(r, &mut wk());
     assert_eq!(
-        done_write(p.write(1, 1, ANY, b"x", false, &mut wk())),
+        done_write(p.write(write_call(1, ANY, b"x", false), &mut wk())),
         WriteDone {
             result: Err(Error::BrokenPipe),
             sigpipe: true
@@ -218,37 +216,37 @@ fn small_writes_are_atomic_and_large_ones_park_with_progress() {
     open(&mut p, Mode::READ);
     open(&mut p, Mode::WRITE);
     assert_eq!(
-        done_write(p.write(1, 1, ANY, &[1; 6000], false, &mut wk())),
+        done_write(p.write(write_call(1, ANY, &[1; 6000], false), &mut wk())),
         WriteDone::ok(6000)
     );
     // 2192 bytes of room: a 4096-byte write must not go in partly.
-    assert!(matches!(
-        p.write(2, 2, ANY, &[2; 4096], false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        p.write(write_call(2, ANY, &[2; 4096], false), &mut wk())
+            .is_parked()
+    );
     assert_eq!(p.bytes(), 6000);
     assert_eq!(
-        done_write(p.write(3, 3, ANY, &[3; 4096], true, &mut wk())),
+        done_write(p.write(write_call(3, ANY, &[3; 4096], true), &mut wk())),
         WriteDone::err(Error::WouldBlock)
     );
     // A read of 1904 bytes makes room for the parked record exactly.
     let mut w = wk();
-    done_read(p.read(4, 4, ANY, 1904, false, &mut w)).unwrap();
+    done_read(p.read(read_call(4, ANY, 1904, false), &mut w)).unwrap();
     assert_eq!(w.writes.len(), 1);
     assert_eq!(w.writes[0].2, WriteDone::ok(4096));
     assert_eq!(p.bytes(), 8192);
-    let all = done_read(p.read(5, 5, ANY, 8192, false, &mut wk())).unwrap();
+    let all = done_read(p.read(read_call(5, ANY, 8192, false), &mut wk())).unwrap();
     assert_eq!(&all[..4096], &[1; 4096][..]);
     assert_eq!(&all[4096..], &[2; 4096][..]);
     // A large write fills what it can and parks with the rest.
-    assert!(matches!(
-        p.write(6, 6, ANY, &[7; 10000], false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        p.write(write_call(6, ANY, &[7; 10000], false), &mut wk())
+            .is_parked()
+    );
     assert_eq!(p.bytes(), 8192);
     let mut w = wk();
     assert_eq!(
-        done_read(p.read(7, 7, ANY, 8192, false, &mut w))
+        done_read(p.read(read_call(7, ANY, 8192, false), &mut w))
             .unwrap()
             .len(),
         8192
@@ -264,13 +262,13 @@ fn a_large_read_takes_a_parked_writers_bytes_straight() {
     open(&mut p, Mode::READ);
     open(&mut p, Mode::WRITE);
     let data: Vec<u8> = (0..20000u32).map(|i| i as u8).collect();
-    assert!(matches!(
-        p.write(1, 1, ANY, &data, false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        p.write(write_call(1, ANY, &data, false), &mut wk())
+            .is_parked()
+    );
     assert_eq!(p.bytes(), 4096);
     let mut w = wk();
-    let got = done_read(p.read(2, 2, ANY, 1 << 20, false, &mut w)).unwrap();
+    let got = done_read(p.read(read_call(2, ANY, 1 << 20, false), &mut w)).unwrap();
     assert_eq!(got, data, "one read, whole and in order");
     assert_eq!(w.writes.len(), 1);
     assert_eq!(w.writes[0].2, WriteDone::ok(20000));
@@ -278,16 +276,16 @@ fn a_large_read_takes_a_parked_writers_bytes_straight() {
     assert_eq!(p.budget.held(), 0);
     // A read smaller than what is parked leaves the rest parked, and an
     // atomic record started by a read is finished without interleaving.
-    assert!(matches!(
-        p.write(3, 3, ANY, &[7; 6000], false, &mut wk()),
-        Step::Parked
-    ));
-    assert!(matches!(
-        p.write(4, 4, ANY, &[9; 3000], false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        p.write(write_call(3, ANY, &[7; 6000], false), &mut wk())
+            .is_parked()
+    );
+    assert!(
+        p.write(write_call(4, ANY, &[9; 3000], false), &mut wk())
+            .is_parked()
+    );
     let mut w = wk();
-    let got = done_read(p.read(5, 5, ANY, 7000, false, &mut w)).unwrap();
+    let got = done_read(p.read(read_call(5, ANY, 7000, false), &mut w)).unwrap();
     assert_eq!(got[..6000], [7; 6000][..]);
     assert_eq!(got[6000..], [9; 1000][..]);
     // The rest of the record fits the buffer: it goes in whole.
@@ -296,7 +294,7 @@ fn a_large_read_takes_a_parked_writers_bytes_straight() {
         done,
         vec![(3, WriteDone::ok(6000)), (4, WriteDone::ok(3000))]
     );
-    let got = done_read(p.read(6, 6, ANY, 7000, false, &mut wk())).unwrap();
+    let got = done_read(p.read(read_call(6, ANY, 7000, false), &mut wk())).unwrap();
     assert_eq!(got, vec![9; 2000]);
 }
 
@@ -305,19 +303,19 @@ fn a_write_hands_its_bytes_straight_to_waiting_readers() {
     let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
     open(&mut p, Mode::READ);
     open(&mut p, Mode::WRITE);
-    assert!(matches!(
-        p.read(1, 1, ANY, 3000, false, &mut wk()),
-        Step::Parked
-    ));
-    assert!(matches!(
-        p.read(2, 2, ANY, 3000, false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        p.read(read_call(1, ANY, 3000, false), &mut wk())
+            .is_parked()
+    );
+    assert!(
+        p.read(read_call(2, ANY, 3000, false), &mut wk())
+            .is_parked()
+    );
     let data: Vec<u8> = (0..10000u32).map(|i| i as u8).collect();
     let mut w = wk();
     // 6000 bytes go to the readers, the other 4000 fit the buffer.
     assert_eq!(
-        done_write(p.write(3, 3, ANY, &data, false, &mut w)),
+        done_write(p.write(write_call(3, ANY, &data, false), &mut w)),
         WriteDone::ok(10000)
     );
     let handed = vec![
@@ -327,18 +325,15 @@ fn a_write_hands_its_bytes_straight_to_waiting_readers() {
     assert_eq!(w.reads, handed);
     assert_eq!(p.bytes(), 4000);
     assert_eq!(
-        done_read(p.read(4, 4, ANY, 8192, false, &mut wk())),
+        done_read(p.read(read_call(4, ANY, 8192, false), &mut wk())),
         Ok(data[6000..].to_vec())
     );
     // Interrupted after a hand-over: the count includes it.
-    assert!(matches!(
-        p.read(5, 5, ANY, 100, false, &mut wk()),
-        Step::Parked
-    ));
-    assert!(matches!(
-        p.write(6, 6, ANY, &[1; 9000], false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(p.read(read_call(5, ANY, 100, false), &mut wk()).is_parked());
+    assert!(
+        p.write(write_call(6, ANY, &[1; 9000], false), &mut wk())
+            .is_parked()
+    );
     let mut w = wk();
     assert!(p.cancel(6, CancelReason::Interrupted, &mut w));
     assert_eq!(w.writes[0].2, WriteDone::ok(100 + 4096));
@@ -349,14 +344,14 @@ fn interrupted_writer_reports_what_it_handed_over() {
     let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
     open(&mut p, Mode::READ);
     open(&mut p, Mode::WRITE);
-    assert!(matches!(
-        p.write(1, 1, ANY, &[0; 5000], false, &mut wk()),
-        Step::Parked
-    ));
-    assert!(matches!(
-        p.write(2, 2, ANY, &[0; 100], false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        p.write(write_call(1, ANY, &[0; 5000], false), &mut wk())
+            .is_parked()
+    );
+    assert!(
+        p.write(write_call(2, ANY, &[0; 100], false), &mut wk())
+            .is_parked()
+    );
     let mut w = wk();
     assert!(p.cancel(2, CancelReason::Interrupted, &mut w));
     assert_eq!(w.writes[0].2, WriteDone::err(Error::Interrupted));
@@ -372,15 +367,15 @@ fn second_parked_writer_is_cancelled_alone() {
     let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
     open(&mut p, Mode::READ);
     open(&mut p, Mode::WRITE);
-    done_write(p.write(1, 1, ANY, &[0; 4096], false, &mut wk()));
-    assert!(matches!(
-        p.write(2, 2, ANY, &[1; 10], false, &mut wk()),
-        Step::Parked
-    ));
-    assert!(matches!(
-        p.write(3, 3, ANY, &[2; 10], false, &mut wk()),
-        Step::Parked
-    ));
+    done_write(p.write(write_call(1, ANY, &[0; 4096], false), &mut wk()));
+    assert!(
+        p.write(write_call(2, ANY, &[1; 10], false), &mut wk())
+            .is_parked()
+    );
+    assert!(
+        p.write(write_call(3, ANY, &[2; 10], false), &mut wk())
+            .is_parked()
+    );
     let mut w = wk();
     assert!(p.cancel(3, CancelReason::Interrupted, &mut w));
     assert_eq!(w.writes.len(), 1);
@@ -391,10 +386,10 @@ fn second_parked_writer_is_cancelled_alone() {
 #[test]
 fn interrupted_reader_open_drops_its_count() {
     let mut p = pipe();
-    assert!(matches!(
-        p.open(1, 1, req(Mode::READ, false, false), &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        p.open(1, 1, req(Mode::READ, false, false), &mut wk())
+            .is_parked()
+    );
     let mut w = wk();
     assert!(p.cancel(1, CancelReason::Interrupted, &mut w));
     assert_eq!(w.opens[0].2.unwrap_err(), Error::Interrupted);
@@ -406,10 +401,10 @@ fn last_reader_leaving_ends_parked_writers_with_epipe() {
     let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
     let r = open(&mut p, Mode::READ);
     open(&mut p, Mode::WRITE);
-    assert!(matches!(
-        p.write(1, 1, ANY, &[0; 6000], false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        p.write(write_call(1, ANY, &[0; 6000], false), &mut wk())
+            .is_parked()
+    );
     let mut w = wk();
     p.release(r, &mut w);
     assert_eq!(
@@ -427,16 +422,16 @@ fn memory_cap_gives_enospc_and_keeps_what_was_stored() {
     open(&mut p, Mode::READ);
     open(&mut p, Mode::WRITE);
     assert_eq!(
-        done_write(p.write(1, 1, ANY, &[1; 80], false, &mut wk())),
+        done_write(p.write(write_call(1, ANY, &[1; 80], false), &mut wk())),
         WriteDone::ok(80)
     );
     assert_eq!(
-        done_write(p.write(2, 2, ANY, &[2; 30], false, &mut wk())),
+        done_write(p.write(write_call(2, ANY, &[2; 30], false), &mut wk())),
         WriteDone::err(Error::NoSpace)
     );
     assert_eq!(p.bytes(), 80);
     assert_eq!(
-        done_read(p.read(3, 3, ANY, 1000, false, &mut wk())),
+        done_read(p.read(read_call(3, ANY, 1000, false), &mut wk())),
         Ok(vec![1; 80])
     );
 }
@@ -453,7 +448,7 @@ fn poll_reports_in_out_hup_and_err() {
     assert_eq!(p.poll(w, None), ready::OUT);
     assert_eq!(p.poll(r, Some((9, 90))), 0);
     let mut wks = wk();
-    done_write(p.write(2, 2, ANY, b"x", false, &mut wks));
+    done_write(p.write(write_call(2, ANY, b"x", false), &mut wks));
     assert_eq!(wks.polls, vec![90], "the registered poller is notified");
     assert_eq!(p.poll(r, None), ready::IN);
     p.release(w, &mut wk());
@@ -467,7 +462,7 @@ fn poll_reports_in_out_hup_and_err() {
 fn capacity_cannot_shrink_below_content() {
     let mut p = pipe();
     open(&mut p, Mode::READ_WRITE);
-    done_write(p.write(1, 1, ANY, &[0; 5000], false, &mut wk()));
+    done_write(p.write(write_call(1, ANY, &[0; 5000], false), &mut wk()));
     assert_eq!(p.set_capacity(4096, &mut wk()), Err(Error::Busy));
     assert_eq!(p.set_capacity(100, &mut wk()), Err(Error::InvalidArgument));
     assert_eq!(p.set_capacity(8192, &mut wk()), Ok(()));
@@ -479,14 +474,14 @@ fn data_goes_when_the_last_reader_and_writer_close() {
     let budget = MemoryBudget::new(1 << 30);
     let mut p: Pipe<Plain> = Pipe::new(4096, budget.account(1));
     let both = open(&mut p, Mode::READ_WRITE);
-    done_write(p.write(1, 1, ANY, b"OLD", false, &mut wk()));
+    done_write(p.write(write_call(1, ANY, b"OLD", false), &mut wk()));
     assert_eq!(budget.used(), 3);
     p.release(both, &mut wk());
     assert_eq!((p.bytes(), budget.used()), (0, 0));
     // One end still open keeps the data.
     let r = open(&mut p, Mode::READ_WRITE);
     let w = open(&mut p, Mode::WRITE);
-    done_write(p.write(2, 2, ANY, b"kept", false, &mut wk()));
+    done_write(p.write(write_call(2, ANY, b"kept", false), &mut wk()));
     p.release(w, &mut wk());
     assert_eq!(p.bytes(), 4);
     p.release(r, &mut wk());
@@ -500,10 +495,10 @@ fn a_parked_writes_bytes_are_charged_until_they_leave() {
     let _r = open(&mut p, Mode::READ);
     let w = open(&mut p, Mode::WRITE);
     let big = vec![7u8; 10_000];
-    assert!(matches!(
-        p.write(1, 1, w, &big, false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        p.write(write_call(1, w, &big, false), &mut wk())
+            .is_parked()
+    );
     assert_eq!(budget.used(), 10_000, "4096 in the buffer, the rest parked");
     let mut w1 = wk();
     assert!(p.cancel(1, CancelReason::Interrupted, &mut w1));
@@ -518,7 +513,7 @@ fn a_parked_writes_bytes_are_charged_until_they_leave() {
     let _r = open(&mut q, Mode::READ);
     let w = open(&mut q, Mode::WRITE);
     assert_eq!(
-        done_write(q.write(2, 2, w, &big, false, &mut wk())),
+        done_write(q.write(write_call(2, w, &big, false), &mut wk())),
         WriteDone::ok(4096),
         "what fit stays; the writer gets its count"
     );
@@ -528,10 +523,10 @@ fn a_parked_writes_bytes_are_charged_until_they_leave() {
 #[test]
 fn shut_down_answers_everyone() {
     let mut p: Pipe<Plain> = Pipe::new(4096, MemoryBudget::new(1 << 30).account(1));
-    assert!(matches!(
-        p.open(1, 1, req(Mode::READ, false, false), &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        p.open(1, 1, req(Mode::READ, false, false), &mut wk())
+            .is_parked()
+    );
     let mut w = wk();
     p.shut_down(&mut w);
     assert_eq!(w.opens[0].2.unwrap_err(), Error::ShuttingDown);

@@ -47,8 +47,8 @@ use super::compose::{Composition, Framing};
 use super::reception::Reception;
 use super::records::{self, record_len};
 use super::{
-    CancelReason, IoMode, Mode, OpenRequest, ParkedRead, Parking, Pollers, ReadDone, Step,
-    StreamObject, Wakeups, WriteDone, ready,
+    CancelReason, IoMode, Mode, OpenRequest, ParkedRead, Parking, Pollers, ReadCall, ReadDone,
+    Step, StreamObject, Wakeups, WriteCall, WriteDone, ready,
 };
 use crate::error::{Error, Result};
 use crate::memory::{Account, Held, MESSAGE_OVERHEAD};
@@ -520,38 +520,27 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
 
     fn read(
         &mut self,
-        id: WaiterId,
-        waiter: P::Read,
-        end: QueueEnd,
-        size: usize,
-        nonblock: bool,
+        call: ReadCall<P::Read, QueueEnd>,
         wk: &mut QueueWakeups<P>,
     ) -> Step<P::Read, Result<Vec<u8>>> {
-        if let Some(data) = read_at_once(&mut self.receptions, end, size) {
-            return Step::Done(waiter, Ok(data));
+        if let Some(data) = read_at_once(&mut self.receptions, call.end, call.size) {
+            return Step::Done(call.waiter, Ok(data));
         }
         if !self.messages.is_empty() {
-            let result = self.receive(end, size);
+            let result = self.receive(call.end, call.size);
             if result.is_ok() {
                 self.settle(wk);
                 self.notify(wk);
             }
-            return Step::Done(waiter, result);
+            return Step::Done(call.waiter, result);
         }
         if self.shut_down {
-            return Step::Done(waiter, Ok(Vec::new()));
+            return Step::Done(call.waiter, Ok(Vec::new()));
         }
-        if nonblock {
-            return Step::Done(waiter, Err(Error::WouldBlock));
+        if call.nonblock {
+            return Step::Done(call.waiter, Err(Error::WouldBlock));
         }
-        self.reads.push(
-            id,
-            ParkedRead {
-                reply: waiter,
-                end,
-                size,
-            },
-        );
+        call.park_in(&mut self.reads);
         Step::Parked
     }
 
@@ -563,14 +552,10 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
     /// messages may come between two of a batch, never inside one.
     fn write(
         &mut self,
-        id: WaiterId,
-        waiter: P::Write,
-        end: QueueEnd,
-        data: &[u8],
-        nonblock: bool,
+        call: WriteCall<'_, P::Write, QueueEnd>,
         wk: &mut QueueWakeups<P>,
     ) -> Step<P::Write, WriteDone> {
-        self.send(id, waiter, end, data, nonblock, wk)
+        self.send(call, wk)
     }
 
     fn release(&mut self, end: QueueEnd, wk: &mut QueueWakeups<P>) {

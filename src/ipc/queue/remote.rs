@@ -47,8 +47,8 @@ use crate::ipc::compose::Framing;
 use crate::ipc::reception::Reception;
 use crate::ipc::records::{self, record_len};
 use crate::ipc::{
-    CancelReason, IoMode, OpenRequest, ParkedRead, Parking, Pollers, ReadDone, Step, StreamObject,
-    Wakeups, WriteDone, ready,
+    CancelReason, IoMode, OpenRequest, ParkedRead, Parking, Pollers, ReadCall, ReadDone, Step,
+    StreamObject, Wakeups, WriteCall, WriteDone, ready,
 };
 use crate::memory::{Account, Held};
 use crate::wait::{WaitQueue, WaiterId};
@@ -664,46 +664,35 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
 
     fn read(
         &mut self,
-        id: WaiterId,
-        waiter: P::Read,
-        end: QueueEnd,
-        size: usize,
-        nonblock: bool,
+        call: ReadCall<P::Read, QueueEnd>,
         _wk: &mut RemoteWakeups<P>,
     ) -> Step<P::Read, Result<Vec<u8>>> {
-        if let Some(data) = super::read_at_once(&mut self.receptions, end, size) {
-            return Step::Done(waiter, Ok(data));
+        if let Some(data) = super::read_at_once(&mut self.receptions, call.end, call.size) {
+            return Step::Done(call.waiter, Ok(data));
         }
         if self.removed {
-            return Step::Done(waiter, Err(Error::Removed));
+            return Step::Done(call.waiter, Err(Error::Removed));
         }
         if self.shut_down {
-            return Step::Done(waiter, Ok(Vec::new()));
+            return Step::Done(call.waiter, Ok(Vec::new()));
         }
         // A copy the channel made (a duplicate) stays here after the
         // reads that waited were served: no read waits before this one.
         if !self.taken.is_empty() && self.reads.is_empty() {
-            let result = self.receive(end, size);
+            let result = self.receive(call.end, call.size);
             self.acknowledge_soon();
-            return Step::Done(waiter, result);
+            return Step::Done(call.waiter, result);
         }
         // A read that may not wait asks the store too (the store, not what
         // this daemon last heard, says whether a message is there), unless
         // the store said it is empty and no message was put since.
-        if nonblock && self.take_blocked && self.taken.is_empty() {
-            return Step::Done(waiter, Err(Error::WouldBlock));
+        if call.nonblock && self.take_blocked && self.taken.is_empty() {
+            return Step::Done(call.waiter, Err(Error::WouldBlock));
         }
-        self.reads.push(
-            id,
-            ParkedRead {
-                reply: waiter,
-                end,
-                size,
-            },
-        );
-        if nonblock {
-            self.nonblocking.insert(id);
+        if call.nonblock {
+            self.nonblocking.insert(call.id);
         }
+        call.park_in(&mut self.reads);
         self.want_take();
         Step::Parked
     }
@@ -716,64 +705,60 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
     /// messages go to the store is answered when they are in.
     fn write(
         &mut self,
-        id: WaiterId,
-        waiter: P::Write,
-        end: QueueEnd,
-        data: &[u8],
-        nonblock: bool,
+        call: WriteCall<'_, P::Write, QueueEnd>,
         wk: &mut RemoteWakeups<P>,
     ) -> Step<P::Write, WriteDone> {
         if self.shut_down {
-            return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
+            return Step::Done(call.waiter, WriteDone::err(Error::ShuttingDown));
         }
         if self.removed {
-            return Step::Done(waiter, WriteDone::err(Error::Removed));
+            return Step::Done(call.waiter, WriteDone::err(Error::Removed));
         }
-        if data.is_empty() {
-            return Step::Done(waiter, WriteDone::ok(0));
+        if call.data.is_empty() {
+            return Step::Done(call.waiter, WriteDone::ok(0));
         }
-        let lines = end.composes() && end.framing == Framing::Line;
-        if end.composes() && !(lines && data.contains(&b'\n')) {
+        let lines = call.end.composes() && call.end.framing == Framing::Line;
+        if call.end.composes() && !(lines && call.data.contains(&b'\n')) {
             // A line already begun goes on without a place (its place, if
             // it had one, went with an earlier line).
-            let in_progress = self.composing.get(&end.id);
+            let in_progress = self.composing.get(&call.end.id);
             let has_place = in_progress.is_some_and(|c| c.place.is_some());
             let begun = lines && in_progress.is_some_and(|c| !c.bytes.is_empty());
             if has_place || begun {
-                return Step::Done(waiter, self.compose(end, data));
+                return Step::Done(call.waiter, self.compose(call.end, call.data));
             }
             let place = self.new_place();
             let asking = Asking::Start {
-                reply: waiter,
-                end,
-                data: data.to_vec(),
+                reply: call.waiter,
+                end: call.end,
+                data: call.data.to_vec(),
                 place,
-                nonblock,
+                nonblock: call.nonblock,
             };
-            self.ask(id, asking, wk);
+            self.ask(call.id, asking, wk);
             return Step::Parked;
         }
         let out = match lines {
-            true => self.lines(end, data),
-            false => self.whole_messages(end, data),
+            true => self.lines(call.end, call.data),
+            false => self.whole_messages(call.end, call.data),
         };
         let out = match out {
             Ok(out) => out,
-            Err(e) => return Step::Done(waiter, WriteDone::err(e)),
+            Err(e) => return Step::Done(call.waiter, WriteDone::err(e)),
         };
         // Its bytes are its writer's to pay for while they wait.
-        let Some(charge) = P::charge_parked(&waiter, &self.budget, data.len()) else {
+        let Some(charge) = P::charge_parked(&call.waiter, &self.budget, call.data.len()) else {
             log::info!("queue write refused: no memory left to hold its bytes");
-            return Step::Done(waiter, WriteDone::err(Error::NoSpace));
+            return Step::Done(call.waiter, WriteDone::err(Error::NoSpace));
         };
         let asking = Asking::Write {
-            reply: waiter,
+            reply: call.waiter,
             out,
             went: 0,
-            nonblock,
+            nonblock: call.nonblock,
             _charge: charge,
         };
-        self.ask(id, asking, wk);
+        self.ask(call.id, asking, wk);
         Step::Parked
     }
 

@@ -8,9 +8,8 @@ use super::{IoMode, Queue, QueueEnd, QueueWakeups};
 use crate::error::{Error, Result};
 use crate::ipc::compose::{self, Composition, Framing, Sink, Stop};
 use crate::ipc::records;
-use crate::ipc::{ParkedWrite, Parking, Step, WriteDone};
+use crate::ipc::{ParkedWrite, Parking, Step, WriteCall, WriteDone};
 use crate::memory::MESSAGE_OVERHEAD;
-use crate::wait::WaiterId;
 
 /// A write waiting for room: its bytes are its writer's to pay for while
 /// they wait (else the queue owner's); queued, they are the owner's.
@@ -46,41 +45,37 @@ impl<P: Parking> Queue<P> {
     /// A write (see `StreamObject::write`).
     pub(super) fn send(
         &mut self,
-        id: WaiterId,
-        waiter: P::Write,
-        end: QueueEnd,
-        data: &[u8],
-        nonblock: bool,
+        call: WriteCall<'_, P::Write, QueueEnd>,
         wk: &mut QueueWakeups<P>,
     ) -> Step<P::Write, WriteDone> {
-        if end.composes() {
+        if call.end.composes() {
             if self.shut_down {
-                return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
+                return Step::Done(call.waiter, WriteDone::err(Error::ShuttingDown));
             }
-            return self.write_composed(id, waiter, end, data, nonblock, wk);
+            return self.write_composed(call, wk);
         }
-        let (messages, overhead) = if end.io == IoMode::Batch {
-            match records::parse(data, self.max_message_size) {
+        let (messages, overhead) = if call.end.io == IoMode::Batch {
+            match records::parse(call.data, self.max_message_size) {
                 Ok(messages) => (messages, records::HEADER),
-                Err(e) => return Step::Done(waiter, WriteDone::err(e)),
+                Err(e) => return Step::Done(call.waiter, WriteDone::err(e)),
             }
         } else {
-            if data.len() > self.max_message_size {
+            if call.data.len() > self.max_message_size {
                 log::info!(
                     "queue write of {} bytes refused: the largest message is {} bytes",
-                    data.len(),
+                    call.data.len(),
                     self.max_message_size
                 );
-                return Step::Done(waiter, WriteDone::err(Error::MessageTooLong));
+                return Step::Done(call.waiter, WriteDone::err(Error::MessageTooLong));
             }
-            if data.is_empty() {
+            if call.data.is_empty() {
                 // An empty message would read as an end of file: none is queued.
-                return Step::Done(waiter, WriteDone::ok(0));
+                return Step::Done(call.waiter, WriteDone::ok(0));
             }
-            (vec![data], 0)
+            (vec![call.data], 0)
         };
         if self.shut_down {
-            return Step::Done(waiter, WriteDone::err(Error::ShuttingDown));
+            return Step::Done(call.waiter, WriteDone::err(Error::ShuttingDown));
         }
         let mut accepted = 0;
         let mut capped = false;
@@ -94,7 +89,7 @@ impl<P: Parking> Queue<P> {
             };
             match self.enqueue(message.to_vec()) {
                 Ok(len) => accepted += len + overhead,
-                Err(e) if accepted == 0 => return Step::Done(waiter, WriteDone::err(e)),
+                Err(e) if accepted == 0 => return Step::Done(call.waiter, WriteDone::err(e)),
                 // The memory cap in mid-batch: what went in stays, and the
                 // writer gets its count.
                 Err(_) => {
@@ -104,28 +99,28 @@ impl<P: Parking> Queue<P> {
             }
             rest.next();
         }
-        if rest.peek().is_none() || capped || (nonblock && accepted > 0) {
+        if rest.peek().is_none() || capped || (call.nonblock && accepted > 0) {
             self.settle(wk);
             self.notify(wk);
-            return Step::Done(waiter, WriteDone::ok(accepted));
+            return Step::Done(call.waiter, WriteDone::ok(accepted));
         }
         // A writer past its share of places does not wait in write(2)
         // either (see write_composed): the queue may be full of its own
         // messages in progress.
-        if nonblock {
-            return Step::Done(waiter, WriteDone::err(Error::WouldBlock));
+        if call.nonblock {
+            return Step::Done(call.waiter, WriteDone::err(Error::WouldBlock));
         }
-        if self.past_share(end.opener) {
-            self.log_past_share(end.opener);
+        if self.past_share(call.end.opener) {
+            self.log_past_share(call.end.opener);
             if accepted > 0 {
                 self.settle(wk);
                 self.notify(wk);
             }
-            return Step::Done(waiter, WriteDone::stopped(accepted, Error::WouldBlock));
+            return Step::Done(call.waiter, WriteDone::stopped(accepted, Error::WouldBlock));
         }
         let messages: VecDeque<Vec<u8>> = rest.map(<[u8]>::to_vec).collect();
         let bytes = messages.iter().map(Vec::len).sum();
-        let writer = end.opener;
+        let writer = call.end.opener;
         let pending = Pending::Messages {
             messages,
             overhead,
@@ -133,19 +128,19 @@ impl<P: Parking> Queue<P> {
         };
         // The bytes a parked write holds are charged while it waits, to
         // its writer.
-        let Some(charge) = P::charge_parked(&waiter, &self.budget, bytes) else {
+        let Some(charge) = P::charge_parked(&call.waiter, &self.budget, bytes) else {
             log::info!("queue write not parked: no memory left to hold its bytes");
             let done = WriteDone::stopped(accepted, Error::NoSpace);
             if accepted > 0 {
                 self.settle(wk);
                 self.notify(wk);
             }
-            return Step::Done(waiter, done);
+            return Step::Done(call.waiter, done);
         };
         self.writes.push(
-            id,
+            call.id,
             ParkedWrite {
-                reply: waiter,
+                reply: call.waiter,
                 rest: pending,
                 accepted,
                 charge: Some(charge),
@@ -278,11 +273,7 @@ impl<P: Parking> Queue<P> {
     /// a new message needs a place and there is none.
     fn write_composed(
         &mut self,
-        id: WaiterId,
-        waiter: P::Write,
-        end: QueueEnd,
-        data: &[u8],
-        nonblock: bool,
+        call: WriteCall<'_, P::Write, QueueEnd>,
         wk: &mut QueueWakeups<P>,
     ) -> Step<P::Write, WriteDone> {
         // Writers already waiting in turn go first, so that no new
@@ -291,11 +282,11 @@ impl<P: Parking> Queue<P> {
         // at once: behind a writer that waits for the very place this
         // message holds, they would wait for ever.
         let fed = if !self.waiting_in_turn() {
-            self.feed(end, data)
+            self.feed(call.end, call.data)
         } else {
-            let continuing = self.continuing(end, data);
-            let mut fed = self.feed(end, &data[..continuing]);
-            if fed.stop.is_none() && continuing < data.len() {
+            let continuing = self.continuing(call.end, call.data);
+            let mut fed = self.feed(call.end, &call.data[..continuing]);
+            if fed.stop.is_none() && continuing < call.data.len() {
                 fed.stop = Some(Stop::Full);
             }
             fed
@@ -310,31 +301,35 @@ impl<P: Parking> Queue<P> {
         // the file's lock for a write that waits, every other writer of the
         // queue would wait behind it where no signal reaches, and only this
         // writer could end the wait (places.rs).
-        let past_share = fed.stop == Some(Stop::Full) && self.past_share(end.opener);
+        let past_share = fed.stop == Some(Stop::Full) && self.past_share(call.end.opener);
         if past_share {
-            self.log_past_share(end.opener);
+            self.log_past_share(call.end.opener);
         }
         match fed.stop {
-            None => Step::Done(waiter, WriteDone::ok(accepted)),
-            Some(Stop::Failed(e)) => Step::Done(waiter, early(e)),
-            Some(Stop::Full) if nonblock || past_share => {
-                Step::Done(waiter, early(Error::WouldBlock))
+            None => Step::Done(call.waiter, WriteDone::ok(accepted)),
+            Some(Stop::Failed(e)) => Step::Done(call.waiter, early(e)),
+            Some(Stop::Full) if call.nonblock || past_share => {
+                Step::Done(call.waiter, early(Error::WouldBlock))
             }
             Some(Stop::Full) => {
-                let Some(charge) = P::charge_parked(&waiter, &self.budget, data.len() - accepted)
+                let Some(charge) =
+                    P::charge_parked(&call.waiter, &self.budget, call.data.len() - accepted)
                 else {
                     log::info!("queue write not parked: no memory left to hold its bytes");
-                    return Step::Done(waiter, early(Error::NoSpace));
+                    return Step::Done(call.waiter, early(Error::NoSpace));
                 };
-                let data = data[accepted..].to_vec();
-                let pending = Pending::Bytes { end, data };
+                let data = call.data[accepted..].to_vec();
+                let pending = Pending::Bytes {
+                    end: call.end,
+                    data,
+                };
                 let w = ParkedWrite {
-                    reply: waiter,
+                    reply: call.waiter,
                     rest: pending,
                     accepted,
                     charge: Some(charge),
                 };
-                self.writes.push(id, w);
+                self.writes.push(call.id, w);
                 Step::Parked
             }
         }

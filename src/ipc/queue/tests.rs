@@ -1,7 +1,7 @@
 //! The queue state machine driven alone, with plain values for replies.
 
 use super::*;
-use crate::ipc::Plain;
+use crate::ipc::{Plain, read_call, write_call};
 use crate::memory::MemoryBudget;
 
 fn queue(max_messages: usize) -> Queue<Plain> {
@@ -55,14 +55,14 @@ fn open_as(q: &mut Queue<Plain>, mode: Mode, io: IoMode, uid: u32) -> QueueEnd {
 }
 
 fn send(q: &mut Queue<Plain>, end: QueueEnd, data: &[u8]) -> WriteDone {
-    match q.write(1, 1, end, data, true, &mut wk()) {
+    match q.write(write_call(1, end, data, true), &mut wk()) {
         Step::Done(_, done) => done,
         Step::Parked => panic!("write parked"),
     }
 }
 
 fn recv(q: &mut Queue<Plain>, end: QueueEnd, size: usize) -> Result<Vec<u8>> {
-    match q.read(2, 2, end, size, true, &mut wk()) {
+    match q.read(read_call(2, end, size, true), &mut wk()) {
         Step::Done(_, r) => r,
         Step::Parked => panic!("read parked"),
     }
@@ -120,7 +120,7 @@ fn a_user_holds_at_most_half_the_places_and_others_go_past_its_wait() {
     let a2 = opened(blocking_writer_of(&mut q, 2, 2));
     assert_eq!(send(&mut q, a1, b"x"), WriteDone::ok(1));
     assert!(
-        matches!(blocking_writer_of(&mut q, 3, 2), Step::Parked),
+        blocking_writer_of(&mut q, 3, 2).is_parked(),
         "user 2 holds its share: 2 of 4 places"
     );
     assert!(!q.full());
@@ -135,7 +135,7 @@ fn a_user_holds_at_most_half_the_places_and_others_go_past_its_wait() {
     // wait in write(2), holding the file's lock): EAGAIN, even blocking.
     let c = open_framed_by(&mut q, Mode::WRITE, 2);
     assert!(matches!(
-        q.write(5, 5, c, b"c", false, &mut wk()),
+        q.write(write_call(5, c, b"c", false), &mut wk()),
         Step::Done(5, done) if done == WriteDone::err(Error::WouldBlock)
     ));
     let d = open_framed_by(&mut q, Mode::WRITE, 3);
@@ -162,12 +162,12 @@ fn a_parked_write_whose_writer_came_to_hold_its_share_waits_no_more() {
     opened(blocking_writer_of(&mut q, 2, 1));
     opened(blocking_writer_of(&mut q, 3, 1));
     opened(blocking_writer_of(&mut q, 4, 2));
-    assert!(matches!(blocking_writer_of(&mut q, 5, 2), Step::Parked));
+    assert!(blocking_writer_of(&mut q, 5, 2).is_parked());
     let c = open_framed_by(&mut q, Mode::WRITE, 2);
-    assert!(matches!(
-        q.write(6, 6, c, b"c", false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        q.write(write_call(6, c, b"c", false), &mut wk())
+            .is_parked()
+    );
     // A place comes free: the open, older, takes it, and user 2 holds its
     // share (2 of 4). Its write is answered, not left holding the file's
     // lock.
@@ -214,7 +214,7 @@ fn the_owner_may_hold_every_place() {
         opened(blocking_writer_of(&mut q, id, 1));
     }
     assert!(q.full());
-    assert!(matches!(blocking_writer_of(&mut q, 5, 1), Step::Parked));
+    assert!(blocking_writer_of(&mut q, 5, 1).is_parked());
 }
 
 #[test]
@@ -225,8 +225,8 @@ fn a_writers_open_takes_its_place_and_waits_for_one_when_full() {
         panic!("a place was free");
     };
     assert!(q.full(), "the open holds the only place");
-    assert!(matches!(blocking_writer(&mut q, 2), Step::Parked));
-    assert!(matches!(blocking_writer(&mut q, 3), Step::Parked));
+    assert!(blocking_writer(&mut q, 2).is_parked());
+    assert!(blocking_writer(&mut q, 3).is_parked());
     assert_eq!(q.counters().blocked, 2);
     // An empty flush (the shell's dup2 and close) keeps the place.
     let w = flush(&mut q, a);
@@ -235,11 +235,11 @@ fn a_writers_open_takes_its_place_and_waits_for_one_when_full() {
     flush(&mut q, a);
     let r = open(&mut q, Mode::READ, false);
     let mut w = wk();
-    let Step::Done(_, Ok(message)) = q.read(4, 4, r, 10, true, &mut w) else {
+    let Step::Done(_, Ok(message)) = q.read(read_call(4, r, 10, true), &mut w) else {
         panic!("a message was queued");
     };
     assert_eq!(message, b"one");
-    let _ = q.read(5, 5, r, 10, true, &mut w);
+    let _ = q.read(read_call(5, r, 10, true), &mut w);
     assert_eq!(w.opens.len(), 1, "the oldest waiting open got the place");
     assert_eq!(w.opens[0].0, 2);
     // The other is interrupted; a writer that closes without writing
@@ -265,7 +265,8 @@ fn a_message_in_progress_goes_on_while_a_new_one_waits_for_its_place() {
     let b = composing(&mut q, Framing::Message);
     assert_eq!(send(&mut q, a, b"a"), WriteDone::ok(1));
     assert!(
-        matches!(q.write(7, 7, b, b"x", false, &mut wk()), Step::Parked),
+        q.write(write_call(7, b, b"x", false), &mut wk())
+            .is_parked(),
         "b's first write waits: a holds the only place"
     );
     assert_eq!(
@@ -279,24 +280,30 @@ fn a_message_in_progress_goes_on_while_a_new_one_waits_for_its_place() {
     assert_eq!(q.counters().messages, 1);
     let r = open(&mut q, Mode::READ, true);
     let mut w = wk();
-    assert!(matches!(q.read(8, 8, r, 64, true, &mut w), Step::Done(_, Ok(m)) if m == b"ab"));
+    assert!(
+        matches!(q.read(read_call(8, r, 64, true), &mut w), Step::Done(_, Ok(m)) if m == b"ab")
+    );
     assert_eq!(w.writes, vec![(7, 7, WriteDone::ok(1))], "b got the place");
     flush(&mut q, b);
-    assert!(matches!(q.read(9, 9, r, 64, true, &mut wk()), Step::Done(_, Ok(m)) if m == b"x"));
+    assert!(
+        matches!(q.read(read_call(9, r, 64, true), &mut wk()), Step::Done(_, Ok(m)) if m == b"x")
+    );
 }
 
 #[test]
 fn a_line_writer_parks_only_for_the_lines_that_need_a_place() {
     let mut q = queue(2);
     let w = composing(&mut q, Framing::Line);
-    match q.write(1, 1, w, b"1\n2\n3\n", false, &mut wk()) {
+    match q.write(write_call(1, w, b"1\n2\n3\n", false), &mut wk()) {
         Step::Parked => {}
         Step::Done(..) => panic!("the third line has no place"),
     }
     assert_eq!(q.counters().messages, 2);
     let r = open(&mut q, Mode::READ, true);
     let mut wks = wk();
-    assert!(matches!(q.read(2, 2, r, 64, true, &mut wks), Step::Done(_, Ok(m)) if m == b"1\n"));
+    assert!(
+        matches!(q.read(read_call(2, r, 64, true), &mut wks), Step::Done(_, Ok(m)) if m == b"1\n")
+    );
     assert_eq!(wks.writes, vec![(1, 1, WriteDone::ok(6))]);
     assert_eq!(q.counters().messages, 2);
     assert_eq!(q.counters().sent, 3);
@@ -375,15 +382,12 @@ fn two_parked_reads_of_one_description_share_its_message() {
     let mut q = queue(4);
     let r = open(&mut q, Mode::READ, false);
     for id in [1, 2] {
-        assert!(matches!(
-            q.read(id, id as u32, r, 3, false, &mut wk()),
-            Step::Parked
-        ));
+        assert!(q.read(read_call(id, r, 3, false), &mut wk()).is_parked());
     }
     let w = open(&mut q, Mode::WRITE, false);
     let mut wks = wk();
     assert!(matches!(
-        q.write(3, 3, w, b"abcdef", false, &mut wks),
+        q.write(write_call(3, w, b"abcdef", false), &mut wks),
         Step::Done(..)
     ));
     assert_eq!(
@@ -480,17 +484,19 @@ fn full_queue_blocks_writers_in_order_and_readers_free_them() {
     let w = open(&mut q, Mode::WRITE, false);
     send(&mut q, w, b"1");
     assert_eq!(send(&mut q, w, b"2"), WriteDone::err(Error::WouldBlock));
-    assert!(matches!(
-        q.write(10, 10, w, b"2", false, &mut wk()),
-        Step::Parked
-    ));
-    assert!(matches!(
-        q.write(11, 11, w, b"3", false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        q.write(write_call(10, w, b"2", false), &mut wk())
+            .is_parked()
+    );
+    assert!(
+        q.write(write_call(11, w, b"3", false), &mut wk())
+            .is_parked()
+    );
     let r = open(&mut q, Mode::READ, true);
     let mut w1 = wk();
-    assert!(matches!(q.read(3, 3, r, 10, false, &mut w1), Step::Done(_, Ok(ref m)) if m == b"1"));
+    assert!(
+        matches!(q.read(read_call(3, r, 10, false), &mut w1), Step::Done(_, Ok(ref m)) if m == b"1")
+    );
     assert_eq!(w1.writes.len(), 1);
     assert_eq!(w1.writes[0].0, 10);
     assert_eq!(recv(&mut q, r, 10), Ok(b"2".to_vec()));
@@ -503,24 +509,16 @@ fn parked_readers_are_served_in_arrival_order_one_message_each() {
     let w = open(&mut q, Mode::WRITE, false);
     let r1 = open(&mut q, Mode::READ, false);
     let r2 = open(&mut q, Mode::READ, true);
-    assert!(matches!(
-        q.read(5, 50, r1, 100, false, &mut wk()),
-        Step::Parked
-    ));
-    assert!(matches!(
-        q.read(6, 60, r2, 100, false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(q.read(read_call(5, r1, 100, false), &mut wk()).is_parked());
+    assert!(q.read(read_call(6, r2, 100, false), &mut wk()).is_parked());
     let mut w1 = wk();
-    assert!(matches!(
-        q.write(7, 70, w, b"first", false, &mut w1),
-        Step::Done(_, _)
-    ));
+    let first = q.write(write_call(7, w, b"first", false), &mut w1);
+    assert!(matches!(first, Step::Done(_, _)));
     assert_eq!(w1.reads.len(), 1);
     assert_eq!(w1.reads[0].0, 5);
     assert_eq!(w1.reads[0].2, ReadDone::Data(Ok(b"first".to_vec())));
     let mut w2 = wk();
-    q.write(8, 80, w, b"second", false, &mut w2);
+    q.write(write_call(8, w, b"second", false), &mut w2);
     assert_eq!(w2.reads[0].0, 6);
     assert_eq!(w2.reads[0].2, ReadDone::Data(Ok(b"second".to_vec())));
     assert_eq!(recv(&mut q, r1, 100), Ok(vec![]), "r1 ends its message");
@@ -546,17 +544,11 @@ fn memory_cap_refuses_with_enospc_and_keeps_the_queue() {
 fn interrupted_and_shut_down_waiters() {
     let mut q = queue(1);
     let r = open(&mut q, Mode::READ, false);
-    assert!(matches!(
-        q.read(1, 1, r, 10, false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(q.read(read_call(1, r, 10, false), &mut wk()).is_parked());
     let mut w = wk();
     assert!(q.cancel(1, CancelReason::Interrupted, &mut w));
     assert_eq!(w.reads[0].2, ReadDone::Data(Err(Error::Interrupted)));
-    assert!(matches!(
-        q.read(2, 2, r, 10, false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(q.read(read_call(2, r, 10, false), &mut wk()).is_parked());
     let mut w = wk();
     q.shut_down(&mut w);
     assert_eq!(w.reads[0].2, ReadDone::Data(Ok(vec![])));
@@ -572,7 +564,7 @@ fn poll_in_with_a_message_out_with_room() {
     assert_eq!(q.poll(w, None), ready::OUT);
     assert_eq!(q.poll(r, Some((1, 9))), 0);
     let mut wks = wk();
-    q.write(1, 1, w, b"m", true, &mut wks);
+    q.write(write_call(1, w, b"m", true), &mut wks);
     assert_eq!(wks.polls, vec![9]);
     assert_eq!(q.poll(r, None), ready::IN);
     assert_eq!(q.poll(w, None), 0, "full");
@@ -654,16 +646,20 @@ fn batch_write_fills_a_full_queue_as_room_comes() {
         WriteDone::err(Error::WouldBlock)
     );
     // Blocking: parks with the rest until readers make room.
-    assert!(matches!(
-        q.write(7, 7, w, &data[10..], false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        q.write(write_call(7, w, &data[10..], false), &mut wk())
+            .is_parked()
+    );
     let r = open(&mut q, Mode::READ, true);
     let mut w1 = wk();
-    assert!(matches!(q.read(8, 8, r, 10, false, &mut w1), Step::Done(_, Ok(ref m)) if m == b"1"));
+    assert!(
+        matches!(q.read(read_call(8, r, 10, false), &mut w1), Step::Done(_, Ok(ref m)) if m == b"1")
+    );
     assert!(w1.writes.is_empty(), "one of two messages queued");
     let mut w2 = wk();
-    assert!(matches!(q.read(9, 9, r, 10, false, &mut w2), Step::Done(_, Ok(ref m)) if m == b"2"));
+    assert!(
+        matches!(q.read(read_call(9, r, 10, false), &mut w2), Step::Done(_, Ok(ref m)) if m == b"2")
+    );
     assert_eq!(w2.writes.len(), 1);
     assert_eq!((w2.writes[0].0, w2.writes[0].2), (7, WriteDone::ok(10)));
     assert_eq!(recv(&mut q, r, 10), Ok(b"3".to_vec()));
@@ -675,10 +671,10 @@ fn interrupted_batch_write_reports_what_was_queued() {
     let mut q = queue(1);
     let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
     let data = batch(&[b"1", b"22", b"333"]);
-    assert!(matches!(
-        q.write(7, 7, w, &data, false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        q.write(write_call(7, w, &data, false), &mut wk())
+            .is_parked()
+    );
     let mut wks = wk();
     assert!(q.cancel(7, CancelReason::Interrupted, &mut wks));
     assert_eq!(
@@ -694,10 +690,10 @@ fn interrupted_batch_write_reports_what_was_queued() {
         WriteDone::ok(6),
         "room for one"
     );
-    assert!(matches!(
-        q.write(9, 9, w, &data[11..], false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        q.write(write_call(9, w, &data[11..], false), &mut wk())
+            .is_parked()
+    );
     let mut wks = wk();
     assert!(q.cancel(9, CancelReason::Interrupted, &mut wks));
     assert_eq!(
@@ -766,15 +762,15 @@ fn a_whole_message_of_a_writer_at_its_share_does_not_wait_either() {
     assert!(q.full(), "user 2 holds its share, the owner the rest");
     let packet = open_as(&mut q, Mode::WRITE, IoMode::Packet, 2);
     assert!(matches!(
-        q.write(5, 5, packet, b"p", false, &mut wk()),
+        q.write(write_call(5, packet, b"p", false), &mut wk()),
         Step::Done(5, done) if done == WriteDone::err(Error::WouldBlock)
     ));
     // The owner's own waits for room, as on any full queue.
     let owners = open_as(&mut q, Mode::WRITE, IoMode::Packet, 1);
-    assert!(matches!(
-        q.write(6, 6, owners, b"o", false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        q.write(write_call(6, owners, b"o", false), &mut wk())
+            .is_parked()
+    );
 }
 
 #[test]
@@ -794,7 +790,7 @@ fn a_batch_of_a_writer_at_its_share_answers_what_went_in() {
         .collect::<Vec<u8>>();
     // Two places are free: two records go in, and the third would wait.
     assert!(matches!(
-        q.write(3, 3, batch, &records, false, &mut wk()),
+        q.write(write_call(3, batch, &records, false), &mut wk()),
         Step::Done(3, done) if done == WriteDone::ok(10)
     ));
     assert_eq!(q.counters().messages, 2);

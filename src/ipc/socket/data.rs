@@ -9,9 +9,10 @@ use super::{Accepted, DataEnd, Endpoint, EndpointWakeups, State, datagram, sys};
 use crate::error::{Error, Result};
 use crate::ipc::compose::{self, Framing, Stop};
 use crate::ipc::{
-    CancelReason, IoMode, OpenRequest, Parking, Step, StreamObject, WriteDone, ready,
+    CancelReason, IoMode, OpenRequest, Parking, ReadCall, Step, StreamObject, WriteCall, WriteDone,
+    ready,
 };
-use crate::ipc::{ParkedRead, ParkedWrite, ReadDone, Unwritten};
+use crate::ipc::{ParkedWrite, ReadDone, Unwritten};
 use crate::reactor::Readiness;
 use crate::wait::WaiterId;
 
@@ -265,61 +266,46 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
 
     fn read(
         &mut self,
-        id: WaiterId,
-        waiter: P::Read,
-        end: DataEnd,
-        size: usize,
-        nonblock: bool,
+        call: ReadCall<P::Read, DataEnd>,
         wk: &mut EndpointWakeups<P>,
     ) -> Step<P::Read, Result<Vec<u8>>> {
-        if self.state == State::Closed || self.read_shut || size == 0 {
-            return Step::Done(waiter, Ok(Vec::new()));
+        if self.state == State::Closed || self.read_shut || call.size == 0 {
+            return Step::Done(call.waiter, Ok(Vec::new()));
         }
-        if self.framed(&end) {
-            if let Some(answer) = self.read_on(&end, size) {
-                return Step::Done(waiter, Ok(answer));
+        if self.framed(&call.end) {
+            if let Some(answer) = self.read_on(&call.end, call.size) {
+                return Step::Done(call.waiter, Ok(answer));
             }
         }
         if let Err(e) = self.connected_fd() {
-            return Step::Done(waiter, Err(e));
+            return Step::Done(call.waiter, Err(e));
         }
         if self.reads.is_empty() {
-            match self.receive(&end, size) {
-                Ok(Some(data)) => return Step::Done(waiter, Ok(data)),
+            match self.receive(&call.end, call.size) {
+                Ok(Some(data)) => return Step::Done(call.waiter, Ok(data)),
                 Ok(None) => {}
                 Err(e) => {
                     self.error = Some(format!("receive: {e}"));
-                    return Step::Done(waiter, Err(e));
+                    return Step::Done(call.waiter, Err(e));
                 }
             }
         }
-        if nonblock || self.shut_down {
+        if call.nonblock || self.shut_down {
             let answer = if self.shut_down {
                 Ok(Vec::new())
             } else {
                 Err(Error::WouldBlock)
             };
-            return Step::Done(waiter, answer);
+            return Step::Done(call.waiter, answer);
         }
-        self.reads.push(
-            id,
-            ParkedRead {
-                reply: waiter,
-                size,
-                end,
-            },
-        );
+        call.park_in(&mut self.reads);
         self.arm_or_answer(wk);
         Step::Parked
     }
 
     fn write(
         &mut self,
-        id: WaiterId,
-        waiter: P::Write,
-        end: DataEnd,
-        data: &[u8],
-        nonblock: bool,
+        call: WriteCall<'_, P::Write, DataEnd>,
         wk: &mut EndpointWakeups<P>,
     ) -> Step<P::Write, WriteDone> {
         if self.write_shut || self.state == State::Closed {
@@ -327,18 +313,18 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
                 result: Err(Error::BrokenPipe),
                 sigpipe: true,
             };
-            return Step::Done(waiter, done);
+            return Step::Done(call.waiter, done);
         }
         if let Err(e) = self.connected_fd().and_then(|_| self.destination_ok()) {
-            return Step::Done(waiter, WriteDone::err(e));
+            return Step::Done(call.waiter, WriteDone::err(e));
         }
-        if self.framed(&end) {
-            return Step::Done(waiter, self.compose(&end, data));
+        if self.framed(&call.end) {
+            return Step::Done(call.waiter, self.compose(&call.end, call.data));
         }
         let mut sent = 0;
         if self.writes.is_empty() {
-            while sent < data.len() {
-                match self.send_some(&data[sent..]) {
+            while sent < call.data.len() {
+                match self.send_some(&call.data[sent..]) {
                     Ok(Some(n)) => sent += n,
                     Ok(None) => break,
                     Err(e) => {
@@ -346,43 +332,43 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
                         self.error = Some(format!("send: {e}"));
                         let mut done = WriteDone::stopped(sent, e);
                         done.sigpipe = e == Error::BrokenPipe && sent == 0;
-                        return Step::Done(waiter, done);
+                        return Step::Done(call.waiter, done);
                     }
                 }
             }
             self.bytes_out += sent as u64;
         }
-        if sent == data.len() {
-            return Step::Done(waiter, WriteDone::ok(sent));
+        if sent == call.data.len() {
+            return Step::Done(call.waiter, WriteDone::ok(sent));
         }
-        if nonblock || self.shut_down {
+        if call.nonblock || self.shut_down {
             let why = match self.shut_down {
                 true => Error::ShuttingDown,
                 false => Error::WouldBlock,
             };
             let done = WriteDone::stopped(sent, why);
-            return Step::Done(waiter, done);
+            return Step::Done(call.waiter, done);
         }
         // The bytes a parked write holds are charged while it waits, to
         // its writer (else the endpoint's owner).
-        let payer = P::writer_account(&waiter).or_else(|| self.account.clone());
+        let payer = P::writer_account(&call.waiter).or_else(|| self.account.clone());
         let held = match &payer {
-            Some(account) => match account.hold(data.len()) {
+            Some(account) => match account.hold(call.data.len()) {
                 Some(held) => Some(held),
                 None => {
                     log::info!("socket write not parked: no memory left to hold its bytes");
                     let done = WriteDone::stopped(sent, Error::NoSpace);
-                    return Step::Done(waiter, done);
+                    return Step::Done(call.waiter, done);
                 }
             },
             None => None,
         };
         self.writes.push(
-            id,
+            call.id,
             ParkedWrite {
-                reply: waiter,
+                reply: call.waiter,
                 rest: Unwritten {
-                    data: data.to_vec(),
+                    data: call.data.to_vec(),
                     at: sent,
                 },
                 accepted: sent,

@@ -685,7 +685,7 @@ fn check(command: &Command) -> std::result::Result<(), (Error, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipc::Plain;
+    use crate::ipc::{Plain, read_call};
 
     /// A reactor with no room for one more watch.
     struct Full;
@@ -711,7 +711,7 @@ mod tests {
             packet: false,
         };
         let mut wk = Wakeups::default();
-        let step = crate::ipc::StreamObject::read(&mut ep, 7, 70, end, 10, false, &mut wk);
+        let step = crate::ipc::StreamObject::read(&mut ep, read_call(7, end, 10, false), &mut wk);
         assert!(matches!(step, Step::Parked));
         assert_eq!(wk.reads.len(), 1, "answered, not left waiting for ever");
         assert_eq!(wk.reads[0].0, 7);

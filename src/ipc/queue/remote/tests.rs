@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::*;
-use crate::ipc::{Mode, Plain};
+use crate::ipc::{Mode, Plain, read_call, write_call};
 use crate::memory::MemoryBudget;
 
 /// A store that keeps every step asked, for the test to answer.
@@ -83,10 +83,10 @@ fn one(asked: &Asked) -> (u64, StoreOp) {
 /// asked (its step's seq).
 fn parked_read(q: &mut RemoteQueue<Plain>, asked: &Asked, size: usize, nonblock: bool) -> u64 {
     let end = opened(open(q, Mode::READ, IoMode::Packet, true));
-    assert!(matches!(
-        q.read(1, 1, end, size, nonblock, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        q.read(read_call(1, end, size, nonblock), &mut wk())
+            .is_parked()
+    );
     let (seq, op) = one(asked);
     assert_eq!(op, take(&[]));
     seq
@@ -115,10 +115,7 @@ fn taken(q: &mut RemoteQueue<Plain>, seq: u64, id: &str, message: &[u8]) -> Remo
 
 /// A writer whose open got the place of its first message.
 fn writer_with_place(q: &mut RemoteQueue<Plain>, asked: &Asked) -> QueueEnd {
-    assert!(matches!(
-        open(q, Mode::WRITE, IoMode::Stream, false),
-        Step::Parked
-    ));
+    assert!(open(q, Mode::WRITE, IoMode::Stream, false).is_parked());
     let (seq, op) = one(asked);
     assert_eq!(op, StoreOp::Reserve { place: 1 });
     let mut w = wk();
@@ -133,11 +130,10 @@ fn writer_with_place(q: &mut RemoteQueue<Plain>, asked: &Asked) -> QueueEnd {
 /// the step it asked.
 fn packet_write_asked(q: &mut RemoteQueue<Plain>, asked: &Asked, id: u64) -> (QueueEnd, u64) {
     let end = opened(open(q, Mode::WRITE, IoMode::Packet, true));
-    let waiter = id as u32;
-    assert!(matches!(
-        q.write(id, waiter, end, b"m", false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        q.write(write_call(id, end, b"m", false), &mut wk())
+            .is_parked()
+    );
     let (seq, op) = one(asked);
     let append = StoreOp::Append {
         messages: vec![b"m".to_vec()],
@@ -182,10 +178,7 @@ fn the_next_take_carries_the_receipt_of_the_last_message() {
     let seq = parked_read(&mut q, &asked, 100, false);
     taken(&mut q, seq, "1-0", b"first");
     let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
-    assert!(matches!(
-        q.read(2, 2, end, 100, false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(q.read(read_call(2, end, 100, false), &mut wk()).is_parked());
     assert_eq!(one(&asked).1, take(&["1-0"]));
     receipts_due(&mut q);
     assert_eq!(asked.take(), [], "carried: nothing left to send alone");
@@ -195,10 +188,10 @@ fn the_next_take_carries_the_receipt_of_the_last_message() {
 fn a_batch_read_takes_as_many_messages_as_its_buffer_holds() {
     let (mut q, asked) = queue();
     let end = opened(open(&mut q, Mode::READ, IoMode::Batch, true));
-    assert!(matches!(
-        q.read(1, 1, end, 4 * 68, false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        q.read(read_call(1, end, 4 * 68, false), &mut wk())
+            .is_parked()
+    );
     let (seq, op) = one(&asked);
     assert_eq!(
         op,
@@ -229,7 +222,7 @@ fn a_read_that_may_not_wait_gets_eagain_from_an_empty_store() {
     assert!(matches!(&w.reads[..], [(1, 1, done)] if *done == eagain));
     // Asked again with nothing put since: answered without asking.
     let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
-    let again = q.read(2, 2, end, 100, true, &mut wk());
+    let again = q.read(read_call(2, end, 100, true), &mut wk());
     assert!(matches!(again, Step::Done(2, Err(Error::WouldBlock))));
     assert_eq!(asked.take(), []);
 }
@@ -254,16 +247,13 @@ fn a_message_ends_at_the_close_in_the_place_its_open_got() {
     let (mut q, asked) = queue();
     let end = writer_with_place(&mut q, &asked);
     // Writes go into the message in progress: no step.
-    let done = q.write(1, 1, end, b"hel", false, &mut wk());
+    let done = q.write(write_call(1, end, b"hel", false), &mut wk());
     assert!(matches!(done, Step::Done(1, d) if d == WriteDone::ok(3)));
-    let done = q.write(2, 2, end, b"lo", false, &mut wk());
+    let done = q.write(write_call(2, end, b"lo", false), &mut wk());
     assert!(matches!(done, Step::Done(2, d) if d == WriteDone::ok(2)));
     assert_eq!(asked.take(), []);
     let flushed = q.flush(3, 3, end, &mut || false, &mut wk());
-    assert!(
-        matches!(flushed, Step::Parked),
-        "answered once the store has it"
-    );
+    assert!(flushed.is_parked(), "answered once the store has it");
     let (seq, op) = one(&asked);
     let append = StoreOp::Append {
         messages: vec![b"hello".to_vec()],
@@ -279,7 +269,7 @@ fn a_message_ends_at_the_close_in_the_place_its_open_got() {
 fn a_store_out_of_reach_fails_the_close_with_ecomm_and_asks_nothing_more() {
     let (mut q, asked) = queue();
     let end = writer_with_place(&mut q, &asked);
-    let _ = q.write(1, 1, end, b"lost", false, &mut wk());
+    let _ = q.write(write_call(1, end, b"lost", false), &mut wk());
     let _ = q.flush(3, 3, end, &mut || false, &mut wk());
     let (seq, _) = one(&asked);
     let mut w = wk();
@@ -349,10 +339,10 @@ fn under_line_framing_a_write_sends_the_lines_it_ends_and_keeps_the_rest() {
     q.set_framing(Framing::Line).unwrap();
     asked.take();
     let end = writer_with_place(&mut q, &asked);
-    assert!(matches!(
-        q.write(1, 1, end, b"a\nb\nc", false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        q.write(write_call(1, end, b"a\nb\nc", false), &mut wk())
+            .is_parked()
+    );
     let (seq, op) = one(&asked);
     let lines = StoreOp::Append {
         messages: vec![b"a\n".to_vec(), b"b\n".to_vec()],
@@ -363,10 +353,10 @@ fn under_line_framing_a_write_sends_the_lines_it_ends_and_keeps_the_rest() {
     q.stored(seq, Ok(Stored::Appended(2)), &mut w);
     assert!(matches!(&w.writes[..], [(1, 1, done)] if *done == WriteDone::ok(5)));
     // The unfinished line goes on, and ends with the next newline.
-    assert!(matches!(
-        q.write(2, 2, end, b"d\n", false, &mut wk()),
-        Step::Parked
-    ));
+    assert!(
+        q.write(write_call(2, end, b"d\n", false), &mut wk())
+            .is_parked()
+    );
     let (_, op) = one(&asked);
     let line = StoreOp::Append {
         messages: vec![b"cd\n".to_vec()],
@@ -387,7 +377,7 @@ fn a_queue_the_store_no_longer_has_fails_every_call_with_eidrm() {
         [(1, 1, ReadDone::Data(Err(Error::Removed)))]
     ));
     assert!(matches!(
-        q.read(2, 2, reader, 100, false, &mut wk()),
+        q.read(read_call(2, reader, 100, false), &mut wk()),
         Step::Done(2, Err(Error::Removed))
     ));
     // Ready with an error, so that a poller calls and hears it.
@@ -406,7 +396,7 @@ fn a_removal_answers_a_writer_waiting_for_room_and_drops_a_message_in_progress()
     let (mut q, asked) = queue();
     let end = writer_with_place(&mut q, &asked);
     assert!(matches!(
-        q.write(3, 3, end, b"half", false, &mut wk()),
+        q.write(write_call(3, end, b"half", false), &mut wk()),
         Step::Done(3, WriteDone { result: Ok(4), .. })
     ));
     packet_writer_waiting_for_room(&mut q, &asked, 4);
@@ -492,7 +482,7 @@ fn a_batch_cut_short_by_the_store_is_a_short_write() {
         records::append(&mut batch, m);
     }
     assert!(matches!(
-        q.write(1, 1, end, &batch, false, &mut wk()),
+        q.write(write_call(1, end, &batch, false), &mut wk()),
         Step::Parked
     ));
     let (seq, _) = one(&asked);
@@ -565,7 +555,7 @@ fn a_duplicated_message_reaches_two_reads_and_is_acknowledged_once() {
     let end = opened(open(&mut q, Mode::READ, IoMode::Packet, true));
     for id in [1, 2] {
         assert!(matches!(
-            q.read(id, id as u32, end, 100, false, &mut wk()),
+            q.read(read_call(id, end, 100, false), &mut wk()),
             Step::Parked
         ));
     }
