@@ -153,8 +153,11 @@ pub trait Synthesizer<R: Replies>: Send + Sync {
     /// `NotFound` when there is none.
     fn child(&self, name: &[u8], caller: &Caller) -> Result<(Node<R>, Meta)>;
     /// The children after `offset`, in offset order. Offsets 1 and 2 are
-    /// `.` and `..`.
-    fn list(&self, offset: u64) -> Result<Vec<Listed>>;
+    /// `.` and `..`. None by default: children that exist for any name
+    /// (the dial tree's, as `/dev/tcp` in bash) are not listed.
+    fn list(&self, _offset: u64) -> Result<Vec<Listed>> {
+        Ok(Vec::new())
+    }
 }
 
 /// A symbolic link whose target may depend on who reads it (`proc/self`).

@@ -286,6 +286,28 @@ pub struct ParkedRead<R, E = ()> {
 }
 
 impl<P: Parking, E> Wakeups<P, E> {
+    /// Answers the oldest of the parked `reads` (there is one) with
+    /// `answer`; its id.
+    pub fn serve_front_read<ReadEnd>(
+        &mut self,
+        reads: &mut WaitQueue<ParkedRead<P::Read, ReadEnd>>,
+        answer: Result<Vec<u8>>,
+    ) -> WaiterId {
+        let (id, r) = reads.pop_front().expect("front exists");
+        self.reads.push((id, r.reply, ReadDone::Data(answer)));
+        id
+    }
+
+    /// The oldest of the parked `writes` (there is one) is all in: it is
+    /// answered with its count.
+    pub fn finish_front_write<Rest>(
+        &mut self,
+        writes: &mut WaitQueue<ParkedWrite<P::Write, Rest>>,
+    ) {
+        let (id, w) = writes.pop_front().expect("front exists");
+        self.writes.push((id, w.reply, WriteDone::ok(w.accepted)));
+    }
+
     /// Answers a parked read taken out for `why`.
     pub fn read_cancelled(&mut self, id: WaiterId, reply: P::Read, why: CancelReason) {
         self.reads

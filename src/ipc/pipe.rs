@@ -142,6 +142,43 @@ impl<P: Parking> Pipe<P> {
         }
     }
 
+    /// A reader opened: it counts, and the writers that waited for one go
+    /// on — those parked in open, then the creator's writes.
+    fn reader_came(&mut self, wk: &mut PipeWakeups<P>) {
+        self.readers += 1;
+        self.reader_opens += 1;
+        Self::complete_openers(&mut self.write_openers, Mode::WRITE, wk);
+        self.resume_awaiting(wk);
+    }
+
+    /// A writer opened: it counts, and the readers parked in open go on.
+    fn writer_came(&mut self, wk: &mut PipeWakeups<P>) {
+        self.writers += 1;
+        self.writer_opens += 1;
+        Self::complete_openers(&mut self.read_openers, Mode::READ, wk);
+    }
+
+    /// Parks an open of the `mode` end, already counted, until a partner
+    /// opens (the kernel's `wait_for_partner`); once nothing parks, it
+    /// fails instead and its count goes back.
+    fn wait_for_partner(
+        &mut self,
+        id: WaiterId,
+        waiter: P::Open,
+        mode: Mode,
+    ) -> Step<P::Open, Result<PipeEnd>> {
+        let (count, openers) = match mode.read {
+            true => (&mut self.readers, &mut self.read_openers),
+            false => (&mut self.writers, &mut self.write_openers),
+        };
+        if self.shut_down {
+            *count -= 1;
+            return Step::Done(waiter, Err(Error::ShuttingDown));
+        }
+        openers.push(id, waiter);
+        Step::Parked
+    }
+
     fn drop_reader(&mut self, wk: &mut PipeWakeups<P>) {
         self.readers -= 1;
         if self.readers == 0 {
@@ -229,9 +266,7 @@ impl<P: Parking> Pipe<P> {
             if !w.rest.left().is_empty() {
                 break;
             }
-            let (id, w) = self.writes.pop_front().expect("front exists");
-            let done = WriteDone::ok(w.accepted);
-            wk.writes.push((id, w.reply, done));
+            wk.finish_front_write(&mut self.writes);
         }
         out
     }
@@ -315,9 +350,7 @@ impl<P: Parking> Pipe<P> {
             if !w.rest.left().is_empty() {
                 break;
             }
-            let (id, w) = self.writes.pop_front().expect("front exists");
-            let done = WriteDone::ok(w.accepted);
-            wk.writes.push((id, w.reply, done));
+            wk.finish_front_write(&mut self.writes);
         }
         progressed
     }
@@ -369,13 +402,8 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         let mut end = PipeEnd::new(mode);
         if mode.read && mode.write {
             // O_RDWR: both ends at once, never blocks (fifo(7)).
-            self.readers += 1;
-            self.reader_opens += 1;
-            self.writers += 1;
-            self.writer_opens += 1;
-            Self::complete_openers(&mut self.read_openers, Mode::READ, wk);
-            Self::complete_openers(&mut self.write_openers, Mode::WRITE, wk);
-            self.resume_awaiting(wk);
+            self.writer_came(wk);
+            self.reader_came(wk);
             self.notify(wk);
             return Step::Done(waiter, Ok(end));
         }
@@ -383,9 +411,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             if self.readers == 0 && nonblock {
                 return Step::Done(waiter, Err(Error::NoReader));
             }
-            self.writers += 1;
-            self.writer_opens += 1;
-            Self::complete_openers(&mut self.read_openers, Mode::READ, wk);
+            self.writer_came(wk);
             self.notify(wk);
             if self.readers > 0 {
                 return Step::Done(waiter, Ok(end));
@@ -394,17 +420,9 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
                 end.first_reader = Some(self.reader_opens);
                 return Step::Done(waiter, Ok(end));
             }
-            if self.shut_down {
-                self.writers -= 1;
-                return Step::Done(waiter, Err(Error::ShuttingDown));
-            }
-            self.write_openers.push(id, waiter);
-            return Step::Parked;
+            return self.wait_for_partner(id, waiter, Mode::WRITE);
         }
-        self.readers += 1;
-        self.reader_opens += 1;
-        Self::complete_openers(&mut self.write_openers, Mode::WRITE, wk);
-        self.resume_awaiting(wk);
+        self.reader_came(wk);
         self.notify(wk);
         if self.writers > 0 || creating {
             return Step::Done(waiter, Ok(end));
@@ -413,12 +431,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             end.hup_guard = Some(self.writer_opens);
             return Step::Done(waiter, Ok(end));
         }
-        if self.shut_down {
-            self.readers -= 1;
-            return Step::Done(waiter, Err(Error::ShuttingDown));
-        }
-        self.read_openers.push(id, waiter);
-        Step::Parked
+        self.wait_for_partner(id, waiter, Mode::READ)
     }
 
     /// Reads up to `size` bytes.

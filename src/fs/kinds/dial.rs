@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::fs::Shared;
 use crate::fs::attr::Meta;
 use crate::fs::cell::truncate_stream;
-use crate::fs::node::{Children, FileKind, Listed, Node, Synthesizer};
+use crate::fs::node::{Children, FileKind, Node, Synthesizer};
 use crate::fs::reply::{Call, ParkedOpen, Replies};
 use crate::ipc::Mode;
 use crate::ipc::socket::Endpoint;
@@ -30,6 +30,15 @@ pub fn reserved<R: Replies>(config: &Config) -> Arc<dyn Synthesizer<R>> {
 /// Owner and mode of the dial tree: the caller's, so that it may look.
 fn meta(caller: &Caller, perm: u16) -> Meta {
     Meta::new(caller.uid, caller.gid, perm)
+}
+
+/// A directory of the dial tree, whose children `children` makes.
+fn dial_dir<R: Replies>(
+    children: impl Synthesizer<R> + 'static,
+    caller: &Caller,
+) -> Result<(Node<R>, Meta)> {
+    let node = Node::Dir(Children::Synthesized(Arc::new(children)));
+    Ok((node, meta(caller, 0o555)))
 }
 
 struct Protocols {
@@ -48,13 +57,7 @@ impl<R: Replies> Synthesizer<R> for Protocols {
             kind,
             size: self.size,
         };
-        let node = Node::Dir(Children::Synthesized(Arc::new(hosts)));
-        Ok((node, meta(caller, 0o555)))
-    }
-
-    /// Not listed: they exist for any name, as `/dev/tcp` does in bash.
-    fn list(&self, _offset: u64) -> Result<Vec<Listed>> {
-        Ok(Vec::new())
+        dial_dir(hosts, caller)
     }
 }
 
@@ -82,12 +85,7 @@ impl<R: Replies> Synthesizer<R> for Hosts {
             host: host.to_string(),
             size: self.size,
         };
-        let node = Node::Dir(Children::Synthesized(Arc::new(ports)));
-        Ok((node, meta(caller, 0o555)))
-    }
-
-    fn list(&self, _offset: u64) -> Result<Vec<Listed>> {
-        Ok(Vec::new())
+        dial_dir(ports, caller)
     }
 }
 
@@ -115,10 +113,6 @@ impl<R: Replies> Synthesizer<R> for Ports {
             size: self.size,
         };
         Ok((Node::File(Arc::new(file)), meta(caller, 0o666)))
-    }
-
-    fn list(&self, _offset: u64) -> Result<Vec<Listed>> {
-        Ok(Vec::new())
     }
 }
 

@@ -114,13 +114,23 @@ fn storing(fs: &TestFs) -> (Arc<Cell<Storing, TestReplies>>, u64) {
     (cell, opened(now(&rx)).fh)
 }
 
+/// A storing object with a flush of its handle parked by `call`: its
+/// cell, the handle, and where the flush is answered.
+fn parked_flush(
+    fs: &TestFs,
+    call: &Call,
+) -> (Arc<Cell<Storing, TestReplies>>, u64, Receiver<Answer>) {
+    let (cell, fh) = storing(fs);
+    let (tx, rx) = reply();
+    fs.flush(call, fh, tx);
+    assert_eq!(now(&rx), None, "parked");
+    (cell, fh, rx)
+}
+
 #[test]
 fn a_parked_flush_is_answered_when_its_object_says() {
     let fs = fs();
-    let (cell, fh) = storing(&fs);
-    let (tx, rx) = reply();
-    fs.flush(&call(), fh, tx);
-    assert_eq!(now(&rx), None, "parked");
+    let (cell, fh, rx) = parked_flush(&fs, &call());
     assert_eq!(fs.parked(), 1, "registered as any parked call");
     cell.update(|o, wk| o.stored(wk));
     assert_eq!(now(&rx), Some(Answer::Flushed(Ok(()))));
@@ -131,11 +141,8 @@ fn a_parked_flush_is_answered_when_its_object_says() {
 #[test]
 fn a_parked_flush_is_interrupted() {
     let fs = fs();
-    let (_cell, fh) = storing(&fs);
-    let (tx, rx) = reply();
     let c = call();
-    fs.flush(&c, fh, tx);
-    assert_eq!(now(&rx), None, "parked");
+    let (_cell, fh, rx) = parked_flush(&fs, &c);
     assert!(fs.interrupt(c.id));
     assert_eq!(now(&rx), Some(Answer::Flushed(Err(Error::Interrupted))));
     assert_eq!(fs.parked(), 0);
@@ -145,10 +152,7 @@ fn a_parked_flush_is_interrupted() {
 #[test]
 fn a_parked_flush_ends_at_unmount() {
     let fs = fs();
-    let (_cell, fh) = storing(&fs);
-    let (tx, rx) = reply();
-    fs.flush(&call(), fh, tx);
-    assert_eq!(now(&rx), None, "parked");
+    let (_cell, _fh, rx) = parked_flush(&fs, &call());
     assert_eq!(fs.shut_down(), 1);
     assert_eq!(now(&rx), Some(Answer::Flushed(Err(Error::ShuttingDown))));
     assert_eq!(fs.parked(), 0);

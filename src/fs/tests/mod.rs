@@ -188,6 +188,16 @@ fn write(fs: &TestFs, fh: u64, data: &[u8]) -> Option<Answer> {
     now(&rx)
 }
 
+/// The text of `status`, read whole through a new open of it.
+fn status_text(fs: &TestFs) -> String {
+    let status = fs.lookup(&me(), tree::ROOT, b"status").unwrap().attr.ino;
+    let o = opened(open(fs, status, libc::O_RDONLY));
+    let Some(Answer::Data(Ok(text))) = read(fs, o.fh, 1 << 20) else {
+        panic!("status not read");
+    };
+    String::from_utf8(text).unwrap()
+}
+
 /// A close(2) (or fsync(2)) of a descriptor of `fh`.
 fn flush(fs: &TestFs, fh: u64) -> Option<Answer> {
     let (tx, rx) = reply();

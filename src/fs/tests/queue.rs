@@ -108,14 +108,7 @@ fn a_queue_framing_is_a_setting_new_opens_follow() {
         read(&fs, before.fh, 64);
     }
     assert_eq!(got, ["a\n", "b\n", "c", "x\ny\n"]);
-    let rows = {
-        let status = fs.lookup(&me(), tree::ROOT, b"status").unwrap().attr.ino;
-        let o = opened(open(&fs, status, libc::O_RDONLY));
-        let Some(Answer::Data(Ok(text))) = read(&fs, o.fh, 1 << 20) else {
-            panic!("status not read");
-        };
-        String::from_utf8(text).unwrap()
-    };
+    let rows = status_text(&fs);
     let row: Vec<&str> = rows.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(row[11], "line", "status shows the framing: {rows}");
 }

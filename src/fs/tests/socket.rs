@@ -61,14 +61,7 @@ fn an_endpoint_is_a_directory_of_files_and_rmdir_closes_it() {
         .expect("the read's answer");
     assert_eq!(answer, Answer::Data(Ok(b"pong".to_vec())));
 
-    let rows = {
-        let st = fs.lookup(&me(), tree::ROOT, b"status").unwrap().attr.ino;
-        let o = opened(open(&fs, st, libc::O_RDONLY));
-        let Some(Answer::Data(Ok(text))) = read(&fs, o.fh, 1 << 20) else {
-            panic!("status not read");
-        };
-        String::from_utf8(text).unwrap()
-    };
+    let rows = status_text(&fs);
     assert!(
         rows.lines().any(|l| l.starts_with("socket sockets/e")),
         "{rows}"

@@ -47,8 +47,8 @@ use super::compose::{Composition, Framing};
 use super::reception::Reception;
 use super::records::{self, record_len};
 use super::{
-    CancelReason, IoMode, Mode, OpenRequest, ParkedRead, Parking, Pollers, ReadCall, ReadDone,
-    Step, StreamObject, Wakeups, WriteCall, WriteDone, ready,
+    CancelReason, IoMode, Mode, OpenRequest, ParkedRead, Parking, Pollers, ReadCall, Step,
+    StreamObject, Wakeups, WriteCall, WriteDone, ready,
 };
 use crate::error::{Error, Result};
 use crate::memory::{Account, Held, MESSAGE_OVERHEAD};
@@ -70,6 +70,18 @@ pub struct QueueEnd {
 }
 
 impl QueueEnd {
+    /// The description `req` opens, as description `id` of a queue whose
+    /// framing is now `framing`.
+    fn opened(id: u64, req: OpenRequest, framing: Framing) -> QueueEnd {
+        QueueEnd {
+            id,
+            mode: req.mode,
+            io: req.io,
+            framing,
+            opener: req.opener,
+        }
+    }
+
     /// Whether this description's writes gather into messages that end
     /// later (a close, a newline) rather than each being one.
     fn composes(&self) -> bool {
@@ -353,8 +365,7 @@ impl<P: Parking> Queue<P> {
                     None if self.messages.is_empty() => break,
                     None => self.receive(end, size),
                 };
-                let (id, r) = self.reads.pop_front().expect("front exists");
-                wk.reads.push((id, r.reply, ReadDone::Data(result)));
+                wk.serve_front_read(&mut self.reads, result);
                 progressed = true;
             }
             // Opens and writes waiting for a place take them in the order
@@ -485,13 +496,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         _wk: &mut QueueWakeups<P>,
     ) -> Step<P::Open, Result<QueueEnd>> {
         self.next_end += 1;
-        let end = QueueEnd {
-            id: self.next_end,
-            mode: req.mode,
-            io: req.io,
-            framing: self.framing,
-            opener: req.opener,
-        };
+        let end = QueueEnd::opened(self.next_end, req, self.framing);
         if req.mode.read {
             self.readers += 1;
             self.receptions.insert(end.id, Reception::Idle);

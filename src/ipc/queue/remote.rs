@@ -634,13 +634,7 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
             return Step::Parked;
         }
         self.next_end += 1;
-        let end = QueueEnd {
-            id: self.next_end,
-            mode: req.mode,
-            io: req.io,
-            framing: self.settings.framing,
-            opener: req.opener,
-        };
+        let end = QueueEnd::opened(self.next_end, req, self.settings.framing);
         if req.mode.read {
             self.readers += 1;
             self.receptions.insert(end.id, Reception::Idle);

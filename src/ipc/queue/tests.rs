@@ -1,7 +1,7 @@
 //! The queue state machine driven alone, with plain values for replies.
 
 use super::*;
-use crate::ipc::{Plain, read_call, write_call};
+use crate::ipc::{Plain, ReadDone, read_call, write_call};
 use crate::memory::MemoryBudget;
 
 fn queue(max_messages: usize) -> Queue<Plain> {

@@ -49,18 +49,15 @@ impl<P: Parking> Endpoint<P> {
         }
         while let Some(front) = self.reads.front() {
             let (size, end) = (front.size, front.end);
-            match self.receive(&end, size) {
+            let answer = match self.receive(&end, size) {
                 Ok(None) => break,
-                Ok(Some(data)) => {
-                    let (id, r) = self.reads.pop_front().expect("front exists");
-                    wk.reads.push((id, r.reply, ReadDone::Data(Ok(data))));
-                }
+                Ok(Some(data)) => Ok(data),
                 Err(e) => {
-                    let (id, r) = self.reads.pop_front().expect("front exists");
-                    wk.reads.push((id, r.reply, ReadDone::Data(Err(e))));
                     self.error = Some(format!("receive: {e}"));
+                    Err(e)
                 }
-            }
+            };
+            wk.serve_front_read(&mut self.reads, answer);
             changed = true;
         }
         while let Some(front) = self.writes.front_mut() {
@@ -77,8 +74,7 @@ impl<P: Parking> Endpoint<P> {
                     front.accepted += n;
                     self.bytes_out += n as u64;
                     if front.rest.left().is_empty() {
-                        let (id, w) = self.writes.pop_front().expect("front exists");
-                        wk.writes.push((id, w.reply, WriteDone::ok(w.accepted)));
+                        wk.finish_front_write(&mut self.writes);
                     }
                 }
                 Err(e) => {

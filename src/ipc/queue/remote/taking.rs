@@ -113,9 +113,8 @@ impl<P: Parking> RemoteQueue<P> {
                 None if self.taken.is_empty() => break,
                 None => self.receive(end, size),
             };
-            let (id, r) = self.reads.pop_front().expect("front exists");
+            let id = wk.serve_front_read(&mut self.reads, result);
             self.nonblocking.remove(&id);
-            wk.reads.push((id, r.reply, ReadDone::Data(result)));
         }
         if self.reads.is_empty() {
             // A copy the channel made cannot go back: it waits here for
