@@ -260,6 +260,36 @@ fn a_batch_longer_than_one_step_crosses_whole_and_in_order() {
     assert_eq!(stdout(&read), "5000 in order\n");
 }
 
+#[test]
+fn a_server_past_its_maxmemory_refuses_a_message_with_enospc_and_still_serves_readers() {
+    let settings = ["--save", "", "--appendonly", "no", "--maxmemory", "4mb"];
+    let Some(redis) = Redis::start_with(&settings) else {
+        return;
+    };
+    let (Some(a), Some(b)) = (mount(&redis), mount(&redis)) else {
+        return;
+    };
+    assert_ok(&a.run("touch queues/full"));
+    assert!(shows(&b, "full"));
+    let filled = a
+        .python_file("store_fill.py", &["queues/full"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&filled), "True ENOSPC\n");
+    assert!(
+        a.log()
+            .contains("queue store full (the server's maxmemory)"),
+        "{}",
+        a.log()
+    );
+    // A reader still takes what is there: taking is what frees memory.
+    let read = b
+        .python_file("store_read.py", &["queues/full"])
+        .output()
+        .unwrap();
+    assert!(stdout(&read).starts_with("b'0000xxxx"), "{}", stdout(&read));
+}
+
 /// Sets fault `field` of queue `name` to `value` through mount `m`.
 fn set_fault(m: &Mount, name: &str, field: &str, value: &str) {
     let set = format!("import os; os.setxattr('queues/{name}', 'user.ipcfs.{field}', b'{value}')");

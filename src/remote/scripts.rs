@@ -15,6 +15,28 @@
 //! Events are published as `VERB ARG NAME`: `put N` and `take N` (the
 //! queue now holds N messages), `new MADE`, `del MADE`, `set FIELD=VALUE`.
 
+/// What a script does to the server's memory: one that adds messages or
+/// places is refused while the server is past its `maxmemory` (Redis
+/// answers OOM, the caller gets ENOSPC); one that takes, acknowledges or
+/// gives back runs all the same, as it is what frees memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Memory {
+    Adds,
+    Frees,
+}
+
+/// `body` with its first line telling Redis 7 (and Valkey) how it uses
+/// memory (`flags`), or as it is for an older server, which reads no such
+/// line and checks memory at a script's first command that adds.
+pub fn flagged(body: &str, memory: Memory, flags: bool) -> String {
+    let line = match (flags, memory) {
+        (false, _) => return body.to_string(),
+        (true, Memory::Adds) => "#!lua",
+        (true, Memory::Frees) => "#!lua flags=allow-oom",
+    };
+    format!("{line}\n{}", body.trim_start())
+}
+
 /// Makes a queue's settings and its stream and group, unless it exists:
 /// then its owner, group and mode are published again, so that a mount
 /// where another user made the same name meanwhile takes the queue's

@@ -26,8 +26,15 @@ use crate::ipc::compose::Framing;
 use crate::ipc::queue::store::{Created, QueueSettings, StoreOp, Stored};
 
 /// The scripts, hashed once: each runs by its hash (EVALSHA), loaded
-/// again by the client when the server does not know it.
+/// again by the client when the server does not know it. Two sets: with
+/// their memory flags (Redis 7 and later), and without (older servers,
+/// which check memory at a script's first command that adds).
 struct Scripts {
+    flagged: ScriptSet,
+    plain: ScriptSet,
+}
+
+struct ScriptSet {
     create: Script,
     remove: Script,
     append: Script,
@@ -43,16 +50,27 @@ struct Scripts {
 impl Scripts {
     fn new() -> Scripts {
         Scripts {
-            create: Script::new(scripts::CREATE),
-            remove: Script::new(&scripts::remove()),
-            append: Script::new(&scripts::append()),
-            reserve: Script::new(&scripts::reserve()),
-            release: Script::new(&scripts::release()),
-            take: Script::new(&scripts::take()),
-            ack: Script::new(&scripts::ack()),
-            give_back: Script::new(&scripts::give_back()),
-            set: Script::new(&scripts::set()),
-            renew: Script::new(&scripts::renew()),
+            flagged: ScriptSet::new(true),
+            plain: ScriptSet::new(false),
+        }
+    }
+}
+
+impl ScriptSet {
+    fn new(flags: bool) -> ScriptSet {
+        use scripts::Memory::{Adds, Frees};
+        let script = |body: &str, memory| Script::new(&scripts::flagged(body, memory, flags));
+        ScriptSet {
+            create: script(scripts::CREATE, Adds),
+            remove: script(&scripts::remove(), Frees),
+            append: script(&scripts::append(), Adds),
+            reserve: script(&scripts::reserve(), Adds),
+            release: script(&scripts::release(), Frees),
+            take: script(&scripts::take(), Frees),
+            ack: script(&scripts::ack(), Frees),
+            give_back: script(&scripts::give_back(), Frees),
+            set: script(&scripts::set(), Frees),
+            renew: script(&scripts::renew(), Frees),
         }
     }
 }
@@ -93,6 +111,7 @@ pub(super) fn run(store: Weak<RedisStore>, jobs: Receiver<Job>) {
             store: &store,
             scripts: &scripts,
             con: &mut con,
+            flags: true,
         };
         if let Some(job) = line.pop_front() {
             line.extend(worker.run(job));
@@ -111,12 +130,16 @@ struct Linked {
     con: Connection,
     /// Server milliseconds minus local milliseconds, at connect.
     skew_ms: i64,
+    /// The server reads scripts' memory flags (Redis 7 and later).
+    flags: bool,
 }
 
 struct Worker<'a> {
     store: &'a RedisStore,
     scripts: &'a Scripts,
     con: &'a mut Option<Linked>,
+    /// The flags of the connection the step in progress runs on.
+    flags: bool,
 }
 
 /// Milliseconds of the local clock since the epoch.
@@ -220,6 +243,7 @@ impl Worker<'_> {
         let margin = STEP_TIMEOUT.as_millis() as i64 * 3 / 4;
         let asked_ms = local_ms() - asked.elapsed().as_millis() as i64;
         let deadline = asked_ms + linked.skew_ms + margin;
+        self.flags = linked.flags;
         let result = f(self, &mut linked.con, deadline);
         let con = linked;
         let broken = result
@@ -228,10 +252,11 @@ impl Worker<'_> {
         if !broken {
             *self.con = Some(con);
         }
-        result.map_err(|e| unreachable(&e))
+        result.map_err(|e| store_error(&e))
     }
 
-    /// A new connection, with the skew of the server's clock.
+    /// A new connection, with the skew of the server's clock and whether
+    /// the server reads scripts' flags.
     fn link(&self) -> Result<Linked> {
         let mut con = self.store.connect()?;
         let before = local_ms();
@@ -239,10 +264,23 @@ impl Worker<'_> {
             .query(&mut con)
             .map_err(|e| unreachable(&e))?;
         let midway = (before + local_ms()) / 2;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query(&mut con)
+            .map_err(|e| unreachable(&e))?;
         Ok(Linked {
             con,
             skew_ms: secs * 1000 + micros / 1000 - midway,
+            flags: reads_script_flags(&info),
         })
+    }
+
+    /// The scripts for the connection in use.
+    fn scripts(&self) -> &ScriptSet {
+        match self.flags {
+            true => &self.scripts.flagged,
+            false => &self.scripts.plain,
+        }
     }
 
     fn keys(&self) -> &Keys {
@@ -295,7 +333,7 @@ impl Worker<'_> {
         let k = self.keys();
         let (settings, messages, places) = (k.settings(name), k.messages(name), k.places(name));
         let channel = k.channel();
-        let s = self.scripts;
+        let s = self.scripts();
         let gone = |n: i64| match n {
             -2 => {
                 log::warn!(
@@ -381,7 +419,7 @@ impl Worker<'_> {
         q: &StoredQueue,
     ) -> std::result::Result<(Created, String), RedisError> {
         let k = self.keys();
-        let mut call = self.scripts.create.key(k.settings(&q.name));
+        let mut call = self.scripts().create.key(k.settings(&q.name));
         call.key(k.messages(&q.name)).arg(&q.made);
         call.arg(q.settings.max_messages)
             .arg(q.settings.max_message_size);
@@ -410,7 +448,7 @@ impl Worker<'_> {
         made: &str,
     ) -> std::result::Result<(), RedisError> {
         let k = self.keys();
-        let mut call = self.scripts.remove.key(k.settings(name));
+        let mut call = self.scripts().remove.key(k.settings(name));
         call.key(k.messages(name)).key(k.places(name));
         call.arg(made).arg(k.channel()).arg(name);
         let n: i64 = call.invoke(con)?;
@@ -449,7 +487,7 @@ impl Worker<'_> {
         for (name, made, places) in held {
             self.attempt(Instant::now(), |w, con, _| {
                 let k = w.keys();
-                let mut call = w.scripts.renew.key(k.settings(&name));
+                let mut call = w.scripts().renew.key(k.settings(&name));
                 call.key(k.messages(&name)).key(k.places(&name)).arg(&made);
                 call.arg(PLACE_LIFETIME.as_millis() as u64);
                 for place in places {
@@ -460,6 +498,30 @@ impl Worker<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether the server `INFO server` describes reads a script's flags
+/// (its first line, `#!lua`): Redis 7 and later, and Valkey.
+fn reads_script_flags(info: &str) -> bool {
+    let version = |field: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().split('.').next()?.parse::<u32>().ok())
+    };
+    version("valkey_version:").is_some()
+        || version("redis_version:").is_some_and(|major| major >= 7)
+}
+
+/// What a failed step tells its caller: a server past its `maxmemory`
+/// refusing what would add to it is `ENOSPC`; anything else, that the
+/// store did not answer (`ECOMM`). Logged with its reason either way.
+fn store_error(e: &RedisError) -> Error {
+    let full = e.code() == Some("OOM") || e.to_string().contains("OOM command not allowed");
+    if !full {
+        return unreachable(e);
+    }
+    log::warn!("queue store full (the server's maxmemory): a message or place refused: {e}");
+    Error::NoSpace
 }
 
 /// Whether a caller waits on `op`'s answer (an append, a place, a take):
@@ -702,6 +764,22 @@ mod tests {
             acks: vec![],
         };
         assert!(split_append(take).1.is_none());
+    }
+
+    #[test]
+    fn script_flags_are_sent_to_servers_that_read_them() {
+        assert!(reads_script_flags("# Server\r\nredis_version:7.0.15\r\n"));
+        assert!(!reads_script_flags("# Server\r\nredis_version:6.2.6\r\n"));
+        assert!(reads_script_flags(
+            "redis_version:7.2.4\r\nvalkey_version:8.0.1\r\n"
+        ));
+        assert!(!reads_script_flags(""));
+        let with = scripts::flagged(scripts::CREATE, scripts::Memory::Adds, true);
+        assert!(with.starts_with("#!lua\nif redis.call('EXISTS'"), "{with}");
+        let frees = scripts::flagged(&scripts::ack(), scripts::Memory::Frees, true);
+        assert!(frees.starts_with("#!lua flags=allow-oom\n"));
+        let without = scripts::flagged(scripts::CREATE, scripts::Memory::Adds, false);
+        assert_eq!(without, scripts::CREATE);
     }
 
     #[test]
