@@ -347,6 +347,7 @@ fn run_bench(quick: bool) -> Result<usize, String> {
     }
     if wanted("sockets") {
         sockets(&mut report, &env, &sizes);
+        sockets::shell_sockets(&mut report, &env, &sizes);
     }
     if wanted("shm") {
         shm(&mut report, &env, &sizes);

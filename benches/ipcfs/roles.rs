@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::ceiling::ceiling_main;
 use crate::harness::{ready, ready_go, say, wait_go};
 use crate::shm::{shm_count, shm_fill};
-use crate::sockets::{tcp_dial, tcp_listen};
+use crate::sockets::{shell, tcp_dial, tcp_listen};
 use crate::sys::{errno, make_fifo, mq_open, mq_receive, mq_send, now_ns};
 use crate::{BATCH, MSG, RECORD, SIGNAL_WINDOW};
 
@@ -56,7 +56,13 @@ pub(crate) fn child_main(role: &str, a: &[String]) -> ! {
         "opens" => open_close(arg(a, 0), Path::new(arg(a, 1)), num(a, 2), arg(a, 3)),
         "park" => park_threads(arg(a, 0), arg(a, 1), num(a, 2) as usize),
         "objects" => make_many(arg(a, 0), Path::new(arg(a, 1)), num(a, 2) as usize),
-        "tcp-listen" => tcp_listen(arg(a, 0), num(a, 1), num(a, 2) as usize),
+        "tcp-listen" => tcp_listen(
+            arg(a, 0),
+            num(a, 1),
+            num(a, 2) as usize,
+            a.get(3).is_some_and(|f| f == "go-first"),
+        ),
+        "shell" => shell(arg(a, 0)),
         "tcp-dial" => tcp_dial(
             arg(a, 0),
             arg(a, 1),

@@ -4,6 +4,10 @@
 //! between two plain sockets. The other end is always a plain listener.
 //! There is no ceiling figure: a do-nothing FUSE file has no socket behind
 //! it, so the nearest FUSE-bound figure is the pipe rows' ceiling.
+//!
+//! The same transfers again as a shell script does them: `dd` through
+//! bash's `/dev/tcp` (a plain kernel socket bash opens) beside `dd`
+//! through a dial file bash opens, and `socat` beside the dial file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
@@ -45,13 +49,18 @@ fn tcp(env: &Env, how: &str, dial_side: &str, total: u64, chunk: usize) -> Resul
     Ok(total as f64 / span_ns(&r)? as f64)
 }
 
-pub(crate) fn sockets(report: &mut Report, env: &Env, z: &Sizes) {
-    let total = z.socket_bytes;
-    let volume = if total >= 1 << 30 {
+/// `total` bytes as a row names them.
+fn volume(total: u64) -> String {
+    if total >= 1 << 30 {
         format!("{} GiB", total >> 30)
     } else {
         format!("{} MiB", total >> 20)
-    };
+    }
+}
+
+pub(crate) fn sockets(report: &mut Report, env: &Env, z: &Sizes) {
+    let total = z.socket_bytes;
+    let volume = volume(total);
     for (label, chunk, dial_side) in [
         ("1 MiB writes", 1usize << 20, "send"),
         ("64 KiB writes", 64 << 10, "send"),
@@ -79,23 +88,145 @@ pub(crate) fn sockets(report: &mut Report, env: &Env, z: &Sizes) {
     }
 }
 
+/// The tools a shell uses for a transfer, beside a dial file: bash's
+/// `/dev/tcp` (always there with bash), `socat` (when installed).
+pub(crate) fn shell_sockets(report: &mut Report, env: &Env, z: &Sizes) {
+    let total = z.socket_bytes;
+    let chunk = 1usize << 20;
+    let socat = std::process::Command::new("socat")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    for dial_side in ["send", "recv"] {
+        let verb = if dial_side == "send" {
+            "writes"
+        } else {
+            "reads"
+        };
+        for tool in ["devtcp", "socat"] {
+            let (name, what) = match tool {
+                "devtcp" => ("bash /dev/tcp", "dd through bash's /dev/tcp"),
+                _ => ("socat", "socat"),
+            };
+            let row = format!(
+                "tcp {}, 1 MiB {verb} by {what} vs a dial file",
+                volume(total)
+            );
+            if tool == "socat" && !socat {
+                println!("skipping the row {row:?}: socat is not installed");
+                continue;
+            }
+            let k = report.measure(&format!("{row} / {name}"), || {
+                tcp_tool(env, tool, dial_side, total, chunk)
+            });
+            let i = report.measure(&format!("{row} / ipcfs"), || {
+                tcp_tool(env, "file", dial_side, total, chunk)
+            });
+            let note = format!(
+                "kernel column: {what} (a plain kernel socket); ipcfs: the same dd, its \
+                 descriptor a dial file bash opens read-write (exec 3<>sockets/tcp/...); \
+                 the other end a plain listener"
+            );
+            report.row("socket throughput", row, "GB/s ↑", true, k, i, V::Na, note);
+        }
+    }
+}
+
+/// GB/s of `total` bytes between a plain listener and a shell tool
+/// (`tool`: `devtcp`, `socat`, or `file`: dd on a dial file).
+fn tcp_tool(
+    env: &Env,
+    tool: &str,
+    dial_side: &str,
+    total: u64,
+    chunk: usize,
+) -> Result<f64, String> {
+    let listen_side = if dial_side == "send" { "recv" } else { "send" };
+    let go_first = s("go-first");
+    let mut listener = Kid::spawn(
+        "tcp-listen",
+        &[s(listen_side), s(total), s(chunk), go_first],
+    )?;
+    let port = match listener.numbers()?[..] {
+        [port] if port > 0 && port <= u64::from(u16::MAX) => port,
+        ref other => return Err(format!("the tcp-listen process said {other:?}, not a port")),
+    };
+    let dd = format!("dd bs={chunk} status=none");
+    let count = total / chunk as u64;
+    let file = p(&env.ipcfs.join(format!("sockets/tcp/127.0.0.1/{port}")));
+    let script = match (tool, dial_side) {
+        ("socat", "send") => {
+            format!(
+                "{dd} if=/dev/zero count={count} | socat -u -b {chunk} STDIN TCP:127.0.0.1:{port}"
+            )
+        }
+        ("socat", _) => {
+            format!("socat -u -b {chunk} TCP:127.0.0.1:{port} STDOUT | {dd} of=/dev/null")
+        }
+        (_, side) => {
+            let open = match tool {
+                "devtcp" => format!("/dev/tcp/127.0.0.1/{port}"),
+                _ => file,
+            };
+            let io = match side {
+                "send" => format!("{dd} if=/dev/zero count={count} >&3"),
+                _ => format!("{dd} iflag=fullblock of=/dev/null <&3"),
+            };
+            format!("exec 3<>{open} && {io}")
+        }
+    };
+    let shell = Kid::spawn("shell", &[script])?;
+    let r = release_group(vec![listener, shell])?;
+    Ok(total as f64 / span_ns(&r)? as f64)
+}
+
 // ---------------------------------------------------------------------------
 // Child side
 
-/// `tcp-listen SIDE TOTAL CHUNK`: binds a free port on 127.0.0.1, says it,
-/// accepts one connection and then sends or receives over it.
-pub(crate) fn tcp_listen(side: &str, total: u64, chunk: usize) -> Result<(), String> {
+/// `shell SCRIPT`: after "go", runs SCRIPT with bash; says when it started
+/// and ended.
+pub(crate) fn shell(script: &str) -> Result<(), String> {
+    ready_go()?;
+    let t0 = now_ns();
+    let status = std::process::Command::new("bash")
+        .args(["-c", script])
+        .status()
+        .map_err(|e| format!("bash: {e}"))?;
+    if !status.success() {
+        return Err(format!("{script:?} ended with {status}"));
+    }
+    say(&[t0, now_ns()]);
+    Ok(())
+}
+
+/// `tcp-listen SIDE TOTAL CHUNK [go-first]`: binds a free port on
+/// 127.0.0.1, says it, accepts one connection and then sends or receives
+/// over it. With `go-first` it says it is ready, and waits for "go",
+/// before it accepts: its peer is a shell tool that connects only after
+/// "go".
+pub(crate) fn tcp_listen(
+    side: &str,
+    total: u64,
+    chunk: usize,
+    go_first: bool,
+) -> Result<(), String> {
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("bind: {e}"))?;
     let port = l
         .local_addr()
         .map_err(|e| format!("local_addr: {e}"))?
         .port();
     say(&[u64::from(port)]);
+    let t0 = if go_first {
+        ready_go()?;
+        Some(now_ns())
+    } else {
+        None
+    };
     let (conn, _) = l.accept().map_err(|e| format!("accept: {e}"))?;
     drop(l);
     conn.set_read_timeout(Some(STALL))
         .map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
-    transfer(conn, side, total, chunk)
+    transfer(conn, side, total, chunk, t0)
 }
 
 /// `tcp-dial HOW TARGET SIDE TOTAL CHUNK`: connects to TARGET, an address
@@ -114,15 +245,16 @@ pub(crate) fn tcp_dial(
             .write(true)
             .open(target)
             .map_err(|e| format!("open {target}: {e}"))?;
-        return transfer(f, side, total, chunk);
+        return transfer(f, side, total, chunk, None);
     }
     let conn = TcpStream::connect(target).map_err(|e| format!("connect {target}: {e}"))?;
     conn.set_read_timeout(Some(STALL))
         .map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
-    transfer(conn, side, total, chunk)
+    transfer(conn, side, total, chunk, None)
 }
 
-/// After "go": sends `total` bytes in writes of `chunk` (`send`), or reads
+/// After "go" (waited for here unless `started`, the instant it came):
+/// sends `total` bytes in writes of `chunk` (`send`), or reads
 /// with a `chunk`-byte buffer until `total` have come (`recv`); says when it
 /// started and ended. The receiver then checks that the stream ends there
 /// (the sender's close, once its process exits).
@@ -131,10 +263,16 @@ fn transfer(
     side: &str,
     total: u64,
     chunk: usize,
+    started: Option<u64>,
 ) -> Result<(), String> {
     let mut buf = vec![0x73u8; chunk];
-    ready_go()?;
-    let t0 = now_ns();
+    let t0 = match started {
+        Some(t0) => t0,
+        None => {
+            ready_go()?;
+            now_ns()
+        }
+    };
     let mut done = 0u64;
     while done < total {
         let want = (total - done).min(chunk as u64) as usize;
