@@ -569,6 +569,11 @@ impl<T> Pollers<T> {
         }
     }
 
+    /// Whether no handle is kept.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Hands every kept handle over to be notified.
     pub fn notify_into(&mut self, out: &mut Vec<T>) {
         out.extend(self.0.drain(..).map(|(_, p)| p));

@@ -34,6 +34,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+mod in_use;
 mod places;
 mod remote;
 mod send;
@@ -42,17 +43,16 @@ mod transit;
 
 pub use self::remote::{RemoteCounters, RemoteQueue};
 
-use self::send::QueueWrite;
 use super::compose::{Composition, Framing};
 use super::reception::Reception;
 use super::records::{self, record_len};
 use super::{
-    CancelReason, IoMode, Mode, OpenRequest, ParkedRead, Parking, Pollers, ReadCall, Step,
-    StreamObject, Wakeups, WriteCall, WriteDone, ready,
+    CancelReason, IoMode, Mode, OpenRequest, Parking, ReadCall, Step, StreamObject, Wakeups,
+    WriteCall, WriteDone, ready,
 };
 use crate::error::{Error, Result};
 use crate::memory::{Account, Held, MESSAGE_OVERHEAD};
-use crate::wait::{WaitQueue, WaiterId};
+use crate::wait::WaiterId;
 
 /// One open file description of a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,9 @@ impl QueueEnd {
     }
 }
 
+/// Laid out for the many queues that sit idle: their settings, counters
+/// and messages here, and what only an open or waited-on queue has in
+/// [`in_use::InUse`], boxed, made on first need and dropped when empty.
 pub struct Queue<P: Parking> {
     messages: VecDeque<Vec<u8>>,
     bytes: usize,
@@ -97,33 +100,26 @@ pub struct Queue<P: Parking> {
     /// The largest `max_message_size` may be set to (see limits.rs).
     message_size_cap: usize,
     budget: Arc<Account>,
-    receptions: HashMap<u64, Reception>,
     next_end: u64,
     readers: usize,
     writers: usize,
-    reads: WaitQueue<ParkedRead<P::Read, QueueEnd>>,
-    writes: WaitQueue<QueueWrite<P::Write>>,
-    pollers: Pollers<P::Poll>,
     sent: u64,
     received: u64,
     truncated: u64,
     /// Where the stream writers opened from now on end their messages.
     framing: Framing,
-    /// Messages in progress, by file description.
-    compositions: HashMap<u64, Composition>,
-    /// Places in the queue those messages hold.
+    /// Places in the queue messages in progress hold (by whom: in
+    /// `in_use`).
     reserved: usize,
-    /// The same places, by the uid that opened their description, with
-    /// the account that pays for them.
-    places_held: HashMap<u32, places::Holder>,
-    /// Opens for writing waiting for a place for their first message.
-    place_openers: WaitQueue<(P::Open, QueueEnd)>,
     /// Messages dropped before they were whole (too long, writer killed).
     dropped: u64,
     shut_down: bool,
     /// The faults between writers and readers (labs), and the messages
     /// they delay or hold back; `None` while the channel is perfect.
     transit: Option<Box<transit::Transit>>,
+    /// Descriptions' state, parked calls and poll handles; `None` while
+    /// there are none (in_use.rs).
+    in_use: Option<Box<in_use::InUse<P>>>,
 }
 
 pub type QueueWakeups<P> = Wakeups<P, QueueEnd>;
@@ -181,24 +177,18 @@ impl<P: Parking> Queue<P> {
             max_message_size,
             message_size_cap,
             budget,
-            receptions: HashMap::new(),
             next_end: 0,
             readers: 0,
             writers: 0,
-            reads: WaitQueue::new(),
-            writes: WaitQueue::new(),
-            pollers: Pollers::default(),
             sent: 0,
             received: 0,
             truncated: 0,
             framing,
-            compositions: HashMap::new(),
             reserved: 0,
-            places_held: HashMap::new(),
-            place_openers: WaitQueue::new(),
             dropped: 0,
             shut_down: false,
             transit: None,
+            in_use: None,
         }
     }
 
@@ -212,7 +202,7 @@ impl<P: Parking> Queue<P> {
             dropped: self.dropped,
             readers: self.readers,
             writers: self.writers,
-            blocked: self.reads.len() + self.writes.len() + self.place_openers.len(),
+            blocked: self.in_use_now().map_or(0, |u| u.blocked()),
         }
     }
 
@@ -233,6 +223,7 @@ impl<P: Parking> Queue<P> {
         self.max_messages = n;
         self.settle(wk);
         self.notify(wk);
+        self.rest_when_idle();
         Ok(())
     }
 
@@ -264,8 +255,7 @@ impl<P: Parking> Queue<P> {
     fn take_place(&mut self, end: QueueEnd) {
         self.hold_place(end.opener);
         if self.payer(end.opener).try_reserve(MESSAGE_OVERHEAD) {
-            self.compositions
-                .insert(end.id, Composition::Active(Vec::new()));
+            (self.in_use().compositions).insert(end.id, Composition::Active(Vec::new()));
         } else {
             self.free_place(end.opener);
         }
@@ -341,14 +331,14 @@ impl<P: Parking> Queue<P> {
         if !adopted {
             self.delivered(message.len());
         }
-        let reception = self.receptions.entry(end.id).or_default();
+        let reception = self.in_use().receptions.entry(end.id).or_default();
         reception.start(message, size, charge)
     }
 
     /// A stream-mode read of a description that is mid-message: the rest
     /// of it, or the end of file after it. `None` when it must receive.
     fn continue_reception(&mut self, end: QueueEnd, size: usize) -> Option<Vec<u8>> {
-        continue_reception(&mut self.receptions, end, size)
+        continue_reception(&mut self.in_use.as_mut()?.receptions, end, size)
     }
 
     /// Serves parked readers and writers until neither can progress.
@@ -356,7 +346,7 @@ impl<P: Parking> Queue<P> {
         loop {
             self.end_writes_past_share(wk);
             let mut progressed = false;
-            while let Some(front) = self.reads.front() {
+            while let Some(front) = self.in_use_now().and_then(|u| u.reads.front()) {
                 let (end, size) = (front.end, front.size);
                 // A reader of a description that is mid-message (another
                 // read of it took one meanwhile) goes on with that one.
@@ -365,17 +355,19 @@ impl<P: Parking> Queue<P> {
                     None if self.messages.is_empty() => break,
                     None => self.receive(end, size),
                 };
-                wk.serve_front_read(&mut self.reads, result);
+                wk.serve_front_read(&mut self.in_use().reads, result);
                 progressed = true;
             }
             // Opens and writes waiting for a place take them in the order
             // they came, passing those that wait for their writer's share
             // (places.rs).
             while !self.full() {
-                let opener = self
-                    .place_openers
-                    .first_id_where(|(_, end)| !self.past_share(end.opener));
-                let write = self.writes.first_id_where(|w| !self.waits_for_share(w));
+                let Some(in_use) = self.in_use_now() else {
+                    break;
+                };
+                let opener =
+                    (in_use.place_openers).first_id_where(|(_, end)| !self.past_share(end.opener));
+                let write = (in_use.writes).first_id_where(|w| !self.waits_for_share(w));
                 let opener_first = match (opener, write) {
                     (None, None) => break,
                     (Some(o), Some(w)) => o < w,
@@ -383,17 +375,19 @@ impl<P: Parking> Queue<P> {
                 };
                 if opener_first {
                     let id = opener.expect("an opener goes first");
-                    let (waiter, end) = self.place_openers.remove(id).expect("it is parked");
+                    let parked = self.in_use().place_openers.remove(id);
+                    let (waiter, end) = parked.expect("it is parked");
                     self.take_place(end);
                     self.writers += 1;
                     wk.opens.push((id, waiter, Ok(end)));
                 } else {
                     // Those it passes wait for their share: the order of
                     // those waiting for room is kept.
-                    self.writes.to_front(write.expect("a write goes first"));
+                    (self.in_use().writes).to_front(write.expect("a write goes first"));
                     let (finished, error) = self.advance_front_writer();
                     if finished {
-                        let (id, w) = self.writes.pop_front().expect("front exists");
+                        let front = self.in_use().writes.pop_front();
+                        let (id, w) = front.expect("front exists");
                         let done = match error {
                             Some(e) => w.end_early(e),
                             None => WriteDone::ok(w.accepted),
@@ -415,8 +409,11 @@ impl<P: Parking> Queue<P> {
         if !self.anyone_past_share() {
             return;
         }
-        while let Some(id) = self.writes.first_id_where(|w| self.waits_for_share(w)) {
-            let w = self.writes.remove(id).expect("it is parked");
+        while let Some(id) = self
+            .in_use_now()
+            .and_then(|u| u.writes.first_id_where(|w| self.waits_for_share(w)))
+        {
+            let w = self.in_use().writes.remove(id).expect("it is parked");
             self.log_past_share(w.rest.writer());
             let done = w.end_early(Error::WouldBlock);
             wk.writes.push((id, w.reply, done));
@@ -472,7 +469,9 @@ impl<P: Parking> Queue<P> {
     }
 
     fn notify(&mut self, wk: &mut QueueWakeups<P>) {
-        self.pollers.notify_into(&mut wk.polls);
+        if let Some(in_use) = &mut self.in_use {
+            in_use.pollers.notify_into(&mut wk.polls);
+        }
     }
 }
 
@@ -499,7 +498,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         let end = QueueEnd::opened(self.next_end, req, self.framing);
         if req.mode.read {
             self.readers += 1;
-            self.receptions.insert(end.id, Reception::Idle);
+            self.in_use().receptions.insert(end.id, Reception::Idle);
         }
         if req.mode.write && !req.mode.read && end.composes() && !req.nonblock && !self.shut_down {
             // A writer's open takes its first message's place, waiting here
@@ -513,7 +512,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
                 if self.past_share(end.opener) {
                     self.log_past_share(end.opener);
                 }
-                self.place_openers.push(id, (waiter, end));
+                self.in_use().place_openers.push(id, (waiter, end));
                 return Step::Parked;
             }
         }
@@ -528,7 +527,9 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         call: ReadCall<P::Read, QueueEnd>,
         wk: &mut QueueWakeups<P>,
     ) -> Step<P::Read, Result<Vec<u8>>> {
-        if let Some(data) = read_at_once(&mut self.receptions, call.end, call.size) {
+        // A reader's description has its receive state: the queue is in
+        // use while it is open.
+        if let Some(data) = read_at_once(&mut self.in_use().receptions, call.end, call.size) {
             return Step::Done(call.waiter, Ok(data));
         }
         if !self.messages.is_empty() {
@@ -545,7 +546,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         if call.nonblock {
             return Step::Done(call.waiter, Err(Error::WouldBlock));
         }
-        call.park_in(&mut self.reads);
+        call.park_in(&mut self.in_use().reads);
         Step::Parked
     }
 
@@ -566,11 +567,8 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
     fn release(&mut self, end: QueueEnd, wk: &mut QueueWakeups<P>) {
         if end.mode.read {
             self.readers -= 1;
-            if self
-                .receptions
-                .remove(&end.id)
-                .is_some_and(|r| r.unread() > 0)
-            {
+            let reception = self.in_use().receptions.remove(&end.id);
+            if reception.is_some_and(|r| r.unread() > 0) {
                 // The unread rest of a received message is dropped, and its
                 // charge with it.
                 self.truncated += 1;
@@ -584,6 +582,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
             self.settle(wk);
         }
         self.notify(wk);
+        self.rest_when_idle();
     }
 
     /// A descriptor of `end` was closed, or fsync'ed: its message in
@@ -597,7 +596,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         killed: &mut dyn FnMut() -> bool,
         wk: &mut QueueWakeups<P>,
     ) -> Step<P::Flush, Result<()>> {
-        match self.compositions.get(&end.id) {
+        match self.composition(end) {
             None => return Step::Done(waiter, Ok(())),
             // Nothing written yet: a shell's `>` closes its first
             // descriptor after dup2, before the command writes; the place
@@ -611,17 +610,21 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         self.end_message(end, killed);
         self.settle(wk);
         self.notify(wk);
+        self.rest_when_idle();
         Step::Done(waiter, Ok(()))
     }
 
     fn cancel(&mut self, id: WaiterId, why: CancelReason, wk: &mut QueueWakeups<P>) -> bool {
-        if let Some((waiter, _)) = self.place_openers.remove(id) {
+        let Some(in_use) = &mut self.in_use else {
+            return false;
+        };
+        if let Some((waiter, _)) = in_use.place_openers.remove(id) {
             wk.opens.push((id, waiter, Err(why.error())));
             // Writes behind it may go now.
             self.settle(wk);
-        } else if let Some(r) = self.reads.remove(id) {
+        } else if let Some(r) = in_use.reads.remove(id) {
             wk.read_cancelled(id, r.reply, why);
-        } else if let Some(w) = self.writes.remove(id) {
+        } else if let Some(w) = in_use.writes.remove(id) {
             wk.write_cancelled(id, w, why);
             // The cancelled writer may have held back those behind it.
             self.settle(wk);
@@ -629,13 +632,17 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
             return false;
         }
         self.notify(wk);
+        self.rest_when_idle();
         true
     }
 
     fn parked(&self) -> Vec<WaiterId> {
-        let mut ids = self.reads.ids();
-        ids.extend(self.writes.ids());
-        ids.extend(self.place_openers.ids());
+        let Some(in_use) = self.in_use_now() else {
+            return Vec::new();
+        };
+        let mut ids = in_use.reads.ids();
+        ids.extend(in_use.writes.ids());
+        ids.extend(in_use.place_openers.ids());
         ids
     }
 
@@ -647,14 +654,15 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
     fn poll(&mut self, end: QueueEnd, notify: Option<(u64, P::Poll)>) -> u32 {
         let mut mask = 0;
         if end.mode.read {
-            let mid_message = (self.receptions.get(&end.id)).is_some_and(Reception::mid_message);
+            let reception = self.in_use_now().and_then(|u| u.receptions.get(&end.id));
+            let mid_message = reception.is_some_and(Reception::mid_message);
             if (mid_message && end.io == IoMode::Stream) || !self.messages.is_empty() {
                 mask |= ready::IN;
             }
         }
         // A description with a message in progress has its place: its
         // writes never wait for room.
-        let has_place = matches!(self.compositions.get(&end.id), Some(Composition::Active(_)));
+        let has_place = matches!(self.composition(end), Some(Composition::Active(_)));
         let room = match end.composes() {
             true => self.room_for(end.opener),
             false => !self.full(),
@@ -663,7 +671,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
             mask |= ready::OUT;
         }
         if let Some((kh, handle)) = notify {
-            self.pollers.register(kh, handle);
+            self.in_use().pollers.register(kh, handle);
         }
         mask
     }

@@ -37,8 +37,14 @@ impl<P: Parking> Queue<P> {
     /// Whether `uid` holds its share of places in messages in progress,
     /// so that its next message waits for one of them to end.
     pub(super) fn past_share(&self, uid: u32) -> bool {
-        uid != self.budget.uid()
-            && self.places_held.get(&uid).map_or(0, |h| h.places) >= self.share()
+        uid != self.budget.uid() && self.places_of(uid) >= self.share()
+    }
+
+    /// The places `uid` holds in messages in progress.
+    fn places_of(&self, uid: u32) -> usize {
+        (self.in_use_now())
+            .and_then(|u| u.places_held.get(&uid))
+            .map_or(0, |h| h.places)
     }
 
     /// Whether any user other than the owner holds its share: only then
@@ -48,9 +54,11 @@ impl<P: Parking> Queue<P> {
     pub(super) fn anyone_past_share(&self) -> bool {
         let owner = self.budget.uid();
         let share = self.share();
-        self.places_held
-            .iter()
-            .any(|(&uid, h)| uid != owner && h.places >= share)
+        self.in_use_now().is_some_and(|u| {
+            (u.places_held)
+                .iter()
+                .any(|(&uid, h)| uid != owner && h.places >= share)
+        })
     }
 
     /// Whether a new message of `uid` has a place now (waiters aside).
@@ -62,7 +70,8 @@ impl<P: Parking> Queue<P> {
     pub(super) fn hold_place(&mut self, uid: u32) {
         self.reserved += 1;
         let owner = &self.budget;
-        let holder = self.places_held.entry(uid).or_insert_with(|| Holder {
+        let in_use = self.in_use.get_or_insert_with(Box::default);
+        let holder = in_use.places_held.entry(uid).or_insert_with(|| Holder {
             places: 0,
             account: match owner.uid() == uid {
                 true => owner.clone(),
@@ -76,10 +85,11 @@ impl<P: Parking> Queue<P> {
     /// charge moved or given back): its place is free.
     pub(super) fn free_place(&mut self, uid: u32) {
         self.reserved -= 1;
-        if let Some(holder) = self.places_held.get_mut(&uid) {
+        let places_held = &mut self.in_use().places_held;
+        if let Some(holder) = places_held.get_mut(&uid) {
             holder.places -= 1;
             if holder.places == 0 {
-                self.places_held.remove(&uid);
+                places_held.remove(&uid);
             }
         }
     }
@@ -88,8 +98,8 @@ impl<P: Parking> Queue<P> {
     /// only while `uid` holds a place (the owner's otherwise: never a
     /// panic, and a debug build's accounts catch the slip).
     pub(super) fn payer(&self, uid: u32) -> &Arc<Account> {
-        self.places_held
-            .get(&uid)
+        (self.in_use_now())
+            .and_then(|u| u.places_held.get(&uid))
             .map_or(&self.budget, |h| &h.account)
     }
 
@@ -105,12 +115,14 @@ impl<P: Parking> Queue<P> {
     /// newcomer must wait behind it (those waiting for their own share
     /// are passed).
     pub(super) fn waiting_in_turn(&self) -> bool {
+        let Some(u) = self.in_use_now() else {
+            return false;
+        };
         if !self.anyone_past_share() {
-            return !self.writes.is_empty() || !self.place_openers.is_empty();
+            return !u.writes.is_empty() || !u.place_openers.is_empty();
         }
-        self.writes.iter().any(|w| !self.waits_for_share(w))
-            || self
-                .place_openers
+        u.writes.iter().any(|w| !self.waits_for_share(w))
+            || (u.place_openers)
                 .iter()
                 .any(|(_, end)| !self.past_share(end.opener))
     }

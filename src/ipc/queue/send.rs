@@ -137,7 +137,7 @@ impl<P: Parking> Queue<P> {
             }
             return Step::Done(call.waiter, done);
         };
-        self.writes.push(
+        self.in_use().writes.push(
             call.id,
             ParkedWrite {
                 reply: call.waiter,
@@ -157,7 +157,7 @@ impl<P: Parking> Queue<P> {
     /// or as much of a composed write as goes in. Returns whether it is
     /// finished, and the error that finished it early.
     pub(super) fn advance_front_writer(&mut self) -> (bool, Option<Error>) {
-        let front = self.writes.front_mut().expect("a parked write");
+        let front = self.in_use().writes.front_mut().expect("a parked write");
         let none = Pending::Messages {
             messages: VecDeque::new(),
             overhead: 0,
@@ -178,7 +178,7 @@ impl<P: Parking> Queue<P> {
                     charge.give_back(message.len());
                 }
                 let queued = self.enqueue(message);
-                let w = self.writes.front_mut().expect("still the front");
+                let w = self.in_use().writes.front_mut().expect("still the front");
                 match queued {
                     Ok(len) => {
                         w.accepted += len + overhead;
@@ -203,7 +203,7 @@ impl<P: Parking> Queue<P> {
                 }
                 let fed = self.feed(end, &data);
                 let rest = data.len() - fed.consumed;
-                let w = self.writes.front_mut().expect("still the front");
+                let w = self.in_use().writes.front_mut().expect("still the front");
                 let held = matches!(fed.stop, Some(Stop::Full))
                     && w.charge.as_mut().is_none_or(|c| c.grow(rest));
                 w.accepted += fed.consumed;
@@ -223,19 +223,20 @@ impl<P: Parking> Queue<P> {
 
     /// Feeds bytes of a write into its description's message in progress.
     fn feed(&mut self, end: QueueEnd, data: &[u8]) -> compose::Fed {
-        let mut state = self.compositions.remove(&end.id).unwrap_or_default();
+        let mut state = (self.in_use().compositions.remove(&end.id)).unwrap_or_default();
         let max = self.max_message_size;
         let sink = &mut Composer::new(self, end.opener);
         let fed = compose::feed(end.framing, &mut state, data, max, sink);
         if state != Composition::Idle {
-            self.compositions.insert(end.id, state);
+            self.in_use().compositions.insert(end.id, state);
         }
         fed
     }
 
     /// Ends the message in progress of `end`, if any (see compose::end).
     pub(super) fn end_message(&mut self, end: QueueEnd, killed: &mut dyn FnMut() -> bool) {
-        if let Some(mut state) = self.compositions.remove(&end.id) {
+        let composition = (self.in_use.as_mut()).and_then(|u| u.compositions.remove(&end.id));
+        if let Some(mut state) = composition {
             compose::end(&mut state, &mut Composer::new(self, end.opener), killed);
         }
     }
@@ -258,7 +259,7 @@ impl<P: Parking> Queue<P> {
     /// in progress (none if it has none): all of them under `message`, up
     /// to the next newline under `line`.
     fn continuing(&self, end: QueueEnd, data: &[u8]) -> usize {
-        match self.compositions.get(&end.id) {
+        match self.composition(end) {
             None | Some(Composition::Idle) => 0,
             Some(_) if end.framing == Framing::Line => data
                 .iter()
@@ -329,7 +330,7 @@ impl<P: Parking> Queue<P> {
                     accepted,
                     charge: Some(charge),
                 };
-                self.writes.push(call.id, w);
+                self.in_use().writes.push(call.id, w);
                 Step::Parked
             }
         }

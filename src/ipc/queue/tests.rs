@@ -795,3 +795,27 @@ fn a_batch_of_a_writer_at_its_share_answers_what_went_in() {
     ));
     assert_eq!(q.counters().messages, 2);
 }
+
+#[test]
+fn a_queue_no_description_holds_keeps_none_of_its_use() {
+    let mut q = queue(4);
+    assert!(q.in_use.is_none(), "a new queue");
+    let r = open(&mut q, Mode::READ, false);
+    let w = composing(&mut q, Framing::Message);
+    send(&mut q, w, b"half");
+    q.poll(r, Some((7, 7)));
+    assert!(q.in_use.is_some(), "open, with a message in progress");
+    flush(&mut q, w);
+    q.release(w, &mut wk());
+    assert_eq!(recv(&mut q, r, 2).unwrap(), b"ha");
+    q.release(r, &mut wk());
+    assert!(q.in_use.is_none(), "every description closed");
+    assert_eq!((q.counters().sent, q.counters().truncated), (1, 1));
+    let r = open(&mut q, Mode::READ, false);
+    let parked = q.read(read_call(3, r, 1, false), &mut wk());
+    assert!(matches!(parked, Step::Parked));
+    assert!(q.cancel(3, CancelReason::Interrupted, &mut wk()));
+    assert_eq!(q.counters().blocked, 0);
+    q.release(r, &mut wk());
+    assert!(q.in_use.is_none(), "nothing parked, nothing open");
+}
