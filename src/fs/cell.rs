@@ -33,11 +33,19 @@ type CellWakeups<T, R> = Wakeups<FsParking<R>, <T as StreamObject<FsParking<R>>>
 /// endpoint in the tree and gives the name the reader is answered with.
 pub type Adopter = Box<dyn Fn(Accepted) -> Result<Vec<u8>> + Send + Sync>;
 
+/// Laid out for the many objects that never have a deadline, an adopter
+/// or a close of their own (a queue): what only some cells use is in
+/// one box, made when first set ([`Extras`]).
 pub struct Cell<T, R: Replies> {
     object: Mutex<T>,
     shared: Arc<Shared<R>>,
     /// This cell itself, for the handles that finished opens install.
     me: Weak<Cell<T, R>>,
+    extras: OnceLock<Box<Extras<T, R>>>,
+}
+
+/// What some cells have, each set once.
+struct Extras<T, R: Replies> {
     /// Set for a socket endpoint's cell; called after the object's lock is
     /// released, so it may take the tree's.
     adopter: OnceLock<Adopter>,
@@ -45,8 +53,8 @@ pub struct Cell<T, R: Replies> {
     /// away); called after the object's lock is released.
     on_closed: OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// Armed for the object's next deadline, after every call; made with
-    /// the first deadline (most objects never have one).
-    timer: OnceLock<Box<CellTimer<T, R>>>,
+    /// the first deadline.
+    timer: OnceLock<CellTimer<T, R>>,
 }
 
 /// A cell's timer and what it calls back.
@@ -62,9 +70,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         let cell = Arc::new_cyclic(|me| Cell {
             object: Mutex::new(object),
             me: me.clone(),
-            adopter: OnceLock::new(),
-            on_closed: OnceLock::new(),
-            timer: OnceLock::new(),
+            extras: OnceLock::new(),
             shared,
         });
         if cell.shared.is_shutting_down() {
@@ -91,26 +97,40 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         result
     }
 
+    /// What only some cells have, made empty on first need.
+    fn extras(&self) -> &Extras<T, R> {
+        self.extras.get_or_init(|| {
+            Box::new(Extras {
+                adopter: OnceLock::new(),
+                on_closed: OnceLock::new(),
+                timer: OnceLock::new(),
+            })
+        })
+    }
+
+    /// The cell's timer, if it ever had a deadline.
+    fn timer(&self) -> Option<&CellTimer<T, R>> {
+        self.extras.get()?.timer.get()
+    }
+
     /// Sets the timer for the object's next deadline, under its lock.
     fn arm(&self, object: &T) {
         let due = object.next_deadline();
-        if due.is_none() && self.timer.get().is_none() {
+        if due.is_none() && self.timer().is_none() {
             return;
         }
-        let timer = self.timer.get_or_init(|| {
-            Box::new(CellTimer {
-                deadline: DeadlineTimer::new(self.shared.reactor.clone()),
-                alarm: Arc::new(Alarm {
-                    cell: self.me.clone(),
-                }),
-            })
+        let timer = self.extras().timer.get_or_init(|| CellTimer {
+            deadline: DeadlineTimer::new(self.shared.reactor.clone()),
+            alarm: Arc::new(Alarm {
+                cell: self.me.clone(),
+            }),
         });
         timer.deadline.set(due, &timer.alarm);
     }
 
     /// Sets what the cell does with accepted connections (once).
     pub fn set_adopter(&self, adopter: Adopter) {
-        let _ = self.adopter.set(adopter);
+        let _ = self.extras().adopter.set(adopter);
     }
 
     /// The reactor that watches the object's descriptors.
@@ -120,12 +140,12 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
 
     /// Sets what the cell does when its object closes itself (once).
     pub fn set_on_closed(&self, on_closed: Box<dyn Fn() + Send + Sync>) {
-        let _ = self.on_closed.set(on_closed);
+        let _ = self.extras().on_closed.set(on_closed);
     }
 
     /// Makes an accepted connection an endpoint: its name and a newline.
     pub fn adopt(&self, accepted: Accepted) -> Result<Vec<u8>> {
-        match self.adopter.get() {
+        match self.extras.get().and_then(|e| e.adopter.get()) {
             Some(adopt) => adopt(accepted),
             None => Err(crate::error::Error::InvalidArgument),
         }
@@ -246,7 +266,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
             R::notify(poller);
         }
         if wk.closed_itself {
-            if let Some(on_closed) = self.on_closed.get() {
+            if let Some(on_closed) = self.extras.get().and_then(|e| e.on_closed.get()) {
                 on_closed();
             }
         }
@@ -262,7 +282,7 @@ struct Alarm<T, R: Replies> {
 impl<T: StreamObject<FsParking<R>>, R: Replies> Ready for Alarm<T, R> {
     fn ready(&self, _token: Token, _events: Readiness) {
         if let Some(cell) = self.cell.upgrade() {
-            if let Some(timer) = cell.timer.get() {
+            if let Some(timer) = cell.timer() {
                 timer.deadline.fired();
             }
             cell.update(|o, wk| o.deadline(std::time::Instant::now(), wk));
