@@ -133,6 +133,17 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         let _ = self.extras().adopter.set(adopter);
     }
 
+    /// This cell as its holders share it: for a cell that is itself a
+    /// node (a queue's), reached through `&self`.
+    pub fn this(&self) -> Arc<Self> {
+        self.me.upgrade().expect("a cell outlives its own calls")
+    }
+
+    /// The mount's shared state.
+    pub fn shared(&self) -> &Arc<Shared<R>> {
+        &self.shared
+    }
+
     /// The reactor that watches the object's descriptors.
     pub fn reactor(&self) -> &Arc<crate::reactor::Reactor> {
         &self.shared.reactor
@@ -228,8 +239,10 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
             Err(e) => return R::opened(parked.reply, Err(e)),
         };
         // The cell is alive: this method runs on it.
-        let cell = self.me.upgrade().expect("a cell outlives its own calls");
-        let file = Arc::new(StreamFile { cell, end });
+        let file = Arc::new(StreamFile {
+            cell: self.this(),
+            end,
+        });
         self.shared.answer_open(parked, file, OpenStyle::Stream);
     }
 

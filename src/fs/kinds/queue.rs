@@ -36,11 +36,9 @@ pub const ATTRIBUTES: AttributeNames = AttributeNames {
     ],
 };
 
-pub struct QueueKind<R: Replies> {
-    cell: Arc<Cell<Queue<FsParking<R>>, R>>,
-    /// `st_size`: the mount's largest write (see attr.rs).
-    size: u64,
-}
+/// A queue's node is its cell itself, with no wrapper of its own: one
+/// allocation less for each of a mount's many queues.
+pub type QueueKind<R> = Cell<Queue<FsParking<R>>, R>;
 
 pub fn make<R: Replies>(
     shared: &Arc<Shared<R>>,
@@ -56,19 +54,18 @@ pub fn make<R: Replies>(
         account,
     );
     queue.set_faults(c.faults);
-    Ok(Node::File(Arc::new(QueueKind {
-        cell: Cell::new(queue, shared.clone()),
-        size: c.io.max_write() as u64,
-    })))
+    let cell: Arc<QueueKind<R>> = Cell::new(queue, shared.clone());
+    Ok(Node::File(cell))
 }
 
 impl<R: Replies> FileKind<R> for QueueKind<R> {
+    /// `st_size`: the mount's largest write (see attr.rs).
     fn size(&self) -> u64 {
-        self.size
+        self.shared().config.io.max_write() as u64
     }
 
     fn open(&self, _shared: &Arc<Shared<R>>, call: &Call, parked: ParkedOpen<R>, flags: i32) {
-        self.cell.open_with_flags(call, parked, flags);
+        self.this().open_with_flags(call, parked, flags);
     }
 
     fn truncate(&self, size: u64) -> Result<()> {
@@ -80,7 +77,7 @@ impl<R: Replies> FileKind<R> for QueueKind<R> {
     }
 
     fn attribute(&self, field: &str) -> Result<String> {
-        let q = self.cell.lock();
+        let q = self.lock();
         let c = q.counters();
         Ok(match field {
             "max_messages" => q.max_messages().to_string(),
@@ -107,24 +104,24 @@ impl<R: Replies> FileKind<R> for QueueKind<R> {
         match field {
             "max_messages" => {
                 let n = xattr::number(value)?;
-                self.cell.update(|q, wk| q.set_max_messages(n, wk))
+                self.update(|q, wk| q.set_max_messages(n, wk))
             }
             "max_message_size" => {
                 let n = xattr::number(value)?;
-                self.cell.update(|q, _| q.set_max_message_size(n))
+                self.update(|q, _| q.set_max_message_size(n))
             }
             "framing" => {
                 let framing = Framing::parse(value)?;
-                self.cell.update(|q, _| q.set_framing(framing));
+                self.update(|q, _| q.set_framing(framing));
                 Ok(())
             }
-            f if Faults::SETTINGS.contains(&f) => self.cell.update(|q, _| q.set_fault(f, value)),
+            f if Faults::SETTINGS.contains(&f) => self.update(|q, _| q.set_fault(f, value)),
             _ => Err(Error::NotSupported),
         }
     }
 
     fn status(&self, row: StatusRow) -> Option<StatusRow> {
-        let q = self.cell.lock();
+        let q = self.lock();
         let c = q.counters();
         Some(StatusRow {
             kind: "queue",
@@ -140,6 +137,6 @@ impl<R: Replies> FileKind<R> for QueueKind<R> {
     }
 
     fn shut_down(&self) {
-        self.cell.shut_down();
+        self.shut_down();
     }
 }
