@@ -30,6 +30,9 @@ use crate::memory::{Account, Held};
 /// The root directory's inode, as FUSE fixes it.
 pub const ROOT: Ino = 1;
 
+/// Boxed in the tree's map, so that the map's slack (a hash table is up
+/// to half empty) costs a pointer per slot, not an entry; what only
+/// synthesized entries have is beside it, in the tree's `makers`.
 pub struct Entry<N> {
     pub ino: Ino,
     pub parent: Ino,
@@ -43,10 +46,15 @@ pub struct Entry<N> {
     lookups: u64,
     /// Made by a synthesized directory (never linked).
     synthesized: bool,
-    /// Who pays for a synthesized entry while the kernel holds it: the
-    /// user whose lookup made it, and the charge (forgetting.rs).
-    maker: Option<(u32, Held)>,
-    /// Its place in the tree's `recency`, under its maker (0: none).
+}
+
+/// Who pays for a synthesized entry while the kernel holds it: the user
+/// whose lookup made it, and the charge (forgetting.rs).
+struct Maker {
+    uid: u32,
+    _cost: Held,
+    /// The entry's place in the tree's `recency`, under its maker (0:
+    /// none).
     stamp: u64,
 }
 
@@ -64,7 +72,10 @@ pub enum RenameMode {
 }
 
 pub struct Tree<N> {
-    entries: HashMap<Ino, Entry<N>>,
+    entries: HashMap<Ino, Box<Entry<N>>>,
+    /// The makers of the entries that have one (synthesized ones), by
+    /// inode; gone with their entry.
+    makers: HashMap<Ino, Maker>,
     names: HashMap<(Ino, Vec<u8>), Ino>,
     children: BTreeSet<(Ino, Ino)>,
     next_ino: Ino,
@@ -76,6 +87,7 @@ impl<N: Clone> Tree<N> {
     pub fn new(root: N, meta: Meta) -> Self {
         let mut tree = Tree {
             entries: HashMap::new(),
+            makers: HashMap::new(),
             names: HashMap::new(),
             children: BTreeSet::new(),
             next_ino: ROOT,
@@ -84,7 +96,7 @@ impl<N: Clone> Tree<N> {
         let ino = tree.allocate();
         tree.entries.insert(
             ino,
-            Entry {
+            Box::new(Entry {
                 ino,
                 parent: ROOT,
                 name: Vec::new(),
@@ -94,9 +106,7 @@ impl<N: Clone> Tree<N> {
                 linked: true,
                 lookups: 0,
                 synthesized: false,
-                maker: None,
-                stamp: 0,
-            },
+            }),
         );
         tree
     }
@@ -108,45 +118,51 @@ impl<N: Clone> Tree<N> {
     }
 
     pub fn get(&self, ino: Ino) -> Option<&Entry<N>> {
-        self.entries.get(&ino)
+        self.entries.get(&ino).map(|e| &**e)
     }
 
     pub fn get_mut(&mut self, ino: Ino) -> Option<&mut Entry<N>> {
-        self.entries.get_mut(&ino)
+        self.entries.get_mut(&ino).map(|e| &mut **e)
     }
 
     /// The entry named `name` in `parent`: linked, or synthesized and
     /// still known.
     pub fn child(&self, parent: Ino, name: &[u8]) -> Option<&Entry<N>> {
         let ino = self.names.get(&(parent, name.to_vec()))?;
-        self.entries.get(ino)
+        self.get(*ino)
     }
 
     /// Counts one more kernel reference (a lookup, create or mknod reply).
     pub fn add_lookup(&mut self, ino: Ino) {
         if let Some(e) = self.entries.get_mut(&ino) {
             e.lookups += 1;
-            if let (true, Some((uid, _))) = (e.synthesized, &e.maker) {
-                self.recency.used(*uid, ino, &mut e.stamp);
+            if let (true, Some(m)) = (e.synthesized, self.makers.get_mut(&ino)) {
+                self.recency.used(m.uid, ino, &mut m.stamp);
             }
         }
     }
 
     /// Whether the synthesized entry `ino` has a user who pays for it.
     pub fn has_maker(&self, ino: Ino) -> bool {
-        self.entries.get(&ino).is_some_and(|e| e.maker.is_some())
+        self.makers.contains_key(&ino)
     }
 
     /// Charges the synthesized entry `ino` to `uid`, whose lookup made it
     /// (`cost`, held while the entry lives); its lookups count among that
     /// user's from now on.
     pub fn set_maker(&mut self, ino: Ino, uid: u32, cost: Held) {
-        if let Some(e) = self.entries.get_mut(&ino) {
-            if let Some((old, _)) = &e.maker {
-                self.recency.gone(*old, &mut e.stamp);
-            }
-            e.maker = Some((uid, cost));
+        if !self.entries.contains_key(&ino) {
+            return;
         }
+        if let Some(old) = self.makers.get_mut(&ino) {
+            self.recency.gone(old.uid, &mut old.stamp);
+        }
+        let maker = Maker {
+            uid,
+            _cost: cost,
+            stamp: 0,
+        };
+        self.makers.insert(ino, maker);
     }
 
     /// Hands `uid`'s least recently looked-up synthesized entries the
@@ -158,7 +174,7 @@ impl<N: Clone> Tree<N> {
             let Some((mut stamp, ino)) = self.recency.oldest(uid) else {
                 return;
             };
-            let Some(e) = self.entries.get_mut(&ino) else {
+            let (Some(e), Some(maker)) = (self.entries.get(&ino), self.makers.get_mut(&ino)) else {
                 self.recency.gone(uid, &mut stamp);
                 continue;
             };
@@ -170,7 +186,7 @@ impl<N: Clone> Tree<N> {
             if !ask(stale) {
                 return;
             }
-            self.recency.gone(uid, &mut e.stamp);
+            self.recency.gone(uid, &mut maker.stamp);
         }
     }
 
@@ -197,7 +213,7 @@ impl<N: Clone> Tree<N> {
         self.children.insert((parent, ino));
         self.entries.insert(
             ino,
-            Entry {
+            Box::new(Entry {
                 ino,
                 parent,
                 name: name.to_vec(),
@@ -207,9 +223,7 @@ impl<N: Clone> Tree<N> {
                 linked,
                 lookups: 0,
                 synthesized: !linked,
-                maker: None,
-                stamp: 0,
-            },
+            }),
         );
         ino
     }
@@ -261,11 +275,11 @@ impl<N: Clone> Tree<N> {
     /// Takes an entry out of the tree, and with it the children nothing
     /// holds (a synthesized directory's listed files).
     fn remove(&mut self, ino: Ino) {
-        let Some(mut e) = self.entries.remove(&ino) else {
+        let Some(e) = self.entries.remove(&ino) else {
             return;
         };
-        if let Some((uid, _)) = &e.maker {
-            self.recency.gone(*uid, &mut e.stamp);
+        if let Some(mut maker) = self.makers.remove(&ino) {
+            self.recency.gone(maker.uid, &mut maker.stamp);
         }
         let key = (e.parent, e.name);
         if self.names.get(&key) == Some(&ino) {
@@ -433,13 +447,13 @@ impl<N: Clone> Tree<N> {
     pub fn list(&self, parent: Ino, after: Ino) -> impl Iterator<Item = &Entry<N>> {
         self.children
             .range((parent, after.saturating_add(1))..=(parent, Ino::MAX))
-            .map(|(_, c)| &self.entries[c])
+            .map(|(_, c)| &*self.entries[c])
             .filter(|e| e.linked)
     }
 
     /// Every entry, linked or not: for status listings and unmount.
     pub fn all(&self) -> impl Iterator<Item = &Entry<N>> {
-        self.entries.values()
+        self.entries.values().map(|e| &**e)
     }
 
     /// Linked children of `parent`.
