@@ -202,6 +202,10 @@ pub struct RemoteQueue<P: Parking> {
     /// open waits in `creating_opens` for that answer.
     creating: bool,
     creating_opens: WaitQueue<(P::Open, OpenRequest)>,
+    /// The store answered this mount's create: another mount had made
+    /// the name first. Kept, as the answer may come before the create's
+    /// open reaches the queue.
+    made_elsewhere: bool,
     /// The store no longer has the queue: every call fails `EIDRM`.
     removed: bool,
     /// The faults of the channel between the store and the readers here
@@ -274,6 +278,7 @@ impl<P: Parking> RemoteQueue<P> {
             shut_down: false,
             creating: false,
             creating_opens: WaitQueue::new(),
+            made_elsewhere: false,
             removed: false,
             channel: (!settings.faults.is_perfect())
                 .then(|| Box::new(ReadChannel::new(settings.faults))),
@@ -294,20 +299,12 @@ impl<P: Parking> RemoteQueue<P> {
     /// there when it is reached.
     pub fn created(&mut self, result: Result<Created>, wk: &mut RemoteWakeups<P>) {
         self.creating = false;
-        let found = match result {
-            Ok(Created::Found { settings, messages }) => {
-                self.settings = settings;
-                self.known = messages;
-                true
-            }
-            Ok(Created::Made) | Err(_) => false,
-        };
+        if let Ok(Created::Found { settings, messages }) = result {
+            self.settings = settings;
+            self.known = messages;
+            self.made_elsewhere = true;
+        }
         while let Some((id, (waiter, req))) = self.creating_opens.pop_front() {
-            if found && req.exclusive {
-                log::info!("exclusive create refused: another mount made the queue first");
-                wk.opens.push((id, waiter, Err(Error::Exists)));
-                continue;
-            }
             if let Step::Done(waiter, result) = self.open(id, waiter, req, wk) {
                 wk.opens.push((id, waiter, result));
             }
@@ -514,6 +511,10 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
         if req.creating && self.creating {
             self.creating_opens.push(id, (waiter, req));
             return Step::Parked;
+        }
+        if req.exclusive && self.made_elsewhere {
+            log::info!("exclusive create refused: another mount made the queue first");
+            return Step::Done(waiter, Err(Error::Exists));
         }
         self.next_end += 1;
         let end = QueueEnd::opened(self.next_end, req, self.settings.framing);

@@ -471,6 +471,15 @@ fn a_create_made_here_waits_for_the_store_and_an_exclusive_one_may_find_the_name
     let mut w = wk();
     q.created(Ok(Created::Made), &mut w);
     assert!(matches!(&w.opens[..], [(7, 7, Ok(_))]));
+    // The store's answer may come before the create's open reaches the
+    // queue: it is kept for that open.
+    let (mut q, _) = queue();
+    q.await_creation();
+    q.created(Ok(found), &mut wk());
+    assert!(matches!(
+        q.open(7, 7, creating(true), &mut wk()),
+        Step::Done(7, Err(Error::Exists))
+    ));
 }
 
 #[test]
