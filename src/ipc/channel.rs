@@ -261,6 +261,13 @@ impl<T> InFlight<T> {
         }
     }
 
+    /// Every item kept, due or not, in order; the hold's deadline goes
+    /// too (for a holder that stops).
+    pub fn take_all(&mut self) -> Vec<T> {
+        self.held_until = None;
+        std::mem::take(&mut self.waiting).into_values().collect()
+    }
+
     /// The items due at `now`, in order.
     pub fn due(&mut self, now: Instant) -> Vec<T> {
         let mut out = Vec::new();
@@ -556,6 +563,12 @@ mod tests {
         assert!(!f.hold_expired(ms(199)), "the first hold's deadline stands");
         assert!(f.hold_expired(now + REORDER_HOLD));
         assert!(!f.hold_expired(now + REORDER_HOLD), "cleared");
+        // A holder that stops takes everything, due or not.
+        f.keep(ms(60_000), "a minute late");
+        f.keep(ms(30), "soon");
+        f.note_held(true, now);
+        assert_eq!(f.take_all(), ["soon", "a minute late"]);
+        assert_eq!((f.len(), f.next_deadline()), (0, None));
     }
 
     #[test]

@@ -80,11 +80,7 @@ impl<P: Parking> RemoteQueue<P> {
                 // Asked again later, or at once when the store is reached.
                 self.take_blocked = true;
                 self.retry_take = Some(Instant::now() + RETRY_AFTER_FAILURE);
-                for id in std::mem::take(&mut self.nonblocking) {
-                    if let Some(r) = self.reads.remove(id) {
-                        wk.reads.push((id, r.reply, ReadDone::Data(Err(e))));
-                    }
-                }
+                self.answer_nonblocking(e, wk);
             }
         }
         self.serve_reads(wk);
@@ -95,10 +91,14 @@ impl<P: Parking> RemoteQueue<P> {
     /// this take was asked).
     pub(super) fn none_to_take(&mut self, wk: &mut RemoteWakeups<P>) {
         self.take_blocked = self.puts == self.take_asked_at;
+        self.answer_nonblocking(Error::WouldBlock, wk);
+    }
+
+    /// Answers the parked reads that may not wait with `error`.
+    fn answer_nonblocking(&mut self, error: Error, wk: &mut RemoteWakeups<P>) {
         for id in std::mem::take(&mut self.nonblocking) {
             if let Some(r) = self.reads.remove(id) {
-                wk.reads
-                    .push((id, r.reply, ReadDone::Data(Err(Error::WouldBlock))));
+                wk.reads.push((id, r.reply, ReadDone::Data(Err(error))));
             }
         }
     }
