@@ -141,6 +141,17 @@ fn blocked(m: &Mount, name: &str) -> String {
     xattr(m, &format!("queues/{name}"), "blocked")
 }
 
+/// A program started with its stdout piped: what it prints, and its
+/// first line (read before the test goes on: the program says it is
+/// where the test needs it).
+fn first_line(child: &mut Child) -> (std::io::BufReader<std::process::ChildStdout>, String) {
+    use std::io::BufRead;
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    (out, line)
+}
+
 /// A `cat` of queue `name` on `m`, seen parked there (its `blocked`
 /// counter 1) before it is returned.
 fn parked_reader(m: &Mount, name: &str) -> Child {
@@ -709,7 +720,7 @@ fn two_prefixes_on_one_server_are_two_sets_of_queues() {
 /// poll(2) on one mount sees a message sent on the other.
 #[test]
 fn poll_on_one_mount_sees_a_message_sent_on_the_other() {
-    use std::io::{BufRead, Read};
+    use std::io::Read;
     let (_redis, a, b) = two_hosts!();
     assert_ok(&a.run("touch queues/x"));
     assert!(shows(&b, "x"));
@@ -718,9 +729,7 @@ fn poll_on_one_mount_sees_a_message_sent_on_the_other() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = std::io::BufReader::new(poller.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
+    let (mut out, first) = first_line(&mut poller);
     assert_eq!(first, "not yet\n", "empty, it is not readable");
     assert_ok(&a.run("echo ready > queues/x"));
     let mut rest = String::new();
@@ -1057,9 +1066,7 @@ fn a_removed_queues_descriptors_fail_eidrm_and_never_reach_the_queue_made_next()
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = std::io::BufReader::new(held.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let (mut out, mut line) = first_line(&mut held);
     assert_eq!(line, "open\n");
     // Removed and made again on the other mount, with a message.
     assert_ok(&b.run("rm queues/q && touch queues/q && echo new > queues/q"));
