@@ -87,6 +87,10 @@ pub enum Error {
     /// descriptor was open: its messages went with it (`EIDRM`, as
     /// `msgrcv(2)` says of a removed queue).
     Removed,
+    /// A create found the name made by another mount of the queue store
+    /// since the kernel looked it up (`ESTALE`): the kernel looks the
+    /// name up again and opens what is there, checking access itself.
+    Stale,
 }
 
 impl Error {
@@ -131,12 +135,13 @@ impl Error {
             Error::NotEmpty => libc::ENOTEMPTY,
             Error::StoreUnreachable => libc::ECOMM,
             Error::Removed => libc::EIDRM,
+            Error::Stale => libc::ESTALE,
         }
     }
 
     /// Every error, for the tables of the docs: ipcfs(7) documents each
     /// errno (tests/man.rs checks it against this list).
-    pub const ALL: [Error; 37] = [
+    pub const ALL: [Error; 38] = [
         Error::NotFound,
         Error::Exists,
         Error::NotPermitted,
@@ -174,6 +179,7 @@ impl Error {
         Error::NotEmpty,
         Error::StoreUnreachable,
         Error::Removed,
+        Error::Stale,
     ];
 
     /// The errno's symbolic name (`ENOENT`), as the man page lists it.
@@ -216,6 +222,7 @@ impl Error {
             Error::NotEmpty => "ENOTEMPTY",
             Error::StoreUnreachable => "ECOMM",
             Error::Removed => "EIDRM",
+            Error::Stale => "ESTALE",
         }
     }
 }

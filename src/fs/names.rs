@@ -75,15 +75,22 @@ impl<R: Replies> Fs<R> {
             // The name came between the kernel's lookup and this create:
             // made by another mount of the queue store, as this one
             // heard (on one host the kernel's lock of the directory keeps
-            // a lookup and a create together). As open(2) does without
-            // O_EXCL, the create opens what is there. Only a store's
-            // mounts get here, and they have no other users
-            // (`--allow-other` is refused with a store): no user is let
-            // past an access check the kernel would have made.
-            Err(Error::Exists)
-                if flags & libc::O_EXCL == 0 && self.shared.queue_store.is_some() =>
-            {
-                self.find(&call.caller, parent, name, true).map(|f| f.attr)
+            // a lookup and a create together). The queue there may be
+            // another user's, and the kernel checks no access on a
+            // create: `ESTALE` makes it walk the path again once, look
+            // the name up afresh and open what is there as any open,
+            // access checked (`O_EXCL` then fails `EEXIST` in the
+            // kernel).
+            Err(Error::Exists) if self.shared.queue_store.is_some() => {
+                log::debug!(
+                    "create of {}: the name was made on another mount meanwhile; \
+                     the kernel opens it instead",
+                    String::from_utf8_lossy(name)
+                );
+                Err(match flags & libc::O_EXCL {
+                    0 => Error::Stale,
+                    _ => Error::Exists,
+                })
             }
             made => made,
         };

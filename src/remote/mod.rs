@@ -25,7 +25,7 @@ mod worker;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -180,6 +180,10 @@ pub struct RedisStore {
     incarnations: AtomicU64,
     /// The connection `load` reads on.
     reader: Mutex<Option<redis::Connection>>,
+    /// Who is told of changes (`listen`), for what the worker learns in
+    /// an answer rather than an event: weak, as the listener holds the
+    /// store.
+    listener: OnceLock<Weak<dyn Listener>>,
 }
 
 impl RedisStore {
@@ -199,6 +203,7 @@ impl RedisStore {
             unstored: Mutex::new(HashMap::new()),
             incarnations: AtomicU64::new(0),
             reader: Mutex::new(None),
+            listener: OnceLock::new(),
         });
         let weak = Arc::downgrade(&store);
         std::thread::Builder::new()
@@ -210,12 +215,23 @@ impl RedisStore {
 
     /// Starts the listener thread, which tells `listener` of every change.
     pub fn listen(self: &Arc<Self>, listener: Arc<dyn Listener>) -> Result<()> {
+        let _ = self.listener.set(Arc::downgrade(&listener));
         let weak = Arc::downgrade(self);
         std::thread::Builder::new()
             .name("ipcfs-store-events".into())
             .spawn(move || events::run(weak, listener))
             .map(drop)
             .map_err(|_| Error::NoSpace)
+    }
+
+    /// Tells the listener of `changes` to queue `name` now, on the
+    /// calling thread (the worker), ahead of the events that say them.
+    fn tell(&self, name: &[u8], changes: Vec<Change>) {
+        if let Some(listener) = self.listener.get().and_then(Weak::upgrade) {
+            for change in changes {
+                listener.changed(name, change);
+            }
+        }
     }
 
     /// Asks `op` of incarnation `made` of queue `name`; `done` gets the

@@ -23,7 +23,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::ipc::channel::Faults;
 use crate::ipc::compose::Framing;
-use crate::ipc::queue::store::{Created, QueueSettings, StoreOp, Stored};
+use crate::ipc::queue::store::{Change, Created, QueueSettings, StoreOp, Stored};
 
 /// The scripts, hashed once: each runs by its hash (EVALSHA), loaded
 /// again by the client when the server does not know it. Two sets: with
@@ -193,7 +193,7 @@ impl Worker<'_> {
             Job::Create { queue, made, done } => {
                 let result = self.attempt(Instant::now(), |w, con, _| w.create(con, &queue));
                 match &result {
-                    Ok((created, incarnation)) => {
+                    Ok((created, incarnation, owner)) => {
                         crate::locks::lock(&self.store.unstored).remove(&queue.name);
                         made.settle(incarnation.clone());
                         if let Created::Found { .. } = created {
@@ -201,6 +201,10 @@ impl Worker<'_> {
                                 "queue store: {} was made by another mount first: it is that queue",
                                 String::from_utf8_lossy(&queue.name)
                             );
+                            // Its owner and mode in the tree before the
+                            // create is answered: the kernel's next
+                            // lookup checks access against them.
+                            self.store.tell(&queue.name, owner.clone());
                         }
                     }
                     Err(e) => log::warn!(
@@ -209,7 +213,7 @@ impl Worker<'_> {
                     ),
                 }
                 if let Some(done) = done {
-                    done(result.map(|(created, _)| created));
+                    done(result.map(|(created, ..)| created));
                 }
             }
             Job::Remove { name, made } => {
@@ -417,7 +421,7 @@ impl Worker<'_> {
         &self,
         con: &mut Connection,
         q: &StoredQueue,
-    ) -> std::result::Result<(Created, String), RedisError> {
+    ) -> std::result::Result<(Created, String, Vec<Change>), RedisError> {
         let k = self.keys();
         let mut call = self.scripts().create.key(k.settings(&q.name));
         call.key(k.messages(&q.name)).arg(&q.made);
@@ -593,15 +597,17 @@ fn after_part(before: usize, done: StepDone) -> StepDone {
 }
 
 /// A create's answer (scripts.rs): made, or the queue found with its
-/// settings (those of `q` where the store's cannot be read).
-fn created(answer: &[Value], q: &StoredQueue) -> (Created, String) {
+/// settings (those of `q` where the store's cannot be read), and its
+/// owner, group and mode as changes to tell the listener.
+fn created(answer: &[Value], q: &StoredQueue) -> (Created, String, Vec<Change>) {
     let text = |v: &Value| match v {
         Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
         Value::Int(n) => n.to_string(),
         _ => String::new(),
     };
     if matches!(answer.first(), Some(Value::Int(1))) {
-        return (Created::Made, answer.get(1).map(text).unwrap_or_default());
+        let made = answer.get(1).map(text).unwrap_or_default();
+        return (Created::Made, made, Vec::new());
     }
     let messages = answer.get(1).map(text).and_then(|n| n.parse().ok());
     let fields: HashMap<String, String> = answer
@@ -614,7 +620,18 @@ fn created(answer: &[Value], q: &StoredQueue) -> (Created, String) {
         settings: settings_of(&fields).unwrap_or(q.settings),
         messages: messages.unwrap_or(0),
     };
-    (found, fields.get("made").cloned().unwrap_or_default())
+    let owner = ["uid", "gid", "mode"]
+        .into_iter()
+        .filter_map(|field| {
+            let value = fields.get(field)?.clone();
+            Some(Change::Set {
+                field: field.to_string(),
+                value,
+            })
+        })
+        .collect();
+    let made = fields.get("made").cloned().unwrap_or_default();
+    (found, made, owner)
 }
 
 /// A queue's settings from its hash; `None` if its limits are missing.

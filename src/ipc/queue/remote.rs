@@ -20,7 +20,9 @@
 //!   says a message went in or out ([`RemoteQueue::changed`]).
 //! - A create made here is answered when the store says whether this
 //!   mount made the queue or another mount made the name first (then an
-//!   exclusive create is `EEXIST`, as on one host).
+//!   exclusive create is `EEXIST`, as on one host, and any other
+//!   `ESTALE`, which the kernel answers by opening the queue afresh, its
+//!   access checked).
 //! - A queue removed by any mount takes its messages with it: every
 //!   descriptor of it fails `EIDRM` from then on, and never reaches a
 //!   queue made later under the same name (the store checks which queue
@@ -294,7 +296,9 @@ impl<P: Parking> RemoteQueue<P> {
 
     /// The store's answer to the create made on this mount: the queue is
     /// the one made here, or one another mount made first (with its
-    /// settings), whose name an exclusive create finds taken (`EEXIST`).
+    /// settings, and its owner and mode, which the store's worker has put
+    /// in the tree by now), which the create does not open itself (see
+    /// `open`).
     /// A store out of reach lets the create go on: the queue is made
     /// there when it is reached.
     pub fn created(&mut self, result: Result<Created>, wk: &mut RemoteWakeups<P>) {
@@ -512,9 +516,18 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
             self.creating_opens.push(id, (waiter, req));
             return Step::Parked;
         }
-        if req.exclusive && self.made_elsewhere {
-            log::info!("exclusive create refused: another mount made the queue first");
-            return Step::Done(waiter, Err(Error::Exists));
+        if req.creating && self.made_elsewhere {
+            // The queue is another's, made first on another mount, and
+            // the kernel checked no access for this create: `ESTALE`
+            // makes it look the name up again and open the queue as any
+            // open, checking access itself (`EEXIST` there with O_EXCL).
+            log::info!("a create found the queue made first on another mount: the kernel opens it");
+            let error = if req.exclusive {
+                Error::Exists
+            } else {
+                Error::Stale
+            };
+            return Step::Done(waiter, Err(error));
         }
         self.next_end += 1;
         let end = QueueEnd::opened(self.next_end, req, self.settings.framing);

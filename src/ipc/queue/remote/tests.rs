@@ -425,7 +425,7 @@ fn a_removal_answers_a_writer_waiting_for_room_and_drops_a_message_in_progress()
 }
 
 #[test]
-fn a_create_made_here_waits_for_the_store_and_an_exclusive_one_may_find_the_name_taken() {
+fn a_create_made_here_waits_for_the_store_and_never_opens_a_queue_made_elsewhere() {
     let (mut q, asked) = queue();
     q.await_creation();
     let creating = |exclusive| OpenRequest {
@@ -454,9 +454,11 @@ fn a_create_made_here_waits_for_the_store_and_an_exclusive_one_may_find_the_name
         messages: 2,
     };
     q.created(Ok(found), &mut w);
+    // Another's queue: the exclusive create finds the name taken, the
+    // other is sent back to the kernel, to open it with access checked.
     assert!(matches!(
         &w.opens[..],
-        [(7, 7, Err(Error::Exists)), (8, 8, Ok(_))]
+        [(7, 7, Err(Error::Exists)), (8, 8, Err(Error::Stale))]
     ));
     assert_eq!(q.settings(), theirs);
     assert_eq!(q.counters().messages, 2);
@@ -479,6 +481,16 @@ fn a_create_made_here_waits_for_the_store_and_an_exclusive_one_may_find_the_name
     assert!(matches!(
         q.open(7, 7, creating(true), &mut wk()),
         Step::Done(7, Err(Error::Exists))
+    ));
+    assert!(matches!(
+        q.open(8, 8, creating(false), &mut wk()),
+        Step::Done(8, Err(Error::Stale))
+    ));
+    // The kernel's open that follows (not a create) opens the queue.
+    let again = request(Mode::WRITE, IoMode::Packet, true);
+    assert!(matches!(
+        q.open(9, 9, again, &mut wk()),
+        Step::Done(9, Ok(_))
     ));
 }
 
