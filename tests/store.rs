@@ -1089,3 +1089,41 @@ fn a_removed_queues_descriptors_fail_eidrm_and_never_reach_the_queue_made_next()
     assert_eq!(stdout(&a.run("cat queues/q")), "new\n");
     assert_eq!(xattr(&b, "queues/q", "messages"), "0");
 }
+
+#[test]
+fn a_user_other_than_the_owner_holds_at_most_half_the_places_as_the_store_counts() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let Some(a) = mount(&redis) else {
+        return;
+    };
+    // Owned by uid 4242, 8 places: root, on this mount, is another user,
+    // whose messages in progress may hold 4 of them. (The waiting open's
+    // shell lets go of descriptor 3 first, so that the main shell's close
+    // ends its description.)
+    made_elsewhere(&redis, "sq", "elsewhere/1", &[]);
+    assert_ok(&a.run("touch queues/sq"));
+    let script = [
+        "exec 3>queues/sq 4>queues/sq 5>queues/sq 6>queues/sq",
+        "timeout 1 sh -c 'exec 7>queues/sq'; echo \"fifth open: $?\"",
+        "python3 -c \"import os; fd = os.open('queues/sq', os.O_WRONLY | os.O_NONBLOCK)",
+        "try: os.write(fd, b'x')",
+        "except OSError as e: print('write without a place:', e.strerror)\"",
+        "(exec 3>&-; timeout 5 sh -c 'exec 7>queues/sq' && echo 'woken by the close') &",
+        "sleep 0.5; exec 3>&-; wait",
+    ]
+    .join("\n");
+    assert_eq!(
+        stdout(&a.run(&script)),
+        "fifth open: 124\n\
+         write without a place: Resource temporarily unavailable\n\
+         woken by the close\n"
+    );
+    // The queue was never full: 4 places of 8 were held.
+    assert!(
+        a.log().contains("holds half the queue's places"),
+        "{}",
+        a.log()
+    );
+}

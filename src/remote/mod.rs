@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::ipc::queue::store::{Change, Created, QueueSettings, StoreOp, Stored};
+use crate::ipc::queue::store::{Change, Created, Place, QueueSettings, StoreOp, Stored};
 
 pub use self::keys::Keys;
 
@@ -157,7 +157,7 @@ pub type CreateDone = Box<dyn FnOnce(Result<Created>) + Send>;
 
 /// The places this daemon holds in one queue, and that queue's
 /// incarnation.
-type HeldPlaces = (String, HashSet<u64>);
+type HeldPlaces = (String, HashSet<Place>);
 
 /// A queue made here that the store could not yet be told of.
 type Unstored = (StoredQueue, Arc<Incarnation>);
@@ -331,10 +331,11 @@ impl RedisStore {
         Ok(con)
     }
 
-    /// The place's name on the server: this daemon's, so that no two
-    /// daemons' places meet.
-    fn place_member(&self, place: u64) -> String {
-        format!("{}/{place}", self.consumer)
+    /// The place's name on the server: its holder's uid first (what the
+    /// reserve script counts a user's places by), then this daemon's
+    /// name, so that no two daemons' places meet.
+    fn place_member(&self, place: Place) -> String {
+        format!("{}:{}/{}", place.holder, self.consumer, place.number)
     }
 }
 

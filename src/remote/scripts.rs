@@ -137,13 +137,27 @@ return went
     )
 }
 
-/// Holds a place for a message in progress while there is room.
-/// KEYS: settings, messages, places. ARGV: made, place, lifetime (ms).
-/// Returns 1 if held, 0 if the queue is full, -1 if it is gone.
+/// Holds a place for a message in progress while there is room, and
+/// while its holder, unless the queue's owner, holds fewer than half the
+/// queue's places (rounded up), as in memory: one user's messages left
+/// in progress never hold the queue shut for the others. A place's
+/// member starts with its holder's uid and a colon (what is counted: a
+/// scan of the places, which are at most `max_messages`). KEYS: settings,
+/// messages, places. ARGV: made, place, lifetime (ms), holder. Returns 1
+/// if held, 0 if the queue is full, 2 if the holder holds its share, -1
+/// if the queue is gone.
 pub fn reserve() -> String {
     format!(
         r#"{}
 if redis.call('XLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= max then return 0 end
+if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[4] then
+  local mine = ARGV[4] .. ':'
+  local held = 0
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+    if string.sub(member, 1, #mine) == mine then held = held + 1 end
+  end
+  if held >= math.floor((max + 1) / 2) then return 2 end
+end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[2])
 return 1
 "#,

@@ -23,7 +23,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::ipc::channel::Faults;
 use crate::ipc::compose::Framing;
-use crate::ipc::queue::store::{Change, Created, QueueSettings, StoreOp, Stored};
+use crate::ipc::queue::store::{Change, Created, Place, QueueSettings, StoreOp, Stored};
 
 /// The scripts, hashed once: each runs by its hash (EVALSHA), loaded
 /// again by the client when the server does not know it. Two sets: with
@@ -367,9 +367,12 @@ impl Worker<'_> {
                 let member = self.store.place_member(place);
                 let mut call = s.reserve.key(&settings);
                 call.key(&messages).key(&places).arg(made);
-                call.arg(member).arg(lifetime);
+                call.arg(member).arg(lifetime).arg(place.holder);
                 let n: i64 = call.invoke(con)?;
-                gone(n).map(|n| Stored::Reserved(n == 1))
+                gone(n).map(|n| match n {
+                    2 => Stored::PastShare,
+                    n => Stored::Reserved(n == 1),
+                })
             }
             StoreOp::Release { place } => {
                 let member = self.store.place_member(place);
@@ -481,7 +484,7 @@ impl Worker<'_> {
 
     /// Renews every place this daemon holds.
     fn renew(&mut self) -> Result<()> {
-        type Held = (Vec<u8>, String, Vec<u64>);
+        type Held = (Vec<u8>, String, Vec<Place>);
         let held: Vec<Held> = crate::locks::lock(&self.store.places)
             .iter()
             .map(|(name, (made, places))| {
@@ -741,11 +744,16 @@ pub(super) fn load(
 mod tests {
     use super::*;
 
+    const PLACE: Place = Place {
+        number: 3,
+        holder: 1000,
+    };
+
     fn append(sizes: &[usize]) -> StoreOp {
         let messages = sizes.iter().map(|n| vec![b'm'; *n]).collect();
         StoreOp::Append {
             messages,
-            place: Some(3),
+            place: Some(PLACE),
         }
     }
 
@@ -760,7 +768,13 @@ mod tests {
     fn an_append_longer_than_one_step_is_split_by_count_and_by_bytes() {
         let (first, rest) = split_append(append(&[8; 2500]));
         assert_eq!(count(&first), 1024);
-        assert!(matches!(first, StoreOp::Append { place: Some(3), .. }));
+        assert!(matches!(
+            first,
+            StoreOp::Append {
+                place: Some(PLACE),
+                ..
+            }
+        ));
         assert_eq!(
             rest.map(|r| (r.before, r.messages.len())),
             Some((1024, 1476))

@@ -42,7 +42,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::QueueEnd;
-use super::store::{Change, Created, QueueSettings, Store, StoreOp, Stored};
+use super::store::{Change, Created, Place, QueueSettings, Store, StoreOp, Stored};
 use crate::error::{Error, Result};
 use crate::ipc::channel::{ChannelCounters, Faults};
 use crate::ipc::compose::Framing;
@@ -71,7 +71,7 @@ const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(
 #[derive(Default)]
 struct Composing {
     bytes: Vec<u8>,
-    place: Option<u64>,
+    place: Option<Place>,
     charge: Option<Held>,
 }
 
@@ -84,7 +84,7 @@ struct Outgoing {
     counts: VecDeque<usize>,
     /// The place the first message holds (the line in progress of a
     /// `line` framing writer, whose open took it); used once.
-    place: Option<u64>,
+    place: Option<Place>,
     /// Under `line` framing, the write's last line, unfinished: its
     /// description's message in progress once the lines before are in.
     rest: Option<(QueueEnd, Vec<u8>)>,
@@ -106,7 +106,7 @@ enum Asking<P: Parking> {
     Open {
         reply: P::Open,
         end: QueueEnd,
-        place: u64,
+        place: Place,
     },
     /// A write of whole messages (packet or batch mode, `write` and
     /// `line` framing); `went` bytes of it are in.
@@ -122,7 +122,7 @@ enum Asking<P: Parking> {
         reply: P::Write,
         end: QueueEnd,
         data: Vec<u8>,
-        place: u64,
+        place: Place,
         nonblock: bool,
     },
     /// A close that ends a message: answered when the message is in.
@@ -135,7 +135,7 @@ enum InFlight<P: Parking> {
     Call(WaiterId, Asking<P>, u64),
     /// A call answered before its step's answer came (interrupted, or the
     /// daemon unmounting): a place it got is given back.
-    Orphan { place: Option<u64> },
+    Orphan { place: Option<Place> },
     /// A take, carrying these acknowledgements: asked again if it fails.
     Take(Vec<String>),
     /// Acknowledgements: asked again if they fail (a message received but
@@ -187,6 +187,9 @@ pub struct RemoteQueue<P: Parking> {
     mean_len: usize,
     steps: HashMap<u64, InFlight<P>>,
     for_room: WaitQueue<Asking<P>>,
+    /// Opens whose user holds its share of places: each user's in order,
+    /// apart from those above (share.rs).
+    for_share: ShareWaiters<Asking<P>>,
     /// The step of the call at the front of `for_room` asked again.
     retrying: Option<u64>,
     /// Changes that may have made room (a message or place went out, a
@@ -270,6 +273,7 @@ impl<P: Parking> RemoteQueue<P> {
             mean_len: 64,
             steps: HashMap::new(),
             for_room: WaitQueue::new(),
+            for_share: ShareWaiters::default(),
             retrying: None,
             room_changes: 0,
             room_blocked: false,
@@ -333,6 +337,9 @@ impl<P: Parking> RemoteQueue<P> {
         while let Some((id, asking)) = self.for_room.pop_front() {
             self.answer(id, asking, Err(Error::Removed), wk);
         }
+        for (id, asking) in self.for_share.take_all() {
+            self.answer(id, asking, Err(Error::Removed), wk);
+        }
         while let Some((id, (waiter, _))) = self.creating_opens.pop_front() {
             wk.opens.push((id, waiter, Err(Error::Removed)));
         }
@@ -380,6 +387,12 @@ impl<P: Parking> RemoteQueue<P> {
                 self.take_blocked = false;
             }
             Change::Removed => self.gone(wk),
+        }
+        if !self.removed {
+            // Any change may be a place of a user past its share ended.
+            for (id, asking) in self.for_share.due() {
+                self.ask_now(id, asking);
+            }
         }
         self.retry_for_room();
         self.want_take();
@@ -440,7 +453,8 @@ impl<P: Parking> RemoteQueue<P> {
                     self.answered(id, asking, asked_at, result, wk);
                 }
                 if self.interrupted.remove(&id) {
-                    if let Some(asking) = self.for_room.remove(id) {
+                    let waiting = self.for_room.remove(id);
+                    if let Some(asking) = waiting.or_else(|| self.for_share.remove(id)) {
                         self.answer(id, asking, Err(Error::Interrupted), wk);
                     }
                 }
@@ -537,7 +551,7 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
         }
         let composes = req.mode.write && end.composes();
         if composes && !req.mode.read && !req.nonblock && !self.shut_down {
-            let place = self.new_place();
+            let place = self.new_place(end.opener);
             let asking = Asking::Open {
                 reply: waiter,
                 end,
@@ -617,7 +631,7 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
             if has_place || begun {
                 return Step::Done(call.waiter, self.compose(call.end, call.data));
             }
-            let place = self.new_place();
+            let place = self.new_place(call.end.opener);
             let asking = Asking::Start {
                 reply: call.waiter,
                 end: call.end,
@@ -721,6 +735,8 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
             wk.read_cancelled(id, r.reply, why);
         } else if let Some(asking) = self.for_room.remove(id) {
             self.answer(id, asking, Err(why.error()), wk);
+        } else if let Some(asking) = self.for_share.remove(id) {
+            self.answer(id, asking, Err(why.error()), wk);
         } else if let Some((waiter, _)) = self.creating_opens.remove(id) {
             wk.opens.push((id, waiter, Err(why.error())));
         } else if let Some(seq) = self.step_of(id) {
@@ -753,6 +769,7 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
     fn parked(&self) -> Vec<WaiterId> {
         let mut ids = self.reads.ids();
         ids.extend(self.for_room.ids());
+        ids.extend(self.for_share.ids());
         ids.extend(self.creating_opens.ids());
         ids.extend(self.steps.values().filter_map(|s| match s {
             InFlight::Call(id, ..) => Some(*id),
@@ -821,9 +838,11 @@ impl<P: Parking> RemoteQueue<P> {
 mod asking;
 mod channel;
 mod settings;
+mod share;
 mod taking;
 
 use channel::ReadChannel;
+use share::ShareWaiters;
 
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,16 @@ pub struct QueueSettings {
     pub faults: crate::ipc::channel::Faults,
 }
 
+/// A place a message in progress holds in a shared queue: numbered by
+/// this daemon, and held by the user who opened the message's
+/// description, whose share of the queue's places the store counts (no
+/// user but the owner holds more than half of them, as in memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Place {
+    pub number: u64,
+    pub holder: u32,
+}
+
 /// One step a queue asks of its store. Every step touches one queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOp {
@@ -24,12 +34,13 @@ pub enum StoreOp {
     /// progress that holds `place` goes into it, room or not.
     Append {
         messages: Vec<Vec<u8>>,
-        place: Option<u64>,
+        place: Option<Place>,
     },
-    /// Hold a place for a message in progress, if there is room.
-    Reserve { place: u64 },
+    /// Hold a place for a message in progress, if there is room and its
+    /// holder is within its share.
+    Reserve { place: Place },
     /// Give a place back unused.
-    Release { place: u64 },
+    Release { place: Place },
     /// Acknowledge `acks` (see `Ack`), then take the oldest messages, up
     /// to `count`, for the readers here.
     Take { count: usize, acks: Vec<String> },
@@ -55,6 +66,9 @@ pub enum Stored {
     },
     /// Whether the place is held (false: the queue is full).
     Reserved(bool),
+    /// The place is not held: its holder, not the queue's owner, holds
+    /// half the queue's places already (in messages in progress).
+    PastShare,
     /// The messages taken, oldest first, each with the id to acknowledge
     /// it by (at least one).
     Taken(Vec<(String, Vec<u8>)>),

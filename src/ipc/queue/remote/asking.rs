@@ -37,7 +37,15 @@ impl<P: Parking> RemoteQueue<P> {
 
     /// Asks the store for a call, unless calls wait for room before it:
     /// then it waits behind them (`EAGAIN` if it may not wait).
+    /// An open of a user with opens waiting for its share waits behind
+    /// them.
     pub(super) fn ask(&mut self, id: WaiterId, asking: Asking<P>, wk: &mut RemoteWakeups<P>) {
+        if let Asking::Open { end, .. } = &asking {
+            if self.for_share.has(end.opener) {
+                self.for_share.wait(end.opener, id, asking, false);
+                return;
+            }
+        }
         if self.for_room.is_empty() && self.retrying.is_none() {
             self.ask_now(id, asking);
         } else if Self::may_wait(&asking) {
@@ -73,6 +81,11 @@ impl<P: Parking> RemoteQueue<P> {
         result: Result<Stored>,
         wk: &mut RemoteWakeups<P>,
     ) {
+        if let Asking::Open { end, .. } = &asking {
+            if !matches!(result, Ok(Stored::PastShare)) {
+                self.for_share.answered(end.opener);
+            }
+        }
         match (asking, result) {
             (Asking::Open { reply, end, place }, Ok(Stored::Reserved(true))) => {
                 self.composing.insert(
@@ -168,6 +181,25 @@ impl<P: Parking> RemoteQueue<P> {
                 self.dropped += 1;
                 wk.flushes.push((id, reply, Err(Error::WouldBlock)));
             }
+            // An open past its user's share waits apart, in that user's
+            // turn; a write that would start a message does not wait (as
+            // in memory: the kernel holds the file's lock meanwhile).
+            (asking @ Asking::Open { .. }, Ok(Stored::PastShare)) if !self.shut_down => {
+                let Asking::Open { end, .. } = &asking else {
+                    unreachable!("matched as an open")
+                };
+                let user = end.opener;
+                log::debug!("shared queue: uid {user} holds its share of places: its open waits");
+                if let Some(asking) = self.for_share.wait(user, id, asking, true) {
+                    self.ask_now(id, asking);
+                }
+            }
+            (asking, Ok(Stored::PastShare)) => {
+                log::info!(
+                    "shared queue: a write refused (EAGAIN): its user holds half the queue's places"
+                );
+                self.answer(id, asking, Err(Error::WouldBlock), wk);
+            }
             (asking, Ok(Stored::Reserved(false))) if Self::may_wait(&asking) && !self.shut_down => {
                 self.wait_for_room(id, asking, asked_at);
             }
@@ -217,9 +249,13 @@ impl<P: Parking> RemoteQueue<P> {
         }
     }
 
-    pub(super) fn new_place(&mut self) -> u64 {
+    /// A new place, held by `holder`.
+    pub(super) fn new_place(&mut self, holder: u32) -> Place {
         self.next_place += 1;
-        self.next_place
+        Place {
+            number: self.next_place,
+            holder,
+        }
     }
 
     /// Adds a write's bytes to its description's message in progress,

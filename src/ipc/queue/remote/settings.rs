@@ -25,7 +25,7 @@ impl<P: Parking> RemoteQueue<P> {
             dropped: self.dropped,
             readers: self.readers,
             writers: self.writers,
-            blocked: self.reads.len() + self.for_room.len() + calls,
+            blocked: self.reads.len() + self.for_room.len() + self.for_share.len() + calls,
         }
     }
 

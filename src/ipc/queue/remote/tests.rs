@@ -113,11 +113,17 @@ fn taken(q: &mut RemoteQueue<Plain>, seq: u64, id: &str, message: &[u8]) -> Remo
     w
 }
 
+/// The first place a queue of these tests gives, held by its opener.
+const FIRST_PLACE: Place = Place {
+    number: 1,
+    holder: 1,
+};
+
 /// A writer whose open got the place of its first message.
 fn writer_with_place(q: &mut RemoteQueue<Plain>, asked: &Asked) -> QueueEnd {
     assert!(open(q, Mode::WRITE, IoMode::Stream, false).is_parked());
     let (seq, op) = one(asked);
-    assert_eq!(op, StoreOp::Reserve { place: 1 });
+    assert_eq!(op, StoreOp::Reserve { place: FIRST_PLACE });
     let mut w = wk();
     q.stored(seq, Ok(Stored::Reserved(true)), &mut w);
     match w.opens.pop() {
@@ -257,7 +263,7 @@ fn a_message_ends_at_the_close_in_the_place_its_open_got() {
     let (seq, op) = one(&asked);
     let append = StoreOp::Append {
         messages: vec![b"hello".to_vec()],
-        place: Some(1),
+        place: Some(FIRST_PLACE),
     };
     assert_eq!(op, append);
     let mut w = wk();
@@ -346,7 +352,7 @@ fn under_line_framing_a_write_sends_the_lines_it_ends_and_keeps_the_rest() {
     let (seq, op) = one(&asked);
     let lines = StoreOp::Append {
         messages: vec![b"a\n".to_vec(), b"b\n".to_vec()],
-        place: Some(1),
+        place: Some(FIRST_PLACE),
     };
     assert_eq!(op, lines, "the first line in the place the open took");
     let mut w = wk();
@@ -615,4 +621,70 @@ fn a_delayed_message_is_received_when_its_delay_ends() {
     q.deadline(due, &mut w);
     assert!(matches!(&w.reads[..], [(1, 1, ReadDone::Data(Ok(m)))] if m == b"job"));
     assert_eq!(q.channel_counters().delayed, 1);
+}
+
+/// The one step asked, a reserve of place `number` held by `holder`,
+/// answered "held": the opens it finished.
+fn reserved(q: &mut RemoteQueue<Plain>, asked: &Asked, number: u64, holder: u32) -> Vec<u64> {
+    let (seq, op) = one(asked);
+    let place = Place { number, holder };
+    assert_eq!(op, StoreOp::Reserve { place });
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Reserved(true)), &mut w);
+    w.opens
+        .iter()
+        .map(|(id, _, r)| {
+            assert!(r.is_ok());
+            *id
+        })
+        .collect()
+}
+
+#[test]
+fn an_open_past_its_users_share_waits_apart_and_asks_again_at_each_change() {
+    let (mut q, asked) = queue();
+    let writer = |opener| OpenRequest {
+        opener,
+        ..request(Mode::WRITE, IoMode::Stream, false)
+    };
+    // uid 2's open: the store says uid 2 holds its share of places.
+    assert!(q.open(7, 7, writer(2), &mut wk()).is_parked());
+    let (seq, _) = one(&asked);
+    q.stored(seq, Ok(Stored::PastShare), &mut wk());
+    assert_eq!(q.parked(), [7]);
+    assert_eq!(q.counters().blocked, 1);
+    // Another open of uid 2 waits behind it, asking nothing; uid 3's
+    // goes ahead of both.
+    assert!(q.open(8, 8, writer(2), &mut wk()).is_parked());
+    assert_eq!(asked.take(), []);
+    assert!(q.open(9, 9, writer(3), &mut wk()).is_parked());
+    assert_eq!(reserved(&mut q, &asked, 3, 3), [9]);
+    // A change: uid 2's oldest alone asks again, and gets its place.
+    q.changed(Change::Took { messages: 0 }, &mut wk());
+    assert_eq!(reserved(&mut q, &asked, 1, 2), [7]);
+    // The next change asks for the next; an interrupt answers it.
+    q.changed(Change::Put { messages: 1 }, &mut wk());
+    assert!(matches!(one(&asked).1, StoreOp::Reserve { .. }));
+    let mut w = wk();
+    q.stored(q.next_seq, Ok(Stored::PastShare), &mut w);
+    assert_eq!(q.parked(), [8]);
+    assert!(q.cancel(8, CancelReason::Interrupted, &mut w));
+    assert!(matches!(&w.opens[..], [(8, 8, Err(Error::Interrupted))]));
+    assert_eq!(q.counters().blocked, 0);
+}
+
+#[test]
+fn a_write_that_would_start_a_message_past_its_users_share_fails_eagain() {
+    let (mut q, asked) = queue();
+    let end = opened(open(&mut q, Mode::WRITE, IoMode::Stream, true));
+    assert!(
+        q.write(write_call(1, end, b"part", false), &mut wk())
+            .is_parked()
+    );
+    let (seq, _) = one(&asked);
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::PastShare), &mut w);
+    assert_eq!(w.writes.len(), 1);
+    assert_eq!(w.writes[0].2.result, Err(Error::WouldBlock));
+    assert_eq!(q.parked(), []);
 }
