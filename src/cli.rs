@@ -48,8 +48,9 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub max_memory: Option<usize>,
 
-    /// What one user's objects may hold together; root is held to
-    /// --max-memory only [default: a quarter of --max-memory]
+    /// What one user's objects may hold together (and, apart, its queues
+    /// in a --queue-store server); root is held to --max-memory only
+    /// [default: a quarter of --max-memory]
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub max_memory_per_user: Option<usize>,
 

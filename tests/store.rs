@@ -1127,3 +1127,49 @@ fn a_user_other_than_the_owner_holds_at_most_half_the_places_as_the_store_counts
         a.log()
     );
 }
+
+#[test]
+fn a_users_queues_hold_at_most_its_share_of_the_server_counted_on_every_mount() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let args = ["--queue-store", &url, "--max-memory-per-user", "16K"];
+    let (Some(a), Some(b)) = (Mount::start(&args), Mount::start(&args)) else {
+        return;
+    };
+    // uid 4242's queue, where root writes: its messages are 4242's to pay
+    // for, 16 KiB in all, whichever mount they go in by.
+    made_elsewhere(&redis, "sq", "elsewhere/1", &[]);
+    for m in [&a, &b] {
+        assert_ok(&m.run("touch queues/sq"));
+    }
+    let write = "head -c 6000 /dev/zero > queues/sq && echo in";
+    assert_eq!(stdout(&a.run(&format!("{write}; {write}"))), "in\nin\n");
+    let refused = |m: &Mount| {
+        let out = m.run(write);
+        (
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for m in [&a, &b] {
+        let (out, err) = refused(m);
+        assert_eq!(out, "", "{err}");
+        assert!(err.contains("No space left on device"), "{err}");
+    }
+    assert_eq!(
+        redis.cli(&["HGET", "ipcfs:{sq}:s", "bytes"]).stdout,
+        b"12000\n"
+    );
+    // A reader on B takes one: the share has room again on both mounts.
+    assert_eq!(stdout(&b.run("cat queues/sq | wc -c")), "6000\n");
+    assert!(eventually(Duration::from_secs(5), || refused(&a).0 == "in\n"));
+    assert_eq!(
+        redis.cli(&["HGET", "ipcfs:{sq}:s", "bytes"]).stdout,
+        b"12000\n"
+    );
+    let said = "uid 4242's queues in the store hold 12000 bytes of its 16384 \
+                (--max-memory-per-user): 6000 more refused";
+    assert!(a.log().contains(said), "{}", a.log());
+}

@@ -239,8 +239,11 @@ impl<R: Replies> Fs<R> {
         };
         let queue_store = match &config.queue_store {
             Some(q) => Some(
-                crate::remote::RedisStore::start(crate::remote::store_config(q)?)
-                    .map_err(|e| std::io::Error::from_raw_os_error(e.errno()))?,
+                crate::remote::RedisStore::start(
+                    crate::remote::store_config(q)?,
+                    config.user_limits().bytes,
+                )
+                .map_err(|e| std::io::Error::from_raw_os_error(e.errno()))?,
             ),
             None => None,
         };

@@ -76,18 +76,25 @@ fn tell(listener: &dyn Listener, payload: &[u8]) {
         );
         return;
     };
-    let count = || std::str::from_utf8(arg).ok()?.parse::<usize>().ok();
+    // `N/B`: the queue's messages, and their bytes.
+    let counts = || {
+        let (messages, bytes) = std::str::from_utf8(arg).ok()?.split_once('/')?;
+        Some((
+            messages.parse::<usize>().ok()?,
+            bytes.parse::<usize>().ok()?,
+        ))
+    };
     match verb {
         b"new" => listener.created(name, &String::from_utf8_lossy(arg)),
         b"del" => listener.removed(name, &String::from_utf8_lossy(arg)),
         b"put" => {
-            if let Some(messages) = count() {
-                listener.changed(name, Change::Put { messages });
+            if let Some((messages, bytes)) = counts() {
+                listener.changed(name, Change::Put { messages, bytes });
             }
         }
         b"take" => {
-            if let Some(messages) = count() {
-                listener.changed(name, Change::Took { messages });
+            if let Some((messages, bytes)) = counts() {
+                listener.changed(name, Change::Took { messages, bytes });
             }
         }
         b"set" => {

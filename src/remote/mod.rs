@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::ipc::queue::StoredBytes;
 use crate::ipc::queue::store::{Change, Created, Place, QueueSettings, StoreOp, Stored};
 
 pub use self::keys::Keys;
@@ -67,6 +68,8 @@ pub struct StoredQueue {
     pub gid: u32,
     pub mode: u32,
     pub messages: usize,
+    /// Its messages' bytes in all.
+    pub bytes: usize,
 }
 
 /// Which queue of its name a mount's node is: a name removed and made
@@ -184,12 +187,15 @@ pub struct RedisStore {
     /// an answer rather than an event: weak, as the listener holds the
     /// store.
     listener: OnceLock<Weak<dyn Listener>>,
+    /// What each user's queues hold in the server, as this mount heard.
+    pub usage: Arc<StoredBytes>,
 }
 
 impl RedisStore {
     /// Checks the URL and starts the worker. The server need not be up:
     /// each step says whether it was reached.
-    pub fn start(config: StoreConfig) -> Result<Arc<RedisStore>> {
+    /// `user_share`: the most bytes one user's queues may hold there.
+    pub fn start(config: StoreConfig, user_share: usize) -> Result<Arc<RedisStore>> {
         let client = client(&config)?;
         let consumer = consumer_name();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -204,6 +210,7 @@ impl RedisStore {
             incarnations: AtomicU64::new(0),
             reader: Mutex::new(None),
             listener: OnceLock::new(),
+            usage: StoredBytes::new(user_share),
         });
         let weak = Arc::downgrade(&store);
         std::thread::Builder::new()

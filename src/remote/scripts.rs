@@ -12,8 +12,13 @@
 //! again under the same name is another one, which the old one's steps
 //! never reach (they answer -1, gone).
 //!
-//! Events are published as `VERB ARG NAME`: `put N` and `take N` (the
-//! queue now holds N messages), `new MADE`, `del MADE`, `set FIELD=VALUE`.
+//! Events are published as `VERB ARG NAME`: `put N/B` and `take N/B`
+//! (the queue now holds N messages of B bytes in all), `new MADE`, `del
+//! MADE`, `set FIELD=VALUE`.
+//!
+//! A queue's settings keep `bytes`, the sum of its messages' lengths
+//! (pending ones included): each mount charges it to the queue's owner
+//! (a user's queues hold at most that user's share, remote/usage.rs).
 
 /// What a script does to the server's memory: one that adds messages or
 /// places is refused while the server is past its `maxmemory` (Redis
@@ -67,6 +72,20 @@ redis.call('PUBLISH', ARGV[8], 'new ' .. ARGV[1] .. ' ' .. ARGV[9])
 return {1, ARGV[1]}
 "#;
 
+/// What the scripts that change a queue's messages share (KEYS[1] its
+/// settings, KEYS[2] its stream): the `N/B` of its events, and the
+/// length of one of its messages, by id (0 if gone).
+const MEASURES: &str = r#"
+local function counts()
+  return redis.call('XLEN', KEYS[2]) .. '/' .. (redis.call('HGET', KEYS[1], 'bytes') or '0')
+end
+local function length_of(id)
+  local e = redis.call('XRANGE', KEYS[2], id, id)
+  if e[1] then return #e[1][2][2] end
+  return 0
+end
+"#;
+
 /// The start of every script of one queue (KEYS[1] its settings, ARGV[1]
 /// the incarnation the step is for): -1 if that queue is gone, even if
 /// another was made under its name since.
@@ -94,7 +113,7 @@ return 1
 /// the server's clock, and the places that expired by then taken out.
 fn room() -> String {
     format!(
-        r#"{SAME_QUEUE}
+        r#"{SAME_QUEUE}{MEASURES}
 local max = tonumber(redis.call('HGET', KEYS[1], 'max_messages'))
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -107,17 +126,20 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 /// `max_messages` at the most. A message in progress that holds a place
 /// goes into it whatever the count. KEYS: settings, messages, places.
 /// ARGV: made, deadline (ms of the server's clock), place ('' for none),
-/// channel, name, messages… Returns how many went in (in order), -1 if
-/// the queue is gone, -2 if the deadline passed: its daemon has answered
-/// its writer `ECOMM` by then, so nothing may go in.
+/// channel, name, messages… Returns {how many went in (in order), the
+/// queue's messages, their bytes}; -1 if the queue is gone, -2 if the
+/// deadline passed: its daemon has answered its writer `ECOMM` by then,
+/// so nothing may go in.
 pub fn append() -> String {
     format!(
         r#"{}
 if now > tonumber(ARGV[2]) then return -2 end
 local first = 6
 local went = 0
+local added = 0
 if ARGV[3] ~= '' and redis.call('ZREM', KEYS[3], ARGV[3]) == 1 and #ARGV >= first then
   redis.call('XADD', KEYS[2], '*', 'm', ARGV[first])
+  added = #ARGV[first]
   first = first + 1
   went = 1
 end
@@ -125,13 +147,15 @@ local used = redis.call('XLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3])
 for i = first, #ARGV do
   if used >= max then break end
   redis.call('XADD', KEYS[2], '*', 'm', ARGV[i])
+  added = added + #ARGV[i]
   used = used + 1
   went = went + 1
 end
 if went > 0 then
-  redis.call('PUBLISH', ARGV[4], 'put ' .. redis.call('XLEN', KEYS[2]) .. ' ' .. ARGV[5])
+  redis.call('HINCRBY', KEYS[1], 'bytes', added)
+  redis.call('PUBLISH', ARGV[4], 'put ' .. counts() .. ' ' .. ARGV[5])
 end
-return went
+return {{went, redis.call('XLEN', KEYS[2]), tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')}}
 "#,
         room()
     )
@@ -169,9 +193,9 @@ return 1
 /// KEYS: settings, messages, places. ARGV: made, place, channel, name.
 pub fn release() -> String {
     format!(
-        r#"{SAME_QUEUE}
+        r#"{SAME_QUEUE}{MEASURES}
 if redis.call('ZREM', KEYS[3], ARGV[2]) == 1 then
-  redis.call('PUBLISH', ARGV[3], 'take ' .. redis.call('XLEN', KEYS[2]) .. ' ' .. ARGV[4])
+  redis.call('PUBLISH', ARGV[3], 'take ' .. counts() .. ' ' .. ARGV[4])
 end
 return 1
 "#
@@ -191,13 +215,16 @@ return 1
 /// would wait `reclaim` for nothing; the acknowledgements are made).
 pub fn take() -> String {
     format!(
-        r#"{SAME_QUEUE}
+        r#"{SAME_QUEUE}{MEASURES}
 if #ARGV > 7 then
+  local freed = 0
   for i = 8, #ARGV do
+    freed = freed + length_of(ARGV[i])
     redis.call('XACK', KEYS[2], 'readers', ARGV[i])
     redis.call('XDEL', KEYS[2], ARGV[i])
   end
-  redis.call('PUBLISH', ARGV[6], 'take ' .. redis.call('XLEN', KEYS[2]) .. ' ' .. ARGV[7])
+  redis.call('HINCRBY', KEYS[1], 'bytes', -freed)
+  redis.call('PUBLISH', ARGV[6], 'take ' .. counts() .. ' ' .. ARGV[7])
 end
 local t = redis.call('TIME')
 if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[4]) then
@@ -237,12 +264,15 @@ return out
 /// name, ids…
 pub fn ack() -> String {
     format!(
-        r#"{SAME_QUEUE}
+        r#"{SAME_QUEUE}{MEASURES}
+local freed = 0
 for i = 4, #ARGV do
+  freed = freed + length_of(ARGV[i])
   redis.call('XACK', KEYS[2], 'readers', ARGV[i])
   redis.call('XDEL', KEYS[2], ARGV[i])
 end
-redis.call('PUBLISH', ARGV[2], 'take ' .. redis.call('XLEN', KEYS[2]) .. ' ' .. ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'bytes', -freed)
+redis.call('PUBLISH', ARGV[2], 'take ' .. counts() .. ' ' .. ARGV[3])
 return 1
 "#
     )
@@ -254,9 +284,9 @@ return 1
 /// ARGV: made, id, consumer, channel, name.
 pub fn give_back() -> String {
     format!(
-        r#"{SAME_QUEUE}
+        r#"{SAME_QUEUE}{MEASURES}
 redis.call('XCLAIM', KEYS[2], 'readers', ARGV[3], 0, ARGV[2], 'IDLE', 1000000000000, 'JUSTID')
-redis.call('PUBLISH', ARGV[4], 'put ' .. redis.call('XLEN', KEYS[2]) .. ' ' .. ARGV[5])
+redis.call('PUBLISH', ARGV[4], 'put ' .. counts() .. ' ' .. ARGV[5])
 return 1
 "#
     )

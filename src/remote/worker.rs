@@ -359,8 +359,27 @@ impl Worker<'_> {
                 for message in &m {
                     call.arg(message.as_slice());
                 }
-                let n: i64 = call.invoke(con)?;
-                gone(n).map(|n| Stored::Appended(n as usize))
+                let answer: Value = call.invoke(con)?;
+                let [went, messages, bytes] = match answer {
+                    Value::Array(a) => [0, 1, 2].map(|i| match a.get(i) {
+                        Some(Value::Int(n)) => *n,
+                        _ => 0,
+                    }),
+                    Value::Int(n) => return Ok(gone(n).map(|n| Stored::Appended(n as usize))),
+                    other => {
+                        log::warn!("queue store: an append answered {other:?}");
+                        return Ok(Err(Error::StoreUnreachable));
+                    }
+                };
+                // What the queue holds now, before the writer is
+                // answered: its owner's count in the server takes this
+                // write in before the writer's next (usage.rs), whenever
+                // the event that says it comes.
+                if went > 0 {
+                    let (messages, bytes) = (messages as usize, bytes as usize);
+                    self.store.tell(name, vec![Change::Put { messages, bytes }]);
+                }
+                Ok(Stored::Appended(went as usize))
             }
             StoreOp::Reserve { place } => {
                 let lifetime = PLACE_LIFETIME.as_millis() as u64;
@@ -622,6 +641,10 @@ fn created(answer: &[Value], q: &StoredQueue) -> (Created, String, Vec<Change>) 
     let found = Created::Found {
         settings: settings_of(&fields).unwrap_or(q.settings),
         messages: messages.unwrap_or(0),
+        bytes: fields
+            .get("bytes")
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(0),
     };
     let owner = ["uid", "gid", "mode"]
         .into_iter()
@@ -734,6 +757,7 @@ pub(super) fn load(
                 gid: number(&s, "gid")? as u32,
                 mode: number(&s, "mode")? as u32,
                 messages,
+                bytes: number(&s, "bytes").unwrap_or(0) as usize,
                 name,
             })
         })

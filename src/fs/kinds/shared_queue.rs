@@ -21,8 +21,8 @@ use crate::fs::tree::{self, Tree};
 use crate::fs::xattr;
 use crate::ipc::channel::{Faults, status_column};
 use crate::ipc::compose::Framing;
-use crate::ipc::queue::RemoteQueue;
 use crate::ipc::queue::store::{Change, QueueSettings, Store, StoreOp};
+use crate::ipc::queue::{RemoteQueue, StoredCharge};
 use crate::ipc::status::StatusRow;
 use crate::memory::Account;
 use crate::remote::{Incarnation, Listener, RedisStore, StoredQueue};
@@ -78,6 +78,7 @@ struct Shown<'a> {
     made: String,
     settings: QueueSettings,
     messages: usize,
+    bytes: usize,
     /// Made here: the store has not yet said whether it is this mount's
     /// queue or one another mount made first.
     creating: bool,
@@ -106,6 +107,7 @@ fn node<R: Replies>(
         q.settings,
         c.io.max_message(),
         q.messages,
+        StoredCharge::new(&store.usage, account.uid(), q.bytes),
         account,
     );
     if q.creating {
@@ -140,6 +142,7 @@ pub fn make<R: Replies>(
         made: store.new_incarnation(),
         settings,
         messages: 0,
+        bytes: 0,
         creating: true,
     };
     Ok(node(shared, store, shown, account))
@@ -234,6 +237,7 @@ impl<R: Replies> FileKind<R> for SharedQueueKind<R> {
             gid: meta.gid,
             mode: u32::from(meta.perm),
             messages: 0,
+            bytes: 0,
         };
         let cell = Arc::downgrade(&self.cell);
         let done = Box::new(move |created| {
@@ -358,6 +362,7 @@ impl<R: Replies> SharedQueues<R> {
                 made: q.made.clone(),
                 settings: q.settings,
                 messages: q.messages,
+                bytes: q.bytes,
                 creating: false,
             };
             let node = node(&shared, &self.store, shown, account);

@@ -153,6 +153,9 @@ pub struct RemoteQueue<P: Parking> {
     message_size_cap: usize,
     /// The owner's account: taken messages are charged to it while here.
     budget: Arc<Account>,
+    /// Its messages' bytes in the store, counted for its owner: a write
+    /// past the owner's share fails `ENOSPC`.
+    stored: StoredCharge,
     /// How many messages the queue holds, as the store last said.
     known: usize,
     next_end: u64,
@@ -240,11 +243,14 @@ pub struct RemoteCounters {
 
 impl<P: Parking> RemoteQueue<P> {
     /// A shared queue with `settings`, holding `messages` now.
+    /// `stored` counts its bytes in the store for its owner (the owner
+    /// of `budget`).
     pub fn new(
         store: Arc<dyn Store>,
         settings: QueueSettings,
         message_size_cap: usize,
         messages: usize,
+        stored: StoredCharge,
         budget: Arc<Account>,
     ) -> Self {
         RemoteQueue {
@@ -253,6 +259,7 @@ impl<P: Parking> RemoteQueue<P> {
             message_size_cap,
             budget,
             known: messages,
+            stored,
             next_end: 0,
             next_seq: 0,
             next_place: 0,
@@ -307,9 +314,15 @@ impl<P: Parking> RemoteQueue<P> {
     /// there when it is reached.
     pub fn created(&mut self, result: Result<Created>, wk: &mut RemoteWakeups<P>) {
         self.creating = false;
-        if let Ok(Created::Found { settings, messages }) = result {
+        if let Ok(Created::Found {
+            settings,
+            messages,
+            bytes,
+        }) = result
+        {
             self.settings = settings;
             self.known = messages;
+            self.stored.set(self.budget.uid(), bytes);
             self.made_elsewhere = true;
         }
         while let Some((id, (waiter, req))) = self.creating_opens.pop_front() {
@@ -328,6 +341,7 @@ impl<P: Parking> RemoteQueue<P> {
             return;
         }
         self.removed = true;
+        self.stored.set(self.budget.uid(), 0);
         log::info!("shared queue removed: its descriptors fail EIDRM from now on");
         while let Some((id, r)) = self.reads.pop_front() {
             wk.reads
@@ -359,13 +373,15 @@ impl<P: Parking> RemoteQueue<P> {
     /// What any daemon (this one included) said changed in the queue.
     pub fn changed(&mut self, change: Change, wk: &mut RemoteWakeups<P>) {
         match change {
-            Change::Put { messages } => {
+            Change::Put { messages, bytes } => {
                 self.known = messages;
+                self.stored.set(self.budget.uid(), bytes);
                 self.puts += 1;
                 self.take_blocked = false;
             }
-            Change::Took { messages } => {
+            Change::Took { messages, bytes } => {
                 self.known = messages;
+                self.stored.set(self.budget.uid(), bytes);
                 self.room_changed();
             }
             Change::Set { field, value } => {
@@ -631,6 +647,9 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
             if has_place || begun {
                 return Step::Done(call.waiter, self.compose(call.end, call.data));
             }
+            if !self.stored.fits(self.budget.uid(), call.data.len()) {
+                return Step::Done(call.waiter, WriteDone::err(Error::NoSpace));
+            }
             let place = self.new_place(call.end.opener);
             let asking = Asking::Start {
                 reply: call.waiter,
@@ -650,6 +669,9 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
             Ok(out) => out,
             Err(e) => return Step::Done(call.waiter, WriteDone::err(e)),
         };
+        if !self.stored.fits(self.budget.uid(), call.data.len()) {
+            return Step::Done(call.waiter, WriteDone::err(Error::NoSpace));
+        }
         // Its bytes are its writer's to pay for while they wait.
         let Some(charge) = P::charge_parked(&call.waiter, &self.budget, call.data.len()) else {
             log::info!("queue write refused: no memory left to hold its bytes");
@@ -840,9 +862,11 @@ mod channel;
 mod settings;
 mod share;
 mod taking;
+mod usage;
 
 use channel::ReadChannel;
 use share::ShareWaiters;
+pub use usage::{StoredBytes, StoredCharge};
 
 #[cfg(test)]
 mod tests;

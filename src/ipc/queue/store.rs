@@ -83,10 +83,11 @@ pub enum Stored {
 /// What a change published by any daemon says of a queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// A message went in; the queue holds `messages`.
-    Put { messages: usize },
-    /// A message (or a place) went out; the queue holds `messages`.
-    Took { messages: usize },
+    /// A message went in; the queue holds `messages`, of `bytes` in all.
+    Put { messages: usize, bytes: usize },
+    /// A message (or a place) went out; the queue holds `messages`, of
+    /// `bytes` in all.
+    Took { messages: usize, bytes: usize },
     /// A setting changed.
     Set { field: String, value: String },
     /// The store was out of reach and is back: what was asked of it may
@@ -107,6 +108,7 @@ pub enum Created {
     Found {
         settings: QueueSettings,
         messages: usize,
+        bytes: usize,
     },
 }
 

@@ -272,6 +272,18 @@ impl<P: Parking> RemoteQueue<P> {
             self.dropped += 1;
             return WriteDone::err(Error::MessageTooLong);
         }
+        // The message goes to the store whole: its owner's share there is
+        // checked as it grows (usage.rs). Past it the message is dropped,
+        // as one too long is: nothing half-sent goes in at the close.
+        if !self
+            .stored
+            .fits(self.budget.uid(), c.bytes.len() + data.len())
+        {
+            c.bytes = Vec::new();
+            c.charge = None;
+            self.dropped += 1;
+            return WriteDone::err(Error::NoSpace);
+        }
         let charged = match &mut c.charge {
             Some(held) => held.grow(data.len()),
             None => payer.hold(data.len()).map(|h| c.charge = Some(h)).is_some(),

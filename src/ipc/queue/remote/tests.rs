@@ -34,8 +34,9 @@ fn queue() -> (RemoteQueue<Plain>, Arc<Asked>) {
         faults: Faults::PERFECT,
     };
     let budget = MemoryBudget::new(1 << 30).account(1);
+    let stored = StoredCharge::new(&StoredBytes::new(1000), 1, 0);
     (
-        RemoteQueue::new(asked.clone(), settings, 1 << 20, 0, budget),
+        RemoteQueue::new(asked.clone(), settings, 1 << 20, 0, stored, budget),
         asked,
     )
 }
@@ -166,7 +167,13 @@ fn a_parked_read_asks_one_take_and_no_other_until_a_message_is_put() {
     assert!(w.reads.is_empty());
     // The store said empty: no take again until a message is put.
     assert_eq!(asked.take(), []);
-    q.changed(Change::Put { messages: 1 }, &mut wk());
+    q.changed(
+        Change::Put {
+            messages: 1,
+            bytes: 10,
+        },
+        &mut wk(),
+    );
     let (seq, op) = one(&asked);
     assert_eq!(op, take(&[]));
     let w = taken(&mut q, seq, "1-0", b"job");
@@ -239,7 +246,13 @@ fn a_write_to_a_full_queue_asks_again_only_when_room_may_have_come() {
     packet_writer_waiting_for_room(&mut q, &asked, 1);
     assert_eq!(asked.take(), [], "full: no step until room may have come");
     assert_eq!(q.counters().blocked, 1);
-    q.changed(Change::Took { messages: 3 }, &mut wk());
+    q.changed(
+        Change::Took {
+            messages: 3,
+            bytes: 30,
+        },
+        &mut wk(),
+    );
     let (seq, op) = one(&asked);
     assert!(matches!(op, StoreOp::Append { messages, .. } if messages == [b"m"]));
     let mut w = wk();
@@ -326,7 +339,13 @@ fn a_failed_take_is_asked_again_later_not_at_once() {
 fn a_writer_waiting_for_room_stays_parked_while_the_store_is_out_of_reach() {
     let (mut q, asked) = queue();
     packet_writer_waiting_for_room(&mut q, &asked, 1);
-    q.changed(Change::Took { messages: 3 }, &mut wk());
+    q.changed(
+        Change::Took {
+            messages: 3,
+            bytes: 30,
+        },
+        &mut wk(),
+    );
     let (seq, _) = one(&asked);
     let mut w = wk();
     q.stored(seq, Err(Error::StoreUnreachable), &mut w);
@@ -458,6 +477,7 @@ fn a_create_made_here_waits_for_the_store_and_never_opens_a_queue_made_elsewhere
     let found = Created::Found {
         settings: theirs,
         messages: 2,
+        bytes: 20,
     };
     q.created(Ok(found), &mut w);
     // Another's queue: the exclusive create finds the name taken, the
@@ -660,10 +680,22 @@ fn an_open_past_its_users_share_waits_apart_and_asks_again_at_each_change() {
     assert!(q.open(9, 9, writer(3), &mut wk()).is_parked());
     assert_eq!(reserved(&mut q, &asked, 3, 3), [9]);
     // A change: uid 2's oldest alone asks again, and gets its place.
-    q.changed(Change::Took { messages: 0 }, &mut wk());
+    q.changed(
+        Change::Took {
+            messages: 0,
+            bytes: 0,
+        },
+        &mut wk(),
+    );
     assert_eq!(reserved(&mut q, &asked, 1, 2), [7]);
     // The next change asks for the next; an interrupt answers it.
-    q.changed(Change::Put { messages: 1 }, &mut wk());
+    q.changed(
+        Change::Put {
+            messages: 1,
+            bytes: 10,
+        },
+        &mut wk(),
+    );
     assert!(matches!(one(&asked).1, StoreOp::Reserve { .. }));
     let mut w = wk();
     q.stored(q.next_seq, Ok(Stored::PastShare), &mut w);
@@ -687,4 +719,46 @@ fn a_write_that_would_start_a_message_past_its_users_share_fails_eagain() {
     assert_eq!(w.writes.len(), 1);
     assert_eq!(w.writes[0].2.result, Err(Error::WouldBlock));
     assert_eq!(q.parked(), []);
+}
+
+#[test]
+fn a_write_into_a_queue_whose_owner_holds_its_share_of_the_store_fails_enospc() {
+    let (mut q, asked) = queue();
+    let writer = opened(open(&mut q, Mode::WRITE, IoMode::Packet, true));
+    let stream = opened(open(&mut q, Mode::WRITE, IoMode::Stream, true));
+    // The store says the queue holds 995 bytes of its owner's 1000.
+    q.changed(
+        Change::Put {
+            messages: 3,
+            bytes: 995,
+        },
+        &mut wk(),
+    );
+    for end in [writer, stream] {
+        let done = q.write(write_call(1, end, b"sixsix", false), &mut wk());
+        assert!(matches!(
+            done,
+            Step::Done(
+                _,
+                WriteDone {
+                    result: Err(Error::NoSpace),
+                    ..
+                }
+            )
+        ));
+    }
+    assert_eq!(asked.take(), []);
+    // Room again once readers took some: the write is asked of the store.
+    q.changed(
+        Change::Took {
+            messages: 2,
+            bytes: 990,
+        },
+        &mut wk(),
+    );
+    assert!(
+        q.write(write_call(1, writer, b"sixsix", false), &mut wk())
+            .is_parked()
+    );
+    assert!(matches!(one(&asked).1, StoreOp::Append { .. }));
 }
