@@ -73,11 +73,18 @@ return {1, ARGV[1]}
 "#;
 
 /// What the scripts that change a queue's messages share (KEYS[1] its
-/// settings, KEYS[2] its stream): the `N/B` of its events, and the
-/// length of one of its messages, by id (0 if gone).
+/// settings, KEYS[2] its stream): the `N/B` of its events, the bytes
+/// of messages gone taken off (never below 0: a queue made by an older
+/// daemon kept no count), and the length of one message, by id (0 if
+/// gone).
 const MEASURES: &str = r#"
 local function counts()
   return redis.call('XLEN', KEYS[2]) .. '/' .. (redis.call('HGET', KEYS[1], 'bytes') or '0')
+end
+local function forget(freed)
+  if redis.call('HINCRBY', KEYS[1], 'bytes', -freed) < 0 then
+    redis.call('HSET', KEYS[1], 'bytes', 0)
+  end
 end
 local function length_of(id)
   local e = redis.call('XRANGE', KEYS[2], id, id)
@@ -223,7 +230,7 @@ if #ARGV > 7 then
     redis.call('XACK', KEYS[2], 'readers', ARGV[i])
     redis.call('XDEL', KEYS[2], ARGV[i])
   end
-  redis.call('HINCRBY', KEYS[1], 'bytes', -freed)
+  forget(freed)
   redis.call('PUBLISH', ARGV[6], 'take ' .. counts() .. ' ' .. ARGV[7])
 end
 local t = redis.call('TIME')
@@ -271,7 +278,7 @@ for i = 4, #ARGV do
   redis.call('XACK', KEYS[2], 'readers', ARGV[i])
   redis.call('XDEL', KEYS[2], ARGV[i])
 end
-redis.call('HINCRBY', KEYS[1], 'bytes', -freed)
+forget(freed)
 redis.call('PUBLISH', ARGV[2], 'take ' .. counts() .. ' ' .. ARGV[3])
 return 1
 "#
