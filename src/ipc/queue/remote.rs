@@ -146,6 +146,8 @@ enum InFlight<P: Parking> {
 
 pub struct RemoteQueue<P: Parking> {
     store: Arc<dyn Store>,
+    /// Whom the steps asked now are for (users.rs).
+    users: Users,
     settings: QueueSettings,
     /// The largest `max_message_size` may be set to (see limits.rs).
     message_size_cap: usize,
@@ -244,6 +246,7 @@ impl<P: Parking> RemoteQueue<P> {
     ) -> Self {
         RemoteQueue {
             store,
+            users: Users::default(),
             settings,
             message_size_cap,
             budget,
@@ -451,8 +454,9 @@ impl<P: Parking> RemoteQueue<P> {
     fn send(&mut self, op: StoreOp, step: InFlight<P>) -> u64 {
         self.next_seq += 1;
         let seq = self.next_seq;
+        let user = self.user_of(&step);
         self.steps.insert(seq, step);
-        self.store.send(seq, op);
+        self.store.send(seq, user, op);
         seq
     }
 
@@ -467,6 +471,10 @@ impl<P: Parking> RemoteQueue<P> {
 
 impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
     type End = QueueEnd;
+
+    fn serving(&mut self, user: Option<u32>) {
+        self.users.serving = user;
+    }
 
     fn next_deadline(&self) -> Option<Instant> {
         let retry = self.retry_take.filter(|_| !self.reads.is_empty());
@@ -640,6 +648,8 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
     }
 
     fn release(&mut self, end: QueueEnd, wk: &mut RemoteWakeups<P>) {
+        // A place it gives back is for its opener (users.rs).
+        self.serving(Some(end.opener));
         if end.mode.read {
             self.readers -= 1;
             self.receptions.remove(&end.id);
@@ -809,8 +819,10 @@ mod asking;
 mod channel;
 mod settings;
 mod taking;
+mod users;
 
 use channel::ReadChannel;
+use users::Users;
 
 #[cfg(test)]
 mod tests;
