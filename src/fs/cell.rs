@@ -84,12 +84,14 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     }
 
     /// Runs a change that may finish parked calls (a new setting, say) and
-    /// answers them.
+    /// answers them. It serves no caller: a change that serves one says
+    /// so itself (`StreamObject::serving`), for itself alone.
     pub fn update<X>(&self, change: impl FnOnce(&mut T, &mut CellWakeups<T, R>) -> X) -> X {
         let mut wk = Wakeups::default();
         let result = {
             let mut object = self.lock();
             let result = change(&mut object, &mut wk);
+            object.serving(None);
             self.arm(&object);
             result
         };
@@ -181,7 +183,9 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         let mut registered = Registered::Parked;
         let step = {
             let mut object = self.lock();
+            object.serving(Some(call.caller.uid));
             let step = op(&mut object, &mut wk);
+            object.serving(None);
             self.arm(&object);
             if let Step::Parked = step {
                 registered = self.shared.registry.register(

@@ -98,6 +98,10 @@ impl<R: Replies> Parking for FsParking<R> {
     type Poll = R::Poll;
     type Flush = R::Flush;
 
+    fn writer(waiter: &WriteReply<R::Write>) -> Option<u32> {
+        waiter.payer.as_ref().map(|p| p.uid)
+    }
+
     fn writer_account(
         waiter: &WriteReply<R::Write>,
     ) -> Option<std::sync::Arc<crate::memory::Account>> {

@@ -32,6 +32,11 @@ pub trait Parking: 'static {
     /// A flush's reply (close(2) or fsync(2) of a descriptor).
     type Flush: Send;
 
+    /// The uid of a parked write's caller, where the adapter knows it.
+    fn writer(_waiter: &Self::Write) -> Option<u32> {
+        None
+    }
+
     /// The account a parked write's bytes are charged to while it waits:
     /// its writer's, who holds them in the daemon (`None`: the object's
     /// owner's, as when the writer is not known).
@@ -547,6 +552,12 @@ pub trait StreamObject<P: Parking>: Send + 'static {
 
     /// Its deadline came: it does what is due at `now`.
     fn deadline(&mut self, _now: std::time::Instant, _wk: &mut Wakeups<P, Self::End>) {}
+
+    /// The user whose call the object serves from now until
+    /// `serving(None)` (its holder says so around each call): what the
+    /// object asks of others meanwhile is for that user (a shared queue's
+    /// store serves users in turn). Objects that ask no one ignore it.
+    fn serving(&mut self, _user: Option<u32>) {}
 }
 
 /// Poll handles waiting for an object's next change, one per file

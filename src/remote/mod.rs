@@ -4,9 +4,10 @@
 //! (`ipc::queue::store`), from its own threads, which alone wait on the
 //! server: no thread that serves the filesystem ever does.
 //!
-//! - One worker thread (worker.rs) runs the steps in the order they are
-//!   asked, each one atomic on the server (scripts.rs), on one
-//!   connection made again whenever it breaks.
+//! - One worker thread (worker.rs) runs the steps, each one atomic on the
+//!   server (scripts.rs), on one connection made again whenever it
+//!   breaks: the users of the mount in turn, each user's steps in the
+//!   order asked (turns.rs).
 //! - One listener thread (events.rs) keeps a subscription to the
 //!   channel every daemon publishes its changes on, and tells the
 //!   filesystem ([`Listener`]); after a break, it tells it to look again.
@@ -20,6 +21,7 @@
 mod events;
 pub mod keys;
 mod scripts;
+mod turns;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
@@ -131,9 +133,12 @@ pub trait Listener: Send + Sync {
     fn reconnected(&self);
 }
 
-/// One step for the worker, and what to do with its answer.
+/// One step for the worker, and what to do with its answer. Each is for
+/// a user, in whose line it waits (turns.rs).
 pub(crate) enum Job {
     Queue {
+        /// The user it is for, as the queue says (`Store::send`).
+        user: u32,
         name: Vec<u8>,
         made: Arc<Incarnation>,
         op: StoreOp,
@@ -147,9 +152,34 @@ pub(crate) enum Job {
         done: Option<CreateDone>,
     },
     Remove {
+        /// The queue's owner: the unlink's caller is not known here.
+        user: u32,
         name: Vec<u8>,
         made: String,
     },
+}
+
+impl turns::InLine for Job {
+    /// A step's user, as asked; a create's, the queue's owner (who made
+    /// it here).
+    fn user(&self) -> u32 {
+        match self {
+            Job::Queue { user, .. } | Job::Remove { user, .. } => *user,
+            Job::Create { queue, .. } => queue.uid,
+        }
+    }
+
+    fn name(&self) -> &[u8] {
+        match self {
+            Job::Queue { name, .. } | Job::Remove { name, .. } => name,
+            Job::Create { queue, .. } => &queue.name,
+        }
+    }
+
+    /// No step of its name asked after it may run before it (turns.rs).
+    fn orders_its_name(&self) -> bool {
+        matches!(self, Job::Create { .. } | Job::Remove { .. })
+    }
 }
 
 /// What a step's caller is told: the store's answer.
@@ -241,10 +271,18 @@ impl RedisStore {
         }
     }
 
-    /// Asks `op` of incarnation `made` of queue `name`; `done` gets the
-    /// answer on the worker.
-    pub fn ask(&self, name: &[u8], made: &Arc<Incarnation>, op: StoreOp, done: StepDone) {
+    /// Asks `op` of incarnation `made` of queue `name` for `user` (in
+    /// whose line it waits); `done` gets the answer on the worker.
+    pub fn ask(
+        &self,
+        user: u32,
+        name: &[u8],
+        made: &Arc<Incarnation>,
+        op: StoreOp,
+        done: StepDone,
+    ) {
         self.submit(Job::Queue {
+            user,
             name: name.to_vec(),
             made: made.clone(),
             op,
@@ -295,10 +333,12 @@ impl RedisStore {
     }
 
     /// Removes queue `name` and its messages from the server, if it is
-    /// still incarnation `made` there (not one made since by any mount).
-    pub fn remove(&self, name: &[u8], made: String) {
+    /// still incarnation `made` there (not one made since by any mount);
+    /// in the line of `owner`, the queue's owner.
+    pub fn remove(&self, owner: u32, name: &[u8], made: String) {
         crate::locks::lock(&self.unstored).remove(name);
         self.submit(Job::Remove {
+            user: owner,
             name: name.to_vec(),
             made,
         });

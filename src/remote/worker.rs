@@ -1,21 +1,27 @@
-//! The store's worker: one thread that runs the steps in the order they
-//! are asked, on one connection, made again whenever it breaks. While it
-//! waits for steps it renews the places this daemon holds.
+//! The store's worker: one thread that runs the steps on one connection,
+//! made again whenever it breaks. While it waits for steps it renews the
+//! places this daemon holds.
 //!
-//! No step holds the others back for long: an append of more messages
-//! than one step carries ([`MOST_PER_STEP`]) goes in as several, each
-//! next one behind the steps asked meanwhile; and a step whose caller
-//! waits fails (`ECOMM`) rather than run once it has waited
-//! [`STEP_TIMEOUT`] in line, its deadline on the server counted from when
-//! it was asked. So a close waits at most that long, whatever others ask.
+//! No step holds the others back for long: the users of the mount take
+//! turns, one step each, each user's steps in the order asked
+//! (turns.rs), so one user's flood of steps delays another's by one step
+//! a turn, not by the whole flood; an append of more messages than one
+//! step carries ([`MOST_PER_STEP`]) goes in as several, each next one at
+//! the back of its own user's line; and a step whose caller waits fails
+//! (`ECOMM`) rather than run once it has waited [`STEP_TIMEOUT`] in line,
+//! its deadline on the server counted from when it was asked. So a close
+//! waits at most that long, whatever others ask. Renewing places is the
+//! worker's own errand, in no user's line: it runs between two steps at
+//! its time.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Weak;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::Instant;
 
 use redis::{Connection, RedisError, Script, Value};
 
+use super::turns::Turns;
 use super::{
     Job, Keys, PLACE_LIFETIME, RedisStore, STEP_TIMEOUT, StepDone, StoredQueue, scripts,
     unreachable,
@@ -86,20 +92,20 @@ pub(super) fn run(store: Weak<RedisStore>, jobs: Receiver<Job>) {
     let mut con: Option<Linked> = None;
     let renew_every = PLACE_LIFETIME / 3;
     let mut renewed = Instant::now();
-    // The steps in line: those asked, in order, then the rest of a long
-    // append behind the ones asked while its part ran.
-    let mut line: VecDeque<Job> = VecDeque::new();
+    // The steps in line, one line per user: all those asked so far are
+    // in line before the next turn is taken.
+    let mut turns: Turns<Job> = Turns::new();
     loop {
         loop {
             match jobs.try_recv() {
-                Ok(job) => line.push_back(job),
+                Ok(job) => turns.push(job),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return,
             }
         }
-        if line.is_empty() {
+        if turns.is_empty() {
             match jobs.recv_timeout(renew_every) {
-                Ok(job) => line.push_back(job),
+                Ok(job) => turns.push(job),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
@@ -113,8 +119,10 @@ pub(super) fn run(store: Weak<RedisStore>, jobs: Receiver<Job>) {
             con: &mut con,
             flags: true,
         };
-        if let Some(job) = line.pop_front() {
-            line.extend(worker.run(job));
+        if let Some(job) = turns.pop() {
+            if let Some(rest) = worker.run(job) {
+                turns.push_rest(rest);
+            }
         }
         if renewed.elapsed() >= renew_every {
             renewed = Instant::now();
@@ -152,10 +160,11 @@ fn local_ms() -> i64 {
 
 impl Worker<'_> {
     /// Runs `job`; what is left of a long append comes back, to go behind
-    /// the steps asked meanwhile.
+    /// the steps its user asked meanwhile.
     fn run(&mut self, job: Job) -> Option<Job> {
         match job {
             Job::Queue {
+                user,
                 name,
                 made,
                 op,
@@ -177,6 +186,7 @@ impl Worker<'_> {
                 match (rest, result) {
                     (Some(rest), Ok(Stored::Appended(n))) if n == rest.before => {
                         return Some(Job::Queue {
+                            user,
                             name,
                             made,
                             op: StoreOp::Append {
@@ -216,7 +226,7 @@ impl Worker<'_> {
                     done(result.map(|(created, ..)| created));
                 }
             }
-            Job::Remove { name, made } => {
+            Job::Remove { name, made, .. } => {
                 let asked = Instant::now();
                 if let Err(e) = self.attempt(asked, |w, con, _| w.remove(con, &name, &made)) {
                     log::info!(
@@ -819,6 +829,82 @@ mod tests {
             acks: vec![],
         };
         assert!(split_append(take).1.is_none());
+    }
+
+    /// A step of queue `name` for `user`, known by its take's count.
+    fn step(user: u32, name: &[u8], n: usize) -> Job {
+        Job::Queue {
+            user,
+            name: name.to_vec(),
+            made: super::super::Incarnation::known("m".into()),
+            op: StoreOp::Take {
+                count: n,
+                acks: vec![],
+            },
+            done: Box::new(|_| {}),
+            asked: Instant::now(),
+        }
+    }
+
+    /// What the test knows a job by: a step's count, a create's or a
+    /// removal's name.
+    fn known(job: Job) -> String {
+        match job {
+            Job::Queue {
+                op: StoreOp::Take { count, .. },
+                ..
+            } => count.to_string(),
+            Job::Queue { .. } => panic!("not a test's step"),
+            Job::Create { queue, .. } => format!("create {}", String::from_utf8_lossy(&queue.name)),
+            Job::Remove { name, .. } => format!("remove {}", String::from_utf8_lossy(&name)),
+        }
+    }
+
+    #[test]
+    fn a_users_step_waits_one_step_of_another_users_flood_and_none_of_a_name_before_its_create() {
+        let mut turns = Turns::new();
+        for n in 0..1000 {
+            turns.push(step(1000, b"q", n));
+        }
+        turns.push(step(1001, b"q", 5000));
+        let settings = QueueSettings {
+            max_messages: 4,
+            max_message_size: 100,
+            framing: Framing::Message,
+            faults: Faults::PERFECT,
+        };
+        let queue = StoredQueue {
+            name: b"new".to_vec(),
+            made: "m".into(),
+            settings,
+            uid: 1001,
+            gid: 1001,
+            mode: 0o600,
+            messages: 0,
+            bytes: 0,
+        };
+        let made = super::super::Incarnation::proposed("m".into());
+        turns.push(Job::Create {
+            queue,
+            made,
+            done: None,
+        });
+        // The flooding user's step of the new queue waits for its create.
+        turns.push(step(1000, b"new", 6000));
+        turns.push(Job::Remove {
+            user: 1001,
+            name: b"q".to_vec(),
+            made: "m".into(),
+        });
+        let first: Vec<String> = (0..8).map(|_| known(turns.pop().unwrap())).collect();
+        assert_eq!(
+            first,
+            ["0", "5000", "1", "create new", "2", "6000", "3", "remove q"]
+        );
+        let rest: Vec<String> = std::iter::from_fn(|| turns.pop()).map(known).collect();
+        assert_eq!(rest.len(), 996);
+        assert_eq!(rest.first().map(String::as_str), Some("4"));
+        assert_eq!(rest.last().map(String::as_str), Some("999"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::fs::node::{AttributeNames, FileKind, Node};
 use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies};
 use crate::fs::tree::{self, Tree};
 use crate::fs::xattr;
+use crate::ipc::StreamObject;
 use crate::ipc::channel::{Faults, status_column};
 use crate::ipc::compose::Framing;
 use crate::ipc::queue::store::{Change, QueueSettings, Store, StoreOp};
@@ -52,7 +53,9 @@ pub struct SharedQueueKind<R: Replies> {
 }
 
 /// The store as one queue's cell sees it: each step asked under the
-/// queue's name, each answer handed to the cell.
+/// queue's name, for the user the queue says, each answer handed to the
+/// cell as served for that same user (what the answer leads the queue to
+/// ask is that user's doing: ipc/queue/remote/users.rs).
 struct CellStore<R: Replies> {
     store: Arc<RedisStore>,
     name: Vec<u8>,
@@ -61,14 +64,17 @@ struct CellStore<R: Replies> {
 }
 
 impl<R: Replies> Store for CellStore<R> {
-    fn send(&self, seq: u64, op: StoreOp) {
+    fn send(&self, seq: u64, user: u32, op: StoreOp) {
         let cell = self.cell.get().cloned().unwrap_or_default();
         let done = Box::new(move |result| {
             if let Some(cell) = cell.upgrade() {
-                cell.update(|q, wk| q.stored(seq, result, wk));
+                cell.update(|q, wk| {
+                    q.serving(Some(user));
+                    q.stored(seq, result, wk)
+                });
             }
         });
-        self.store.ask(&self.name, &self.made, op, done);
+        self.store.ask(user, &self.name, &self.made, op, done);
     }
 }
 
@@ -261,12 +267,15 @@ impl<R: Replies> FileKind<R> for SharedQueueKind<R> {
                 }
             });
             let op = StoreOp::Set { field, value };
-            self.store.ask(name, &self.made, op, done);
+            // For the owner it now has: the caller of chown or chmod is
+            // not known here.
+            self.store.ask(meta.uid, name, &self.made, op, done);
         }
     }
 
     fn unnamed(&self, name: &[u8]) {
-        self.store.remove(name, self.made.get());
+        let owner = self.cell.lock().owner();
+        self.store.remove(owner, name, self.made.get());
         self.store_changed(Change::Removed);
     }
 

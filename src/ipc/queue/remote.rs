@@ -148,6 +148,8 @@ enum InFlight<P: Parking> {
 
 pub struct RemoteQueue<P: Parking> {
     store: Arc<dyn Store>,
+    /// Whom the steps asked now are for (users.rs).
+    users: Users,
     settings: QueueSettings,
     /// The largest `max_message_size` may be set to (see limits.rs).
     message_size_cap: usize,
@@ -255,6 +257,7 @@ impl<P: Parking> RemoteQueue<P> {
     ) -> Self {
         RemoteQueue {
             store,
+            users: Users::default(),
             settings,
             message_size_cap,
             budget,
@@ -485,8 +488,9 @@ impl<P: Parking> RemoteQueue<P> {
     fn send(&mut self, op: StoreOp, step: InFlight<P>) -> u64 {
         self.next_seq += 1;
         let seq = self.next_seq;
+        let user = self.user_of(&step);
         self.steps.insert(seq, step);
-        self.store.send(seq, op);
+        self.store.send(seq, user, op);
         seq
     }
 
@@ -501,6 +505,10 @@ impl<P: Parking> RemoteQueue<P> {
 
 impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
     type End = QueueEnd;
+
+    fn serving(&mut self, user: Option<u32>) {
+        self.users.serving = user;
+    }
 
     fn next_deadline(&self) -> Option<Instant> {
         let retry = self.retry_take.filter(|_| !self.reads.is_empty());
@@ -689,6 +697,8 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
     }
 
     fn release(&mut self, end: QueueEnd, wk: &mut RemoteWakeups<P>) {
+        // A place it gives back is for its opener (users.rs).
+        self.serving(Some(end.opener));
         if end.mode.read {
             self.readers -= 1;
             self.receptions.remove(&end.id);
@@ -863,10 +873,12 @@ mod settings;
 mod share;
 mod taking;
 mod usage;
+mod users;
 
 use channel::ReadChannel;
 use share::ShareWaiters;
 pub use usage::{StoredBytes, StoredCharge};
+use users::Users;
 
 #[cfg(test)]
 mod tests;

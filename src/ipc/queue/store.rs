@@ -116,7 +116,11 @@ pub enum Created {
 /// through [`super::RemoteQueue::stored`] with the step's `seq`, from the
 /// store's thread, never from inside `send`.
 pub trait Store: Send + Sync {
-    fn send(&self, seq: u64, op: StoreOp);
+    /// Step `seq` for `user` (whom it is for: remote/users.rs). The store
+    /// may run the steps of different users in another order than asked
+    /// (it serves users in turn), but those of one user in the order
+    /// asked.
+    fn send(&self, seq: u64, user: u32, op: StoreOp);
 }
 
 /// The answer a step gets when the store cannot be reached.

@@ -180,6 +180,7 @@ impl<P: Parking> RemoteQueue<P> {
             }
             _ => None,
         };
+        self.users.receiving = Some(end.opener);
         let message = self.take_received();
         Ok(match end.io {
             IoMode::Stream => {

@@ -8,13 +8,15 @@ use super::*;
 use crate::ipc::{Mode, Plain, read_call, write_call};
 use crate::memory::MemoryBudget;
 
-/// A store that keeps every step asked, for the test to answer.
+/// A store that keeps every step asked, for the test to answer, and
+/// whom each was for.
 #[derive(Default)]
-struct Asked(Mutex<Vec<(u64, StoreOp)>>);
+struct Asked(Mutex<Vec<(u64, StoreOp)>>, Mutex<HashMap<u64, u32>>);
 
 impl Store for Asked {
-    fn send(&self, seq: u64, op: StoreOp) {
+    fn send(&self, seq: u64, user: u32, op: StoreOp) {
         self.0.lock().unwrap().push((seq, op));
+        self.1.lock().unwrap().insert(seq, user);
     }
 }
 
@@ -22,6 +24,11 @@ impl Asked {
     /// The steps asked since the last look.
     fn take(&self) -> Vec<(u64, StoreOp)> {
         std::mem::take(&mut *self.0.lock().unwrap())
+    }
+
+    /// Whom step `seq` was for.
+    fn user(&self, seq: u64) -> u32 {
+        self.1.lock().unwrap()[&seq]
     }
 }
 
@@ -63,7 +70,13 @@ fn open(
     io: IoMode,
     nonblock: bool,
 ) -> Step<u32, Result<QueueEnd>> {
-    q.open(7, 7, request(mode, io, nonblock), &mut wk())
+    open_by(q, 1, request(mode, io, nonblock))
+}
+
+/// Open `req` of the queue by `uid` (as call 7).
+fn open_by(q: &mut RemoteQueue<Plain>, uid: u32, req: OpenRequest) -> Step<u32, Result<QueueEnd>> {
+    let req = OpenRequest { opener: uid, ..req };
+    q.open(7, 7, req, &mut wk())
 }
 
 fn opened(step: Step<u32, Result<QueueEnd>>) -> QueueEnd {
@@ -761,4 +774,135 @@ fn a_write_into_a_queue_whose_owner_holds_its_share_of_the_store_fails_enospc() 
             .is_parked()
     );
     assert!(matches!(one(&asked).1, StoreOp::Append { .. }));
+}
+
+/// The one step asked since the last look, and whom it is for.
+fn one_for(asked: &Asked) -> (StoreOp, u32) {
+    let (seq, op) = one(asked);
+    (op, asked.user(seq))
+}
+
+/// The first place a queue of these tests gives to uid 5's open.
+const PLACE_OF_5: Place = Place {
+    number: 1,
+    holder: 5,
+};
+
+#[test]
+fn a_calls_steps_are_for_its_caller_even_when_asked_again_for_room() {
+    let (mut q, asked) = queue();
+    assert_eq!(q.owner(), 1);
+    assert!(open_by(&mut q, 5, request(Mode::WRITE, IoMode::Stream, false)).is_parked());
+    let (seq, op) = one(&asked);
+    assert_eq!(
+        (op, asked.user(seq)),
+        (StoreOp::Reserve { place: PLACE_OF_5 }, 5)
+    );
+    q.stored(seq, Ok(Stored::Reserved(false)), &mut wk());
+    assert_eq!(asked.take(), [], "full: it waits for room");
+    // Room comes while the queue serves another user's answer: the open
+    // asks again, still for its opener.
+    q.serving(Some(9));
+    q.changed(
+        Change::Took {
+            messages: 3,
+            bytes: 30,
+        },
+        &mut wk(),
+    );
+    q.serving(None);
+    let (seq, op) = one(&asked);
+    assert_eq!(
+        (op, asked.user(seq)),
+        (StoreOp::Reserve { place: PLACE_OF_5 }, 5)
+    );
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Reserved(true)), &mut w);
+    let Some((7, 7, Ok(end))) = w.opens.pop() else {
+        panic!("the open was not answered");
+    };
+    // Its close by uid 8 (a process it was handed to) is uid 8's step.
+    q.serving(Some(8));
+    let done = q.write(write_call(1, end, b"hi", false), &mut wk());
+    assert!(matches!(done, Step::Done(1, d) if d == WriteDone::ok(2)));
+    assert!(q.flush(3, 3, end, &mut || false, &mut wk()).is_parked());
+    q.serving(None);
+    let append = StoreOp::Append {
+        messages: vec![b"hi".to_vec()],
+        place: Some(PLACE_OF_5),
+    };
+    assert_eq!(one_for(&asked), (append, 8));
+    // A packet write by uid 6 is uid 6's step.
+    let end = opened(open_by(
+        &mut q,
+        6,
+        request(Mode::WRITE, IoMode::Packet, false),
+    ));
+    q.serving(Some(6));
+    assert!(
+        q.write(write_call(4, end, b"m", false), &mut wk())
+            .is_parked()
+    );
+    q.serving(None);
+    let append = StoreOp::Append {
+        messages: vec![b"m".to_vec()],
+        place: None,
+    };
+    assert_eq!(one_for(&asked), (append, 6));
+}
+
+#[test]
+fn a_place_given_back_at_release_is_its_openers_and_a_setting_the_owners() {
+    let (mut q, asked) = queue();
+    assert!(open_by(&mut q, 5, request(Mode::WRITE, IoMode::Stream, false)).is_parked());
+    let (seq, _) = one(&asked);
+    let mut w = wk();
+    q.stored(seq, Ok(Stored::Reserved(true)), &mut w);
+    let Some((7, 7, Ok(end))) = w.opens.pop() else {
+        panic!("the open was not answered");
+    };
+    // A release serves no caller: its step is for the description's opener.
+    q.release(end, &mut wk());
+    q.serving(None);
+    assert_eq!(one_for(&asked), (StoreOp::Release { place: PLACE_OF_5 }, 5));
+    q.set_max_message_size(50).unwrap();
+    let set = StoreOp::Set {
+        field: "max_message_size",
+        value: "50".into(),
+    };
+    assert_eq!(one_for(&asked), (set, 1));
+}
+
+#[test]
+fn a_take_and_its_receipts_are_for_the_reader_and_what_goes_back_for_its_answer() {
+    let (mut q, asked) = queue();
+    let end = opened(open_by(
+        &mut q,
+        3,
+        request(Mode::READ, IoMode::Packet, false),
+    ));
+    // A read by uid 9 through uid 3's description: the take serves that
+    // description's read, and is for its opener.
+    q.serving(Some(9));
+    assert!(q.read(read_call(1, end, 100, false), &mut wk()).is_parked());
+    q.serving(None);
+    let (seq, op) = one(&asked);
+    assert_eq!((op, asked.user(seq)), (take(&[]), 3));
+    let w = taken(&mut q, seq, "1-0", b"job");
+    assert_eq!(w.reads.len(), 1);
+    receipts_due(&mut q);
+    let ack = StoreOp::Ack {
+        ids: vec!["1-0".into()],
+    };
+    assert_eq!(one_for(&asked), (ack, 3));
+    // A message taken for a read that was interrupted goes back for the
+    // user whose take's answer brought it, as the seam serves it.
+    assert!(q.read(read_call(2, end, 100, false), &mut wk()).is_parked());
+    let (seq, _) = one(&asked);
+    assert!(q.cancel(2, CancelReason::Interrupted, &mut wk()));
+    q.serving(Some(asked.user(seq)));
+    taken(&mut q, seq, "2-0", b"orphan");
+    q.serving(None);
+    let back = StoreOp::GiveBack { id: "2-0".into() };
+    assert_eq!(one_for(&asked), (back, 3));
 }
