@@ -456,6 +456,9 @@ mod tests {
         let store = config(&["-o", o, "m"]).unwrap().queue_store.unwrap();
         assert_eq!((store.reclaim_ms, store.prefix.as_str()), (500, "ipcfs"));
         assert_eq!(store.password_file, Some("/p".into()));
+        // A store's mount may be shared by users, as any mount.
+        let shared = config(&["-o", "queue_store=redis://h,allow_other", "m"]).unwrap();
+        assert!(shared.allow_other && shared.queue_store.is_some());
         for bad in [
             &["--queue-store-prefix", "lab", "m"][..],
             &["-o", "queue_store_prefix=lab", "m"],
@@ -467,8 +470,6 @@ mod tests {
                 "m",
             ],
             &["--queue-store", "http://h", "m"],
-            &["--queue-store", "redis://h", "--allow-other", "m"],
-            &["-o", "queue_store=redis://h,allow_other", "m"],
             &[
                 "--queue-store",
                 "redis://h",

@@ -220,16 +220,6 @@ impl Config {
         }
         if let Some(store) = &self.queue_store {
             store.validate()?;
-            // A queue kept in a store is not yet kept from other users as
-            // one in memory is (ipcfs(7), "Queues across machines"): a
-            // mount of it is its mounting user's alone until it is.
-            if self.allow_other {
-                return Err(
-                    "--queue-store cannot be used with --allow-other yet: a queue kept \
-                            in a store is not yet kept from other users (see ipcfs(7))"
-                        .into(),
-                );
-            }
         }
         Ok(())
     }

@@ -6,62 +6,7 @@ mod common;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 
-use common::{assert_ok, stderr, stdout};
-
-/// uid and gid of an unprivileged user made for these tests.
-fn test_user() -> (String, String) {
-    const NAME: &str = "ipcfs-test";
-    let id = |flag: &str| {
-        Command::new("id")
-            .args([flag, NAME])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| stdout(&o).trim().to_string())
-    };
-    if id("-u").is_none() {
-        // Concurrent tests may race to create it: "already exists" is fine.
-        let _ = Command::new("useradd")
-            .args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                NAME,
-            ])
-            .output();
-    }
-    let uid = id("-u").expect("test user exists");
-    let gid = id("-g").expect("test user has a group");
-    assert_ne!(uid, "0");
-    (uid, gid)
-}
-
-/// uid and gid of `nobody`, a second unprivileged user.
-fn nobody() -> (String, String) {
-    ("65534".to_string(), "65534".to_string())
-}
-
-/// A shell command that runs the Python program `tests/py/NAME` with
-/// `args`, for a script run as a user (the programs are world-readable).
-fn py_cmd(name: &str, args: &[&str]) -> String {
-    let mut cmd = format!("python3 '{}'", common::py(name).display());
-    for arg in args {
-        cmd.push(' ');
-        cmd.push_str(arg);
-    }
-    cmd
-}
-
-/// Runs a shell script in the mountpoint as the test user.
-fn as_user(m: &common::Mount, user: &(String, String), script: &str) -> Output {
-    Command::new("setpriv")
-        .args(["--reuid", &user.0, "--regid", &user.1, "--clear-groups"])
-        .args(["timeout", "-s", "KILL", common::LIMIT, "sh", "-c", script])
-        .current_dir(&m.dir)
-        .output()
-        .unwrap()
-}
+use common::{as_user, assert_ok, nobody, py_cmd, stderr, stdout, test_user};
 
 #[test]
 fn a_user_cannot_open_a_private_pipe_of_root_nor_remove_it() {

@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Mount, assert_ok, eventually, stdout, xattr};
+use common::{Mount, as_user, assert_ok, eventually, nobody, stdout, test_user, xattr};
 
 /// A `redis-server` of this test's own, killed on drop.
 struct Redis {
@@ -1172,4 +1172,111 @@ fn a_users_queues_hold_at_most_its_share_of_the_server_counted_on_every_mount() 
     let said = "uid 4242's queues in the store hold 12000 bytes of its 16384 \
                 (--max-memory-per-user): 6000 more refused";
     assert!(a.log().contains(said), "{}", a.log());
+}
+
+/// A mount of `redis` that other users may use, as a root daemon serves
+/// a lab (`--allow-other`).
+fn shared_mount(redis: &Redis) -> Option<Mount> {
+    let url = redis.url();
+    Mount::start(&["--queue-store", &url, "--allow-other"])
+}
+
+#[test]
+fn a_create_that_finds_another_users_queue_opens_it_only_as_its_mode_lets() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let Some(a) = shared_mount(&redis) else {
+        return;
+    };
+    // Two queues another mount made first, which this one has not heard
+    // of: uid 4242's, mode 600, and one it opened to writers (622).
+    made_elsewhere(&redis, "private", "elsewhere/1", &[]);
+    made_elsewhere(&redis, "open", "elsewhere/2", &[]);
+    assert_ok(&redis.cli(&["HSET", "ipcfs:{open}:s", "mode", "402"]));
+    let user = nobody();
+    let out = as_user(&a, &user, "echo mine >> queues/private");
+    assert!(
+        common::stderr(&out).contains("Permission denied"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert_ok(&as_user(&a, &user, "echo mine >> queues/open"));
+    // Nothing went into the private queue; the open one has the line.
+    let len = |q: &str| redis.cli(&["XLEN", &format!("ipcfs:{{{q}}}:m")]).stdout;
+    assert_eq!(
+        (len("private"), len("open")),
+        (b"0\n".to_vec(), b"1\n".to_vec())
+    );
+    assert_eq!(
+        stdout(&a.run("stat -c '%u %a' queues/private queues/open")),
+        "4242 600\n4242 622\n"
+    );
+}
+
+#[test]
+fn between_two_real_users_the_owner_still_opens_when_the_other_holds_its_share() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let Some(a) = shared_mount(&redis) else {
+        return;
+    };
+    let (owner, other) = (test_user(), nobody());
+    // The owner's queue of 4 places, writable by all.
+    let make = "touch queues/q && chmod 666 queues/q && \
+        python3 -c \"import os; os.setxattr('queues/q', 'user.ipcfs.max_messages', b'4')\"";
+    assert_ok(&as_user(&a, &owner, make));
+    let as_ = |(uid, gid): &(String, String), script: &str| {
+        format!("setpriv --reuid {uid} --regid {gid} --clear-groups sh -c '{script}'")
+    };
+    let script = [
+        // The other user holds 2 places (its share) for 3 seconds.
+        format!("{} &", as_(&other, "exec 3>queues/q 4>queues/q; sleep 3")),
+        "sleep 0.5".to_string(),
+        as_(
+            &other,
+            "timeout 1 sh -c \"exec 5>queues/q\"; echo other: $?",
+        ),
+        as_(
+            &owner,
+            "timeout 1 sh -c \"exec 5>queues/q\"; echo owner: $?",
+        ),
+        "wait".to_string(),
+    ]
+    .join("\n");
+    assert_eq!(stdout(&a.run(&script)), "other: 124\nowner: 0\n");
+}
+
+#[test]
+fn root_of_a_user_namespace_is_held_to_its_users_share_of_the_server() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let args = [
+        "--queue-store",
+        &url,
+        "--allow-other",
+        "--max-memory-per-user",
+        "16K",
+    ];
+    let Some(a) = Mount::start(&args) else {
+        return;
+    };
+    let user = test_user();
+    // Root in its own user namespace is still its user to the mount: its
+    // queue is that user's, and so is the share its messages count
+    // against (root's own would have none).
+    let script = "unshare -r sh -c 'touch queues/mine; \
+        for i in 1 2 3; do head -c 6000 /dev/zero > queues/mine || echo refused; done' 2>/dev/null; \
+        stat -c %u queues/mine";
+    assert_eq!(
+        stdout(&as_user(&a, &user, script)),
+        format!("refused\n{}\n", user.0)
+    );
+    assert_eq!(
+        redis.cli(&["HGET", "ipcfs:{mine}:s", "bytes"]).stdout,
+        b"12000\n"
+    );
 }
