@@ -1169,8 +1169,10 @@ fn a_users_queues_hold_at_most_its_share_of_the_server_counted_on_every_mount() 
         redis.cli(&["HGET", "ipcfs:{sq}:s", "bytes"]).stdout,
         b"12000\n"
     );
-    let said = "uid 4242's queues in the store hold 12000 bytes of its 16384 \
-                (--max-memory-per-user): 6000 more refused";
+    // The queue's record (2048 bytes and its name) and each message's
+    // slot (64 bytes) count, beside the messages' bytes.
+    let said = "uid 4242's queues in the store hold 14178 bytes of its 16384 \
+                (--max-memory-per-user)";
     assert!(a.log().contains(said), "{}", a.log());
 }
 
@@ -1279,4 +1281,37 @@ fn root_of_a_user_namespace_is_held_to_its_users_share_of_the_server() {
         redis.cli(&["HGET", "ipcfs:{mine}:s", "bytes"]).stdout,
         b"12000\n"
     );
+}
+
+#[test]
+fn a_users_queues_count_against_its_share_on_every_mount_and_after_a_restart() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let args = [
+        "--queue-store",
+        &url,
+        "--allow-other",
+        "--max-memory-per-user",
+        "16K",
+    ];
+    let (Some(a), Some(b)) = (Mount::start(&args), Mount::start(&args)) else {
+        return;
+    };
+    let user = test_user();
+    // Each queue costs the server 2048 bytes and its name: 7 of 16 KiB.
+    let make = "for q in q1 q2 q3 q4 q5 q6 q7 q8; do touch queues/$q 2>/dev/null || echo \"$q refused\"; done";
+    assert_eq!(stdout(&as_user(&a, &user, make)), "q8 refused\n");
+    assert!(shows(&b, "q7"));
+    let one_more = "touch queues/x 2>&1";
+    let refused = "touch: cannot touch 'queues/x': No space left on device\n";
+    assert_eq!(stdout(&as_user(&b, &user, one_more)), refused);
+    // A daemon started now counts them as it finds them.
+    let Some(c) = Mount::start(&args) else {
+        return;
+    };
+    assert_eq!(stdout(&as_user(&c, &user, one_more)), refused);
+    // Another user is not held by them.
+    assert_ok(&as_user(&c, &nobody(), "touch queues/theirs"));
 }

@@ -36,6 +36,11 @@ impl<R: Replies> Fs<R> {
         };
         let make = make.ok_or(Error::NotPermitted)?;
         validate_name(name)?;
+        // A name taken is EEXIST before any charge is tried: a user whose
+        // share is full learns the name is there, as from the kernel.
+        if self.tree().child(parent, name).is_some() {
+            return Err(Error::Exists);
+        }
         let account = self.shared.budget.object_account(caller.uid, name.len())?;
         let node = make(&self.shared, name, account.clone())?;
         let kind = match &node {

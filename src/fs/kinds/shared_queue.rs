@@ -113,7 +113,13 @@ fn node<R: Replies>(
         q.settings,
         c.io.max_message(),
         q.messages,
-        StoredCharge::new(&store.usage, account.uid(), q.bytes),
+        StoredCharge::new(
+            &store.usage,
+            account.uid(),
+            q.name.len(),
+            q.messages,
+            q.bytes,
+        ),
         account,
     );
     if q.creating {
@@ -137,6 +143,9 @@ pub fn make<R: Replies>(
     account: Arc<Account>,
 ) -> Result<Node<R>> {
     let store = shared.queue_store.as_ref().ok_or(Error::NotSupported)?;
+    if !store.usage.may_make(account.uid(), name.len()) {
+        return Err(Error::NoSpace);
+    }
     let settings = QueueSettings {
         max_messages: shared.config.queue_max_messages,
         max_message_size: shared.config.queue_max_message_size,

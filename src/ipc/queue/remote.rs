@@ -325,7 +325,7 @@ impl<P: Parking> RemoteQueue<P> {
         {
             self.settings = settings;
             self.known = messages;
-            self.stored.set(self.budget.uid(), bytes);
+            self.stored.set(self.budget.uid(), messages, bytes);
             self.made_elsewhere = true;
         }
         while let Some((id, (waiter, req))) = self.creating_opens.pop_front() {
@@ -344,7 +344,7 @@ impl<P: Parking> RemoteQueue<P> {
             return;
         }
         self.removed = true;
-        self.stored.set(self.budget.uid(), 0);
+        self.stored.set(self.budget.uid(), 0, 0);
         log::info!("shared queue removed: its descriptors fail EIDRM from now on");
         while let Some((id, r)) = self.reads.pop_front() {
             wk.reads
@@ -378,13 +378,13 @@ impl<P: Parking> RemoteQueue<P> {
         match change {
             Change::Put { messages, bytes } => {
                 self.known = messages;
-                self.stored.set(self.budget.uid(), bytes);
+                self.stored.set(self.budget.uid(), messages, bytes);
                 self.puts += 1;
                 self.take_blocked = false;
             }
             Change::Took { messages, bytes } => {
                 self.known = messages;
-                self.stored.set(self.budget.uid(), bytes);
+                self.stored.set(self.budget.uid(), messages, bytes);
                 self.room_changed();
             }
             Change::Set { field, value } => {
@@ -655,7 +655,7 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
             if has_place || begun {
                 return Step::Done(call.waiter, self.compose(call.end, call.data));
             }
-            if !self.stored.fits(self.budget.uid(), call.data.len()) {
+            if !self.stored.fits(self.budget.uid(), 1, call.data.len()) {
                 return Step::Done(call.waiter, WriteDone::err(Error::NoSpace));
             }
             let place = self.new_place(call.end.opener);
@@ -677,7 +677,8 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
             Ok(out) => out,
             Err(e) => return Step::Done(call.waiter, WriteDone::err(e)),
         };
-        if !self.stored.fits(self.budget.uid(), call.data.len()) {
+        let (count, bytes) = (out.messages.len(), out.messages.iter().map(Vec::len).sum());
+        if !self.stored.fits(self.budget.uid(), count, bytes) {
             return Step::Done(call.waiter, WriteDone::err(Error::NoSpace));
         }
         // Its bytes are its writer's to pay for while they wait.

@@ -277,7 +277,7 @@ impl<P: Parking> RemoteQueue<P> {
         // as one too long is: nothing half-sent goes in at the close.
         if !self
             .stored
-            .fits(self.budget.uid(), c.bytes.len() + data.len())
+            .fits(self.budget.uid(), 1, c.bytes.len() + data.len())
         {
             c.bytes = Vec::new();
             c.charge = None;

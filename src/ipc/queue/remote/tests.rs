@@ -41,7 +41,13 @@ fn queue() -> (RemoteQueue<Plain>, Arc<Asked>) {
         faults: Faults::PERFECT,
     };
     let budget = MemoryBudget::new(1 << 30).account(1);
-    let stored = StoredCharge::new(&StoredBytes::new(1000), 1, 0);
+    let stored = StoredCharge::new(
+        &StoredBytes::new(super::usage::STORED_QUEUE + 1000),
+        1,
+        0,
+        0,
+        0,
+    );
     (
         RemoteQueue::new(asked.clone(), settings, 1 << 20, 0, stored, budget),
         asked,
@@ -739,11 +745,12 @@ fn a_write_into_a_queue_whose_owner_holds_its_share_of_the_store_fails_enospc() 
     let (mut q, asked) = queue();
     let writer = opened(open(&mut q, Mode::WRITE, IoMode::Packet, true));
     let stream = opened(open(&mut q, Mode::WRITE, IoMode::Stream, true));
-    // The store says the queue holds 995 bytes of its owner's 1000.
+    // The store says the queue's 3 messages cost 995 bytes of its
+    // owner's 1000 (each 64 beyond its bytes) beside its record.
     q.changed(
         Change::Put {
             messages: 3,
-            bytes: 995,
+            bytes: 803,
         },
         &mut wk(),
     );
@@ -765,7 +772,7 @@ fn a_write_into_a_queue_whose_owner_holds_its_share_of_the_store_fails_enospc() 
     q.changed(
         Change::Took {
             messages: 2,
-            bytes: 990,
+            bytes: 800,
         },
         &mut wk(),
     );
