@@ -1133,9 +1133,7 @@ fn a_users_queues_hold_at_most_its_share_of_the_server_counted_on_every_mount() 
     let Some(redis) = Redis::start() else {
         return;
     };
-    let url = redis.url();
-    let args = ["--queue-store", &url, "--max-memory-per-user", "16K"];
-    let (Some(a), Some(b)) = (Mount::start(&args), Mount::start(&args)) else {
+    let (Some(a), Some(b)) = (small_share_mount(&redis), small_share_mount(&redis)) else {
         return;
     };
     // uid 4242's queue, where root writes: its messages are 4242's to pay
@@ -1174,6 +1172,14 @@ fn a_users_queues_hold_at_most_its_share_of_the_server_counted_on_every_mount() 
     let said = "uid 4242's queues in the store hold 14178 bytes of its 16384 \
                 (--max-memory-per-user)";
     assert!(a.log().contains(said), "{}", a.log());
+}
+
+/// A shared mount of `redis` where one user's queues may hold 16 KiB of
+/// the server.
+fn small_share_mount(redis: &Redis) -> Option<Mount> {
+    let url = redis.url();
+    let args = ["--queue-store", &url, "--allow-other"];
+    Mount::start(&[&args[..], &["--max-memory-per-user", "16K"]].concat())
 }
 
 /// A mount of `redis` that other users may use, as a root daemon serves
@@ -1255,15 +1261,7 @@ fn root_of_a_user_namespace_is_held_to_its_users_share_of_the_server() {
     let Some(redis) = Redis::start() else {
         return;
     };
-    let url = redis.url();
-    let args = [
-        "--queue-store",
-        &url,
-        "--allow-other",
-        "--max-memory-per-user",
-        "16K",
-    ];
-    let Some(a) = Mount::start(&args) else {
+    let Some(a) = small_share_mount(&redis) else {
         return;
     };
     let user = test_user();
@@ -1288,15 +1286,7 @@ fn a_users_queues_count_against_its_share_on_every_mount_and_after_a_restart() {
     let Some(redis) = Redis::start() else {
         return;
     };
-    let url = redis.url();
-    let args = [
-        "--queue-store",
-        &url,
-        "--allow-other",
-        "--max-memory-per-user",
-        "16K",
-    ];
-    let (Some(a), Some(b)) = (Mount::start(&args), Mount::start(&args)) else {
+    let (Some(a), Some(b)) = (small_share_mount(&redis), small_share_mount(&redis)) else {
         return;
     };
     let user = test_user();
@@ -1308,7 +1298,7 @@ fn a_users_queues_count_against_its_share_on_every_mount_and_after_a_restart() {
     let refused = "touch: cannot touch 'queues/x': No space left on device\n";
     assert_eq!(stdout(&as_user(&b, &user, one_more)), refused);
     // A daemon started now counts them as it finds them.
-    let Some(c) = Mount::start(&args) else {
+    let Some(c) = small_share_mount(&redis) else {
         return;
     };
     assert_eq!(stdout(&as_user(&c, &user, one_more)), refused);
