@@ -1305,3 +1305,25 @@ fn a_users_queues_count_against_its_share_on_every_mount_and_after_a_restart() {
     // Another user is not held by them.
     assert_ok(&as_user(&c, &nobody(), "touch queues/theirs"));
 }
+
+#[test]
+fn a_queue_removed_on_another_mount_stops_counting_here_though_the_kernel_had_its_name() {
+    let (_redis, a, b) = two_hosts!();
+    let used = |m: &Mount| {
+        let out = m.run("stat -f -c '%b %f' . | awk '{print $1 - $2}'");
+        stdout(&out).trim().parse::<u64>().unwrap()
+    };
+    let before = used(&b);
+    // Made on B: B's kernel keeps the names it looked up and made.
+    assert_ok(&b.run("touch queues/lk1 queues/lk2 queues/lk3 && stat queues/lk1 >/dev/null"));
+    assert!(used(&b) > before);
+    assert!(shows(&a, "lk3"));
+    assert_ok(&a.run("rm queues/lk1 queues/lk2 queues/lk3"));
+    // B asks its kernel to drop the names: their records are freed,
+    // without waiting for the kernel to need the memory.
+    assert!(
+        eventually(Duration::from_secs(5), || used(&b) == before),
+        "{} used, {before} before",
+        used(&b)
+    );
+}

@@ -221,7 +221,7 @@ pub struct Fs<R: Replies> {
     tree: Arc<Mutex<Tree<Node<R>>>>,
     /// Asks the kernel to drop synthesized entries it no longer uses
     /// (forgetting.rs); started by the FUSE session.
-    pub forgetting: Forgetting,
+    pub forgetting: Arc<Forgetting>,
 }
 
 pub(crate) fn lock<R: Replies>(tree: &Mutex<Tree<Node<R>>>) -> MutexGuard<'_, Tree<Node<R>>> {
@@ -276,14 +276,15 @@ impl<R: Replies> Fs<R> {
             }
             t.insert_fixed(root, "proc", meta(0o555), kinds::proc::root());
         }
+        let forgetting = Arc::new(Forgetting::default());
         if let Some(store) = &shared.queue_store {
-            kinds::shared_queue::share(&shared, &tree, store)
+            kinds::shared_queue::share(&shared, &tree, store, &forgetting)
                 .map_err(|e| std::io::Error::from_raw_os_error(e.errno()))?;
         }
         Ok(Fs {
             shared,
             tree,
-            forgetting: Forgetting::default(),
+            forgetting,
         })
     }
 

@@ -20,21 +20,26 @@
 //!   name is, and a step asked after it must not run before it (before a
 //!   create, it would find no queue, and the queue would look removed;
 //!   before a removal, a create asked after it would find the old queue).
-//!   So the rule: from a create or removal of a name until it has run,
-//!   the name is pinned to the line it went in, and every step of that
-//!   name — whoever asks it, another create or removal included — goes in
-//!   that same line, behind it. The line being FIFO, nothing asked after
-//!   a create or removal of a name runs before it. A removal or create
-//!   may run before steps of its name asked earlier by other users: those
-//!   ran concurrently with it on the host too (the unlink is answered
-//!   before the store has it), and each names the incarnation it is for,
-//!   so one that finds the queue gone fails `EIDRM`, as if it came after.
+//!   So each create or removal takes a ticket, and a step of its name
+//!   asked while it waits — whoever asks it, another create or removal
+//!   included — waits in its own user's line until every create or
+//!   removal of that name asked before it has run: a user whose front
+//!   step waits so is passed over, keeping its place in the turn. Never
+//!   in another user's line: one user's flood of steps of a name another
+//!   keeps making and removing delays that user by one step per turn, as
+//!   any flood. No deadlock: the front step asked first of all never
+//!   waits (whatever it waits for was asked before it, so is at a front
+//!   before it or has run). A removal or create may run before steps of
+//!   its name asked earlier by other users: those ran concurrently with
+//!   it on the host too (the unlink is answered before the store has
+//!   it), and each names the incarnation it is for, so one that finds
+//!   the queue gone fails `EIDRM`, as if it came after.
 //! - The rest of a long append, cut in parts, goes to the back of its
 //!   own user's line ([`Turns::push_rest`]), ignoring pins: it is no new
 //!   step but the rest of one asked before, so it delays that user's
 //!   next steps only.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// What the lines need to know of a step.
 pub(super) trait InLine {
@@ -46,30 +51,30 @@ pub(super) trait InLine {
     fn orders_its_name(&self) -> bool;
 }
 
-/// A step in a line; `orders` the name of a create or removal.
+/// A step in a line.
 struct Entry<T> {
-    orders: Option<Vec<u8>>,
+    /// When it was asked, among all steps (to find the oldest front).
+    asked: u64,
+    /// A create's or removal's name and ticket.
+    orders: Option<(Vec<u8>, u64)>,
+    /// The name whose creates and removals it waits for, up to the
+    /// ticket asked last before it.
+    after: Option<(Vec<u8>, u64)>,
     job: T,
-}
-
-/// A name whose create or removal is in line.
-struct Pin {
-    /// The line its steps go in.
-    user: u32,
-    /// Its creates and removals in that line, not yet run.
-    pending: usize,
 }
 
 /// The steps waiting, one line per user.
 ///
 /// Invariants: `order` holds each user whose line is non-empty exactly
 /// once, and no other; `pins` holds each name with a create or removal in
-/// a line (`pending` of them), and no other.
+/// a line (the tickets of those, not yet run), and no other.
 pub(super) struct Turns<T> {
     lines: HashMap<u32, VecDeque<Entry<T>>>,
     /// The users with steps waiting; the front's turn is next.
     order: VecDeque<u32>,
-    pins: HashMap<Vec<u8>, Pin>,
+    pins: HashMap<Vec<u8>, BTreeSet<u64>>,
+    /// Counts the steps asked (`Entry::asked`) and the tickets.
+    asked: u64,
 }
 
 impl<T: InLine> Turns<T> {
@@ -78,6 +83,7 @@ impl<T: InLine> Turns<T> {
             lines: HashMap::new(),
             order: VecDeque::new(),
             pins: HashMap::new(),
+            asked: 0,
         }
     }
 
@@ -85,36 +91,53 @@ impl<T: InLine> Turns<T> {
         self.order.is_empty()
     }
 
-    /// A step just asked: at the back of its user's line, or of the line
-    /// its name is pinned to. A create or removal pins its name until it
-    /// has run.
+    /// A step just asked: at the back of its user's line, waiting there
+    /// for the creates and removals of its name asked before it.
     pub(super) fn push(&mut self, job: T) {
-        let (user, name, orders) = (job.user(), job.name(), job.orders_its_name());
-        let line = match self.pins.get_mut(name) {
-            Some(pin) => {
-                pin.pending += usize::from(orders);
-                pin.user
-            }
-            None if orders => {
-                let pin = Pin { user, pending: 1 };
-                self.pins.insert(name.to_vec(), pin);
-                user
-            }
-            None => user,
+        self.asked += 1;
+        let (name, orders) = (job.name(), job.orders_its_name());
+        let after = (self.pins.get(name))
+            .and_then(|tickets| tickets.last())
+            .map(|last| (name.to_vec(), *last));
+        let orders = orders.then(|| {
+            let tickets = self.pins.entry(name.to_vec()).or_default();
+            tickets.insert(self.asked);
+            (name.to_vec(), self.asked)
+        });
+        let entry = Entry {
+            asked: self.asked,
+            orders,
+            after,
+            job,
         };
-        let orders = orders.then(|| name.to_vec());
-        self.line_up(line, Entry { orders, job });
+        self.line_up(entry);
     }
 
     /// The rest of a long append, whose first part has run: at the back
-    /// of its user's line, whatever the pins.
+    /// of its user's line, waiting for nothing.
     pub(super) fn push_rest(&mut self, job: T) {
-        self.line_up(job.user(), Entry { orders: None, job });
+        self.asked += 1;
+        let entry = Entry {
+            asked: self.asked,
+            orders: None,
+            after: None,
+            job,
+        };
+        self.line_up(entry);
     }
 
-    /// The next step: the front of the line whose turn it is.
+    /// The next step: the front of the first line in turn whose front
+    /// waits for no create or removal.
     pub(super) fn pop(&mut self) -> Option<T> {
-        let user = self.order.pop_front()?;
+        let fronts = self.order.iter().map(|user| &self.lines[user][0]);
+        let turn = match fronts.clone().position(|e| self.may_run(e)) {
+            Some(turn) => turn,
+            // Never (see the module's note); were it, the oldest runs.
+            None => (fronts.enumerate())
+                .min_by_key(|(_, e)| e.asked)
+                .map(|(turn, _)| turn)?,
+        };
+        let user = self.order.remove(turn)?;
         let line = self
             .lines
             .get_mut(&user)
@@ -125,17 +148,27 @@ impl<T: InLine> Turns<T> {
         } else {
             self.order.push_back(user);
         }
-        if let Some(name) = entry.orders {
-            let pin = self.pins.get_mut(&name).expect("a create or removal pins");
-            pin.pending -= 1;
-            if pin.pending == 0 {
+        if let Some((name, ticket)) = entry.orders {
+            let tickets = self.pins.get_mut(&name).expect("a create or removal pins");
+            tickets.remove(&ticket);
+            if tickets.is_empty() {
                 self.pins.remove(&name);
             }
         }
         Some(entry.job)
     }
 
-    fn line_up(&mut self, user: u32, entry: Entry<T>) {
+    /// Whether every create or removal `entry` waits for has run.
+    fn may_run(&self, entry: &Entry<T>) -> bool {
+        entry.after.as_ref().is_none_or(|(name, last)| {
+            (self.pins.get(name))
+                .and_then(BTreeSet::first)
+                .is_none_or(|first| first > last)
+        })
+    }
+
+    fn line_up(&mut self, entry: Entry<T>) {
+        let user = entry.job.user();
         let line = self.lines.entry(user).or_default();
         if line.is_empty() {
             self.order.push_back(user);
@@ -247,23 +280,49 @@ mod tests {
     }
 
     #[test]
-    fn steps_of_a_name_asked_after_its_create_wait_behind_it_whoever_asks() {
+    fn steps_of_a_name_asked_after_its_create_wait_for_it_in_their_own_line() {
         let mut turns = Turns::new();
         push(&mut turns, 1, b"other", &["a1"]);
         push_ordering(&mut turns, 1, b"q", "a-create-q");
         push(&mut turns, 2, b"q", &["b-append-q"]);
         push(&mut turns, 2, b"r", &["b-append-r"]);
-        // b-append-q is in user 1's line, behind the create; user 2's
-        // step of another queue is not held.
+        push(&mut turns, 3, b"r", &["c-append-r"]);
+        // User 2's front waits for the create: passed over, it keeps its
+        // place in the turn, and user 3 is not held.
+        assert_eq!(pop(&mut turns), Some("a1"));
+        assert_eq!(pop(&mut turns), Some("c-append-r"));
+        assert_eq!(turns.order, [2, 1]);
         assert_eq!(
             drain(&mut turns),
-            ["a1", "b-append-r", "a-create-q", "b-append-q"]
+            ["a-create-q", "b-append-q", "b-append-r"]
         );
         assert!(turns.pins.is_empty());
-        // Once the create has run, user 2's steps of q are its own again.
-        push(&mut turns, 1, b"other", &["a2"]);
-        push(&mut turns, 2, b"q", &["b-take-q"]);
-        assert_eq!(drain(&mut turns), ["a2", "b-take-q"]);
+    }
+
+    #[test]
+    fn a_flood_of_steps_of_a_name_another_user_makes_delays_it_one_step_per_turn() {
+        let mut turns = Turns::new();
+        push_ordering(&mut turns, 1, b"q", "a-create-q");
+        push(&mut turns, 2, b"q", &["b1", "b2", "b3", "b4", "b5", "b6"]);
+        push(&mut turns, 1, b"q", &["a-close-q"]);
+        push_ordering(&mut turns, 1, b"q", "a-remove-q");
+        push(&mut turns, 2, b"q", &["b7", "b8"]);
+        assert_eq!(
+            drain(&mut turns),
+            [
+                "a-create-q",
+                "b1",
+                "a-close-q",
+                "b2",
+                "a-remove-q",
+                "b3",
+                "b4",
+                "b5",
+                "b6",
+                "b7",
+                "b8"
+            ]
+        );
     }
 
     #[test]
@@ -273,7 +332,7 @@ mod tests {
         push_ordering(&mut turns, 1, b"q", "a-remove-q");
         push_ordering(&mut turns, 2, b"q", "b-create-q");
         push(&mut turns, 3, b"q", &["c-set-q"]);
-        assert_eq!(turns.pins[&b"q".to_vec()].pending, 2);
+        assert_eq!(turns.pins[&b"q".to_vec()].len(), 2);
         assert_eq!(
             drain(&mut turns),
             ["a1", "a2", "a3", "a-remove-q", "b-create-q", "c-set-q"]

@@ -861,7 +861,7 @@ mod tests {
     }
 
     #[test]
-    fn a_users_step_waits_one_step_of_another_users_flood_and_none_of_a_name_before_its_create() {
+    fn a_users_step_waits_one_step_of_another_users_flood_and_a_flood_stays_in_its_users_line() {
         let mut turns = Turns::new();
         for n in 0..1000 {
             turns.push(step(1000, b"q", n));
@@ -889,7 +889,8 @@ mod tests {
             made,
             done: None,
         });
-        // The flooding user's step of the new queue waits for its create.
+        // The flooding user's step of the new queue stays in its own
+        // line, behind its flood (and would wait for the create).
         turns.push(step(1000, b"new", 6000));
         turns.push(Job::Remove {
             user: 1001,
@@ -899,12 +900,12 @@ mod tests {
         let first: Vec<String> = (0..8).map(|_| known(turns.pop().unwrap())).collect();
         assert_eq!(
             first,
-            ["0", "5000", "1", "create new", "2", "6000", "3", "remove q"]
+            ["0", "5000", "1", "create new", "2", "remove q", "3", "4"]
         );
         let rest: Vec<String> = std::iter::from_fn(|| turns.pop()).map(known).collect();
         assert_eq!(rest.len(), 996);
-        assert_eq!(rest.first().map(String::as_str), Some("4"));
-        assert_eq!(rest.last().map(String::as_str), Some("999"));
+        assert_eq!(rest.first().map(String::as_str), Some("5"));
+        assert_eq!(rest.last().map(String::as_str), Some("6000"));
     }
 
     #[test]

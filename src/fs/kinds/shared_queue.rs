@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::fs::Shared;
 use crate::fs::attr::{Ino, Meta};
 use crate::fs::cell::{Cell, truncate_stream};
+use crate::fs::forgetting::{Forgetting, Stale};
 use crate::fs::node::{AttributeNames, FileKind, Node};
 use crate::fs::reply::{Call, FsParking, ParkedOpen, Replies};
 use crate::fs::tree::{self, Tree};
@@ -307,6 +308,10 @@ pub struct SharedQueues<R: Replies> {
     shared: Weak<Shared<R>>,
     tree: Weak<Mutex<Tree<Node<R>>>>,
     store: Arc<RedisStore>,
+    /// Asks the kernel to drop the names other mounts removed: an entry
+    /// the kernel keeps cached keeps its node, and the node its owner's
+    /// charge, until the kernel forgets it.
+    forgetting: Arc<Forgetting>,
 }
 
 /// Loads the store's queues into `queues/` and starts listening for
@@ -316,11 +321,13 @@ pub fn share<R: Replies>(
     shared: &Arc<Shared<R>>,
     tree: &Arc<Mutex<Tree<Node<R>>>>,
     store: &Arc<RedisStore>,
+    forgetting: &Arc<Forgetting>,
 ) -> Result<()> {
     let queues = Arc::new(SharedQueues {
         shared: Arc::downgrade(shared),
         tree: Arc::downgrade(tree),
         store: store.clone(),
+        forgetting: forgetting.clone(),
     });
     match store.load(None) {
         Ok(stored) => queues.adopt(stored, true),
@@ -371,7 +378,7 @@ impl<R: Replies> SharedQueues<R> {
                         continue;
                     }
                     // Removed and made again while this mount did not hear.
-                    _ => removed.extend(Self::take_away(&mut tree, dir, &q.name)),
+                    _ => removed.extend(self.take_away(&mut tree, dir, &q.name)),
                 }
             }
             let account = shared.budget.account(q.uid);
@@ -399,7 +406,7 @@ impl<R: Replies> SharedQueues<R> {
                 .filter(|n| !names.contains(n) && !self.store.is_unstored(n))
                 .collect();
             for name in gone {
-                removed.extend(Self::take_away(&mut tree, dir, &name));
+                removed.extend(self.take_away(&mut tree, dir, &name));
             }
         }
         drop(tree);
@@ -411,12 +418,28 @@ impl<R: Replies> SharedQueues<R> {
     /// Takes queue `name` out of `queues/`: the store no longer has it.
     /// The caller tells the queue (`Change::Removed`: its descriptors fail
     /// `EIDRM` from now on) once it lets the tree go.
-    fn take_away(tree: &mut Tree<Node<R>>, dir: Ino, name: &[u8]) -> Option<Arc<dyn FileKind<R>>> {
-        let kind = match tree.child(dir, name).map(|e| &e.node) {
-            Some(Node::File(kind)) => Some(kind.clone()),
-            _ => None,
+    fn take_away(
+        &self,
+        tree: &mut Tree<Node<R>>,
+        dir: Ino,
+        name: &[u8],
+    ) -> Option<Arc<dyn FileKind<R>>> {
+        let (ino, kind) = match tree.child(dir, name) {
+            Some(e) => match &e.node {
+                Node::File(kind) => (e.ino, Some(kind.clone())),
+                _ => (e.ino, None),
+            },
+            None => return None,
         };
         tree.remove_name(dir, name);
+        let stale = Stale {
+            parent: dir,
+            ino,
+            name: name.to_vec(),
+        };
+        if !self.forgetting.try_ask(stale) {
+            log::debug!("the kernel was not asked to drop a removed queue's name");
+        }
         kind
     }
 
@@ -495,7 +518,7 @@ impl<R: Replies> Listener for SharedQueues<R> {
         };
         // Another queue now has the name here: it stays.
         if shown.is_some_and(|(shown, _)| shown == made) {
-            let kind = Self::take_away(&mut tree, dir, name);
+            let kind = self.take_away(&mut tree, dir, name);
             drop(tree);
             if let Some(kind) = kind {
                 kind.store_changed(Change::Removed);
