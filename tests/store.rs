@@ -1327,3 +1327,25 @@ fn a_queue_removed_on_another_mount_stops_counting_here_though_the_kernel_had_it
         used(&b)
     );
 }
+
+#[test]
+fn the_threads_that_wait_on_the_server_get_the_cpu_before_those_that_serve_calls() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let Some(a) = mount(&redis) else {
+        return;
+    };
+    // Each task's name and nice value (the 19th field of its stat).
+    let tasks = a.run(&format!(
+        "for t in /proc/{}/task/*; do echo \"$(cat $t/comm) $(cut -d' ' -f19 $t/stat)\"; done | sort",
+        a.pid()
+    ));
+    let tasks = stdout(&tasks);
+    // Another user's calls that keep every CPU busy must not make a step
+    // miss its 2 seconds (an attack saw closes fail ECOMM so).
+    for store_thread in ["ipcfs-store -10", "ipcfs-store-eve -10"] {
+        assert!(tasks.lines().any(|l| l == store_thread), "{tasks}");
+    }
+    assert!(tasks.lines().any(|l| l == "fuser-0 0"), "{tasks}");
+}

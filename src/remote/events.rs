@@ -13,6 +13,7 @@ use crate::ipc::queue::store::Change;
 const LOOK_AGAIN: Duration = Duration::from_millis(500);
 
 pub(super) fn run(store: Weak<RedisStore>, listener: Arc<dyn Listener>) {
+    super::hurry_this_thread("listener");
     let mut wait = Duration::from_millis(50);
     let mut said_down = false;
     loop {

@@ -88,6 +88,7 @@ pub(super) const MOST_PER_STEP: (usize, usize) = (1024, 1 << 20);
 
 /// The worker thread: ends when the store does.
 pub(super) fn run(store: Weak<RedisStore>, jobs: Receiver<Job>) {
+    super::hurry_this_thread("worker");
     let scripts = Scripts::new();
     let mut con: Option<Linked> = None;
     let renew_every = PLACE_LIFETIME / 3;
