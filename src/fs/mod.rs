@@ -15,6 +15,7 @@ pub mod cell;
 pub mod forgetting;
 pub mod handles;
 pub mod kinds;
+mod name_index;
 mod names;
 
 pub(crate) use self::names::insert_object_dir;

@@ -7,7 +7,9 @@
 //!   listed directory) or while the kernel holds lookups on it (cached
 //!   dentries, open files); `rm` unlinks, the last `forget` frees;
 //! - `names` maps (parent, name) to the entry of that name: a linked one,
-//!   or a synthesized one the kernel knows of or `readdir` listed;
+//!   or a synthesized one the kernel knows of or `readdir` listed; it
+//!   keeps inodes only, each indexed under its entry's parent and name
+//!   (name_index.rs), so an entry is renamed only while out of it;
 //! - `children` holds (parent, child) for every entry that has a parent,
 //!   in creation order (inode numbers only grow), for stable `readdir`
 //!   offsets;
@@ -22,6 +24,7 @@ use std::time::SystemTime;
 
 use super::attr::{Ino, Meta};
 use super::forgetting::{Recency, Stale};
+use super::name_index::NameIndex;
 use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ipc::policy;
@@ -76,7 +79,8 @@ pub struct Tree<N> {
     /// The makers of the entries that have one (synthesized ones), by
     /// inode; gone with their entry.
     makers: HashMap<Ino, Maker>,
-    names: HashMap<(Ino, Vec<u8>), Ino>,
+    /// (parent, name) → inode (name_index.rs).
+    names: NameIndex,
     children: BTreeSet<(Ino, Ino)>,
     next_ino: Ino,
     recency: Recency,
@@ -88,7 +92,7 @@ impl<N: Clone> Tree<N> {
         let mut tree = Tree {
             entries: HashMap::new(),
             makers: HashMap::new(),
-            names: HashMap::new(),
+            names: NameIndex::default(),
             children: BTreeSet::new(),
             next_ino: ROOT,
             recency: Recency::default(),
@@ -128,8 +132,8 @@ impl<N: Clone> Tree<N> {
     /// The entry named `name` in `parent`: linked, or synthesized and
     /// still known.
     pub fn child(&self, parent: Ino, name: &[u8]) -> Option<&Entry<N>> {
-        let ino = self.names.get(&(parent, name.to_vec()))?;
-        self.get(*ino)
+        let ino = self.names.get(&self.entries, parent, name)?;
+        self.get(ino)
     }
 
     /// Counts one more kernel reference (a lookup, create or mknod reply).
@@ -209,7 +213,6 @@ impl<N: Clone> Tree<N> {
 
     fn insert(&mut self, parent: Ino, name: &[u8], meta: Meta, node: N, linked: bool) -> Ino {
         let ino = self.allocate();
-        self.names.insert((parent, name.to_vec()), ino);
         self.children.insert((parent, ino));
         self.entries.insert(
             ino,
@@ -225,13 +228,14 @@ impl<N: Clone> Tree<N> {
                 synthesized: !linked,
             }),
         );
+        self.names.insert(&self.entries, ino);
         ino
     }
 
     /// Makes a new named entry. The name must be 1 to 255 bytes and free.
     pub fn create(&mut self, parent: Ino, name: &[u8], meta: Meta, node: N) -> Result<Ino> {
         validate_name(name)?;
-        if self.names.contains_key(&(parent, name.to_vec())) {
+        if self.names.get(&self.entries, parent, name).is_some() {
             return Err(Error::Exists);
         }
         Ok(self.insert(parent, name, meta, node, true))
@@ -241,7 +245,7 @@ impl<N: Clone> Tree<N> {
     /// the same inode as long as the kernel or a listing knows it, with
     /// its node and owner refreshed.
     pub fn synthesized(&mut self, parent: Ino, name: &[u8], meta: Meta, node: N) -> Ino {
-        if let Some(&ino) = self.names.get(&(parent, name.to_vec())) {
+        if let Some(ino) = self.names.get(&self.entries, parent, name) {
             let e = self.entries.get_mut(&ino).expect("named entry exists");
             e.meta = meta;
             e.node = node;
@@ -281,10 +285,7 @@ impl<N: Clone> Tree<N> {
         if let Some(mut maker) = self.makers.remove(&ino) {
             self.recency.gone(maker.uid, &mut maker.stamp);
         }
-        let key = (e.parent, e.name);
-        if self.names.get(&key) == Some(&ino) {
-            self.names.remove(&key);
-        }
+        self.names.remove(e.parent, &e.name, ino);
         self.children.remove(&(e.parent, ino));
         let orphans: Vec<Ino> = self
             .child_inos(ino)
@@ -297,9 +298,8 @@ impl<N: Clone> Tree<N> {
 
     /// Removes the name. The entry stays while the kernel holds lookups.
     pub fn unlink(&mut self, parent: Ino, name: &[u8], caller: &Caller) -> Result<()> {
-        let ino = *self
-            .names
-            .get(&(parent, name.to_vec()))
+        let ino = (self.names)
+            .get(&self.entries, parent, name)
             .ok_or(Error::NotFound)?;
         self.may_remove(ino, caller)?;
         self.detach(ino);
@@ -310,7 +310,7 @@ impl<N: Clone> Tree<N> {
     /// says another mount removed it). The entry stays while the kernel
     /// holds lookups.
     pub fn remove_name(&mut self, parent: Ino, name: &[u8]) {
-        if let Some(&ino) = self.names.get(&(parent, name.to_vec())) {
+        if let Some(ino) = self.names.get(&self.entries, parent, name) {
             self.detach(ino);
         }
     }
@@ -320,9 +320,8 @@ impl<N: Clone> Tree<N> {
     /// caller can close the object outside the tree's lock. Entries stay
     /// while the kernel holds lookups.
     pub fn unlink_dir(&mut self, parent: Ino, name: &[u8], caller: &Caller) -> Result<N> {
-        let ino = *self
-            .names
-            .get(&(parent, name.to_vec()))
+        let ino = (self.names)
+            .get(&self.entries, parent, name)
             .ok_or(Error::NotFound)?;
         self.may_remove(ino, caller)?;
         let node = self.entries[&ino].node.clone();
@@ -386,9 +385,8 @@ impl<N: Clone> Tree<N> {
         let e = self.entries.get_mut(&ino).expect("named entry exists");
         e.linked = false;
         e.meta.ctime = SystemTime::now();
-        let key = (e.parent, e.name.clone());
-        let held = e.lookups > 0;
-        self.names.remove(&key);
+        let (parent, held) = (e.parent, e.lookups > 0);
+        self.names.remove(parent, &self.entries[&ino].name, ino);
         if !held {
             self.remove(ino);
         }
@@ -405,9 +403,8 @@ impl<N: Clone> Tree<N> {
     ) -> Result<()> {
         let (parent, name) = from;
         let (new_parent, new_name) = to;
-        let ino = *self
-            .names
-            .get(&(parent, name.to_vec()))
+        let ino = (self.names)
+            .get(&self.entries, parent, name)
             .ok_or(Error::NotFound)?;
         if parent != new_parent {
             return Err(Error::NotPermitted);
@@ -417,7 +414,7 @@ impl<N: Clone> Tree<N> {
         if name == new_name {
             return Ok(());
         }
-        if let Some(&target) = self.names.get(&(parent, new_name.to_vec())) {
+        if let Some(target) = self.names.get(&self.entries, parent, new_name) {
             if mode == RenameMode::NoReplace {
                 return Err(Error::Exists);
             }
@@ -434,11 +431,11 @@ impl<N: Clone> Tree<N> {
             self.may_remove(target, caller)?;
             self.detach(target);
         }
-        self.names.remove(&(parent, name.to_vec()));
-        self.names.insert((parent, new_name.to_vec()), ino);
+        self.names.remove(parent, name, ino);
         let e = self.entries.get_mut(&ino).expect("named entry exists");
         e.name = new_name.to_vec();
         e.meta.ctime = SystemTime::now();
+        self.names.insert(&self.entries, ino);
         Ok(())
     }
 
@@ -518,6 +515,35 @@ mod tests {
         ] {
             assert_eq!(t.create(a, name, meta(&ALICE), dir()).unwrap_err(), e);
         }
+    }
+
+    #[test]
+    fn names_survive_the_index_growing_renames_and_removals() {
+        let (mut t, a, b) = tree();
+        let name = |i: usize| format!("q{i}").into_bytes();
+        let inos: Vec<Ino> = (0..5000)
+            .map(|i| t.create(a, &name(i), meta(&ALICE), dir()).unwrap())
+            .collect();
+        // The same names in another directory are other entries.
+        let other = t.create(b, &name(7), meta(&ALICE), dir()).unwrap();
+        for i in (0..5000).step_by(2) {
+            let new = format!("r{i}").into_bytes();
+            t.rename((a, &name(i)), (a, &new), RenameMode::Replace, &ALICE)
+                .unwrap();
+        }
+        for i in (1..5000).step_by(4) {
+            t.unlink(a, &name(i), &ALICE).unwrap();
+        }
+        for (i, ino) in inos.iter().enumerate() {
+            let (old, renamed) = (t.child(a, &name(i)), t.child(a, format!("r{i}").as_bytes()));
+            match (i % 2, i % 4) {
+                (0, _) => assert!(old.is_none() && renamed.unwrap().ino == *ino),
+                (_, 1) => assert!(old.is_none() && renamed.is_none()),
+                _ => assert!(old.unwrap().ino == *ino && renamed.is_none()),
+            }
+        }
+        assert_eq!(t.child(b, &name(7)).unwrap().ino, other);
+        assert_eq!(t.child(a, &name(7)).unwrap().ino, inos[7]);
     }
 
     #[test]
