@@ -1349,3 +1349,51 @@ fn the_threads_that_wait_on_the_server_get_the_cpu_before_those_that_serve_calls
     }
     assert!(tasks.lines().any(|l| l == "fuser-0 0"), "{tasks}");
 }
+
+#[test]
+fn descriptors_another_user_holds_on_removed_queues_hold_none_of_the_owners_share() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let (Some(a), Some(b)) = (small_share_mount(&redis), small_share_mount(&redis)) else {
+        return;
+    };
+    let (owner, other) = (test_user(), nobody());
+    let make = "for q in q1 q2 q3 q4 q5 q6 q7 q8; do touch queues/$q 2>/dev/null || echo \"$q refused\"; done";
+    assert_eq!(stdout(&as_user(&a, &owner, make)), "q8 refused\n");
+    assert!(shows(&b, "q7"));
+    // The other user holds O_PATH descriptors of all 7 on both mounts
+    // (search permission on queues/ is all it takes) while the owner
+    // removes them.
+    let hold = "exec python3 -c \"import os, time; fds = [os.open('queues/q%d' % i, os.O_PATH) for i in range(1, 8)]; print('held', flush=True); time.sleep(60)\"";
+    let mut holders: Vec<_> = [&a, &b]
+        .iter()
+        .map(|m| {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid", &other.0, "--regid", &other.1, "--clear-groups"]);
+            c.args(["sh", "-c", hold]).current_dir(m.path("."));
+            c.stdout(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    for h in &mut holders {
+        assert_eq!(first_line(h).1, "held\n");
+    }
+    assert_ok(&as_user(
+        &a,
+        &owner,
+        "rm queues/q1 queues/q2 queues/q3 queues/q4 queues/q5 queues/q6 queues/q7",
+    ));
+    // Gone from the server, they cost the owner nothing on either mount.
+    assert!(eventually(Duration::from_secs(5), || {
+        stdout(&as_user(&b, &owner, "touch queues/b1 && echo made")) == "made\n"
+    }));
+    assert_eq!(
+        stdout(&as_user(&a, &owner, make)),
+        "q7 refused\nq8 refused\n"
+    );
+    for mut h in holders {
+        assert!(h.try_wait().unwrap().is_none(), "still held");
+        h.kill().unwrap();
+        h.wait().unwrap();
+    }
+}

@@ -37,7 +37,7 @@ use self::forgetting::{ENTRY_COST, Forgetting, HELD_SYNTHESIZED};
 use self::handles::HandleTable;
 use self::kinds::text::TextFile;
 use self::node::{Children, FileKind, Node, ObjectDir, OpenFile};
-use self::reply::{Call, Opened, ParkedOpen, Replies};
+use self::reply::{Call, Opened, ParkedOpen, Reference, Replies};
 use self::tree::{Entry, Tree};
 use crate::caller::{Caller, proc};
 use crate::config::Config;
@@ -62,6 +62,10 @@ pub struct Shared<R: Replies> {
     pub queue_store: Option<Arc<crate::remote::RedisStore>>,
     /// Set at unmount: no call parks from then on.
     shutting_down: AtomicBool,
+    /// Entries whose create's open failed: the kernel holds no reference
+    /// to them, though one was counted (`Reference`); forgotten at the
+    /// tree's next use.
+    pub unreferenced: Arc<Mutex<Vec<Ino>>>,
     /// Whether `shm/` files are opened with passthrough (their mappings
     /// map the memory file): set when the kernel agreed to it at init,
     /// cleared if registering a file with it ever fails.
@@ -110,6 +114,7 @@ impl<R: Replies> Shared<R> {
         style: OpenStyle,
     ) -> (R::Open, Opened) {
         let fh = self.handles.insert(parked.ino, file, style);
+        parked.reference.keep();
         let opened = Opened {
             fh,
             style,
@@ -256,6 +261,7 @@ impl<R: Replies> Fs<R> {
             config,
             reactor: Reactor::start()?,
             shutting_down: AtomicBool::new(false),
+            unreferenced: Arc::default(),
             passthrough: AtomicBool::new(false),
         });
         let (uid, gid) = owner;
@@ -289,8 +295,14 @@ impl<R: Replies> Fs<R> {
         })
     }
 
+    /// The tree, with the references of failed creates forgotten first.
     fn tree(&self) -> MutexGuard<'_, Tree<Node<R>>> {
-        lock(&self.tree)
+        let mut tree = lock(&self.tree);
+        let unreferenced = std::mem::take(&mut *crate::locks::lock(&self.shared.unreferenced));
+        for ino in unreferenced {
+            tree.forget(ino, 1);
+        }
+        tree
     }
 
     /// Parked calls right now.
@@ -591,6 +603,7 @@ impl<R: Replies> Fs<R> {
             reply,
             ino,
             created: None,
+            reference: Reference::none(),
         };
         self.open_parked(call, parked, flags);
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::attr::{Attr, FileType, Ino, Meta};
 use super::node::{Children, DirContext, MadeDir, Node};
-use super::reply::{Call, ParkedOpen, Replies};
+use super::reply::{Call, ParkedOpen, Reference, Replies};
 use super::tree::{self, RenameMode, Tree, validate_name};
 use super::{DirEntry, Fs, RenameFlags};
 use crate::caller::Caller;
@@ -105,6 +105,7 @@ impl<R: Replies> Fs<R> {
                     reply,
                     ino: attr.ino,
                     created: Some(attr),
+                    reference: Reference::counted(&self.shared.unreferenced, attr.ino),
                 };
                 self.open_parked(call, parked, flags);
             }

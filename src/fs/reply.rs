@@ -8,8 +8,9 @@
 
 use std::marker::PhantomData;
 use std::os::fd::BorrowedFd;
+use std::sync::{Arc, Mutex};
 
-use super::attr::{Attr, OpenStyle};
+use super::attr::{Attr, Ino, OpenStyle};
 use crate::caller::Caller;
 use crate::error::Result;
 use crate::ipc::Parking;
@@ -64,11 +65,49 @@ pub struct Call {
 }
 
 /// An open waiting to be answered: its reply, the node it opens and, for
-/// a `create`, the attributes the answer carries.
+/// a `create`, the attributes the answer carries and the kernel's
+/// reference to the new entry, which it holds only if the open succeeds.
 pub struct ParkedOpen<R: Replies> {
     pub reply: R::Open,
     pub ino: u64,
     pub created: Option<Attr>,
+    pub reference: Reference,
+}
+
+/// The kernel reference a create counted for its new entry when it made
+/// it. The kernel holds it only if the create's open succeeds ([`keep`]);
+/// dropped otherwise (the open failed: `ENXIO` of a pipe's non-blocking
+/// create, `ESTALE` of a queue another mount made), it is handed back to
+/// be forgotten at the tree's next use, never here, as an open may fail
+/// under the tree's lock. Without it the entry would outlive its name
+/// forever, charged to its owner.
+///
+/// [`keep`]: Reference::keep
+pub struct Reference(Option<(Arc<Mutex<Vec<Ino>>>, Ino)>);
+
+impl Reference {
+    /// No reference (an open of an existing name).
+    pub fn none() -> Reference {
+        Reference(None)
+    }
+
+    /// The reference to `ino`, handed back to `unreferenced` unless kept.
+    pub fn counted(unreferenced: &Arc<Mutex<Vec<Ino>>>, ino: Ino) -> Reference {
+        Reference(Some((unreferenced.clone(), ino)))
+    }
+
+    /// The open succeeded: the kernel holds the reference.
+    pub fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        if let Some((unreferenced, ino)) = self.0.take() {
+            crate::locks::lock(&unreferenced).push(ino);
+        }
+    }
 }
 
 /// A write's reply as the fs layer parks it in the core (the core's

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::fs::cell::Cell;
-use crate::fs::reply::{FsParking, ParkedOpen, WriteReply};
+use crate::fs::reply::{FsParking, ParkedOpen, Reference, WriteReply};
 use crate::ipc::{
     CancelReason, OpenRequest, ReadCall, Step, StreamObject, Wakeups, WriteCall, WriteDone, ready,
 };
@@ -109,6 +109,7 @@ fn storing(fs: &TestFs) -> (Arc<Cell<Storing, TestReplies>>, u64) {
         reply: tx,
         ino: tree::ROOT,
         created: None,
+        reference: Reference::none(),
     };
     cell.open_with_flags(&call(), parked, libc::O_WRONLY);
     (cell, opened(now(&rx)).fh)

@@ -351,6 +351,23 @@ fn a_pipe_open_parks_until_its_partner_comes() {
 }
 
 #[test]
+fn a_create_whose_open_failed_leaves_no_entry_behind_its_name() {
+    let fs = fs();
+    let pipes = dir(&fs, "pipes");
+    // touch(1) on a pipe: made, but its non-blocking open for writing
+    // fails (no reader), so the kernel holds no reference to it.
+    let (tx, rx) = reply();
+    let flags = libc::O_WRONLY | libc::O_NONBLOCK;
+    fs.create(&call(), pipes, b"p", 0o644, flags, tx);
+    assert_eq!(now(&rx), Some(Answer::Opened(Err(Error::NoReader))));
+    let p = fs.lookup(&me(), pipes, b"p").unwrap().attr.ino;
+    fs.forget(p, 1);
+    // Removed, it is gone at once: nothing holds it.
+    fs.unlink(&me(), pipes, b"p").unwrap();
+    assert_eq!(fs.getattr(&me(), p).unwrap_err(), Error::NotFound);
+}
+
+#[test]
 fn an_unlinked_open_pipe_works_until_released_and_forgotten() {
     let fs = fs();
     let pipes = dir(&fs, "pipes");

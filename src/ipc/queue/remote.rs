@@ -325,7 +325,7 @@ impl<P: Parking> RemoteQueue<P> {
         {
             self.settings = settings;
             self.known = messages;
-            self.stored.set(self.budget.uid(), messages, bytes);
+            self.store_says(messages, bytes);
             self.made_elsewhere = true;
         }
         while let Some((id, (waiter, req))) = self.creating_opens.pop_front() {
@@ -336,6 +336,15 @@ impl<P: Parking> RemoteQueue<P> {
         self.notify(wk);
     }
 
+    /// The store says the queue holds `messages` of `bytes` in all: its
+    /// owner's count here follows, unless the queue is gone (it counts
+    /// nothing then, whatever a late word says).
+    fn store_says(&mut self, messages: usize, bytes: usize) {
+        if !self.removed {
+            self.stored.set(self.budget.uid(), messages, bytes);
+        }
+    }
+
     /// The store no longer has the queue (removed by a mount, or found
     /// gone by a step): every parked call is answered `EIDRM`, and every
     /// call from now on; messages taken for readers here go with it.
@@ -344,7 +353,7 @@ impl<P: Parking> RemoteQueue<P> {
             return;
         }
         self.removed = true;
-        self.stored.set(self.budget.uid(), 0, 0);
+        self.stored.release();
         log::info!("shared queue removed: its descriptors fail EIDRM from now on");
         while let Some((id, r)) = self.reads.pop_front() {
             wk.reads
@@ -378,13 +387,13 @@ impl<P: Parking> RemoteQueue<P> {
         match change {
             Change::Put { messages, bytes } => {
                 self.known = messages;
-                self.stored.set(self.budget.uid(), messages, bytes);
+                self.store_says(messages, bytes);
                 self.puts += 1;
                 self.take_blocked = false;
             }
             Change::Took { messages, bytes } => {
                 self.known = messages;
-                self.stored.set(self.budget.uid(), messages, bytes);
+                self.store_says(messages, bytes);
                 self.room_changed();
             }
             Change::Set { field, value } => {

@@ -132,6 +132,14 @@ impl StoredCharge {
         self.of.add(owner, self.total());
     }
 
+    /// The queue is gone from the store: it costs its owner nothing more,
+    /// though its node lives on while descriptors of it are open (they
+    /// fail `EIDRM`), held by any user.
+    pub fn release(&mut self) {
+        self.of.sub(self.owner, self.total());
+        (self.record, self.messages) = (0, 0);
+    }
+
     /// Whether `owner`'s queues may take `count` more messages of `bytes`
     /// in all.
     pub fn fits(&mut self, owner: u32, count: usize, bytes: usize) -> bool {
@@ -182,6 +190,9 @@ mod tests {
         assert_eq!((usage.held_by(7), usage.held_by(8)), (record, record));
         let root = StoredCharge::new(&usage, 0, 1, 1000, 1 << 30);
         assert!(usage.may_make(0, 255));
+        // b removed from the store while its node lives: it counts no more.
+        b.release();
+        assert_eq!(usage.held_by(8), 0);
         drop((a, b, root));
         assert_eq!(
             (usage.held_by(0), usage.held_by(7), usage.held_by(8)),
