@@ -1397,3 +1397,25 @@ fn descriptors_another_user_holds_on_removed_queues_hold_none_of_the_owners_shar
         h.wait().unwrap();
     }
 }
+
+#[test]
+fn a_chown_moves_what_a_queue_costs_in_the_server_to_its_new_owner_on_every_mount() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let (Some(a), Some(b)) = (small_share_mount(&redis), small_share_mount(&redis)) else {
+        return;
+    };
+    let user = test_user();
+    let make = "for q in q1 q2 q3 q4 q5 q6 q7 q8; do touch queues/$q 2>/dev/null || echo \"$q refused\"; done";
+    assert_eq!(stdout(&as_user(&a, &user, make)), "q8 refused\n");
+    assert!(shows(&b, "q7"));
+    assert_ok(&a.run("chown 65534 queues/q1"));
+    // B, told by the server, lets the user make one queue more; then A,
+    // counting that one too, none.
+    let made = || stdout(&as_user(&b, &user, "touch queues/x1 && echo made")) == "made\n";
+    assert!(eventually(Duration::from_secs(5), made));
+    assert!(shows(&a, "x1"));
+    let refused = "touch: cannot touch 'queues/x2': No space left on device\n";
+    assert_eq!(stdout(&as_user(&a, &user, "touch queues/x2 2>&1")), refused);
+}

@@ -532,6 +532,10 @@ impl<R: Replies> Listener for SharedQueues<R> {
         if let Change::Set { field, value } = &change {
             if let ("uid" | "gid" | "mode", Ok(n)) = (field.as_str(), value.parse::<u32>()) {
                 self.set_owner(name, field, n);
+                // A new owner pays for the queue in the server too.
+                if let ("uid", Some(kind)) = (field.as_str(), self.kind(name)) {
+                    kind.store_changed(change);
+                }
                 return;
             }
         }

@@ -404,6 +404,14 @@ impl<P: Parking> RemoteQueue<P> {
                     ("max_messages", Some(n), _) => self.settings.max_messages = n,
                     ("max_message_size", Some(n), _) => self.settings.max_message_size = n,
                     ("framing", _, Some(framing)) => self.settings.framing = framing,
+                    // A chown: the new owner pays, here and in the server
+                    // (an account of a queue made here has it already).
+                    ("uid", ..) => {
+                        if let (Ok(uid), false) = (value.parse::<u32>(), self.removed) {
+                            self.budget.set_owner(uid);
+                            self.stored.follow(uid);
+                        }
+                    }
                     (fault, ..) if Faults::SETTINGS.contains(&fault) => {
                         self.fault_changed(fault, &value)
                     }

@@ -132,6 +132,15 @@ impl StoredCharge {
         self.of.add(owner, self.total());
     }
 
+    /// The queue's owner is `owner` now (a chown): what it costs moves.
+    pub fn follow(&mut self, owner: u32) {
+        if owner != self.owner {
+            self.of.sub(self.owner, self.total());
+            self.owner = owner;
+            self.of.add(owner, self.total());
+        }
+    }
+
     /// The queue is gone from the store: it costs its owner nothing more,
     /// though its node lives on while descriptors of it are open (they
     /// fail `EIDRM`), held by any user.
@@ -143,11 +152,7 @@ impl StoredCharge {
     /// Whether `owner`'s queues may take `count` more messages of `bytes`
     /// in all.
     pub fn fits(&mut self, owner: u32, count: usize, bytes: usize) -> bool {
-        if owner != self.owner {
-            self.of.sub(self.owner, self.total());
-            self.owner = owner;
-            self.of.add(owner, self.total());
-        }
+        self.follow(owner);
         let more = messages_cost(count, bytes);
         let fits = self.of.fits(owner, more);
         if !fits {
