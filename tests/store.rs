@@ -1182,6 +1182,24 @@ fn small_share_mount(redis: &Redis) -> Option<Mount> {
     Mount::start(&[&args[..], &["--max-memory-per-user", "16K"]].concat())
 }
 
+/// Makes queues q1 … q8 (the test user's, in the mountpoint), saying
+/// which were refused.
+const MAKE_EIGHT: &str =
+    "for q in q1 q2 q3 q4 q5 q6 q7 q8; do touch queues/$q 2>/dev/null || echo \"$q refused\"; done";
+
+/// Two mounts of small shares where the test user made queues q1 … q7 on
+/// the first, its whole share (each queue costs the server 2048 bytes and
+/// its name: 7 of 16 KiB), seen on both.
+fn two_mounts_with_a_full_share(redis: &Redis) -> Option<(Mount, Mount)> {
+    let (a, b) = (small_share_mount(redis)?, small_share_mount(redis)?);
+    assert_eq!(
+        stdout(&as_user(&a, &test_user(), MAKE_EIGHT)),
+        "q8 refused\n"
+    );
+    assert!(shows(&b, "q7"));
+    Some((a, b))
+}
+
 /// A mount of `redis` that other users may use, as a root daemon serves
 /// a lab (`--allow-other`).
 fn shared_mount(redis: &Redis) -> Option<Mount> {
@@ -1286,14 +1304,10 @@ fn a_users_queues_count_against_its_share_on_every_mount_and_after_a_restart() {
     let Some(redis) = Redis::start() else {
         return;
     };
-    let (Some(a), Some(b)) = (small_share_mount(&redis), small_share_mount(&redis)) else {
+    let Some((_a, b)) = two_mounts_with_a_full_share(&redis) else {
         return;
     };
     let user = test_user();
-    // Each queue costs the server 2048 bytes and its name: 7 of 16 KiB.
-    let make = "for q in q1 q2 q3 q4 q5 q6 q7 q8; do touch queues/$q 2>/dev/null || echo \"$q refused\"; done";
-    assert_eq!(stdout(&as_user(&a, &user, make)), "q8 refused\n");
-    assert!(shows(&b, "q7"));
     let one_more = "touch queues/x 2>&1";
     let refused = "touch: cannot touch 'queues/x': No space left on device\n";
     assert_eq!(stdout(&as_user(&b, &user, one_more)), refused);
@@ -1355,13 +1369,10 @@ fn descriptors_another_user_holds_on_removed_queues_hold_none_of_the_owners_shar
     let Some(redis) = Redis::start() else {
         return;
     };
-    let (Some(a), Some(b)) = (small_share_mount(&redis), small_share_mount(&redis)) else {
+    let Some((a, b)) = two_mounts_with_a_full_share(&redis) else {
         return;
     };
     let (owner, other) = (test_user(), nobody());
-    let make = "for q in q1 q2 q3 q4 q5 q6 q7 q8; do touch queues/$q 2>/dev/null || echo \"$q refused\"; done";
-    assert_eq!(stdout(&as_user(&a, &owner, make)), "q8 refused\n");
-    assert!(shows(&b, "q7"));
     // The other user holds O_PATH descriptors of all 7 on both mounts
     // (search permission on queues/ is all it takes) while the owner
     // removes them.
@@ -1388,7 +1399,7 @@ fn descriptors_another_user_holds_on_removed_queues_hold_none_of_the_owners_shar
         stdout(&as_user(&b, &owner, "touch queues/b1 && echo made")) == "made\n"
     }));
     assert_eq!(
-        stdout(&as_user(&a, &owner, make)),
+        stdout(&as_user(&a, &owner, MAKE_EIGHT)),
         "q7 refused\nq8 refused\n"
     );
     for mut h in holders {
@@ -1403,13 +1414,10 @@ fn a_chown_moves_what_a_queue_costs_in_the_server_to_its_new_owner_on_every_moun
     let Some(redis) = Redis::start() else {
         return;
     };
-    let (Some(a), Some(b)) = (small_share_mount(&redis), small_share_mount(&redis)) else {
+    let Some((a, b)) = two_mounts_with_a_full_share(&redis) else {
         return;
     };
     let user = test_user();
-    let make = "for q in q1 q2 q3 q4 q5 q6 q7 q8; do touch queues/$q 2>/dev/null || echo \"$q refused\"; done";
-    assert_eq!(stdout(&as_user(&a, &user, make)), "q8 refused\n");
-    assert!(shows(&b, "q7"));
     assert_ok(&a.run("chown 65534 queues/q1"));
     // B, told by the server, lets the user make one queue more; then A,
     // counting that one too, none.
