@@ -1361,7 +1361,7 @@ fn the_threads_that_wait_on_the_server_get_the_cpu_before_those_that_serve_calls
     for store_thread in ["ipcfs-store -10", "ipcfs-store-eve -10"] {
         assert!(tasks.lines().any(|l| l == store_thread), "{tasks}");
     }
-    assert!(tasks.lines().any(|l| l == "fuser-0 0"), "{tasks}");
+    assert!(tasks.lines().any(|l| l == "ipcfs-reactor 0"), "{tasks}");
 }
 
 #[test]
