@@ -461,8 +461,6 @@ fn consumer_name() -> String {
     format!("{host}:{}:{started:x}", std::process::id())
 }
 
-/// A server that could not be reached, or that failed a step: logged
-/// with its reason, `ECOMM` to the caller.
 /// How much sooner than the threads that serve the filesystem the
 /// store's threads get the CPU back (a nice value): a step's caller
 /// waits at most `STEP_TIMEOUT`, and users whose calls keep every CPU
@@ -487,6 +485,8 @@ fn hurry_this_thread(name: &str) {
     }
 }
 
+/// A server that could not be reached, or that failed a step: logged
+/// with its reason, `ECOMM` to the caller.
 fn unreachable(e: &redis::RedisError) -> Error {
     log::warn!("queue store: {e}");
     Error::StoreUnreachable

@@ -120,7 +120,7 @@ return 1
 /// the server's clock, and the places that expired by then taken out.
 fn room() -> String {
     format!(
-        r#"{SAME_QUEUE}{MEASURES}
+        r#"{SAME_QUEUE}
 local max = tonumber(redis.call('HGET', KEYS[1], 'max_messages'))
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -139,7 +139,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 /// so nothing may go in.
 pub fn append() -> String {
     format!(
-        r#"{}
+        r#"{}{MEASURES}
 if now > tonumber(ARGV[2]) then return -2 end
 local first = 6
 local went = 0

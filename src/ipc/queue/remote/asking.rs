@@ -81,10 +81,23 @@ impl<P: Parking> RemoteQueue<P> {
         result: Result<Stored>,
         wk: &mut RemoteWakeups<P>,
     ) {
-        if let Asking::Open { end, .. } = &asking {
-            if !matches!(result, Ok(Stored::PastShare)) {
-                self.for_share.answered(end.opener);
+        let opener = match &asking {
+            Asking::Open { end, .. } => Some(end.opener),
+            _ => None,
+        };
+        match (opener, &result) {
+            // An open past its user's share waits apart, in that user's
+            // turn; a write that would start a message does not wait (as
+            // in memory: the kernel holds the file's lock meanwhile).
+            (Some(user), Ok(Stored::PastShare)) if !self.shut_down => {
+                log::debug!("shared queue: uid {user} holds its share of places: its open waits");
+                if let Some(asking) = self.for_share.wait(user, id, asking, true) {
+                    self.ask_now(id, asking);
+                }
+                return;
             }
+            (Some(user), _) => self.for_share.answered(user),
+            (None, _) => {}
         }
         match (asking, result) {
             (Asking::Open { reply, end, place }, Ok(Stored::Reserved(true))) => {
@@ -181,19 +194,6 @@ impl<P: Parking> RemoteQueue<P> {
                 self.dropped += 1;
                 wk.flushes.push((id, reply, Err(Error::WouldBlock)));
             }
-            // An open past its user's share waits apart, in that user's
-            // turn; a write that would start a message does not wait (as
-            // in memory: the kernel holds the file's lock meanwhile).
-            (asking @ Asking::Open { .. }, Ok(Stored::PastShare)) if !self.shut_down => {
-                let Asking::Open { end, .. } = &asking else {
-                    unreachable!("matched as an open")
-                };
-                let user = end.opener;
-                log::debug!("shared queue: uid {user} holds its share of places: its open waits");
-                if let Some(asking) = self.for_share.wait(user, id, asking, true) {
-                    self.ask_now(id, asking);
-                }
-            }
             (asking, Ok(Stored::PastShare)) => {
                 log::info!(
                     "shared queue: a write refused (EAGAIN): its user holds half the queue's places"
@@ -265,24 +265,23 @@ impl<P: Parking> RemoteQueue<P> {
         let max = self.settings.max_message_size;
         let payer = self.budget.of_user(end.opener);
         let c = self.composing.entry(end.id).or_default();
-        if c.bytes.len() + data.len() > max {
-            log::info!("queue message refused: longer than the largest message, {max} bytes");
-            c.bytes = Vec::new();
-            c.charge = None;
-            self.dropped += 1;
-            return WriteDone::err(Error::MessageTooLong);
-        }
+        let grown = c.bytes.len() + data.len();
         // The message goes to the store whole: its owner's share there is
-        // checked as it grows (usage.rs). Past it the message is dropped,
-        // as one too long is: nothing half-sent goes in at the close.
-        if !self
-            .stored
-            .fits(self.budget.uid(), 1, c.bytes.len() + data.len())
-        {
+        // checked as it grows (usage.rs). Past it, or too long, the
+        // message is dropped: nothing half-sent goes in at the close.
+        let refused = if grown > max {
+            log::info!("queue message refused: longer than the largest message, {max} bytes");
+            Some(Error::MessageTooLong)
+        } else if !self.stored.fits(self.budget.uid(), 1, grown) {
+            Some(Error::NoSpace)
+        } else {
+            None
+        };
+        if let Some(error) = refused {
             c.bytes = Vec::new();
             c.charge = None;
             self.dropped += 1;
-            return WriteDone::err(Error::NoSpace);
+            return WriteDone::err(error);
         }
         let charged = match &mut c.charge {
             Some(held) => held.grow(data.len()),

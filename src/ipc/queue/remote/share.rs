@@ -100,9 +100,7 @@ impl<A> ShareWaiters<A> {
     pub fn take_all(&mut self) -> Vec<(WaiterId, A)> {
         let mut all = Vec::new();
         for (_, mut queue) in std::mem::take(&mut self.by_user) {
-            while let Some(front) = queue.pop_front() {
-                all.push(front);
-            }
+            all.extend(queue.drain());
         }
         self.asking.clear();
         self.changed.clear();

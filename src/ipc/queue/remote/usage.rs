@@ -23,6 +23,7 @@ pub use crate::memory::MESSAGE_OVERHEAD;
 /// settings' hash, its stream with its readers' group, its places' set
 /// (an empty queue with a 255-byte name measured ~1.7 KB), rounded up.
 pub const STORED_QUEUE: usize = 2048;
+
 /// The bytes in the store of each user's queues, and the share.
 #[derive(Debug)]
 pub struct StoredBytes {
@@ -46,9 +47,24 @@ impl StoredBytes {
             .unwrap_or(0)
     }
 
-    /// Whether `uid`'s queues may take `more` bytes.
-    fn fits(&self, uid: u32, more: usize) -> bool {
-        uid == 0 || self.held_by(uid).saturating_add(more) <= self.share
+    /// Whether `uid`'s queues may take `more` bytes; if not, says so in
+    /// the log (`what`: what was refused).
+    fn fits(&self, uid: u32, more: usize, what: &dyn std::fmt::Display) -> bool {
+        let held = self.held_by(uid);
+        let fits = uid == 0 || held.saturating_add(more) <= self.share;
+        if !fits {
+            log::warn!(
+                "uid {uid}'s queues in the store hold {held} bytes of its {} \
+                 (--max-memory-per-user): {what} refused",
+                self.share
+            );
+        }
+        fits
+    }
+
+    /// Whether `uid` may make a queue named with `name_len` bytes.
+    pub fn may_make(&self, uid: u32, name_len: usize) -> bool {
+        self.fits(uid, STORED_QUEUE + name_len, &"a queue more")
     }
 
     fn add(&self, uid: u32, bytes: usize) {
@@ -63,22 +79,6 @@ impl StoredBytes {
                 by_user.remove(&uid);
             }
         }
-    }
-}
-
-impl StoredBytes {
-    /// Whether `uid` may make a queue named with `name_len` bytes.
-    pub fn may_make(&self, uid: u32, name_len: usize) -> bool {
-        let fits = self.fits(uid, STORED_QUEUE + name_len);
-        if !fits {
-            log::warn!(
-                "uid {uid}'s queues in the store hold {} bytes of its {} \
-                 (--max-memory-per-user): no queue more",
-                self.held_by(uid),
-                self.share
-            );
-        }
-        fits
     }
 }
 
@@ -154,16 +154,7 @@ impl StoredCharge {
     pub fn fits(&mut self, owner: u32, count: usize, bytes: usize) -> bool {
         self.follow(owner);
         let more = messages_cost(count, bytes);
-        let fits = self.of.fits(owner, more);
-        if !fits {
-            log::warn!(
-                "uid {owner}'s queues in the store hold {} bytes of its {} \
-                 (--max-memory-per-user): {more} more refused",
-                self.of.held_by(owner),
-                self.of.share
-            );
-        }
-        fits
+        self.of.fits(owner, more, &format_args!("{more} more"))
     }
 }
 
