@@ -114,6 +114,23 @@ fn mount(redis: &Redis) -> Option<Mount> {
     Mount::start(&["--queue-store", &url, "--queue-store-reclaim-ms", "1000"])
 }
 
+/// The Redis server and one mount of it, made by `$mount` (`mount`
+/// unless said), or a return from the test.
+macro_rules! one_host {
+    () => {
+        one_host!(mount)
+    };
+    ($mount:ident) => {{
+        let Some(redis) = Redis::start() else {
+            return;
+        };
+        let Some(a) = $mount(&redis) else {
+            return;
+        };
+        (redis, a)
+    }};
+}
+
 /// The Redis server and two mounts of it, or a return from the test.
 macro_rules! two_hosts {
     () => {{
@@ -1010,12 +1027,7 @@ fn made_elsewhere(redis: &Redis, name: &str, made: &str, messages: &[&str]) {
 
 #[test]
 fn a_name_made_twice_takes_the_owner_the_store_has() {
-    let Some(redis) = Redis::start() else {
-        return;
-    };
-    let Some(a) = mount(&redis) else {
-        return;
-    };
+    let (redis, a) = one_host!();
     made_elsewhere(&redis, "sq", "elsewhere/1", &["theirs\n"]);
     // The create is sent back to the kernel (ESTALE), which looks the
     // name up again and opens the other mount's queue as any open: by
@@ -1034,12 +1046,7 @@ fn a_name_made_twice_takes_the_owner_the_store_has() {
 
 #[test]
 fn an_exclusive_create_of_a_name_another_mount_made_first_is_eexist() {
-    let Some(redis) = Redis::start() else {
-        return;
-    };
-    let Some(a) = mount(&redis) else {
-        return;
-    };
+    let (redis, a) = one_host!();
     made_elsewhere(&redis, "sq", "elsewhere/1", &["theirs\n"]);
     // On one host the kernel answers EEXIST from the name it knows; here
     // the store answers it, for a name this mount had not heard of.
@@ -1092,12 +1099,7 @@ fn a_removed_queues_descriptors_fail_eidrm_and_never_reach_the_queue_made_next()
 
 #[test]
 fn a_user_other_than_the_owner_holds_at_most_half_the_places_as_the_store_counts() {
-    let Some(redis) = Redis::start() else {
-        return;
-    };
-    let Some(a) = mount(&redis) else {
-        return;
-    };
+    let (redis, a) = one_host!();
     // Owned by uid 4242, 8 places: root, on this mount, is another user,
     // whose messages in progress may hold 4 of them. (The waiting open's
     // shell lets go of descriptor 3 first, so that the main shell's close
@@ -1209,12 +1211,7 @@ fn shared_mount(redis: &Redis) -> Option<Mount> {
 
 #[test]
 fn a_create_that_finds_another_users_queue_opens_it_only_as_its_mode_lets() {
-    let Some(redis) = Redis::start() else {
-        return;
-    };
-    let Some(a) = shared_mount(&redis) else {
-        return;
-    };
+    let (redis, a) = one_host!(shared_mount);
     // Two queues another mount made first, which this one has not heard
     // of: uid 4242's, mode 600, and one it opened to writers (622).
     made_elsewhere(&redis, "private", "elsewhere/1", &[]);
@@ -1242,12 +1239,7 @@ fn a_create_that_finds_another_users_queue_opens_it_only_as_its_mode_lets() {
 
 #[test]
 fn between_two_real_users_the_owner_still_opens_when_the_other_holds_its_share() {
-    let Some(redis) = Redis::start() else {
-        return;
-    };
-    let Some(a) = shared_mount(&redis) else {
-        return;
-    };
+    let (_redis, a) = one_host!(shared_mount);
     let (owner, other) = (test_user(), nobody());
     // The owner's queue of 4 places, writable by all.
     let make = "touch queues/q && chmod 666 queues/q && \
@@ -1276,12 +1268,7 @@ fn between_two_real_users_the_owner_still_opens_when_the_other_holds_its_share()
 
 #[test]
 fn root_of_a_user_namespace_is_held_to_its_users_share_of_the_server() {
-    let Some(redis) = Redis::start() else {
-        return;
-    };
-    let Some(a) = small_share_mount(&redis) else {
-        return;
-    };
+    let (redis, a) = one_host!(small_share_mount);
     let user = test_user();
     // Root in its own user namespace is still its user to the mount: its
     // queue is that user's, and so is the share its messages count
@@ -1344,12 +1331,7 @@ fn a_queue_removed_on_another_mount_stops_counting_here_though_the_kernel_had_it
 
 #[test]
 fn the_threads_that_wait_on_the_server_get_the_cpu_before_those_that_serve_calls() {
-    let Some(redis) = Redis::start() else {
-        return;
-    };
-    let Some(a) = mount(&redis) else {
-        return;
-    };
+    let (_redis, a) = one_host!();
     // Each task's name and nice value (the 19th field of its stat).
     let tasks = a.run(&format!(
         "for t in /proc/{}/task/*; do echo \"$(cat $t/comm) $(cut -d' ' -f19 $t/stat)\"; done | sort",
