@@ -9,7 +9,10 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Mount, as_user, assert_ok, eventually, nobody, stdout, test_user, xattr};
+use common::{
+    Mount, as_user, assert_ok, eventually, nobody, py_cmd, stderr, stdout, test_user, wait_within,
+    xattr,
+};
 
 /// A `redis-server` of this test's own, killed on drop.
 struct Redis {
@@ -131,16 +134,17 @@ macro_rules! one_host {
     }};
 }
 
-/// The Redis server and two mounts of it, or a return from the test.
+/// The Redis server and two mounts of it, made by `$mount` (`mount`
+/// unless said), or a return from the test.
 macro_rules! two_hosts {
-    () => {{
+    () => {
+        two_hosts!(mount)
+    };
+    ($mount:ident) => {{
         let Some(redis) = Redis::start() else {
             return;
         };
-        let Some(a) = mount(&redis) else {
-            return;
-        };
-        let Some(b) = mount(&redis) else {
+        let (Some(a), Some(b)) = ($mount(&redis), $mount(&redis)) else {
             return;
         };
         (redis, a, b)
@@ -1132,12 +1136,7 @@ fn a_user_other_than_the_owner_holds_at_most_half_the_places_as_the_store_counts
 
 #[test]
 fn a_users_queues_hold_at_most_its_share_of_the_server_counted_on_every_mount() {
-    let Some(redis) = Redis::start() else {
-        return;
-    };
-    let (Some(a), Some(b)) = (small_share_mount(&redis), small_share_mount(&redis)) else {
-        return;
-    };
+    let (redis, a, b) = two_hosts!(small_share_mount);
     // uid 4242's queue, where root writes: its messages are 4242's to pay
     // for, 16 KiB in all, whichever mount they go in by.
     made_elsewhere(&redis, "sq", "elsewhere/1", &[]);
@@ -1169,9 +1168,10 @@ fn a_users_queues_hold_at_most_its_share_of_the_server_counted_on_every_mount() 
         redis.cli(&["HGET", "ipcfs:{sq}:s", "bytes"]).stdout,
         b"12000\n"
     );
-    // The queue's record (2048 bytes and its name) and each message's
-    // slot (64 bytes) count, beside the messages' bytes.
-    let said = "uid 4242's queues in the store hold 14178 bytes of its 16384 \
+    // The queue's record (2048 bytes and its name), each message's slot
+    // (64 bytes) and the refused writer's place (160) count, beside the
+    // messages' bytes.
+    let said = "uid 4242's queues in the store hold 14338 bytes of its 16384 \
                 (--max-memory-per-user)";
     assert!(a.log().contains(said), "{}", a.log());
 }
@@ -1408,4 +1408,82 @@ fn a_chown_moves_what_a_queue_costs_in_the_server_to_its_new_owner_on_every_moun
     assert!(shows(&a, "x1"));
     let refused = "touch: cannot touch 'queues/x2': No space left on device\n";
     assert_eq!(stdout(&as_user(&a, &user, "touch queues/x2 2>&1")), refused);
+}
+
+/// The test user's queue `sq` on a mount of a small share (16 KiB: its
+/// record costs 2048 bytes and its name, 14,334 bytes are left for its
+/// messages and places), with room for `max_messages`.
+fn users_queue(m: &Mount, max_messages: usize) {
+    let make = format!(
+        "touch queues/sq && python3 -c \"import os; \
+         os.setxattr('queues/sq', 'user.ipcfs.max_messages', b'{max_messages}')\""
+    );
+    assert_ok(&as_user(m, &test_user(), &make));
+}
+
+#[test]
+fn messages_in_progress_on_two_mounts_go_in_at_their_close_only_within_the_owners_share() {
+    let (redis, a, b) = two_hosts!(small_share_mount);
+    users_queue(&a, 100);
+    assert!(shows(&b, "sq"));
+    // Twelve messages of 2,000 bytes in progress at once, six on each
+    // mount, each within the share alone: together 12 × 2,064 bytes. The
+    // server takes them as they close while the queue's messages and
+    // places fit: 12 places (160 bytes each) and six messages.
+    let (on_a, on_b) = (a.path("queues/sq"), b.path("queues/sq"));
+    let mut args = vec!["2000".to_string()];
+    for _ in 0..6 {
+        args.push(on_a.display().to_string());
+        args.push(on_b.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = as_user(&a, &test_user(), &py_cmd("closes_past_a_share.py", &args));
+    assert_eq!(
+        stdout(&out),
+        format!("{}{}", "ok\n".repeat(6), "ENOSPC\n".repeat(6))
+    );
+    let count = |command: &str, key: &str, field: &[&str]| {
+        stdout(&redis.cli(&[&[command, key][..], field].concat()))
+    };
+    assert_eq!(count("HGET", "ipcfs:{sq}:s", &["bytes"]), "12000\n");
+    assert_eq!(count("XLEN", "ipcfs:{sq}:m", &[]), "6\n");
+    // A refused message gives its place back.
+    assert_eq!(count("ZCARD", "ipcfs:{sq}:p", &[]), "0\n");
+    let said = "a message refused after 0: the queue's owner holds its share";
+    assert!(a.log().contains(said) || b.log().contains(said));
+}
+
+#[test]
+fn the_places_a_users_writers_hold_count_in_its_share_on_every_mount() {
+    let (redis, a, b) = two_hosts!(small_share_mount);
+    users_queue(&a, 1000);
+    // 89 places cost 14,240 bytes of the 14,334 left: the 90th open fails.
+    let (uid, gid) = test_user();
+    let hold = py_cmd("hold_places.py", &["queues/sq", "200"]);
+    let mut holder = Command::new("setpriv")
+        .args(["--reuid", &uid, "--regid", &gid, "--clear-groups"])
+        .args(["sh", "-c", &hold])
+        .current_dir(&a.dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (_out, line) = first_line(&mut holder);
+    assert_eq!(line, "89 ENOSPC\n");
+    assert!(
+        a.log()
+            .contains("a place refused: the queue's owner holds its share")
+    );
+    // The other mount heard of the places: no queue more for this user.
+    let make_one = || stderr(&as_user(&b, &test_user(), "touch queues/o && rm queues/o"));
+    assert!(
+        eventually(Duration::from_secs(5), || make_one()
+            .contains("No space left on device")),
+        "{}",
+        b.log()
+    );
+    // The writers close: their places go, and with them the charge.
+    drop(holder.stdin.take());
+    wait_within(&mut holder, Duration::from_secs(10), "the holder");
+    assert!(eventually(Duration::from_secs(5), || make_one().is_empty()));
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::{Listener, RedisStore, STEP_TIMEOUT};
-use crate::ipc::queue::store::Change;
+use crate::ipc::queue::store::{Change, Counts};
 
 /// How often a quiet subscription checks whether the store still lives.
 const LOOK_AGAIN: Duration = Duration::from_millis(500);
@@ -77,25 +77,29 @@ fn tell(listener: &dyn Listener, payload: &[u8]) {
         );
         return;
     };
-    // `N/B`: the queue's messages, and their bytes.
+    // `N/B/P`: the queue's messages, their bytes, and its places (`N/B`
+    // from a daemon that sent no places: none counted).
     let counts = || {
-        let (messages, bytes) = std::str::from_utf8(arg).ok()?.split_once('/')?;
-        Some((
-            messages.parse::<usize>().ok()?,
-            bytes.parse::<usize>().ok()?,
-        ))
+        let mut n = std::str::from_utf8(arg).ok()?.split('/');
+        let mut next = |or: Option<usize>| n.next().and_then(|v| v.parse().ok()).or(or);
+        Some(Counts {
+            messages: next(None)?,
+            bytes: next(None)?,
+            places: next(Some(0))?,
+        })
+    };
+    let change: Option<fn(Counts) -> Change> = match verb {
+        b"put" => Some(Change::Put),
+        b"take" => Some(Change::Took),
+        b"hold" => Some(Change::Held),
+        _ => None,
     };
     match verb {
         b"new" => listener.created(name, &String::from_utf8_lossy(arg)),
         b"del" => listener.removed(name, &String::from_utf8_lossy(arg)),
-        b"put" => {
-            if let Some((messages, bytes)) = counts() {
-                listener.changed(name, Change::Put { messages, bytes });
-            }
-        }
-        b"take" => {
-            if let Some((messages, bytes)) = counts() {
-                listener.changed(name, Change::Took { messages, bytes });
+        _ if change.is_some() => {
+            if let (Some(change), Some(counts)) = (change, counts()) {
+                listener.changed(name, change(counts));
             }
         }
         b"set" => {
@@ -112,5 +116,53 @@ fn tell(listener: &dyn Listener, payload: &[u8]) {
             "queue store: event {:?} ignored",
             String::from_utf8_lossy(payload)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Heard(Mutex<Vec<(Vec<u8>, Change)>>);
+
+    impl Listener for Heard {
+        fn created(&self, _: &[u8], _: &str) {}
+        fn removed(&self, _: &[u8], _: &str) {}
+        fn changed(&self, name: &[u8], change: Change) {
+            self.0.lock().unwrap().push((name.to_vec(), change));
+        }
+        fn reconnected(&self) {}
+    }
+
+    #[test]
+    fn events_carry_a_queues_messages_bytes_and_places() {
+        let heard = Heard::default();
+        for event in [
+            &b"put 3/30/2 jobs"[..],
+            b"take 2/20/0 a name",
+            b"hold 2/20/1 jobs",
+            b"put 1/10 old",
+            b"put 1 torn",
+            b"hold x/1/1 torn",
+        ] {
+            tell(&heard, event);
+        }
+        let counts = |messages, bytes, places| Counts {
+            messages,
+            bytes,
+            places,
+        };
+        assert_eq!(
+            heard.0.into_inner().unwrap(),
+            [
+                (b"jobs".to_vec(), Change::Put(counts(3, 30, 2))),
+                (b"a name".to_vec(), Change::Took(counts(2, 20, 0))),
+                (b"jobs".to_vec(), Change::Held(counts(2, 20, 1))),
+                // From a daemon that sends no places: none counted.
+                (b"old".to_vec(), Change::Put(counts(1, 10, 0))),
+            ]
+        );
     }
 }

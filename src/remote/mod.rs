@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::ipc::queue::StoredBytes;
-use crate::ipc::queue::store::{Change, Created, Place, QueueSettings, StoreOp, Stored};
+use crate::ipc::queue::store::{Change, Counts, Created, Place, QueueSettings, StoreOp, Stored};
 
 pub use self::keys::Keys;
 
@@ -69,9 +69,8 @@ pub struct StoredQueue {
     pub uid: u32,
     pub gid: u32,
     pub mode: u32,
-    pub messages: usize,
-    /// Its messages' bytes in all.
-    pub bytes: usize,
+    /// What it holds: messages, their bytes, places.
+    pub counts: Counts,
 }
 
 /// Which queue of its name a mount's node is: a name removed and made

@@ -12,13 +12,20 @@
 //! again under the same name is another one, which the old one's steps
 //! never reach (they answer -1, gone).
 //!
-//! Events are published as `VERB ARG NAME`: `put N/B` and `take N/B`
-//! (the queue now holds N messages of B bytes in all), `new MADE`, `del
-//! MADE`, `set FIELD=VALUE`.
+//! Events are published as `VERB ARG NAME`: `put N/B/P`, `take N/B/P`
+//! and `hold N/B/P` (the queue now holds N messages of B bytes in all,
+//! and P places), `new MADE`, `del MADE`, `set FIELD=VALUE`.
 //!
 //! A queue's settings keep `bytes`, the sum of its messages' lengths
-//! (pending ones included): each mount charges it to the queue's owner
-//! (a user's queues hold at most that user's share, remote/usage.rs).
+//! (pending ones included): each mount charges it, its messages and its
+//! places to the queue's owner (a user's queues hold at most that user's
+//! share, remote/usage.rs). The steps that add to a queue are given the
+//! most its messages and places may cost (`share`, '' for no limit) and
+//! check it here, where no other step comes between the count and the
+//! change.
+
+use crate::ipc::queue::STORED_PLACE;
+use crate::memory::MESSAGE_OVERHEAD;
 
 /// What a script does to the server's memory: one that adds messages or
 /// places is refused while the server is past its `maxmemory` (Redis
@@ -73,13 +80,21 @@ return {1, ARGV[1]}
 "#;
 
 /// What the scripts that change a queue's messages share (KEYS[1] its
-/// settings, KEYS[2] its stream): the `N/B` of its events, the bytes
-/// of messages gone taken off (never below 0: a queue made by an older
-/// daemon kept no count), and the length of one message, by id (0 if
-/// gone).
-const MEASURES: &str = r#"
+/// settings, KEYS[2] its stream, KEYS[3] its places): the `N/B/P` of its
+/// events, what its messages and places cost the server (as the mounts
+/// count it for its owner, remote/usage.rs), the bytes of messages gone
+/// taken off (never below 0: a queue made by an older daemon kept no
+/// count), and the length of one message, by id (0 if gone).
+fn measures() -> String {
+    format!(
+        r#"
 local function counts()
   return redis.call('XLEN', KEYS[2]) .. '/' .. (redis.call('HGET', KEYS[1], 'bytes') or '0')
+    .. '/' .. redis.call('ZCARD', KEYS[3])
+end
+local function cost()
+  return tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')
+    + {MESSAGE_OVERHEAD} * redis.call('XLEN', KEYS[2]) + {STORED_PLACE} * redis.call('ZCARD', KEYS[3])
 end
 local function forget(freed)
   if redis.call('HINCRBY', KEYS[1], 'bytes', -freed) < 0 then
@@ -91,7 +106,9 @@ local function length_of(id)
   if e[1] then return #e[1][2][2] end
   return 0
 end
-"#;
+"#
+    )
+}
 
 /// The start of every script of one queue (KEYS[1] its settings, ARGV[1]
 /// the incarnation the step is for): -1 if that queue is gone, even if
@@ -131,55 +148,81 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 
 /// Appends messages while there is room: messages and places held reach
 /// `max_messages` at the most. A message in progress that holds a place
-/// goes into it whatever the count. KEYS: settings, messages, places.
-/// ARGV: made, deadline (ms of the server's clock), place ('' for none),
-/// channel, name, messages… Returns {how many went in (in order), the
-/// queue's messages, their bytes}; -1 if the queue is gone, -2 if the
-/// deadline passed: its daemon has answered its writer `ECOMM` by then,
-/// so nothing may go in.
+/// goes into it whatever the count. None goes past the queue's `share`
+/// (the rest are refused, and a place whose message is refused is
+/// freed). KEYS: settings, messages, places. ARGV: made, deadline (ms of
+/// the server's clock), place ('' for none), channel, name, share,
+/// messages… Returns {how many went in (in order), the queue's messages,
+/// their bytes, its places, 1 if the share refused one (else 0)}; -1 if
+/// the queue is gone, -2 if the deadline passed: its daemon has answered
+/// its writer `ECOMM` by then, so nothing may go in.
 pub fn append() -> String {
     format!(
-        r#"{}{MEASURES}
+        r#"{}{}
 if now > tonumber(ARGV[2]) then return -2 end
-local first = 6
+local share = tonumber(ARGV[6])
+local spent = cost()
+local function fits(len, freed)
+  return share == nil or spent - freed + {MESSAGE_OVERHEAD} + len <= share
+end
+local first = 7
 local went = 0
 local added = 0
+local refused = 0
+local freed_place = false
 if ARGV[3] ~= '' and redis.call('ZREM', KEYS[3], ARGV[3]) == 1 and #ARGV >= first then
-  redis.call('XADD', KEYS[2], '*', 'm', ARGV[first])
-  added = #ARGV[first]
+  if fits(#ARGV[first], {STORED_PLACE}) then
+    redis.call('XADD', KEYS[2], '*', 'm', ARGV[first])
+    added = #ARGV[first]
+    spent = spent - {STORED_PLACE} + {MESSAGE_OVERHEAD} + added
+    went = 1
+  else
+    refused = 1
+    freed_place = true
+  end
   first = first + 1
-  went = 1
 end
 local used = redis.call('XLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3])
 for i = first, #ARGV do
-  if used >= max then break end
+  if refused == 1 or used >= max then break end
+  if not fits(#ARGV[i], 0) then
+    refused = 1
+    break
+  end
   redis.call('XADD', KEYS[2], '*', 'm', ARGV[i])
   added = added + #ARGV[i]
+  spent = spent + {MESSAGE_OVERHEAD} + #ARGV[i]
   used = used + 1
   went = went + 1
 end
 if went > 0 then
   redis.call('HINCRBY', KEYS[1], 'bytes', added)
   redis.call('PUBLISH', ARGV[4], 'put ' .. counts() .. ' ' .. ARGV[5])
+elseif freed_place then
+  redis.call('PUBLISH', ARGV[4], 'take ' .. counts() .. ' ' .. ARGV[5])
 end
-return {{went, redis.call('XLEN', KEYS[2]), tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')}}
+return {{went, redis.call('XLEN', KEYS[2]), tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0'),
+  redis.call('ZCARD', KEYS[3]), refused}}
 "#,
-        room()
+        room(),
+        measures()
     )
 }
 
 /// Holds a place for a message in progress while there is room, and
 /// while its holder, unless the queue's owner, holds fewer than half the
 /// queue's places (rounded up), as in memory: one user's messages left
-/// in progress never hold the queue shut for the others. A place's
-/// member starts with its holder's uid and a colon (what is counted: a
-/// scan of the places, which are at most `max_messages`). KEYS: settings,
-/// messages, places. ARGV: made, place, lifetime (ms), holder. Returns 1
-/// if held, 0 if the queue is full, 2 if the holder holds its share, -1
-/// if the queue is gone.
+/// in progress never hold the queue shut for the others; and while the
+/// place is within the queue's `share` (see `append`). A place's member
+/// starts with its holder's uid and a colon (what is counted: a scan of
+/// the places, which are at most `max_messages`). KEYS: settings,
+/// messages, places. ARGV: made, place, lifetime (ms), holder, share,
+/// channel, name. Returns {1, the queue's messages, their bytes, its
+/// places} if held; 0 if the queue is full, 2 if the holder holds its
+/// half, 3 if past the share, -1 if the queue is gone.
 pub fn reserve() -> String {
     format!(
-        r#"{}
+        r#"{}{}
 if redis.call('XLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= max then return 0 end
 if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[4] then
   local mine = ARGV[4] .. ':'
@@ -189,10 +232,15 @@ if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[4] then
   end
   if held >= math.floor((max + 1) / 2) then return 2 end
 end
+local share = tonumber(ARGV[5])
+if share ~= nil and cost() + {STORED_PLACE} > share then return 3 end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[2])
-return 1
+redis.call('PUBLISH', ARGV[6], 'hold ' .. counts() .. ' ' .. ARGV[7])
+return {{1, redis.call('XLEN', KEYS[2]), tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0'),
+  redis.call('ZCARD', KEYS[3])}}
 "#,
-        room()
+        room(),
+        measures()
     )
 }
 
@@ -200,12 +248,13 @@ return 1
 /// KEYS: settings, messages, places. ARGV: made, place, channel, name.
 pub fn release() -> String {
     format!(
-        r#"{SAME_QUEUE}{MEASURES}
+        r#"{SAME_QUEUE}{}
 if redis.call('ZREM', KEYS[3], ARGV[2]) == 1 then
   redis.call('PUBLISH', ARGV[3], 'take ' .. counts() .. ' ' .. ARGV[4])
 end
 return 1
-"#
+"#,
+        measures()
     )
 }
 
@@ -213,7 +262,7 @@ return 1
 /// (as ACK), then takes the oldest messages for this daemon, up to
 /// `count`: first those another daemon took and never acknowledged for
 /// `reclaim` ms (it ended before its reader received them), else the next
-/// never taken. KEYS: settings, messages. ARGV: made, consumer, reclaim
+/// never taken. KEYS: settings, messages, places. ARGV: made, consumer, reclaim
 /// (ms), deadline (ms of the server's clock), count, channel, name, ids to
 /// acknowledge… Returns {id, message, id, message, …}; or, with none to
 /// take, {'wait', MS}: how long until a message another daemon took may
@@ -222,7 +271,7 @@ return 1
 /// would wait `reclaim` for nothing; the acknowledgements are made).
 pub fn take() -> String {
     format!(
-        r#"{SAME_QUEUE}{MEASURES}
+        r#"{SAME_QUEUE}{}
 if #ARGV > 7 then
   local freed = 0
   for i = 8, #ARGV do
@@ -262,16 +311,17 @@ for _, entry in ipairs(read[1][2]) do
   table.insert(out, entry[2][2])
 end
 return out
-"#
+"#,
+        measures()
     )
 }
 
 /// Taken messages were received: acknowledged and deleted, and the room
-/// they leave announced. KEYS: settings, messages. ARGV: made, channel,
+/// they leave announced. KEYS: settings, messages, places. ARGV: made, channel,
 /// name, ids…
 pub fn ack() -> String {
     format!(
-        r#"{SAME_QUEUE}{MEASURES}
+        r#"{SAME_QUEUE}{}
 local freed = 0
 for i = 4, #ARGV do
   freed = freed + length_of(ARGV[i])
@@ -281,21 +331,23 @@ end
 forget(freed)
 redis.call('PUBLISH', ARGV[2], 'take ' .. counts() .. ' ' .. ARGV[3])
 return 1
-"#
+"#,
+        measures()
     )
 }
 
 /// A taken message no reader here received: it goes back to the front,
 /// to be taken by the next daemon that takes (its idle time made long,
-/// so that the next XAUTOCLAIM claims it). KEYS: settings, messages.
+/// so that the next XAUTOCLAIM claims it). KEYS: settings, messages, places.
 /// ARGV: made, id, consumer, channel, name.
 pub fn give_back() -> String {
     format!(
-        r#"{SAME_QUEUE}{MEASURES}
+        r#"{SAME_QUEUE}{}
 redis.call('XCLAIM', KEYS[2], 'readers', ARGV[3], 0, ARGV[2], 'IDLE', 1000000000000, 'JUSTID')
 redis.call('PUBLISH', ARGV[4], 'put ' .. counts() .. ' ' .. ARGV[5])
 return 1
-"#
+"#,
+        measures()
     )
 }
 

@@ -29,7 +29,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::ipc::channel::Faults;
 use crate::ipc::compose::Framing;
-use crate::ipc::queue::store::{Change, Created, Place, QueueSettings, StoreOp, Stored};
+use crate::ipc::queue::store::{Change, Counts, Created, Place, QueueSettings, StoreOp, Stored};
 
 /// The scripts, hashed once: each runs by its hash (EVALSHA), loaded
 /// again by the client when the server does not know it. Two sets: with
@@ -193,6 +193,7 @@ impl Worker<'_> {
                             op: StoreOp::Append {
                                 messages: rest.messages,
                                 place: None,
+                                share: rest.share,
                             },
                             done: after_part(n, done),
                             asked: Instant::now(),
@@ -309,7 +310,7 @@ impl Worker<'_> {
             _ => None,
         };
         let reserved = match &op {
-            StoreOp::Reserve { place } => Some(*place),
+            StoreOp::Reserve { place, .. } => Some(*place),
             _ => None,
         };
         let answer = self.attempt(asked, |w, con, deadline| {
@@ -360,20 +361,25 @@ impl Worker<'_> {
             n => Ok(n),
         };
         Ok(match op {
-            StoreOp::Append { messages: m, place } => {
+            StoreOp::Append {
+                messages: m,
+                place,
+                share,
+            } => {
                 let member = place
                     .map(|p| self.store.place_member(p))
                     .unwrap_or_default();
                 let mut call = s.append.key(&settings);
                 call.key(&messages).key(&places).arg(made);
                 call.arg(deadline).arg(member).arg(&channel).arg(name);
+                call.arg(share.map(|n| n.to_string()).unwrap_or_default());
                 for message in &m {
                     call.arg(message.as_slice());
                 }
                 let answer: Value = call.invoke(con)?;
-                let [went, messages, bytes] = match answer {
-                    Value::Array(a) => [0, 1, 2].map(|i| match a.get(i) {
-                        Some(Value::Int(n)) => *n,
+                let [went, messages, bytes, places, past_share] = match answer {
+                    Value::Array(a) => [0, 1, 2, 3, 4].map(|i| match a.get(i) {
+                        Some(Value::Int(n)) => *n as usize,
                         _ => 0,
                     }),
                     Value::Int(n) => return Ok(gone(n).map(|n| Stored::Appended(n as usize))),
@@ -386,19 +392,66 @@ impl Worker<'_> {
                 // answered: its owner's count in the server takes this
                 // write in before the writer's next (usage.rs), whenever
                 // the event that says it comes.
+                let counts = Counts {
+                    messages,
+                    bytes,
+                    places,
+                };
                 if went > 0 {
-                    let (messages, bytes) = (messages as usize, bytes as usize);
-                    self.store.tell(name, vec![Change::Put { messages, bytes }]);
+                    self.store.tell(name, vec![Change::Put(counts)]);
                 }
-                Ok(Stored::Appended(went as usize))
+                if past_share == 0 {
+                    return Ok(Ok(Stored::Appended(went)));
+                }
+                log::warn!(
+                    "queue store: a message refused after {went}: the queue's owner holds \
+                     its share of the server (--max-memory-per-user)"
+                );
+                match went {
+                    0 => Err(Error::NoSpace),
+                    appended => Ok(Stored::Cut {
+                        appended,
+                        error: Error::NoSpace,
+                    }),
+                }
             }
-            StoreOp::Reserve { place } => {
+            StoreOp::Reserve { place, share } => {
                 let lifetime = PLACE_LIFETIME.as_millis() as u64;
                 let member = self.store.place_member(place);
                 let mut call = s.reserve.key(&settings);
                 call.key(&messages).key(&places).arg(made);
                 call.arg(member).arg(lifetime).arg(place.holder);
-                let n: i64 = call.invoke(con)?;
+                call.arg(share.map(|n| n.to_string()).unwrap_or_default());
+                call.arg(&channel).arg(name);
+                let n = match call.invoke(con)? {
+                    Value::Array(a) => {
+                        let [messages, bytes, places] = [1, 2, 3].map(|i| match a.get(i) {
+                            Some(Value::Int(n)) => *n as usize,
+                            _ => 0,
+                        });
+                        // Counted before the opener is answered, as an
+                        // append's messages are.
+                        let counts = Counts {
+                            messages,
+                            bytes,
+                            places,
+                        };
+                        self.store.tell(name, vec![Change::Held(counts)]);
+                        1
+                    }
+                    Value::Int(n) => n,
+                    other => {
+                        log::warn!("queue store: a reserve answered {other:?}");
+                        return Ok(Err(Error::StoreUnreachable));
+                    }
+                };
+                if n == 3 {
+                    log::warn!(
+                        "queue store: a place refused: the queue's owner holds its share of \
+                         the server (--max-memory-per-user)"
+                    );
+                    return Ok(Err(Error::NoSpace));
+                }
                 gone(n).map(|n| match n {
                     2 => Stored::PastShare,
                     n => Stored::Reserved(n == 1),
@@ -415,7 +468,7 @@ impl Worker<'_> {
             StoreOp::Take { count, acks } => {
                 let reclaim = self.store.config.reclaim.as_millis() as u64;
                 let mut call = s.take.key(&settings);
-                call.key(&messages).arg(made);
+                call.key(&messages).key(&places).arg(made);
                 call.arg(&self.store.consumer).arg(reclaim).arg(deadline);
                 call.arg(count).arg(&channel).arg(name);
                 for id in &acks {
@@ -425,7 +478,11 @@ impl Worker<'_> {
             }
             StoreOp::Ack { ids } => {
                 let mut call = s.ack.key(&settings);
-                call.key(&messages).arg(made).arg(&channel).arg(name);
+                call.key(&messages)
+                    .key(&places)
+                    .arg(made)
+                    .arg(&channel)
+                    .arg(name);
                 for id in &ids {
                     call.arg(id);
                 }
@@ -434,7 +491,7 @@ impl Worker<'_> {
             }
             StoreOp::GiveBack { id } => {
                 let mut call = s.give_back.key(&settings);
-                call.key(&messages).arg(made).arg(id);
+                call.key(&messages).key(&places).arg(made).arg(id);
                 call.arg(&self.store.consumer).arg(&channel).arg(name);
                 let n: i64 = call.invoke(con)?;
                 gone(n).map(|_| Stored::Done)
@@ -576,6 +633,7 @@ fn waited_on(op: &StoreOp) -> bool {
 struct Rest {
     before: usize,
     messages: Vec<Vec<u8>>,
+    share: Option<usize>,
 }
 
 /// Splits an append longer than one step carries: its first part, and
@@ -584,6 +642,7 @@ fn split_append(op: StoreOp) -> (StoreOp, Option<Rest>) {
     let StoreOp::Append {
         mut messages,
         place,
+        share,
     } = op
     else {
         return (op, None);
@@ -600,13 +659,28 @@ fn split_append(op: StoreOp) -> (StoreOp, Option<Rest>) {
         .count()
         .max(1);
     if fit >= messages.len() {
-        return (StoreOp::Append { messages, place }, None);
+        return (
+            StoreOp::Append {
+                messages,
+                place,
+                share,
+            },
+            None,
+        );
     }
     let rest = Rest {
         before: fit,
         messages: messages.split_off(fit),
+        share,
     };
-    (StoreOp::Append { messages, place }, Some(rest))
+    (
+        StoreOp::Append {
+            messages,
+            place,
+            share,
+        },
+        Some(rest),
+    )
 }
 
 /// The answer to the rest of an append whose first `before` messages
@@ -649,13 +723,18 @@ fn created(answer: &[Value], q: &StoredQueue) -> (Created, String, Vec<Change>) 
         .chunks(2)
         .filter_map(|pair| Some((text(pair.first()?), text(pair.get(1)?))))
         .collect();
-    let found = Created::Found {
-        settings: settings_of(&fields).unwrap_or(q.settings),
+    // Its places are not in the answer: the next event says them.
+    let counts = Counts {
         messages: messages.unwrap_or(0),
         bytes: fields
             .get("bytes")
             .and_then(|b| b.parse().ok())
             .unwrap_or(0),
+        places: 0,
+    };
+    let found = Created::Found {
+        settings: settings_of(&fields).unwrap_or(q.settings),
+        counts,
     };
     let owner = ["uid", "gid", "mode"]
         .into_iter()
@@ -750,8 +829,9 @@ pub(super) fn load(
     let mut pipe = redis::pipe();
     for name in &names {
         pipe.hgetall(keys.settings(name)).xlen(keys.messages(name));
+        pipe.zcard(keys.places(name));
     }
-    let answers: Vec<(HashMap<String, String>, usize)> = match names.is_empty() {
+    let answers: Vec<(HashMap<String, String>, usize, usize)> = match names.is_empty() {
         true => Vec::new(),
         false => pipe.query(con)?,
     };
@@ -760,15 +840,18 @@ pub(super) fn load(
     Ok(names
         .into_iter()
         .zip(answers)
-        .filter_map(|(name, (s, messages))| {
+        .filter_map(|(name, (s, messages, places))| {
             Some(StoredQueue {
                 settings: settings_of(&s)?,
                 made: s.get("made").cloned().unwrap_or_default(),
                 uid: number(&s, "uid")? as u32,
                 gid: number(&s, "gid")? as u32,
                 mode: number(&s, "mode")? as u32,
-                messages,
-                bytes: number(&s, "bytes").unwrap_or(0) as usize,
+                counts: Counts {
+                    messages,
+                    bytes: number(&s, "bytes").unwrap_or(0) as usize,
+                    places,
+                },
                 name,
             })
         })
@@ -789,8 +872,11 @@ mod tests {
         StoreOp::Append {
             messages,
             place: Some(PLACE),
+            share: Some(SHARE),
         }
     }
+
+    const SHARE: usize = 1 << 20;
 
     fn count(op: &StoreOp) -> usize {
         match op {
@@ -811,8 +897,8 @@ mod tests {
             }
         ));
         assert_eq!(
-            rest.map(|r| (r.before, r.messages.len())),
-            Some((1024, 1476))
+            rest.map(|r| (r.before, r.messages.len(), r.share)),
+            Some((1024, 1476, Some(SHARE)))
         );
         let big = 600 << 10;
         let (first, rest) = split_append(append(&[big, big, big]));
@@ -881,8 +967,7 @@ mod tests {
             uid: 1001,
             gid: 1001,
             mode: 0o600,
-            messages: 0,
-            bytes: 0,
+            counts: Counts::default(),
         };
         let made = super::super::Incarnation::proposed("m".into());
         turns.push(Job::Create {

@@ -23,7 +23,7 @@ use crate::fs::xattr;
 use crate::ipc::StreamObject;
 use crate::ipc::channel::{Faults, status_column};
 use crate::ipc::compose::Framing;
-use crate::ipc::queue::store::{Change, QueueSettings, Store, StoreOp};
+use crate::ipc::queue::store::{Change, Counts, QueueSettings, Store, StoreOp};
 use crate::ipc::queue::{RemoteQueue, StoredCharge};
 use crate::ipc::status::StatusRow;
 use crate::memory::Account;
@@ -84,8 +84,7 @@ struct Shown<'a> {
     name: &'a [u8],
     made: String,
     settings: QueueSettings,
-    messages: usize,
-    bytes: usize,
+    counts: Counts,
     /// Made here: the store has not yet said whether it is this mount's
     /// queue or one another mount made first.
     creating: bool,
@@ -113,14 +112,8 @@ fn node<R: Replies>(
         seam.clone(),
         q.settings,
         c.io.max_message(),
-        q.messages,
-        StoredCharge::new(
-            &store.usage,
-            account.uid(),
-            q.name.len(),
-            q.messages,
-            q.bytes,
-        ),
+        q.counts.messages,
+        StoredCharge::new(&store.usage, account.uid(), q.name.len(), q.counts),
         account,
     );
     if q.creating {
@@ -157,8 +150,7 @@ pub fn make<R: Replies>(
         name,
         made: store.new_incarnation(),
         settings,
-        messages: 0,
-        bytes: 0,
+        counts: Counts::default(),
         creating: true,
     };
     Ok(node(shared, store, shown, account))
@@ -252,8 +244,7 @@ impl<R: Replies> FileKind<R> for SharedQueueKind<R> {
             uid: meta.uid,
             gid: meta.gid,
             mode: u32::from(meta.perm),
-            messages: 0,
-            bytes: 0,
+            counts: Counts::default(),
         };
         let cell = Arc::downgrade(&self.cell);
         let done = Box::new(move |created| {
@@ -386,8 +377,7 @@ impl<R: Replies> SharedQueues<R> {
                 name: &q.name,
                 made: q.made.clone(),
                 settings: q.settings,
-                messages: q.messages,
-                bytes: q.bytes,
+                counts: q.counts,
                 creating: false,
             };
             let node = node(&shared, &self.store, shown, account);

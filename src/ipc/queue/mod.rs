@@ -41,7 +41,7 @@ mod send;
 pub mod store;
 mod transit;
 
-pub use self::remote::{RemoteCounters, RemoteQueue, StoredBytes, StoredCharge};
+pub use self::remote::{RemoteCounters, RemoteQueue, STORED_PLACE, StoredBytes, StoredCharge};
 
 use super::compose::{Composition, Framing};
 use super::reception::Reception;

@@ -42,7 +42,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::QueueEnd;
-use super::store::{Change, Created, Place, QueueSettings, Store, StoreOp, Stored};
+use super::store::{Change, Counts, Created, Place, QueueSettings, Store, StoreOp, Stored};
 use crate::error::{Error, Result};
 use crate::ipc::channel::{ChannelCounters, Faults};
 use crate::ipc::compose::Framing;
@@ -317,15 +317,9 @@ impl<P: Parking> RemoteQueue<P> {
     /// there when it is reached.
     pub fn created(&mut self, result: Result<Created>, wk: &mut RemoteWakeups<P>) {
         self.creating = false;
-        if let Ok(Created::Found {
-            settings,
-            messages,
-            bytes,
-        }) = result
-        {
+        if let Ok(Created::Found { settings, counts }) = result {
             self.settings = settings;
-            self.known = messages;
-            self.store_says(messages, bytes);
+            self.store_says(counts);
             self.made_elsewhere = true;
         }
         while let Some((id, (waiter, req))) = self.creating_opens.pop_front() {
@@ -336,12 +330,13 @@ impl<P: Parking> RemoteQueue<P> {
         self.notify(wk);
     }
 
-    /// The store says the queue holds `messages` of `bytes` in all: its
-    /// owner's count here follows, unless the queue is gone (it counts
-    /// nothing then, whatever a late word says).
-    fn store_says(&mut self, messages: usize, bytes: usize) {
+    /// The store says the queue holds `counts`: its owner's count here
+    /// follows, unless the queue is gone (it counts nothing then, whatever
+    /// a late word says).
+    fn store_says(&mut self, counts: Counts) {
+        self.known = counts.messages;
         if !self.removed {
-            self.stored.set(self.budget.uid(), messages, bytes);
+            self.stored.set(self.budget.uid(), counts);
         }
     }
 
@@ -385,17 +380,16 @@ impl<P: Parking> RemoteQueue<P> {
     /// What any daemon (this one included) said changed in the queue.
     pub fn changed(&mut self, change: Change, wk: &mut RemoteWakeups<P>) {
         match change {
-            Change::Put { messages, bytes } => {
-                self.known = messages;
-                self.store_says(messages, bytes);
+            Change::Put(counts) => {
+                self.store_says(counts);
                 self.puts += 1;
                 self.take_blocked = false;
             }
-            Change::Took { messages, bytes } => {
-                self.known = messages;
-                self.store_says(messages, bytes);
+            Change::Took(counts) => {
+                self.store_says(counts);
                 self.room_changed();
             }
+            Change::Held(counts) => self.store_says(counts),
             Change::Set { field, value } => {
                 self.room_changed();
                 let n = value.parse::<usize>().ok().filter(|n| *n > 0);
@@ -895,7 +889,7 @@ mod users;
 
 use channel::ReadChannel;
 use share::ShareWaiters;
-pub use usage::{StoredBytes, StoredCharge};
+pub use usage::{STORED_PLACE, StoredBytes, StoredCharge};
 use users::Users;
 
 #[cfg(test)]

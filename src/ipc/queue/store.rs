@@ -27,18 +27,33 @@ pub struct Place {
     pub holder: u32,
 }
 
+/// What a shared queue holds in the store, as the store last said: its
+/// messages, their bytes, and the places messages in progress hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub messages: usize,
+    pub bytes: usize,
+    pub places: usize,
+}
+
 /// One step a queue asks of its store. Every step touches one queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOp {
     /// Append these messages in order while there is room; a message in
-    /// progress that holds `place` goes into it, room or not.
+    /// progress that holds `place` goes into it, room or not. `share`:
+    /// the most the queue's messages and places may cost the server with
+    /// them (its owner's share less what the owner's other queues cost,
+    /// remote/usage.rs; `None`: no limit); the messages past it are
+    /// refused (`ENOSPC`), the place's too.
     Append {
         messages: Vec<Vec<u8>>,
         place: Option<Place>,
+        share: Option<usize>,
     },
-    /// Hold a place for a message in progress, if there is room and its
-    /// holder is within its share.
-    Reserve { place: Place },
+    /// Hold a place for a message in progress, if there is room, its
+    /// holder is within its half of the places, and the place is within
+    /// `share` (as in `Append`; past it `ENOSPC`).
+    Reserve { place: Place, share: Option<usize> },
     /// Give a place back unused.
     Release { place: Place },
     /// Acknowledge `acks` (see `Ack`), then take the oldest messages, up
@@ -83,11 +98,13 @@ pub enum Stored {
 /// What a change published by any daemon says of a queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// A message went in; the queue holds `messages`, of `bytes` in all.
-    Put { messages: usize, bytes: usize },
-    /// A message (or a place) went out; the queue holds `messages`, of
-    /// `bytes` in all.
-    Took { messages: usize, bytes: usize },
+    /// A message went in; the queue holds this now.
+    Put(Counts),
+    /// A message (or a place) went out; the queue holds this now.
+    Took(Counts),
+    /// A place was taken for a message in progress; the queue holds this
+    /// now.
+    Held(Counts),
     /// A setting changed.
     Set { field: String, value: String },
     /// The store was out of reach and is back: what was asked of it may
@@ -104,11 +121,10 @@ pub enum Created {
     /// The queue is the one made here.
     Made,
     /// Another mount made the name first: the queue is that one, with
-    /// its settings, holding `messages`.
+    /// its settings, holding this.
     Found {
         settings: QueueSettings,
-        messages: usize,
-        bytes: usize,
+        counts: Counts,
     },
 }
 

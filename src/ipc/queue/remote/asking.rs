@@ -13,24 +13,29 @@ impl<P: Parking> RemoteQueue<P> {
 
     /// Asks a call's step of the store.
     pub(super) fn ask_now(&mut self, id: WaiterId, asking: Asking<P>) -> u64 {
-        let op = Self::op_of(&asking);
+        let op = self.op_of(&asking);
         let step = InFlight::Call(id, asking, self.room_changes);
         self.send(op, step)
     }
 
-    /// The step a call that waits on the store asks.
-    pub(super) fn op_of(asking: &Asking<P>) -> StoreOp {
+    /// The step a call that waits on the store asks, with what the queue
+    /// may cost in all now (its owner's share, usage.rs).
+    pub(super) fn op_of(&mut self, asking: &Asking<P>) -> StoreOp {
+        let share = self.stored.share_left(self.budget.uid());
         match asking {
-            Asking::Open { place, .. } | Asking::Start { place, .. } => {
-                StoreOp::Reserve { place: *place }
-            }
+            Asking::Open { place, .. } | Asking::Start { place, .. } => StoreOp::Reserve {
+                place: *place,
+                share,
+            },
             Asking::Write { out, .. } => StoreOp::Append {
                 messages: out.messages.iter().cloned().collect(),
                 place: out.place,
+                share,
             },
             Asking::Flush { message, .. } => StoreOp::Append {
                 messages: vec![message.bytes.clone()],
                 place: message.place,
+                share,
             },
         }
     }

@@ -45,13 +45,24 @@ fn queue() -> (RemoteQueue<Plain>, Arc<Asked>) {
         &StoredBytes::new(super::usage::STORED_QUEUE + 1000),
         1,
         0,
-        0,
-        0,
+        Counts::default(),
     );
     (
         RemoteQueue::new(asked.clone(), settings, 1 << 20, 0, stored, budget),
         asked,
     )
+}
+
+/// What the queue above may cost the server in all: its owner's share
+/// less its record.
+const SHARE: Option<usize> = Some(1000);
+
+fn holding(messages: usize, bytes: usize) -> Counts {
+    Counts {
+        messages,
+        bytes,
+        places: 0,
+    }
 }
 
 fn wk() -> RemoteWakeups<Plain> {
@@ -143,7 +154,13 @@ const FIRST_PLACE: Place = Place {
 fn writer_with_place(q: &mut RemoteQueue<Plain>, asked: &Asked) -> QueueEnd {
     assert!(open(q, Mode::WRITE, IoMode::Stream, false).is_parked());
     let (seq, op) = one(asked);
-    assert_eq!(op, StoreOp::Reserve { place: FIRST_PLACE });
+    assert_eq!(
+        op,
+        StoreOp::Reserve {
+            place: FIRST_PLACE,
+            share: SHARE,
+        }
+    );
     let mut w = wk();
     q.stored(seq, Ok(Stored::Reserved(true)), &mut w);
     match w.opens.pop() {
@@ -162,6 +179,7 @@ fn packet_write_asked(q: &mut RemoteQueue<Plain>, asked: &Asked, id: u64) -> (Qu
     );
     let (seq, op) = one(asked);
     let append = StoreOp::Append {
+        share: SHARE,
         messages: vec![b"m".to_vec()],
         place: None,
     };
@@ -186,13 +204,7 @@ fn a_parked_read_asks_one_take_and_no_other_until_a_message_is_put() {
     assert!(w.reads.is_empty());
     // The store said empty: no take again until a message is put.
     assert_eq!(asked.take(), []);
-    q.changed(
-        Change::Put {
-            messages: 1,
-            bytes: 10,
-        },
-        &mut wk(),
-    );
+    q.changed(Change::Put(holding(1, 10)), &mut wk());
     let (seq, op) = one(&asked);
     assert_eq!(op, take(&[]));
     let w = taken(&mut q, seq, "1-0", b"job");
@@ -265,13 +277,7 @@ fn a_write_to_a_full_queue_asks_again_only_when_room_may_have_come() {
     packet_writer_waiting_for_room(&mut q, &asked, 1);
     assert_eq!(asked.take(), [], "full: no step until room may have come");
     assert_eq!(q.counters().blocked, 1);
-    q.changed(
-        Change::Took {
-            messages: 3,
-            bytes: 30,
-        },
-        &mut wk(),
-    );
+    q.changed(Change::Took(holding(3, 30)), &mut wk());
     let (seq, op) = one(&asked);
     assert!(matches!(op, StoreOp::Append { messages, .. } if messages == [b"m"]));
     let mut w = wk();
@@ -294,6 +300,7 @@ fn a_message_ends_at_the_close_in_the_place_its_open_got() {
     assert!(flushed.is_parked(), "answered once the store has it");
     let (seq, op) = one(&asked);
     let append = StoreOp::Append {
+        share: SHARE,
         messages: vec![b"hello".to_vec()],
         place: Some(FIRST_PLACE),
     };
@@ -358,13 +365,7 @@ fn a_failed_take_is_asked_again_later_not_at_once() {
 fn a_writer_waiting_for_room_stays_parked_while_the_store_is_out_of_reach() {
     let (mut q, asked) = queue();
     packet_writer_waiting_for_room(&mut q, &asked, 1);
-    q.changed(
-        Change::Took {
-            messages: 3,
-            bytes: 30,
-        },
-        &mut wk(),
-    );
+    q.changed(Change::Took(holding(3, 30)), &mut wk());
     let (seq, _) = one(&asked);
     let mut w = wk();
     q.stored(seq, Err(Error::StoreUnreachable), &mut w);
@@ -389,6 +390,7 @@ fn under_line_framing_a_write_sends_the_lines_it_ends_and_keeps_the_rest() {
     );
     let (seq, op) = one(&asked);
     let lines = StoreOp::Append {
+        share: SHARE,
         messages: vec![b"a\n".to_vec(), b"b\n".to_vec()],
         place: Some(FIRST_PLACE),
     };
@@ -403,6 +405,7 @@ fn under_line_framing_a_write_sends_the_lines_it_ends_and_keeps_the_rest() {
     );
     let (_, op) = one(&asked);
     let line = StoreOp::Append {
+        share: SHARE,
         messages: vec![b"cd\n".to_vec()],
         place: None,
     };
@@ -495,8 +498,7 @@ fn a_create_made_here_waits_for_the_store_and_never_opens_a_queue_made_elsewhere
     let mut w = wk();
     let found = Created::Found {
         settings: theirs,
-        messages: 2,
-        bytes: 20,
+        counts: holding(2, 20),
     };
     q.created(Ok(found), &mut w);
     // Another's queue: the exclusive create finds the name taken, the
@@ -667,7 +669,13 @@ fn a_delayed_message_is_received_when_its_delay_ends() {
 fn reserved(q: &mut RemoteQueue<Plain>, asked: &Asked, number: u64, holder: u32) -> Vec<u64> {
     let (seq, op) = one(asked);
     let place = Place { number, holder };
-    assert_eq!(op, StoreOp::Reserve { place });
+    assert_eq!(
+        op,
+        StoreOp::Reserve {
+            place,
+            share: SHARE
+        }
+    );
     let mut w = wk();
     q.stored(seq, Ok(Stored::Reserved(true)), &mut w);
     w.opens
@@ -699,22 +707,10 @@ fn an_open_past_its_users_share_waits_apart_and_asks_again_at_each_change() {
     assert!(q.open(9, 9, writer(3), &mut wk()).is_parked());
     assert_eq!(reserved(&mut q, &asked, 3, 3), [9]);
     // A change: uid 2's oldest alone asks again, and gets its place.
-    q.changed(
-        Change::Took {
-            messages: 0,
-            bytes: 0,
-        },
-        &mut wk(),
-    );
+    q.changed(Change::Took(holding(0, 0)), &mut wk());
     assert_eq!(reserved(&mut q, &asked, 1, 2), [7]);
     // The next change asks for the next; an interrupt answers it.
-    q.changed(
-        Change::Put {
-            messages: 1,
-            bytes: 10,
-        },
-        &mut wk(),
-    );
+    q.changed(Change::Put(holding(1, 10)), &mut wk());
     assert!(matches!(one(&asked).1, StoreOp::Reserve { .. }));
     let mut w = wk();
     q.stored(q.next_seq, Ok(Stored::PastShare), &mut w);
@@ -747,13 +743,7 @@ fn a_write_into_a_queue_whose_owner_holds_its_share_of_the_store_fails_enospc() 
     let stream = opened(open(&mut q, Mode::WRITE, IoMode::Stream, true));
     // The store says the queue's 3 messages cost 995 bytes of its
     // owner's 1000 (each 64 beyond its bytes) beside its record.
-    q.changed(
-        Change::Put {
-            messages: 3,
-            bytes: 803,
-        },
-        &mut wk(),
-    );
+    q.changed(Change::Put(holding(3, 803)), &mut wk());
     for end in [writer, stream] {
         let done = q.write(write_call(1, end, b"sixsix", false), &mut wk());
         assert!(matches!(
@@ -769,13 +759,7 @@ fn a_write_into_a_queue_whose_owner_holds_its_share_of_the_store_fails_enospc() 
     }
     assert_eq!(asked.take(), []);
     // Room again once readers took some: the write is asked of the store.
-    q.changed(
-        Change::Took {
-            messages: 2,
-            bytes: 800,
-        },
-        &mut wk(),
-    );
+    q.changed(Change::Took(holding(2, 800)), &mut wk());
     assert!(
         q.write(write_call(1, writer, b"sixsix", false), &mut wk())
             .is_parked()
@@ -803,25 +787,31 @@ fn a_calls_steps_are_for_its_caller_even_when_asked_again_for_room() {
     let (seq, op) = one(&asked);
     assert_eq!(
         (op, asked.user(seq)),
-        (StoreOp::Reserve { place: PLACE_OF_5 }, 5)
+        (
+            StoreOp::Reserve {
+                place: PLACE_OF_5,
+                share: SHARE,
+            },
+            5
+        )
     );
     q.stored(seq, Ok(Stored::Reserved(false)), &mut wk());
     assert_eq!(asked.take(), [], "full: it waits for room");
     // Room comes while the queue serves another user's answer: the open
     // asks again, still for its opener.
     q.serving(Some(9));
-    q.changed(
-        Change::Took {
-            messages: 3,
-            bytes: 30,
-        },
-        &mut wk(),
-    );
+    q.changed(Change::Took(holding(3, 30)), &mut wk());
     q.serving(None);
     let (seq, op) = one(&asked);
     assert_eq!(
         (op, asked.user(seq)),
-        (StoreOp::Reserve { place: PLACE_OF_5 }, 5)
+        (
+            StoreOp::Reserve {
+                place: PLACE_OF_5,
+                share: SHARE,
+            },
+            5
+        )
     );
     let mut w = wk();
     q.stored(seq, Ok(Stored::Reserved(true)), &mut w);
@@ -835,6 +825,7 @@ fn a_calls_steps_are_for_its_caller_even_when_asked_again_for_room() {
     assert!(q.flush(3, 3, end, &mut || false, &mut wk()).is_parked());
     q.serving(None);
     let append = StoreOp::Append {
+        share: SHARE,
         messages: vec![b"hi".to_vec()],
         place: Some(PLACE_OF_5),
     };
@@ -852,6 +843,7 @@ fn a_calls_steps_are_for_its_caller_even_when_asked_again_for_room() {
     );
     q.serving(None);
     let append = StoreOp::Append {
+        share: SHARE,
         messages: vec![b"m".to_vec()],
         place: None,
     };
