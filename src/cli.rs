@@ -31,7 +31,8 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub pipe_capacity: Option<usize>,
 
-    /// Messages a new queue holds before writers block [default: 256]
+    /// Messages a new queue holds before writers block, 1 to 4294967295
+    /// [default: 256]
     #[arg(long, value_name = "N")]
     pub queue_max_messages: Option<usize>,
 

@@ -196,8 +196,12 @@ impl Config {
                 self.pipe_capacity
             ));
         }
-        if self.queue_max_messages == 0 {
-            return Err("--queue-max-messages must be at least 1".into());
+        if u32::try_from(self.queue_max_messages).is_err() || self.queue_max_messages == 0 {
+            return Err(format!(
+                "--queue-max-messages must be between 1 and {}, not {}",
+                u32::MAX,
+                self.queue_max_messages
+            ));
         }
         let largest = self.io.max_message();
         if !(1..=largest).contains(&self.queue_max_message_size) {

@@ -526,7 +526,10 @@ fn defaults_and_limits_in_the_pages_are_the_codes() {
     expect(
         &one,
         "ipcfs.1",
-        format!("at least 1 [default: {DEFAULT_QUEUE_MAX_MESSAGES}]"),
+        format!(
+            "from 1 to {} [default: {DEFAULT_QUEUE_MAX_MESSAGES}]",
+            u32::MAX
+        ),
     );
     expect(
         &one,

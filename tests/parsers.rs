@@ -550,7 +550,7 @@ proptest! {
     }
 
     /// setxattr of a queue's numbers: decimal text with a trailing
-    /// newline allowed and units accepted; `max_messages` at least 1,
+    /// newline allowed and units accepted; `max_messages` 1 to 2³² − 1,
     /// `max_message_size` 1 to the mount's largest message; anything else
     /// `EINVAL`, and the setting stays as it was.
     #[test]
@@ -566,7 +566,7 @@ proptest! {
         let bytes = usize::try_from(u128::from(n) << shift).ok();
         let largest = Config::new(PathBuf::from("m")).io.max_message();
         for (field, valid) in [
-            ("max_messages", bytes.filter(|b| *b >= 1)),
+            ("max_messages", bytes.filter(|b| (1..=u32::MAX as usize).contains(b))),
             ("max_message_size", bytes.filter(|b| (1..=largest).contains(b))),
         ] {
             let before = objects.get(q, field);
@@ -909,15 +909,19 @@ proptest! {
         }
     }
 
-    /// Counts of messages and objects are plain numbers, at least 1.
+    /// Counts of messages and objects are plain numbers, at least 1; a
+    /// queue's messages at most 2³² − 1.
     #[test]
-    fn counts_are_plain_numbers(n in prop_oneof![0u64..4, any::<u64>()], (unit, _) in unit()) {
-        for (key, field) in [
-            ("queue_max_messages", (|c: &Config| c.queue_max_messages) as fn(&Config) -> usize),
-            ("max_objects_per_user", |c: &Config| c.max_objects_per_user),
+    fn counts_are_plain_numbers(
+        n in prop_oneof![0u64..4, (1u64 << 32) - 2..(1 << 32) + 2, any::<u64>()],
+        (unit, _) in unit(),
+    ) {
+        for (key, field, most) in [
+            ("queue_max_messages", (|c: &Config| c.queue_max_messages) as fn(&Config) -> usize, u64::from(u32::MAX)),
+            ("max_objects_per_user", |c: &Config| c.max_objects_per_user, u64::MAX),
         ] {
             let got = config_of(&["-o", &format!("{key}={n}"), "m"]);
-            if n == 0 {
+            if n == 0 || n > most {
                 prop_assert!(got.is_err());
             } else {
                 prop_assert_eq!(got.map(|c| field(&c)), Ok(n as usize));

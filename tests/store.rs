@@ -1455,7 +1455,7 @@ fn messages_in_progress_on_two_mounts_go_in_at_their_close_only_within_the_owner
 
 #[test]
 fn the_places_a_users_writers_hold_count_in_its_share_on_every_mount() {
-    let (redis, a, b) = two_hosts!(small_share_mount);
+    let (_redis, a, b) = two_hosts!(small_share_mount);
     users_queue(&a, 1000);
     // 89 places cost 14,240 bytes of the 14,334 left: the 90th open fails.
     let (uid, gid) = test_user();

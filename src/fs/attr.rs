@@ -8,7 +8,7 @@
 //! A size no smaller than the largest write keeps concurrent writers
 //! parked in the daemon, where they can be interrupted.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub type Ino = u64;
 
@@ -22,6 +22,39 @@ pub enum FileType {
     Symlink,
 }
 
+/// A node's time: nanoseconds from the epoch (negative before it), 8
+/// bytes where a `SystemTime` takes 16. Every node keeps three, and a
+/// mount keeps many nodes; ±292 years from 1970 is range enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Time(i64);
+
+impl Time {
+    pub fn now() -> Time {
+        Time::from(SystemTime::now())
+    }
+}
+
+impl From<SystemTime> for Time {
+    /// A time past the range is kept at its end.
+    fn from(t: SystemTime) -> Time {
+        let clamp = |ns: u128| i64::try_from(ns).unwrap_or(i64::MAX);
+        Time(match t.duration_since(UNIX_EPOCH) {
+            Ok(after) => clamp(after.as_nanos()),
+            Err(before) => -clamp(before.duration().as_nanos()),
+        })
+    }
+}
+
+impl From<Time> for SystemTime {
+    fn from(t: Time) -> SystemTime {
+        let ns = Duration::from_nanos(t.0.unsigned_abs());
+        match t.0 >= 0 {
+            true => UNIX_EPOCH + ns,
+            false => UNIX_EPOCH - ns,
+        }
+    }
+}
+
 /// Ownership, permission bits and times of a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
@@ -29,14 +62,14 @@ pub struct Meta {
     pub gid: u32,
     /// Permission bits only (`0o7777`).
     pub perm: u16,
-    pub atime: SystemTime,
-    pub mtime: SystemTime,
-    pub ctime: SystemTime,
+    pub atime: Time,
+    pub mtime: Time,
+    pub ctime: Time,
 }
 
 impl Meta {
     pub fn new(uid: u32, gid: u32, perm: u16) -> Self {
-        let now = SystemTime::now();
+        let now = Time::now();
         Meta {
             uid,
             gid,
@@ -84,4 +117,23 @@ pub enum OpenStyle {
     /// mappable, its pages kept across opens; every write reaches the
     /// daemon before it returns.
     Cached,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_keeps_nanoseconds_on_both_sides_of_the_epoch_in_8_bytes() {
+        assert_eq!(std::mem::size_of::<Time>(), 8);
+        for t in [
+            UNIX_EPOCH,
+            UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789),
+            UNIX_EPOCH - Duration::new(86_400, 1),
+        ] {
+            assert_eq!(SystemTime::from(Time::from(t)), t);
+        }
+        let far = UNIX_EPOCH + Duration::from_secs(400 * 365 * 86_400);
+        assert_eq!(Time::from(far), Time(i64::MAX));
+    }
 }

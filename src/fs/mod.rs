@@ -12,6 +12,7 @@
 
 pub mod attr;
 pub mod cell;
+mod entry_name;
 pub mod forgetting;
 pub mod handles;
 pub mod kinds;
@@ -32,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use self::attr::{Attr, FileType, Ino, Meta, OpenStyle};
+use self::attr::{Attr, FileType, Ino, Meta, OpenStyle, Time};
 use self::forgetting::{ENTRY_COST, Forgetting, HELD_SYNTHESIZED};
 use self::handles::HandleTable;
 use self::kinds::text::TextFile;
@@ -508,7 +509,7 @@ impl<R: Replies> Fs<R> {
                 return Err(Error::NotPermitted);
             }
             e.meta.perm = (change.mode.unwrap_or(0) & 0o7777) as u16;
-            e.meta.ctime = SystemTime::now();
+            e.meta.ctime = Time::now();
             let e = tree.get(ino).expect("just changed");
             return self.attr(e, caller);
         }
@@ -555,9 +556,9 @@ impl<R: Replies> Fs<R> {
         if !policy::may_set_times(caller, owner.0, explicit) {
             return Err(Error::NotPermitted);
         }
-        let now = SystemTime::now();
+        let now = Time::now();
         let resolve = |t: TimeSet| match t {
-            TimeSet::At(t) => t,
+            TimeSet::At(t) => Time::from(t),
             TimeSet::Now => now,
         };
         let m = &mut e.meta;

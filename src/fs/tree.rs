@@ -20,9 +20,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use super::attr::{Ino, Meta};
+use super::attr::{Ino, Meta, Time};
+use super::entry_name::Name;
 use super::forgetting::{Recency, Stale};
 use super::name_index::NameIndex;
 use crate::caller::Caller;
@@ -39,7 +39,7 @@ pub const ROOT: Ino = 1;
 pub struct Entry<N> {
     pub ino: Ino,
     pub parent: Ino,
-    pub name: Vec<u8>,
+    pub name: Name,
     pub meta: Meta,
     pub node: N,
     /// What a user-made object is charged to (its owner's account): kept
@@ -103,7 +103,7 @@ impl<N: Clone> Tree<N> {
             Box::new(Entry {
                 ino,
                 parent: ROOT,
-                name: Vec::new(),
+                name: Name::default(),
                 meta,
                 node: root,
                 charge: None,
@@ -185,7 +185,7 @@ impl<N: Clone> Tree<N> {
             let stale = Stale {
                 parent: e.parent,
                 ino,
-                name: e.name.clone(),
+                name: e.name.to_vec(),
             };
             if !ask(stale) {
                 return;
@@ -219,7 +219,7 @@ impl<N: Clone> Tree<N> {
             Box::new(Entry {
                 ino,
                 parent,
-                name: name.to_vec(),
+                name: Name::new(name),
                 meta,
                 node,
                 charge: None,
@@ -384,7 +384,7 @@ impl<N: Clone> Tree<N> {
     fn detach(&mut self, ino: Ino) {
         let e = self.entries.get_mut(&ino).expect("named entry exists");
         e.linked = false;
-        e.meta.ctime = SystemTime::now();
+        e.meta.ctime = Time::now();
         let (parent, held) = (e.parent, e.lookups > 0);
         self.names.remove(parent, &self.entries[&ino].name, ino);
         if !held {
@@ -433,8 +433,8 @@ impl<N: Clone> Tree<N> {
         }
         self.names.remove(parent, name, ino);
         let e = self.entries.get_mut(&ino).expect("named entry exists");
-        e.name = new_name.to_vec();
-        e.meta.ctime = SystemTime::now();
+        e.name = Name::new(new_name);
+        e.meta.ctime = Time::now();
         self.names.insert(&self.entries, ino);
         Ok(())
     }
@@ -596,9 +596,9 @@ mod tests {
         let (mut t, a, _) = tree();
         let x = t.create(a, b"x", meta(&ALICE), dir()).unwrap();
         t.create(a, b"a", meta(&ALICE), dir()).unwrap();
-        let all: Vec<_> = t.list(a, 0).map(|e| e.name.clone()).collect();
+        let all: Vec<_> = t.list(a, 0).map(|e| e.name.to_vec()).collect();
         assert_eq!(all, [b"x".to_vec(), b"a".to_vec()]);
-        let rest: Vec<_> = t.list(a, x).map(|e| e.name.clone()).collect();
+        let rest: Vec<_> = t.list(a, x).map(|e| e.name.to_vec()).collect();
         assert_eq!(rest, [b"a".to_vec()]);
     }
 

@@ -49,7 +49,6 @@ pub fn make<R: Replies>(
     let mut queue = Queue::new(
         c.queue_max_messages,
         c.queue_max_message_size,
-        c.io.max_message(),
         c.queue_framing,
         account,
     );
@@ -107,8 +106,8 @@ impl<R: Replies> FileKind<R> for QueueKind<R> {
                 self.update(|q, wk| q.set_max_messages(n, wk))
             }
             "max_message_size" => {
-                let n = xattr::number(value)?;
-                self.update(|q, _| q.set_max_message_size(n))
+                let (n, cap) = (xattr::number(value)?, self.shared().config.io.max_message());
+                self.update(|q, _| q.set_max_message_size(n, cap))
             }
             "framing" => {
                 let framing = Framing::parse(value)?;

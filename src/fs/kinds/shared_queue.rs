@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::error::{Error, Result};
 use crate::fs::Shared;
-use crate::fs::attr::{Ino, Meta};
+use crate::fs::attr::{Ino, Meta, Time};
 use crate::fs::cell::{Cell, truncate_stream};
 use crate::fs::forgetting::{Forgetting, Stale};
 use crate::fs::node::{AttributeNames, FileKind, Node};
@@ -111,7 +111,6 @@ fn node<R: Replies>(
     let mut queue = RemoteQueue::new(
         seam.clone(),
         q.settings,
-        c.io.max_message(),
         q.counts.messages,
         StoredCharge::new(&store.usage, account.uid(), q.name.len(), q.counts),
         account,
@@ -204,7 +203,8 @@ impl<R: Replies> FileKind<R> for SharedQueueKind<R> {
             }
             "max_message_size" => {
                 let n = xattr::number(value)?;
-                self.cell.update(|q, _| q.set_max_message_size(n))
+                let cap = self.cell.shared().config.io.max_message();
+                self.cell.update(|q, _| q.set_max_message_size(n, cap))
             }
             "framing" => {
                 let framing = Framing::parse(value)?;
@@ -392,7 +392,7 @@ impl<R: Replies> SharedQueues<R> {
         if all {
             let gone: Vec<Vec<u8>> = tree
                 .list(dir, 0)
-                .map(|e| e.name.clone())
+                .map(|e| e.name.to_vec())
                 .filter(|n| !names.contains(n) && !self.store.is_unstored(n))
                 .collect();
             for name in gone {
@@ -469,7 +469,7 @@ impl<R: Replies> SharedQueues<R> {
             "gid" => e.meta.gid = n,
             _ => e.meta.perm = (n & 0o7777) as u16,
         }
-        e.meta.ctime = std::time::SystemTime::now();
+        e.meta.ctime = Time::now();
     }
 
     fn look_again(&self) {

@@ -95,14 +95,16 @@ impl QueueEnd {
 pub struct Queue<P: Parking> {
     messages: VecDeque<Vec<u8>>,
     bytes: usize,
-    max_messages: usize,
-    max_message_size: usize,
-    /// The largest `max_message_size` may be set to (see limits.rs).
-    message_size_cap: usize,
+    /// At most 2³² − 1, as the settings check (a queue kept small).
+    max_messages: u32,
+    /// At most the mount's largest message (limits.rs: under 256 MiB),
+    /// which every setter checks: u32 keeps a queue small.
+    max_message_size: u32,
     budget: Arc<Account>,
     next_end: u64,
-    readers: usize,
-    writers: usize,
+    /// Open descriptions, by end (u32: a queue is kept small).
+    readers: u32,
+    writers: u32,
     sent: u64,
     received: u64,
     truncated: u64,
@@ -110,7 +112,7 @@ pub struct Queue<P: Parking> {
     framing: Framing,
     /// Places in the queue messages in progress hold (by whom: in
     /// `in_use`).
-    reserved: usize,
+    reserved: u32,
     /// Messages dropped before they were whole (too long, writer killed).
     dropped: u64,
     shut_down: bool,
@@ -166,16 +168,14 @@ impl<P: Parking> Queue<P> {
     pub fn new(
         max_messages: usize,
         max_message_size: usize,
-        message_size_cap: usize,
         framing: Framing,
         budget: Arc<Account>,
     ) -> Self {
         Queue {
             messages: VecDeque::new(),
             bytes: 0,
-            max_messages,
-            max_message_size,
-            message_size_cap,
+            max_messages: u32::try_from(max_messages).unwrap_or(u32::MAX),
+            max_message_size: u32::try_from(max_message_size).unwrap_or(u32::MAX),
             budget,
             next_end: 0,
             readers: 0,
@@ -200,27 +200,27 @@ impl<P: Parking> Queue<P> {
             received: self.received,
             truncated: self.truncated,
             dropped: self.dropped,
-            readers: self.readers,
-            writers: self.writers,
+            readers: self.readers as usize,
+            writers: self.writers as usize,
             blocked: self.in_use_now().map_or(0, |u| u.blocked()),
         }
     }
 
     pub fn max_messages(&self) -> usize {
-        self.max_messages
+        self.max_messages as usize
     }
 
     pub fn max_message_size(&self) -> usize {
-        self.max_message_size
+        self.max_message_size as usize
     }
 
     /// Sets how many messages the queue holds. Lowering it below what is
     /// queued keeps those messages; writers wait until it drains.
     pub fn set_max_messages(&mut self, n: usize, wk: &mut QueueWakeups<P>) -> Result<()> {
-        if n == 0 {
-            return Err(Error::InvalidArgument);
-        }
-        self.max_messages = n;
+        self.max_messages = match u32::try_from(n) {
+            Ok(n) if n > 0 => n,
+            _ => return Err(Error::InvalidArgument),
+        };
         self.settle(wk);
         self.notify(wk);
         self.rest_when_idle();
@@ -237,12 +237,13 @@ impl<P: Parking> Queue<P> {
         self.framing = framing;
     }
 
-    /// Sets the largest message. Messages already queued stay.
-    pub fn set_max_message_size(&mut self, n: usize) -> Result<()> {
-        if !(1..=self.message_size_cap).contains(&n) {
-            return Err(Error::InvalidArgument);
+    /// Sets the largest message, at most `cap` (the mount's: see
+    /// limits.rs). Messages already queued stay.
+    pub fn set_max_message_size(&mut self, n: usize, cap: usize) -> Result<()> {
+        match u32::try_from(n) {
+            Ok(n) if (1..=cap).contains(&(n as usize)) => self.max_message_size = n,
+            _ => return Err(Error::InvalidArgument),
         }
-        self.max_message_size = n;
         Ok(())
     }
 
@@ -262,7 +263,7 @@ impl<P: Parking> Queue<P> {
     }
 
     fn full(&self) -> bool {
-        self.messages.len() + self.reserved + self.carried() >= self.max_messages
+        self.messages.len() + self.reserved as usize + self.carried() >= self.max_messages()
     }
 
     /// Takes the oldest message out. Its slot's overhead is given back;

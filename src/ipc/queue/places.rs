@@ -31,7 +31,7 @@ impl<P: Parking> Queue<P> {
     /// The most places one user other than the owner may hold in
     /// messages in progress: half the queue's, rounded up.
     pub(super) fn share(&self) -> usize {
-        self.max_messages.div_ceil(2)
+        self.max_messages().div_ceil(2)
     }
 
     /// Whether `uid` holds its share of places in messages in progress,
@@ -133,7 +133,7 @@ impl<P: Parking> Queue<P> {
             "queue: uid {uid} holds {} places in messages in progress, its share of {}; \
              its next message waits for one of them to end",
             self.share(),
-            self.max_messages
+            self.max_messages()
         );
     }
 }

@@ -151,8 +151,6 @@ pub struct RemoteQueue<P: Parking> {
     /// Whom the steps asked now are for (users.rs).
     users: Users,
     settings: QueueSettings,
-    /// The largest `max_message_size` may be set to (see limits.rs).
-    message_size_cap: usize,
     /// The owner's account: taken messages are charged to it while here.
     budget: Arc<Account>,
     /// Its messages' bytes in the store, counted for its owner: a write
@@ -250,7 +248,6 @@ impl<P: Parking> RemoteQueue<P> {
     pub fn new(
         store: Arc<dyn Store>,
         settings: QueueSettings,
-        message_size_cap: usize,
         messages: usize,
         stored: StoredCharge,
         budget: Arc<Account>,
@@ -259,7 +256,6 @@ impl<P: Parking> RemoteQueue<P> {
             store,
             users: Users::default(),
             settings,
-            message_size_cap,
             budget,
             known: messages,
             stored,

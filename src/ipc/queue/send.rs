@@ -55,16 +55,16 @@ impl<P: Parking> Queue<P> {
             return self.write_composed(call, wk);
         }
         let (messages, overhead) = if call.end.io == IoMode::Batch {
-            match records::parse(call.data, self.max_message_size) {
+            match records::parse(call.data, self.max_message_size()) {
                 Ok(messages) => (messages, records::HEADER),
                 Err(e) => return Step::Done(call.waiter, WriteDone::err(e)),
             }
         } else {
-            if call.data.len() > self.max_message_size {
+            if call.data.len() > self.max_message_size() {
                 log::info!(
                     "queue write of {} bytes refused: the largest message is {} bytes",
                     call.data.len(),
-                    self.max_message_size
+                    self.max_message_size()
                 );
                 return Step::Done(call.waiter, WriteDone::err(Error::MessageTooLong));
             }
@@ -224,7 +224,7 @@ impl<P: Parking> Queue<P> {
     /// Feeds bytes of a write into its description's message in progress.
     fn feed(&mut self, end: QueueEnd, data: &[u8]) -> compose::Fed {
         let mut state = (self.in_use().compositions.remove(&end.id)).unwrap_or_default();
-        let max = self.max_message_size;
+        let max = self.max_message_size();
         let sink = &mut Composer::new(self, end.opener);
         let fed = compose::feed(end.framing, &mut state, data, max, sink);
         if state != Composition::Idle {

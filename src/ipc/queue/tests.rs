@@ -8,7 +8,6 @@ fn queue(max_messages: usize) -> Queue<Plain> {
     Queue::new(
         max_messages,
         8192,
-        1 << 20,
         Framing::Write,
         MemoryBudget::new(1 << 30).account(1),
     )
@@ -180,7 +179,7 @@ fn a_parked_write_whose_writer_came_to_hold_its_share_waits_no_more() {
 #[test]
 fn a_message_in_progress_is_its_writers_until_it_is_whole() {
     let budget = MemoryBudget::new(1 << 30);
-    let mut q = Queue::new(4, 8192, 1 << 20, Framing::Message, budget.account(1));
+    let mut q = Queue::new(4, 8192, Framing::Message, budget.account(1));
     let a = opened(blocking_writer_of(&mut q, 1, 2));
     assert_eq!(budget.held_by(2).0, MESSAGE_OVERHEAD, "the place at open");
     assert_eq!(send(&mut q, a, b"hello"), WriteDone::ok(5));
@@ -313,7 +312,7 @@ fn a_line_writer_parks_only_for_the_lines_that_need_a_place() {
 fn a_queue_dropped_with_a_message_in_progress_gives_its_memory_back() {
     let budget = MemoryBudget::new(1 << 20);
     {
-        let mut q: Queue<Plain> = Queue::new(4, 8192, 8192, Framing::Message, budget.account(1));
+        let mut q: Queue<Plain> = Queue::new(4, 8192, Framing::Message, budget.account(1));
         let w = open(&mut q, Mode::WRITE, false);
         assert_eq!(send(&mut q, w, b"held"), WriteDone::ok(4));
         assert_eq!(
@@ -328,7 +327,7 @@ fn a_queue_dropped_with_a_message_in_progress_gives_its_memory_back() {
 #[test]
 fn a_received_message_stays_charged_until_read_or_dropped() {
     let budget = MemoryBudget::new(1 << 20);
-    let mut q: Queue<Plain> = Queue::new(4, 8192, 8192, Framing::Write, budget.account(1));
+    let mut q: Queue<Plain> = Queue::new(4, 8192, Framing::Write, budget.account(1));
     let w = open(&mut q, Mode::WRITE, false);
     let r = open(&mut q, Mode::READ, false);
     assert_eq!(send(&mut q, w, b"0123456789"), WriteDone::ok(10));
@@ -348,7 +347,7 @@ fn a_received_message_stays_charged_until_read_or_dropped() {
 #[test]
 fn a_faulty_channel_charges_only_what_it_delivers_and_holds() {
     let budget = MemoryBudget::new(1 << 20);
-    let mut q: Queue<Plain> = Queue::new(3, 8192, 8192, Framing::Write, budget.account(1));
+    let mut q: Queue<Plain> = Queue::new(3, 8192, Framing::Write, budget.account(1));
     let w = open(&mut q, Mode::WRITE, false);
     q.set_fault("loss", "1").unwrap();
     assert_eq!(
@@ -452,12 +451,15 @@ fn oversized_write_is_emsgsize_and_queues_nothing() {
         WriteDone::err(Error::MessageTooLong)
     );
     assert_eq!(q.counters().messages, 0);
-    assert_eq!(q.set_max_message_size(0), Err(Error::InvalidArgument));
     assert_eq!(
-        q.set_max_message_size((1 << 20) + 1),
+        q.set_max_message_size(0, 1 << 20),
         Err(Error::InvalidArgument)
     );
-    assert_eq!(q.set_max_message_size(1 << 20), Ok(()));
+    assert_eq!(
+        q.set_max_message_size((1 << 20) + 1, 1 << 20),
+        Err(Error::InvalidArgument)
+    );
+    assert_eq!(q.set_max_message_size(1 << 20, 1 << 20), Ok(()));
     assert_eq!(send(&mut q, w, &[0; 9000]), WriteDone::ok(9000));
 }
 
@@ -528,7 +530,6 @@ fn parked_readers_are_served_in_arrival_order_one_message_each() {
 fn memory_cap_refuses_with_enospc_and_keeps_the_queue() {
     let mut q: Queue<Plain> = Queue::new(
         10,
-        8192,
         8192,
         Framing::Write,
         MemoryBudget::new(MESSAGE_OVERHEAD + 10).account(1),
@@ -708,7 +709,6 @@ fn batch_write_under_the_memory_cap_keeps_what_fit() {
     let mut q: Queue<Plain> = Queue::new(
         10,
         8192,
-        8192,
         Framing::Write,
         MemoryBudget::new(2 * MESSAGE_OVERHEAD + 5).account(1),
     );
@@ -728,7 +728,7 @@ fn a_message_a_reader_keeps_is_the_readers_to_pay_for() {
             objects: 10,
         },
     );
-    let mut q: Queue<Plain> = Queue::new(8, 8192, 8192, Framing::Write, budget.account(0));
+    let mut q: Queue<Plain> = Queue::new(8, 8192, Framing::Write, budget.account(0));
     // Root's queue: root has no share, the reader one of 50 bytes.
     let w = open(&mut q, Mode::WRITE, false);
     for _ in 0..2 {

@@ -72,8 +72,8 @@ impl<P: Parking> Queue<P> {
         // and one that finds none is dropped, as an overflowing queue
         // would: the queue never holds more than max_messages.
         let places = self
-            .max_messages
-            .saturating_sub(self.messages.len() + self.reserved + t.flight.len());
+            .max_messages()
+            .saturating_sub(self.messages.len() + self.reserved as usize + t.flight.len());
         while deliveries.len() + t.channel.held_count() > places {
             match deliveries.iter().position(|d| d.duplicate) {
                 Some(at) => drop(deliveries.remove(at)),

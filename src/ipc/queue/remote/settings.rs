@@ -29,9 +29,10 @@ impl<P: Parking> RemoteQueue<P> {
         }
     }
 
-    /// Sets how many messages the queue holds, for every host.
+    /// Sets how many messages the queue holds, for every host: 1 to
+    /// 2³² − 1, as in memory.
     pub fn set_max_messages(&mut self, n: usize, wk: &mut RemoteWakeups<P>) -> Result<()> {
-        if n == 0 {
+        if n == 0 || u32::try_from(n).is_err() {
             return Err(Error::InvalidArgument);
         }
         self.settings.max_messages = n;
@@ -48,9 +49,10 @@ impl<P: Parking> RemoteQueue<P> {
         Ok(())
     }
 
-    /// Sets the largest message, for every host.
-    pub fn set_max_message_size(&mut self, n: usize) -> Result<()> {
-        if !(1..=self.message_size_cap).contains(&n) {
+    /// Sets the largest message, for every host, at most `cap` (the
+    /// mount's: see limits.rs).
+    pub fn set_max_message_size(&mut self, n: usize, cap: usize) -> Result<()> {
+        if !(1..=cap).contains(&n) {
             return Err(Error::InvalidArgument);
         }
         self.settings.max_message_size = n;

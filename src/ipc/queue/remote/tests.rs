@@ -48,7 +48,7 @@ fn queue() -> (RemoteQueue<Plain>, Arc<Asked>) {
         Counts::default(),
     );
     (
-        RemoteQueue::new(asked.clone(), settings, 1 << 20, 0, stored, budget),
+        RemoteQueue::new(asked.clone(), settings, 0, stored, budget),
         asked,
     )
 }
@@ -864,7 +864,7 @@ fn a_place_given_back_at_release_is_its_openers_and_a_setting_the_owners() {
     q.release(end, &mut wk());
     q.serving(None);
     assert_eq!(one_for(&asked), (StoreOp::Release { place: PLACE_OF_5 }, 5));
-    q.set_max_message_size(50).unwrap();
+    q.set_max_message_size(50, 1 << 20).unwrap();
     let set = StoreOp::Set {
         field: "max_message_size",
         value: "50".into(),
