@@ -8,7 +8,7 @@ Run in an ipcfs mountpoint (tests/security.rs).
 import os, errno, struct
 name = 'queues/flood-%d' % os.getuid()
 os.close(os.open(name, os.O_CREAT | os.O_WRONLY, 0o600))
-os.setxattr(name, 'user.ipcfs.max_messages', str(2**64 - 1).encode())
+os.setxattr(name, 'user.ipcfs.max_messages', str(2**32 - 1).encode())
 fd = os.open(name, os.O_WRONLY | os.O_DIRECT | os.O_DSYNC)
 batch = (struct.pack('<I', 1) + b'x') * 50000
 sent = 0
