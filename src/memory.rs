@@ -63,8 +63,9 @@ impl UserLimits {
 }
 
 /// What one user holds now.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Usage {
+    uid: u32,
     bytes: AtomicUsize,
     objects: AtomicUsize,
 }
@@ -171,7 +172,7 @@ impl MemoryBudget {
     pub fn account(self: &Arc<Self>, uid: u32) -> Arc<Account> {
         Arc::new(Account {
             budget: self.clone(),
-            owner: Mutex::new((uid, self.usage(uid))),
+            owner: Mutex::new(self.usage(uid)),
             held: AtomicUsize::new(0),
             object: false,
         })
@@ -206,7 +207,7 @@ impl MemoryBudget {
         }
         let account = Arc::new(Account {
             budget: self.clone(),
-            owner: Mutex::new((uid, usage)),
+            owner: Mutex::new(usage),
             held: AtomicUsize::new(0),
             object: true,
         });
@@ -219,7 +220,15 @@ impl MemoryBudget {
     }
 
     fn usage(&self, uid: u32) -> Arc<Usage> {
-        self.lock_users().entry(uid).or_default().clone()
+        let mut users = self.lock_users();
+        let usage = users.entry(uid).or_insert_with(|| {
+            Arc::new(Usage {
+                uid,
+                bytes: AtomicUsize::new(0),
+                objects: AtomicUsize::new(0),
+            })
+        });
+        usage.clone()
     }
 
     fn lock_users(&self) -> MutexGuard<'_, HashMap<u32, Arc<Usage>>> {
@@ -232,9 +241,10 @@ impl MemoryBudget {
 #[derive(Debug)]
 pub struct Account {
     budget: Arc<MemoryBudget>,
-    /// The uid charged, and its usage. Locked for every change, so that
-    /// a change of owner moves exactly what is held.
-    owner: Mutex<(u32, Arc<Usage>)>,
+    /// The usage of the uid charged (its uid in it: an account is one
+    /// per object, and kept small). Locked for every change, so that a
+    /// change of owner moves exactly what is held.
+    owner: Mutex<Arc<Usage>>,
     /// Bytes reserved through this account and not yet released.
     held: AtomicUsize,
     /// Whether this account counts as one of its owner's objects.
@@ -247,7 +257,7 @@ impl Account {
     /// would be passed.
     pub fn try_reserve(&self, bytes: usize) -> bool {
         let owner = self.lock_owner();
-        let (uid, usage) = (&owner.0, &owner.1);
+        let (uid, usage) = (&owner.uid, &*owner);
         let share = self.budget.user_limits.bytes;
         // The user's share is checked and taken in one atomic step: two
         // objects of one user reserving at once cannot both pass a check
@@ -304,7 +314,7 @@ impl Account {
             return;
         }
         let owner = self.lock_owner();
-        owner.1.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        owner.bytes.fetch_sub(bytes, Ordering::Relaxed);
         let before = self.held.fetch_sub(bytes, Ordering::Relaxed);
         debug_assert!(before >= bytes, "released more than reserved");
         self.budget.release(bytes);
@@ -328,12 +338,12 @@ impl Account {
         }
         {
             let owner = self.lock_owner();
-            owner.1.bytes.fetch_sub(bytes, Ordering::Relaxed);
+            owner.bytes.fetch_sub(bytes, Ordering::Relaxed);
             let before = self.held.fetch_sub(bytes, Ordering::Relaxed);
             debug_assert!(before >= bytes, "moved more than held");
         }
         let owner = to.lock_owner();
-        owner.1.bytes.fetch_add(bytes, Ordering::Relaxed);
+        owner.bytes.fetch_add(bytes, Ordering::Relaxed);
         to.held.fetch_add(bytes, Ordering::Relaxed);
     }
 
@@ -347,7 +357,7 @@ impl Account {
     }
 
     pub fn uid(&self) -> u32 {
-        self.lock_owner().0
+        self.lock_owner().uid
     }
 
     /// `chown`: what the object holds is charged to `uid` from now on
@@ -355,21 +365,21 @@ impl Account {
     /// objects away).
     pub fn set_owner(&self, uid: u32) {
         let mut owner = self.lock_owner();
-        if owner.0 == uid {
+        if owner.uid == uid {
             return;
         }
         let to = self.budget.usage(uid);
         let held = self.held.load(Ordering::Relaxed);
-        owner.1.bytes.fetch_sub(held, Ordering::Relaxed);
+        owner.bytes.fetch_sub(held, Ordering::Relaxed);
         to.bytes.fetch_add(held, Ordering::Relaxed);
         if self.object {
-            owner.1.objects.fetch_sub(1, Ordering::Relaxed);
+            owner.objects.fetch_sub(1, Ordering::Relaxed);
             to.objects.fetch_add(1, Ordering::Relaxed);
         }
-        *owner = (uid, to);
+        *owner = to;
     }
 
-    fn lock_owner(&self) -> MutexGuard<'_, (u32, Arc<Usage>)> {
+    fn lock_owner(&self) -> MutexGuard<'_, Arc<Usage>> {
         crate::locks::lock(&self.owner)
     }
 }
@@ -428,7 +438,7 @@ impl Drop for Account {
         let held = self.held.load(Ordering::Relaxed);
         self.release(held);
         if self.object {
-            self.lock_owner().1.objects.fetch_sub(1, Ordering::Relaxed);
+            self.lock_owner().objects.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
