@@ -1449,7 +1449,7 @@ fn messages_in_progress_on_two_mounts_go_in_at_their_close_only_within_the_owner
     assert_eq!(count("XLEN", "ipcfs:{sq}:m", &[]), "6\n");
     // A refused message gives its place back.
     assert_eq!(count("ZCARD", "ipcfs:{sq}:p", &[]), "0\n");
-    let said = "a message refused after 0: the queue's owner holds its share";
+    let said = "a message of sq refused after 0: the queue's owner holds its share";
     assert!(a.log().contains(said) || b.log().contains(said));
 }
 
@@ -1472,8 +1472,10 @@ fn the_places_a_users_writers_hold_count_in_its_share_on_every_mount() {
     assert_eq!(line, "89 ENOSPC\n");
     assert!(
         a.log()
-            .contains("a place refused: the queue's owner holds its share")
+            .contains("a place in sq refused: the queue's owner holds its share")
     );
+    let said = format!("uid {uid}'s queues in the store hold its share");
+    assert!(a.log().contains(&said), "{}", a.log());
     // The other mount heard of the places: no queue more for this user.
     let make_one = || stderr(&as_user(&b, &test_user(), "touch queues/o && rm queues/o"));
     assert!(
@@ -1486,4 +1488,43 @@ fn the_places_a_users_writers_hold_count_in_its_share_on_every_mount() {
     drop(holder.stdin.take());
     wait_within(&mut holder, Duration::from_secs(10), "the holder");
     assert!(eventually(Duration::from_secs(5), || make_one().is_empty()));
+}
+
+#[test]
+fn writers_at_once_on_several_queues_of_one_mount_keep_within_the_owners_share() {
+    let (redis, a) = one_host!(small_share_mount);
+    // Four queues of the test user's: 8,200 bytes of its 16,384 in
+    // records, room for seven messages of 1,000 bytes (1,064 each).
+    let make = "for q in q1 q2 q3 q4; do touch queues/$q && python3 -c \
+        \"import os; os.setxattr('queues/$q', 'user.ipcfs.max_messages', b'100')\"; done";
+    assert_ok(&as_user(&a, &test_user(), make));
+    // Sixteen writers at once, four on each queue: the steps on their way
+    // count against the share, so no queue's lets in what another's took.
+    let args = [
+        "1000",
+        "16",
+        "queues/q1",
+        "queues/q2",
+        "queues/q3",
+        "queues/q4",
+    ];
+    let out = as_user(&a, &test_user(), &py_cmd("writers_at_once.py", &args));
+    let said = stdout(&out);
+    let went: usize = said.split(' ').next().unwrap().parse().unwrap();
+    assert!((1..=7).contains(&went), "{said}");
+    assert!(said.ends_with(" ENOSPC 16\n"), "{said}");
+    let number = |args: &[&str]| -> usize { stdout(&redis.cli(args)).trim().parse().unwrap_or(0) };
+    let mut cost = 0;
+    for q in ["q1", "q2", "q3", "q4"] {
+        let (s, m, p) = (
+            format!("ipcfs:{{{q}}}:s"),
+            format!("ipcfs:{{{q}}}:m"),
+            format!("ipcfs:{{{q}}}:p"),
+        );
+        let messages = number(&["XLEN", &m]);
+        cost +=
+            2050 + number(&["HGET", &s, "bytes"]) + 64 * messages + 160 * number(&["ZCARD", &p]);
+    }
+    assert_eq!(cost, 8200 + 1064 * went);
+    assert!(cost <= 16384, "{cost} bytes for a share of 16384: {said}");
 }

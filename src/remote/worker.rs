@@ -404,8 +404,9 @@ impl Worker<'_> {
                     return Ok(Ok(Stored::Appended(went)));
                 }
                 log::warn!(
-                    "queue store: a message refused after {went}: the queue's owner holds \
-                     its share of the server (--max-memory-per-user)"
+                    "queue store: a message of {} refused after {went}: the queue's owner \
+                     holds its share of the server (--max-memory-per-user)",
+                    String::from_utf8_lossy(name)
                 );
                 match went {
                     0 => Err(Error::NoSpace),
@@ -447,8 +448,9 @@ impl Worker<'_> {
                 };
                 if n == 3 {
                     log::warn!(
-                        "queue store: a place refused: the queue's owner holds its share of \
-                         the server (--max-memory-per-user)"
+                        "queue store: a place in {} refused: the queue's owner holds its \
+                         share of the server (--max-memory-per-user)",
+                        String::from_utf8_lossy(name)
                     );
                     return Ok(Err(Error::NoSpace));
                 }

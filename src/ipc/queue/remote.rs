@@ -129,13 +129,25 @@ enum Asking<P: Parking> {
     Flush { reply: P::Flush, message: Composing },
 }
 
+/// When a call's step was asked, and what it may add to the server,
+/// counted until its answer (usage.rs).
+struct Asked {
+    /// The count of room changes then.
+    room_changes: u64,
+    _sending: Sending,
+}
+
 /// What a step in flight was for.
 enum InFlight<P: Parking> {
-    /// A call's step, with the count of room changes when it was asked.
-    Call(WaiterId, Asking<P>, u64),
+    /// A call's step.
+    Call(WaiterId, Asking<P>, Asked),
     /// A call answered before its step's answer came (interrupted, or the
-    /// daemon unmounting): a place it got is given back.
-    Orphan { place: Option<Place> },
+    /// daemon unmounting): a place it got is given back. What it may add
+    /// counts until then.
+    Orphan {
+        place: Option<Place>,
+        _sending: Sending,
+    },
     /// A take, carrying these acknowledgements: asked again if it fails.
     Take(Vec<String>),
     /// Acknowledgements: asked again if they fail (a message received but
@@ -449,6 +461,9 @@ impl<P: Parking> RemoteQueue<P> {
                 }
                 self.took(result, wk);
             }
+            // Receipts of a queue gone need no storing: its messages went
+            // with it.
+            InFlight::Acks(_) if self.removed => {}
             InFlight::Acks(ids) => {
                 if let Err(e) = result {
                     log::info!(
@@ -464,19 +479,19 @@ impl<P: Parking> RemoteQueue<P> {
                     log::info!("shared queue: {what} not stored: {e}");
                 }
             }
-            InFlight::Orphan { place } => {
+            InFlight::Orphan { place, .. } => {
                 if let (Some(place), Ok(Stored::Reserved(true))) = (place, &result) {
                     self.quiet("place given back", StoreOp::Release { place });
                 }
             }
-            InFlight::Call(id, asking, asked_at) => {
+            InFlight::Call(id, asking, asked) => {
                 // A call that waited for room stays parked while the store
                 // is out of reach: it asks again when it is reached.
                 let unreachable = matches!(result, Err(Error::StoreUnreachable));
                 if retried && unreachable && Self::may_wait(&asking) && !self.shut_down {
                     self.wait_for_room(id, asking, self.room_changes);
                 } else {
-                    self.answered(id, asking, asked_at, result, wk);
+                    self.answered(id, asking, asked.room_changes, result, wk);
                 }
                 if self.interrupted.remove(&id) {
                     let waiting = self.for_room.remove(id);
@@ -790,14 +805,18 @@ impl<P: Parking> StreamObject<P> for RemoteQueue<P> {
                 self.interrupted.insert(id);
                 return false;
             }
-            let Some(InFlight::Call(_, asking, _)) = self.steps.remove(&seq) else {
+            let Some(InFlight::Call(_, asking, asked)) = self.steps.remove(&seq) else {
                 return false;
             };
             let place = match &asking {
                 Asking::Open { place, .. } | Asking::Start { place, .. } => Some(*place),
                 _ => None,
             };
-            self.steps.insert(seq, InFlight::Orphan { place });
+            let orphan = InFlight::Orphan {
+                place,
+                _sending: asked._sending,
+            };
+            self.steps.insert(seq, orphan);
             self.answer(id, asking, Err(why.error()), wk);
         } else {
             return false;
@@ -885,6 +904,7 @@ mod users;
 
 use channel::ReadChannel;
 use share::ShareWaiters;
+use usage::Sending;
 pub use usage::{STORED_PLACE, StoredBytes, StoredCharge};
 use users::Users;
 

@@ -12,10 +12,24 @@ impl<P: Parking> RemoteQueue<P> {
     }
 
     /// Asks a call's step of the store.
+    /// What it may add counts for the queue's owner until the answer, so
+    /// that the share the steps of the owner's other queues carry leaves
+    /// it out (usage.rs).
     pub(super) fn ask_now(&mut self, id: WaiterId, asking: Asking<P>) -> u64 {
         let op = self.op_of(&asking);
-        let step = InFlight::Call(id, asking, self.room_changes);
-        self.send(op, step)
+        let adds = match &op {
+            StoreOp::Append { messages, .. } => {
+                let bytes = messages.iter().map(Vec::len).sum::<usize>();
+                bytes + messages.len() * usage::MESSAGE_OVERHEAD
+            }
+            StoreOp::Reserve { .. } => usage::STORED_PLACE,
+            _ => 0,
+        };
+        let asked = Asked {
+            room_changes: self.room_changes,
+            _sending: self.stored.sending(self.budget.uid(), adds),
+        };
+        self.send(op, InFlight::Call(id, asking, asked))
     }
 
     /// The step a call that waits on the store asks, with what the queue
@@ -214,6 +228,14 @@ impl<P: Parking> RemoteQueue<P> {
             (asking, Ok(other)) => {
                 log::warn!("shared queue: the store answered {other:?} out of turn");
                 self.answer(id, asking, crate::ipc::queue::store::unreachable(), wk);
+            }
+            (asking, Err(Error::NoSpace)) => {
+                log::warn!(
+                    "uid {}'s queues in the store hold its share of the server \
+                     (--max-memory-per-user), as the server counted: a message or place refused",
+                    self.budget.uid()
+                );
+                self.answer(id, asking, Err(Error::NoSpace), wk);
             }
             (asking, Err(e)) => {
                 log::info!("shared queue: a call failed: {e}");

@@ -217,6 +217,27 @@ fn a_parked_read_asks_one_take_and_no_other_until_a_message_is_put() {
 }
 
 #[test]
+fn receipts_of_a_queue_found_gone_are_not_sent_again() {
+    let (mut q, asked) = queue();
+    let seq = parked_read(&mut q, &asked, 100, false);
+    taken(&mut q, seq, "1-0", b"job");
+    receipts_due(&mut q);
+    let (seq, op) = one(&asked);
+    assert_eq!(
+        op,
+        StoreOp::Ack {
+            ids: vec!["1-0".into()]
+        }
+    );
+    // The queue was removed meanwhile: its messages went with it, and
+    // the receipt is never asked again (each would fail the same way).
+    q.stored(seq, Err(Error::NotFound), &mut wk());
+    receipts_due(&mut q);
+    q.deadline(Instant::now() + RETRY_AFTER_FAILURE * 2, &mut wk());
+    assert_eq!(asked.take(), []);
+}
+
+#[test]
 fn the_next_take_carries_the_receipt_of_the_last_message() {
     let (mut q, asked) = queue();
     let seq = parked_read(&mut q, &asked, 100, false);
@@ -842,8 +863,10 @@ fn a_calls_steps_are_for_its_caller_even_when_asked_again_for_room() {
             .is_parked()
     );
     q.serving(None);
+    // The close's message, on its way, counts in the owner's share until
+    // its answer: 2 bytes and its slot.
     let append = StoreOp::Append {
-        share: SHARE,
+        share: SHARE.map(|n| n - 2 - usage::MESSAGE_OVERHEAD),
         messages: vec![b"m".to_vec()],
         place: None,
     };

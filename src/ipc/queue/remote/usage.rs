@@ -15,8 +15,10 @@
 //! may cost ([`StoredCharge::share_left`]: the share less what the
 //! owner's other queues cost, as this mount last heard), which the store
 //! checks as it adds: one queue never passes it, whatever the mounts and
-//! writers at once. Only steps in flight at once on several queues of one
-//! owner may pass the share together, by what they carry.
+//! writers at once. A step on its way counts too, until its answer
+//! ([`Sending`]), so that steps in flight at once on several queues of
+//! one owner never pass the share together from one mount; two mounts
+//! may, by what the other has on its way.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -182,6 +184,37 @@ impl StoredCharge {
     }
 }
 
+/// What a step on its way to the store may add to a queue, counted for
+/// the queue's owner until the step's answer comes: by then the store
+/// has said what the queue holds (the worker tells the queue before it
+/// answers), so that nothing the step added goes uncounted between.
+#[derive(Debug)]
+pub struct Sending {
+    of: Arc<StoredBytes>,
+    owner: u32,
+    bytes: usize,
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.of.sub(self.owner, self.bytes);
+    }
+}
+
+impl StoredCharge {
+    /// Counts `bytes` a step to the store may add for `owner`, until the
+    /// step's answer (the guard dropped).
+    pub fn sending(&mut self, owner: u32, bytes: usize) -> Sending {
+        self.follow(owner);
+        self.of.add(owner, bytes);
+        Sending {
+            of: self.of.clone(),
+            owner,
+            bytes,
+        }
+    }
+}
+
 impl Drop for StoredCharge {
     fn drop(&mut self) {
         self.of.sub(self.owner, self.total());
@@ -216,6 +249,13 @@ mod tests {
         assert!(!usage.may_make(7, 1));
         // What each queue may cost in all: the share less the other's.
         assert_eq!(a.share_left(7), Some(300 + STORED_PLACE));
+        assert_eq!(b.share_left(7), Some(300 - 164));
+        // Steps on their way count until answered, for every queue.
+        let on_its_way = a.sending(7, 100);
+        assert_eq!(b.share_left(7), Some(300 - 164 - 100));
+        assert!(!a.fits(7, 1, 40));
+        drop(on_its_way);
+        assert!(a.fits(7, 1, 40));
         assert_eq!(b.share_left(7), Some(300 - 164));
         // The store says a emptied; then b's owner changed (chown).
         a.set(7, Counts::default());
