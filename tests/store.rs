@@ -1474,7 +1474,7 @@ fn the_places_a_users_writers_hold_count_in_its_share_on_every_mount() {
         a.log()
             .contains("a place in sq refused: the queue's owner holds its share")
     );
-    let said = format!("uid {uid}'s queues in the store hold its share");
+    let said = format!("uid {uid}'s queue: a message or place refused by the server");
     assert!(a.log().contains(&said), "{}", a.log());
     // The other mount heard of the places: no queue more for this user.
     let make_one = || stderr(&as_user(&b, &test_user(), "touch queues/o && rm queues/o"));

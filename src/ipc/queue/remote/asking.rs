@@ -230,9 +230,10 @@ impl<P: Parking> RemoteQueue<P> {
                 self.answer(id, asking, crate::ipc::queue::store::unreachable(), wk);
             }
             (asking, Err(Error::NoSpace)) => {
+                // The store's own line before says which of the two.
                 log::warn!(
-                    "uid {}'s queues in the store hold its share of the server \
-                     (--max-memory-per-user), as the server counted: a message or place refused",
+                    "uid {}'s queue: a message or place refused by the server (its owner's \
+                     share, --max-memory-per-user, or the server's maxmemory)",
                     self.budget.uid()
                 );
                 self.answer(id, asking, Err(Error::NoSpace), wk);
