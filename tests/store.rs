@@ -118,7 +118,8 @@ fn mount(redis: &Redis) -> Option<Mount> {
 }
 
 /// The Redis server and one mount of it, made by `$mount` (`mount`
-/// unless said), or a return from the test.
+/// unless said; or whatever `$mount` makes of the server, such as two
+/// mounts), or a return from the test.
 macro_rules! one_host {
     () => {
         one_host!(mount)
@@ -1288,12 +1289,7 @@ fn root_of_a_user_namespace_is_held_to_its_users_share_of_the_server() {
 
 #[test]
 fn a_users_queues_count_against_its_share_on_every_mount_and_after_a_restart() {
-    let Some(redis) = Redis::start() else {
-        return;
-    };
-    let Some((_a, b)) = two_mounts_with_a_full_share(&redis) else {
-        return;
-    };
+    let (redis, (_a, b)) = one_host!(two_mounts_with_a_full_share);
     let user = test_user();
     let one_more = "touch queues/x 2>&1";
     let refused = "touch: cannot touch 'queues/x': No space left on device\n";
@@ -1348,12 +1344,7 @@ fn the_threads_that_wait_on_the_server_get_the_cpu_before_those_that_serve_calls
 
 #[test]
 fn descriptors_another_user_holds_on_removed_queues_hold_none_of_the_owners_share() {
-    let Some(redis) = Redis::start() else {
-        return;
-    };
-    let Some((a, b)) = two_mounts_with_a_full_share(&redis) else {
-        return;
-    };
+    let (_redis, (a, b)) = one_host!(two_mounts_with_a_full_share);
     let (owner, other) = (test_user(), nobody());
     // The other user holds O_PATH descriptors of all 7 on both mounts
     // (search permission on queues/ is all it takes) while the owner
@@ -1393,12 +1384,7 @@ fn descriptors_another_user_holds_on_removed_queues_hold_none_of_the_owners_shar
 
 #[test]
 fn a_chown_moves_what_a_queue_costs_in_the_server_to_its_new_owner_on_every_mount() {
-    let Some(redis) = Redis::start() else {
-        return;
-    };
-    let Some((a, b)) = two_mounts_with_a_full_share(&redis) else {
-        return;
-    };
+    let (_redis, (a, b)) = one_host!(two_mounts_with_a_full_share);
     let user = test_user();
     assert_ok(&a.run("chown 65534 queues/q1"));
     // B, told by the server, lets the user make one queue more; then A,

@@ -81,8 +81,9 @@ return {1, ARGV[1]}
 
 /// What the scripts that change a queue's messages share (KEYS[1] its
 /// settings, KEYS[2] its stream, KEYS[3] its places): the `N/B/P` of its
-/// events, what its messages and places cost the server (as the mounts
-/// count it for its owner, remote/usage.rs), the bytes of messages gone
+/// events, the same three numbers for a script's answer, what its
+/// messages and places cost the server (as the mounts count it for its
+/// owner, remote/usage.rs), the bytes of messages gone
 /// taken off (never below 0: a queue made by an older daemon kept no
 /// count), and the length of one message, by id (0 if gone).
 fn measures() -> String {
@@ -91,6 +92,10 @@ fn measures() -> String {
 local function counts()
   return redis.call('XLEN', KEYS[2]) .. '/' .. (redis.call('HGET', KEYS[1], 'bytes') or '0')
     .. '/' .. redis.call('ZCARD', KEYS[3])
+end
+local function numbers()
+  return redis.call('XLEN', KEYS[2]), tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0'),
+    redis.call('ZCARD', KEYS[3])
 end
 local function cost()
   return tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')
@@ -152,8 +157,8 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 /// (the rest are refused, and a place whose message is refused is
 /// freed). KEYS: settings, messages, places. ARGV: made, deadline (ms of
 /// the server's clock), place ('' for none), channel, name, share,
-/// messages… Returns {how many went in (in order), the queue's messages,
-/// their bytes, its places, 1 if the share refused one (else 0)}; -1 if
+/// messages… Returns {how many went in (in order), 1 if the share
+/// refused one (else 0), the queue's messages, their bytes, its places}; -1 if
 /// the queue is gone, -2 if the deadline passed: its daemon has answered
 /// its writer `ECOMM` by then, so nothing may go in.
 pub fn append() -> String {
@@ -201,8 +206,7 @@ if went > 0 then
 elseif freed_place then
   redis.call('PUBLISH', ARGV[4], 'take ' .. counts() .. ' ' .. ARGV[5])
 end
-return {{went, redis.call('XLEN', KEYS[2]), tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0'),
-  redis.call('ZCARD', KEYS[3]), refused}}
+return {{went, refused, numbers()}}
 "#,
         room(),
         measures()
@@ -236,8 +240,7 @@ local share = tonumber(ARGV[5])
 if share ~= nil and cost() + {STORED_PLACE} > share then return 3 end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[2])
 redis.call('PUBLISH', ARGV[6], 'hold ' .. counts() .. ' ' .. ARGV[7])
-return {{1, redis.call('XLEN', KEYS[2]), tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0'),
-  redis.call('ZCARD', KEYS[3])}}
+return {{1, numbers()}}
 "#,
         room(),
         measures()

@@ -377,11 +377,8 @@ impl Worker<'_> {
                     call.arg(message.as_slice());
                 }
                 let answer: Value = call.invoke(con)?;
-                let [went, messages, bytes, places, past_share] = match answer {
-                    Value::Array(a) => [0, 1, 2, 3, 4].map(|i| match a.get(i) {
-                        Some(Value::Int(n)) => *n as usize,
-                        _ => 0,
-                    }),
+                let (went, past_share, counts) = match answer {
+                    Value::Array(a) => (number_at(&a, 0), number_at(&a, 1), counts_at(&a, 2)),
                     Value::Int(n) => return Ok(gone(n).map(|n| Stored::Appended(n as usize))),
                     other => {
                         log::warn!("queue store: an append answered {other:?}");
@@ -392,11 +389,6 @@ impl Worker<'_> {
                 // answered: its owner's count in the server takes this
                 // write in before the writer's next (usage.rs), whenever
                 // the event that says it comes.
-                let counts = Counts {
-                    messages,
-                    bytes,
-                    places,
-                };
                 if went > 0 {
                     self.store.tell(name, vec![Change::Put(counts)]);
                 }
@@ -426,18 +418,9 @@ impl Worker<'_> {
                 call.arg(&channel).arg(name);
                 let n = match call.invoke(con)? {
                     Value::Array(a) => {
-                        let [messages, bytes, places] = [1, 2, 3].map(|i| match a.get(i) {
-                            Some(Value::Int(n)) => *n as usize,
-                            _ => 0,
-                        });
                         // Counted before the opener is answered, as an
                         // append's messages are.
-                        let counts = Counts {
-                            messages,
-                            bytes,
-                            places,
-                        };
-                        self.store.tell(name, vec![Change::Held(counts)]);
+                        self.store.tell(name, vec![Change::Held(counts_at(&a, 1))]);
                         1
                     }
                     Value::Int(n) => n,
@@ -772,6 +755,24 @@ fn settings_of(s: &HashMap<String, String>) -> Option<QueueSettings> {
             .unwrap_or(Framing::Message),
         faults,
     })
+}
+
+/// The whole number at `i` of a script's answer (0 if none is there).
+fn number_at(answer: &[Value], i: usize) -> usize {
+    match answer.get(i) {
+        Some(Value::Int(n)) => *n as usize,
+        _ => 0,
+    }
+}
+
+/// What a queue holds, as a script answered it from `at` on (its
+/// `numbers()`: messages, bytes, places).
+fn counts_at(answer: &[Value], at: usize) -> Counts {
+    Counts {
+        messages: number_at(answer, at),
+        bytes: number_at(answer, at + 1),
+        places: number_at(answer, at + 2),
+    }
 }
 
 /// A take's answer: `{id, message}`, nil when empty, -1 when gone.

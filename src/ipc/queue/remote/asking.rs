@@ -18,16 +18,22 @@ impl<P: Parking> RemoteQueue<P> {
     pub(super) fn ask_now(&mut self, id: WaiterId, asking: Asking<P>) -> u64 {
         let op = self.op_of(&asking);
         let adds = match &op {
-            StoreOp::Append { messages, .. } => {
-                let bytes = messages.iter().map(Vec::len).sum::<usize>();
-                bytes + messages.len() * usage::MESSAGE_OVERHEAD
-            }
-            StoreOp::Reserve { .. } => usage::STORED_PLACE,
-            _ => 0,
+            StoreOp::Append { messages, .. } => Counts {
+                messages: messages.len(),
+                bytes: messages.iter().map(Vec::len).sum(),
+                places: 0,
+            },
+            StoreOp::Reserve { .. } => Counts {
+                places: 1,
+                ..Counts::default()
+            },
+            _ => Counts::default(),
         };
         let asked = Asked {
             room_changes: self.room_changes,
-            _sending: self.stored.sending(self.budget.uid(), adds),
+            _sending: self
+                .stored
+                .sending(self.budget.uid(), usage::contents_cost(adds)),
         };
         self.send(op, InFlight::Call(id, asking, asked))
     }
