@@ -196,7 +196,7 @@ impl Config {
                 self.pipe_capacity
             ));
         }
-        if u32::try_from(self.queue_max_messages).is_err() || self.queue_max_messages == 0 {
+        if crate::ipc::queue::max_messages(self.queue_max_messages).is_err() {
             return Err(format!(
                 "--queue-max-messages must be between 1 and {}, not {}",
                 u32::MAX,

@@ -95,7 +95,7 @@ impl QueueEnd {
 pub struct Queue<P: Parking> {
     messages: VecDeque<Vec<u8>>,
     bytes: usize,
-    /// At most 2³² − 1, as the settings check (a queue kept small).
+    /// At most 2³² − 1 ([`max_messages`]).
     max_messages: u32,
     /// At most the mount's largest message (limits.rs: under 256 MiB),
     /// which every setter checks: u32 keeps a queue small.
@@ -125,6 +125,15 @@ pub struct Queue<P: Parking> {
 }
 
 pub type QueueWakeups<P> = Wakeups<P, QueueEnd>;
+
+/// `n` as a queue's `max_messages`, in memory or shared: 1 to 2³² − 1,
+/// else `EINVAL` (u32 keeps a queue in memory small).
+pub fn max_messages(n: usize) -> Result<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(Error::InvalidArgument)
+}
 
 /// A stream-mode read of a description that is mid-message: the rest of
 /// it, or the end of file after it. `None` when it must receive.
@@ -217,10 +226,7 @@ impl<P: Parking> Queue<P> {
     /// Sets how many messages the queue holds. Lowering it below what is
     /// queued keeps those messages; writers wait until it drains.
     pub fn set_max_messages(&mut self, n: usize, wk: &mut QueueWakeups<P>) -> Result<()> {
-        self.max_messages = match u32::try_from(n) {
-            Ok(n) if n > 0 => n,
-            _ => return Err(Error::InvalidArgument),
-        };
+        self.max_messages = max_messages(n)?;
         self.settle(wk);
         self.notify(wk);
         self.rest_when_idle();

@@ -32,9 +32,7 @@ impl<P: Parking> RemoteQueue<P> {
     /// Sets how many messages the queue holds, for every host: 1 to
     /// 2³² − 1, as in memory.
     pub fn set_max_messages(&mut self, n: usize, wk: &mut RemoteWakeups<P>) -> Result<()> {
-        if n == 0 || u32::try_from(n).is_err() {
-            return Err(Error::InvalidArgument);
-        }
+        super::super::max_messages(n)?;
         self.settings.max_messages = n;
         self.room_changed();
         self.quiet(
