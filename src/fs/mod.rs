@@ -12,6 +12,8 @@
 
 pub mod attr;
 pub mod cell;
+mod child_order;
+mod entry_map;
 mod entry_name;
 pub mod forgetting;
 pub mod handles;

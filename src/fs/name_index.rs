@@ -9,15 +9,12 @@
 //! indexed under: an entry's name changes only while it is out of the
 //! index, and an entry leaves the map only after it left the index.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
 
 use super::attr::Ino;
-use super::tree::Entry;
-
-type Entries<N> = HashMap<Ino, Box<Entry<N>>>;
+use super::entry_map::EntryMap as Entries;
 
 #[derive(Default)]
 pub struct NameIndex {

@@ -10,18 +10,21 @@
 //!   or a synthesized one the kernel knows of or `readdir` listed; it
 //!   keeps inodes only, each indexed under its entry's parent and name
 //!   (name_index.rs), so an entry is renamed only while out of it;
-//! - `children` holds (parent, child) for every entry that has a parent,
-//!   in creation order (inode numbers only grow), for stable `readdir`
-//!   offsets;
+//! - `entries` finds each entry by the inode it holds (entry_map.rs);
+//! - `children` holds every entry that has a parent under that parent,
+//!   in creation order (inode numbers only grow; an entry never changes
+//!   parent), for stable `readdir` offsets (child_order.rs);
 //! - inode numbers are never reused while the daemon runs;
 //! - `recency` tracks the synthesized entries the kernel holds lookups
 //!   on, except those it was asked to drop since their last lookup
 //!   (forgetting.rs).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::attr::{Ino, Meta, Time};
+use super::child_order::ChildOrder;
+use super::entry_map::EntryMap;
 use super::entry_name::Name;
 use super::forgetting::{Recency, Stale};
 use super::name_index::NameIndex;
@@ -75,13 +78,13 @@ pub enum RenameMode {
 }
 
 pub struct Tree<N> {
-    entries: HashMap<Ino, Box<Entry<N>>>,
+    entries: EntryMap<N>,
     /// The makers of the entries that have one (synthesized ones), by
     /// inode; gone with their entry.
     makers: HashMap<Ino, Maker>,
     /// (parent, name) → inode (name_index.rs).
     names: NameIndex,
-    children: BTreeSet<(Ino, Ino)>,
+    children: ChildOrder,
     next_ino: Ino,
     recency: Recency,
 }
@@ -90,28 +93,25 @@ impl<N: Clone> Tree<N> {
     /// A tree holding only the root directory.
     pub fn new(root: N, meta: Meta) -> Self {
         let mut tree = Tree {
-            entries: HashMap::new(),
+            entries: EntryMap::default(),
             makers: HashMap::new(),
             names: NameIndex::default(),
-            children: BTreeSet::new(),
+            children: ChildOrder::default(),
             next_ino: ROOT,
             recency: Recency::default(),
         };
         let ino = tree.allocate();
-        tree.entries.insert(
+        tree.entries.insert(Box::new(Entry {
             ino,
-            Box::new(Entry {
-                ino,
-                parent: ROOT,
-                name: Name::default(),
-                meta,
-                node: root,
-                charge: None,
-                linked: true,
-                lookups: 0,
-                synthesized: false,
-            }),
-        );
+            parent: ROOT,
+            name: Name::default(),
+            meta,
+            node: root,
+            charge: None,
+            linked: true,
+            lookups: 0,
+            synthesized: false,
+        }));
         tree
     }
 
@@ -122,11 +122,11 @@ impl<N: Clone> Tree<N> {
     }
 
     pub fn get(&self, ino: Ino) -> Option<&Entry<N>> {
-        self.entries.get(&ino).map(|e| &**e)
+        self.entries.get(&ino)
     }
 
     pub fn get_mut(&mut self, ino: Ino) -> Option<&mut Entry<N>> {
-        self.entries.get_mut(&ino).map(|e| &mut **e)
+        self.entries.get_mut(&ino)
     }
 
     /// The entry named `name` in `parent`: linked, or synthesized and
@@ -213,21 +213,18 @@ impl<N: Clone> Tree<N> {
 
     fn insert(&mut self, parent: Ino, name: &[u8], meta: Meta, node: N, linked: bool) -> Ino {
         let ino = self.allocate();
-        self.children.insert((parent, ino));
-        self.entries.insert(
+        self.children.insert(parent, ino);
+        self.entries.insert(Box::new(Entry {
             ino,
-            Box::new(Entry {
-                ino,
-                parent,
-                name: Name::new(name),
-                meta,
-                node,
-                charge: None,
-                linked,
-                lookups: 0,
-                synthesized: !linked,
-            }),
-        );
+            parent,
+            name: Name::new(name),
+            meta,
+            node,
+            charge: None,
+            linked,
+            lookups: 0,
+            synthesized: !linked,
+        }));
         self.names.insert(&self.entries, ino);
         ino
     }
@@ -271,9 +268,7 @@ impl<N: Clone> Tree<N> {
     }
 
     fn child_inos(&self, parent: Ino) -> impl Iterator<Item = Ino> + '_ {
-        self.children
-            .range((parent, 0)..=(parent, Ino::MAX))
-            .map(|(_, c)| *c)
+        self.children.after(parent, 0)
     }
 
     /// Takes an entry out of the tree, and with it the children nothing
@@ -286,7 +281,7 @@ impl<N: Clone> Tree<N> {
             self.recency.gone(maker.uid, &mut maker.stamp);
         }
         self.names.remove(e.parent, &e.name, ino);
-        self.children.remove(&(e.parent, ino));
+        self.children.remove(e.parent, ino);
         let orphans: Vec<Ino> = self
             .child_inos(ino)
             .filter(|c| self.entries[c].lookups == 0)
@@ -443,14 +438,14 @@ impl<N: Clone> Tree<N> {
     /// first.
     pub fn list(&self, parent: Ino, after: Ino) -> impl Iterator<Item = &Entry<N>> {
         self.children
-            .range((parent, after.saturating_add(1))..=(parent, Ino::MAX))
-            .map(|(_, c)| &*self.entries[c])
+            .after(parent, after)
+            .map(|c| &self.entries[&c])
             .filter(|e| e.linked)
     }
 
     /// Every entry, linked or not: for status listings and unmount.
     pub fn all(&self) -> impl Iterator<Item = &Entry<N>> {
-        self.entries.values().map(|e| &**e)
+        self.entries.values()
     }
 
     /// Linked children of `parent`.
