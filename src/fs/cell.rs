@@ -10,6 +10,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
+use once_cell::race::OnceBox;
+
 use super::Shared;
 use super::attr::OpenStyle;
 use super::node::OpenFile;
@@ -35,13 +37,13 @@ pub type Adopter = Box<dyn Fn(Accepted) -> Result<Vec<u8>> + Send + Sync>;
 
 /// Laid out for the many objects that never have a deadline, an adopter
 /// or a close of their own (a queue): what only some cells use is in
-/// one box, made when first set ([`Extras`]).
+/// one box, made when first set ([`Extras`]), behind one word.
 pub struct Cell<T, R: Replies> {
     object: Mutex<T>,
     shared: Arc<Shared<R>>,
     /// This cell itself, for the handles that finished opens install.
     me: Weak<Cell<T, R>>,
-    extras: OnceLock<Box<Extras<T, R>>>,
+    extras: OnceBox<Extras<T, R>>,
 }
 
 /// What some cells have, each set once.
@@ -70,7 +72,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         let cell = Arc::new_cyclic(|me| Cell {
             object: Mutex::new(object),
             me: me.clone(),
-            extras: OnceLock::new(),
+            extras: OnceBox::new(),
             shared,
         });
         if cell.shared.is_shutting_down() {

@@ -1,6 +1,6 @@
-//! What a queue holds only while it is in use: its descriptions' receive
-//! states and messages in progress, the places those hold, its parked
-//! calls and its poll handles.
+//! What a queue holds only while it is in use: how many descriptions
+//! are open, their receive states and messages in progress, the places
+//! those hold, its parked calls and its poll handles.
 //!
 //! Most of a mount's queues are idle most of the time (a hundred
 //! thousand made and never opened again, at scale), and all of this is
@@ -24,6 +24,12 @@ use crate::ipc::{ParkedRead, Pollers};
 use crate::wait::WaitQueue;
 
 pub(super) struct InUse<P: Parking> {
+    /// Open descriptions, by end: the queue is in use while any is open.
+    pub(super) readers: usize,
+    pub(super) writers: usize,
+    /// Places in the queue messages in progress hold (by whom: in
+    /// `places_held`).
+    pub(super) reserved: usize,
     /// Receive state, by file description open for reading.
     pub(super) receptions: HashMap<u64, Reception>,
     pub(super) reads: WaitQueue<ParkedRead<P::Read, QueueEnd>>,
@@ -41,6 +47,9 @@ pub(super) struct InUse<P: Parking> {
 impl<P: Parking> Default for InUse<P> {
     fn default() -> Self {
         InUse {
+            readers: 0,
+            writers: 0,
+            reserved: 0,
             receptions: HashMap::new(),
             reads: WaitQueue::new(),
             writes: WaitQueue::new(),
@@ -59,7 +68,9 @@ impl<P: Parking> InUse<P> {
     }
 
     fn is_empty(&self) -> bool {
-        self.receptions.is_empty()
+        self.readers == 0
+            && self.writers == 0
+            && self.receptions.is_empty()
             && self.reads.is_empty()
             && self.writes.is_empty()
             && self.pollers.is_empty()
@@ -78,6 +89,11 @@ impl<P: Parking> Queue<P> {
     /// The state in use, to look at: `None` when all of it is empty.
     pub(super) fn in_use_now(&self) -> Option<&InUse<P>> {
         self.in_use.as_deref()
+    }
+
+    /// Places messages in progress hold in the queue.
+    pub(super) fn reserved(&self) -> usize {
+        self.in_use_now().map_or(0, |u| u.reserved)
     }
 
     /// The message in progress of `end`, if it has one.

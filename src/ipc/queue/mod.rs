@@ -30,7 +30,7 @@
 //!   the user who opened its description (places.rs) until it is whole;
 //!   a parked write's bytes to its writer's (send.rs).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,6 +39,7 @@ mod places;
 mod remote;
 mod send;
 pub mod store;
+mod traffic;
 mod transit;
 
 pub use self::remote::{RemoteCounters, RemoteQueue, STORED_PLACE, StoredBytes, StoredCharge};
@@ -89,12 +90,14 @@ impl QueueEnd {
     }
 }
 
-/// Laid out for the many queues that sit idle: their settings, counters
-/// and messages here, and what only an open or waited-on queue has in
-/// [`in_use::InUse`], boxed, made on first need and dropped when empty.
+/// Laid out for the many queues that sit idle: their settings here; their
+/// messages and counters behind one pointer, made with the first message
+/// ([`traffic::Traffic`]); and what only an open or waited-on queue has
+/// in [`in_use::InUse`], boxed, made on first need and dropped when
+/// empty.
 pub struct Queue<P: Parking> {
-    messages: VecDeque<Vec<u8>>,
-    bytes: usize,
+    /// Its messages and the counts of what passed (traffic.rs).
+    traffic: traffic::Traffic,
     /// At most 2³² − 1 ([`max_messages`]).
     max_messages: u32,
     /// At most the mount's largest message (limits.rs: under 256 MiB),
@@ -102,25 +105,14 @@ pub struct Queue<P: Parking> {
     max_message_size: u32,
     budget: Arc<Account>,
     next_end: u64,
-    /// Open descriptions, by end (u32: a queue is kept small).
-    readers: u32,
-    writers: u32,
-    sent: u64,
-    received: u64,
-    truncated: u64,
     /// Where the stream writers opened from now on end their messages.
     framing: Framing,
-    /// Places in the queue messages in progress hold (by whom: in
-    /// `in_use`).
-    reserved: u32,
-    /// Messages dropped before they were whole (too long, writer killed).
-    dropped: u64,
     shut_down: bool,
     /// The faults between writers and readers (labs), and the messages
     /// they delay or hold back; `None` while the channel is perfect.
     transit: Option<Box<transit::Transit>>,
-    /// Descriptions' state, parked calls and poll handles; `None` while
-    /// there are none (in_use.rs).
+    /// Open descriptions and their state, parked calls and poll handles;
+    /// `None` while there are none (in_use.rs).
     in_use: Option<Box<in_use::InUse<P>>>,
 }
 
@@ -181,20 +173,12 @@ impl<P: Parking> Queue<P> {
         budget: Arc<Account>,
     ) -> Self {
         Queue {
-            messages: VecDeque::new(),
-            bytes: 0,
+            traffic: Default::default(),
             max_messages: u32::try_from(max_messages).unwrap_or(u32::MAX),
             max_message_size: u32::try_from(max_message_size).unwrap_or(u32::MAX),
             budget,
             next_end: 0,
-            readers: 0,
-            writers: 0,
-            sent: 0,
-            received: 0,
-            truncated: 0,
             framing,
-            reserved: 0,
-            dropped: 0,
             shut_down: false,
             transit: None,
             in_use: None,
@@ -202,15 +186,16 @@ impl<P: Parking> Queue<P> {
     }
 
     pub fn counters(&self) -> QueueCounters {
+        let passed = self.traffic.counts();
         QueueCounters {
-            messages: self.messages.len(),
-            bytes: self.bytes,
-            sent: self.sent,
-            received: self.received,
-            truncated: self.truncated,
-            dropped: self.dropped,
-            readers: self.readers as usize,
-            writers: self.writers as usize,
+            messages: self.traffic.len(),
+            bytes: self.traffic.bytes(),
+            sent: passed.sent,
+            received: passed.received,
+            truncated: passed.truncated,
+            dropped: passed.dropped,
+            readers: self.in_use_now().map_or(0, |u| u.readers),
+            writers: self.in_use_now().map_or(0, |u| u.writers),
             blocked: self.in_use_now().map_or(0, |u| u.blocked()),
         }
     }
@@ -269,7 +254,7 @@ impl<P: Parking> Queue<P> {
     }
 
     fn full(&self) -> bool {
-        self.messages.len() + self.reserved as usize + self.carried() >= self.max_messages()
+        self.traffic.len() + self.reserved() + self.carried() >= self.max_messages()
     }
 
     /// Takes the oldest message out. Its slot's overhead is given back;
@@ -277,25 +262,14 @@ impl<P: Parking> Queue<P> {
     /// [`Queue::delivered`]; a stream reader keeps the message, and its
     /// charge, until it has read it all).
     fn pop_message(&mut self) -> Vec<u8> {
-        let message = self.messages.pop_front().expect("a message is queued");
-        self.bytes -= message.len();
+        let message = self.traffic.pop_front().expect("a message is queued");
         self.budget.release(MESSAGE_OVERHEAD);
-        self.received += 1;
-        self.shrink_when_drained();
         message
     }
 
     /// Gives back the charge of `bytes` of received messages that left.
     fn delivered(&self, bytes: usize) {
         self.budget.release(bytes);
-    }
-
-    /// A queue drained of a burst gives its slots' memory back, rather
-    /// than keeping the burst's high-water mark for its whole life.
-    fn shrink_when_drained(&mut self) {
-        if self.messages.is_empty() && self.messages.capacity() > 64 {
-            self.messages = VecDeque::new();
-        }
     }
 
     /// The charge of a message of `len` bytes a stream read of `size`
@@ -359,7 +333,7 @@ impl<P: Parking> Queue<P> {
                 // read of it took one meanwhile) goes on with that one.
                 let result = match self.continue_reception(end, size) {
                     Some(data) => Ok(data),
-                    None if self.messages.is_empty() => break,
+                    None if self.traffic.is_empty() => break,
                     None => self.receive(end, size),
                 };
                 wk.serve_front_read(&mut self.in_use().reads, result);
@@ -385,7 +359,7 @@ impl<P: Parking> Queue<P> {
                     let parked = self.in_use().place_openers.remove(id);
                     let (waiter, end) = parked.expect("it is parked");
                     self.take_place(end);
-                    self.writers += 1;
+                    self.in_use().writers += 1;
                     wk.opens.push((id, waiter, Ok(end)));
                 } else {
                     // Those it passes wait for their share: the order of
@@ -432,7 +406,7 @@ impl<P: Parking> Queue<P> {
     /// (batch). Too small a buffer for a whole message is `EMSGSIZE`, and
     /// the message stays queued.
     fn receive(&mut self, end: QueueEnd, size: usize) -> Result<Vec<u8>> {
-        let front = self.messages.front().expect("a message is queued");
+        let front = self.traffic.front().expect("a message is queued");
         match end.io {
             IoMode::Stream => {
                 let charge = self.reception_charge(end, front.len(), size)?;
@@ -460,9 +434,10 @@ impl<P: Parking> Queue<P> {
                 Err(Error::MessageTooLong)
             }
             IoMode::Batch => {
-                let mut out = Vec::with_capacity(size.min(self.bytes + 4 * self.messages.len()));
+                let mut out =
+                    Vec::with_capacity(size.min(self.traffic.bytes() + 4 * self.traffic.len()));
                 while self
-                    .messages
+                    .traffic
                     .front()
                     .is_some_and(|m| out.len() + record_len(m) <= size)
                 {
@@ -504,7 +479,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         self.next_end += 1;
         let end = QueueEnd::opened(self.next_end, req, self.framing);
         if req.mode.read {
-            self.readers += 1;
+            self.in_use().readers += 1;
             self.in_use().receptions.insert(end.id, Reception::Idle);
         }
         if req.mode.write && !req.mode.read && end.composes() && !req.nonblock && !self.shut_down {
@@ -524,7 +499,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
             }
         }
         if req.mode.write {
-            self.writers += 1;
+            self.in_use().writers += 1;
         }
         Step::Done(waiter, Ok(end))
     }
@@ -539,7 +514,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         if let Some(data) = read_at_once(&mut self.in_use().receptions, call.end, call.size) {
             return Step::Done(call.waiter, Ok(data));
         }
-        if !self.messages.is_empty() {
+        if !self.traffic.is_empty() {
             let result = self.receive(call.end, call.size);
             if result.is_ok() {
                 self.settle(wk);
@@ -573,16 +548,16 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
 
     fn release(&mut self, end: QueueEnd, wk: &mut QueueWakeups<P>) {
         if end.mode.read {
-            self.readers -= 1;
+            self.in_use().readers -= 1;
             let reception = self.in_use().receptions.remove(&end.id);
             if reception.is_some_and(|r| r.unread() > 0) {
                 // The unread rest of a received message is dropped, and its
                 // charge with it.
-                self.truncated += 1;
+                self.traffic.counts_mut().truncated += 1;
             }
         }
         if end.mode.write {
-            self.writers -= 1;
+            self.in_use().writers -= 1;
             // A close always comes with a flush first; this ends a message
             // only if none did.
             self.end_message(end, &mut || false);
@@ -663,7 +638,7 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
         if end.mode.read {
             let reception = self.in_use_now().and_then(|u| u.receptions.get(&end.id));
             let mid_message = reception.is_some_and(Reception::mid_message);
-            if (mid_message && end.io == IoMode::Stream) || !self.messages.is_empty() {
+            if (mid_message && end.io == IoMode::Stream) || !self.traffic.is_empty() {
                 mask |= ready::IN;
             }
         }

@@ -68,9 +68,9 @@ impl<P: Parking> Queue<P> {
 
     /// A message in progress of `uid` takes a place.
     pub(super) fn hold_place(&mut self, uid: u32) {
-        self.reserved += 1;
         let owner = &self.budget;
         let in_use = self.in_use.get_or_insert_with(Box::default);
+        in_use.reserved += 1;
         let holder = in_use.places_held.entry(uid).or_insert_with(|| Holder {
             places: 0,
             account: match owner.uid() == uid {
@@ -84,8 +84,9 @@ impl<P: Parking> Queue<P> {
     /// A message in progress of `uid` ended (queued or dropped, its
     /// charge moved or given back): its place is free.
     pub(super) fn free_place(&mut self, uid: u32) {
-        self.reserved -= 1;
-        let places_held = &mut self.in_use().places_held;
+        let in_use = self.in_use();
+        in_use.reserved -= 1;
+        let places_held = &mut in_use.places_held;
         if let Some(holder) = places_held.get_mut(&uid) {
             holder.places -= 1;
             if holder.places == 0 {

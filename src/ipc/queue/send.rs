@@ -250,7 +250,7 @@ impl<P: Parking> Queue<P> {
             log::info!("queue message of {len} bytes refused: no memory left for it");
             return Err(Error::NoSpace);
         }
-        self.sent += 1;
+        self.traffic.counts_mut().sent += 1;
         self.transmit(message);
         Ok(len)
     }
@@ -371,7 +371,7 @@ impl<P: Parking> Sink for Composer<'_, P> {
             .payer(self.opener)
             .transfer(&self.queue.budget, charged);
         self.queue.free_place(self.opener);
-        self.queue.sent += 1;
+        self.queue.traffic.counts_mut().sent += 1;
         self.queue.transmit(message);
     }
 
@@ -392,6 +392,6 @@ impl<P: Parking> Sink for Composer<'_, P> {
     }
 
     fn dropped(&mut self) {
-        self.queue.dropped += 1;
+        self.queue.traffic.counts_mut().dropped += 1;
     }
 }

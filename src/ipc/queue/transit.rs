@@ -73,7 +73,7 @@ impl<P: Parking> Queue<P> {
         // would: the queue never holds more than max_messages.
         let places = self
             .max_messages()
-            .saturating_sub(self.messages.len() + self.reserved as usize + t.flight.len());
+            .saturating_sub(self.traffic.len() + self.reserved() + t.flight.len());
         while deliveries.len() + t.channel.held_count() > places {
             match deliveries.iter().position(|d| d.duplicate) {
                 Some(at) => drop(deliveries.remove(at)),
@@ -108,8 +108,7 @@ impl<P: Parking> Queue<P> {
 
     /// A message arrives in the queue.
     fn queue_now(&mut self, message: Vec<u8>) {
-        self.bytes += message.len();
-        self.messages.push_back(message);
+        self.traffic.push_back(message);
     }
 
     /// Messages the channel carries: delayed, or held back.
