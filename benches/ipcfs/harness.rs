@@ -516,6 +516,11 @@ impl Daemon {
         self.child.id()
     }
 
+    /// Where it is mounted.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub(crate) fn stats(&self) -> Result<ProcStats, String> {
         proc_stats(self.pid())
     }

@@ -75,14 +75,14 @@ pub(crate) fn objects(report: &mut Report, env: &Env, z: &Sizes, ipcfs: &Daemon,
         report,
         "ipcfs",
         "file",
-        &env.ipcfs.join("queues"),
+        &ipcfs.dir().join("queues"),
         Some(ipcfs),
     );
     let (cv, c) = run(
         report,
         "ceiling",
         "file",
-        &env.ceiling.join("dir"),
+        &ceiling.dir().join("dir"),
         Some(ceiling),
     );
     let cell = |r: &Option<Objects>, v: &V, f: &dyn Fn(&Objects) -> Option<f64>| match (r, v) {
@@ -115,13 +115,15 @@ pub(crate) fn objects(report: &mut Report, env: &Env, z: &Sizes, ipcfs: &Daemon,
             "daemon memory per queue".into(),
             "B ↓",
             |o| o.rss_per_object,
-            "(VmRSS + VmPTE) delta / queues, with all of them created",
+            "(VmRSS + VmPTE) delta / queues, with all of them created, in daemons started \
+             for this workload",
         ),
         (
             "daemon memory left per removed queue".into(),
             "B ↓",
             |o| o.rss_left_per_object,
-            "(VmRSS + VmPTE) delta / queues, after all are removed again",
+            "(VmRSS + VmPTE) delta / queues, after all are removed again, in daemons \
+             started for this workload",
         ),
     ];
     for (name, unit, f, note) in rows {
