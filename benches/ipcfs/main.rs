@@ -76,7 +76,7 @@ use signals::signals;
 use sockets::sockets;
 
 /// The daemon under test, built by cargo in the bench's (release) profile.
-const DAEMON: &str = env!("CARGO_BIN_EXE_ipcfs");
+pub(crate) const DAEMON: &str = env!("CARGO_BIN_EXE_ipcfs");
 /// Set in the environment of a child process: what it is to do.
 pub(crate) const ROLE_ENV: &str = "IPCFS_BENCH_ROLE";
 /// Dispatch threads of the ceiling: as many as ipcfs runs (src/run.rs).
@@ -339,23 +339,9 @@ fn run_bench(quick: bool) -> Result<usize, String> {
         let daemons = (&ipcfs, ipcfs_uring.as_ref(), &ceiling);
         parking(&mut report, &env, &sizes, daemons);
     }
+    let mut problems: Vec<String> = Vec::new();
     if wanted("objects") {
-        // Daemons of their own, that held nothing before: memory per
-        // object is then what objects cost, not what earlier workloads
-        // left free in the heap for them to reuse (~15% less at 100,000).
-        let fresh = |name: &'static str, mut cmd: Command| {
-            let dir = env.base.join(name);
-            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            cmd.arg(&dir);
-            Daemon::start(name, cmd, &dir, &env.base.join(format!("{name}.log")))
-        };
-        let mut ceiling_cmd = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
-        ceiling_cmd.env(ROLE_ENV, "ceiling");
-        let mut ipcfs_fresh = fresh("ipcfs-objects", Command::new(DAEMON))?;
-        let mut ceiling_fresh = fresh("ceiling-objects", ceiling_cmd)?;
-        objects(&mut report, &env, &sizes, &ipcfs_fresh, &ceiling_fresh);
-        ipcfs_fresh.stop()?;
-        ceiling_fresh.stop()?;
+        problems.extend(objects(&mut report, &env, &sizes));
     }
     if wanted("opens") {
         opens(&mut report, &env, &sizes);
@@ -372,7 +358,6 @@ fn run_bench(quick: bool) -> Result<usize, String> {
     }
     set_phase("stopping the daemons", Duration::from_secs(30));
 
-    let mut problems: Vec<String> = Vec::new();
     for d in [
         Some(&mut ipcfs),
         Some(&mut ceiling),
