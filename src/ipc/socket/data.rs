@@ -345,11 +345,13 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             let done = WriteDone::stopped(sent, why);
             return Step::Done(call.waiter, done);
         }
-        // The bytes a parked write holds are charged while it waits, to
-        // its writer (else the endpoint's owner).
+        // The bytes a parked write holds (what the socket did not take
+        // yet) are charged while it waits, to its writer (else the
+        // endpoint's owner).
+        let rest = &call.data[sent..];
         let payer = P::writer_account(&call.waiter).or_else(|| self.account.clone());
         let held = match &payer {
-            Some(account) => match account.hold(call.data.len()) {
+            Some(account) => match account.hold(rest.len()) {
                 Some(held) => Some(held),
                 None => {
                     log::info!("socket write not parked: no memory left to hold its bytes");
@@ -364,8 +366,8 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             ParkedWrite {
                 reply: call.waiter,
                 rest: Unwritten {
-                    data: call.data.to_vec(),
-                    at: sent,
+                    data: rest.to_vec(),
+                    at: 0,
                 },
                 accepted: sent,
                 charge: held,

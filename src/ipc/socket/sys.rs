@@ -154,15 +154,39 @@ fn send_message(
 /// Receives up to `size` bytes (one datagram, on a datagram socket);
 /// `Some(empty)` is the peer's end of stream.
 pub fn recv(fd: &OwnedFd, size: usize) -> Result<Option<Vec<u8>>> {
-    let mut buf = vec![0u8; size];
-    match socket::recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-        Ok(n) => {
-            buf.truncate(n);
-            Ok(Some(buf))
-        }
+    let fd = fd.as_raw_fd();
+    // SAFETY: recv(2) writes at most `size` bytes at `at` and says how
+    // many.
+    let got = unsafe { receive_into_new(size, |at| libc::recv(fd, at, size, 0)) };
+    match got {
+        Ok(buf) => Ok(Some(buf)),
         Err(Errno::EAGAIN) => Ok(None),
         Err(e) => Err(error(e)),
     }
+}
+
+/// A new vector of the bytes `receive` wrote into its `size` bytes of
+/// spare capacity, none of them zeroed first (a 1 MiB read of a socket
+/// that held 64 KiB zeroed the whole mebibyte before; a datagram read,
+/// 64 KiB for each datagram however small), or the call's errno.
+///
+/// # Safety
+///
+/// `receive` writes at most `size` bytes at the pointer it is given and
+/// returns how many, or a negative count on failure (errno set).
+unsafe fn receive_into_new(
+    size: usize,
+    receive: impl FnOnce(*mut libc::c_void) -> libc::ssize_t,
+) -> std::result::Result<Vec<u8>, Errno> {
+    let mut buf = Vec::<u8>::with_capacity(size);
+    let n = receive(buf.as_mut_ptr().cast());
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the caller's promise: `n` ≤ `size` bytes were written at
+    // the start of the capacity.
+    unsafe { buf.set_len(n as usize) };
+    Ok(buf)
 }
 
 pub fn shutdown(fd: &OwnedFd, how: libc::c_int) -> Result<()> {
@@ -267,10 +291,22 @@ pub fn peer_address(fd: &OwnedFd) -> Option<String> {
 /// Receives one datagram of up to `size` bytes and who sent it (for a
 /// bound, unconnected datagram socket).
 pub fn recv_from(fd: &OwnedFd, size: usize) -> Result<Option<(Vec<u8>, Option<SockaddrStorage>)>> {
-    let mut buf = vec![0u8; size];
-    match socket::recvfrom::<SockaddrStorage>(fd.as_raw_fd(), &mut buf) {
-        Ok((n, from)) => {
-            buf.truncate(n);
+    let fd = fd.as_raw_fd();
+    // SAFETY: plain data, all zeros a valid (empty) address.
+    let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut from_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let from_at = (&raw mut from).cast::<libc::sockaddr>();
+    // SAFETY: recvfrom(2) writes at most `size` bytes at `at` and says how
+    // many, and at most `from_len` bytes of address at `from_at`.
+    let got = unsafe {
+        receive_into_new(size, |at| {
+            libc::recvfrom(fd, at, size, 0, from_at, &mut from_len)
+        })
+    };
+    match got {
+        Ok(buf) => {
+            // SAFETY: `from` holds the `from_len` bytes recvfrom wrote.
+            let from = unsafe { SockaddrStorage::from_raw(from_at.cast_const(), Some(from_len)) };
             Ok(Some((buf, from)))
         }
         Err(Errno::EAGAIN) => Ok(None),
