@@ -10,7 +10,6 @@
 //! - every byte in `buf`, and every byte a parked write has not put in
 //!   yet, is charged to the pipe owner's account.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::{
@@ -20,6 +19,8 @@ use super::{
 use crate::error::{Error, Result};
 use crate::memory::{Account, Held};
 use crate::wait::{WaitQueue, WaiterId};
+
+mod chunks;
 
 /// Writes of at most this many bytes are atomic (never interleaved).
 pub const PIPE_BUF: usize = 4096;
@@ -66,7 +67,8 @@ struct AwaitingWrite<W> {
 type PipeWrite<W> = ParkedWrite<W, Unwritten>;
 
 pub struct Pipe<P: Parking> {
-    buf: VecDeque<u8>,
+    /// Its bytes, in the chunks they came in (chunks.rs).
+    buf: chunks::Chunks,
     capacity: usize,
     budget: Arc<Account>,
     readers: usize,
@@ -88,7 +90,7 @@ pub type PipeWakeups<P> = Wakeups<P, PipeEnd>;
 impl<P: Parking> Pipe<P> {
     pub fn new(capacity: usize, budget: Arc<Account>) -> Self {
         Pipe {
-            buf: VecDeque::new(),
+            buf: chunks::Chunks::default(),
             capacity,
             budget,
             readers: 0,
@@ -215,7 +217,7 @@ impl<P: Parking> Pipe<P> {
                 self.buf.len()
             );
             self.budget.release(self.buf.len());
-            self.buf = VecDeque::new();
+            self.buf.clear();
         }
     }
 
@@ -229,7 +231,7 @@ impl<P: Parking> Pipe<P> {
             );
             return false;
         }
-        self.buf.extend(bytes);
+        self.buf.push(bytes);
         true
     }
 
@@ -239,19 +241,15 @@ impl<P: Parking> Pipe<P> {
     /// are all taken is answered. This lets a large read take a large
     /// write whole instead of a buffer's worth at a time.
     fn take(&mut self, size: usize, wk: &mut PipeWakeups<P>) -> Vec<u8> {
-        let n = size.min(self.buf.len());
-        let mut out = Vec::with_capacity(n);
-        let (a, b) = self.buf.as_slices();
-        let from_a = n.min(a.len());
-        out.extend_from_slice(&a[..from_a]);
-        out.extend_from_slice(&b[..n - from_a]);
-        self.buf.drain(..n);
-        self.budget.release(n);
-        if self.buf.is_empty() && self.buf.capacity() > 2 * PIPE_BUF {
-            // A drained buffer gives its memory back: a pipe that once
-            // held a burst does not keep its high-water mark.
-            self.buf = VecDeque::new();
+        // Room for the parked writer's bytes too, when the read takes
+        // some: the reply is then made once.
+        let from_writer = self.writes.front().map_or(0, |w| w.rest.left().len());
+        let mut out = Vec::new();
+        if size > self.buf.len() && from_writer > 0 {
+            out.reserve_exact(size.min(self.buf.len() + from_writer));
         }
+        let n = self.buf.take_into(&mut out, size);
+        self.budget.release(n);
         while out.len() < size {
             let Some(w) = self.writes.front_mut() else {
                 break;
@@ -343,8 +341,13 @@ impl<P: Parking> Pipe<P> {
             {
                 break;
             }
-            self.buf.extend(&w.rest.left()[..chunk]);
-            w.rest.at += chunk;
+            if w.rest.at == 0 && chunk == len {
+                // All of it, as it was kept: in whole, with no copy.
+                self.buf.push_owned(std::mem::take(&mut w.rest.data));
+            } else {
+                self.buf.push(&w.rest.left()[..chunk]);
+                w.rest.at += chunk;
+            }
             w.accepted += chunk;
             progressed = true;
             if !w.rest.left().is_empty() {
