@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use log::{Log, Metadata, Record};
 
-/// Lines one place in the code may log in one [`WINDOW`] for one caller.
+/// Lines one place in the code may log in one `WINDOW` for one caller.
 pub const PER_SITE: u32 = 50;
 const WINDOW: Duration = Duration::from_secs(1);
 /// How many (caller, place) pairs are counted apart. Past it (a flood

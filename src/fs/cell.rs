@@ -37,7 +37,7 @@ pub type Adopter = Box<dyn Fn(Accepted) -> Result<Vec<u8>> + Send + Sync>;
 
 /// Laid out for the many objects that never have a deadline, an adopter
 /// or a close of their own (a queue): what only some cells use is in
-/// one box, made when first set ([`Extras`]), behind one word.
+/// one box, made when first set (`Extras`), behind one word.
 pub struct Cell<T, R: Replies> {
     object: Mutex<T>,
     shared: Arc<Shared<R>>,

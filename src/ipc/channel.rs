@@ -96,7 +96,7 @@ impl Faults {
     };
 
     /// The settings' names, as attributes and mount options take them
-    /// (the one list: see [`with_fault_settings`]).
+    /// (the one list: see `with_fault_settings!`).
     pub const SETTINGS: [&'static str; 7] = *with_fault_settings!();
 
     /// Whether messages go through untouched (the seed alone changes

@@ -92,8 +92,8 @@ impl QueueEnd {
 
 /// Laid out for the many queues that sit idle: their settings here; their
 /// messages and counters behind one pointer, made with the first message
-/// ([`traffic::Traffic`]); and what only an open or waited-on queue has
-/// in [`in_use::InUse`], boxed, made on first need and dropped when
+/// (`traffic.rs`); and what only an open or waited-on queue has
+/// in `InUse` (in_use.rs), boxed, made on first need and dropped when
 /// empty.
 pub struct Queue<P: Parking> {
     /// Its messages and the counts of what passed (traffic.rs).
