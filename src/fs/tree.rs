@@ -597,6 +597,61 @@ mod tests {
         assert_eq!(rest, [b"a".to_vec()]);
     }
 
+    /// As `ls` of a large directory while others remove and create:
+    /// pages resumed after the last inode given list no entry twice, in
+    /// creation order, and every entry that stays to the end.
+    #[test]
+    fn a_listing_resumed_page_by_page_survives_removals_and_creates_between_pages() {
+        let (mut t, a, b) = tree();
+        let inos: Vec<Ino> = (0..3000)
+            .map(|i| {
+                t.create(a, format!("q{i}").as_bytes(), meta(&ALICE), dir())
+                    .unwrap()
+            })
+            .collect();
+        t.create(b, b"elsewhere", meta(&ALICE), dir()).unwrap();
+        // Some removed entries stay known to the kernel (unlinked, with a
+        // lookup): they are not listed either.
+        for &ino in inos.iter().step_by(7) {
+            t.add_lookup(ino);
+        }
+        let (mut listed, mut after) = (Vec::new(), 0);
+        for page in 0.. {
+            let inos: Vec<Ino> = t.list(a, after).take(100).map(|e| e.ino).collect();
+            let Some(&last) = inos.last() else {
+                break;
+            };
+            listed.extend(inos);
+            after = last;
+            // Between pages: every third of the oldest 150 goes (mostly
+            // ones already listed, which compacts the list), and in the
+            // first pages one is made.
+            let oldest: Vec<Vec<u8>> = t.list(a, 0).take(150).map(|e| e.name.to_vec()).collect();
+            for n in oldest.iter().step_by(3) {
+                t.unlink(a, n, &ALICE).unwrap();
+            }
+            if page < 10 {
+                t.create(a, format!("new{page}").as_bytes(), meta(&ALICE), dir())
+                    .unwrap();
+            }
+        }
+        assert!(
+            listed.windows(2).all(|w| w[0] < w[1]),
+            "in order, none twice"
+        );
+        let stayed: Vec<Ino> = t.list(a, 0).map(|e| e.ino).collect();
+        assert!(stayed.len() > 1000, "most stay: {}", stayed.len());
+        assert!(
+            stayed.iter().all(|ino| listed.contains(ino)),
+            "all that stayed"
+        );
+        let new_ones = (t.list(a, 0))
+            .filter(|e| e.name.starts_with(b"new"))
+            .count();
+        assert_eq!(new_ones, 10);
+        assert_eq!(t.count(b), 1);
+    }
+
     #[test]
     fn synthesized_children_keep_their_inode_until_nothing_holds_them() {
         let (mut t, a, _) = tree();
