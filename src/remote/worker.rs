@@ -643,28 +643,18 @@ fn split_append(op: StoreOp) -> (StoreOp, Option<Rest>) {
         })
         .count()
         .max(1);
-    if fit >= messages.len() {
-        return (
-            StoreOp::Append {
-                messages,
-                place,
-                share,
-            },
-            None,
-        );
-    }
-    let rest = Rest {
+    let rest = (fit < messages.len()).then(|| Rest {
         before: fit,
         messages: messages.split_off(fit),
         share,
-    };
+    });
     (
         StoreOp::Append {
             messages,
             place,
             share,
         },
-        Some(rest),
+        rest,
     )
 }
 
