@@ -187,6 +187,41 @@ fn sixteen_mib_each_way_with_equal_checksums() {
     assert_eq!(got.trim(), format!("16777216 {}", sums[1]), "sent");
 }
 
+/// How many of the daemon's descriptors are pipes.
+fn pipes(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("pipe:"))
+        .count()
+}
+
+#[test]
+fn reads_of_mixed_sizes_get_the_stream_in_order_large_ones_through_a_pipe() {
+    let m = mount_or_skip!();
+    let before = pipes(m.pid());
+    let out = m
+        .python_file("dial_reads_of_mixed_sizes.py", &[])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let text = stdout(&out);
+    // The first line is the peer's port.
+    let said: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(said, ["25165824 bytes in order", "end of stream"]);
+    // Over /dev/fuse the large reads were answered from a pipe, which the
+    // daemon keeps, empty, for the next; over io_uring, by copies.
+    let after = pipes(m.pid());
+    if std::env::var("IPCFS_TEST_TRANSPORT").as_deref() == Ok("uring") {
+        assert_eq!(after, before, "no pipe over io_uring");
+    } else {
+        assert!(
+            after >= before + 2,
+            "no splice pipe: {before} pipes, then {after}"
+        );
+    }
+}
+
 #[test]
 fn shutdown_wr_gives_the_peer_eof_and_the_reply_still_comes() {
     let m = mount_or_skip!();

@@ -252,6 +252,19 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         self.shared.answer_open(parked, file, OpenStyle::Stream);
     }
 
+    /// Answers a read the core finished; `input` is the data of the call
+    /// that finished it (see `run`).
+    fn answer_read(&self, reply: R::Read, done: ReadDone, input: &[u8]) {
+        match done {
+            ReadDone::Data(result) => R::data(reply, result.as_deref().map_err(|&e| e)),
+            ReadDone::Handed(range) => R::data(reply, Ok(&input[range])),
+            ReadDone::Accepted(accepted) => {
+                R::data(reply, self.adopt(accepted).as_deref().map_err(|&e| e))
+            }
+            ReadDone::Spliced(bytes) => R::spliced(reply, bytes),
+        }
+    }
+
     /// Answers every call the core finished, after the lock is released;
     /// `input` is the data of the call that finished them (see `run`).
     fn deliver(&self, wk: CellWakeups<T, R>, input: &[u8]) {
@@ -265,13 +278,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         }
         for (id, reply, done) in wk.reads {
             registry.deregister(id);
-            match done {
-                ReadDone::Data(result) => R::data(reply, result.as_deref().map_err(|&e| e)),
-                ReadDone::Handed(range) => R::data(reply, Ok(&input[range])),
-                ReadDone::Accepted(accepted) => {
-                    R::data(reply, self.adopt(accepted).as_deref().map_err(|&e| e))
-                }
-            }
+            self.answer_read(reply, done, input);
         }
         for (id, w, done) in wk.writes {
             registry.deregister(id);
@@ -336,8 +343,8 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
             size,
             nonblock: nonblock || offset > 0,
         };
-        if let Some((reply, result)) = self.cell.run(call, &[], |o, wk| o.read(read, wk)) {
-            R::data(reply, result.as_deref().map_err(|&e| e));
+        if let Some((reply, done)) = self.cell.run(call, &[], |o, wk| o.read_done(read, wk)) {
+            self.cell.answer_read(reply, done, &[]);
         }
     }
 

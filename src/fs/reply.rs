@@ -14,6 +14,7 @@ use super::attr::{Attr, Ino, OpenStyle};
 use crate::caller::Caller;
 use crate::error::Result;
 use crate::ipc::Parking;
+use crate::ipc::socket::splice::Spliced;
 use crate::wait::WaiterId;
 
 /// The reply types of one adapter, and how each is answered.
@@ -33,6 +34,20 @@ pub trait Replies: Send + Sync + 'static {
 
     fn opened(reply: Self::Open, result: Result<Opened>);
     fn data(reply: Self::Read, result: Result<&[u8]>);
+
+    /// The bytes a read's reply needs in front of `len` bytes of data in a
+    /// pipe, for call `id` to be answered from that pipe by
+    /// [`Replies::spliced`]; `None` (the default) where replies cannot
+    /// take a pipe, and a socket's bytes are received into memory.
+    fn splice_header(_id: WaiterId, _len: usize) -> Option<[u8; 16]> {
+        None
+    }
+
+    /// Answers a read with the header and bytes at the head of a pipe.
+    /// The default reads them out and answers with the bytes.
+    fn spliced(reply: Self::Read, bytes: Spliced) {
+        Self::data(reply, bytes.into_bytes().as_deref().map_err(|&e| e));
+    }
     fn written(reply: Self::Write, result: Result<usize>);
     fn flushed(reply: Self::Flush, result: Result<()>);
     fn notify(poll: Self::Poll);
@@ -136,6 +151,10 @@ impl<R: Replies> Parking for FsParking<R> {
     type Write = WriteReply<R::Write>;
     type Poll = R::Poll;
     type Flush = R::Flush;
+
+    fn splice_header(id: WaiterId, len: usize) -> Option<[u8; 16]> {
+        R::splice_header(id, len)
+    }
 
     fn writer(waiter: &WriteReply<R::Write>) -> Option<u32> {
         waiter.payer.as_ref().map(|p| p.uid)

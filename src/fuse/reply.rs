@@ -4,16 +4,19 @@
 use std::fmt;
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fuser::{
     BackingId, Errno, FileAttr, FileHandle, FopenFlags, Generation, INodeNo, PollNotifier,
-    ReplyCreate, ReplyData, ReplyEmpty, ReplyOpen, ReplyWrite,
+    ReplyCreate, ReplyData, ReplyEmpty, ReplyOpen, ReplyWrite, RequestId,
 };
 
 use crate::error::{Error, Result};
 use crate::fs::attr::{Attr, FileType, OpenStyle};
 use crate::fs::reply::{Opened, Replies};
+use crate::ipc::socket::splice::Spliced;
+use crate::wait::WaiterId;
 
 /// Names are stable between calls that the kernel sees itself.
 pub const ENTRY_TTL: Duration = Duration::from_secs(1);
@@ -73,6 +76,16 @@ pub struct FlushReply(pub ReplyEmpty, pub &'static str, pub At);
 
 pub struct FuseReplies;
 
+/// Whether large socket reads are answered by splicing from a pipe: only
+/// over /dev/fuse, where the kernel takes a reply from a pipe.
+static FROM_PIPES: AtomicBool = AtomicBool::new(false);
+
+/// Sets whether replies to large socket reads are spliced from pipes (the
+/// session's transport is /dev/fuse).
+pub fn answer_reads_from_pipes(on: bool) {
+    FROM_PIPES.store(on, Ordering::Relaxed);
+}
+
 impl Replies for FuseReplies {
     type Open = OpenReply;
     type Read = DataReply;
@@ -111,6 +124,19 @@ impl Replies for FuseReplies {
             Ok(data) => reply.data(data),
             Err(e) => reply.error(log_error("read", &at, e)),
         }
+    }
+
+    fn splice_header(id: WaiterId, len: usize) -> Option<[u8; 16]> {
+        if !FROM_PIPES.load(Ordering::Relaxed) {
+            return None;
+        }
+        ReplyData::pipe_header(RequestId(id), len)
+    }
+
+    fn spliced(reply: DataReply, bytes: Spliced) {
+        let DataReply(reply, _) = reply;
+        reply.data_from_pipe(bytes.pipe(), RequestId(bytes.call()), bytes.len());
+        bytes.sent();
     }
 
     fn written(reply: WriteReply, result: Result<usize>) {

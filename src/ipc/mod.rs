@@ -55,6 +55,13 @@ pub trait Parking: 'static {
         let payer = Self::writer_account(waiter).unwrap_or_else(|| owner.clone());
         payer.hold(bytes)
     }
+
+    /// The bytes a read's reply needs in front of `len` bytes of data in a
+    /// pipe, for call `id` to be answered by a splice from that pipe
+    /// (see [`socket::splice`]); `None` where replies cannot take a pipe.
+    fn splice_header(_id: WaiterId, _len: usize) -> Option<[u8; 16]> {
+        None
+    }
 }
 
 /// Parks plain ids, for the IPC core's own tests: they look at which
@@ -223,6 +230,9 @@ pub enum ReadDone {
     /// the adapter's side makes an endpoint of before it answers with its
     /// name.
     Accepted(socket::Accepted),
+    /// With bytes a stream socket left in a pipe behind the reply's
+    /// header: the adapter splices them into the reply.
+    Spliced(socket::splice::Spliced),
 }
 
 /// For the core's tests: a connection equals no other answer.
@@ -495,6 +505,21 @@ pub trait StreamObject<P: Parking>: Send + 'static {
         call: ReadCall<P::Read, Self::End>,
         wk: &mut Wakeups<P, Self::End>,
     ) -> Step<P::Read, Result<Vec<u8>>>;
+
+    /// A read as the adapter makes it: answered as [`read`] answers, or in
+    /// another way an object has (a socket's bytes left in a pipe).
+    ///
+    /// [`read`]: StreamObject::read
+    fn read_done(
+        &mut self,
+        call: ReadCall<P::Read, Self::End>,
+        wk: &mut Wakeups<P, Self::End>,
+    ) -> Step<P::Read, ReadDone> {
+        match self.read(call, wk) {
+            Step::Done(waiter, result) => Step::Done(waiter, ReadDone::Data(result)),
+            Step::Parked => Step::Parked,
+        }
+    }
 
     fn write(
         &mut self,

@@ -5,6 +5,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
+use super::splice::{self, Received};
 use super::{Accepted, DataEnd, Endpoint, EndpointWakeups, State, datagram, sys};
 use crate::error::{Error, Result};
 use crate::ipc::compose::{self, Framing, Stop};
@@ -47,17 +48,18 @@ impl<P: Parking> Endpoint<P> {
             }
             changed = true;
         }
-        while let Some(front) = self.reads.front() {
+        while let (Some(id), Some(front)) = (self.reads.front_id(), self.reads.front()) {
             let (size, end) = (front.size, front.end);
-            let answer = match self.receive(&end, size) {
+            let done = match self.receive(&end, size, Some(id)) {
                 Ok(None) => break,
-                Ok(Some(data)) => Ok(data),
+                Ok(Some(received)) => ReadDone::from(received),
                 Err(e) => {
                     self.error = Some(format!("receive: {e}"));
-                    Err(e)
+                    ReadDone::Data(Err(e))
                 }
             };
-            wk.serve_front_read(&mut self.reads, answer);
+            let (_, r) = self.reads.pop_front().expect("front exists");
+            wk.reads.push((id, r.reply, done));
             changed = true;
         }
         while let Some(front) = self.writes.front_mut() {
@@ -92,6 +94,49 @@ impl<P: Parking> Endpoint<P> {
         }
     }
 
+    /// A read of the data file, answered now or parked; `splice`: its
+    /// answer may be bytes left in a pipe (a parked read's always may).
+    fn read_received(
+        &mut self,
+        call: ReadCall<P::Read, DataEnd>,
+        wk: &mut EndpointWakeups<P>,
+        splice: bool,
+    ) -> Step<P::Read, Result<Received>> {
+        if self.state == State::Closed || self.read_shut || call.size == 0 {
+            return Step::Done(call.waiter, Ok(Received::Bytes(Vec::new())));
+        }
+        if self.framed(&call.end) {
+            if let Some(answer) = self.read_on(&call.end, call.size) {
+                return Step::Done(call.waiter, Ok(Received::Bytes(answer)));
+            }
+        }
+        if let Err(e) = self.connected_fd() {
+            return Step::Done(call.waiter, Err(e));
+        }
+        if self.reads.is_empty() {
+            let id = splice.then_some(call.id);
+            match self.receive(&call.end, call.size, id) {
+                Ok(Some(received)) => return Step::Done(call.waiter, Ok(received)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.error = Some(format!("receive: {e}"));
+                    return Step::Done(call.waiter, Err(e));
+                }
+            }
+        }
+        if call.nonblock || self.shut_down {
+            let answer = if self.shut_down {
+                Ok(Received::Bytes(Vec::new()))
+            } else {
+                Err(Error::WouldBlock)
+            };
+            return Step::Done(call.waiter, answer);
+        }
+        call.park_in(&mut self.reads);
+        self.arm_or_answer(wk);
+        Step::Parked
+    }
+
     /// The data file's state for a read or write: the socket, or why
     /// there is none.
     fn connected_fd(&self) -> Result<&OwnedFd> {
@@ -104,12 +149,20 @@ impl<P: Parking> Endpoint<P> {
         }
     }
 
-    /// Receives for a read of `size` bytes through `end`: bytes of the
-    /// stream, a whole datagram, or the start of one (framed reads).
-    fn receive(&mut self, end: &DataEnd, size: usize) -> Result<Option<Vec<u8>>> {
+    /// Receives for a read of `size` bytes through `end`, by call `id`
+    /// (`None`: a caller that takes bytes only): bytes of the stream,
+    /// left in a pipe for a large read, a whole datagram, or the start of
+    /// one (framed reads).
+    fn receive(
+        &mut self,
+        end: &DataEnd,
+        size: usize,
+        id: Option<WaiterId>,
+    ) -> Result<Option<Received>> {
         if self.kind.is_some_and(|k| k.is_stream()) {
             let fd = self.connected_fd()?;
-            let data = match sys::recv(fd, size) {
+            let reply = id.map(|id| (id, P::splice_header as splice::Header));
+            let received = match splice::receive(fd, size, reply) {
                 // The reset is read once; `status` keeps saying it.
                 Err(Error::ConnectionReset) => {
                     self.peer = Some(sys::Peer::Reset);
@@ -117,21 +170,23 @@ impl<P: Parking> Endpoint<P> {
                 }
                 other => other?,
             };
-            match &data {
-                Some(d) if d.is_empty() && size > 0 => {
+            match &received {
+                Some(Received::Bytes(d)) if d.is_empty() && size > 0 => {
                     self.peer.get_or_insert(sys::Peer::Closed);
                 }
-                Some(d) => self.bytes_in += d.len() as u64,
+                Some(Received::Bytes(d)) => self.bytes_in += d.len() as u64,
+                Some(Received::Spliced(s)) => self.bytes_in += s.len() as u64,
                 None => {}
             }
-            return Ok(data);
+            return Ok(received);
         }
-        if !self.framed(end) {
-            return self.receive_one(size);
-        }
-        Ok(self
-            .receive_one(datagram::MAX_DATAGRAM)?
-            .map(|datagram| self.start_reading(end, datagram, size)))
+        let datagram = if !self.framed(end) {
+            self.receive_one(size)?
+        } else {
+            self.receive_one(datagram::MAX_DATAGRAM)?
+                .map(|datagram| self.start_reading(end, datagram, size))
+        };
+        Ok(datagram.map(Received::Bytes))
     }
 
     /// A datagram write needs somewhere to go; a stream one its peer.
@@ -260,43 +315,30 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         Step::Done(waiter, Ok(end))
     }
 
+    /// A read whose answer is bytes: one left in a pipe is read out.
     fn read(
         &mut self,
         call: ReadCall<P::Read, DataEnd>,
         wk: &mut EndpointWakeups<P>,
     ) -> Step<P::Read, Result<Vec<u8>>> {
-        if self.state == State::Closed || self.read_shut || call.size == 0 {
-            return Step::Done(call.waiter, Ok(Vec::new()));
-        }
-        if self.framed(&call.end) {
-            if let Some(answer) = self.read_on(&call.end, call.size) {
-                return Step::Done(call.waiter, Ok(answer));
+        match self.read_received(call, wk, false) {
+            Step::Done(waiter, received) => {
+                Step::Done(waiter, received.and_then(Received::into_bytes))
             }
+            Step::Parked => Step::Parked,
         }
-        if let Err(e) = self.connected_fd() {
-            return Step::Done(call.waiter, Err(e));
+    }
+
+    fn read_done(
+        &mut self,
+        call: ReadCall<P::Read, DataEnd>,
+        wk: &mut EndpointWakeups<P>,
+    ) -> Step<P::Read, ReadDone> {
+        match self.read_received(call, wk, true) {
+            Step::Done(waiter, Ok(received)) => Step::Done(waiter, ReadDone::from(received)),
+            Step::Done(waiter, Err(e)) => Step::Done(waiter, ReadDone::Data(Err(e))),
+            Step::Parked => Step::Parked,
         }
-        if self.reads.is_empty() {
-            match self.receive(&call.end, call.size) {
-                Ok(Some(data)) => return Step::Done(call.waiter, Ok(data)),
-                Ok(None) => {}
-                Err(e) => {
-                    self.error = Some(format!("receive: {e}"));
-                    return Step::Done(call.waiter, Err(e));
-                }
-            }
-        }
-        if call.nonblock || self.shut_down {
-            let answer = if self.shut_down {
-                Ok(Vec::new())
-            } else {
-                Err(Error::WouldBlock)
-            };
-            return Step::Done(call.waiter, answer);
-        }
-        call.park_in(&mut self.reads);
-        self.arm_or_answer(wk);
-        Step::Parked
     }
 
     fn write(

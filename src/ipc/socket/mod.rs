@@ -28,6 +28,7 @@ mod data;
 mod datagram;
 pub mod errand;
 mod listen;
+pub mod splice;
 pub mod sys;
 
 use std::net::SocketAddr;

@@ -14,7 +14,7 @@ use nix::sys::socket::{
 use super::command::{Kind, SocketOption};
 use crate::error::{Error, Result};
 
-fn error(e: Errno) -> Error {
+pub(super) fn error(e: Errno) -> Error {
     Error::from_os(&std::io::Error::from_raw_os_error(e as i32))
 }
 

@@ -100,6 +100,12 @@ impl ChannelSender {
         self.0.as_raw_fd()
     }
 
+    /// The /dev/fuse descriptor, for splicing a reply into it (ipcfs
+    /// patch).
+    pub(crate) fn dev(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+
     pub(crate) fn open_backing(&self, fd: BorrowedFd<'_>) -> std::io::Result<BackingId> {
         BackingId::create(&self.0, fd)
     }

@@ -101,6 +101,8 @@ mod reply;
 mod request;
 mod request_param;
 mod session;
+#[cfg(target_os = "linux")]
+mod splice;
 mod time;
 #[cfg(target_os = "linux")]
 mod uring;

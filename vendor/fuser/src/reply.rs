@@ -150,6 +150,51 @@ impl ReplyRaw {
         self.send_ll_mut(response);
     }
 
+    #[cfg(target_os = "linux")]
+    /// Sends the header and `len` bytes of data at the head of `pipe` as
+    /// the reply (ipcfs patch), the header made for request
+    /// `header_unique`: spliced into /dev/fuse if it is this request's;
+    /// else, or where the transport cannot take a splice, or the kernel
+    /// refused one before taking the bytes, read out and sent with this
+    /// reply's own header.
+    pub(crate) fn send_from_pipe(
+        mut self,
+        pipe: BorrowedFd<'_>,
+        header_unique: ll::RequestId,
+        len: usize,
+    ) {
+        use crate::splice::HEADER_LEN;
+        let total = HEADER_LEN + len;
+        let spliced = match &self.sender {
+            Some(ReplySender::Channel(channel)) if header_unique == self.unique => {
+                Some(crate::splice::splice_into(channel.dev(), pipe, total))
+            }
+            _ => None,
+        };
+        match spliced {
+            Some(Ok(())) => {
+                self.sender = None;
+                return;
+            }
+            Some(Err(e)) if !matches!(crate::splice::bytes_in(pipe), Ok(n) if n >= total) => {
+                // The kernel took the bytes with the reply, and failed:
+                // the request is gone, or ended with an error; an answer
+                // is sent all the same, so that no caller waits forever.
+                error!("Failed to send FUSE reply: {e}");
+                self.send_ll_mut(&ll::ResponseErrno(ll::Errno::EIO));
+                return;
+            }
+            _ => {}
+        }
+        match crate::splice::read_out(pipe, total) {
+            Ok(bytes) => self.send_ll_mut(&ll::ResponseSlice(&bytes[HEADER_LEN..])),
+            Err(e) => {
+                error!("Failed to read a FUSE reply out of its pipe: {e}");
+                self.send_ll_mut(&ll::ResponseErrno(ll::Errno::EIO));
+            }
+        }
+    }
+
     /// Reply to a request with the given error code
     pub(crate) fn error(self, err: ll::Errno) {
         self.send_ll(&ll::ResponseErrno(err));
@@ -216,6 +261,26 @@ impl ReplyData {
     /// Reply to a request with the given data
     pub fn data(self, data: &[u8]) {
         self.reply.send_ll(&ll::ResponseSlice(data));
+    }
+
+    #[cfg(target_os = "linux")]
+    /// The header to put into a pipe before `len` bytes of data, for
+    /// [`ReplyData::data_from_pipe`] to answer request `unique` with them
+    /// (ipcfs patch). `None` if the reply would be longer than FUSE allows.
+    pub fn pipe_header(unique: ll::RequestId, len: usize) -> Option<[u8; 16]> {
+        crate::splice::header(unique.0, len)
+    }
+
+    #[cfg(target_os = "linux")]
+    /// Replies with the `len` bytes of data that follow
+    /// [`ReplyData::pipe_header`]`(header_unique, len)` at the head of
+    /// `pipe`, taking header and data out of it (ipcfs patch). Over
+    /// /dev/fuse, when `header_unique` is this request's, they are
+    /// spliced: the kernel copies them from the pipe's pages into the
+    /// reader's, and the daemon never holds them. Otherwise they are read
+    /// out and sent under this reply's own header.
+    pub fn data_from_pipe(self, pipe: BorrowedFd<'_>, header_unique: ll::RequestId, len: usize) {
+        self.reply.send_from_pipe(pipe, header_unique, len);
     }
 
     /// Reply to a request with the given error code
