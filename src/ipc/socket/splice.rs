@@ -14,6 +14,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::errno::Errno;
 
@@ -36,7 +37,15 @@ const POOL_MAX: usize = 4;
 /// daemon with `CAP_SYS_RESOURCE` gets one.
 const PIPE_SIZES: [libc::c_int; 2] = [2 << 20, 1 << 20];
 
+/// Pipes open at most, pooled or holding a read's bytes: past this (many
+/// parked readers of one endpoint served at once), reads are received by
+/// recv(2), so that reads never cost the daemon more than 32 descriptors.
+const MAX_PIPES: usize = 16;
+
 static POOL: Mutex<Vec<Pipe>> = Mutex::new(Vec::new());
+
+/// Pipes open, in the pool or out.
+static OPEN: AtomicUsize = AtomicUsize::new(0);
 
 struct Pipe {
     read: OwnedFd,
@@ -45,11 +54,31 @@ struct Pipe {
     room: usize,
 }
 
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        OPEN.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Pipe {
     fn take() -> Option<Pipe> {
         if let Some(pipe) = crate::locks::lock(&POOL).pop() {
             return Some(pipe);
         }
+        if OPEN.fetch_add(1, Ordering::Relaxed) >= MAX_PIPES {
+            OPEN.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        // From here the count is the new pipe's: dropped with it, or
+        // given back now if it is not made.
+        let made = Self::make();
+        if made.is_none() {
+            OPEN.fetch_sub(1, Ordering::Relaxed);
+        }
+        made
+    }
+
+    fn make() -> Option<Pipe> {
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| log::debug!("no pipe to splice a read into: {e}"))
             .ok()?;
@@ -289,6 +318,9 @@ mod tests {
 
     use super::*;
 
+    /// The tests share the process's pipes: one at a time.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
     fn pair() -> (UnixStream, OwnedFd) {
         let (ours, theirs) = UnixStream::pair().unwrap();
         theirs.set_nonblocking(true).unwrap();
@@ -317,6 +349,7 @@ mod tests {
 
     #[test]
     fn a_large_read_leaves_header_and_bytes_in_a_pipe_in_order() {
+        let _serial = crate::locks::lock(&SERIAL);
         let (mut peer, fd) = pair();
         let sent = pattern(100_000);
         let writer = std::thread::spawn(move || {
@@ -372,6 +405,7 @@ mod tests {
 
     #[test]
     fn a_reply_that_cannot_take_a_pipe_gets_bytes() {
+        let _serial = crate::locks::lock(&SERIAL);
         let (mut peer, fd) = pair();
         peer.write_all(&pattern(50_000)).unwrap();
         let Ok(Some(Received::Bytes(got))) = receive(&fd, 1 << 20, Some((1, none))) else {
@@ -386,6 +420,7 @@ mod tests {
 
     #[test]
     fn spliced_bytes_read_out_without_their_header_and_the_pipe_is_reused_empty() {
+        let _serial = crate::locks::lock(&SERIAL);
         let (mut peer, fd) = pair();
         peer.write_all(&pattern(40_000)).unwrap();
         let Ok(Some(Received::Spliced(s))) = receive(&fd, 1 << 20, Some((1, ones))) else {
@@ -411,5 +446,34 @@ mod tests {
         sink.extend_from_slice(&rest);
         assert_eq!(sink, &pattern(40_000)[1..33_000]);
         s.sent();
+    }
+
+    #[test]
+    fn past_the_pipes_allowed_reads_are_received_as_bytes() {
+        let _serial = crate::locks::lock(&SERIAL);
+        let mut held = Vec::new();
+        let mut peers = Vec::new();
+        for _ in 0..MAX_PIPES {
+            let (mut peer, fd) = pair();
+            peer.write_all(&pattern(40_000)).unwrap();
+            let Ok(Some(Received::Spliced(s))) = receive(&fd, 1 << 20, Some((1, ones))) else {
+                panic!("not spliced while pipes are left");
+            };
+            held.push(s);
+            peers.push(peer);
+        }
+        let (mut peer, fd) = pair();
+        peer.write_all(&pattern(40_000)).unwrap();
+        let Ok(Some(Received::Bytes(got))) = receive(&fd, 1 << 20, Some((1, ones))) else {
+            panic!("a pipe past the cap");
+        };
+        assert_eq!(got, pattern(40_000));
+        for s in held {
+            assert_eq!(s.into_bytes().unwrap(), pattern(40_000));
+        }
+        assert!(
+            OPEN.load(Ordering::Relaxed) <= POOL_MAX,
+            "only the pool's stay open"
+        );
     }
 }
