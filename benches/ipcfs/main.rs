@@ -108,6 +108,10 @@ pub(crate) struct Sizes {
     pub(crate) socket_bytes: u64,
     /// Messages per queue message-rate run.
     pub(crate) messages: u64,
+    /// Messages per batch-mode run of ipcfs and of the ceiling: many
+    /// messages go in one call, so `messages` of them last a few dozen
+    /// milliseconds, too short for a steady figure.
+    pub(crate) batch_messages: u64,
     /// Messages per run with senders and receivers pinned.
     pub(crate) pinned_messages: u64,
     /// Timed ping-pong round trips, after `warmup` untimed ones.
@@ -143,6 +147,7 @@ impl Sizes {
                 pinned_pipe_bytes: 16 << 20,
                 socket_bytes: 64 << 20,
                 messages: 20_000,
+                batch_messages: 200_000,
                 pinned_messages: 5_000,
                 rounds: 2_000,
                 warmup: 200,
@@ -165,6 +170,7 @@ impl Sizes {
                 pinned_pipe_bytes: 256 << 20,
                 socket_bytes: 1 << 30,
                 messages: 200_000,
+                batch_messages: 2_000_000,
                 pinned_messages: 50_000,
                 rounds: 20_000,
                 warmup: 2_000,

@@ -99,11 +99,13 @@ fn queue_rate(report: &mut Report, env: &Env, z: &Sizes, pairs: u64, batch: bool
     } else {
         env.transports()
     };
+    // POSIX mq sends one message per call in batch rows too.
+    let batched = if batch { z.batch_messages } else { messages };
     let mut ipcfs = Vec::new();
     for t in transports {
         let i = report.measure(&format!("{what} / {}", t.who()), || {
             let f = t.object(&format!("queues/{tag}{pairs}"))?;
-            let r = message_rate(kind, &p(&f), messages, pairs, cpus);
+            let r = message_rate(kind, &p(&f), batched, pairs, cpus);
             let _ = std::fs::remove_file(&f);
             r.map(|r| r / 1e3)
         });
@@ -113,7 +115,7 @@ fn queue_rate(report: &mut Report, env: &Env, z: &Sizes, pairs: u64, batch: bool
         V::Na
     } else {
         report.measure(&format!("{what} / ceiling"), || {
-            message_rate(ceiling_kind, &null, messages, pairs, cpus).map(|r| r / 1e3)
+            message_rate(ceiling_kind, &null, batched, pairs, cpus).map(|r| r / 1e3)
         })
     };
     let how = if batch {
@@ -138,9 +140,14 @@ fn queue_rate(report: &mut Report, env: &Env, z: &Sizes, pairs: u64, batch: bool
     } else {
         format!("receivers read in packet mode (O_DIRECT); ceiling: {NEVER_BLOCKS}")
     };
+    let counts = if batch {
+        format!("{batched} messages through ipcfs and the ceiling, {messages} through POSIX mq")
+    } else {
+        format!("{messages} messages")
+    };
     let note = format!(
-        "{} messages; POSIX mq depth {}, ipcfs depth {QUEUE_DEPTH}; {how}",
-        messages, env.mq_depth
+        "{counts}; POSIX mq depth {}, ipcfs depth {QUEUE_DEPTH}; {how}",
+        env.mq_depth
     );
     for (t, i) in ipcfs {
         let (c, note) = t.ceiling_and_note(c.clone(), &note);
