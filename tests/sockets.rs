@@ -199,14 +199,31 @@ fn pipes(pid: u32) -> usize {
 #[test]
 fn reads_of_mixed_sizes_get_the_stream_in_order_large_ones_through_a_pipe() {
     let m = mount_or_skip!();
+    mixed_reads(&m, &[]);
+}
+
+#[test]
+fn a_unix_stream_endpoint_reads_large_and_small_in_order() {
+    let m = mount_or_skip!();
+    let dir = std::env::temp_dir().join(format!("ipcfs-unix-mixed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    mixed_reads(&m, &[path.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `dial_reads_of_mixed_sizes.py` with `args` (none: over TCP; a
+/// path: a unix stream endpoint), and checks what it read and that the
+/// large reads went through a pipe (over /dev/fuse only).
+fn mixed_reads(m: &Mount, args: &[&str]) {
     let before = pipes(m.pid());
     let out = m
-        .python_file("dial_reads_of_mixed_sizes.py", &[])
+        .python_file("dial_reads_of_mixed_sizes.py", args)
         .output()
         .unwrap();
     assert_ok(&out);
     let text = stdout(&out);
-    // The first line is the peer's port.
+    // The first line is the peer's port, or "ready".
     let said: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(said, ["25165824 bytes in order", "end of stream"]);
     // Over /dev/fuse the large reads were answered from a pipe, which the
