@@ -4,8 +4,8 @@
 //! copy of the bytes is the kernel's, from the pipe's pages (which hold
 //! the socket's own buffers, taken by reference) into the reader's.
 //!
-//! Received into a `Vec`, the same bytes were copied twice inside the
-//! daemon's machine time: socket to `Vec`, `Vec` to the reply.
+//! Received into a `Vec`, the same bytes were copied twice on the
+//! daemon's time: socket to `Vec`, `Vec` to the reply.
 //!
 //! Invariant: a pipe in the pool is empty. A [`Spliced`] holds a pipe
 //! whose head is its header and bytes; the reply takes them out, and the
