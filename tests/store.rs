@@ -41,6 +41,25 @@ fn redis_installed() -> bool {
     installed("redis-server", "--version") && installed("redis-cli", "--version")
 }
 
+/// Whether the server on `port` takes connections and is not loading
+/// its data back: while it loads, it answers `-LOADING` to every command.
+/// (A server that wants a password, or TLS, answers a plain PING
+/// otherwise, or not at all: it is not loading.)
+fn ready(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut answer = [0; 64];
+    // One short reply comes in one piece.
+    let got = match s.write_all(b"PING\r\n") {
+        Ok(()) => s.read(&mut answer).unwrap_or(0),
+        Err(_) => 0,
+    };
+    !answer[..got].starts_with(b"-LOADING")
+}
+
 impl Redis {
     /// Starts one; `None` (after saying why) where none is installed.
     fn start() -> Option<Redis> {
@@ -68,10 +87,13 @@ impl Redis {
             .spawn()
             .unwrap();
         let redis = Redis { child, port };
-        let up = eventually(Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        assert!(up, "redis-server did not listen on {port}");
+        // Listening is not ready: a server loading its data answers
+        // `-LOADING` to every command until it is done.
+        let up = eventually(Duration::from_secs(10), || ready(port));
+        assert!(
+            up,
+            "redis-server did not take connections on {port}, or kept loading"
+        );
         redis
     }
 
