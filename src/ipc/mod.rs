@@ -183,6 +183,16 @@ pub enum Step<W, T> {
     Parked,
 }
 
+impl<W, T> Step<W, T> {
+    /// The same step, a finished call's answer made by `f`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Step<W, U> {
+        match self {
+            Step::Done(waiter, answer) => Step::Done(waiter, f(answer)),
+            Step::Parked => Step::Parked,
+        }
+    }
+}
+
 /// For the core's tests: most look only at whether a call parked.
 #[cfg(test)]
 impl<W, T> Step<W, T> {
@@ -233,6 +243,12 @@ pub enum ReadDone {
     /// With bytes a stream socket left in a pipe behind the reply's
     /// header: the adapter splices them into the reply.
     Spliced(socket::splice::Spliced),
+}
+
+impl From<Result<Vec<u8>>> for ReadDone {
+    fn from(answer: Result<Vec<u8>>) -> Self {
+        ReadDone::Data(answer)
+    }
 }
 
 /// For the core's tests: a connection equals no other answer.
@@ -306,10 +322,10 @@ impl<P: Parking, E> Wakeups<P, E> {
     pub fn serve_front_read<ReadEnd>(
         &mut self,
         reads: &mut WaitQueue<ParkedRead<P::Read, ReadEnd>>,
-        answer: Result<Vec<u8>>,
+        answer: impl Into<ReadDone>,
     ) -> WaiterId {
         let (id, r) = reads.pop_front().expect("front exists");
-        self.reads.push((id, r.reply, ReadDone::Data(answer)));
+        self.reads.push((id, r.reply, answer.into()));
         id
     }
 
@@ -515,10 +531,7 @@ pub trait StreamObject<P: Parking>: Send + 'static {
         call: ReadCall<P::Read, Self::End>,
         wk: &mut Wakeups<P, Self::End>,
     ) -> Step<P::Read, ReadDone> {
-        match self.read(call, wk) {
-            Step::Done(waiter, result) => Step::Done(waiter, ReadDone::Data(result)),
-            Step::Parked => Step::Parked,
-        }
+        self.read(call, wk).map(ReadDone::from)
     }
 
     fn write(

@@ -50,16 +50,15 @@ impl<P: Parking> Endpoint<P> {
         }
         while let (Some(id), Some(front)) = (self.reads.front_id(), self.reads.front()) {
             let (size, end) = (front.size, front.end);
-            let done = match self.receive(&end, size, Some(id)) {
+            let answer = match self.receive(&end, size, Some(id)) {
                 Ok(None) => break,
-                Ok(Some(received)) => ReadDone::from(received),
+                Ok(Some(received)) => Ok(received),
                 Err(e) => {
                     self.error = Some(format!("receive: {e}"));
-                    ReadDone::Data(Err(e))
+                    Err(e)
                 }
             };
-            let (_, r) = self.reads.pop_front().expect("front exists");
-            wk.reads.push((id, r.reply, done));
+            wk.serve_front_read(&mut self.reads, answer);
             changed = true;
         }
         while let Some(front) = self.writes.front_mut() {
@@ -321,12 +320,8 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         call: ReadCall<P::Read, DataEnd>,
         wk: &mut EndpointWakeups<P>,
     ) -> Step<P::Read, Result<Vec<u8>>> {
-        match self.read_received(call, wk, false) {
-            Step::Done(waiter, received) => {
-                Step::Done(waiter, received.and_then(Received::into_bytes))
-            }
-            Step::Parked => Step::Parked,
-        }
+        self.read_received(call, wk, false)
+            .map(|received| received.and_then(Received::into_bytes))
     }
 
     fn read_done(
@@ -334,11 +329,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         call: ReadCall<P::Read, DataEnd>,
         wk: &mut EndpointWakeups<P>,
     ) -> Step<P::Read, ReadDone> {
-        match self.read_received(call, wk, true) {
-            Step::Done(waiter, Ok(received)) => Step::Done(waiter, ReadDone::from(received)),
-            Step::Done(waiter, Err(e)) => Step::Done(waiter, ReadDone::Data(Err(e))),
-            Step::Parked => Step::Parked,
-        }
+        self.read_received(call, wk, true).map(ReadDone::from)
     }
 
     fn write(

@@ -130,11 +130,12 @@ impl Received {
     }
 }
 
-impl From<Received> for crate::ipc::ReadDone {
-    fn from(received: Received) -> Self {
-        match received {
-            Received::Bytes(bytes) => crate::ipc::ReadDone::Data(Ok(bytes)),
-            Received::Spliced(spliced) => crate::ipc::ReadDone::Spliced(spliced),
+impl From<Result<Received>> for crate::ipc::ReadDone {
+    fn from(answer: Result<Received>) -> Self {
+        match answer {
+            Ok(Received::Spliced(spliced)) => crate::ipc::ReadDone::Spliced(spliced),
+            Ok(Received::Bytes(bytes)) => crate::ipc::ReadDone::Data(Ok(bytes)),
+            Err(e) => crate::ipc::ReadDone::Data(Err(e)),
         }
     }
 }
