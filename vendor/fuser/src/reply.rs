@@ -263,6 +263,13 @@ impl ReplyData {
         self.reply.send_ll(&ll::ResponseSlice(data));
     }
 
+    /// Reply to a request with the data `pieces` hold, in order, as one
+    /// reply (ipcfs patch): the kernel gathers them, so they need not be
+    /// copied into one buffer first.
+    pub fn data_vectored(self, pieces: &[&[u8]]) {
+        self.reply.send_ll(&ll::ResponseSlices(pieces));
+    }
+
     #[cfg(target_os = "linux")]
     /// The header to put into a pipe before `len` bytes of data, for
     /// [`ReplyData::data_from_pipe`] to answer request `unique` with them

@@ -44,6 +44,7 @@ use crate::mnt::mount_options::Config;
 use crate::mnt::mount_options::Transport;
 use crate::mnt::mount_options::check_option_conflicts;
 use crate::notify::Notifier;
+use crate::kept::LoopBuf;
 use crate::read_buf::FuseReadBuf;
 use crate::reply::Reply;
 use crate::reply::ReplyRaw;
@@ -728,30 +729,39 @@ impl<FS: Filesystem> SessionEventLoop<FS> {
     fn event_loop(&self) -> io::Result<()> {
         // Buffer for receiving requests from the kernel. Only one is allocated and
         // it is reused immediately after dispatching to conserve memory and allocations.
-        let mut buf = FuseReadBuf::new();
-        let buf = buf.as_mut();
+        // ipcfs patch: unless the filesystem kept a request's bytes
+        // (`keep_request_bytes`); the next request is then read into a spare.
+        let mut buf = LoopBuf::new();
         loop {
             // Read the next request from the given channel to kernel driver
             // The kernel driver makes sure that we get exactly one request per read
-            match self.ch.receive_retrying(buf) {
-                Ok(size) => match RequestWithSender::new(self.ch.sender(), &buf[..size]) {
-                    // Dispatch request
-                    Some(req) => {
-                        if let Ok(Operation::Destroy(_)) = req.request.operation() {
-                            req.reply::<ReplyEmpty>().ok();
-                            return Ok(());
-                        } else {
-                            req.dispatch(self)
+            let next = buf.next();
+            match self.ch.receive_retrying(next.as_mut()) {
+                Ok(size) => {
+                    next.received(size);
+                    let done = buf.lend(size, |request| {
+                        match RequestWithSender::new(self.ch.sender(), request) {
+                            // Dispatch request
+                            Some(req) => {
+                                if let Ok(Operation::Destroy(_)) = req.request.operation() {
+                                    req.reply::<ReplyEmpty>().ok();
+                                    Some(Ok(()))
+                                } else {
+                                    req.dispatch(self);
+                                    None
+                                }
+                            }
+                            // Quit loop on illegal request
+                            None => Some(Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "Invalid request",
+                            ))),
                         }
+                    });
+                    if let Some(end) = done {
+                        return end;
                     }
-                    // Quit loop on illegal request
-                    None => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            "Invalid request",
-                        ));
-                    }
-                },
+                }
                 Err(nix::errno::Errno::ENODEV) => return Ok(()),
                 Err(err) => return Err(err.into()),
             }

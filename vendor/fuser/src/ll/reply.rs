@@ -61,6 +61,19 @@ impl Response for ResponseSlice<'_> {
     }
 }
 
+/// A reply's data in several pieces, sent in one reply (ipcfs patch).
+pub(crate) struct ResponseSlices<'a>(pub(crate) &'a [&'a [u8]]);
+
+impl Response for ResponseSlices<'_> {
+    fn payload(&self) -> Vec<IoSlice<'_>> {
+        self.0
+            .iter()
+            .filter(|piece| !piece.is_empty())
+            .map(|piece| IoSlice::new(piece))
+            .collect()
+    }
+}
+
 pub(crate) struct ResponseEmpty;
 
 impl Response for ResponseEmpty {
