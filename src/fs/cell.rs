@@ -19,12 +19,12 @@ use super::reply::{Call, FsParking, ParkedOpen, Payer, Replies, WriteReply};
 use super::timer::DeadlineTimer;
 use crate::caller::proc::killed_by_signal;
 use crate::error::Result;
-use crate::interrupt::{Cancel, Registered};
+use crate::interrupt::{Cancel, Registered, Registry};
 use crate::ipc::signal::send_sigpipe;
 use crate::ipc::socket::Accepted;
 use crate::ipc::{
-    CancelReason, OpenRequest, ReadCall, ReadDone, Step, StreamObject, Wakeups, WriteCall,
-    WriteDone,
+    CancelReason, KEEP_MIN, OpenRequest, ReadCall, ReadDone, Step, StreamObject, Wakeups,
+    WriteCall, WriteDone,
 };
 use crate::reactor::{Readiness, Ready, Token};
 use crate::wait::WaiterId;
@@ -181,6 +181,32 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         input: &[u8],
         op: impl FnOnce(&mut T, &mut CellWakeups<T, R>) -> Step<W, X>,
     ) -> Option<(W, X)> {
+        self.run_answering(call, input, op, None::<fn(W, X)>)
+    }
+
+    /// As [`Cell::run`], for a write, whose own answer (`answer`) goes
+    /// before those of the reads it finished: the writer goes on to its
+    /// next write while the readers' copies run (the reads' bytes stay
+    /// valid: `input` outlives every answer).
+    pub fn run_write<W, X>(
+        self: &Arc<Self>,
+        call: &Call,
+        input: &[u8],
+        op: impl FnOnce(&mut T, &mut CellWakeups<T, R>) -> Step<W, X>,
+        answer: impl FnOnce(W, X),
+    ) {
+        self.run_answering(call, input, op, Some(answer));
+    }
+
+    /// Runs a core call; answers it with `first`, if given, before the
+    /// calls it finished, else hands its answer back.
+    fn run_answering<W, X>(
+        self: &Arc<Self>,
+        call: &Call,
+        input: &[u8],
+        op: impl FnOnce(&mut T, &mut CellWakeups<T, R>) -> Step<W, X>,
+        first: Option<impl FnOnce(W, X)>,
+    ) -> Option<(W, X)> {
         let mut wk = Wakeups::default();
         let mut registered = Registered::Parked;
         let step = {
@@ -197,6 +223,13 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
                 );
             }
             step
+        };
+        let step = match (step, first) {
+            (Step::Done(w, x), Some(answer)) => {
+                answer(w, x);
+                Step::Parked
+            }
+            (step, _) => step,
         };
         self.deliver(wk, input);
         match registered {
@@ -262,6 +295,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
                 R::data(reply, self.adopt(accepted).as_deref().map_err(|&e| e))
             }
             ReadDone::Spliced(bytes) => R::spliced(reply, bytes),
+            ReadDone::Gathered(pieces) => R::gathered(reply, pieces),
         }
     }
 
@@ -276,14 +310,20 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
             registry.deregister(id);
             self.finish_open(parked, result);
         }
+        // Writers before readers where that pays (`WRITERS_FIRST`): a
+        // writer told its bytes are in goes on to its next write while
+        // the readers' copies run.
+        let (first, last) = if T::WRITERS_FIRST && R::keeps_writes() {
+            (wk.writes, Vec::new())
+        } else {
+            (Vec::new(), wk.writes)
+        };
+        answer_writes::<R>(registry, first);
         for (id, reply, done) in wk.reads {
             registry.deregister(id);
             self.answer_read(reply, done, input);
         }
-        for (id, w, done) in wk.writes {
-            registry.deregister(id);
-            finish_write::<R>(w, done);
-        }
+        answer_writes::<R>(registry, last);
         for (id, reply, result) in wk.flushes {
             registry.deregister(id);
             R::flushed(reply, result);
@@ -364,7 +404,10 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
             data,
             nonblock,
         };
-        if let Some((w, done)) = self.cell.run(call, data, |o, wk| o.write(write, wk)) {
+        let op = |o: &mut T, wk: &mut CellWakeups<T, R>| o.write(write, wk);
+        if T::WRITERS_FIRST && data.len() >= KEEP_MIN && R::keeps_writes() {
+            self.cell.run_write(call, data, op, finish_write::<R>);
+        } else if let Some((w, done)) = self.cell.run(call, data, op) {
             finish_write::<R>(w, done);
         }
     }
@@ -388,6 +431,17 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
 
     fn release(&self) {
         self.cell.update(|o, wk| o.release(self.end, wk));
+    }
+}
+
+/// Answers the writes a core call finished.
+fn answer_writes<R: Replies>(
+    registry: &Registry,
+    writes: impl IntoIterator<Item = (WaiterId, WriteReply<R::Write>, WriteDone)>,
+) {
+    for (id, w, done) in writes {
+        registry.deregister(id);
+        finish_write::<R>(w, done);
     }
 }
 

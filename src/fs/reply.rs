@@ -14,6 +14,7 @@ use super::attr::{Attr, Ino, OpenStyle};
 use crate::caller::Caller;
 use crate::error::Result;
 use crate::ipc::Parking;
+use crate::ipc::bytes::{Gathered, Shared};
 use crate::ipc::socket::splice::Spliced;
 use crate::wait::WaiterId;
 
@@ -48,6 +49,24 @@ pub trait Replies: Send + Sync + 'static {
     fn spliced(reply: Self::Read, bytes: Spliced) {
         Self::data(reply, bytes.into_bytes().as_deref().map_err(|&e| e));
     }
+
+    /// Answers a read with data in pieces, in order, as one reply. The
+    /// default copies them into one buffer.
+    fn gathered(reply: Self::Read, pieces: Gathered) {
+        Self::data(reply, Ok(&pieces.into_vec()));
+    }
+
+    /// Keeps `data`, bytes of the write being served on this thread, past
+    /// the call with no copy; `None` (the default) where it cannot.
+    fn keep(_data: &[u8]) -> Option<Shared> {
+        None
+    }
+
+    /// Whether [`Replies::keep`] can keep write bytes on this transport.
+    fn keeps_writes() -> bool {
+        false
+    }
+
     fn written(reply: Self::Write, result: Result<usize>);
     fn flushed(reply: Self::Flush, result: Result<()>);
     fn notify(poll: Self::Poll);
@@ -154,6 +173,10 @@ impl<R: Replies> Parking for FsParking<R> {
 
     fn splice_header(id: WaiterId, len: usize) -> Option<[u8; 16]> {
         R::splice_header(id, len)
+    }
+
+    fn keep(data: &[u8]) -> Option<Shared> {
+        R::keep(data)
     }
 
     fn writer(waiter: &WriteReply<R::Write>) -> Option<u32> {

@@ -15,6 +15,7 @@ use fuser::{
 use crate::error::{Error, Result};
 use crate::fs::attr::{Attr, FileType, OpenStyle};
 use crate::fs::reply::{Opened, Replies};
+use crate::ipc::bytes::{Gathered, Shared};
 use crate::ipc::socket::splice::Spliced;
 use crate::wait::WaiterId;
 
@@ -86,6 +87,15 @@ pub fn answer_reads_from_pipes(on: bool) {
     FROM_PIPES.store(on, Ordering::Relaxed);
 }
 
+/// A write's bytes kept in fuser's request buffer (see `ipc::bytes`).
+struct Kept(fuser::KeptBytes);
+
+impl AsRef<[u8]> for Kept {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl Replies for FuseReplies {
     type Open = OpenReply;
     type Read = DataReply;
@@ -137,6 +147,21 @@ impl Replies for FuseReplies {
         let DataReply(reply, _) = reply;
         reply.data_from_pipe(bytes.pipe(), RequestId(bytes.call()), bytes.len());
         bytes.sent();
+    }
+
+    fn gathered(reply: DataReply, pieces: Gathered) {
+        let DataReply(reply, _) = reply;
+        reply.data_vectored(&pieces.slices());
+    }
+
+    fn keeps_writes() -> bool {
+        // fuser lends only /dev/fuse requests' buffers.
+        FROM_PIPES.load(Ordering::Relaxed)
+    }
+
+    fn keep(data: &[u8]) -> Option<Shared> {
+        let kept = fuser::keep_request_bytes(data)?;
+        Some(Shared::new(Arc::new(Kept(kept))))
     }
 
     fn written(reply: WriteReply, result: Result<usize>) {

@@ -6,6 +6,7 @@
 //! callers it served, poll handles to notify — is collected in a
 //! [`Wakeups`] for the adapter to answer after it lets go of the object.
 
+pub mod bytes;
 pub mod channel;
 pub mod compose;
 pub mod delivery;
@@ -60,6 +61,28 @@ pub trait Parking: 'static {
     /// pipe, for call `id` to be answered by a splice from that pipe
     /// (see [`socket::splice`]); `None` where replies cannot take a pipe.
     fn splice_header(_id: WaiterId, _len: usize) -> Option<[u8; 16]> {
+        None
+    }
+
+    /// Keeps `data`, bytes of the write being served, past the call with
+    /// no copy (see [`bytes`]); `None` (the default) where the adapter
+    /// cannot, and the object copies them.
+    fn keep(_data: &[u8]) -> Option<bytes::Shared> {
+        None
+    }
+}
+
+/// Write bytes held past their call are kept rather than copied from
+/// this many on: below it a copy costs less than a request buffer held
+/// (the adapter keeps few at once).
+pub const KEEP_MIN: usize = 32 << 10;
+
+/// `data`, bytes of the write being served, kept past the call if there
+/// are [`KEEP_MIN`] of them and the adapter can keep them.
+pub fn keep_large<P: Parking>(data: &[u8]) -> Option<bytes::Shared> {
+    if data.len() >= KEEP_MIN {
+        P::keep(data)
+    } else {
         None
     }
 }
@@ -243,6 +266,20 @@ pub enum ReadDone {
     /// With bytes a stream socket left in a pipe behind the reply's
     /// header: the adapter splices them into the reply.
     Spliced(socket::splice::Spliced),
+    /// With these pieces, in order (some of them kept request bytes): the
+    /// adapter sends them as one reply, with no copy into one buffer.
+    Gathered(bytes::Gathered),
+}
+
+impl From<bytes::Gathered> for ReadDone {
+    /// One copied piece (or none) is plain data.
+    fn from(answer: bytes::Gathered) -> Self {
+        if answer.is_one_copy() {
+            ReadDone::Data(Ok(answer.into_vec()))
+        } else {
+            ReadDone::Gathered(answer)
+        }
+    }
 }
 
 impl From<Result<Vec<u8>>> for ReadDone {
@@ -258,6 +295,7 @@ impl PartialEq for ReadDone {
         match (self, other) {
             (ReadDone::Data(a), ReadDone::Data(b)) => a == b,
             (ReadDone::Handed(a), ReadDone::Handed(b)) => a == b,
+            (ReadDone::Gathered(a), ReadDone::Gathered(b)) => a.slices() == b.slices(),
             _ => false,
         }
     }
@@ -296,7 +334,7 @@ impl<W, Rest> ParkedWrite<W, Rest> {
 
 /// The bytes of a write not in yet: `data[at..]`.
 pub struct Unwritten {
-    pub data: Vec<u8>,
+    pub data: bytes::Bytes,
     pub at: usize,
 }
 
@@ -507,6 +545,15 @@ pub struct WriteCall<'a, W, E> {
 pub trait StreamObject<P: Parking>: Send + 'static {
     /// One open file description's state as the object keeps it.
     type End: Copy + Send + Sync + 'static;
+
+    /// Whether a large write is answered before the reads it finished,
+    /// and woken writers before woken readers, where the adapter keeps
+    /// write bytes ([`Parking::keep`]): the writer's next write then
+    /// comes in while the readers' copies run. It pays where that next
+    /// write's bytes wait with no copy (a pipe's, kept); a queue's next
+    /// write would store, message by message, what a parked reader would
+    /// otherwise have taken straight, so objects answer readers first.
+    const WRITERS_FIRST: bool = false;
 
     fn open(
         &mut self,

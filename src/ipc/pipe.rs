@@ -12,9 +12,10 @@
 
 use std::sync::Arc;
 
+use super::bytes::{Bytes, Gathered, Shared};
 use super::{
     CancelReason, Mode, OpenRequest, ParkedRead, ParkedWrite, Parking, Pollers, ReadCall, ReadDone,
-    Step, StreamObject, Unwritten, Wakeups, WriteCall, WriteDone, ready,
+    Step, StreamObject, Unwritten, Wakeups, WriteCall, WriteDone, keep_large, ready,
 };
 use crate::error::{Error, Result};
 use crate::memory::{Account, Held};
@@ -221,9 +222,11 @@ impl<P: Parking> Pipe<P> {
         }
     }
 
-    /// Appends bytes, charging them to the pipe's account first. False
-    /// (and nothing stored) when no memory is left for them.
-    fn put(&mut self, bytes: &[u8]) -> bool {
+    /// Appends bytes, charging them to the pipe's account first: `kept`,
+    /// the same bytes kept from the caller's request, if it has them,
+    /// else a copy. False (and nothing stored) when no memory is left for
+    /// them.
+    fn put(&mut self, bytes: &[u8], kept: Option<Shared>) -> bool {
         if !self.budget.try_reserve(bytes.len()) {
             log::info!(
                 "pipe write of {} bytes refused: no memory left",
@@ -231,7 +234,10 @@ impl<P: Parking> Pipe<P> {
             );
             return false;
         }
-        self.buf.push(bytes);
+        match kept {
+            Some(kept) => self.buf.push_whole(Bytes::Shared(kept)),
+            None => self.buf.push(bytes),
+        }
         true
     }
 
@@ -239,24 +245,22 @@ impl<P: Parking> Pipe<P> {
     /// from their own bytes, those of parked writers, oldest first (they
     /// come after the buffer's in the stream). A parked writer whose bytes
     /// are all taken is answered. This lets a large read take a large
-    /// write whole instead of a buffer's worth at a time.
-    fn take(&mut self, size: usize, wk: &mut PipeWakeups<P>) -> Vec<u8> {
-        // Room for the parked writer's bytes too, when the read takes
-        // some: the reply is then made once.
-        let from_writer = self.writes.front().map_or(0, |w| w.rest.left().len());
-        let mut out = Vec::new();
-        if size > self.buf.len() && from_writer > 0 {
-            out.reserve_exact(size.min(self.buf.len() + from_writer));
-        }
+    /// write whole instead of a buffer's worth at a time. Kept request
+    /// bytes go into the answer as pieces of their own, uncopied.
+    fn take(&mut self, size: usize, wk: &mut PipeWakeups<P>) -> Gathered {
+        let mut out = Gathered::default();
         let n = self.buf.take_into(&mut out, size);
         self.budget.release(n);
         while out.len() < size {
             let Some(w) = self.writes.front_mut() else {
                 break;
             };
-            let left = w.rest.left();
-            let k = (size - out.len()).min(left.len());
-            out.extend_from_slice(&left[..k]);
+            let at = w.rest.at;
+            let k = (size - out.len()).min(w.rest.left().len());
+            match &w.rest.data {
+                Bytes::Shared(kept) => out.push(Bytes::Shared(kept.slice(at..at + k))),
+                Bytes::Owned(copy) => out.copy(&copy[at..at + k]),
+            }
             w.rest.at += k;
             // Straight from a parked write's bytes: their charge as such
             // goes back.
@@ -308,7 +312,7 @@ impl<P: Parking> Pipe<P> {
                 break;
             };
             let data = self.take(r.size, wk);
-            wk.reads.push((id, r.reply, ReadDone::Data(Ok(data))));
+            wk.reads.push((id, r.reply, ReadDone::from(data)));
             progressed = true;
         }
         progressed
@@ -341,11 +345,17 @@ impl<P: Parking> Pipe<P> {
             {
                 break;
             }
-            if w.rest.at == 0 && chunk == len {
-                // All of it, as it was kept: in whole, with no copy.
-                self.buf.push_owned(std::mem::take(&mut w.rest.data));
+            let at = w.rest.at;
+            if at == 0 && chunk == len {
+                // All of it, as it was held: in whole, with no copy.
+                self.buf.push_whole(std::mem::take(&mut w.rest.data));
             } else {
-                self.buf.push(&w.rest.left()[..chunk]);
+                match &w.rest.data {
+                    Bytes::Shared(kept) => self
+                        .buf
+                        .push_whole(Bytes::Shared(kept.slice(at..at + chunk))),
+                    Bytes::Owned(copy) => self.buf.push(&copy[at..at + chunk]),
+                }
                 w.rest.at += chunk;
             }
             w.accepted += chunk;
@@ -356,6 +366,40 @@ impl<P: Parking> Pipe<P> {
             wk.finish_front_write(&mut self.writes);
         }
         progressed
+    }
+
+    /// A read of up to `size` bytes (see [`StreamObject::read_done`]).
+    fn read_gathered(
+        &mut self,
+        call: ReadCall<P::Read, PipeEnd>,
+        wk: &mut PipeWakeups<P>,
+    ) -> Step<P::Read, Result<Gathered>> {
+        if call.size == 0 {
+            return Step::Done(call.waiter, Ok(Gathered::default()));
+        }
+        // Bytes of parked writes count too: a write whose bytes could not
+        // enter the buffer (its owner's share was full) is read straight.
+        if !self.buf.is_empty() || !self.writes.is_empty() {
+            let data = self.take(call.size, wk);
+            self.settle(wk);
+            self.notify(wk);
+            return Step::Done(call.waiter, Ok(data));
+        }
+        if self.writers == 0 || self.shut_down {
+            return Step::Done(call.waiter, Ok(Gathered::default()));
+        }
+        if call.nonblock {
+            return Step::Done(call.waiter, Err(Error::WouldBlock));
+        }
+        // A pipe keeps no state per description that a read needs: its
+        // parked reads carry no end.
+        let parked = ParkedRead {
+            reply: call.waiter,
+            size: call.size,
+            end: (),
+        };
+        self.reads.push(call.id, parked);
+        Step::Parked
     }
 
     /// Sets the capacity. Shrinking below the bytes held is `EBUSY`, as
@@ -380,6 +424,8 @@ impl<P: Parking> Pipe<P> {
 
 impl<P: Parking> StreamObject<P> for Pipe<P> {
     type End = PipeEnd;
+
+    const WRITERS_FIRST: bool = true;
 
     /// Opens an end. `creating` is the open that made the pipe: none can
     /// have a partner yet, and it must not wait in open (a creating open
@@ -437,40 +483,28 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         self.wait_for_partner(id, waiter, Mode::READ)
     }
 
-    /// Reads up to `size` bytes.
+    /// Reads up to `size` bytes, in one buffer.
     fn read(
         &mut self,
         call: ReadCall<P::Read, PipeEnd>,
         wk: &mut PipeWakeups<P>,
     ) -> Step<P::Read, Result<Vec<u8>>> {
-        if call.size == 0 {
-            return Step::Done(call.waiter, Ok(Vec::new()));
-        }
-        // Bytes of parked writes count too: a write whose bytes could not
-        // enter the buffer (its owner's share was full) is read straight.
-        if !self.buf.is_empty() || !self.writes.is_empty() {
-            let data = self.take(call.size, wk);
-            self.settle(wk);
-            self.notify(wk);
-            return Step::Done(call.waiter, Ok(data));
-        }
-        if self.writers == 0 || self.shut_down {
-            return Step::Done(call.waiter, Ok(Vec::new()));
-        }
-        if call.nonblock {
-            return Step::Done(call.waiter, Err(Error::WouldBlock));
-        }
-        // A pipe keeps no state per description that a read needs: its
-        // parked reads carry no end.
-        let parked = ParkedRead {
-            reply: call.waiter,
-            size: call.size,
-            end: (),
-        };
-        self.reads.push(call.id, parked);
-        Step::Parked
+        self.read_gathered(call, wk)
+            .map(|answer| answer.map(Gathered::into_vec))
     }
 
+    /// Reads up to `size` bytes, kept request bytes among them as they
+    /// are.
+    fn read_done(
+        &mut self,
+        call: ReadCall<P::Read, PipeEnd>,
+        wk: &mut PipeWakeups<P>,
+    ) -> Step<P::Read, ReadDone> {
+        self.read_gathered(call, wk).map(|answer| match answer {
+            Ok(gathered) => ReadDone::from(gathered),
+            Err(e) => ReadDone::Data(Err(e)),
+        })
+    }
     /// Writes `data`: all of it, or parks until it is all in. Writes of at
     /// most `PIPE_BUF` bytes go in whole or not at all.
     fn write(
@@ -547,7 +581,16 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         } else {
             self.room().min(rest.len())
         };
-        if chunk > 0 && !self.put(&rest[..chunk]) {
+        // What stays in the pipe, or waits to go in, is kept from the
+        // caller's request rather than copied, where the adapter can.
+        let parks = chunk < rest.len() && !call.nonblock;
+        let kept = match (chunk, parks) {
+            (_, true) => keep_large::<P>(rest),
+            (0, false) => None,
+            (_, false) => keep_large::<P>(&rest[..chunk]),
+        };
+        let kept_chunk = kept.as_ref().map(|k| k.slice(0..chunk));
+        if chunk > 0 && !self.put(&rest[..chunk], kept_chunk) {
             self.notify(wk);
             let done = WriteDone::stopped(handed, Error::NoSpace);
             return Step::Done(call.waiter, done);
@@ -575,7 +618,7 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
             ParkedWrite {
                 reply: call.waiter,
                 rest: Unwritten {
-                    data: rest.to_vec(),
+                    data: Bytes::keep_or_copy(rest, kept),
                     at: chunk,
                 },
                 accepted: handed + chunk,

@@ -1,26 +1,32 @@
 //! A pipe's buffer: its bytes in order, kept in the chunks they came in.
 //!
-//! A write that waits for room keeps a copy of its bytes (the FUSE loop
-//! reuses the request's buffer); that copy then goes into the buffer
-//! whole, and out to a reader whole when the reader asks for as many. So
-//! a 64 KiB write read by a 64 KiB read is copied once by the daemon,
-//! where a ring of bytes copied it three times (into the waiting write,
-//! into the ring, out of it for the reply). Small writes are gathered into
-//! chunks of at least [`GATHER`] bytes, so that a flood of one-byte writes
-//! does not make a chunk of each.
+//! A large write's bytes are a chunk of their own: the caller's request
+//! buffer itself when the adapter kept it ([`Bytes::Shared`]), else the
+//! copy a write that waited for room made. Either goes out to a reader as
+//! a piece of its reply, whole or in part, with no copy. So a 64 KiB write
+//! read by a 64 KiB read is copied by the daemon at most once, where a
+//! ring of bytes copied it three times (into the waiting write, into the
+//! ring, out of it for the reply). Small writes are gathered into chunks
+//! of at least [`GATHER`] bytes, so that a flood of one-byte writes does
+//! not make a chunk of each.
 //!
 //! Invariants: `len` is the chunks' bytes less the `front_at` already
 //! read of the front one; no chunk is empty; `front_at` is below the front
-//! chunk's length (0 when there is none).
+//! chunk's length (0 when there is none); a kept chunk has at least
+//! [`KEEP_MIN`] bytes unread (fewer are copied out, so that a caller's
+//! request buffer is not held for a remnant).
 
 use std::collections::VecDeque;
+
+use crate::ipc::KEEP_MIN;
+use crate::ipc::bytes::{Bytes, Gathered};
 
 /// The least capacity of a chunk made for a copy of small writes.
 const GATHER: usize = 4096;
 
 #[derive(Default)]
 pub(super) struct Chunks {
-    chunks: VecDeque<Vec<u8>>,
+    chunks: VecDeque<Bytes>,
     front_at: usize,
     len: usize,
 }
@@ -34,13 +40,14 @@ impl Chunks {
         self.len == 0
     }
 
-    /// Appends a copy of `bytes`: into the last chunk if it has room.
+    /// Appends a copy of `bytes`: into the last chunk if it is a copy
+    /// with room.
     pub(super) fn push(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
         self.len += bytes.len();
-        if let Some(last) = self.chunks.back_mut()
+        if let Some(Bytes::Owned(last)) = self.chunks.back_mut()
             && last.capacity() - last.len() >= bytes.len()
         {
             last.extend_from_slice(bytes);
@@ -48,44 +55,55 @@ impl Chunks {
         }
         let mut chunk = Vec::with_capacity(bytes.len().max(GATHER));
         chunk.extend_from_slice(bytes);
-        self.chunks.push_back(chunk);
+        self.chunks.push_back(Bytes::Owned(chunk));
     }
 
-    /// Appends `bytes` whole, with no copy.
-    pub(super) fn push_owned(&mut self, bytes: Vec<u8>) {
+    /// Appends `bytes` whole, with no copy (kept bytes too few to hold a
+    /// request buffer for are copied).
+    pub(super) fn push_whole(&mut self, bytes: Bytes) {
         if bytes.is_empty() {
             return;
+        }
+        if matches!(bytes, Bytes::Shared(_)) && bytes.len() < KEEP_MIN {
+            return self.push(&bytes);
         }
         self.len += bytes.len();
         self.chunks.push_back(bytes);
     }
 
-    /// Takes the first `n` bytes out (all, if fewer): the front chunk
-    /// itself when it is exactly those and `out` has no room made yet,
-    /// else a copy appended to `out`. Returns how many were taken.
-    pub(super) fn take_into(&mut self, out: &mut Vec<u8>, n: usize) -> usize {
+    /// Takes the first `n` bytes out (all, if fewer) into `out`: a chunk
+    /// taken whole, or a part of a kept one, as a piece of its own; a
+    /// part of a copy, copied. Returns how many were taken.
+    pub(super) fn take_into(&mut self, out: &mut Gathered, n: usize) -> usize {
         let n = n.min(self.len);
-        if n == 0 {
-            return 0;
-        }
         self.len -= n;
-        let whole_front = self.chunks.front().is_some_and(|c| c.len() == n);
-        if self.front_at == 0 && whole_front && out.capacity() == 0 {
-            *out = self.chunks.pop_front().expect("a front chunk");
-            return n;
-        }
         let mut left = n;
         while left > 0 {
             let front = self.chunks.front().expect("len counts the chunks' bytes");
-            let unread = &front[self.front_at..];
-            let k = unread.len().min(left);
-            out.extend_from_slice(&unread[..k]);
-            left -= k;
-            self.front_at += k;
-            if self.front_at == front.len() {
-                self.chunks.pop_front();
-                self.front_at = 0;
+            let unread = front.len() - self.front_at;
+            let k = unread.min(left);
+            if self.front_at == 0 && k == front.len() {
+                out.push(self.chunks.pop_front().expect("a front chunk"));
+            } else {
+                match front {
+                    Bytes::Shared(s) => {
+                        out.push(Bytes::Shared(s.slice(self.front_at..self.front_at + k)))
+                    }
+                    Bytes::Owned(v) => out.copy(&v[self.front_at..self.front_at + k]),
+                }
+                self.front_at += k;
+                let unread = front.len() - self.front_at;
+                if unread == 0 {
+                    self.chunks.pop_front();
+                    self.front_at = 0;
+                } else if matches!(front, Bytes::Shared(_)) && unread < KEEP_MIN {
+                    let rest = front.part(self.front_at..front.len());
+                    let copy = Bytes::Owned(rest.to_vec());
+                    *self.chunks.front_mut().expect("a front chunk") = copy;
+                    self.front_at = 0;
+                }
             }
+            left -= k;
         }
         n
     }
@@ -98,13 +116,16 @@ impl Chunks {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::ipc::bytes::Shared;
 
     fn take(c: &mut Chunks, n: usize) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Gathered::default();
         let taken = c.take_into(&mut out, n);
         assert_eq!(taken, out.len());
-        out
+        out.into_vec()
     }
 
     #[test]
@@ -112,7 +133,7 @@ mod tests {
         let mut c = Chunks::default();
         c.push(b"ab");
         c.push(b"cd");
-        c.push_owned(b"efgh".to_vec());
+        c.push_whole(Bytes::Owned(b"efgh".to_vec()));
         c.push(b"");
         c.push(b"ij");
         assert_eq!((c.len(), c.chunks.len()), (10, 3), "small pushes gather");
@@ -128,31 +149,68 @@ mod tests {
         let mut c = Chunks::default();
         let write = vec![7u8; 65536];
         let at = write.as_ptr();
-        c.push_owned(write);
+        c.push_whole(Bytes::Owned(write));
         c.push(b"next");
-        let mut out = Vec::new();
+        let mut out = Gathered::default();
         assert_eq!(c.take_into(&mut out, 65536), 65536);
-        assert_eq!(out.as_ptr(), at, "the same allocation: no copy");
+        let whole = out.into_vec();
+        assert_eq!(whole.as_ptr(), at, "the same allocation: no copy");
         assert_eq!(take(&mut c, 10), b"next");
     }
 
     #[test]
-    fn a_take_appends_after_what_the_reply_already_holds() {
+    fn kept_bytes_go_out_as_pieces_of_the_callers_buffer() {
+        let request = Arc::new((0..70_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+        let at = request.as_ptr();
+        let kept = Shared::new(request.clone()).slice(2..69_998);
         let mut c = Chunks::default();
-        c.push_owned(b"whole".to_vec());
-        let mut out = b"x".to_vec();
-        assert_eq!(c.take_into(&mut out, 5), 5);
-        assert_eq!(out, b"xwhole");
-        c.push_owned(b"made".to_vec());
-        let mut reply = Vec::with_capacity(10);
-        assert_eq!(c.take_into(&mut reply, 4), 4);
-        assert_eq!(
-            (reply.as_slice(), reply.capacity()),
-            (&b"made"[..], 10),
-            "its room kept"
-        );
+        c.push(b"ab");
+        c.push_whole(Bytes::Shared(kept));
+        c.push(b"cd");
+        let mut out = Gathered::default();
+        assert_eq!(c.take_into(&mut out, 7), 7);
+        let slices = out.slices();
+        assert_eq!(slices, vec![&b"ab"[..], &request[2..7]]);
+        assert_eq!(slices[1].as_ptr(), at.wrapping_add(2), "no copy");
+        let mut rest = Gathered::default();
+        assert_eq!(c.take_into(&mut rest, 1 << 20), 69_996 - 5 + 2);
+        let mut expected = request[7..69_998].to_vec();
+        expected.extend_from_slice(b"cd");
+        assert_eq!(rest.into_vec(), expected);
+        assert!(c.is_empty());
         c.push(b"abc");
         c.clear();
         assert_eq!((c.len(), take(&mut c, 3)), (0, Vec::new()));
+    }
+}
+
+#[cfg(test)]
+mod remnants {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ipc::bytes::Shared;
+
+    /// A kept chunk read down below `KEEP_MIN` lets go of the caller's
+    /// buffer: the rest is copied, and comes out the same.
+    #[test]
+    fn a_kept_chunk_read_down_to_a_remnant_lets_its_buffer_go() {
+        let request = Arc::new((0..100_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+        let mut c = Chunks::default();
+        c.push_whole(Bytes::Shared(Shared::new(request.clone())));
+        let mut out = Gathered::default();
+        c.take_into(&mut out, 50_000);
+        drop(out);
+        assert_eq!(Arc::strong_count(&request), 2, "still kept: 50,000 unread");
+        let mut out = Gathered::default();
+        c.take_into(&mut out, 30_000);
+        drop(out);
+        assert_eq!(Arc::strong_count(&request), 1, "20,000 left: copied out");
+        let mut out = Gathered::default();
+        assert_eq!(c.take_into(&mut out, 1 << 20), 20_000);
+        assert_eq!(out.into_vec(), request[80_000..]);
+        // Kept bytes too few to be worth a buffer are copied at once.
+        c.push_whole(Bytes::Shared(Shared::new(Arc::new(vec![5; 100]))));
+        assert!(matches!(c.chunks.front(), Some(Bytes::Owned(_))));
     }
 }

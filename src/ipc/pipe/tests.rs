@@ -1,6 +1,7 @@
 //! The pipe state machine driven alone, with plain values for replies.
 
 use super::*;
+use crate::ipc::bytes::Shared;
 use crate::ipc::{IoMode, Plain, read_call, write_call};
 use crate::memory::MemoryBudget;
 
@@ -27,8 +28,9 @@ fn wk() -> PipeWakeups<Plain> {
 
 /// Opens without waiting: readers open non-blocking, writers need a
 /// reader to be there already.
-fn open(p: &mut Pipe<Plain>, mode: Mode) -> PipeEnd {
-    match p.open(0, 0, req(mode, mode == Mode::READ, false), &mut wk()) {
+fn open<P: Parking<Open = u32>>(p: &mut Pipe<P>, mode: Mode) -> PipeEnd {
+    let mut wk = Wakeups::default();
+    match p.open(0, 0, req(mode, mode == Mode::READ, false), &mut wk) {
         Step::Done(_, Ok(end)) => end,
         other => panic!("open did not finish: {:?}", matches!(other, Step::Parked)),
     }
@@ -531,4 +533,107 @@ fn shut_down_answers_everyone() {
     p.shut_down(&mut w);
     assert_eq!(w.opens[0].2.unwrap_err(), Error::ShuttingDown);
     assert_eq!(p.blocked(), 0);
+}
+
+/// Parks plain ids, as [`Plain`], and keeps write bytes as an adapter
+/// that can does: in an allocation of their own, which the test then
+/// finds the reads' answers pointing into (no copy by the pipe).
+struct Keeping;
+
+thread_local! {
+    /// What `Keeping` kept, in order: the kept allocation's address and length.
+    static KEPT: std::cell::RefCell<Vec<(usize, usize)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Parking for Keeping {
+    type Open = u32;
+    type Read = u32;
+    type Write = u32;
+    type Poll = u32;
+    type Flush = u32;
+
+    fn keep(data: &[u8]) -> Option<Shared> {
+        let copy = std::sync::Arc::new(data.to_vec());
+        KEPT.with(|k| k.borrow_mut().push((copy.as_ptr() as usize, copy.len())));
+        Some(Shared::new(copy))
+    }
+}
+
+fn kept() -> Vec<(usize, usize)> {
+    KEPT.with(|k| k.borrow().clone())
+}
+
+/// Whether `piece` lies inside the allocation kept `(at, len)`.
+fn inside(piece: &[u8], (at, len): (usize, usize)) -> bool {
+    let p = piece.as_ptr() as usize;
+    p >= at && p + piece.len() <= at + len
+}
+
+fn gathered(step: Step<u32, ReadDone>) -> crate::ipc::bytes::Gathered {
+    match step {
+        Step::Done(_, ReadDone::Gathered(g)) => g,
+        Step::Done(_, other) => panic!("not gathered: {other:?}"),
+        Step::Parked => panic!("read parked"),
+    }
+}
+
+#[test]
+fn a_large_write_that_waits_is_kept_and_read_out_of_its_own_buffer() {
+    let mut p: Pipe<Keeping> = Pipe::new(65536, MemoryBudget::new(1 << 30).account(1));
+    open(&mut p, Mode::READ);
+    open(&mut p, Mode::WRITE);
+    let mut w = Wakeups::default();
+    assert!(
+        !p.write(write_call(1, ANY, b"small", false), &mut w)
+            .is_parked()
+    );
+    assert!(kept().is_empty(), "small writes are copied, not kept");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    assert!(
+        p.write(write_call(2, ANY, &data, false), &mut w)
+            .is_parked()
+    );
+    let kept = kept();
+    assert_eq!(kept.len(), 1, "kept once: {kept:?}");
+    assert_eq!(kept[0].1, data.len());
+    assert_eq!(p.bytes(), 65536, "the pipe's share went in");
+    let mut w = Wakeups::default();
+    let got = gathered(p.read_done(read_call(3, ANY, 1 << 20, false), &mut w));
+    let slices = got.slices();
+    assert_eq!(slices[0], b"small", "the copy first");
+    assert!(
+        slices[1..].iter().all(|s| inside(s, kept[0])),
+        "the rest straight from the kept bytes"
+    );
+    let mut expected = b"small".to_vec();
+    expected.extend_from_slice(&data);
+    assert_eq!(got.into_vec(), expected);
+    assert_eq!(w.writes.len(), 1);
+    assert_eq!(w.writes[0].2, WriteDone::ok(200_000));
+    assert_eq!((p.bytes(), p.budget.held()), (0, 0));
+}
+
+#[test]
+fn a_large_write_that_fits_is_kept_and_read_in_parts_in_order() {
+    let mut p: Pipe<Keeping> = Pipe::new(1 << 20, MemoryBudget::new(1 << 30).account(1));
+    open(&mut p, Mode::READ);
+    open(&mut p, Mode::WRITE);
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let mut w = Wakeups::default();
+    let done = p.write(write_call(1, ANY, &data, false), &mut w);
+    assert!(matches!(done, Step::Done(_, d) if d == WriteDone::ok(100_000)));
+    let kept = kept();
+    assert_eq!(kept.len(), 1);
+    let mut got = Vec::new();
+    for size in [40_000, 40_000] {
+        let part = gathered(p.read_done(read_call(2, ANY, size, false), &mut w));
+        assert!(part.slices().iter().all(|s| inside(s, kept[0])));
+        got.extend(part.into_vec());
+    }
+    // The last 20,000, fewer than `KEEP_MIN`, were copied out of the
+    // kept bytes; through `read`, as one buffer.
+    let last = done_read(p.read(read_call(3, ANY, 1 << 20, false), &mut w)).unwrap();
+    got.extend(last);
+    assert_eq!(got, data);
+    assert_eq!((p.bytes(), p.budget.held()), (0, 0));
 }

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use super::splice::{self, Received};
 use super::{Accepted, DataEnd, Endpoint, EndpointWakeups, State, datagram, sys};
 use crate::error::{Error, Result};
+use crate::ipc::bytes::Bytes;
 use crate::ipc::compose::{self, Framing, Stop};
 use crate::ipc::{
     CancelReason, IoMode, OpenRequest, Parking, ReadCall, Step, StreamObject, WriteCall, WriteDone,
     ready,
 };
-use crate::ipc::{ParkedWrite, ReadDone, Unwritten};
+use crate::ipc::{ParkedWrite, ReadDone, Unwritten, keep_large};
 use crate::reactor::Readiness;
 use crate::wait::WaiterId;
 
@@ -399,7 +400,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             ParkedWrite {
                 reply: call.waiter,
                 rest: Unwritten {
-                    data: rest.to_vec(),
+                    data: Bytes::keep_or_copy(rest, keep_large::<P>(rest)),
                     at: 0,
                 },
                 accepted: sent,
