@@ -569,3 +569,27 @@ fn large_writes_that_wait_come_out_whole_and_in_order() {
          cut short at 65536 reader got the same: True\n"
     );
 }
+
+/// 40 writes of 1 MiB waiting at once: 8 held in their request buffers,
+/// the rest copied. The daemon's resident memory stays within what
+/// ipcfs(7) allows: the cap (48 MiB here), the fixed overhead (about
+/// 10 MiB), and at most 44 MiB more for held buffers. (A request buffer
+/// zeroed whole on allocation, 16 MiB each, would pass it.)
+#[test]
+fn large_writes_waiting_at_once_keep_the_daemon_within_its_bound() {
+    let m = mount_or_skip!("--max-memory", "48M", "--max-memory-per-user", "48M");
+    let pid = m.pid().to_string();
+    let out = m
+        .python_file("pipe_writes_waiting_at_once.py", &[&pid])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let said = stdout(&out);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.len(), 3, "{said}");
+    assert_eq!(lines[0], "all wait: True");
+    assert_eq!(lines[2], "all whole: True");
+    let rss: u64 = lines[1].strip_prefix("resident ").unwrap().parse().unwrap();
+    eprintln!("daemon resident with 40 writes of 1 MiB waiting: {rss} KiB");
+    assert!(rss < (48 + 10 + 44) * 1024, "{rss} KiB resident");
+}
