@@ -105,9 +105,10 @@ impl Drop for KeptBytes {
 /// Keeps `data`, which must be bytes of the request the calling thread is
 /// dispatching (a write's data), past the handler, with no copy (ipcfs
 /// patch). `None` when they cannot be kept: not bytes of such a request,
-/// a request that came through a ring, [`KEPT_MAX`] kept values alive, or
-/// no memory for the spare buffer the loop then needs. The caller copies
-/// them then.
+/// a request that came through a ring, [`KEPT_MAX`] kept values alive, a
+/// buffer or a request reaching more than [`TRIM_TO`] past them (see the
+/// bounds above), or no memory for the spare buffer the loop then needs.
+/// The caller copies them then.
 pub fn keep_request_bytes(data: &[u8]) -> Option<KeptBytes> {
     LENDING
         .try_with(|lending| {
