@@ -79,14 +79,6 @@ impl Bytes {
             None => Bytes::Owned(bytes.to_vec()),
         }
     }
-
-    /// Bytes `range` of these: shared if these are, else a copy.
-    pub fn part(&self, range: Range<usize>) -> Bytes {
-        match self {
-            Bytes::Owned(v) => Bytes::Owned(v[range].to_vec()),
-            Bytes::Shared(s) => Bytes::Shared(s.slice(range)),
-        }
-    }
 }
 
 /// Pieces a reply gathers at most: a writev(2) takes 1024 vectors, and
@@ -132,6 +124,15 @@ impl Gathered {
             return;
         }
         self.pieces.push(Bytes::Owned(bytes.to_vec()));
+    }
+
+    /// Appends bytes `range` of `bytes`: kept ones as a piece of their
+    /// own, with no copy; a copy of the daemon's own.
+    pub fn push_part(&mut self, bytes: &Bytes, range: Range<usize>) {
+        match bytes {
+            Bytes::Shared(kept) => self.push(Bytes::Shared(kept.slice(range))),
+            Bytes::Owned(own) => self.copy(&own[range]),
+        }
     }
 
     /// Appends `bytes` as they are (a whole chunk, or kept bytes).
@@ -185,8 +186,11 @@ mod tests {
         let s = shared(b"0123456789").slice(2..8);
         assert_eq!(&*s, b"234567");
         assert_eq!(&*s.slice(1..3), b"34");
-        assert_eq!(&*Bytes::Shared(s.clone()).part(4..6), b"67");
-        assert_eq!(&*Bytes::Owned(b"abc".to_vec()).part(1..3), b"bc");
+        let mut g = Gathered::default();
+        g.push_part(&Bytes::Shared(s.clone()), 4..6);
+        g.push_part(&Bytes::Owned(b"abc".to_vec()), 1..3);
+        assert_eq!(g.slices(), vec![&b"67"[..], b"bc"]);
+        assert_eq!(g.slices()[0].as_ptr(), s[4..].as_ptr(), "no copy");
     }
 
     #[test]

@@ -282,6 +282,15 @@ impl From<bytes::Gathered> for ReadDone {
     }
 }
 
+impl From<Result<bytes::Gathered>> for ReadDone {
+    fn from(answer: Result<bytes::Gathered>) -> Self {
+        match answer {
+            Ok(gathered) => ReadDone::from(gathered),
+            Err(e) => ReadDone::Data(Err(e)),
+        }
+    }
+}
+
 impl From<Result<Vec<u8>>> for ReadDone {
     fn from(answer: Result<Vec<u8>>) -> Self {
         ReadDone::Data(answer)

@@ -257,10 +257,7 @@ impl<P: Parking> Pipe<P> {
             };
             let at = w.rest.at;
             let k = (size - out.len()).min(w.rest.left().len());
-            match &w.rest.data {
-                Bytes::Shared(kept) => out.push(Bytes::Shared(kept.slice(at..at + k))),
-                Bytes::Owned(copy) => out.copy(&copy[at..at + k]),
-            }
+            out.push_part(&w.rest.data, at..at + k);
             w.rest.at += k;
             // Straight from a parked write's bytes: their charge as such
             // goes back.
@@ -350,12 +347,7 @@ impl<P: Parking> Pipe<P> {
                 // All of it, as it was held: in whole, with no copy.
                 self.buf.push_whole(std::mem::take(&mut w.rest.data));
             } else {
-                match &w.rest.data {
-                    Bytes::Shared(kept) => self
-                        .buf
-                        .push_whole(Bytes::Shared(kept.slice(at..at + chunk))),
-                    Bytes::Owned(copy) => self.buf.push(&copy[at..at + chunk]),
-                }
+                self.buf.push_part(&w.rest.data, at..at + chunk);
                 w.rest.at += chunk;
             }
             w.accepted += chunk;
@@ -500,11 +492,9 @@ impl<P: Parking> StreamObject<P> for Pipe<P> {
         call: ReadCall<P::Read, PipeEnd>,
         wk: &mut PipeWakeups<P>,
     ) -> Step<P::Read, ReadDone> {
-        self.read_gathered(call, wk).map(|answer| match answer {
-            Ok(gathered) => ReadDone::from(gathered),
-            Err(e) => ReadDone::Data(Err(e)),
-        })
+        self.read_gathered(call, wk).map(ReadDone::from)
     }
+
     /// Writes `data`: all of it, or parks until it is all in. Writes of at
     /// most `PIPE_BUF` bytes go in whole or not at all.
     fn write(

@@ -58,6 +58,15 @@ impl Chunks {
         self.chunks.push_back(Bytes::Owned(chunk));
     }
 
+    /// Appends bytes `range` of `bytes`: kept ones as a chunk of their
+    /// own, with no copy; a copy of the daemon's own (see [`Chunks::push`]).
+    pub(super) fn push_part(&mut self, bytes: &Bytes, range: std::ops::Range<usize>) {
+        match bytes {
+            Bytes::Shared(kept) => self.push_whole(Bytes::Shared(kept.slice(range))),
+            Bytes::Owned(own) => self.push(&own[range]),
+        }
+    }
+
     /// Appends `bytes` whole, with no copy (kept bytes too few to hold a
     /// request buffer for are copied).
     pub(super) fn push_whole(&mut self, bytes: Bytes) {
@@ -85,20 +94,14 @@ impl Chunks {
             if self.front_at == 0 && k == front.len() {
                 out.push(self.chunks.pop_front().expect("a front chunk"));
             } else {
-                match front {
-                    Bytes::Shared(s) => {
-                        out.push(Bytes::Shared(s.slice(self.front_at..self.front_at + k)))
-                    }
-                    Bytes::Owned(v) => out.copy(&v[self.front_at..self.front_at + k]),
-                }
+                out.push_part(front, self.front_at..self.front_at + k);
                 self.front_at += k;
                 let unread = front.len() - self.front_at;
                 if unread == 0 {
                     self.chunks.pop_front();
                     self.front_at = 0;
                 } else if matches!(front, Bytes::Shared(_)) && unread < KEEP_MIN {
-                    let rest = front.part(self.front_at..front.len());
-                    let copy = Bytes::Owned(rest.to_vec());
+                    let copy = Bytes::Owned(front[self.front_at..].to_vec());
                     *self.chunks.front_mut().expect("a front chunk") = copy;
                     self.front_at = 0;
                 }
