@@ -272,11 +272,12 @@ fn run(config: Config, pages: &PagesPlan, mounted: impl FnOnce(&Path)) -> Result
     let (session, mut unmounter) = start_session(&core, &mountpoint, &config)?;
     core.start_forgetting(session.notifier())
         .map_err(|e| Failure::Runtime(format!("cannot start the entry forgetter: {e}")))?;
-    // Over /dev/fuse a large socket read is answered by a splice; a ring
-    // entry takes bytes only (a reply through a ring that got a pipe all
-    // the same would read it out and send the bytes: this choice is
-    // speed, never correctness).
-    crate::fuse::reply::answer_reads_from_pipes(session.uring_queues().is_none());
+    // Over /dev/fuse a large socket read is answered by a splice and a
+    // large write's bytes are kept; a ring entry takes bytes only, and its
+    // requests' buffers are never lent (a reply through a ring that got a
+    // pipe all the same would read it out and send the bytes: this choice
+    // is speed, never correctness).
+    crate::fuse::reply::transport_is_dev_fuse(session.uring_queues().is_none());
     match (session.uring_queues(), config.transport) {
         (Some(n), _) => log::info!("transport: io_uring, {n} queues"),
         (None, Transport::Auto) => {

@@ -198,6 +198,12 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         self.run_answering(call, input, op, Some(answer));
     }
 
+    /// Whether writers are answered before readers: where the object asks
+    /// for it and the adapter keeps write bytes.
+    fn writers_first() -> bool {
+        T::WRITERS_FIRST && R::keeps_writes()
+    }
+
     /// Runs a core call; answers it with `first`, if given, before the
     /// calls it finished, else hands its answer back.
     fn run_answering<W, X>(
@@ -313,7 +319,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         // Writers before readers where that pays (`WRITERS_FIRST`): a
         // writer told its bytes are in goes on to its next write while
         // the readers' copies run.
-        let (first, last) = if T::WRITERS_FIRST && R::keeps_writes() {
+        let (first, last) = if Self::writers_first() {
             (wk.writes, Vec::new())
         } else {
             (Vec::new(), wk.writes)
@@ -405,7 +411,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
             nonblock,
         };
         let op = |o: &mut T, wk: &mut CellWakeups<T, R>| o.write(write, wk);
-        if T::WRITERS_FIRST && data.len() >= KEEP_MIN && R::keeps_writes() {
+        if data.len() >= KEEP_MIN && Cell::<T, R>::writers_first() {
             self.cell.run_write(call, data, op, finish_write::<R>);
         } else if let Some((w, done)) = self.cell.run(call, data, op) {
             finish_write::<R>(w, done);

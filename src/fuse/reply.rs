@@ -77,14 +77,14 @@ pub struct FlushReply(pub ReplyEmpty, pub &'static str, pub At);
 
 pub struct FuseReplies;
 
-/// Whether large socket reads are answered by splicing from a pipe: only
-/// over /dev/fuse, where the kernel takes a reply from a pipe.
-static FROM_PIPES: AtomicBool = AtomicBool::new(false);
+/// Whether the session's transport is /dev/fuse: only there does the
+/// kernel take a reply from a pipe (large socket reads are spliced), and
+/// does fuser lend request buffers (large write bytes are kept).
+static DEV_FUSE: AtomicBool = AtomicBool::new(false);
 
-/// Sets whether replies to large socket reads are spliced from pipes (the
-/// session's transport is /dev/fuse).
-pub fn answer_reads_from_pipes(on: bool) {
-    FROM_PIPES.store(on, Ordering::Relaxed);
+/// Sets whether the session's transport is /dev/fuse.
+pub fn transport_is_dev_fuse(on: bool) {
+    DEV_FUSE.store(on, Ordering::Relaxed);
 }
 
 /// A write's bytes kept in fuser's request buffer (see `ipc::bytes`).
@@ -137,7 +137,7 @@ impl Replies for FuseReplies {
     }
 
     fn splice_header(id: WaiterId, len: usize) -> Option<[u8; 16]> {
-        if !FROM_PIPES.load(Ordering::Relaxed) {
+        if !DEV_FUSE.load(Ordering::Relaxed) {
             return None;
         }
         ReplyData::pipe_header(RequestId(id), len)
@@ -155,8 +155,7 @@ impl Replies for FuseReplies {
     }
 
     fn keeps_writes() -> bool {
-        // fuser lends only /dev/fuse requests' buffers.
-        FROM_PIPES.load(Ordering::Relaxed)
+        DEV_FUSE.load(Ordering::Relaxed)
     }
 
     fn keep(data: &[u8]) -> Option<Shared> {
