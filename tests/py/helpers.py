@@ -99,6 +99,25 @@ def report(pid, fd):
     return b''.join(chunks), os.waitpid(pid, 0)[1]
 
 
+def pipe_readers(names):
+    """A blocking reader of each of the pipes `names`, made by the open
+    (a creating reader opens at once, with no writer yet)."""
+    fds = [os.open(n, os.O_CREAT | os.O_RDONLY | os.O_NONBLOCK, 0o600) for n in names]
+    for fd in fds:
+        os.set_blocking(fd, True)
+    return fds
+
+
+def eventually(ready, limit=20):
+    """Whether ready() comes true within `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while not ready():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def hold_until_told(fds):
     """Prints `held`, waits for a line on stdin, then closes fds."""
     print('held', flush=True)

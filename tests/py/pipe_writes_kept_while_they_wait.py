@@ -5,7 +5,8 @@ the bytes that went in, and the reader gets exactly those.
 
 Run in an ipcfs mountpoint (tests/pipes.rs). Prints one line per check.
 """
-import hashlib, os, signal, threading, time
+import hashlib, os, signal, threading
+from helpers import eventually, pipe_readers
 
 signal.alarm(60)
 PIPES = 20
@@ -24,10 +25,7 @@ def expected(pipe):
 
 
 names = [f'pipes/kept{p}' for p in range(PIPES)]
-readers = [os.open(n, os.O_CREAT | os.O_RDONLY | os.O_NONBLOCK, 0o600) for n in names]
-for fd in readers:
-    os.set_blocking(fd, True)
-results = {}
+readers = pipe_readers(names)
 
 
 def write_all(p):
@@ -43,13 +41,9 @@ writers = [threading.Thread(target=write_all, args=(p,)) for p in range(PIPES)]
 for w in writers:
     w.start()
 # Every writer's first write waits: the pipe holds 64 KiB of its 1 MiB.
-deadline = time.monotonic() + 20
-while time.monotonic() < deadline:
-    blocked = [os.getxattr(n, 'user.ipcfs.blocked') for n in names]
-    if all(b != b'0' for b in blocked):
-        break
-    time.sleep(0.02)
-print('all writers wait:', all(b != b'0' for b in blocked))
+all_wait = eventually(
+    lambda: all(os.getxattr(n, 'user.ipcfs.blocked') != b'0' for n in names))
+print('all writers wait:', all_wait)
 
 ok = True
 for p, fd in enumerate(readers):

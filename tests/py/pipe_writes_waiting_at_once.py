@@ -4,15 +4,14 @@ memory then, in KiB, and whether every stream drains whole.
 
 Run in an ipcfs mountpoint (tests/pipes.rs) with the daemon's pid.
 """
-import os, sys, threading, time
+import os, sys, threading
+from helpers import eventually, pipe_readers
 
 daemon_pid = int(sys.argv[1])
 PIPES = 40
 SIZE = 1 << 20
 names = [f'pipes/wait{p}' for p in range(PIPES)]
-readers = [os.open(n, os.O_CREAT | os.O_RDONLY | os.O_NONBLOCK, 0o600) for n in names]
-for fd in readers:
-    os.set_blocking(fd, True)
+readers = pipe_readers(names)
 
 
 def data(p):
@@ -28,12 +27,9 @@ def write(p):
 writers = [threading.Thread(target=write, args=(p,)) for p in range(PIPES)]
 for w in writers:
     w.start()
-deadline = time.monotonic() + 20
-while time.monotonic() < deadline:
-    if all(os.getxattr(n, 'user.ipcfs.blocked') == b'1' for n in names):
-        break
-    time.sleep(0.02)
-print('all wait:', all(os.getxattr(n, 'user.ipcfs.blocked') == b'1' for n in names))
+all_wait = eventually(
+    lambda: all(os.getxattr(n, 'user.ipcfs.blocked') == b'1' for n in names))
+print('all wait:', all_wait)
 with open(f'/proc/{daemon_pid}/status') as f:
     rss = next(l for l in f if l.startswith('VmRSS:')).split()[1]
 print('resident', rss)
