@@ -278,6 +278,9 @@ fn run(config: Config, pages: &PagesPlan, mounted: impl FnOnce(&Path)) -> Result
     // pipe all the same would read it out and send the bytes: this choice
     // is speed, never correctness).
     crate::fuse::reply::transport_is_dev_fuse(session.uring_queues().is_none());
+    // Decided (and said) now, not on a request's time: whether large
+    // stream writes may be answered before the socket takes them.
+    crate::ipc::socket::sys::may_make_room();
     match (session.uring_queues(), config.transport) {
         (Some(n), _) => log::info!("transport: io_uring, {n} queues"),
         (None, Transport::Auto) => {

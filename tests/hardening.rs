@@ -121,7 +121,10 @@ fn status_snapshots_count_against_the_memory_cap() {
 
 /// A write parked on a socket whose peer does not read holds its bytes
 /// in the daemon: they are charged, so parked writes cannot take the
-/// daemon past --max-memory; one that would is ENOSPC at once.
+/// daemon past --max-memory; one that would is ENOSPC at once. (Where a
+/// large write is answered before the socket takes it, its bytes are
+/// held, and charged, all the same: the first write returns, and the
+/// second, which would wait behind it, is ENOSPC.)
 #[test]
 fn parked_socket_writes_are_charged() {
     let m = mount_or_skip!("--max-memory", "1536K");
@@ -132,7 +135,11 @@ fn parked_socket_writes_are_charged() {
     assert_ok(&out);
     let text = stdout(&out);
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("['ENOSPC']"), "{text}");
+    let first = match common::writes_answered_early() {
+        true => "[1048576, 'ENOSPC']",
+        false => "['ENOSPC']",
+    };
+    assert_eq!(lines.next(), Some(first), "{text}");
     let second = lines.next().unwrap();
     assert!(second.ends_with("False"), "the first write ended: {text}");
 }

@@ -205,11 +205,31 @@ fn reads_of_mixed_sizes_get_the_stream_in_order_large_ones_through_a_pipe() {
 #[test]
 fn a_unix_stream_endpoint_reads_large_and_small_in_order() {
     let m = mount_or_skip!();
-    let dir = std::env::temp_dir().join(format!("ipcfs-unix-mixed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("s.sock");
-    mixed_reads(&m, &[path.to_str().unwrap()]);
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = UnixDir::new("mixed");
+    mixed_reads(&m, &[&dir.socket()]);
+}
+
+/// A directory of its own for a Unix server's socket, removed when
+/// dropped.
+struct UnixDir(std::path::PathBuf);
+
+impl UnixDir {
+    fn new(tag: &str) -> UnixDir {
+        let dir = std::env::temp_dir().join(format!("ipcfs-unix-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        UnixDir(dir)
+    }
+
+    /// Where the server's socket goes.
+    fn socket(&self) -> String {
+        self.0.join("s.sock").to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for UnixDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Runs `dial_reads_of_mixed_sizes.py` with `args` (none: over TCP; a
@@ -237,6 +257,110 @@ fn mixed_reads(m: &Mount, args: &[&str]) {
             "no splice pipe: {before} pipes, then {after}"
         );
     }
+}
+
+/// `early` where the mount answers large stream writes before the socket
+/// takes them, else `waits` (see [`common::writes_answered_early`]).
+fn answered_early() -> &'static str {
+    match common::writes_answered_early() {
+        true => "early",
+        false => "waits",
+    }
+}
+
+#[test]
+fn a_large_stream_write_is_answered_before_the_socket_takes_it() {
+    let m = mount_or_skip!();
+    let dir = UnixDir::new("early");
+    let mode = answered_early();
+    let out = m
+        .python_file("stream_writes_answered_early.py", &[&dir.socket(), mode])
+        .output()
+        .unwrap();
+    let expected = match mode {
+        "early" => {
+            "first write 524288\n\
+             pollout False\n\
+             nonblocking write EAGAIN\n\
+             second write waits True\n\
+             server got first then second True\n\
+             second write 100000\n\
+             third write 524288\n\
+             close returned True\n\
+             server got third after the close True\n\
+             fourth write 524288\n\
+             err says send True\n\
+             write after EPIPE\n\
+             write after that EPIPE\n\
+             f: write 524288, then shutdown wr\n\
+             f: the server got it whole, then the end True True\n\
+             g: write 524288, then rmdir\n\
+             g: the server got it whole, then the end True True\n"
+        }
+        _ => "first write waits True\nserver got it True\nfirst write 524288\n",
+    };
+    assert_eq!(stdout(&out), expected, "{out:?}\n{}", m.log());
+}
+
+#[test]
+fn a_dial_files_last_close_hands_answered_bytes_to_the_kernel() {
+    let m = mount_or_skip!();
+    let mode = answered_early();
+    let out = m
+        .python_file("dial_last_close_hands_over_bytes.py", &[mode])
+        .output()
+        .unwrap();
+    let expected = match mode {
+        "early" => {
+            "non-blocking writes filled the socket True\n\
+             the blocking write returned True [524288]\n\
+             closed\n\
+             the server got every byte, then the end True\n"
+        }
+        _ => {
+            "non-blocking writes filled the socket True\n\
+             the blocking write waits True\n\
+             the server got every byte, then the end True\n"
+        }
+    };
+    assert_eq!(stdout(&out), expected, "{out:?}\n{}", m.log());
+}
+
+/// At unmount, the bytes of a write answered early that the socket has not
+/// taken yet are handed to the kernel, which sends them after the daemon
+/// exits: the server, reading only then, gets every byte.
+#[test]
+fn unmount_hands_answered_bytes_to_the_kernel() {
+    let mut m = mount_or_skip!();
+    if !common::writes_answered_early() {
+        eprintln!("skipping: this mount answers no write early (io_uring, or not root)");
+        return;
+    }
+    let mut child = m
+        .python_file("dial_last_close_hands_over_bytes.py", &["unmount"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = String::new();
+    while !lines.ends_with("closed\n") {
+        assert_ne!(said.read_line(&mut lines).unwrap(), 0, "{lines}");
+    }
+    m.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(m.wait_exit(Duration::from_secs(10)).is_some(), "no exit");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
+    std::io::Read::read_to_string(&mut said, &mut lines).unwrap();
+    wait_within(&mut child, Duration::from_secs(30), "writer");
+    assert_eq!(
+        lines,
+        "non-blocking writes filled the socket True\n\
+         the blocking write returned True [524288]\n\
+         closed\n\
+         the server got every byte, then the end True\n",
+        "{}",
+        m.log()
+    );
 }
 
 #[test]
@@ -284,11 +408,9 @@ fn a_blocked_read_ends_with_timeout_and_rmdir_closes_the_connection() {
 #[test]
 fn a_unix_stream_endpoint_talks_to_a_unix_server() {
     let m = mount_or_skip!();
-    let dir = std::env::temp_dir().join(format!("ipcfs-unix-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("s.sock");
-    let path = path.to_str().unwrap();
-    let peer = Peer::start("reverse_unix_peer.py", &[path]);
+    let dir = UnixDir::new("talk");
+    let path = dir.socket();
+    let peer = Peer::start("reverse_unix_peer.py", &[&path]);
     let out = m.run(&format!(
         "mkdir sockets/u && echo 'connect unix {path}' > sockets/u/ctl && \
          exec 3<> sockets/u/data && printf stressed >&3 && cat <&3; echo; \
@@ -297,7 +419,6 @@ fn a_unix_stream_endpoint_talks_to_a_unix_server() {
     assert_ok(&out);
     assert_eq!(stdout(&out), format!("desserts\n{path}\n"));
     drop(peer);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

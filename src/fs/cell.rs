@@ -8,15 +8,16 @@
 //! installed and calls deregistered only after the object's lock is
 //! released.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use once_cell::race::OnceBox;
 
-use super::Shared;
 use super::attr::OpenStyle;
 use super::node::OpenFile;
 use super::reply::{Call, FsParking, ParkedOpen, Payer, Replies, WriteReply};
 use super::timer::DeadlineTimer;
+use super::{Outlives, Shared};
 use crate::caller::proc::killed_by_signal;
 use crate::error::Result;
 use crate::interrupt::{Cancel, Registered, Registry};
@@ -57,6 +58,9 @@ struct Extras<T, R: Replies> {
     /// Armed for the object's next deadline, after every call; made with
     /// the first deadline.
     timer: OnceLock<CellTimer<T, R>>,
+    /// Whether the mount holds the cell alive for its object (see
+    /// [`Cell::hold_while_needed`]); changed under the object's lock.
+    held: AtomicBool,
 }
 
 /// A cell's timer and what it calls back.
@@ -90,15 +94,64 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     /// so itself (`StreamObject::serving`), for itself alone.
     pub fn update<X>(&self, change: impl FnOnce(&mut T, &mut CellWakeups<T, R>) -> X) -> X {
         let mut wk = Wakeups::default();
-        let result = {
+        let (result, let_go) = {
             let mut object = self.lock();
             let result = change(&mut object, &mut wk);
             object.serving(None);
             self.arm(&object);
-            result
+            (result, self.hold_while_needed(&mut object, &mut wk))
         };
+        drop(let_go);
         self.deliver(wk, &[]);
         result
+    }
+
+    /// Has the mount hold the cell alive while its object must outlive its
+    /// callers, and let go once it need not (`must_outlive_callers`).
+    /// Under the object's lock, so that holding follows the object's own
+    /// order of changes. Returns what was let go, to be dropped after the
+    /// lock (it may be the cell's last reference but the caller's). Once
+    /// the daemon shuts down, an object that comes to need it is shut down
+    /// at once instead, as unmount does with the held ones.
+    fn hold_while_needed(
+        &self,
+        object: &mut T,
+        wk: &mut CellWakeups<T, R>,
+    ) -> Option<Arc<dyn Outlives>> {
+        let needed = object.must_outlive_callers();
+        let held = self
+            .extras
+            .get()
+            .is_some_and(|e| e.held.load(Ordering::Relaxed));
+        let key = self as *const Self as usize;
+        match (needed, held) {
+            (true, false) => {
+                if self.shared.hold(key, self.this()) {
+                    self.extras().held.store(true, Ordering::Relaxed);
+                } else {
+                    object.shut_down(wk);
+                }
+                None
+            }
+            (false, true) => {
+                self.extras().held.store(false, Ordering::Relaxed);
+                self.shared.let_go(key)
+            }
+            _ => None,
+        }
+    }
+
+    /// Drops the descriptors and registrations the object let go of,
+    /// outside its lock (a registration is dropped through the reactor,
+    /// which may wait for a report that waits for this lock).
+    fn retire(&self) {
+        let retired = self.lock().take_retired();
+        for (token, fd) in retired {
+            if let Some(token) = token {
+                self.shared.reactor.deregister(token);
+            }
+            drop(fd);
+        }
     }
 
     /// What only some cells have, made empty on first need.
@@ -108,6 +161,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
                 adopter: OnceLock::new(),
                 on_closed: OnceLock::new(),
                 timer: OnceLock::new(),
+                held: AtomicBool::new(false),
             })
         })
     }
@@ -205,7 +259,9 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     }
 
     /// Runs a core call; answers it with `first`, if given, before the
-    /// calls it finished, else hands its answer back.
+    /// calls it finished, else hands its answer back. The work the object
+    /// left for after its answers (`after_answers`) runs last: after the
+    /// call's own answer only when `first` gave it.
     fn run_answering<W, X>(
         self: &Arc<Self>,
         call: &Call,
@@ -215,12 +271,13 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     ) -> Option<(W, X)> {
         let mut wk = Wakeups::default();
         let mut registered = Registered::Parked;
-        let step = {
+        let (step, let_go) = {
             let mut object = self.lock();
             object.serving(Some(call.caller.uid));
             let step = op(&mut object, &mut wk);
             object.serving(None);
             self.arm(&object);
+            let let_go = self.hold_while_needed(&mut object, &mut wk);
             if let Step::Parked = step {
                 registered = self.shared.registry.register(
                     call.id,
@@ -228,8 +285,9 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
                     self.clone() as Arc<dyn Cancel>,
                 );
             }
-            step
+            (step, let_go)
         };
+        drop(let_go);
         let step = match (step, first) {
             (Step::Done(w, x), Some(answer)) => {
                 answer(w, x);
@@ -237,7 +295,11 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
             }
             (step, _) => step,
         };
+        let after_answers = wk.after_answers;
         self.deliver(wk, input);
+        if after_answers {
+            self.update(|o, wk| o.after_answers(wk));
+        }
         match registered {
             Registered::Parked => {}
             // The kernel's interrupt overtook the call on its way to parking.
@@ -342,6 +404,9 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
                 on_closed();
             }
         }
+        if wk.retired {
+            self.retire();
+        }
     }
 }
 
@@ -359,6 +424,12 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Ready for Alarm<T, R> {
             }
             cell.update(|o, wk| o.deadline(std::time::Instant::now(), wk));
         }
+    }
+}
+
+impl<T: StreamObject<FsParking<R>>, R: Replies> Outlives for Cell<T, R> {
+    fn shut_down(&self) {
+        Cell::shut_down(self);
     }
 }
 

@@ -73,6 +73,17 @@ pub struct Shared<R: Replies> {
     /// map the memory file): set when the kernel agreed to it at init,
     /// cleared if registering a file with it ever fails.
     passthrough: AtomicBool,
+    /// Objects that must outlive their callers (a stream endpoint still
+    /// sending bytes it told a writer went in, its descriptors closed),
+    /// held here by their cells' addresses until they need not; unmount
+    /// shuts them down.
+    outliving: Mutex<std::collections::HashMap<usize, Arc<dyn Outlives>>>,
+}
+
+/// A cell the mount holds alive (see [`Shared::hold`]).
+pub trait Outlives: Send + Sync {
+    /// Ends what it does by itself, for unmount.
+    fn shut_down(&self);
 }
 
 impl<R: Replies> Shared<R> {
@@ -82,6 +93,25 @@ impl<R: Replies> Shared<R> {
 
     pub fn passthrough(&self) -> bool {
         self.passthrough.load(Ordering::SeqCst)
+    }
+
+    /// Holds `cell` (at address `key`) alive until [`Shared::let_go`].
+    /// False, holding nothing, once the daemon shuts down: unmount takes
+    /// the held cells under the same lock after it set the flag, so a cell
+    /// is either taken by it or told to shut down itself.
+    pub fn hold(&self, key: usize, cell: Arc<dyn Outlives>) -> bool {
+        let mut held = crate::locks::lock(&self.outliving);
+        if self.is_shutting_down() {
+            return false;
+        }
+        held.insert(key, cell);
+        true
+    }
+
+    /// What [`Shared::hold`] held at `key`, given back for the caller to
+    /// drop (outside any lock of that cell's).
+    pub fn let_go(&self, key: usize) -> Option<Arc<dyn Outlives>> {
+        crate::locks::lock(&self.outliving).remove(&key)
     }
 
     /// Says whether `shm/` files are to be opened with passthrough.
@@ -266,6 +296,7 @@ impl<R: Replies> Fs<R> {
             shutting_down: AtomicBool::new(false),
             unreferenced: Arc::default(),
             passthrough: AtomicBool::new(false),
+            outliving: Mutex::default(),
         });
         let (uid, gid) = owner;
         let meta = |perm| Meta::new(uid, gid, perm);
@@ -317,6 +348,10 @@ impl<R: Replies> Fs<R> {
     /// openers `ESHUTDOWN`) and keeps any later call from parking.
     pub fn shut_down(&self) -> usize {
         self.shared.shutting_down.store(true, Ordering::SeqCst);
+        // No new backlog from now on: the ones there are now are handed to
+        // the kernel below (a dial file's cell is not in the tree, and
+        // could otherwise make one at any time until the daemon exits).
+        crate::ipc::socket::sys::stop_answering_early();
         let parked = self.shared.registry.len();
         let nodes: Vec<Node<R>> = self.tree().all().map(|e| e.node.clone()).collect();
         for node in nodes {
@@ -325,6 +360,15 @@ impl<R: Replies> Fs<R> {
                 Node::Dir(Children::Object(object)) => object.shut_down(),
                 _ => {}
             }
+        }
+        // Objects that outlive their callers, named or not (a dial file's
+        // connection still sending, its descriptors closed or not).
+        let outliving: Vec<Arc<dyn Outlives>> = crate::locks::lock(&self.shared.outliving)
+            .drain()
+            .map(|(_, cell)| cell)
+            .collect();
+        for cell in outliving {
+            cell.shut_down();
         }
         // Objects whose names and inodes are gone but whose handles are open.
         self.shared.registry.cancel_all();

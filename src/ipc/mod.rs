@@ -235,6 +235,14 @@ pub struct Wakeups<P: Parking, E> {
     /// The object closed itself (an endpoint whose last descriptor
     /// closed): the adapter's side takes its name away.
     pub closed_itself: bool,
+    /// The object left work for after these answers have gone out (a
+    /// stream endpoint's send of bytes a write was answered for): the
+    /// adapter's side then calls [`StreamObject::after_answers`].
+    pub after_answers: bool,
+    /// The object let go of descriptors (a socket whose last bytes went):
+    /// the adapter's side takes them ([`StreamObject::take_retired`]) and
+    /// drops them and their registrations, outside the object's lock.
+    pub retired: bool,
 }
 
 impl<P: Parking, E> Default for Wakeups<P, E> {
@@ -246,6 +254,8 @@ impl<P: Parking, E> Default for Wakeups<P, E> {
             flushes: Vec::new(),
             polls: Vec::new(),
             closed_itself: false,
+            after_answers: false,
+            retired: false,
         }
     }
 }
@@ -411,6 +421,8 @@ impl<P: Parking, E> Wakeups<P, E> {
             && self.flushes.is_empty()
             && self.polls.is_empty()
             && !self.closed_itself
+            && !self.after_answers
+            && !self.retired
     }
 }
 
@@ -555,10 +567,11 @@ pub trait StreamObject<P: Parking>: Send + 'static {
     /// One open file description's state as the object keeps it.
     type End: Copy + Send + Sync + 'static;
 
-    /// Whether a large write is answered before the reads it finished,
-    /// and woken writers before woken readers, where the adapter keeps
-    /// write bytes ([`Parking::keep`]): the writer's next write then
-    /// comes in while the readers' copies run. It pays where that next
+    /// Whether a large write is answered before the reads it finished
+    /// and the work it left for after its answers, and woken writers
+    /// before woken readers, where the adapter keeps write bytes
+    /// ([`Parking::keep`]): the writer's next write then comes in while
+    /// the readers' copies (a socket's send) run. It pays where that next
     /// write's bytes wait with no copy (a pipe's, kept); a queue's next
     /// write would store, message by message, what a parked reader would
     /// otherwise have taken straight, so objects answer readers first.
@@ -597,6 +610,25 @@ pub trait StreamObject<P: Parking>: Send + 'static {
     ) -> Step<P::Write, WriteDone>;
 
     fn release(&mut self, end: Self::End, wk: &mut Wakeups<P, Self::End>);
+
+    /// The work a call left for after its answers went out, when it set
+    /// `wk.after_answers`: done there, on the same thread, the caller it
+    /// answered goes on meanwhile.
+    fn after_answers(&mut self, _wk: &mut Wakeups<P, Self::End>) {}
+
+    /// Whether the object must outlive its callers now: it still has to
+    /// send bytes it told a writer went in (a stream endpoint's backlog),
+    /// whose descriptors may all be closed. The adapter's side holds it
+    /// alive until this is false again, and shuts it down at unmount.
+    fn must_outlive_callers(&self) -> bool {
+        false
+    }
+
+    /// The descriptors and reactor registrations the object let go of
+    /// (see `Wakeups::retired`).
+    fn take_retired(&mut self) -> Vec<(Option<crate::reactor::Token>, std::os::fd::OwnedFd)> {
+        Vec::new()
+    }
 
     /// A descriptor of `end` was closed (FUSE's FLUSH, which close(2)
     /// waits for) or fsync'ed: what it wrote so far is complete. `killed`

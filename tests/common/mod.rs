@@ -405,6 +405,18 @@ pub fn proc_state(pid: u32) -> Option<char> {
     after.trim_start().chars().next()
 }
 
+/// Whether a mount answers a large blocking write to a stream socket
+/// before the socket takes its bytes: over /dev/fuse, which lends the
+/// daemon a write's bytes, and with a daemon that may make room in send
+/// buffers at unmount (root, in the initial user namespace). Else such a
+/// write waits, as on a kernel socket.
+pub fn writes_answered_early() -> bool {
+    let uring = std::env::var("IPCFS_TEST_TRANSPORT").as_deref() == Ok("uring");
+    let initial_namespace = std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().eq(["0", "0", "4294967295"]));
+    !uring && nix::unistd::geteuid().is_root() && initial_namespace
+}
+
 /// The `st_size` of pipes and queues on a mount made here: the largest
 /// write, `max_pages` pages of 4 KiB. A daemon run by root raises the page
 /// cap to 1024 (or finds it raised), so root's mounts have 1024 whatever

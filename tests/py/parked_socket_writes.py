@@ -1,5 +1,6 @@
 """Connects sockets/c to a server that never reads, fills the connection,
-then parks one write of 1 MiB and tries a second: prints what the second
+then parks one write of 1 MiB (or has its bytes held, where it is answered
+before the socket takes them) and tries a second: prints what the writes
 got, and then, once sockets/c is removed, whether the first still waits.
 
 Run in an ipcfs mountpoint (tests/hardening.rs).

@@ -62,7 +62,34 @@ impl<P: Parking> Endpoint<P> {
             wk.serve_front_read(&mut self.reads, answer);
             changed = true;
         }
-        while let Some(front) = self.writes.front_mut() {
+        if self.backlog.is_some() {
+            changed = true;
+            if !self.send_backlog(wk) {
+                self.notify(wk);
+                return;
+            }
+        }
+        while !self.writes.is_empty() {
+            // The oldest parked write came after the backlog (none is made
+            // while one is parked), with nothing sent: the error the
+            // backlog met is its answer.
+            if let Some(done) = self.take_unreported() {
+                let (id, w) = self.writes.pop_front().expect("front exists");
+                wk.writes.push((id, w.reply, done));
+                changed = true;
+                continue;
+            }
+            // Writing ended at a loss of the backlog's bytes: no later
+            // write goes on past the hole.
+            if self.write_shut {
+                let (id, w) = self.writes.pop_front().expect("front exists");
+                let mut done = w.end_early(Error::BrokenPipe);
+                done.sigpipe = w.accepted == 0;
+                wk.writes.push((id, w.reply, done));
+                changed = true;
+                continue;
+            }
+            let front = self.writes.front_mut().expect("front exists");
             // The bytes are lent out for the send, which needs the whole
             // endpoint, and put back: no copy of a parked write per try.
             let (data, from) = (std::mem::take(&mut front.rest.data), front.rest.at);
@@ -268,6 +295,10 @@ impl<P: Parking> Endpoint<P> {
 impl<P: Parking> StreamObject<P> for Endpoint<P> {
     type End = DataEnd;
 
+    /// A large write is answered before its bytes are sent (see
+    /// [`super::backlog`]), and writes before reads.
+    const WRITERS_FIRST: bool = true;
+
     fn next_deadline(&self) -> Option<std::time::Instant> {
         let errand = self.pending.as_ref().map(|p| p.due);
         match (self.transit.next_deadline(), errand) {
@@ -338,6 +369,12 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         call: WriteCall<'_, P::Write, DataEnd>,
         wk: &mut EndpointWakeups<P>,
     ) -> Step<P::Write, WriteDone> {
+        // Bytes a write was answered for go first; an error they met is
+        // this write's answer (and ends writing: see `backlog`).
+        self.send_backlog(wk);
+        if let Some(done) = self.take_unreported() {
+            return Step::Done(call.waiter, done);
+        }
         if self.write_shut || self.state == State::Closed {
             let done = WriteDone {
                 result: Err(Error::BrokenPipe),
@@ -351,8 +388,11 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         if self.framed(&call.end) {
             return Step::Done(call.waiter, self.compose(&call.end, call.data));
         }
+        if let Some(done) = self.answer_early(&call, wk) {
+            return Step::Done(call.waiter, done);
+        }
         let mut sent = 0;
-        if self.writes.is_empty() {
+        if self.writes.is_empty() && self.backlog.is_none() {
             while sent < call.data.len() {
                 match self.send_some(&call.data[sent..]) {
                     Ok(Some(n)) => sent += n,
@@ -411,8 +451,25 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         Step::Parked
     }
 
+    fn must_outlive_callers(&self) -> bool {
+        self.backlog.is_some()
+    }
+
+    fn take_retired(&mut self) -> Vec<(Option<crate::reactor::Token>, OwnedFd)> {
+        Endpoint::take_retired(self)
+    }
+
+    /// Sends the bytes of a write answered early (see [`super::backlog`]).
+    fn after_answers(&mut self, wk: &mut EndpointWakeups<P>) {
+        if self.backlog.is_some() {
+            self.serve(wk);
+            self.arm_or_answer(wk);
+        }
+    }
+
     /// A dial file's endpoint lives as long as its one open: the last
-    /// close closes the socket. (Its reactor registration goes with the
+    /// close closes the socket, once the bytes of a write answered early
+    /// are sent (see [`super::backlog`]). (Its reactor registration goes with the
     /// endpoint, whose cell is dropped with the handle; closing the
     /// descriptor takes it out of epoll.)
     fn release(&mut self, end: DataEnd, wk: &mut EndpointWakeups<P>) {
@@ -424,9 +481,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
             // Its socket goes with its last descriptor: retired (the
             // registration dropped before the descriptor is closed), by
             // the cell's on-closed hook.
-            if let Some(fd) = self.fd.take() {
-                self.retired.push((self.token.take(), fd));
-            }
+            self.retire_socket(wk);
             self.state = State::Closed;
             self.answer_all(wk, Error::ConnectionReset);
             wk.closed_itself = true;
@@ -441,7 +496,9 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
     }
 
     /// A close (or fsync) of a datagram endpoint's `data` ends the
-    /// datagram written through that open: it is sent now.
+    /// datagram written through that open: it is sent now. (A stream's
+    /// backlog stays: the socket outlives the close and goes on sending
+    /// it.)
     fn flush(
         &mut self,
         _id: WaiterId,
@@ -492,6 +549,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
     }
 
     fn stop_parking(&mut self, wk: &mut EndpointWakeups<P>) {
+        self.hand_over_backlog(wk);
         self.shut_down = true;
         self.notify(wk);
     }
@@ -515,6 +573,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
                 if end.mode.write
                     && got.intersects(nix::poll::PollFlags::POLLOUT)
                     && self.writes.is_empty()
+                    && self.backlog.is_none()
                     && !self.write_shut
                 {
                     mask |= ready::OUT;

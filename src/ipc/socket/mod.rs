@@ -22,6 +22,7 @@
 //!   (deregistering inside could wait on a reactor call that waits for
 //!   this lock).
 
+mod backlog;
 pub mod command;
 mod connect;
 mod data;
@@ -222,6 +223,15 @@ pub struct Endpoint<P: Parking> {
     connects: WaitQueue<Asking<P>>,
     reads: WaitQueue<ParkedRead<P::Read, DataEnd>>,
     writes: WaitQueue<EndpointWrite<P::Write>>,
+    /// Bytes of a write answered before the socket took them all (see
+    /// [`backlog`]): sent before any parked write's.
+    backlog: Option<backlog::Backlog>,
+    /// A send error on the backlog's bytes, for the next write.
+    unreported: Option<Error>,
+    /// Closed, but its socket is kept until the backlog is sent.
+    closing: bool,
+    /// `shutdown wr` waits for the backlog to be sent.
+    shut_wr_pending: bool,
     accepts: WaitQueue<ParkedAccept<P::Read>>,
     /// `accept` file descriptions that were given a name: their next read
     /// is the end of file.
@@ -289,6 +299,10 @@ impl<P: Parking> Endpoint<P> {
             connects: WaitQueue::new(),
             reads: WaitQueue::new(),
             writes: WaitQueue::new(),
+            backlog: None,
+            unreported: None,
+            closing: false,
+            shut_wr_pending: false,
             accepts: WaitQueue::new(),
             given: std::collections::HashSet::new(),
             next_accept_end: 0,
@@ -525,11 +539,22 @@ impl<P: Parking> Endpoint<P> {
     }
 
     fn shutdown(&mut self, how: Shut, wk: &mut EndpointWakeups<P>) -> Result<()> {
-        let fd = match (&self.fd, self.state) {
-            (Some(fd), State::Connected) => fd,
-            _ => return Err(Error::NotConnected),
-        };
-        sys::shutdown(fd, how.how())?;
+        if self.fd.is_none() || self.state != State::Connected {
+            return Err(Error::NotConnected);
+        }
+        // The bytes a write was answered for go before the end of the
+        // stream, as they would from a kernel socket's buffer: while they
+        // wait, the socket's writing is shut when they are gone.
+        let defer = how != Shut::Read && !self.send_backlog(wk);
+        let fd = self.fd.as_ref().ok_or(Error::NotConnected)?;
+        match (defer, how) {
+            (false, _) => sys::shutdown(fd, how.how())?,
+            (true, Shut::Both) => sys::shutdown(fd, Shut::Read.how())?,
+            (true, _) => {}
+        }
+        if how != Shut::Read {
+            self.shut_wr_pending = defer;
+        }
         if how != Shut::Write {
             self.read_shut = true;
             // Readers waiting see the end of the stream.
@@ -552,11 +577,22 @@ impl<P: Parking> Endpoint<P> {
     /// (readers see end of file, writers `EPIPE`, a connect
     /// `ECONNRESET`), and every later call finds the endpoint closed.
     pub fn close(&mut self, wk: &mut EndpointWakeups<P>) {
+        self.retire_socket(wk);
+        self.state = State::Closed;
+        self.answer_all(wk, Error::ConnectionReset);
+    }
+
+    /// Lets the socket go, or, while bytes a write was answered for wait
+    /// to be sent, keeps it until they are (see [`backlog`]).
+    fn retire_socket(&mut self, wk: &mut EndpointWakeups<P>) {
+        if !self.send_backlog(wk) {
+            self.closing = true;
+            self.copy_out_backlog();
+            return;
+        }
         if let Some(fd) = self.fd.take() {
             self.retired.push((self.token.take(), fd));
         }
-        self.state = State::Closed;
-        self.answer_all(wk, Error::ConnectionReset);
     }
 
     fn answer_all(&mut self, wk: &mut EndpointWakeups<P>, connect_error: Error) {
@@ -585,7 +621,8 @@ impl<P: Parking> Endpoint<P> {
         if !self.reads.is_empty() || !self.accepts.is_empty() {
             interest |= Readiness::READABLE;
         }
-        if !self.writes.is_empty() || !self.connects.is_empty() {
+        let backlog_waits = self.backlog.as_ref().is_some_and(|b| b.waits_for_room);
+        if !self.writes.is_empty() || !self.connects.is_empty() || backlog_waits {
             interest |= Readiness::WRITABLE;
         }
         interest
@@ -625,6 +662,7 @@ impl<P: Parking> Endpoint<P> {
             return;
         }
         let e = Error::NoSpace;
+        self.drop_backlog("a refused watch", e, wk);
         if let Some(p) = self.pending.take() {
             p.asking.answer(p.id, Err(e), wk);
         }

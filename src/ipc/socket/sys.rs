@@ -2,7 +2,7 @@
 //! errors as the one error type. `None` means "would block".
 
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -322,4 +322,134 @@ pub fn send_to(
     creds: Option<Credentials>,
 ) -> Result<Option<usize>> {
     send_message(fd, data, Some(to), creds)
+}
+
+/// Bytes `fd`'s send buffer holds now, as the kernel counts them against
+/// `SO_SNDBUF` (a TCP socket's queued bytes, a Unix socket's bytes its
+/// peer has not read yet), with their overhead.
+fn send_buffer_held(fd: &impl AsRawFd) -> Result<usize> {
+    const SK_MEMINFO_WMEM_ALLOC: usize = 2;
+    const SK_MEMINFO_WMEM_QUEUED: usize = 5;
+    let mut info = [0u32; 9];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: `info` is writable for `len` bytes, which the kernel does
+    // not exceed and sets to what it wrote.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(error(Errno::last()));
+    }
+    let held = info[SK_MEMINFO_WMEM_ALLOC].max(info[SK_MEMINFO_WMEM_QUEUED]);
+    Ok(held as usize)
+}
+
+/// Sets `fd`'s send buffer to `bytes` past `net.core.wmem_max`
+/// (`SO_SNDBUFFORCE`, which needs `CAP_NET_ADMIN`). The kernel doubles
+/// what it is given, for its overhead.
+fn force_send_buffer(fd: &impl AsFd, bytes: usize) -> Result<()> {
+    socket::setsockopt(fd, sockopt::SndBufForce, &bytes.div_ceil(2)).map_err(error)
+}
+
+/// Makes room in `fd`'s send buffer for `more` bytes beyond what it holds
+/// now, so that a send of them takes them all at once: for bytes a
+/// write was told went in that must reach the kernel before the socket
+/// closes. The kernel counts each buffer's headers against the room too:
+/// little beside 64 KiB segments, but a peer that advertises a small
+/// window gets small segments, whose headers can cost as much as their
+/// bytes (a 4 KiB window: 40% more). So the room asked for is four times
+/// the bytes, and 64 KiB besides; room is only a limit, not memory taken.
+pub fn make_room(fd: &OwnedFd, more: usize) -> Result<()> {
+    // A TCP socket also refuses bytes while more than
+    // `net.ipv4.tcp_notsent_lowat` wait unsent, whatever its room: that
+    // limit goes (an error here is a socket that has none).
+    let no_limit: libc::c_int = libc::c_int::MAX;
+    // SAFETY: the option's value is a c_int read from `no_limit`.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&no_limit as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    let room = send_buffer_held(fd)? + more.saturating_mul(4) + (64 << 10);
+    force_send_buffer(fd, room)
+}
+
+/// Makes `fd`'s close reset the connection (`SO_LINGER` of 0), so that
+/// a peer whose stream lost bytes sees a reset, never a clean end.
+pub fn reset_on_close(fd: &OwnedFd) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    if let Err(e) = socket::setsockopt(fd, sockopt::Linger, &linger) {
+        log::debug!("socket: SO_LINGER: {e}");
+    }
+}
+
+/// Set at unmount: no write is answered early from then on, so room is
+/// made (see [`make_room`]) only for the backlogs there were then.
+static EARLY_ANSWERS_STOPPED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+pub fn stop_answering_early() {
+    EARLY_ANSWERS_STOPPED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether a large stream write may be answered before the socket takes
+/// it: the daemon may make room at unmount, which has not begun.
+pub fn may_answer_early() -> bool {
+    may_make_room() && !EARLY_ANSWERS_STOPPED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Whether this daemon may make room past `net.core.wmem_max` in any
+/// socket it serves: it has `CAP_NET_ADMIN` (tried once, on a socket of
+/// its own) in the initial user namespace, which every network namespace
+/// a caller can be in is under. A daemon in another user namespace could
+/// make room only in some callers' sockets, so it makes none.
+pub fn may_make_room() -> bool {
+    static MAY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *MAY.get_or_init(|| {
+        let probe = socket::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        );
+        let capable = probe.is_ok_and(|fd| force_send_buffer(&fd, 1 << 20).is_ok());
+        let may = capable && in_the_initial_user_namespace();
+        match (capable, may) {
+            (_, true) => log::info!(
+                "sockets: room can be made in send buffers, so large stream writes \
+                 are answered before the socket takes them (over /dev/fuse)"
+            ),
+            (false, _) => log::info!(
+                "sockets: no room can be made in send buffers (no CAP_NET_ADMIN): \
+                 stream writes wait for the socket"
+            ),
+            (true, false) => log::info!(
+                "sockets: no room is made in send buffers (the daemon runs in a user \
+                 namespace): stream writes wait for the socket"
+            ),
+        }
+        may
+    })
+}
+
+/// Whether this process's user namespace is the initial one: its user ID
+/// map is the identity over all IDs.
+fn in_the_initial_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| {
+        let fields: Vec<&str> = map.split_whitespace().collect();
+        fields == ["0", "0", "4294967295"]
+    })
 }
