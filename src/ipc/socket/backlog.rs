@@ -18,14 +18,16 @@
 //!   are gone;
 //! - a send error they meet is the next write's answer (`EPIPE` and
 //!   `SIGPIPE`, `ECONNRESET`), as the kernel reports an error that met
-//!   the bytes in its buffer;
+//!   the bytes in its buffer, and writing ends there, so that the stream
+//!   never goes on past bytes it lost;
 //! - before the end of the stream: `shutdown wr` shuts the socket's
 //!   writing once they are sent (later writes fail with `EPIPE` at once);
-//! - past the socket's close: `close`, `rmdir` or a dial file's last close
-//!   answers at once, and the socket is closed once they are sent (or
-//!   meet an error). Meanwhile the mount holds the endpoint alive
-//!   ([`StreamObject::must_outlive_callers`]), as the kernel keeps a
-//!   closed socket until its buffer is sent.
+//! - past the socket's close: `close`, `rmdir`, a dial file's or an
+//!   autoclose endpoint's last close answers at once, and the socket is
+//!   closed once they are sent (or meet an error). Meanwhile the mount
+//!   holds the endpoint alive ([`StreamObject::must_outlive_callers`]),
+//!   as the kernel keeps a closed socket until its buffer is sent, and
+//!   they are copied out of the request buffer they were kept in.
 //! - at unmount they are handed to the kernel whole: the send buffer is
 //!   given room for them past `net.core.wmem_max` (`SO_SNDBUFFORCE`, so
 //!   only a daemon that may do that answers writes early) and they are
@@ -35,11 +37,11 @@
 //!
 //! Invariants: an endpoint has at most one backlog, made only while no
 //! write is parked and none is held, so the backlog's bytes are always
-//! the oldest unsent ones; a backlog's bytes are kept request bytes, so
-//! there are at most as many backlogs as the adapter keeps buffers at
-//! once; the whole write is charged to its writer until its last byte
-//! is sent (the buffer it is kept in is held that long); `closing` only
-//! while a backlog exists (the socket's descriptor is kept for it).
+//! the oldest unsent ones; an open endpoint's backlog is kept request
+//! bytes, so open endpoints have at most as many backlogs as the adapter
+//! keeps buffers at once (a closing one's is copied out); the whole
+//! write is charged to its writer until its last byte is sent; `closing`
+//! only while a backlog exists (the socket's descriptor is kept for it).
 
 use super::{DataEnd, Endpoint, EndpointWakeups, sys};
 use crate::error::Error;
@@ -53,8 +55,8 @@ use crate::ipc::{KEEP_MIN, StreamObject};
 /// The bytes of a write answered before the socket took them all.
 pub(super) struct Backlog {
     rest: Unwritten,
-    /// The whole write's charge, held until the last byte is sent: its
-    /// request buffer is held that long too.
+    /// The whole write's charge, held until the last byte is sent (its
+    /// request buffer, while kept, is held that long too).
     _charge: Option<Held>,
     /// A send found the socket full: the reactor watches for room.
     pub(super) waits_for_room: bool,
