@@ -548,7 +548,7 @@ fn a_read_larger_than_a_fuse_read_returns_what_the_pipe_holds() {
 }
 
 /// Large writes that wait are held in the request buffers they came in
-/// (up to 16 at once; past that, copied), read out as pieces of the
+/// (up to 8 at once; past that, copied), read out as pieces of the
 /// reply: 20 pipes with waiting writers of 1 MiB to 5 KB, read back with
 /// reads of 7 B to 1 MiB, must come out whole and in order; a waiting
 /// write cut short by a signal reports the pipe's 64 KiB, and the reader

@@ -144,7 +144,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     /// Drops the descriptors and registrations the object let go of,
     /// outside its lock (a registration is dropped through the reactor,
     /// which may wait for a report that waits for this lock).
-    fn retire(&self) {
+    pub fn retire(&self) {
         let retired = self.lock().take_retired();
         for (token, fd) in retired {
             if let Some(token) = token {

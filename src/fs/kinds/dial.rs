@@ -144,15 +144,13 @@ impl<R: Replies> FileKind<R> for DialFile {
         });
         // Its socket is retired when the last descriptor closes it.
         let weak = Arc::downgrade(&cell);
-        let reactor = shared.reactor.clone();
         cell.set_on_closed(Box::new(move || {
             if let Some(cell) = weak.upgrade() {
-                super::socket::retire(&cell, &reactor);
+                cell.retire();
             }
         }));
         let opener = Identity::of(&call.caller, Facets::SOCKETS).map(Arc::new);
-        let deputy =
-            CallerDeputy::for_opener(opener, &cell, &shared.reactor, &shared.config.mountpoint);
+        let deputy = CallerDeputy::for_opener(opener, &cell, &shared.config.mountpoint);
         let mode = Mode::from_open_flags(flags);
         let (kind, target) = (self.kind, self.target.clone());
         cell.open_with(call, |ep, wk| {

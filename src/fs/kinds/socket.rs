@@ -24,10 +24,9 @@ use crate::reactor::{Reactor, Readiness, Ready, Token};
 
 pub(crate) type EndpointCell<R> = Cell<Endpoint<FsParking<R>>, R>;
 
-/// An endpoint's cell and the reactor that watches its socket.
+/// An endpoint's cell (whose mount's reactor watches its socket).
 pub struct Socket<R: Replies> {
     cell: Arc<EndpointCell<R>>,
-    reactor: Arc<Reactor>,
     /// `st_size` of `ctl` and `data` (see attr.rs).
     size: u64,
     /// The mount's own directory: no Unix path may lie inside it.
@@ -36,23 +35,11 @@ pub struct Socket<R: Replies> {
 
 impl<R: Replies> Socket<R> {
     fn retire(&self) {
-        retire(&self.cell, &self.reactor);
+        self.cell.retire();
     }
 
     fn status(&self) -> EndpointStatus {
         self.cell.lock().status()
-    }
-}
-
-/// Deregisters and closes what an endpoint let go of, outside its lock
-/// (see the endpoint's invariants).
-pub(crate) fn retire<R: Replies>(cell: &EndpointCell<R>, reactor: &Reactor) {
-    let retired = cell.update(|ep, _| ep.take_retired());
-    for (token, fd) in retired {
-        if let Some(token) = token {
-            reactor.deregister(token);
-        }
-        drop(fd);
     }
 }
 
@@ -86,17 +73,8 @@ impl<R: Replies> Ready for EndpointCell<R> {
     /// (a connect that failed) is retired at once, not at the next `ctl`
     /// write.
     fn ready(&self, token: Token, events: Readiness) {
-        let retired = self.update(|ep, wk| {
-            ep.ready(token, events, wk);
-            ep.take_retired()
-        });
-        let reactor = self.reactor();
-        for (token, fd) in retired {
-            if let Some(token) = token {
-                reactor.deregister(token);
-            }
-            drop(fd);
-        }
+        self.update(|ep, wk| ep.ready(token, events, wk));
+        self.retire();
     }
 }
 
@@ -149,7 +127,6 @@ fn endpoint_dir<R: Replies>(
     cell.set_adopter(Box::new(move |accepted| adopter.adopt(accepted)));
     let socket = Arc::new(Socket {
         cell,
-        reactor: shared.reactor.clone(),
         size: shared.config.io.max_write() as u64,
         mountpoint: shared.config.mountpoint.clone(),
     });
@@ -242,13 +219,12 @@ impl<R: Replies> Adoption<R> {
             // its socket's registration, as at rmdir.
             let tree = self.tree.clone();
             let cell = Arc::downgrade(&socket.cell);
-            let reactor = socket.reactor.clone();
             socket.cell.set_on_closed(Box::new(move || {
                 if let Some(tree) = tree.upgrade() {
                     lock(&tree).unlink_object_dir(ino);
                 }
                 if let Some(cell) = cell.upgrade() {
-                    retire(&cell, &reactor);
+                    cell.retire();
                 }
             }));
         }
@@ -349,7 +325,7 @@ impl<R: Replies> FileKind<R> for Ctl<R> {
         let socket = &self.0;
         let deputy = (flags & libc::O_ACCMODE != libc::O_RDONLY).then(|| {
             let opener = Identity::of(&call.caller, Facets::SOCKETS).map(Arc::new);
-            CallerDeputy::for_opener(opener, &socket.cell, &socket.reactor, &socket.mountpoint)
+            CallerDeputy::for_opener(opener, &socket.cell, &socket.mountpoint)
         });
         let file = Arc::new(CtlFile {
             socket: socket.clone(),
@@ -523,7 +499,6 @@ pub(crate) struct CallerDeputy<R: Replies> {
     /// command that acts fails with that).
     identity: Result<Arc<Identity>>,
     cell: Weak<EndpointCell<R>>,
-    reactor: Arc<Reactor>,
     mountpoint: PathBuf,
 }
 
@@ -532,13 +507,11 @@ impl<R: Replies> CallerDeputy<R> {
     pub(crate) fn for_opener(
         opener: Result<Arc<Identity>>,
         cell: &Arc<EndpointCell<R>>,
-        reactor: &Arc<Reactor>,
         mountpoint: &Path,
     ) -> Arc<dyn Deputy> {
         Arc::new(CallerDeputy {
             identity: opener,
             cell: Arc::downgrade(cell),
-            reactor: reactor.clone(),
             mountpoint: mountpoint.to_path_buf(),
         })
     }
@@ -556,14 +529,13 @@ impl<R: Replies> Deputy for CallerDeputy<R> {
     fn send(&self, seq: u64, errand: Errand) -> Result<()> {
         let who = self.identity()?;
         let cell = self.cell.clone();
-        let reactor = self.reactor.clone();
         let mountpoint = self.mountpoint.clone();
         deputy::spawn(who.uid.real, move || {
             let outcome = as_caller(&who, || errand.run(&mountpoint))
                 .unwrap_or_else(|e| Outcome::failed(e, "cannot act as the caller"));
             if let Some(cell) = cell.upgrade() {
                 cell.update(|ep, wk| ep.errand_done(seq, outcome, wk));
-                retire(&cell, &reactor);
+                cell.retire();
             }
         })
     }
