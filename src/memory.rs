@@ -256,6 +256,18 @@ impl Account {
     /// line naming the limit) when the owner's share or the mount's cap
     /// would be passed.
     pub fn try_reserve(&self, bytes: usize) -> bool {
+        self.reserve(bytes, true)
+    }
+
+    /// Reserves `bytes` as [`Account::try_reserve`] does, with no log line
+    /// when they do not fit: for a charge taken for many things at once
+    /// (a batch's messages), whose caller then charges them one by one and
+    /// logs the one refused.
+    pub fn try_reserve_quietly(&self, bytes: usize) -> bool {
+        self.reserve(bytes, false)
+    }
+
+    fn reserve(&self, bytes: usize, log_refusal: bool) -> bool {
         let owner = self.lock_owner();
         let (uid, usage) = (&owner.uid, &*owner);
         let share = self.budget.user_limits.bytes;
@@ -268,6 +280,9 @@ impl Account {
                 held.checked_add(bytes).filter(|n| *uid == 0 || *n <= share)
             });
         if let Err(held) = took {
+            if !log_refusal {
+                return false;
+            }
             log::warn!(
                 "uid {uid} refused {bytes} more bytes: it holds {held} of its \
                  {share} (--max-memory-per-user)"
@@ -276,6 +291,9 @@ impl Account {
         }
         if !self.budget.try_reserve(bytes) {
             usage.bytes.fetch_sub(bytes, Ordering::Relaxed);
+            if !log_refusal {
+                return false;
+            }
             log::warn!(
                 "uid {uid} refused {bytes} more bytes: the mount holds {} of its \
                  {} (--max-memory)",

@@ -436,15 +436,21 @@ impl<P: Parking> Queue<P> {
             IoMode::Batch => {
                 let mut out =
                     Vec::with_capacity(size.min(self.traffic.bytes() + 4 * self.traffic.len()));
+                // The messages' slots and bytes are given back together,
+                // in one change of the account for the whole read.
+                let mut freed = 0;
                 while self
                     .traffic
                     .front()
                     .is_some_and(|m| out.len() + record_len(m) <= size)
                 {
-                    let message = self.pop_message();
-                    self.delivered(message.len());
-                    records::append(&mut out, &message);
+                    let len = self.traffic.pop_front_with(|message| {
+                        records::append(&mut out, message);
+                        message.len()
+                    });
+                    freed += len.expect("a message is queued") + MESSAGE_OVERHEAD;
                 }
+                self.budget.release(freed);
                 Ok(out)
             }
         }

@@ -2,8 +2,6 @@
 //! or as room comes for a parked writer — and, under `message` and `line`
 //! framing, the queue as the [`Sink`] of compose.rs ([`Composer`]).
 
-use std::collections::VecDeque;
-
 use super::{IoMode, Queue, QueueEnd, QueueWakeups};
 use crate::error::{Error, Result};
 use crate::ipc::compose::{self, Composition, Framing, Sink, Stop};
@@ -18,11 +16,11 @@ pub(super) type QueueWrite<W> = ParkedWrite<W, Pending>;
 /// What of a parked write is not in yet.
 pub(super) enum Pending {
     /// Whole messages (`write` framing, packet and batch modes), oldest
-    /// first; each takes `overhead` bytes of the write beyond its own (a
-    /// batch record's length field).
+    /// first: the bytes of the write from the first of them on, in one
+    /// copy (not one per message); each takes `overhead` bytes of the
+    /// write beyond its own (a batch record's length field).
     Messages {
-        messages: VecDeque<Vec<u8>>,
-        overhead: usize,
+        rest: Unqueued,
         /// The uid that opened the description written through.
         writer: u32,
     },
@@ -38,6 +36,47 @@ impl Pending {
             Pending::Bytes { end, .. } => end.opener,
             Pending::Messages { writer, .. } => *writer,
         }
+    }
+}
+
+/// A parked write's whole messages not yet queued. Invariant: `data[at..]`
+/// is whole records (`overhead` is a record's length field), or one whole
+/// message (`overhead` 0).
+pub(super) struct Unqueued {
+    data: Vec<u8>,
+    at: usize,
+    overhead: usize,
+}
+
+impl Unqueued {
+    /// The bytes of the write the messages `messages` (as parsed from
+    /// it, the first at `from`) span.
+    fn of(write: &[u8], from: usize, messages: &[&[u8]], overhead: usize) -> Unqueued {
+        let spanned: usize = messages.iter().map(|m| m.len() + overhead).sum();
+        Unqueued {
+            data: write[from..from + spanned].to_vec(),
+            at: 0,
+            overhead,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.at == self.data.len()
+    }
+
+    /// Where in `data` the message whose record starts at `at` lies.
+    fn next_from(&self, at: usize) -> std::ops::Range<usize> {
+        if self.overhead == 0 {
+            return at..self.data.len();
+        }
+        let field = self.data[at..at + self.overhead].try_into();
+        let len = u32::from_le_bytes(field.expect("a length field")) as usize;
+        at + self.overhead..at + self.overhead + len
+    }
+
+    /// Where the next message lies.
+    fn next(&self) -> std::ops::Range<usize> {
+        self.next_from(self.at)
     }
 }
 
@@ -79,15 +118,23 @@ impl<P: Parking> Queue<P> {
         }
         let mut accepted = 0;
         let mut capped = false;
-        let mut rest = messages.into_iter().peekable();
         // Writers already waiting in turn go first, so that no message
         // overtakes theirs.
         let behind = self.waiting_in_turn();
+        let mut prepaid = if behind { 0 } else { self.prepay(&messages) };
+        let mut rest = messages.iter().copied().peekable();
         while !behind && !self.full() {
             let Some(message) = rest.peek() else {
                 break;
             };
-            match self.enqueue(message.to_vec()) {
+            let charge = message.len() + MESSAGE_OVERHEAD;
+            let queued = if prepaid >= charge {
+                prepaid -= charge;
+                Ok(self.enqueue_charged(message))
+            } else {
+                self.enqueue(message)
+            };
+            match queued {
                 Ok(len) => accepted += len + overhead,
                 Err(e) if accepted == 0 => return Step::Done(call.waiter, WriteDone::err(e)),
                 // The memory cap in mid-batch: what went in stays, and the
@@ -99,6 +146,9 @@ impl<P: Parking> Queue<P> {
             }
             rest.next();
         }
+        // A channel's duplicates may have taken places the prepaid
+        // messages were counted in.
+        self.budget.release(prepaid);
         if rest.peek().is_none() || capped || (call.nonblock && accepted > 0) {
             self.settle(wk);
             self.notify(wk);
@@ -118,12 +168,11 @@ impl<P: Parking> Queue<P> {
             }
             return Step::Done(call.waiter, WriteDone::stopped(accepted, Error::WouldBlock));
         }
-        let messages: VecDeque<Vec<u8>> = rest.map(<[u8]>::to_vec).collect();
-        let bytes = messages.iter().map(Vec::len).sum();
+        let left: Vec<&[u8]> = rest.collect();
+        let bytes = left.iter().map(|m| m.len()).sum();
         let writer = call.end.opener;
         let pending = Pending::Messages {
-            messages,
-            overhead,
+            rest: Unqueued::of(call.data, accepted, &left, overhead),
             writer,
         };
         // The bytes a parked write holds are charged while it waits, to
@@ -159,35 +208,29 @@ impl<P: Parking> Queue<P> {
     pub(super) fn advance_front_writer(&mut self) -> (bool, Option<Error>) {
         let front = self.in_use().writes.front_mut().expect("a parked write");
         let none = Pending::Messages {
-            messages: VecDeque::new(),
-            overhead: 0,
+            rest: Unqueued {
+                data: Vec::new(),
+                at: 0,
+                overhead: 0,
+            },
             writer: 0,
         };
         match std::mem::replace(&mut front.rest, none) {
-            Pending::Messages {
-                mut messages,
-                overhead,
-                writer,
-            } => {
-                let message = messages
-                    .pop_front()
-                    .expect("a parked write has a message left");
+            Pending::Messages { mut rest, writer } => {
+                let next = rest.next();
                 // Its charge as a parked write's bytes (its writer's)
                 // becomes its charge as a queued message's (the owner's).
                 if let Some(charge) = &mut front.charge {
-                    charge.give_back(message.len());
+                    charge.give_back(next.len());
                 }
-                let queued = self.enqueue(message);
+                let queued = self.enqueue(&rest.data[next.clone()]);
                 let w = self.in_use().writes.front_mut().expect("still the front");
                 match queued {
                     Ok(len) => {
-                        w.accepted += len + overhead;
-                        let finished = messages.is_empty();
-                        w.rest = Pending::Messages {
-                            messages,
-                            overhead,
-                            writer,
-                        };
+                        w.accepted += len + rest.overhead;
+                        rest.at = next.end;
+                        let finished = rest.is_empty();
+                        w.rest = Pending::Messages { rest, writer };
                         (finished, None)
                     }
                     // The rest's charge goes with the write, answered now.
@@ -244,15 +287,39 @@ impl<P: Parking> Queue<P> {
     /// Queues a whole message, charging its bytes and its slot to the
     /// queue's owner (a parked write's message was its writer's until
     /// now: the caller gave that charge back).
-    fn enqueue(&mut self, message: Vec<u8>) -> Result<usize> {
+    fn enqueue(&mut self, message: &[u8]) -> Result<usize> {
         let len = message.len();
         if !self.budget.try_reserve(len + MESSAGE_OVERHEAD) {
             log::info!("queue message of {len} bytes refused: no memory left for it");
             return Err(Error::NoSpace);
         }
+        Ok(self.enqueue_charged(message))
+    }
+
+    /// Queues a copy of a whole message whose bytes and slot are charged
+    /// already.
+    fn enqueue_charged(&mut self, message: &[u8]) -> usize {
         self.traffic.counts_mut().sent += 1;
-        self.transmit(message);
-        Ok(len)
+        self.transmit_copy(message);
+        message.len()
+    }
+
+    /// Charges the owner, in one change of the account, for as many of a
+    /// write's first messages as the queue has places for now; returns
+    /// the bytes charged. None when they do not all fit: they are then
+    /// charged one by one, and the one refused is logged.
+    fn prepay(&self, messages: &[&[u8]]) -> usize {
+        let places = self
+            .max_messages()
+            .saturating_sub(self.traffic.len() + self.reserved() + self.carried());
+        let charge: usize = (messages.iter().take(places))
+            .map(|m| m.len() + MESSAGE_OVERHEAD)
+            .sum();
+        if charge > 0 && self.budget.try_reserve_quietly(charge) {
+            charge
+        } else {
+            0
+        }
     }
 
     /// How many of `data`'s first bytes continue the message `end` has

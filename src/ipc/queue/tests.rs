@@ -720,6 +720,29 @@ fn batch_write_under_the_memory_cap_keeps_what_fit() {
 }
 
 #[test]
+fn a_batch_is_charged_for_what_went_in_and_given_back_when_read() {
+    let budget = MemoryBudget::new(1 << 20);
+    let mut q: Queue<Plain> = Queue::new(2, 8192, Framing::Write, budget.account(1));
+    let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
+    let data = batch(&[b"abc", b"de", b"f"]);
+    // Two places: the first two records go in, charged in one step.
+    assert_eq!(send(&mut q, w, &data), WriteDone::ok(7 + 6));
+    assert_eq!(budget.used(), 2 * MESSAGE_OVERHEAD + 5);
+    let r = open_framed(&mut q, Mode::READ, IoMode::Batch);
+    assert_eq!(recv(&mut q, r, 100), Ok(batch(&[b"abc", b"de"])));
+    assert_eq!(budget.used(), 0, "a batch read gives back slots and bytes");
+    // Every copy a channel delivers is charged, and a duplicate takes a
+    // place a prepaid record was counted in: that record's charge is
+    // given back, and the record waits for room (EAGAIN here).
+    q.set_fault("duplicate", "1").unwrap();
+    assert_eq!(send(&mut q, w, &data), WriteDone::ok(7));
+    assert_eq!(q.counters().messages, 2);
+    assert_eq!(budget.used(), 2 * (MESSAGE_OVERHEAD + 3));
+    assert_eq!(recv(&mut q, r, 100), Ok(batch(&[b"abc", b"abc"])));
+    assert_eq!(budget.used(), 0);
+}
+
+#[test]
 fn a_message_a_reader_keeps_is_the_readers_to_pay_for() {
     let budget = MemoryBudget::with_user_limits(
         1 << 20,

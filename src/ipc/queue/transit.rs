@@ -51,6 +51,16 @@ impl Transit {
 }
 
 impl<P: Parking> Queue<P> {
+    /// Sends a copy of a whole message, already charged (its bytes and its
+    /// slot), through the channel: a perfect one queues it with no
+    /// allocation of its own if it is short.
+    pub(super) fn transmit_copy(&mut self, message: &[u8]) {
+        if self.transit.as_ref().is_none_or(|t| t.channel.is_perfect()) {
+            return self.traffic.push_copy(message);
+        }
+        self.transmit(message.to_vec());
+    }
+
     /// Sends a whole message, already charged (its bytes and its slot),
     /// through the channel.
     pub(super) fn transmit(&mut self, message: Vec<u8>) {
