@@ -466,6 +466,10 @@ impl<P: Parking> Queue<P> {
 impl<P: Parking> StreamObject<P> for Queue<P> {
     type End = QueueEnd;
 
+    /// A queue's messages are stored before a reader takes them, and its
+    /// reads answer with their own bytes.
+    const CALLER_FIRST: bool = true;
+
     fn next_deadline(&self) -> Option<Instant> {
         self.next_arrival()
     }
