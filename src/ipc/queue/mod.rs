@@ -254,7 +254,12 @@ impl<P: Parking> Queue<P> {
     }
 
     fn full(&self) -> bool {
-        self.traffic.len() + self.reserved() + self.carried() >= self.max_messages()
+        self.free_places() == 0
+    }
+
+    /// Places no message, queued, in progress or carried, holds.
+    fn free_places(&self) -> usize {
+        (self.max_messages()).saturating_sub(self.traffic.len() + self.reserved() + self.carried())
     }
 
     /// Takes the oldest message out. Its slot's overhead is given back;

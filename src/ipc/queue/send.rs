@@ -2,6 +2,8 @@
 //! or as room comes for a parked writer — and, under `message` and `line`
 //! framing, the queue as the [`Sink`] of compose.rs ([`Composer`]).
 
+use std::borrow::Cow;
+
 use super::{IoMode, Queue, QueueEnd, QueueWakeups};
 use crate::error::{Error, Result};
 use crate::ipc::compose::{self, Composition, Framing, Sink, Stop};
@@ -41,7 +43,7 @@ impl Pending {
 
 /// A parked write's whole messages not yet queued. Invariant: `data[at..]`
 /// is whole records (`overhead` is a record's length field), or one whole
-/// message (`overhead` 0).
+/// message (`overhead` 0) until it is taken.
 pub(super) struct Unqueued {
     data: Vec<u8>,
     at: usize,
@@ -64,19 +66,23 @@ impl Unqueued {
         self.at == self.data.len()
     }
 
-    /// Where in `data` the message whose record starts at `at` lies.
+    /// Where in `data` the record that starts at `at` has its message.
     fn next_from(&self, at: usize) -> std::ops::Range<usize> {
-        if self.overhead == 0 {
-            return at..self.data.len();
-        }
         let field = self.data[at..at + self.overhead].try_into();
         let len = u32::from_le_bytes(field.expect("a length field")) as usize;
         at + self.overhead..at + self.overhead + len
     }
 
-    /// Where the next message lies.
-    fn next(&self) -> std::ops::Range<usize> {
-        self.next_from(self.at)
+    /// Takes the next message out: a record's bytes, or the one message
+    /// itself (moved, not copied).
+    fn take_next(&mut self) -> Cow<'_, [u8]> {
+        if self.overhead == 0 {
+            self.at = 0;
+            return Cow::Owned(std::mem::take(&mut self.data));
+        }
+        let next = self.next_from(self.at);
+        self.at = next.end;
+        Cow::Borrowed(&self.data[next])
     }
 }
 
@@ -130,9 +136,9 @@ impl<P: Parking> Queue<P> {
             let charge = message.len() + MESSAGE_OVERHEAD;
             let queued = if prepaid >= charge {
                 prepaid -= charge;
-                Ok(self.enqueue_charged(message))
+                Ok(self.enqueue_charged(Cow::Borrowed(message)))
             } else {
-                self.enqueue(message)
+                self.enqueue(Cow::Borrowed(message))
             };
             match queued {
                 Ok(len) => accepted += len + overhead,
@@ -217,18 +223,18 @@ impl<P: Parking> Queue<P> {
         };
         match std::mem::replace(&mut front.rest, none) {
             Pending::Messages { mut rest, writer } => {
-                let next = rest.next();
+                let overhead = rest.overhead;
+                let message = rest.take_next();
                 // Its charge as a parked write's bytes (its writer's)
                 // becomes its charge as a queued message's (the owner's).
                 if let Some(charge) = &mut front.charge {
-                    charge.give_back(next.len());
+                    charge.give_back(message.len());
                 }
-                let queued = self.enqueue(&rest.data[next.clone()]);
+                let queued = self.enqueue(message);
                 let w = self.in_use().writes.front_mut().expect("still the front");
                 match queued {
                     Ok(len) => {
-                        w.accepted += len + rest.overhead;
-                        rest.at = next.end;
+                        w.accepted += len + overhead;
                         let finished = rest.is_empty();
                         w.rest = Pending::Messages { rest, writer };
                         (finished, None)
@@ -287,7 +293,7 @@ impl<P: Parking> Queue<P> {
     /// Queues a whole message, charging its bytes and its slot to the
     /// queue's owner (a parked write's message was its writer's until
     /// now: the caller gave that charge back).
-    fn enqueue(&mut self, message: &[u8]) -> Result<usize> {
+    fn enqueue(&mut self, message: Cow<'_, [u8]>) -> Result<usize> {
         let len = message.len();
         if !self.budget.try_reserve(len + MESSAGE_OVERHEAD) {
             log::info!("queue message of {len} bytes refused: no memory left for it");
@@ -296,23 +302,24 @@ impl<P: Parking> Queue<P> {
         Ok(self.enqueue_charged(message))
     }
 
-    /// Queues a copy of a whole message whose bytes and slot are charged
-    /// already.
-    fn enqueue_charged(&mut self, message: &[u8]) -> usize {
+    /// Queues a whole message whose bytes and slot are charged already:
+    /// a borrowed one is copied (with no allocation of its own if short).
+    fn enqueue_charged(&mut self, message: Cow<'_, [u8]>) -> usize {
+        let len = message.len();
         self.traffic.counts_mut().sent += 1;
-        self.transmit_copy(message);
-        message.len()
+        match message {
+            Cow::Borrowed(message) => self.transmit_copy(message),
+            Cow::Owned(message) => self.transmit(message),
+        }
+        len
     }
 
     /// Charges the owner, in one change of the account, for as many of a
-    /// write's first messages as the queue has places for now; returns
-    /// the bytes charged. None when they do not all fit: they are then
+    /// write's first messages as the queue has places for now. Returns
+    /// the bytes charged: 0 when they do not all fit, and they are then
     /// charged one by one, and the one refused is logged.
     fn prepay(&self, messages: &[&[u8]]) -> usize {
-        let places = self
-            .max_messages()
-            .saturating_sub(self.traffic.len() + self.reserved() + self.carried());
-        let charge: usize = (messages.iter().take(places))
+        let charge: usize = (messages.iter().take(self.free_places()))
             .map(|m| m.len() + MESSAGE_OVERHEAD)
             .sum();
         if charge > 0 && self.budget.try_reserve_quietly(charge) {

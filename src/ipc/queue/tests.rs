@@ -668,6 +668,57 @@ fn batch_write_fills_a_full_queue_as_room_comes() {
 }
 
 #[test]
+fn a_parked_batch_goes_in_as_room_comes_charged_to_its_writer_until_then() {
+    let budget = MemoryBudget::new(1 << 20);
+    let mut q: Queue<Plain> = Queue::new(3, 8192, Framing::Write, budget.account(1));
+    let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
+    let data = batch(&[b"1", b"22", b"333", b"4444", b"55555", b"666666"]);
+    assert!(
+        q.write(write_call(7, w, &data, false), &mut wk())
+            .is_parked()
+    );
+    // Three queued (slots and bytes); the parked rest's bytes held.
+    assert_eq!(budget.used(), 3 * MESSAGE_OVERHEAD + 6 + 15);
+    let r = open_framed(&mut q, Mode::READ, IoMode::Batch);
+    let mut woken = wk();
+    let read = q.read(read_call(8, r, 100, false), &mut woken);
+    assert!(matches!(read, Step::Done(_, Ok(ref m)) if *m == batch(&[b"1", b"22", b"333"])));
+    // The three places freed took the rest, which answers the write.
+    assert_eq!(woken.writes.len(), 1);
+    assert_eq!(
+        (woken.writes[0].0, woken.writes[0].2),
+        (7, WriteDone::ok(data.len()))
+    );
+    assert_eq!(budget.used(), 3 * MESSAGE_OVERHEAD + 15);
+    assert_eq!(
+        recv(&mut q, r, 100),
+        Ok(batch(&[b"4444", b"55555", b"666666"]))
+    );
+    assert_eq!(budget.used(), 0);
+    // One place at a time: the records go in one by one, in order.
+    assert!(
+        q.write(write_call(9, w, &data, false), &mut wk())
+            .is_parked()
+    );
+    let mut got = Vec::new();
+    let mut answered = Vec::new();
+    while got.len() < 6 {
+        let mut woken = wk();
+        match q.read(read_call(10, r, 10, false), &mut woken) {
+            Step::Done(_, Ok(m)) => got.push(m),
+            other => panic!("read: {:?}", other.is_parked()),
+        }
+        answered.extend(woken.writes.iter().map(|w| (w.0, w.2)));
+    }
+    assert_eq!(
+        got,
+        [&b"1"[..], b"22", b"333", b"4444", b"55555", b"666666"].map(|m| batch(&[m]))
+    );
+    assert_eq!(answered, [(9, WriteDone::ok(data.len()))]);
+    assert_eq!(budget.used(), 0);
+}
+
+#[test]
 fn interrupted_batch_write_reports_what_was_queued() {
     let mut q = queue(1);
     let w = open_framed(&mut q, Mode::WRITE, IoMode::Batch);
