@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::Sizes;
 use crate::harness::{Env, p, pinned_note, run_group, s, span_ns};
-use crate::report::{Report, V};
+use crate::report::{Report, Run, V, rounds_note, sides};
 use crate::sys::{pinned_cpu, setxattr};
 
 /// Why ipcfs can beat the ceiling where the ceiling's file never blocks.
@@ -74,39 +74,50 @@ pub(crate) fn pipes(report: &mut Report, env: &Env, z: &Sizes) {
                     format!("pipe {volume} in {label} writes, both ends on CPU {cpu}"),
                 )
             };
-            let k = report.measure(&format!("{what} / kernel FIFO"), || {
-                let f = env.fifo(&format!("t{chunk}{cpu}"))?;
-                stream(&f, &f, total, chunk, 0, cpu)
-            });
             let transports = if small {
                 env.transports()
             } else {
                 env.transports()[..1].to_vec()
             };
-            let mut ipcfs = Vec::new();
-            for t in transports {
-                let i = report.measure(&format!("{what} / {}", t.who()), || {
-                    let f = t.object(&format!("pipes/t{chunk}"))?;
-                    let r = stream(&f, &f, total, chunk, 0, cpu);
-                    let _ = std::fs::remove_file(&f);
-                    r
-                });
-                ipcfs.push((t, i));
+            // The larger writes, unpinned, have targets: their rows are
+            // medians of alternated rounds.
+            let rounds = if small { 1 } else { z.target_rounds };
+            let fifo = env.fifo(&format!("t{chunk}{cpu}"));
+            let mut runs: Vec<Run<'_>> = vec![(
+                format!("{what} / kernel FIFO"),
+                Box::new(|| {
+                    let f = fifo.clone()?;
+                    stream(&f, &f, total, chunk, 0, cpu)
+                }),
+            )];
+            for t in &transports {
+                runs.push((
+                    format!("{what} / {}", t.who()),
+                    Box::new(move || {
+                        let f = t.object(&format!("pipes/t{chunk}"))?;
+                        let r = stream(&f, &f, total, chunk, 0, cpu);
+                        let _ = std::fs::remove_file(&f);
+                        r
+                    }),
+                ));
             }
-            let c = if cpu == "any" {
-                report.measure(&format!("{what} / ceiling"), || {
-                    stream(&null, &null, total, chunk, 0, cpu)
-                })
-            } else {
-                V::Na
-            };
+            if cpu == "any" {
+                runs.push((
+                    format!("{what} / ceiling"),
+                    Box::new(|| stream(&null, &null, total, chunk, 0, cpu)),
+                ));
+            }
+            let figures = report.alternated(rounds, &mut runs);
+            drop(runs);
+            let (k, ipcfs, c) = sides(figures, transports);
             if chunk == 1 << 20 {
                 ceiling_1m = c.clone();
             }
             let note = if cpu == "any" {
                 format!(
                     "{label} reads; 64 KiB pipe buffer (kernel default, ipcfs default); \
-                     ceiling: {NEVER_BLOCKS}"
+                     ceiling: {NEVER_BLOCKS}{}",
+                    rounds_note(rounds)
                 )
             } else {
                 format!(

@@ -3,7 +3,7 @@
 
 use crate::harness::{DAEMONS_UNPINNED, Env, p, pinned_note, run_group, s, span_ns};
 use crate::pipes::NEVER_BLOCKS;
-use crate::report::{Report, V};
+use crate::report::{Report, Run, rounds_note, sides};
 use crate::sys::allowed_cpus;
 use crate::{BATCH, QUEUE_DEPTH, RECORD, Sizes};
 
@@ -90,10 +90,6 @@ fn queue_rate(report: &mut Report, env: &Env, z: &Sizes, pairs: u64, batch: bool
             "file",
         )
     };
-    let k = report.measure(&format!("{what} / POSIX mq"), || {
-        let q = env.mq(&format!("{tag}{pairs}"))?;
-        message_rate("mq", &q, messages, pairs, cpus).map(|r| r / 1e3)
-    });
     let transports = if batch {
         env.transports()[..1].to_vec()
     } else {
@@ -101,23 +97,34 @@ fn queue_rate(report: &mut Report, env: &Env, z: &Sizes, pairs: u64, batch: bool
     };
     // POSIX mq sends one message per call in batch rows too.
     let batched = if batch { z.batch_messages } else { messages };
-    let mut ipcfs = Vec::new();
-    for t in transports {
-        let i = report.measure(&format!("{what} / {}", t.who()), || {
-            let f = t.object(&format!("queues/{tag}{pairs}"))?;
-            let r = message_rate(kind, &p(&f), batched, pairs, cpus);
-            let _ = std::fs::remove_file(&f);
-            r.map(|r| r / 1e3)
-        });
-        ipcfs.push((t, i));
+    // Batch mode has targets: its rows are medians of alternated rounds.
+    let rounds = if batch { z.target_rounds } else { 1 };
+    let mq = env.mq(&format!("{tag}{pairs}"));
+    let mut runs: Vec<Run<'_>> = vec![(
+        format!("{what} / POSIX mq"),
+        Box::new(|| message_rate("mq", &mq.clone()?, messages, pairs, cpus).map(|r| r / 1e3)),
+    )];
+    for t in &transports {
+        let name = format!("queues/{tag}{pairs}");
+        runs.push((
+            format!("{what} / {}", t.who()),
+            Box::new(move || {
+                let f = t.object(&name)?;
+                let r = message_rate(kind, &p(&f), batched, pairs, cpus);
+                let _ = std::fs::remove_file(&f);
+                r.map(|r| r / 1e3)
+            }),
+        ));
     }
-    let c = if pinned {
-        V::Na
-    } else {
-        report.measure(&format!("{what} / ceiling"), || {
-            message_rate(ceiling_kind, &null, batched, pairs, cpus).map(|r| r / 1e3)
-        })
-    };
+    if !pinned {
+        runs.push((
+            format!("{what} / ceiling"),
+            Box::new(|| message_rate(ceiling_kind, &null, batched, pairs, cpus).map(|r| r / 1e3)),
+        ));
+    }
+    let figures = report.alternated(rounds, &mut runs);
+    drop(runs);
+    let (k, ipcfs, c) = sides(figures, transports);
     let how = if batch {
         format!(
             "ipcfs opened with O_DIRECT|O_DSYNC: each write carries {BATCH} records ({} \
@@ -146,8 +153,9 @@ fn queue_rate(report: &mut Report, env: &Env, z: &Sizes, pairs: u64, batch: bool
         format!("{messages} messages")
     };
     let note = format!(
-        "{counts}; POSIX mq depth {}, ipcfs depth {QUEUE_DEPTH}; {how}",
-        env.mq_depth
+        "{counts}; POSIX mq depth {}, ipcfs depth {QUEUE_DEPTH}; {how}{}",
+        env.mq_depth,
+        rounds_note(rounds)
     );
     for (t, i) in ipcfs {
         let (c, note) = t.ceiling_and_note(c.clone(), &note);

@@ -70,6 +70,43 @@ impl Report {
         v
     }
 
+    /// Runs each of `runs` (what it measures, and how) once per round,
+    /// one after the other, for `rounds` rounds, and gives each one's
+    /// median. On this VM the speed of everything drifts by up to 2x
+    /// from one stretch of seconds to the next; alternated, the kernel,
+    /// ipcfs and ceiling figures of a row come from the same stretches.
+    /// A run that fails once fails its figure.
+    pub(crate) fn alternated(&mut self, rounds: usize, runs: &mut [Run<'_>]) -> Vec<V> {
+        let rounds = rounds.max(1);
+        let mut samples = vec![Vec::new(); runs.len()];
+        let mut failed = vec![None; runs.len()];
+        for round in 1..=rounds {
+            for (i, (what, run)) in runs.iter_mut().enumerate() {
+                if failed[i].is_some() {
+                    continue;
+                }
+                let label = match rounds {
+                    1 => what.clone(),
+                    _ => format!("{what}, round {round} of {rounds}"),
+                };
+                match self.measure(&label, &mut **run) {
+                    V::Num(x) => samples[i].push(x),
+                    V::Err(e) => failed[i] = Some(e),
+                    V::Na => {}
+                }
+            }
+        }
+        samples
+            .into_iter()
+            .zip(failed)
+            .map(|(mut v, failed)| match failed {
+                Some(e) => V::Err(e),
+                None if v.is_empty() => V::Na,
+                None => V::Num(middle(&mut v)),
+            })
+            .collect()
+    }
+
     /// Like `measure`, for a run that gives several figures at once.
     pub(crate) fn measure_many<const N: usize>(
         &mut self,
@@ -111,6 +148,40 @@ impl Report {
             ceiling,
             note: note.into(),
         });
+    }
+}
+
+/// One measurement of [`Report::alternated`]: what it measures, and how.
+pub(crate) type Run<'a> = (String, Box<dyn FnMut() -> Result<f64, String> + 'a>);
+
+/// The figures of [`Report::alternated`] for a row's runs in the usual
+/// order, as its sides: the kernel's, one for each of `middle` (ipcfs's
+/// mounts), and the ceiling's where it was run.
+pub(crate) fn sides<T>(figures: Vec<V>, middle: Vec<T>) -> (V, Vec<(T, V)>, V) {
+    let mut figures = figures.into_iter();
+    let kernel = figures.next().unwrap_or(V::Na);
+    let ipcfs = (middle.into_iter())
+        .map(|t| (t, figures.next().unwrap_or(V::Na)))
+        .collect();
+    (kernel, ipcfs, figures.next().unwrap_or(V::Na))
+}
+
+/// What a row's note says of its rounds (nothing of one).
+pub(crate) fn rounds_note(rounds: usize) -> String {
+    match rounds {
+        0 | 1 => String::new(),
+        n => format!("; each figure the median of {n} alternated rounds"),
+    }
+}
+
+/// The median of `v` (the mean of the two middle ones of an even count).
+pub(crate) fn middle(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
     }
 }
 

@@ -22,7 +22,7 @@ use crate::harness::{
     Env, Kid, expect_ready, next_lines, p, parse_numbers, ready_go, registry, run_group, s, say,
     span_ns,
 };
-use crate::report::{Report, V};
+use crate::report::{Report, V, middle};
 use crate::sys::{errno, now_ns};
 
 const GROUP: &str = "shared memory";
@@ -155,13 +155,7 @@ fn median<const N: usize>(
     }
     Ok(std::array::from_fn(|i| {
         let mut v: Vec<f64> = all.iter().map(|r| r[i]).collect();
-        v.sort_by(f64::total_cmp);
-        let m = v.len() / 2;
-        if v.len() % 2 == 1 {
-            v[m]
-        } else {
-            (v[m - 1] + v[m]) / 2.0
-        }
+        middle(&mut v)
     }))
 }
 
