@@ -5,7 +5,7 @@
 use std::fs::File;
 
 use crate::harness::{Env, Kid, expect_ready, next_lines, p, parse_numbers, pinned_note, s};
-use crate::report::{Report, V};
+use crate::report::{Report, Run, rounds_note, sides};
 use crate::sys::{now_ns, pinned_cpu};
 use crate::{SIGNAL_WINDOW, Sizes};
 
@@ -107,27 +107,48 @@ pub(crate) fn signals(report: &mut Report, env: &Env, z: &Sizes) {
             } else {
                 format!("{name}, both ends on CPU {cpu}")
             };
-            let k = report.measure(&format!("{what} / kill(2)"), || {
-                signal_rate(env, "kill", s, word, count, deliver, cpu).map(|r| r / 1e3)
-            });
-            let mut ipcfs = Vec::new();
-            for t in env.transports() {
+            // Delivered signals have a target: that row's figures are
+            // medians of alternated rounds.
+            let rounds = if deliver && cpu == "any" {
+                z.target_rounds
+            } else {
+                1
+            };
+            let transports = env.transports();
+            let mut runs: Vec<Run<'_>> = vec![(
+                format!("{what} / kill(2)"),
+                Box::new(|| {
+                    signal_rate(env, "kill", s, word, count, deliver, cpu).map(|r| r / 1e3)
+                }),
+            )];
+            for t in &transports {
                 let proc_file = |pid: u32| p(&t.dir.join(format!("proc/{pid}/signal")));
-                let i = report.measure(&format!("{what} / {}", t.who()), || {
-                    signal_rate(env, "file", proc_file, word, count, deliver, cpu).map(|r| r / 1e3)
-                });
-                ipcfs.push((t, i));
+                runs.push((
+                    format!("{what} / {}", t.who()),
+                    Box::new(move || {
+                        signal_rate(env, "file", proc_file, word, count, deliver, cpu)
+                            .map(|r| r / 1e3)
+                    }),
+                ));
             }
             // The ceiling's null file takes no signal: its rate is that of
             // the writes alone (nothing to deliver, so nothing to wait for).
-            let (c, note) = if cpu == "any" {
-                let c = report.measure(&format!("{what} / ceiling"), || {
-                    signal_rate(env, "file", |_| null.clone(), word, count, false, cpu)
-                        .map(|r| r / 1e3)
-                });
-                (c, format!("{note}; {ceiling_note}"))
+            if cpu == "any" {
+                runs.push((
+                    format!("{what} / ceiling"),
+                    Box::new(|| {
+                        signal_rate(env, "file", |_| null.clone(), word, count, false, cpu)
+                            .map(|r| r / 1e3)
+                    }),
+                ));
+            }
+            let figures = report.alternated(rounds, &mut runs);
+            drop(runs);
+            let (k, ipcfs, c) = sides(figures, transports);
+            let note = if cpu == "any" {
+                format!("{note}; {ceiling_note}{}", rounds_note(rounds))
             } else {
-                (V::Na, format!("{note}; {}; no ceiling", pinned_note(cpu)))
+                format!("{note}; {}; no ceiling", pinned_note(cpu))
             };
             for (t, i) in ipcfs {
                 let (c, note) = t.ceiling_and_note(c.clone(), &note);
