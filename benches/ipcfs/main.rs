@@ -5,7 +5,7 @@
 //! Prints one table and writes the same figures as JSON to
 //! `target/bench/ipcfs.json`.
 //!
-//! `cargo bench --bench ipcfs` runs the full version (under 3 minutes on 2
+//! `cargo bench --bench ipcfs` runs the full version (about 6 minutes on 2
 //! cores); with `IPCFS_BENCH_QUICK=1` a smoke version of about 15 seconds,
 //! which `.ci/run` runs so that the bench keeps working. No figure is
 //! asserted; a workload that fails (an error, a short read, a hang) is
@@ -26,7 +26,10 @@
 //! never writes that setting: it belongs to the whole machine. Rows that
 //! name a CPU ("all on CPU 0", "both ends on CPU 0") pin every process of
 //! their workload there (sched_setaffinity), on the kernel's side too; the
-//! others leave them to the scheduler.
+//! others leave them to the scheduler. The rows with targets whose single
+//! runs swing most (pipe 1 MiB and 64 KiB writes, batch mode, signals
+//! delivered) run their sides in turn, `target_rounds` rounds, and show each
+//! side's median (`Report::alternated`).
 //!
 //! It needs root and `/dev/fuse`; elsewhere it prints why and skips (under
 //! CI, with `CI` set, it fails instead).
