@@ -462,7 +462,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
         };
         let op = |o: &mut T, wk: &mut CellWakeups<T, R>| o.read_done(read, wk);
         let answer = |reply, done| self.cell.answer_read(reply, done, &[]);
-        if T::CALLER_FIRST {
+        if T::caller_first(self.end) {
             self.cell.run_answering(call, &[], op, Some(answer));
         } else if let Some((reply, done)) = self.cell.run(call, &[], op) {
             answer(reply, done);
@@ -486,7 +486,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
             nonblock,
         };
         let op = |o: &mut T, wk: &mut CellWakeups<T, R>| o.write(write, wk);
-        if T::CALLER_FIRST || (data.len() >= KEEP_MIN && Cell::<T, R>::writers_first()) {
+        if T::caller_first(self.end) || (data.len() >= KEEP_MIN && Cell::<T, R>::writers_first()) {
             self.cell.run_write(call, data, op, finish_write::<R>);
         } else if let Some((w, done)) = self.cell.run(call, data, op) {
             finish_write::<R>(w, done);

@@ -575,17 +575,21 @@ pub trait StreamObject<P: Parking>: Send + 'static {
     /// write's bytes wait with no copy (a pipe's, kept); a small write's
     /// next one would be copied in where a parked reader could have taken
     /// it straight, so objects answer readers first (but see
-    /// [`StreamObject::CALLER_FIRST`]).
+    /// [`StreamObject::caller_first`]).
     const WRITERS_FIRST: bool = false;
 
-    /// Whether every call is answered before the calls it finished, at
-    /// any size and on every transport: where a write's messages are
-    /// stored before any reader takes them and a read's answer is its own
-    /// copy (a queue's), nothing is lost by it, and the caller goes on to
-    /// its next call while the answers of the calls it woke are sent. In
-    /// batch mode the sender's next write then overlaps the receiver's
-    /// answer (perf: a tenth more messages a second, 1 -> 1).
-    const CALLER_FIRST: bool = false;
+    /// Whether a call through `end` is answered before the calls it
+    /// finished, at any size and on every transport. Where a write's
+    /// messages are stored before any reader takes them and a read's
+    /// answer is its own copy (a queue's), nothing is lost by it, and a
+    /// caller that moves many messages a call goes on to its next call
+    /// while the answers of the calls it woke are sent: in batch mode the
+    /// sender's next write overlaps the receiver's answer (perf: a tenth
+    /// more messages a second, 1 -> 1). One message a call goes after:
+    /// there the woken reader's answer is what a round trip waits for.
+    fn caller_first(_end: Self::End) -> bool {
+        false
+    }
 
     fn open(
         &mut self,

@@ -472,8 +472,10 @@ impl<P: Parking> StreamObject<P> for Queue<P> {
     type End = QueueEnd;
 
     /// A queue's messages are stored before a reader takes them, and its
-    /// reads answer with their own bytes.
-    const CALLER_FIRST: bool = true;
+    /// reads answer with their own bytes: batch mode's callers go first.
+    fn caller_first(end: QueueEnd) -> bool {
+        end.io == IoMode::Batch
+    }
 
     fn next_deadline(&self) -> Option<Instant> {
         self.next_arrival()
