@@ -44,6 +44,7 @@ impl Pending {
 /// A parked write's whole messages not yet queued. Invariant: `data[at..]`
 /// is whole records (`overhead` is a record's length field), or one whole
 /// message (`overhead` 0) until it is taken.
+#[derive(Default)]
 pub(super) struct Unqueued {
     data: Vec<u8>,
     at: usize,
@@ -51,12 +52,11 @@ pub(super) struct Unqueued {
 }
 
 impl Unqueued {
-    /// The bytes of the write the messages `messages` (as parsed from
-    /// it, the first at `from`) span.
-    fn of(write: &[u8], from: usize, messages: &[&[u8]], overhead: usize) -> Unqueued {
-        let spanned: usize = messages.iter().map(|m| m.len() + overhead).sum();
+    /// A copy of `records`: whole ones, each with a length field of
+    /// `overhead` bytes, or one whole message (`overhead` 0).
+    fn of(records: &[u8], overhead: usize) -> Unqueued {
         Unqueued {
-            data: write[from..from + spanned].to_vec(),
+            data: records.to_vec(),
             at: 0,
             overhead,
         }
@@ -174,11 +174,13 @@ impl<P: Parking> Queue<P> {
             }
             return Step::Done(call.waiter, WriteDone::stopped(accepted, Error::WouldBlock));
         }
-        let left: Vec<&[u8]> = rest.collect();
-        let bytes = left.iter().map(|m| m.len()).sum();
+        // The messages left span the write from `accepted` on, each with
+        // its length field.
+        let (count, bytes) = rest.fold((0, 0), |(n, b), m| (n + 1, b + m.len()));
+        let spanned = &call.data[accepted..accepted + bytes + count * overhead];
         let writer = call.end.opener;
         let pending = Pending::Messages {
-            rest: Unqueued::of(call.data, accepted, &left, overhead),
+            rest: Unqueued::of(spanned, overhead),
             writer,
         };
         // The bytes a parked write holds are charged while it waits, to
@@ -214,11 +216,7 @@ impl<P: Parking> Queue<P> {
     pub(super) fn advance_front_writer(&mut self) -> (bool, Option<Error>) {
         let front = self.in_use().writes.front_mut().expect("a parked write");
         let none = Pending::Messages {
-            rest: Unqueued {
-                data: Vec::new(),
-                at: 0,
-                overhead: 0,
-            },
+            rest: Unqueued::default(),
             writer: 0,
         };
         match std::mem::replace(&mut front.rest, none) {
