@@ -25,14 +25,18 @@ const PING: u64 = 3;
 const PONG: u64 = 4;
 const WAKE: u64 = 5;
 const DIR: u64 = 6;
+const KILL: u64 = 7;
 const FIRST_DYNAMIC: u64 = 1000;
+/// `kill/PID` is inode `FIRST_KILL + PID`: past any name `dir/` makes.
+const FIRST_KILL: u64 = 1 << 32;
 
-const FIXED: [(&str, u64, FileType); 5] = [
+const FIXED: [(&str, u64, FileType); 6] = [
     ("null", NULL, FileType::RegularFile),
     ("ping", PING, FileType::RegularFile),
     ("pong", PONG, FileType::RegularFile),
     ("wake", WAKE, FileType::RegularFile),
     ("dir", DIR, FileType::Directory),
+    ("kill", KILL, FileType::Directory),
 ];
 
 /// As ipcfs (src/fuse/attr.rs): names cached a second, attributes never.
@@ -55,7 +59,10 @@ struct Names {
 }
 
 /// The do-nothing filesystem: `null` (writes vanish, reads give zeros),
-/// `ping`, `pong` and `wake` (mailboxes), and `dir/` (names only). Every
+/// `ping`, `pong` and `wake` (mailboxes), `dir/` (names only) and
+/// `kill/PID` (the least a signal file needs: a write is a kill(2) to PID,
+/// of signal 0 for a write that starts with "0", else of SIGRTMIN, with
+/// nothing parsed, checked or held beyond that). Every
 /// file opens as ipcfs's streams do, and reports ipcfs's `st_size`.
 struct Ceiling {
     max_write: u32,
@@ -106,8 +113,9 @@ impl Ceiling {
 
     fn attr(&self, ino: u64) -> Option<FileAttr> {
         let kind = match ino {
-            ROOT | DIR => FileType::Directory,
+            ROOT | DIR | KILL => FileType::Directory,
             NULL | PING | PONG | WAKE => FileType::RegularFile,
+            i if i > FIRST_KILL => FileType::RegularFile,
             i if self.names().by_ino.contains_key(&i) => FileType::RegularFile,
             _ => return None,
         };
@@ -148,6 +156,11 @@ impl Filesystem for Ceiling {
                 .find(|f| f.0.as_bytes() == name.as_bytes())
                 .map(|f| f.1),
             DIR => self.names().by_name.get(name.as_bytes()).copied(),
+            KILL => name
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|pid| *pid > 0)
+                .map(|pid| FIRST_KILL + u64::from(pid)),
             _ => None,
         };
         match ino.and_then(|i| self.attr(i)) {
@@ -215,6 +228,18 @@ impl Filesystem for Ceiling {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        if let Some(pid) = ino.0.checked_sub(FIRST_KILL) {
+            let signo = if data.starts_with(b"0") {
+                0
+            } else {
+                libc::SIGRTMIN()
+            };
+            // SAFETY: kill takes integers and has no memory effects.
+            if unsafe { libc::kill(pid as libc::pid_t, signo) } != 0 {
+                return reply.error(Errno::from_i32(nix::errno::Errno::last_raw()));
+            }
+            return reply.written(data.len() as u32);
+        }
         if let Some(mut mailbox) = self.mailbox(ino.0) {
             match mailbox.waiting.pop_front() {
                 Some((reader, size)) => {
@@ -256,6 +281,7 @@ impl Filesystem for Ceiling {
                     entries.push((*child, 3 + i as u64, *kind, name.as_bytes().to_vec()));
                 }
             }
+            KILL => {}
             DIR => {
                 // Offsets are inode numbers: stable while others come and go.
                 let names = self.names();

@@ -71,7 +71,6 @@ fn signal_rate(
 }
 
 pub(crate) fn signals(report: &mut Report, env: &Env, z: &Sizes) {
-    let null = p(&env.ceiling_file("null"));
     let pinned = pinned_cpu();
     // (name, word written, how many, delivered, the note, its ceiling's).
     let kinds = [
@@ -84,7 +83,8 @@ pub(crate) fn signals(report: &mut Report, env: &Env, z: &Sizes) {
                 "{} probes: kill(pid, 0) vs write(\"0\") to proc/PID/signal",
                 z.probes
             ),
-            "ceiling: the same write to a null file",
+            "ceiling: the same write to the ceiling's kill/PID, whose write is a kill(2) \
+             and nothing more",
         ),
         (
             "signals delivered (SIGRTMIN)",
@@ -96,7 +96,8 @@ pub(crate) fn signals(report: &mut Report, env: &Env, z: &Sizes) {
                  sigwaitinfo(); at most {SIGNAL_WINDOW} in flight",
                 z.signals
             ),
-            "ceiling: write(\"RTMIN\") to a null file",
+            "ceiling: write(\"RTMIN\") to the ceiling's kill/PID, whose write is a kill(2) \
+             and nothing more",
         ),
     ];
     for (name, word, count, deliver, note, ceiling_note) in &kinds {
@@ -131,13 +132,14 @@ pub(crate) fn signals(report: &mut Report, env: &Env, z: &Sizes) {
                     }),
                 ));
             }
-            // The ceiling's null file takes no signal: its rate is that of
-            // the writes alone (nothing to deliver, so nothing to wait for).
+            // The ceiling delivers what ipcfs delivers, and is timed alike:
+            // a signal file needs at least a kill(2) of what was written.
             if cpu == "any" {
+                let kill_file = |pid: u32| p(&env.ceiling_file(&format!("kill/{pid}")));
                 runs.push((
                     format!("{what} / ceiling"),
-                    Box::new(|| {
-                        signal_rate(env, "file", |_| null.clone(), word, count, false, cpu)
+                    Box::new(move || {
+                        signal_rate(env, "file", kill_file, word, count, deliver, cpu)
                             .map(|r| r / 1e3)
                     }),
                 ));
