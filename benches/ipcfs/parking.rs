@@ -1,11 +1,12 @@
-//! Workload 5a: many callers parked at once: the time to wake them all and
-//! what the daemon holds while they wait, on each transport.
+//! Workload 5a: many callers parked at once: the time to wake them all
+//! (the median of alternated rounds) and what the daemon holds while they
+//! wait (read in the first round), on each transport.
 
 use std::time::{Duration, Instant};
 
 use crate::Sizes;
 use crate::harness::{Daemon, Env, Kid, clock_ticks, next_lines, p, parse_numbers, s};
-use crate::report::{Report, V};
+use crate::report::{Report, Run, V, rounds_note, sides};
 use crate::sys::getxattr_number;
 
 struct Parked {
@@ -140,45 +141,73 @@ pub(crate) fn parking(report: &mut Report, env: &Env, z: &Sizes, daemons: Daemon
     let (ipcfs, uring, ceiling) = daemons;
     let n = z.parked;
     let what = format!("{n} readers parked at once");
-    let k = report.measure(&format!("{what} / POSIX mq"), || {
-        let q = env.mq("park")?;
-        // The helper's main thread sleeps too, in join.
-        let r = park(
-            "mq",
-            &q,
-            n,
-            None,
-            |pid| sleeping_threads(pid).saturating_sub(1),
-            z.idle,
-        );
-        r.map(|r| r.wake_ms)
-    });
-    // On each transport: (its figures, the wake time or why none).
-    let mut on = Vec::new();
-    for t in env.transports() {
+    let transports = env.transports();
+    // What each daemon holds, read in its first round (ipcfs's mounts in
+    // order, then the ceiling); later rounds time the wake alone.
+    let mut held: Vec<Option<Parked>> = (0..=transports.len()).map(|_| None).collect();
+    let (on_ipcfs, on_ceiling) = held.split_at_mut(transports.len());
+    // One queue for every round: each round's readers empty it.
+    let mq = env.mq("park");
+    let mut runs: Vec<Run<'_>> = vec![(
+        format!("{what} / POSIX mq"),
+        Box::new(|| {
+            let q = mq.as_ref().map_err(String::clone)?;
+            // The helper's main thread sleeps too, in join.
+            let r = park(
+                "mq",
+                q,
+                n,
+                None,
+                |pid| sleeping_threads(pid).saturating_sub(1),
+                z.idle,
+            );
+            r.map(|r| r.wake_ms)
+        }),
+    )];
+    for (t, slot) in transports.iter().zip(on_ipcfs.iter_mut()) {
         let daemon = if t.uring { uring } else { Some(ipcfs) };
-        let mut parked = None;
-        let v = report.measure(&format!("{what} / {}", t.who()), || {
-            let f = t.object("queues/park")?;
-            let blocked = |_| getxattr_number(&f, "user.ipcfs.blocked").unwrap_or(0);
-            let r = park("file", &p(&f), n, daemon, blocked, z.idle);
-            let _ = std::fs::remove_file(&f);
-            let r = r?;
-            let wake = r.wake_ms;
-            parked = Some(r);
-            Ok(wake)
-        });
-        on.push((t, parked, v));
+        runs.push((
+            format!("{what} / {}", t.who()),
+            Box::new(move || {
+                let f = t.object("queues/park")?;
+                let blocked = |_| getxattr_number(&f, "user.ipcfs.blocked").unwrap_or(0);
+                let daemon = daemon.filter(|_| slot.is_none());
+                let r = park("file", &p(&f), n, daemon, blocked, z.idle);
+                let _ = std::fs::remove_file(&f);
+                let r = r?;
+                let wake = r.wake_ms;
+                if daemon.is_some() {
+                    *slot = Some(r);
+                }
+                Ok(wake)
+            }),
+        ));
     }
-    let mut ceiling_parked = None;
-    let c = report.measure(&format!("{what} / ceiling"), || {
-        let f = env.ceiling_file("wake");
-        let blocked = |_| getxattr_number(&f, "user.parked").unwrap_or(0);
-        let r = park("file", &p(&f), n, Some(ceiling), blocked, z.idle)?;
-        let wake = r.wake_ms;
-        ceiling_parked = Some(r);
-        Ok(wake)
-    });
+    let ceiling_slot = &mut on_ceiling[0];
+    runs.push((
+        format!("{what} / ceiling"),
+        Box::new(move || {
+            let f = env.ceiling_file("wake");
+            let blocked = |_| getxattr_number(&f, "user.parked").unwrap_or(0);
+            let daemon = Some(ceiling).filter(|_| ceiling_slot.is_none());
+            let r = park("file", &p(&f), n, daemon, blocked, z.idle)?;
+            let wake = r.wake_ms;
+            if daemon.is_some() {
+                *ceiling_slot = Some(r);
+            }
+            Ok(wake)
+        }),
+    ));
+    let rounds = z.target_rounds;
+    let figures = report.alternated(rounds, &mut runs);
+    drop(runs);
+    let ceiling_parked = held.pop().flatten();
+    let (k, wakes, c) = sides(figures, transports);
+    let on: Vec<_> = wakes
+        .into_iter()
+        .zip(held)
+        .map(|((t, v), parked)| (t, parked, v))
+        .collect();
     let pick = |r: &Option<Parked>, f: fn(&Parked) -> f64, v: &V| match (r, v) {
         (Some(r), _) => V::Num(f(r)),
         (None, V::Err(e)) => V::Err(e.clone()),
@@ -188,7 +217,8 @@ pub(crate) fn parking(report: &mut Report, env: &Env, z: &Sizes, daemons: Daemon
     let note = format!(
         "{n} threads of one process each blocked in a 64-byte read (ipcfs: a queue in \
          packet mode; kernel: mq_receive; ceiling: a file whose reads wait for a write); \
-         time from the first of {n} writes to the last reader's return"
+         time from the first of {n} writes to the last reader's return{}",
+        rounds_note(rounds)
     );
     for (t, _, i) in &on {
         let (c, note) = t.ceiling_and_note(c.clone(), &note);
