@@ -781,19 +781,25 @@ fn socket_options_are_ctl_commands() {
     );
 }
 
+/// A TCP listener `sockets/NAME` on a free port of 127.0.0.1, with
+/// `autoclose on`; returns its port.
+fn autoclose_listener(m: &Mount, name: &str) -> String {
+    assert_ok(&m.run(&format!(
+        "mkdir sockets/{name} && echo 'bind tcp 127.0.0.1:0' > sockets/{name}/ctl && \
+         echo listen > sockets/{name}/ctl && echo 'autoclose on' > sockets/{name}/ctl"
+    )));
+    stdout(&m.run(&format!("cut -d: -f2 sockets/{name}/local")))
+        .trim()
+        .to_string()
+}
+
 /// A listener's `autoclose on`: each connection it accepts closes, and its
 /// directory goes, with the last descriptor of its `data`, also when its
 /// handler is killed mid-way; without it, a connection stays until rmdir.
 #[test]
 fn autoclose_connections_go_with_their_last_descriptor() {
     let m = mount_or_skip!();
-    assert_ok(&m.run(
-        "mkdir sockets/srv && echo 'bind tcp 127.0.0.1:0' > sockets/srv/ctl && \
-         echo listen > sockets/srv/ctl && echo 'autoclose on' > sockets/srv/ctl",
-    ));
-    let port = stdout(&m.run("cut -d: -f2 sockets/srv/local"))
-        .trim()
-        .to_string();
+    let port = autoclose_listener(&m, "srv");
     let mut clients = m.python_file("three_clients.py", &[&port]).spawn().unwrap();
     let out = m.run(
         "a=$(cat sockets/srv/accept) && exec 3<>sockets/$a/data && head -c 2 <&3 && echo && \
@@ -836,8 +842,10 @@ fn daemon_fds(m: &Mount) -> usize {
 }
 
 /// Sockets let go of — a dial file's at its last close, a failed
-/// connect's — are closed at once, their reactor registration first: the
-/// daemon's descriptors come back to where they were.
+/// connect's, an accepted connection's that closes with its last
+/// descriptor (`autoclose on`) — are closed at once, their reactor
+/// registration first: the daemon's descriptors come back to where they
+/// were.
 #[test]
 fn sockets_let_go_of_are_closed_at_once() {
     let m = mount_or_skip!();
@@ -852,12 +860,16 @@ fn sockets_let_go_of_are_closed_at_once() {
     assert_ok(&m.run(&format!(
         "mkdir sockets/f && exec 3<> sockets/tcp/127.0.0.1/{port}"
     )));
+    let srv = autoclose_listener(&m, "srv");
     let before = daemon_fds(&m);
     assert_ok(&m.run(&format!(
         "i=0; while [ $i -lt 50 ]; do exec 3<> sockets/tcp/127.0.0.1/{port}; exec 3<&-; \
          i=$((i + 1)); done; \
          i=0; while [ $i -lt 20 ]; do \
          echo 'connect tcp 127.0.0.1:{closed}' > sockets/f/ctl 2>/dev/null; i=$((i + 1)); done; \
+         i=0; while [ $i -lt 20 ]; do exec 4<> sockets/tcp/127.0.0.1/{srv}; \
+         a=$(cat sockets/srv/accept) && exec 5<> sockets/$a/data && exec 5<&- 4<&- || exit 1; \
+         i=$((i + 1)); done; \
          true"
     )));
     let back = || daemon_fds(&m) <= before;

@@ -6,8 +6,10 @@
 //! Lock order: an object's lock, then the registry's lock (a parked call
 //! is registered while the object is locked). Replies are sent, handles
 //! installed and calls deregistered only after the object's lock is
-//! released.
+//! released; so are the descriptors and reactor registrations the object
+//! let go of dropped, after the replies (see [`Retired`]).
 
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
@@ -31,6 +33,13 @@ use crate::reactor::{Readiness, Ready, Token};
 use crate::wait::WaiterId;
 
 type CellWakeups<T, R> = Wakeups<FsParking<R>, <T as StreamObject<FsParking<R>>>::End>;
+
+/// The descriptors and reactor registrations an object let go of in one
+/// call (`StreamObject::take_retired`), taken under its lock by the same
+/// hold that ran the call, and dropped once the lock is released and the
+/// call's answers sent: a registration is dropped through the reactor,
+/// which may wait for a report that waits for the object's lock.
+struct Retired(Vec<(Option<Token>, OwnedFd)>);
 
 /// What a cell does with a connection its object accepted: makes it an
 /// endpoint in the tree and gives the name the reader is answered with.
@@ -94,15 +103,17 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     /// so itself (`StreamObject::serving`), for itself alone.
     pub fn update<X>(&self, change: impl FnOnce(&mut T, &mut CellWakeups<T, R>) -> X) -> X {
         let mut wk = Wakeups::default();
-        let (result, let_go) = {
+        let (result, let_go, retired) = {
             let mut object = self.lock();
             let result = change(&mut object, &mut wk);
             object.serving(None);
             self.arm(&object);
-            (result, self.hold_while_needed(&mut object, &mut wk))
+            let let_go = self.hold_while_needed(&mut object, &mut wk);
+            (result, let_go, Retired(object.take_retired()))
         };
         drop(let_go);
         self.deliver(wk, &[]);
+        self.drop_retired(retired);
         result
     }
 
@@ -141,11 +152,9 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         }
     }
 
-    /// Drops the descriptors and registrations the object let go of,
-    /// outside its lock (a registration is dropped through the reactor,
-    /// which may wait for a report that waits for this lock).
-    pub fn retire(&self) {
-        let retired = self.lock().take_retired();
+    /// Drops what the object let go of, its registrations first: called
+    /// with the object's lock released.
+    fn drop_retired(&self, Retired(retired): Retired) {
         for (token, fd) in retired {
             if let Some(token) = token {
                 self.shared.reactor.deregister(token);
@@ -271,7 +280,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     ) -> Option<(W, X)> {
         let mut wk = Wakeups::default();
         let mut registered = Registered::Parked;
-        let (step, let_go) = {
+        let (step, let_go, retired) = {
             let mut object = self.lock();
             object.serving(Some(call.caller.uid));
             let step = op(&mut object, &mut wk);
@@ -285,7 +294,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
                     self.clone() as Arc<dyn Cancel>,
                 );
             }
-            (step, let_go)
+            (step, let_go, Retired(object.take_retired()))
         };
         drop(let_go);
         let step = match (step, first) {
@@ -297,6 +306,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         };
         let after_answers = wk.after_answers;
         self.deliver(wk, input);
+        self.drop_retired(retired);
         if after_answers {
             self.update(|o, wk| o.after_answers(wk));
         }
@@ -403,9 +413,6 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
             if let Some(on_closed) = self.extras.get().and_then(|e| e.on_closed.get()) {
                 on_closed();
             }
-        }
-        if wk.retired {
-            self.retire();
         }
     }
 }

@@ -239,10 +239,6 @@ pub struct Wakeups<P: Parking, E> {
     /// stream endpoint's send of bytes a write was answered for): the
     /// adapter's side then calls [`StreamObject::after_answers`].
     pub after_answers: bool,
-    /// The object let go of descriptors (a socket whose last bytes went):
-    /// the adapter's side takes them ([`StreamObject::take_retired`]) and
-    /// drops them and their registrations, outside the object's lock.
-    pub retired: bool,
 }
 
 impl<P: Parking, E> Default for Wakeups<P, E> {
@@ -255,7 +251,6 @@ impl<P: Parking, E> Default for Wakeups<P, E> {
             polls: Vec::new(),
             closed_itself: false,
             after_answers: false,
-            retired: false,
         }
     }
 }
@@ -422,7 +417,6 @@ impl<P: Parking, E> Wakeups<P, E> {
             && self.polls.is_empty()
             && !self.closed_itself
             && !self.after_answers
-            && !self.retired
     }
 }
 
@@ -639,7 +633,10 @@ pub trait StreamObject<P: Parking>: Send + 'static {
     }
 
     /// The descriptors and reactor registrations the object let go of
-    /// (see `Wakeups::retired`).
+    /// since it was last asked (a socket closed, a connect that failed, a
+    /// socket whose last bytes went). The adapter asks after every call,
+    /// under the same hold of the object's lock, and drops them and their
+    /// registrations once the lock is released.
     fn take_retired(&mut self) -> Vec<(Option<crate::reactor::Token>, std::os::fd::OwnedFd)> {
         Vec::new()
     }

@@ -142,13 +142,6 @@ impl<R: Replies> FileKind<R> for DialFile {
             endpoint.set_account(account);
             endpoint
         });
-        // Its socket is retired when the last descriptor closes it.
-        let weak = Arc::downgrade(&cell);
-        cell.set_on_closed(Box::new(move || {
-            if let Some(cell) = weak.upgrade() {
-                cell.retire();
-            }
-        }));
         let opener = Identity::of(&call.caller, Facets::SOCKETS).map(Arc::new);
         let deputy = CallerDeputy::for_opener(opener, &cell, &shared.config.mountpoint);
         let mode = Mode::from_open_flags(flags);

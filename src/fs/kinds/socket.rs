@@ -34,10 +34,6 @@ pub struct Socket<R: Replies> {
 }
 
 impl<R: Replies> Socket<R> {
-    fn retire(&self) {
-        self.cell.retire();
-    }
-
     fn status(&self) -> EndpointStatus {
         self.cell.lock().status()
     }
@@ -70,11 +66,10 @@ impl<R: Replies> Watch for CellWatch<R> {
 
 impl<R: Replies> Ready for EndpointCell<R> {
     /// A report for the endpoint's socket; a socket it let go of meanwhile
-    /// (a connect that failed) is retired at once, not at the next `ctl`
-    /// write.
+    /// (a connect that failed) is retired by the same update, not at the
+    /// next `ctl` write.
     fn ready(&self, token: Token, events: Readiness) {
         self.update(|ep, wk| ep.ready(token, events, wk));
-        self.retire();
     }
 }
 
@@ -215,16 +210,12 @@ impl<R: Replies> Adoption<R> {
             e.charge = Some(account);
         }
         if autoclose {
-            // Closed with its last descriptor: its name goes with it, and
-            // its socket's registration, as at rmdir.
+            // Closed with its last descriptor: its name goes with it (its
+            // socket's registration went with the call that closed it).
             let tree = self.tree.clone();
-            let cell = Arc::downgrade(&socket.cell);
             socket.cell.set_on_closed(Box::new(move || {
                 if let Some(tree) = tree.upgrade() {
                     lock(&tree).unlink_object_dir(ino);
-                }
-                if let Some(cell) = cell.upgrade() {
-                    cell.retire();
                 }
             }));
         }
@@ -283,7 +274,6 @@ fn ctl_line(s: &EndpointStatus) -> String {
 impl<R: Replies> DirObject for Socket<R> {
     fn close(&self) {
         self.cell.update(|ep, wk| ep.close(wk));
-        self.retire();
     }
 
     fn status(&self, row: StatusRow) -> StatusRow {
@@ -380,7 +370,6 @@ impl<R: Replies> OpenFile<R> for CtlFile<R> {
         }) {
             finish_write::<R>(w, done);
         }
-        self.socket.retire();
     }
 }
 
@@ -535,7 +524,6 @@ impl<R: Replies> Deputy for CallerDeputy<R> {
                 .unwrap_or_else(|e| Outcome::failed(e, "cannot act as the caller"));
             if let Some(cell) = cell.upgrade() {
                 cell.update(|ep, wk| ep.errand_done(seq, outcome, wk));
-                cell.retire();
             }
         })
     }

@@ -100,7 +100,7 @@ impl<P: Parking> Endpoint<P> {
     /// Sends what the socket takes of the backlog. A send error ends it:
     /// the error is the next write's answer. True when no backlog is left
     /// (and then a deferred `shutdown wr` or close is done).
-    pub(super) fn send_backlog(&mut self, wk: &mut EndpointWakeups<P>) -> bool {
+    pub(super) fn send_backlog(&mut self) -> bool {
         let Some(mut backlog) = self.backlog.take() else {
             return true;
         };
@@ -123,12 +123,12 @@ impl<P: Parking> Endpoint<P> {
                 }
                 Err(e) => {
                     self.lost(backlog.rest.left().len(), e, "send");
-                    self.backlog_gone(wk, true);
+                    self.backlog_gone(true);
                     return true;
                 }
             }
         }
-        self.backlog_gone(wk, false);
+        self.backlog_gone(false);
         true
     }
 
@@ -149,7 +149,7 @@ impl<P: Parking> Endpoint<P> {
     /// The backlog is gone (`lost`: with bytes unsent): the `shutdown wr`
     /// or close that waited for it is done now; a close after a loss
     /// resets the connection.
-    fn backlog_gone(&mut self, wk: &mut EndpointWakeups<P>, lost: bool) {
+    fn backlog_gone(&mut self, lost: bool) {
         if self.shut_wr_pending {
             self.shut_wr_pending = false;
             if let Some(fd) = &self.fd {
@@ -165,7 +165,6 @@ impl<P: Parking> Endpoint<P> {
                     sys::reset_on_close(&fd);
                 }
                 self.retired.push((self.token.take(), fd));
-                wk.retired = true;
             }
         }
     }
@@ -186,11 +185,11 @@ impl<P: Parking> Endpoint<P> {
     /// Hands the backlog to the kernel whole, at unmount: room is made for
     /// it in the send buffer, and it is sent. What the kernel still
     /// refuses (it is short of memory for sockets) is lost, and logged.
-    pub(super) fn hand_over_backlog(&mut self, wk: &mut EndpointWakeups<P>) {
+    pub(super) fn hand_over_backlog(&mut self) {
         // Room is counted in the kernel's units, which a guess can miss:
         // a second try asks again for what is left.
         for _ in 0..2 {
-            if self.send_backlog(wk) {
+            if self.send_backlog() {
                 return;
             }
             let left = self.backlog.as_ref().map_or(0, |b| b.rest.left().len());
@@ -200,17 +199,17 @@ impl<P: Parking> Endpoint<P> {
                 }
             }
         }
-        if !self.send_backlog(wk) {
-            self.drop_backlog("unmount", Error::NoSpace, wk);
+        if !self.send_backlog() {
+            self.drop_backlog("unmount", Error::NoSpace);
         }
     }
 
     /// Drops the backlog when it can no longer be sent (`why`): a loss,
     /// whose error (`e`) is the next write's answer.
-    pub(super) fn drop_backlog(&mut self, why: &str, e: Error, wk: &mut EndpointWakeups<P>) {
+    pub(super) fn drop_backlog(&mut self, why: &str, e: Error) {
         if let Some(backlog) = self.backlog.take() {
             self.lost(backlog.rest.left().len(), e, why);
-            self.backlog_gone(wk, true);
+            self.backlog_gone(true);
         }
     }
 

@@ -64,7 +64,7 @@ impl<P: Parking> Endpoint<P> {
         }
         if self.backlog.is_some() {
             changed = true;
-            if !self.send_backlog(wk) {
+            if !self.send_backlog() {
                 self.notify(wk);
                 return;
             }
@@ -371,7 +371,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
     ) -> Step<P::Write, WriteDone> {
         // Bytes a write was answered for go first; an error they met is
         // this write's answer (and ends writing: see `backlog`).
-        self.send_backlog(wk);
+        self.send_backlog();
         if let Some(done) = self.take_unreported() {
             return Step::Done(call.waiter, done);
         }
@@ -479,9 +479,9 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
         self.datagram_ends.remove(&end.id);
         if self.dialed {
             // Its socket goes with its last descriptor: retired (the
-            // registration dropped before the descriptor is closed), by
-            // the cell's on-closed hook.
-            self.retire_socket(wk);
+            // registration dropped before the descriptor is closed) by
+            // the call that released it.
+            self.retire_socket();
             self.state = State::Closed;
             self.answer_all(wk, Error::ConnectionReset);
             wk.closed_itself = true;
@@ -549,7 +549,7 @@ impl<P: Parking> StreamObject<P> for Endpoint<P> {
     }
 
     fn stop_parking(&mut self, wk: &mut EndpointWakeups<P>) {
-        self.hand_over_backlog(wk);
+        self.hand_over_backlog();
         self.shut_down = true;
         self.notify(wk);
     }

@@ -545,7 +545,7 @@ impl<P: Parking> Endpoint<P> {
         // The bytes a write was answered for go before the end of the
         // stream, as they would from a kernel socket's buffer: while they
         // wait, the socket's writing is shut when they are gone.
-        let defer = how != Shut::Read && !self.send_backlog(wk);
+        let defer = how != Shut::Read && !self.send_backlog();
         let fd = self.fd.as_ref().ok_or(Error::NotConnected)?;
         match (defer, how) {
             (false, _) => sys::shutdown(fd, how.how())?,
@@ -577,15 +577,15 @@ impl<P: Parking> Endpoint<P> {
     /// (readers see end of file, writers `EPIPE`, a connect
     /// `ECONNRESET`), and every later call finds the endpoint closed.
     pub fn close(&mut self, wk: &mut EndpointWakeups<P>) {
-        self.retire_socket(wk);
+        self.retire_socket();
         self.state = State::Closed;
         self.answer_all(wk, Error::ConnectionReset);
     }
 
     /// Lets the socket go, or, while bytes a write was answered for wait
     /// to be sent, keeps it until they are (see [`backlog`]).
-    fn retire_socket(&mut self, wk: &mut EndpointWakeups<P>) {
-        if !self.send_backlog(wk) {
+    fn retire_socket(&mut self) {
+        if !self.send_backlog() {
             self.closing = true;
             self.copy_out_backlog();
             return;
@@ -662,7 +662,7 @@ impl<P: Parking> Endpoint<P> {
             return;
         }
         let e = Error::NoSpace;
-        self.drop_backlog("a refused watch", e, wk);
+        self.drop_backlog("a refused watch", e);
         if let Some(p) = self.pending.take() {
             p.asking.answer(p.id, Err(e), wk);
         }
