@@ -28,9 +28,9 @@
 //! their workload there (sched_setaffinity), on the kernel's side too; the
 //! others leave them to the scheduler. The rows with targets whose single
 //! runs swing most (pipe 1 MiB and 64 KiB writes, batch mode, signals
-//! delivered, waking 10,000 parked readers) run their sides in turn,
-//! `target_rounds` rounds, and show each side's median
-//! (`Report::alternated`).
+//! delivered, waking 10,000 parked readers, 1 MiB transfers through a
+//! dial file) run their sides in turn, `target_rounds` rounds, and show
+//! each side's median (`Report::alternated`).
 //!
 //! It needs root and `/dev/fuse`; elsewhere it prints why and skips (under
 //! CI, with `CI` set, it fails instead).
@@ -138,8 +138,8 @@ pub(crate) struct Sizes {
     pub(crate) shm_runs: usize,
     /// Alternated rounds of the rows issue 27 set targets for whose
     /// single runs swing most (pipe 1 MiB and 64 KiB writes, batch mode,
-    /// signals delivered, the wake of parked readers); those rows show
-    /// each side's median.
+    /// signals delivered, the wake of parked readers, 1 MiB transfers
+    /// through a dial file); those rows show each side's median.
     pub(crate) target_rounds: usize,
     /// How long the daemon's CPU use is watched with every caller parked.
     pub(crate) idle: Duration,

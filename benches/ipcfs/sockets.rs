@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::Sizes;
 use crate::harness::{Env, Kid, p, ready_go, release_group, s, say, span_ns};
-use crate::report::{Report, V};
+use crate::report::{Report, Run, V, rounds_note};
 use crate::sys::now_ns;
 
 /// How long a plain socket waits for the next bytes before its side of a
@@ -49,6 +49,12 @@ fn tcp(env: &Env, how: &str, dial_side: &str, total: u64, chunk: usize) -> Resul
     Ok(total as f64 / span_ns(&r)? as f64)
 }
 
+/// The two figures of a row's alternated runs: the kernel's, ipcfs's.
+fn both(figures: Vec<V>) -> [V; 2] {
+    let mut figures = figures.into_iter();
+    [(); 2].map(|_| figures.next().unwrap_or(V::Na))
+}
+
 /// `total` bytes as a row names them.
 fn volume(total: u64) -> String {
     if total >= 1 << 30 {
@@ -67,12 +73,20 @@ pub(crate) fn sockets(report: &mut Report, env: &Env, z: &Sizes) {
         ("1 MiB reads", 1 << 20, "recv"),
     ] {
         let what = format!("tcp {volume} in {label} through a dial file");
-        let k = report.measure(&format!("{what} / kernel socket"), || {
-            tcp(env, "socket", dial_side, total, chunk)
-        });
-        let i = report.measure(&format!("{what} / ipcfs"), || {
-            tcp(env, "file", dial_side, total, chunk)
-        });
+        // The 1 MiB rows have a target (beside the plain socket): medians
+        // of alternated rounds.
+        let rounds = if chunk == 1 << 20 { z.target_rounds } else { 1 };
+        let mut runs: Vec<Run<'_>> = vec![
+            (
+                format!("{what} / kernel socket"),
+                Box::new(|| tcp(env, "socket", dial_side, total, chunk)),
+            ),
+            (
+                format!("{what} / ipcfs"),
+                Box::new(|| tcp(env, "file", dial_side, total, chunk)),
+            ),
+        ];
+        let [k, i] = both(report.alternated(rounds, &mut runs));
         let note = if dial_side == "send" {
             "kernel: a std TcpStream writes to a plain listener's accepted socket, which \
              reads and counts; ipcfs: the writer opens sockets/tcp/127.0.0.1/PORT read-write \
@@ -84,6 +98,7 @@ pub(crate) fn sockets(report: &mut Report, env: &Env, z: &Sizes) {
              sockets/tcp/127.0.0.1/PORT read-write instead and reads from that descriptor; \
              no ceiling: a FUSE file with no socket behind it measures nothing comparable"
         };
+        let note = format!("{note}{}", rounds_note(rounds));
         report.row("socket throughput", what, "GB/s ↑", true, k, i, V::Na, note);
     }
 }
@@ -116,16 +131,25 @@ pub(crate) fn shell_sockets(report: &mut Report, env: &Env, z: &Sizes) {
                 println!("skipping the row {row:?}: socat is not installed");
                 continue;
             }
-            let k = report.measure(&format!("{row} / {name}"), || {
-                tcp_tool(env, tool, dial_side, total, chunk)
-            });
-            let i = report.measure(&format!("{row} / ipcfs"), || {
-                tcp_tool(env, "file", dial_side, total, chunk)
-            });
+            // Beside `/dev/tcp` there is a target: medians of alternated
+            // rounds.
+            let rounds = if tool == "devtcp" { z.target_rounds } else { 1 };
+            let mut runs: Vec<Run<'_>> = vec![
+                (
+                    format!("{row} / {name}"),
+                    Box::new(|| tcp_tool(env, tool, dial_side, total, chunk)),
+                ),
+                (
+                    format!("{row} / ipcfs"),
+                    Box::new(|| tcp_tool(env, "file", dial_side, total, chunk)),
+                ),
+            ];
+            let [k, i] = both(report.alternated(rounds, &mut runs));
             let note = format!(
                 "kernel column: {what} (a plain kernel socket); ipcfs: the same dd, its \
                  descriptor a dial file bash opens read-write (exec 3<>sockets/tcp/...); \
-                 the other end a plain listener"
+                 the other end a plain listener{}",
+                rounds_note(rounds)
             );
             report.row("socket throughput", row, "GB/s ↑", true, k, i, V::Na, note);
         }
