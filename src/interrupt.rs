@@ -127,15 +127,23 @@ impl Registry {
         }
     }
 
-    pub fn deregister(&self, id: WaiterId) {
-        let mut state = self.lock();
-        let Some(parked) = state.parked.remove(&id) else {
+    /// Takes out every call of `ids` (answered, or cancelled), in one
+    /// hold of the lock: a call that woke many parked calls takes it once.
+    pub fn deregister_all(&self, ids: impl IntoIterator<Item = WaiterId>) {
+        let mut ids = ids.into_iter().peekable();
+        if ids.peek().is_none() {
             return;
-        };
-        if let Some(n) = state.waiting.get_mut(&parked.uid) {
-            *n -= 1;
-            if *n == 0 {
-                state.waiting.remove(&parked.uid);
+        }
+        let mut state = self.lock();
+        for id in ids {
+            let Some(parked) = state.parked.remove(&id) else {
+                continue;
+            };
+            if let Some(n) = state.waiting.get_mut(&parked.uid) {
+                *n -= 1;
+                if *n == 0 {
+                    state.waiting.remove(&parked.uid);
+                }
             }
         }
     }
@@ -302,7 +310,7 @@ mod tests {
             *recorder.0.lock().unwrap(),
             vec![(2, CancelReason::Interrupted)]
         );
-        registry.deregister(2);
+        registry.deregister_all([2]);
         assert_eq!(registry.cancel_all(), 1);
         assert_eq!(
             recorder.0.lock().unwrap()[1],
@@ -325,9 +333,31 @@ mod tests {
             assert_eq!(park(id, 0), Registered::Parked, "root");
             assert_eq!(park(id + 10, 500), Registered::Parked, "the owner");
         }
-        registry.deregister(3);
+        registry.deregister_all([3]);
         assert_eq!(park(6, 1000), Registered::TooMany, "3 never waited");
-        registry.deregister(1);
+        registry.deregister_all([1]);
         assert_eq!(park(7, 1000), Registered::Parked, "1 was answered");
+    }
+
+    #[test]
+    fn calls_answered_together_leave_together() {
+        let registry = Registry::new(WaitLimit {
+            per_user: 3,
+            unlimited: [0, 500],
+        });
+        let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
+        let park = |id, uid| registry.register(id, &caller(uid, 1), recorder.clone());
+        for id in 1..=3 {
+            assert_eq!(park(id, 1000), Registered::Parked);
+        }
+        assert_eq!(park(4, 1001), Registered::Parked, "another user");
+        assert_eq!(park(5, 1000), Registered::TooMany);
+        // An id never parked (answered at once) is passed over.
+        registry.deregister_all([1, 2, 99, 4]);
+        assert_eq!(registry.len(), 1, "3 still waits");
+        assert_eq!([park(6, 1000), park(7, 1000)], [Registered::Parked; 2]);
+        assert_eq!(park(8, 1000), Registered::TooMany, "3, 6 and 7 wait");
+        registry.deregister_all(std::iter::empty());
+        assert_eq!(registry.len(), 3);
     }
 }

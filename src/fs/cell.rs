@@ -22,7 +22,7 @@ use super::timer::DeadlineTimer;
 use super::{Outlives, Shared};
 use crate::caller::proc::killed_by_signal;
 use crate::error::Result;
-use crate::interrupt::{Cancel, Registered, Registry};
+use crate::interrupt::{Cancel, Registered};
 use crate::ipc::signal::send_sigpipe;
 use crate::ipc::socket::Accepted;
 use crate::ipc::{
@@ -383,9 +383,15 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         if wk.is_empty() {
             return;
         }
-        let registry = &self.shared.registry;
-        for (id, parked, result) in wk.opens {
-            registry.deregister(id);
+        // Every call answered here was parked: all leave the registry in
+        // one hold of its lock, however many one call woke.
+        self.shared.registry.deregister_all(
+            (wk.opens.iter().map(|o| o.0))
+                .chain(wk.writes.iter().map(|w| w.0))
+                .chain(wk.reads.iter().map(|r| r.0))
+                .chain(wk.flushes.iter().map(|f| f.0)),
+        );
+        for (_, parked, result) in wk.opens {
             self.finish_open(parked, result);
         }
         // Writers before readers where that pays (`WRITERS_FIRST`): a
@@ -396,14 +402,12 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
         } else {
             (Vec::new(), wk.writes)
         };
-        answer_writes::<R>(registry, first);
-        for (id, reply, done) in wk.reads {
-            registry.deregister(id);
+        answer_writes::<R>(first);
+        for (_, reply, done) in wk.reads {
             self.answer_read(reply, done, input);
         }
-        answer_writes::<R>(registry, last);
-        for (id, reply, result) in wk.flushes {
-            registry.deregister(id);
+        answer_writes::<R>(last);
+        for (_, reply, result) in wk.flushes {
             R::flushed(reply, result);
         }
         for poller in wk.polls {
@@ -522,13 +526,11 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> OpenFile<R> for StreamFile<T, R>
     }
 }
 
-/// Answers the writes a core call finished.
+/// Answers the writes a core call finished (out of the registry already).
 fn answer_writes<R: Replies>(
-    registry: &Registry,
     writes: impl IntoIterator<Item = (WaiterId, WriteReply<R::Write>, WriteDone)>,
 ) {
-    for (id, w, done) in writes {
-        registry.deregister(id);
+    for (_, w, done) in writes {
         finish_write::<R>(w, done);
     }
 }
