@@ -305,10 +305,7 @@ impl<P: Parking> Queue<P> {
     fn enqueue_charged(&mut self, message: Cow<'_, [u8]>) -> usize {
         let len = message.len();
         self.traffic.counts_mut().sent += 1;
-        match message {
-            Cow::Borrowed(message) => self.transmit_copy(message),
-            Cow::Owned(message) => self.transmit(message),
-        }
+        self.transmit(message);
         len
     }
 
@@ -444,7 +441,7 @@ impl<P: Parking> Sink for Composer<'_, P> {
             .transfer(&self.queue.budget, charged);
         self.queue.free_place(self.opener);
         self.queue.traffic.counts_mut().sent += 1;
-        self.queue.transmit(message);
+        self.queue.transmit(Cow::Owned(message));
     }
 
     fn charge(&mut self, bytes: usize) -> Result<()> {

@@ -8,6 +8,7 @@
 //! A queue that never had faults has no channel at all (`transit` is
 //! `None`): a perfect channel costs neither memory nor time.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use super::{Queue, QueueWakeups};
@@ -51,33 +52,21 @@ impl Transit {
 }
 
 impl<P: Parking> Queue<P> {
-    /// Sends a copy of a whole message, already charged (its bytes and its
-    /// slot), through the channel: a perfect one queues it with no
-    /// allocation of its own if it is short.
-    pub(super) fn transmit_copy(&mut self, message: &[u8]) {
-        if self.transit.as_ref().is_none_or(|t| t.channel.is_perfect()) {
-            return self.traffic.push_copy(message);
-        }
-        self.transmit(message.to_vec());
-    }
-
     /// Sends a whole message, already charged (its bytes and its slot),
-    /// through the channel.
-    pub(super) fn transmit(&mut self, message: Vec<u8>) {
-        let Some(mut t) = self.transit.take() else {
+    /// through the channel. A perfect one queues it as it is: a borrowed
+    /// one is copied (with no allocation of its own if short), an owned
+    /// one kept.
+    pub(super) fn transmit(&mut self, message: Cow<'_, [u8]>) {
+        let Some(mut t) = self.transit.take_if(|t| !t.channel.is_perfect()) else {
             return self.queue_now(message);
         };
-        if t.channel.is_perfect() {
-            self.transit = Some(t);
-            return self.queue_now(message);
-        }
         // The charges follow the deliveries: the sent message's and the
         // held-back ones' are given back, then each delivery (a copy, or
         // one still held back) is charged again; a copy that cannot be
         // is not delivered. (Readers are served by the caller's settle.)
         self.budget.release(charge(message.len()) + t.held_charge());
         let now = Instant::now();
-        let mut deliveries = t.channel.send(message);
+        let mut deliveries = t.channel.send(message.into_owned());
         // The sent message had a place; a duplicate needs one of its own,
         // and one that finds none is dropped, as an overflowing queue
         // would: the queue never holds more than max_messages.
@@ -116,9 +105,12 @@ impl<P: Parking> Queue<P> {
         self.transit = Some(t);
     }
 
-    /// A message arrives in the queue.
-    fn queue_now(&mut self, message: Vec<u8>) {
-        self.traffic.push_back(message);
+    /// A message arrives in the queue: a borrowed one as a copy.
+    fn queue_now<'a>(&mut self, message: impl Into<Cow<'a, [u8]>>) {
+        match message.into() {
+            Cow::Borrowed(message) => self.traffic.push_copy(message),
+            Cow::Owned(message) => self.traffic.push_back(message),
+        }
     }
 
     /// Messages the channel carries: delayed, or held back.
