@@ -14,6 +14,15 @@ pub fn record_len(message: &[u8]) -> usize {
     HEADER + message.len()
 }
 
+/// Where in `data` the message of the record that starts at `at` lies,
+/// by its length field; `None` when that field is not all in `data`
+/// (the message itself may still run past its end).
+pub fn message_at(data: &[u8], at: usize) -> Option<std::ops::Range<usize>> {
+    let field = data.get(at..at + HEADER)?;
+    let len = u32::from_le_bytes(field.try_into().expect("4 bytes")) as usize;
+    Some(at + HEADER..at + HEADER + len)
+}
+
 /// Appends `message` to `out` as one record.
 pub fn append(out: &mut Vec<u8>, message: &[u8]) {
     let len = u32::try_from(message.len()).expect("a message is shorter than 4 GiB");
@@ -32,10 +41,10 @@ pub fn parse(data: &[u8], max_message: usize) -> Result<Vec<&[u8]>> {
     let mut messages = Vec::new();
     let mut at = 0;
     while at < data.len() {
-        let Some(field) = data.get(at..at + HEADER) else {
+        let Some(span) = message_at(data, at) else {
             break;
         };
-        let len = u32::from_le_bytes(field.try_into().expect("4 bytes")) as usize;
+        let len = span.len();
         if len == 0 {
             log::info!(
                 "batch write refused: record {} has length 0",
@@ -50,11 +59,11 @@ pub fn parse(data: &[u8], max_message: usize) -> Result<Vec<&[u8]>> {
             );
             return Err(Error::MessageTooLong);
         }
-        let Some(message) = data.get(at + HEADER..at + HEADER + len) else {
+        let Some(message) = data.get(span.clone()) else {
             break;
         };
         messages.push(message);
-        at += HEADER + len;
+        at = span.end;
     }
     if messages.is_empty() {
         log::info!(

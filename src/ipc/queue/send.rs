@@ -66,13 +66,6 @@ impl Unqueued {
         self.at == self.data.len()
     }
 
-    /// Where in `data` the record that starts at `at` has its message.
-    fn next_from(&self, at: usize) -> std::ops::Range<usize> {
-        let field = self.data[at..at + self.overhead].try_into();
-        let len = u32::from_le_bytes(field.expect("a length field")) as usize;
-        at + self.overhead..at + self.overhead + len
-    }
-
     /// Takes the next message out: a record's bytes, or the one message
     /// itself (moved, not copied).
     fn take_next(&mut self) -> Cow<'_, [u8]> {
@@ -80,7 +73,7 @@ impl Unqueued {
             self.at = 0;
             return Cow::Owned(std::mem::take(&mut self.data));
         }
-        let next = self.next_from(self.at);
+        let next = records::message_at(&self.data, self.at).expect("whole records");
         self.at = next.end;
         Cow::Borrowed(&self.data[next])
     }
