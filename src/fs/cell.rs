@@ -103,18 +103,32 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     /// so itself (`StreamObject::serving`), for itself alone.
     pub fn update<X>(&self, change: impl FnOnce(&mut T, &mut CellWakeups<T, R>) -> X) -> X {
         let mut wk = Wakeups::default();
-        let (result, let_go, retired) = {
+        let (result, (let_go, retired)) = {
             let mut object = self.lock();
             let result = change(&mut object, &mut wk);
-            object.serving(None);
-            self.arm(&object);
-            let let_go = self.hold_while_needed(&mut object, &mut wk);
-            (result, let_go, Retired(object.take_retired()))
+            (result, self.end_of_call(&mut object, &mut wk))
         };
         drop(let_go);
         self.deliver(wk, &[]);
         self.drop_retired(retired);
         result
+    }
+
+    /// What every hold of the object's lock that ran a call does before it
+    /// lets go: no caller is served any more, the timer is set for the
+    /// next deadline, the cell is held or let go as the object now needs
+    /// (`hold_while_needed`), and what the object retired is taken. Both
+    /// are dropped once the lock is released: what was let go at once,
+    /// what was retired after the call's answers.
+    fn end_of_call(
+        &self,
+        object: &mut T,
+        wk: &mut CellWakeups<T, R>,
+    ) -> (Option<Arc<dyn Outlives>>, Retired) {
+        object.serving(None);
+        self.arm(object);
+        let let_go = self.hold_while_needed(object, wk);
+        (let_go, Retired(object.take_retired()))
     }
 
     /// Has the mount hold the cell alive while its object must outlive its
@@ -280,13 +294,11 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
     ) -> Option<(W, X)> {
         let mut wk = Wakeups::default();
         let mut registered = Registered::Parked;
-        let (step, let_go, retired) = {
+        let (step, (let_go, retired)) = {
             let mut object = self.lock();
             object.serving(Some(call.caller.uid));
             let step = op(&mut object, &mut wk);
-            object.serving(None);
-            self.arm(&object);
-            let let_go = self.hold_while_needed(&mut object, &mut wk);
+            let ended = self.end_of_call(&mut object, &mut wk);
             if let Step::Parked = step {
                 registered = self.shared.registry.register(
                     call.id,
@@ -294,7 +306,7 @@ impl<T: StreamObject<FsParking<R>>, R: Replies> Cell<T, R> {
                     self.clone() as Arc<dyn Cancel>,
                 );
             }
-            (step, let_go, Retired(object.take_retired()))
+            (step, ended)
         };
         drop(let_go);
         let step = match (step, first) {
