@@ -133,6 +133,23 @@ fn sleeping_threads(pid: u32) -> u64 {
         .count() as u64
 }
 
+/// One round of a daemon's wake: its time. The first round (`slot` still
+/// empty) also reads what `daemon` holds while the callers wait, and
+/// keeps it in `slot`; later ones time the wake alone.
+fn wake_round(
+    slot: &mut Option<Parked>,
+    daemon: Option<&Daemon>,
+    park: impl FnOnce(Option<&Daemon>) -> Result<Parked, String>,
+) -> Result<f64, String> {
+    let daemon = daemon.filter(|_| slot.is_none());
+    let parked = park(daemon)?;
+    let wake = parked.wake_ms;
+    if daemon.is_some() {
+        *slot = Some(parked);
+    }
+    Ok(wake)
+}
+
 /// The daemons measured: ipcfs on /dev/fuse, ipcfs on io_uring (when it
 /// runs), the ceiling.
 type Daemons<'a> = (&'a Daemon, Option<&'a Daemon>, &'a Daemon);
@@ -171,15 +188,11 @@ pub(crate) fn parking(report: &mut Report, env: &Env, z: &Sizes, daemons: Daemon
             Box::new(move || {
                 let f = t.object("queues/park")?;
                 let blocked = |_| getxattr_number(&f, "user.ipcfs.blocked").unwrap_or(0);
-                let daemon = daemon.filter(|_| slot.is_none());
-                let r = park("file", &p(&f), n, daemon, blocked, z.idle);
+                let r = wake_round(slot, daemon, |d| {
+                    park("file", &p(&f), n, d, blocked, z.idle)
+                });
                 let _ = std::fs::remove_file(&f);
-                let r = r?;
-                let wake = r.wake_ms;
-                if daemon.is_some() {
-                    *slot = Some(r);
-                }
-                Ok(wake)
+                r
             }),
         ));
     }
@@ -189,13 +202,9 @@ pub(crate) fn parking(report: &mut Report, env: &Env, z: &Sizes, daemons: Daemon
         Box::new(move || {
             let f = env.ceiling_file("wake");
             let blocked = |_| getxattr_number(&f, "user.parked").unwrap_or(0);
-            let daemon = Some(ceiling).filter(|_| ceiling_slot.is_none());
-            let r = park("file", &p(&f), n, daemon, blocked, z.idle)?;
-            let wake = r.wake_ms;
-            if daemon.is_some() {
-                *ceiling_slot = Some(r);
-            }
-            Ok(wake)
+            wake_round(ceiling_slot, Some(ceiling), |d| {
+                park("file", &p(&f), n, d, blocked, z.idle)
+            })
         }),
     ));
     let rounds = z.target_rounds;
